@@ -1,0 +1,119 @@
+"""Load a registered image model and predict with it.
+
+A classifier is built from its ``meta.json`` alone: classes, positive class, operating threshold,
+input size and preprocessing all come from there, never from constants in code.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from core import preprocessing, registry
+from core.images import LoadedImage
+from core.tfsetup import keras, tf
+
+FEATURES_LAYER = "features"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What the model says about one image."""
+
+    model: str
+    label: str
+    probabilities: dict[str, float]
+    threshold: float | None
+    positive_class: str | None
+    out_of_distribution: bool
+    ood_score: float | None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "threshold": self.threshold,
+            "positive_class": self.positive_class,
+            "out_of_distribution": self.out_of_distribution,
+            "ood_score": self.ood_score,
+        }
+
+
+class ImageClassifier:
+    """A registered CNN with its operating point. ``predict_*`` never mutate the model."""
+
+    def __init__(self, ref: registry.ModelRef) -> None:
+        self.ref = ref
+        meta = ref.meta
+        self.classes: list[str] = list(meta["classes"])
+        self.positive_class: str | None = meta.get("positive_class")
+        self.threshold: float | None = meta.get("threshold")
+        self.input_size: int = int(meta["input"]["size"])
+        self.preprocessing: str = meta["input"]["preprocessing"]
+        self.model = keras.models.load_model(ref.path / meta.get("model_file", "model.keras"), compile=False)
+        self._with_features = keras.Model(
+            self.model.inputs, [self.model.outputs[0], self.model.get_layer(FEATURES_LAYER).output]
+        )
+        signature = [tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)]
+        self._infer = tf.function(lambda x: self._with_features(x, training=False), input_signature=signature)
+        from core import ood  # local: ood imports classifier types for typing only
+
+        self.ood_detector = ood.OodDetector.load(ref.path)
+
+    @property
+    def spec(self) -> str:
+        return self.ref.spec
+
+    def prepare(self, pixels: np.ndarray) -> np.ndarray:
+        """(H, W) greyscale in [0, 1] -> (S, S, 1) model input."""
+        return preprocessing.prepare(pixels, self.input_size, self.preprocessing)
+
+    def predict_inputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(N, S, S, 1) prepared inputs -> (probabilities (N, K), features (N, F))."""
+        probs, feats = self._infer(tf.convert_to_tensor(batch, tf.float32))
+        return probs.numpy().astype(np.float64), feats.numpy()
+
+    def decide(self, probabilities: np.ndarray) -> str:
+        """Apply the stored operating point to one row of class probabilities."""
+        if self.positive_class is not None and self.threshold is not None and len(self.classes) == 2:
+            positive = self.classes.index(self.positive_class)
+            negative = 1 - positive
+            return self.classes[positive] if probabilities[positive] >= self.threshold else self.classes[negative]
+        return self.classes[int(np.argmax(probabilities))]
+
+    def predict_prepared(self, batch: np.ndarray) -> list[Prediction]:
+        probs, feats = self.predict_inputs(batch)
+        scores = self.ood_detector.score(feats) if self.ood_detector else None
+        results = []
+        for i, row in enumerate(probs):
+            ood_score = float(scores[i]) if scores is not None else None
+            results.append(
+                Prediction(
+                    model=self.spec,
+                    label=self.decide(row),
+                    probabilities={c: round(float(p), 6) for c, p in zip(self.classes, row)},
+                    threshold=self.threshold,
+                    positive_class=self.positive_class,
+                    out_of_distribution=bool(self.ood_detector.is_out(ood_score)) if self.ood_detector else False,
+                    ood_score=ood_score,
+                )
+            )
+        return results
+
+    def predict(self, image: LoadedImage) -> Prediction:
+        return self.predict_prepared(self.prepare(image.pixels)[np.newaxis])[0]
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(path: str, spec: str) -> ImageClassifier:
+    return ImageClassifier(registry.resolve(spec, kind="image_classifier"))
+
+
+def load_classifier(spec: str | None = None) -> ImageClassifier:
+    """Load (once per process) the image model ``NAME`` / ``NAME:VERSION``; None = default model."""
+    ref = registry.resolve(spec, kind="image_classifier")
+    return _load_cached(str(ref.path), ref.spec)

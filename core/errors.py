@@ -1,0 +1,35 @@
+"""One exception hierarchy for LucidDx.
+
+Every error a user can cause is a ``LucidDxError`` whose message says what was wrong, with which
+file or row, and what to do about it. The CLI and the pages catch the base class and show the message.
+"""
+
+from __future__ import annotations
+
+
+class LucidDxError(Exception):
+    """Base class of every error LucidDx raises on purpose."""
+
+
+class UnsupportedImageError(LucidDxError):
+    """An upload that is not a readable, safe image (empty, truncated, bomb, wrong format...)."""
+
+
+class InvalidDatasetError(LucidDxError):
+    """A training/evaluation folder or archive that cannot be used (one class, no images, zip-slip...)."""
+
+
+class InvalidPatientDataError(LucidDxError):
+    """Patient fields that are missing, non-numeric or physiologically impossible."""
+
+
+class ModelNotFoundError(LucidDxError):
+    """A model name or version that is not registered."""
+
+
+class RegistryError(LucidDxError):
+    """A registry operation that is not allowed (deleting a bundled model, activating a missing version)."""
+
+
+class TrainingCancelledError(LucidDxError):
+    """A training run stopped by the user; nothing was registered."""

@@ -1,0 +1,89 @@
+"""Evaluate an image model on a labeled folder (one subfolder per class)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import classifier as classifier_mod
+from core.errors import InvalidDatasetError, LucidDxError
+from core.images import load_image
+from core.training import IMAGE_SUFFIXES, find_class_root, multiclass_auc
+
+BATCH = 64
+
+
+def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClassifier) -> dict[str, Any]:
+    """Predict every image under ``data_dir``'s class folders (matched to the model's classes, any case).
+
+    Returns labels (N,), probabilities (N, K), file names, subgroups and the skipped files.
+    """
+    root = find_class_root(Path(data_dir))
+    by_lower = {c.lower(): i for i, c in enumerate(model.classes)}
+    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and p.name.lower() in by_lower]
+    unknown = [p.name for p in root.iterdir() if p.is_dir() and p.name.lower() not in by_lower and not p.name.startswith(".")]
+    if len(folders) < 2:
+        raise InvalidDatasetError(
+            f"{data_dir}: needs a subfolder per class named like the model's classes {model.classes} "
+            f"(any case); found {sorted(p.name for p in root.iterdir() if p.is_dir()) or 'none'}."
+        )
+    labels: list[int] = []
+    names: list[str] = []
+    skipped: list[dict[str, str]] = [{"file": n, "error": "folder does not match any class of the model"} for n in unknown]
+    batch: list[np.ndarray] = []
+    probs: list[np.ndarray] = []
+    for folder in folders:
+        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")):
+            try:
+                batch.append(model.prepare(load_image(path).pixels))
+            except LucidDxError as exc:
+                skipped.append({"file": str(path.relative_to(root)), "error": str(exc)})
+                continue
+            labels.append(by_lower[folder.name.lower()])
+            names.append(str(path.relative_to(root)))
+            if len(batch) == BATCH:
+                probs.append(model.predict_inputs(np.stack(batch))[0])
+                batch = []
+    if batch:
+        probs.append(model.predict_inputs(np.stack(batch))[0])
+    if not labels:
+        raise InvalidDatasetError(f"{data_dir}: no readable images in the class folders.")
+    return {
+        "labels": np.asarray(labels),
+        "probabilities": np.concatenate(probs),
+        "files": names,
+        "skipped": skipped,
+    }
+
+
+def evaluate_folder(data_dir: Path, spec: str | None = None) -> dict[str, Any]:
+    """The CLI's ``evaluate``: AUC, accuracy, sensitivity, specificity at the stored threshold."""
+    model = classifier_mod.load_classifier(spec)
+    collected = collect_labeled_predictions(data_dir, model)
+    labels, probs = collected["labels"], collected["probabilities"]
+    positive = model.classes.index(model.positive_class) if model.positive_class else None
+    predicted = np.asarray([model.classes.index(model.decide(row)) for row in probs])
+    present = np.unique(labels)
+    result: dict[str, Any] = {"model": model.spec, "n": int(len(labels))}
+    result["auc"] = multiclass_auc(labels, probs, positive) if len(present) > 1 else None
+    result["accuracy"] = float((predicted == labels).mean())
+    if positive is not None:
+        is_pos, said_pos = labels == positive, predicted == positive
+        result["sensitivity"] = float((said_pos & is_pos).sum() / max(is_pos.sum(), 1))
+        result["specificity"] = float((~said_pos & ~is_pos).sum() / max((~is_pos).sum(), 1))
+    else:
+        recalls = [float((predicted[labels == k] == k).mean()) for k in present]
+        specs = [float((predicted[labels != k] != k).mean()) for k in present]
+        result["sensitivity"], result["specificity"] = float(np.mean(recalls)), float(np.mean(specs))
+    result.update(
+        threshold=model.threshold,
+        positive_class=model.positive_class,
+        confusion_matrix={
+            "classes": model.classes,
+            "counts": [[int(((labels == t) & (predicted == p)).sum()) for p in range(len(model.classes))] for t in range(len(model.classes))],
+        },
+        skipped=collected["skipped"],
+    )
+    return result

@@ -1,0 +1,212 @@
+"""Models on disk: names, versions, the active version, atomic registration.
+
+Layout (the same under the bundled ``models/`` and under ``$LUCIDDX_HOME/models``)::
+
+    <root>/<name>/<version>/meta.json     what the model is: kind, classes, threshold, input, training
+    <root>/<name>/<version>/card.json     its model card (computed, never hand-written)
+    <root>/<name>/<version>/<model file>  weights (``model.keras`` or ``model.joblib``)
+    $LUCIDDX_HOME/models/<name>/ACTIVE    the active version's name, when a user chose one
+
+Bundled versions are read-only. A version is registered by building it in a staging folder and
+renaming that folder into place, so a crash never leaves a half-written version behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core import config
+from core.errors import ModelNotFoundError, RegistryError
+
+META_FILE = "meta.json"
+CARD_FILE = "card.json"
+ACTIVE_FILE = "ACTIVE"
+DEFAULT_MODEL_BY_KIND = {"image_classifier": "chest_xray", "risk": "diabetes_risk"}
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One registered model version: where it lives and what its ``meta.json`` says."""
+
+    name: str
+    version: str
+    path: Path
+    bundled: bool
+    meta: dict[str, Any] = field(compare=False, repr=False)
+
+    @property
+    def spec(self) -> str:
+        return f"{self.name}:{self.version}"
+
+    @property
+    def kind(self) -> str:
+        return str(self.meta.get("kind", ""))
+
+    def card(self) -> dict[str, Any] | None:
+        card_path = self.path / CARD_FILE
+        if not card_path.exists():
+            return None
+        return json.loads(card_path.read_text())
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    """Write JSON so that readers see the old file or the new one, never half of one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            json.dump(payload, handle, indent=2, sort_keys=False, default=str)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _version_key(version: str) -> tuple[int, str]:
+    return (int(version), "") if version.isdigit() else (10**9, version)
+
+
+def _scan_root(root: Path, bundled: bool) -> list[ModelRef]:
+    refs: list[ModelRef] = []
+    if not root.is_dir():
+        return refs
+    for name_dir in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        for version_dir in name_dir.iterdir():
+            meta_path = version_dir / META_FILE
+            if not version_dir.is_dir() or version_dir.name.startswith(".") or not meta_path.exists():
+                continue
+            meta = json.loads(meta_path.read_text())
+            refs.append(ModelRef(name_dir.name, version_dir.name, version_dir, bundled, meta))
+    return refs
+
+
+def list_versions(name: str) -> list[ModelRef]:
+    """Every version of ``name``, bundled and user-trained, oldest first."""
+    refs = [r for r in _all_refs() if r.name == name]
+    return sorted(refs, key=lambda r: _version_key(r.version))
+
+
+def _all_refs() -> list[ModelRef]:
+    # A user version never shadows a bundled one: numbering continues after the bundled versions.
+    return _scan_root(config.BUNDLED_MODELS_DIR, bundled=True) + _scan_root(
+        config.home_models_dir(), bundled=False
+    )
+
+
+def list_models(kind: str | None = None) -> dict[str, list[ModelRef]]:
+    """Registered model names (optionally of one kind) mapped to their versions, oldest first."""
+    names = sorted({r.name for r in _all_refs() if kind is None or r.kind == kind})
+    return {name: list_versions(name) for name in names}
+
+
+def active_version(name: str) -> ModelRef:
+    """The version used when a model is named without one: the user's choice, else the newest."""
+    versions = list_versions(name)
+    if not versions:
+        raise ModelNotFoundError(f"No model named '{name}' is registered. Known models: {', '.join(list_models()) or 'none'}.")
+    chosen_file = config.home_models_dir() / name / ACTIVE_FILE
+    if chosen_file.exists():
+        chosen = chosen_file.read_text().strip()
+        for ref in versions:
+            if ref.version == chosen:
+                return ref
+    return versions[-1]
+
+
+def resolve(spec: str | None, kind: str | None = None) -> ModelRef:
+    """Turn ``NAME`` or ``NAME:VERSION`` (or None: the default model of ``kind``) into a ModelRef."""
+    if not spec:
+        if kind is None:
+            raise ModelNotFoundError("Name a model: NAME or NAME:VERSION.")
+        spec = DEFAULT_MODEL_BY_KIND[kind]
+    name, _, version = spec.partition(":")
+    if not version:
+        ref = active_version(name)
+    else:
+        matches = [r for r in list_versions(name) if r.version == version]
+        if not matches:
+            known = ", ".join(r.version for r in list_versions(name)) or "none"
+            raise ModelNotFoundError(f"Model '{name}' has no version '{version}'. Its versions: {known}.")
+        ref = matches[0]
+    if kind is not None and ref.kind != kind:
+        raise ModelNotFoundError(
+            f"Model '{ref.spec}' is a {ref.kind or 'unknown'} model, but a {kind} model is needed here."
+        )
+    return ref
+
+
+def activate(name: str, version: str) -> ModelRef:
+    """Make ``version`` the one used when ``name`` is given without a version (also a roll-back)."""
+    ref = resolve(f"{name}:{version}")
+    write_text_atomic(config.home_models_dir() / name / ACTIVE_FILE, ref.version)
+    return ref
+
+
+def delete_version(name: str, version: str) -> None:
+    """Remove a user-trained version. Bundled versions are read-only and refuse."""
+    ref = resolve(f"{name}:{version}")
+    if ref.bundled:
+        raise RegistryError(f"'{ref.spec}' is a bundled model and cannot be deleted.")
+    active_file = config.home_models_dir() / name / ACTIVE_FILE
+    if active_file.exists() and active_file.read_text().strip() == version:
+        active_file.unlink()
+    trash = ref.path.parent / f".deleted-{version}-{uuid.uuid4().hex[:8]}"
+    os.replace(ref.path, trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def next_version(name: str) -> str:
+    numbers = [int(r.version) for r in list_versions(name) if r.version.isdigit()]
+    return str(max(numbers, default=0) + 1)
+
+
+def new_staging_dir() -> Path:
+    """A private folder inside ``$LUCIDDX_HOME`` to build a version in before it is registered."""
+    staging_root = config.home_models_dir() / ".staging"
+    staging_root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=staging_root, prefix="build-"))
+
+
+def commit_version(staging: Path, name: str, activate_it: bool = True) -> ModelRef:
+    """Register a fully written staging folder as the next version of ``name`` (atomic rename).
+
+    The staging folder must hold ``meta.json``; its ``name`` and ``version`` fields are set here.
+    """
+    meta_path = staging / META_FILE
+    if not meta_path.exists():
+        raise RegistryError(f"Cannot register '{name}': the build folder has no {META_FILE}.")
+    name_dir = config.home_models_dir() / name
+    name_dir.mkdir(parents=True, exist_ok=True)
+    for _attempt in range(20):
+        version = next_version(name)
+        meta = json.loads(meta_path.read_text())
+        meta.update({"name": name, "version": version})
+        write_json_atomic(meta_path, meta)
+        target = name_dir / version
+        try:
+            # os.rename onto a missing path is atomic; losing a race to another job just retries.
+            os.rename(staging, target)
+        except OSError:
+            if target.exists():
+                continue
+            raise
+        if activate_it:
+            write_text_atomic(name_dir / ACTIVE_FILE, version)
+        return resolve(f"{name}:{version}")
+    raise RegistryError(f"Could not find a free version number for '{name}'.")

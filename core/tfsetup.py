@@ -1,0 +1,22 @@
+"""Import TensorFlow/Keras quietly and once. Every core module that needs them imports from here."""
+
+from __future__ import annotations
+
+import logging
+import os
+import warnings
+
+# TensorFlow's C++ banner and oneDNN notices go to stderr on import; they are noise for a clinician.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import tensorflow as tf  # noqa: E402
+import keras  # noqa: E402
+
+tf.get_logger().setLevel(logging.ERROR)
+# Retracing notices fire when a page predicts single images of varying batch sizes: harmless.
+logging.getLogger("tensorflow").setLevel(logging.ERROR)
+warnings.filterwarnings("ignore", module=r"tf_keras_vis(\..*)?")
+warnings.filterwarnings("ignore", message=r".*tf_keras_vis.*")
+
+__all__ = ["tf", "keras"]
