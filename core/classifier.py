@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from core import preprocessing, registry
+from core import ood, preprocessing, registry
 from core.images import LoadedImage
 from core.tfsetup import keras, tf
 
@@ -60,8 +60,6 @@ class ImageClassifier:
         )
         signature = [tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)]
         self._infer = tf.function(lambda x: self._with_features(x, training=False), input_signature=signature)
-        from core import ood  # local: ood imports classifier types for typing only
-
         self.ood_detector = ood.OodDetector.load(ref.path)
 
     @property
@@ -86,7 +84,14 @@ class ImageClassifier:
         return self.classes[int(np.argmax(probabilities))]
 
     def predict_prepared(self, batch: np.ndarray) -> list[Prediction]:
-        probs, feats = self.predict_inputs(batch)
+        """(N, S, S, 1) prepared inputs -> one Prediction per row."""
+        return self.predictions_from_outputs(*self.predict_inputs(batch))
+
+    def predictions_from_outputs(self, probs: np.ndarray, feats: np.ndarray) -> list[Prediction]:
+        """Probabilities (N, K) and pooled features (N, F) from any forward pass -> Predictions.
+
+        Lets an explainer that already ran the network (one forward+gradient pass) reuse it.
+        """
         scores = self.ood_detector.score(feats) if self.ood_detector else None
         results = []
         for i, row in enumerate(probs):

@@ -87,6 +87,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def _train_progress(event: dict[str, Any]) -> None:
     if event["event"] == "loading":
         _log(f"loading images {event['done']}/{event['total']}")
+    elif event["event"] == "started":
+        _log(f"training on {event['device']}: {event['train_images']} training, {event['validation_images']} validation images")
     elif event["event"] == "epoch":
         _log(
             f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.4f}, validation AUC "
@@ -96,6 +98,7 @@ def _train_progress(event: dict[str, Any]) -> None:
 
 def cmd_train(args: argparse.Namespace) -> int:
     from core import intake
+    from core.jobs import JobChannel
     from core.training import TrainConfig, train_image_model
 
     config = TrainConfig(
@@ -108,10 +111,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         max_images_per_class=args.max_per_class,
     )
     command = "python -m core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    with intake.open_dataset(Path(args.data)) as folder:
-        result = train_image_model(folder, args.name, config, progress=_train_progress, command=command,
-                                   activate=not args.no_activate)
-    payload = result.as_dict()
+    channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
+    with channel.watch():
+        with intake.open_dataset(Path(args.data)) as folder:
+            result = train_image_model(folder, args.name, config, progress=channel.progress(_train_progress),
+                                       cancel=channel.cancelled, command=command, activate=not args.no_activate)
+        payload = result.as_dict()
+        channel.finished(payload)
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
@@ -138,6 +144,23 @@ def cmd_risk(args: argparse.Namespace) -> int:
 
     _emit(rows, args.json, human)
     return EXIT_OK if all(r["ok"] for r in rows) else EXIT_BAD_INPUT
+
+
+def cmd_train_risk(args: argparse.Namespace) -> int:
+    from core import risk
+
+    command = "python -m core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    payload = risk.train_risk_model(Path(args.csv), args.name, command=command, activate=not args.no_activate,
+                                    progress=_log)
+
+    def human(r: dict[str, Any]) -> str:
+        v = r["validation"]
+        return (f"registered {r['model']} ({r['family']}) in {r['seconds']:.0f} s: 10-fold CV AUC {v['auc']:.3f} "
+                f"[95% CI {v['cv_auc_ci95'][0]:.3f}-{v['cv_auc_ci95'][1]:.3f}], Brier {v['brier']:.4f}, "
+                f"threshold {v['threshold']}")
+
+    _emit(payload, args.json, human)
+    return EXIT_OK
 
 
 def cmd_card(args: argparse.Namespace) -> int:
@@ -219,6 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
     p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
     p.add_argument("--no-activate", action="store_true", help="register without making it the active version")
+    p.add_argument("--progress-file", default=None, metavar="FILE", help="append JSON progress events to FILE (jobs)")
+    p.add_argument("--cancel-file", default=None, metavar="FILE", help="stop without registering once FILE exists")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train)
 
@@ -227,6 +252,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_risk)
+
+    p = sub.add_parser("train-risk", help="train and register a diabetes risk model version from a labelled CSV")
+    p.add_argument("--csv", required=True, metavar="FILE", help="Pima-style CSV with an Outcome column (0/1)")
+    p.add_argument("--name", default="diabetes_risk")
+    p.add_argument("--no-activate", action="store_true", help="register without making it the active version")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train_risk)
 
     p = sub.add_parser("card", help="print a model card")
     p.add_argument("--model", required=True)

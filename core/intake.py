@@ -1,19 +1,358 @@
-"""Datasets arriving as a folder or a zip archive (minimal: folders; archives arrive with issue 5)."""
+"""Labeled datasets arriving as a server folder or a zip archive, and the report shown before training.
+
+The data's journey: zip (upload bytes or a server path) -> every entry checked BEFORE anything is
+extracted (count, total uncompressed size, per-entry compression ratio, absolute / ``..`` / symlink
+names, encryption) -> extracted under ``$LUCIDDX_HOME/datasets`` (never elsewhere) -> folder with one
+subfolder per class -> ``dataset_report``: counts, unreadable files with reasons, duplicates, sizes,
+warnings and thumbnails.
+"""
 
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
-from typing import Iterator
+import hashlib
+import io
+import shutil
+import stat
+import tempfile
+import zipfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable, Iterator
 
-from core.errors import InvalidDatasetError
+import numpy as np
+from PIL import Image
+
+from core import config
+from core.errors import InvalidDatasetError, LucidDxError
+from core.images import load_image
+from core.training import IMAGE_SUFFIXES, MIN_IMAGES_PER_CLASS, find_class_root
+
+THUMBNAILS_PER_CLASS = 4
+THUMBNAIL_SIZE = 96
+IMBALANCE_WARNING_RATIO = 2.0
+SMALL_IMAGE_SIDE = 64
+_COPY_CHUNK = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    """Bounds on an archive, all checked from its directory before a single byte is extracted."""
+
+    max_entries: int = 200_000
+    max_total_bytes: int = 8 * 1024**3
+    # Medical images compress a little (JPEG ~1x, PNG/DICOM 2-10x); a 100x entry is a bomb, not a scan.
+    max_ratio: float = 100.0
+    ratio_min_bytes: int = 1024 * 1024
+
+
+DEFAULT_LIMITS = ArchiveLimits()
+
+
+def datasets_dir() -> Path:
+    """Where uploaded and extracted datasets live: ``$LUCIDDX_HOME/datasets``."""
+    return config.luciddx_home() / "datasets"
+
+
+def _entry_parts(name: str) -> list[str]:
+    return [part for part in name.replace("\\", "/").split("/") if part not in ("", ".")]
+
+
+def _is_ignored_entry(parts: list[str]) -> bool:
+    """macOS resource forks and hidden files (``__MACOSX/``, ``.DS_Store``) carry no images."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in parts)
+
+
+def check_archive(archive: zipfile.ZipFile, label: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> list[zipfile.ZipInfo]:
+    """Validate every entry of ``archive`` from its directory; return the file entries to extract.
+
+    Raises:
+        InvalidDatasetError: too many entries, too large once uncompressed, an over-compressed entry,
+            an entry that would land outside the extraction folder, a symlink or an encrypted entry.
+    """
+    infos = archive.infolist()
+    if len(infos) > limits.max_entries:
+        raise InvalidDatasetError(
+            f"{label}: the archive holds {len(infos):,} entries, more than the {limits.max_entries:,} allowed. "
+            "Split the dataset, or put it in a folder on the server and give that path instead."
+        )
+    total = sum(info.file_size for info in infos)
+    if total > limits.max_total_bytes:
+        raise InvalidDatasetError(
+            f"{label}: the archive would unpack to {total / 1024**2:,.0f} MB, more than the "
+            f"{limits.max_total_bytes / 1024**2:,.0f} MB allowed. Put the dataset in a folder on the server "
+            "and give that path instead."
+        )
+    members: list[zipfile.ZipInfo] = []
+    for info in infos:
+        name = info.filename
+        parts = _entry_parts(name)
+        if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":") or ".." in parts:
+            raise InvalidDatasetError(
+                f"{label}: entry '{name}' would be written outside the dataset folder (absolute path or '..'). "
+                "The archive is unsafe and was not extracted; re-create it from the dataset folder."
+            )
+        if stat.S_ISLNK(info.external_attr >> 16):
+            raise InvalidDatasetError(
+                f"{label}: entry '{name}' is a symbolic link; links are refused because they can point outside "
+                "the dataset. Re-create the archive with the image files themselves."
+            )
+        if info.flag_bits & 0x1:
+            raise InvalidDatasetError(f"{label}: entry '{name}' is encrypted; upload an archive without a password.")
+        if info.file_size > limits.ratio_min_bytes and info.file_size > limits.max_ratio * max(info.compress_size, 1):
+            ratio = info.file_size / max(info.compress_size, 1)
+            raise InvalidDatasetError(
+                f"{label}: entry '{name}' is compressed {ratio:,.0f}:1 (more than {limits.max_ratio:.0f}:1 allowed); "
+                "that is the signature of a zip bomb, not of image files. The archive was not extracted."
+            )
+        if info.is_dir() or not parts or _is_ignored_entry(parts):
+            continue
+        members.append(info)
+    return members
+
+
+def _extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, dest: Path, label: str) -> None:
+    """Copy one checked entry under ``dest``, refusing to write more bytes than its header declared."""
+    target = dest.joinpath(*_entry_parts(info.filename))
+    if not target.resolve().is_relative_to(dest.resolve()):  # belt and braces after check_archive
+        raise InvalidDatasetError(f"{label}: entry '{info.filename}' would be written outside the dataset folder.")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    written = 0
+    with archive.open(info) as source, open(target, "wb") as sink:
+        while chunk := source.read(_COPY_CHUNK):
+            written += len(chunk)
+            if written > info.file_size:
+                raise InvalidDatasetError(f"{label}: entry '{info.filename}' is larger than its header says; refused.")
+            sink.write(chunk)
+
+
+def extract_archive(source: Path | bytes, label: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Path:
+    """Check, then extract a zip (a path or an upload's bytes) into a new folder under ``datasets_dir()``.
+
+    Returns:
+        The new folder (its name is random). The caller owns it; ``remove_dataset`` deletes it.
+    Raises:
+        InvalidDatasetError: not a zip, corrupt, or refused by ``check_archive``; nothing is left behind.
+    """
+    handle: Any = io.BytesIO(source) if isinstance(source, bytes) else source
+    if not zipfile.is_zipfile(handle):
+        raise InvalidDatasetError(
+            f"{label}: not a zip archive. Give a .zip of a folder with one subfolder per class, "
+            "or the path of such a folder on the server."
+        )
+    datasets_dir().mkdir(parents=True, exist_ok=True)
+    dest = Path(tempfile.mkdtemp(dir=datasets_dir(), prefix="dataset-"))
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            members = check_archive(archive, label, limits)
+            for info in members:
+                _extract_member(archive, info, dest, label)
+    except InvalidDatasetError:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, EOFError, OSError, ValueError) as exc:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise InvalidDatasetError(f"{label}: the zip archive is damaged or uses an unsupported feature ({exc}).") from exc
+    except BaseException:
+        shutil.rmtree(dest, ignore_errors=True)
+        raise
+    return dest
+
+
+def is_managed_dataset(folder: Path) -> bool:
+    """True for folders this module extracted (safe to delete), never for a user's server folder."""
+    return Path(folder).resolve().parent == datasets_dir().resolve()
+
+
+def remove_dataset(folder: Path) -> None:
+    """Delete a folder made by ``extract_archive``; anything else is refused (never a user's data)."""
+    if not is_managed_dataset(folder):
+        raise InvalidDatasetError(f"{folder}: not an extracted dataset of LucidDx; it was not deleted.")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def resolve_source(source: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> tuple[Path, bool]:
+    """A server path (folder or .zip) as a folder: (folder, extracted_here)."""
+    source = Path(source).expanduser()
+    if not source.exists():
+        raise InvalidDatasetError(f"{source}: not found. Give a folder with one subfolder per class, or a .zip of one.")
+    if source.is_dir():
+        return source, False
+    return extract_archive(source, source.name, limits), True
 
 
 @contextlib.contextmanager
-def open_dataset(source: Path) -> Iterator[Path]:
-    """Yield a folder holding the class subfolders of ``source`` (a folder for now)."""
-    if not source.exists():
-        raise InvalidDatasetError(f"{source}: not found.")
-    if not source.is_dir():
-        raise InvalidDatasetError(f"{source}: not a folder with one subfolder per class.")
-    yield source
+def open_dataset(source: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> Iterator[Path]:
+    """Yield a folder holding the class subfolders of ``source`` (a folder, or a zip extracted for the call)."""
+    folder, extracted = resolve_source(source, limits)
+    try:
+        yield folder
+    finally:
+        if extracted:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@dataclass
+class DatasetReport:
+    """What a labeled folder holds, measured before any training.
+
+    ``thumbnails[class]`` are uint8 (h, w) greyscale arrays, longest side ``THUMBNAIL_SIZE``;
+    ``sizes`` are (height, width) in pixels of every readable image.
+    """
+
+    root: Path
+    classes: list[str]
+    counts: dict[str, int]
+    unreadable: list[dict[str, str]] = field(default_factory=list)
+    duplicates: list[dict[str, Any]] = field(default_factory=list)
+    sizes: list[tuple[int, int]] = field(default_factory=list)
+    thumbnails: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when the dataset can train a model (warnings allowed, problems not)."""
+        return not self.problems
+
+    @property
+    def n_images(self) -> int:
+        return int(sum(self.counts.values()))
+
+    @property
+    def cross_class_duplicates(self) -> list[dict[str, Any]]:
+        return [d for d in self.duplicates if d["cross_class"]]
+
+    def size_summary(self) -> dict[str, Any]:
+        """Min / median / max height and width, and how many distinct sizes there are."""
+        if not self.sizes:
+            return {"distinct": 0}
+        arr = np.asarray(self.sizes)
+        return {
+            "distinct": len(set(self.sizes)),
+            "height": {"min": int(arr[:, 0].min()), "median": float(np.median(arr[:, 0])), "max": int(arr[:, 0].max())},
+            "width": {"min": int(arr[:, 1].min()), "median": float(np.median(arr[:, 1])), "max": int(arr[:, 1].max())},
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no thumbnails, no per-image sizes)."""
+        return {
+            "root": str(self.root), "classes": self.counts, "unreadable": self.unreadable,
+            "duplicates": self.duplicates, "sizes": self.size_summary(), "warnings": self.warnings,
+            "problems": self.problems, "ok": self.ok,
+        }
+
+
+def _thumbnail(pixels: np.ndarray) -> np.ndarray:
+    """(H, W) float in [0, 1] -> uint8 (h, w), longest side at most THUMBNAIL_SIZE."""
+    image = Image.fromarray(np.clip(pixels * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    image.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+    return np.asarray(image)
+
+
+def _class_files(class_dir: Path) -> list[Path]:
+    return sorted(p for p in class_dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(class_dir).parts))
+
+
+def dataset_report(folder: Path, progress: Callable[[int, int], None] | None = None) -> DatasetReport:
+    """Read every file of a labeled folder once and report what training would see.
+
+    Unreadable files are listed with their reasons and skipped, never fatal.
+
+    Raises:
+        InvalidDatasetError: the folder is missing or has fewer than two class subfolders.
+    """
+    class_root = find_class_root(Path(folder))
+    class_dirs = sorted(p for p in class_root.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+    if len(class_dirs) < 2:
+        found = ", ".join(p.name for p in class_dirs) or "none"
+        raise InvalidDatasetError(
+            f"{Path(folder).name}: found {len(class_dirs)} class folder(s) ({found}); a classifier needs at least "
+            "two subfolders, one per class, each holding that class's images."
+        )
+    report = DatasetReport(root=class_root, classes=[p.name for p in class_dirs], counts={})
+    hashes: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    all_files = [(d.name, f) for d in class_dirs for f in _class_files(d)]
+    for i, (class_name, path) in enumerate(all_files):
+        relative = path.relative_to(class_root).as_posix()
+        report.counts.setdefault(class_name, 0)
+        if path.suffix.lower() not in IMAGE_SUFFIXES:
+            report.unreadable.append({"file": relative, "class": class_name,
+                                      "error": f"'{path.suffix}' is not an image type LucidDx reads; ignored."})
+            continue
+        try:
+            data = path.read_bytes()
+            image = load_image(data, name=relative)
+        except LucidDxError as exc:
+            report.unreadable.append({"file": relative, "class": class_name, "error": str(exc)})
+            continue
+        except Exception as exc:  # a decoder bug must not stop the report: the file is skipped, as in training
+            report.unreadable.append({"file": relative, "class": class_name, "error": f"{relative}: could not be decoded ({type(exc).__name__})."})
+            continue
+        report.counts[class_name] += 1
+        hashes[hashlib.sha256(data).hexdigest()].append((relative, class_name))
+        report.sizes.append((int(image.pixels.shape[0]), int(image.pixels.shape[1])))
+        thumbs = report.thumbnails.setdefault(class_name, [])
+        if len(thumbs) < THUMBNAILS_PER_CLASS:
+            thumbs.append(_thumbnail(image.pixels))
+        if progress and (i % 50 == 0 or i == len(all_files) - 1):
+            progress(i + 1, len(all_files))
+    for class_name in report.classes:
+        report.counts.setdefault(class_name, 0)
+    report.duplicates = [
+        {"files": [f for f, _ in group], "classes": sorted({c for _, c in group}), "cross_class": len({c for _, c in group}) > 1}
+        for group in hashes.values() if len(group) > 1
+    ]
+    _add_findings(report, [p for p in class_root.iterdir() if p.is_file() and not p.name.startswith(".")])
+    return report
+
+
+def _add_findings(report: DatasetReport, loose_files: list[Path]) -> None:
+    """Blocking problems (too few images) and warnings (imbalance, duplicates, small or mixed sizes)."""
+    thin = {c: n for c, n in report.counts.items() if n < MIN_IMAGES_PER_CLASS}
+    if thin:
+        listing = ", ".join(f"'{c}' has {n}" for c, n in thin.items())
+        report.problems.append(
+            f"Too few readable images ({listing}); each class needs at least {MIN_IMAGES_PER_CLASS} "
+            "(a few hundred per class give a useful model)."
+        )
+    populated = {c: n for c, n in report.counts.items() if n > 0}
+    if len(populated) >= 2:
+        big, small = max(populated, key=populated.get), min(populated, key=populated.get)
+        ratio = populated[big] / populated[small]
+        if ratio >= IMBALANCE_WARNING_RATIO:
+            report.warnings.append(
+                f"Class imbalance: '{big}' has {ratio:.1f}x as many images as '{small}'. Training weighs the classes "
+                "to compensate and picks the threshold on validation; judge the model by sensitivity and specificity."
+            )
+    cross = report.cross_class_duplicates
+    if cross:
+        report.warnings.append(
+            f"{len(cross)} image(s) appear with identical content in more than one class folder (e.g. "
+            f"{', '.join(cross[0]['files'])}): their label is contradictory; remove them from the wrong folder."
+        )
+    within = [d for d in report.duplicates if not d["cross_class"]]
+    if within:
+        extra = sum(len(d["files"]) - 1 for d in within)
+        report.warnings.append(
+            f"{extra} exact duplicate file(s) within a class (e.g. {', '.join(within[0]['files'])}): copies may land on "
+            "both sides of the train/validation split and flatter the validation figures."
+        )
+    if report.sizes and min(min(s) for s in report.sizes) < SMALL_IMAGE_SIDE:
+        report.warnings.append(f"Some images are smaller than {SMALL_IMAGE_SIDE} px on a side; they will be upscaled.")
+    if report.unreadable:
+        report.warnings.append(f"{len(report.unreadable)} file(s) cannot be read and will be skipped (listed below).")
+    if loose_files:
+        report.warnings.append(
+            f"{len(loose_files)} file(s) lie beside the class folders (e.g. {loose_files[0].name}) and are ignored: "
+            "only files inside a class folder are used."
+        )
+
+
+def import_upload(data: bytes, filename: str, limits: ArchiveLimits = DEFAULT_LIMITS) -> Path:
+    """An uploaded zip's bytes -> a checked, extracted dataset folder under ``datasets_dir()``."""
+    if not data:
+        raise InvalidDatasetError(f"{filename}: the upload is empty.")
+    return extract_archive(data, filename, limits)
+

@@ -65,6 +65,7 @@ def write_json_atomic(path: Path, payload: Any) -> None:
             json.dump(payload, handle, indent=2, sort_keys=False, default=str)
             handle.flush()
             os.fsync(handle.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600 files; models and cards are meant to be shared
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -199,6 +200,7 @@ def commit_version(staging: Path, name: str, activate_it: bool = True) -> ModelR
         meta.update({"name": name, "version": version})
         write_json_atomic(meta_path, meta)
         target = name_dir / version
+        os.chmod(staging, 0o755)  # mkdtemp's 0700 would hide the version from other users of the server
         try:
             # os.rename onto a missing path is atomic; losing a race to another job just retries.
             os.rename(staging, target)

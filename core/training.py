@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from core import preprocessing, registry
-from core.errors import InvalidDatasetError, LucidDxError, TrainingCancelledError
+from core.errors import InvalidDatasetError, LucidDxError, RegistryError, TrainingCancelledError
 from core.images import load_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ""}
@@ -54,6 +54,18 @@ class TrainConfig:
     positive_class: str | None = None
     init_from: str | None = None
     max_images_per_class: int | None = None
+
+
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_model_name(name: str) -> None:
+    """Refuse names that could escape ``$LUCIDDX_HOME/models`` or that the registry cannot list."""
+    if not MODEL_NAME_PATTERN.match(name or "") or ".." in name:
+        raise RegistryError(
+            f"Model name '{name}' is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (e.g. knee_mri)."
+        )
 
 
 def _is_candidate_image(path: Path) -> bool:
@@ -366,6 +378,7 @@ def train_image_model(
     from core import ood
     from core.tfsetup import keras, tf
 
+    check_model_name(name)
     config = config or TrainConfig()
     started = time.monotonic()
     keras.utils.set_random_seed(config.seed)
@@ -403,6 +416,9 @@ def train_image_model(
         .prefetch(tf.data.AUTOTUNE)
     )
     steps = int(np.ceil(len(x_train) / config.batch_size))
+    if progress:
+        progress({"event": "started", "device": device, "classes": dataset.counts(), "train_images": int(len(x_train)),
+                  "validation_images": int(len(x_val)), "epochs": config.epochs, "steps": steps})
     auc_callback = _Callbacks.make(x_val, y_val, positive, progress, cancel, config.epochs, steps, len(x_train))
     callbacks = [
         auc_callback,
@@ -419,6 +435,8 @@ def train_image_model(
     epochs_run = len(history.history.get("loss", []))
     if cancel is not None and cancel():
         raise TrainingCancelledError("Training was cancelled; nothing was registered.")
+    if progress:
+        progress({"event": "evaluating", "epochs_run": epochs_run})
 
     keras.mixed_precision.set_global_policy("float32")
     inference = build_network(size, len(classes))

@@ -1,20 +1,89 @@
-"""The compact 'how far to trust this model' panel shown beside every prediction."""
+"""The compact 'how far to trust this model' panel shown beside every prediction.
+
+It draws what the model's card (``core.cards``) computed: version, intended use, key metrics with
+95% intervals, limitations, the out-of-distribution check's measured rates, and a link to the full
+card on the Model cards page.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from core import registry
+from core import cards, registry
+from core.errors import LucidDxError
+
+CARD_PAGE = "pages/model_cards.py"
+SPEC_PARAM = "model"
+
+
+@st.cache_data(show_spinner="Computing the model card…", max_entries=32)
+def _cached_card(spec: str, path: str, stamp: float) -> dict[str, Any]:
+    # ``path`` and ``stamp`` (newest file time in the version folder) key the cache: a rebuilt or
+    # replaced model gets a fresh card.
+    return cards.load_card(registry.resolve(spec))
+
+
+def card_for(spec: str) -> dict[str, Any]:
+    """The current card of ``NAME`` / ``NAME:VERSION`` (computed once per change of the files)."""
+    ref = registry.resolve(spec)
+    stamp = max((p.stat().st_mtime for p in ref.path.iterdir() if p.is_file()), default=0.0)
+    return _cached_card(ref.spec, str(ref.path), stamp)
+
+
+def format_metric(entry: dict[str, Any] | None) -> tuple[str, str | None]:
+    """('0.912', '95% CI 0.850–0.963') for a card metric entry; ('n/a', None) when undefined."""
+    if not entry or entry.get("value") is None:
+        return "n/a", None
+    low, high = entry.get("ci95") or [None, None]
+    return f"{entry['value']:.3f}", (f"95% CI {low:.3f}–{high:.3f}" if low is not None else None)
+
+
+def ood_note(card: dict[str, Any]) -> str | None:
+    """One sentence on the out-of-distribution check, with its measured rates; None if not measured."""
+    ood = card["quantitative_analyses"].get("out_of_distribution", {})
+    if not ood.get("measured"):
+        return None
+    parts = []
+    if ood.get("non_chest_flag_rate") is not None:
+        parts.append(f"flagged {ood['non_chest_flag_rate']:.0%} of {ood['non_chest_n']} non-chest test images")
+    if ood.get("validation_flag_rate") is not None:
+        parts.append(f"{ood['validation_flag_rate']:.1%} of {ood['validation_n']} validation X-rays")
+    return ("Inputs unlike the training images are flagged as out of distribution and their prediction marked "
+            "unreliable. Measured: " + ", ".join(parts) + ".")
 
 
 def model_card_panel(model_spec: str) -> None:
-    """Version, intended use, key validation metrics and limitations, with a link to the full card."""
-    ref = registry.resolve(model_spec)
-    validation = ref.meta.get("validation", {})
+    """Version, intended use, key metrics with CIs, limitations, OOD note, link to the full card."""
+    try:
+        card = card_for(model_spec)
+    except LucidDxError as exc:
+        st.error(str(exc))
+        return
+    details = card["model_details"]
+    spec = f"{details['name']}:{details['version']}"
     with st.container(border=True):
-        st.markdown(f"**Model** `{ref.spec}` · {ref.meta.get('architecture', '')}")
-        cols = st.columns(3)
-        for col, key in zip(cols, ("auc", "sensitivity", "specificity")):
-            if validation.get(key) is not None:
-                col.metric(f"Validation {key.upper() if key == 'auc' else key}", f"{validation[key]:.3f}")
-        st.page_link("pages/model_cards.py", label="Read the full model card", icon="📇")
+        st.markdown(f"**Model card** · `{spec}` · {details.get('architecture') or details['kind']} · "
+                    f"{(details.get('date') or '')[:10]}")
+        st.caption(card["intended_use"]["primary_uses"][0])
+        shown = ("auc", "sensitivity", "specificity")
+        cols = st.columns(len(shown))
+        for col, (name, entry) in zip(cols, cards.key_metrics(card, shown).items()):
+            value, interval = format_metric(entry)
+            col.metric(name.upper() if name == "auc" else name.capitalize(), value, help=interval)
+            if interval:
+                col.caption(interval)
+        n = card["quantitative_analyses"]["n"]
+        st.caption(f"On {n} {('out-of-fold' if details['kind'] == 'risk' else 'held-out validation')} cases; "
+                   f"{card['metrics']['decision']}.")
+        limits = card["caveats_and_recommendations"][:2] + card["intended_use"]["out_of_scope"][:1]
+        st.markdown("**Limitations**\n" + "\n".join(f"- {item}" for item in limits))
+        note = ood_note(card)
+        if note:
+            st.caption("🛡️ " + note)
+        try:
+            st.page_link(CARD_PAGE, label="Read the full model card", icon="📇", query_params={SPEC_PARAM: spec})
+        except st.errors.StreamlitAPIException:
+            # The page runs outside the app's navigation (e.g. on its own in a test): say where the card is.
+            st.caption(f"Full card: Model cards page, model {spec}.")

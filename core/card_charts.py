@@ -1,0 +1,177 @@
+"""Plotly figures of a model card: they draw what the card computed, and compute nothing new.
+
+Each function takes a card (``core.cards.build_card``'s dict) or a comparison
+(``core.cards.compare_versions``) and returns a ``go.Figure``; a chart the card cannot support
+(e.g. a decision curve for a multi-class model) returns None.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import plotly.graph_objects as go
+
+from core import metrics
+
+_LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=45), height=360, template="plotly_white", legend=dict(orientation="h", y=-0.2))
+
+
+def _qa(card: dict[str, Any]) -> dict[str, Any]:
+    return card["quantitative_analyses"]
+
+
+def _title(card: dict[str, Any], what: str) -> str:
+    d = card["model_details"]
+    return f"{what} · {d['name']}:{d['version']}"
+
+
+def _curves(card: dict[str, Any], binary_key: str, by_class_key: str) -> dict[str, dict[str, Any]]:
+    qa = _qa(card)
+    if binary_key in qa:
+        return {card["model_details"].get("positive_class") or "positive": qa[binary_key]}
+    return qa.get(by_class_key, {})
+
+
+def roc_figure(card: dict[str, Any]) -> go.Figure:
+    """ROC curve(s) with the chance diagonal and the operating point marked."""
+    fig = go.Figure()
+    auc = _qa(card)["overall"]["auc"]
+    for label, curve in _curves(card, "roc_curve", "roc_curve_by_class").items():
+        fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=f"{label}",
+                                 customdata=curve["threshold"], hovertemplate="FPR %{x:.3f}<br>TPR %{y:.3f}<br>threshold %{customdata:.4g}"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dot", color="grey")))
+    overall = _qa(card)["overall"]
+    if card["model_details"].get("threshold") is not None and "roc_curve" in _qa(card):
+        fig.add_trace(go.Scatter(x=[1 - overall["specificity"]["value"]], y=[overall["sensitivity"]["value"]], mode="markers",
+                                 marker=dict(size=12, symbol="x", color="crimson"), name="operating threshold"))
+    ci = auc["ci95"]
+    subtitle = f"AUC {auc['value']:.3f}" + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci[0] is not None else "")
+    fig.update_layout(title=_title(card, f"ROC curve · {subtitle}"), xaxis_title="1 - specificity (false positive rate)",
+                      yaxis_title="Sensitivity (true positive rate)", **_LAYOUT)
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def pr_figure(card: dict[str, Any]) -> go.Figure:
+    """Precision-recall curve(s) with the prevalence baseline."""
+    fig = go.Figure()
+    for label, curve in _curves(card, "pr_curve", "pr_curve_by_class").items():
+        fig.add_trace(go.Scatter(x=curve["recall"], y=curve["precision"], mode="lines",
+                                 name=f"{label} (AP {curve['average_precision']:.3f})"))
+        fig.add_trace(go.Scatter(x=[0, 1], y=[curve["prevalence"]] * 2, mode="lines", line=dict(dash="dot", color="grey"),
+                                 name=f"prevalence {curve['prevalence']:.2f}"))
+    fig.update_layout(title=_title(card, "Precision-recall curve"), xaxis_title="Recall (sensitivity)",
+                      yaxis_title="Precision (PPV)", **_LAYOUT)
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def calibration_figure(card: dict[str, Any]) -> go.Figure:
+    """Reliability diagram: observed rate vs mean predicted probability per bin (marker size = count)."""
+    cal = _qa(card)["calibration"]
+    bins = cal["bins"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration", line=dict(dash="dot", color="grey")))
+    fig.add_trace(go.Scatter(
+        x=[b["mean_predicted"] for b in bins], y=[b["observed"] for b in bins], mode="lines+markers", name="model",
+        marker=dict(size=[6 + 20 * (b["count"] / max(x["count"] for x in bins)) ** 0.5 for b in bins]),
+        customdata=[b["count"] for b in bins], hovertemplate="predicted %{x:.2f}<br>observed %{y:.2f}<br>n=%{customdata}",
+    ))
+    of = cal.get("of", "predicted probability of the positive class")
+    fig.update_layout(title=_title(card, f"Reliability diagram · ECE {cal['expected_calibration_error']:.3f}"),
+                      xaxis_title=f"Mean predicted ({of})", yaxis_title="Observed frequency", **_LAYOUT)
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1.02])
+    return fig
+
+
+def decision_curve_figure(card: dict[str, Any]) -> go.Figure | None:
+    """Net benefit of the model vs treating everyone / no one, over threshold probabilities."""
+    curve = _qa(card).get("decision_curve")
+    if not curve:
+        return None
+    x = curve["threshold_probability"]
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=x, y=curve["model"], mode="lines", name="model"))
+    fig.add_trace(go.Scatter(x=x, y=curve["treat_all"], mode="lines", name="treat all", line=dict(dash="dash")))
+    fig.add_trace(go.Scatter(x=x, y=curve["treat_none"], mode="lines", name="treat none", line=dict(dash="dot", color="grey")))
+    top = max(max(curve["model"]), max(curve["treat_all"]), 0.01)
+    fig.update_layout(title=_title(card, "Decision curve"), xaxis_title="Threshold probability", yaxis_title="Net benefit", **_LAYOUT)
+    fig.update_yaxes(range=[-0.05 * top - 0.02, top * 1.1])
+    return fig
+
+
+def confusion_matrix_figure(card: dict[str, Any]) -> go.Figure:
+    """Heatmap of counts (rows: true class, columns: predicted class)."""
+    cm = _qa(card)["confusion_matrix"]
+    fig = go.Figure(go.Heatmap(z=cm["counts"], x=cm["classes"], y=cm["classes"], colorscale="Blues", showscale=False,
+                               text=cm["counts"], texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>n=%{z}"))
+    fig.update_layout(title=_title(card, "Confusion matrix"), xaxis_title="Predicted", yaxis_title="True", **_LAYOUT)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def _interval_trace(names: list[str], entries: list[dict[str, Any]], label: str, key_value: str = "value") -> go.Scatter:
+    values = [e[key_value] for e in entries]
+    lows = [(v - e["ci95"][0]) if v is not None and e["ci95"][0] is not None else 0 for v, e in zip(values, entries)]
+    highs = [(e["ci95"][1] - v) if v is not None and e["ci95"][1] is not None else 0 for v, e in zip(values, entries)]
+    return go.Scatter(x=values, y=names, mode="markers", name=label, marker=dict(size=10),
+                      error_x=dict(type="data", symmetric=False, array=highs, arrayminus=lows))
+
+
+def metrics_figure(card: dict[str, Any]) -> go.Figure:
+    """Forest plot: every overall metric with its 95% bootstrap interval."""
+    overall = _qa(card)["overall"]
+    names = [metrics.METRIC_LABELS[k] for k in overall]
+    fig = go.Figure(_interval_trace(names, list(overall.values()), "value (95% CI)"))
+    fig.update_layout(title=_title(card, "Metrics with 95% CIs"), xaxis_title="Value", **_LAYOUT)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def subgroup_figure(card: dict[str, Any]) -> go.Figure | None:
+    """Forest plot per subgroup: sensitivity, specificity and AUC (vs all negatives where needed)."""
+    groups = _qa(card).get("subgroups")
+    if not groups:
+        return None
+    fig = go.Figure()
+    for metric in ("sensitivity", "specificity", "auc"):
+        names, entries = [], []
+        for g in groups:
+            entry = g["metrics"][metric]
+            if metric == "auc" and entry["value"] is None and "auc_vs_all_negatives" in g:
+                entry = g["auc_vs_all_negatives"]
+            if entry["value"] is not None:
+                names.append(f"{g['label']} (n={g['n']})")
+                entries.append(entry)
+        if entries:
+            fig.add_trace(_interval_trace(names, entries, metrics.METRIC_LABELS[metric]))
+    fig.update_layout(title=_title(card, "Subgroups (95% CIs)"), xaxis_title="Value", **_LAYOUT)
+    return fig
+
+
+def comparison_figure(comparison: dict[str, Any]) -> go.Figure:
+    """Metric deltas (b - a) with 95% intervals; zero line marks 'no change'."""
+    deltas = comparison["deltas"]
+    keys = [k for k, v in deltas.items() if v["delta"] is not None]
+    entries = [{"value": deltas[k]["delta"], "ci95": deltas[k]["ci95"]} for k in keys]
+    fig = go.Figure(_interval_trace([metrics.METRIC_LABELS[k] for k in keys], entries, f"{comparison['b']} - {comparison['a']}"))
+    fig.add_vline(x=0, line_dash="dot", line_color="grey")
+    fig.update_layout(title=f"Change from {comparison['a']} to {comparison['b']} (95% CI)", xaxis_title="Difference", **_LAYOUT)
+    fig.update_yaxes(autorange="reversed")
+    return fig
+
+
+def all_figures(card: dict[str, Any]) -> dict[str, go.Figure]:
+    """Every chart the card supports, by title (in display order)."""
+    candidates = {
+        "Metrics": metrics_figure(card),
+        "ROC": roc_figure(card),
+        "Precision-recall": pr_figure(card),
+        "Calibration": calibration_figure(card),
+        "Decision curve": decision_curve_figure(card),
+        "Confusion matrix": confusion_matrix_figure(card),
+        "Subgroups": subgroup_figure(card),
+    }
+    return {k: v for k, v in candidates.items() if v is not None}

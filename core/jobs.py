@@ -1,0 +1,384 @@
+"""Training jobs: a separate ``python -m core train`` process per job, followed through its files.
+
+Job folder ``$LUCIDDX_HOME/jobs/<id>/``::
+
+    status.json    state (queued/running/succeeded/failed/cancelled), pid, request, model on success, error
+    events.jsonl   one JSON event per line, written by the training process (loading, started, step,
+                   epoch, then one of finished / failed / cancelled)
+    log.txt        the training process's stderr
+    result.json    its stdout: the ``--json`` document of ``python -m core train``
+    cancel         present once someone asked to cancel
+
+Everything a viewer needs is on disk, so a reloaded page, a second browser or a restarted server sees
+the same job. The process runs in its own session, so closing the tab never stops it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from core import config, registry
+from core.errors import LucidDxError, TrainingCancelledError
+
+ACTIVE_STATES = ("queued", "running")
+TERMINAL_EVENTS = {"finished": "succeeded", "failed": "failed", "cancelled": "cancelled"}
+CANCEL_GRACE_SECONDS = 20.0  # the cancel file is read every batch; SIGTERM only if that did not stop it
+KILL_GRACE_SECONDS = 60.0
+STATUS_FILE, EVENTS_FILE, LOG_FILE, RESULT_FILE, CANCEL_FILE = "status.json", "events.jsonl", "log.txt", "result.json", "cancel"
+
+# Popen handles of jobs this process started: polling them reaps the child (no zombie looks alive).
+_CHILDREN: dict[str, subprocess.Popen] = {}
+
+
+@dataclass
+class JobRequest:
+    """What to train: ``data`` is a folder or a .zip on the server; the rest maps to ``core train`` flags."""
+
+    data: str
+    name: str
+    epochs: int = 30
+    image_size: int = 192
+    batch_size: int = 32
+    init_from: str | None = None
+    max_per_class: int | None = None
+    seed: int = 1234
+
+    def validate(self) -> None:
+        from core.training import check_model_name
+
+        check_model_name(self.name)
+        for key, low, high in (("epochs", 1, 1000), ("image_size", 32, 1024), ("batch_size", 1, 1024)):
+            value = getattr(self, key)
+            if not low <= value <= high:
+                raise LucidDxError(f"{key.replace('_', ' ')} must be between {low} and {high}; got {value}.")
+        if not Path(self.data).exists():
+            raise LucidDxError(f"{self.data}: not found on the server.")
+
+    def argv(self, job_dir: Path) -> list[str]:
+        args = [sys.executable, "-m", "core", "train", "--data", str(Path(self.data).resolve()), "--name", self.name,
+                "--epochs", str(self.epochs), "--image-size", str(self.image_size), "--batch-size", str(self.batch_size),
+                "--seed", str(self.seed), "--json",
+                "--progress-file", str(job_dir / EVENTS_FILE), "--cancel-file", str(job_dir / CANCEL_FILE)]
+        if self.init_from:
+            args += ["--init-from", self.init_from]
+        if self.max_per_class:
+            args += ["--max-per-class", str(self.max_per_class)]
+        return args
+
+
+@dataclass
+class JobProgress:
+    """A job as a viewer sees it, rebuilt from its files on every read."""
+
+    job_id: str
+    state: str
+    request: dict[str, Any]
+    created: float
+    device: str | None = None
+    phase: str = "waiting"
+    loading: tuple[int, int] | None = None
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    eta_seconds: float | None = None
+    images_per_second: float | None = None
+    epoch_events: list[dict[str, Any]] = field(default_factory=list)
+    model: str | None = None
+    result: dict[str, Any] | None = None
+    error: str | None = None
+    cancel_requested: bool = False
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE_STATES
+
+    @property
+    def fraction(self) -> float:
+        """Overall progress in [0, 1]: loading counts as the first 10 %."""
+        if self.state == "succeeded":
+            return 1.0
+        if self.epochs and self.steps:
+            done = (len(self.epoch_events) + min(self.step, self.steps) / self.steps) if self.phase == "training" else len(self.epoch_events)
+            return min(0.1 + 0.9 * done / self.epochs, 1.0)
+        if self.loading and self.loading[1]:
+            return 0.1 * self.loading[0] / self.loading[1]
+        return 0.0
+
+
+def job_dir(job_id: str) -> Path:
+    if not job_id or "/" in job_id or job_id.startswith("."):
+        raise LucidDxError(f"'{job_id}' is not a job id.")
+    return config.jobs_dir() / job_id
+
+
+def _read_status(job_id: str) -> dict[str, Any]:
+    path = job_dir(job_id) / STATUS_FILE
+    if not path.exists():
+        raise LucidDxError(f"No training job '{job_id}'. It may have been deleted; see the list of jobs.")
+    return json.loads(path.read_text())
+
+
+def _process_start_ticks(pid: int) -> str | None:
+    """The kernel's start time of ``pid`` (guards against a recycled pid); None where /proc is absent."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def _pid_alive(job_id: str, pid: int | None, start_ticks: str | None) -> bool:
+    child = _CHILDREN.get(job_id)
+    if child is not None:
+        return child.poll() is None
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        if state == "Z":
+            return False
+    except (OSError, IndexError):
+        pass
+    return start_ticks is None or _process_start_ticks(pid) in (None, start_ticks)
+
+
+def start_job(request: JobRequest) -> str:
+    """Launch ``python -m core train`` for ``request`` in its own session; return the job id.
+
+    Raises:
+        LucidDxError: the request is invalid (name, ranges, missing data).
+    """
+    request.validate()
+    job_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    folder = job_dir(job_id)
+    folder.mkdir(parents=True)
+    status = {"id": job_id, "state": "queued", "created": time.time(), "request": request.__dict__, "pid": None,
+              "model": None, "error": None}
+    registry.write_json_atomic(folder / STATUS_FILE, status)
+    env = {**os.environ, "LUCIDDX_HOME": str(config.luciddx_home()), "PYTHONUNBUFFERED": "1"}
+    with open(folder / LOG_FILE, "ab") as log, open(folder / RESULT_FILE, "wb") as out:
+        process = subprocess.Popen(request.argv(folder), cwd=config.PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
+                                   stdout=out, stderr=log, start_new_session=True)
+    _CHILDREN[job_id] = process
+    status.update(pid=process.pid, pid_start=_process_start_ticks(process.pid), state="running", started=time.time())
+    registry.write_json_atomic(folder / STATUS_FILE, status)
+    return job_id
+
+
+def read_events(job_id: str) -> list[dict[str, Any]]:
+    """The job's events in order; a line still being written is ignored."""
+    path = job_dir(job_id) / EVENTS_FILE
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        with contextlib.suppress(json.JSONDecodeError):
+            events.append(json.loads(line))
+    return events
+
+
+def _finish_from_files(job_id: str, status: dict[str, Any], events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The terminal state the job's files prove, or None while it may still be running."""
+    for event in reversed(events):
+        if event.get("event") in TERMINAL_EVENTS:
+            state = TERMINAL_EVENTS[event["event"]]
+            return {"state": state, "model": event.get("model"), "error": event.get("error")}
+    alive = _pid_alive(job_id, status.get("pid"), status.get("pid_start"))
+    if alive:
+        return None
+    with contextlib.suppress(OSError, json.JSONDecodeError):
+        result = json.loads((job_dir(job_id) / RESULT_FILE).read_text())
+        if isinstance(result, dict) and result.get("model"):
+            return {"state": "succeeded", "model": result["model"], "error": None}
+    if (job_dir(job_id) / CANCEL_FILE).exists():
+        return {"state": "cancelled", "model": None, "error": "Cancelled; nothing was registered."}
+    tail = " ".join(log_tail(job_id, 3).split())[-300:]
+    return {"state": "failed", "model": None,
+            "error": "The training process stopped without finishing (killed or crashed); nothing was registered."
+                     + (f" Last log lines: {tail}" if tail else "")}
+
+
+def _enforce_cancel(job_id: str, status: dict[str, Any]) -> None:
+    """Escalate a cancel the process has not honoured: SIGTERM after a grace period, then SIGKILL."""
+    requested = status.get("cancel_requested_at")
+    pid = status.get("pid")
+    if not requested or not pid:
+        return
+    waited = time.time() - requested
+    sig = signal.SIGKILL if waited > KILL_GRACE_SECONDS else signal.SIGTERM if waited > CANCEL_GRACE_SECONDS else None
+    if sig is None or status.get("signal_sent") == int(sig):
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)  # start_new_session made the job its own process group
+    status["signal_sent"] = int(sig)
+    registry.write_json_atomic(job_dir(job_id) / STATUS_FILE, status)
+
+
+def refresh(job_id: str) -> dict[str, Any]:
+    """status.json brought up to date from the events and the process; written back when it changed."""
+    status = _read_status(job_id)
+    if status["state"] not in ACTIVE_STATES:
+        return status
+    final = _finish_from_files(job_id, status, read_events(job_id))
+    if final is None:
+        _enforce_cancel(job_id, status)
+        return status
+    status.update(final, finished=time.time())
+    registry.write_json_atomic(job_dir(job_id) / STATUS_FILE, status)
+    _CHILDREN.pop(job_id, None)
+    return status
+
+
+def read_progress(job_id: str) -> JobProgress:
+    """Everything a progress panel shows, rebuilt from the job folder (any viewer, any time)."""
+    status = refresh(job_id)
+    events = read_events(job_id)
+    progress = JobProgress(job_id=job_id, state=status["state"], request=status.get("request", {}),
+                           created=status.get("created", 0.0), model=status.get("model"), error=status.get("error"),
+                           cancel_requested=bool(status.get("cancel_requested_at")),
+                           epochs=int(status.get("request", {}).get("epochs", 0)))
+    for event in events:
+        kind = event.get("event")
+        if kind == "loading":
+            progress.phase, progress.loading = "loading", (event["done"], event["total"])
+        elif kind == "started":
+            progress.phase, progress.device = "training", event.get("device")
+            progress.steps, progress.epochs = event.get("steps", 0), event.get("epochs", progress.epochs)
+        elif kind == "step":
+            progress.step, progress.steps = event["step"], event.get("steps", progress.steps)
+            progress.epoch = len(progress.epoch_events) + 1
+        elif kind == "epoch":
+            progress.epoch_events.append(event)
+            progress.epoch, progress.step = event["epoch"], progress.steps
+            progress.eta_seconds, progress.images_per_second = event.get("eta_seconds"), event.get("images_per_second")
+        elif kind == "evaluating":
+            progress.phase, progress.eta_seconds = "evaluating", None
+        elif kind == "finished":
+            progress.result = {k: v for k, v in event.items() if k != "event"}
+            progress.device = event.get("device", progress.device)
+    if progress.state == "succeeded":
+        progress.phase, progress.eta_seconds = "done", 0.0
+    elif not progress.active:
+        progress.phase = progress.state
+    return progress
+
+
+def list_jobs() -> list[dict[str, Any]]:
+    """Every job's status, newest first (active ones refreshed)."""
+    root = config.jobs_dir()
+    if not root.is_dir():
+        return []
+    jobs = []
+    for folder in sorted(root.iterdir(), reverse=True):
+        if (folder / STATUS_FILE).exists():
+            with contextlib.suppress(LucidDxError, json.JSONDecodeError, OSError):
+                jobs.append(refresh(folder.name))
+    return jobs
+
+
+def cancel(job_id: str) -> None:
+    """Ask a job to stop: it reads the cancel file every batch; SIGTERM follows if it does not (see refresh)."""
+    status = refresh(job_id)
+    if status["state"] not in ACTIVE_STATES:
+        return
+    (job_dir(job_id) / CANCEL_FILE).touch()
+    status.setdefault("cancel_requested_at", time.time())
+    registry.write_json_atomic(job_dir(job_id) / STATUS_FILE, status)
+
+
+def wait(job_id: str, timeout: float, poll: float = 0.5) -> dict[str, Any]:
+    """Block until the job ends or ``timeout`` seconds pass; return its status (for the CLI and tests)."""
+    deadline = time.monotonic() + timeout
+    status = refresh(job_id)
+    while status["state"] in ACTIVE_STATES and time.monotonic() < deadline:
+        time.sleep(poll)
+        status = refresh(job_id)
+    return status
+
+
+def log_tail(job_id: str, lines: int = 40) -> str:
+    """The last ``lines`` lines of the job's stderr log."""
+    path = job_dir(job_id) / LOG_FILE
+    if not path.exists():
+        return ""
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        handle.seek(max(handle.tell() - 64 * 1024, 0))
+        text = handle.read().decode("utf-8", errors="replace")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class JobChannel:
+    """The training process's side of a job: append events, read the cancel file, honour SIGTERM.
+
+    Used by ``python -m core train --progress-file F --cancel-file C``; a no-op without them.
+    """
+
+    def __init__(self, progress_file: str | None, cancel_file: str | None) -> None:
+        self.progress_file = Path(progress_file) if progress_file else None
+        self.cancel_file = Path(cancel_file) if cancel_file else None
+
+    def write(self, event: dict[str, Any]) -> None:
+        if self.progress_file is None:
+            return
+        line = json.dumps({**event, "time": time.time()}, default=float)
+        with open(self.progress_file, "a") as handle:  # one short append per event: readers never see half a line for long
+            handle.write(line + "\n")
+
+    def cancelled(self) -> bool:
+        return self.cancel_file is not None and self.cancel_file.exists()
+
+    def progress(self, also: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+        """A progress callback that logs via ``also``, records the event, and stops on cancel while loading."""
+
+        def callback(event: dict[str, Any]) -> None:
+            also(event)
+            self.write(event)
+            if event.get("event") == "loading" and self.cancelled():
+                raise TrainingCancelledError("Training was cancelled; nothing was registered.")
+
+        return callback
+
+    @contextlib.contextmanager
+    def watch(self) -> Iterator[None]:
+        """Turn SIGTERM into a cancellation (so staging is cleaned) and record how the run ended."""
+        previous = None
+        if self.progress_file is not None:
+            def on_sigterm(signum, frame):  # noqa: ARG001
+                raise TrainingCancelledError("Training was stopped (SIGTERM); nothing was registered.")
+
+            previous = signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            yield
+        except TrainingCancelledError:
+            # Keras may append its layer-call context to the message; viewers get the plain sentence.
+            self.write({"event": "cancelled", "error": "Training was cancelled; nothing was registered."})
+            raise
+        except LucidDxError as exc:
+            self.write({"event": "failed", "error": str(exc)})
+            raise
+        except BaseException as exc:
+            self.write({"event": "failed", "error": f"internal error ({type(exc).__name__}: {exc}); see the log."})
+            raise
+        finally:
+            if previous is not None:
+                signal.signal(signal.SIGTERM, previous)
+
+    def finished(self, result: dict[str, Any]) -> None:
+        self.write({"event": "finished", **result})

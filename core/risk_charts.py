@@ -1,0 +1,147 @@
+"""Plotly figures for the diabetes risk model: risk vs threshold, waterfall, global SHAP views.
+
+Builders only draw what ``core.risk`` computed; they never fit or explain anything themselves.
+All SHAP values are in log-odds (the model's output space), so bars add up exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from core.risk import FEATURE_BY_NAME, FEATURE_NAMES, RiskResult
+
+UP, DOWN, NEUTRAL = "#c0392b", "#2471a3", "#7f8c8d"
+
+
+def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | None = None) -> go.Figure:
+    """A 0-100 % gauge of the risk with the decision threshold marked (and the 95% interval, if given)."""
+    steps = [{"range": [0, threshold * 100], "color": "#eaf2f8"}, {"range": [threshold * 100, 100], "color": "#fdedec"}]
+    if interval is not None:
+        steps.append({"range": [interval[0] * 100, interval[1] * 100], "color": "#d5d8dc"})
+    fig = go.Figure(go.Indicator(
+        mode="gauge+number",
+        value=risk * 100,
+        number={"suffix": " %", "valueformat": ".1f"},
+        title={"text": "Five-year diabetes risk"},
+        gauge={
+            "axis": {"range": [0, 100], "ticksuffix": "%"},
+            "bar": {"color": UP if risk >= threshold else DOWN},
+            "steps": steps,
+            "threshold": {"line": {"color": "black", "width": 4}, "thickness": 0.9, "value": threshold * 100},
+        },
+    ))
+    fig.update_layout(height=260, margin={"l": 30, "r": 30, "t": 60, "b": 10})
+    return fig
+
+
+def waterfall(result: RiskResult, max_features: int | None = None) -> go.Figure:
+    """Base value -> one bar per feature (labelled with the value as entered) -> this patient's log-odds.
+
+    The last bar equals ``result.output`` exactly: base value + sum of contributions.
+    """
+    labels = result.value_labels()
+    ranked = sorted(result.contributions.items(), key=lambda kv: abs(kv[1]))  # smallest at the top
+    if max_features is not None and len(ranked) > max_features:
+        rest = ranked[: len(ranked) - max_features]
+        ranked = [(f"{len(rest)} other features", sum(v for _, v in rest))] + ranked[len(ranked) - max_features:]
+        labels = {**labels, ranked[0][0]: ranked[0][0]}
+    names = [labels[name] for name, _ in ranked]
+    values = [v for _, v in ranked]
+    fig = go.Figure(go.Waterfall(
+        orientation="h",
+        measure=["absolute", *["relative"] * len(values), "total"],
+        y=["Average patient (base value)", *names, f"This patient: risk {result.risk:.1%}"],
+        x=[result.base_value, *values, result.output],
+        base=0,
+        text=[f"{result.base_value:+.2f}", *[f"{v:+.2f}" for v in values], f"{result.output:+.2f}"],
+        textposition="outside",
+        increasing={"marker": {"color": UP}},
+        decreasing={"marker": {"color": DOWN}},
+        totals={"marker": {"color": NEUTRAL}},
+        connector={"line": {"color": "#bbbbbb"}},
+    ))
+    fig.update_layout(
+        title="Why this risk: SHAP contributions (log-odds; red raises the risk, blue lowers it)",
+        xaxis_title="log-odds of diabetes (0 = 50 % risk)",
+        yaxis={"autorange": "reversed"},
+        height=120 + 38 * (len(values) + 2),
+        margin={"l": 10, "r": 40, "t": 50, "b": 40},
+        showlegend=False,
+    )
+    return fig
+
+
+def importance_bar(shap_values: np.ndarray, names: Sequence[str] = FEATURE_NAMES) -> go.Figure:
+    """Mean |SHAP| per feature over a set of patients, (N, F) log-odds -> horizontal bar chart."""
+    mean_abs = np.abs(np.asarray(shap_values)).mean(axis=0)
+    order = np.argsort(mean_abs)
+    fig = go.Figure(go.Bar(x=mean_abs[order], y=[names[i] for i in order], orientation="h", marker_color=NEUTRAL,
+                           text=[f"{v:.3f}" for v in mean_abs[order]], textposition="outside"))
+    fig.update_layout(title="Global importance: mean |SHAP| over the training patients",
+                      xaxis_title="mean |contribution| (log-odds)", height=360, margin={"l": 10, "r": 40, "t": 50, "b": 40})
+    return fig
+
+
+def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str] = FEATURE_NAMES, seed: int = 0) -> go.Figure:
+    """One dot per patient and feature at its SHAP value, coloured by the feature's value (grey = not measured).
+
+    Args:
+        X: (N, F) feature values with NaN for not measured.
+        shap_values: (N, F) log-odds contributions.
+    """
+    X = np.asarray(X, dtype=float)
+    shap_values = np.asarray(shap_values, dtype=float)
+    order = np.argsort(np.abs(shap_values).mean(axis=0))
+    rng = np.random.default_rng(seed)
+    fig = go.Figure()
+    for row, j in enumerate(order):
+        col = X[:, j]
+        measured = ~np.isnan(col)
+        lo, hi = np.nanpercentile(col, [5, 95]) if measured.any() else (0.0, 1.0)
+        scaled = np.clip((col - lo) / (hi - lo if hi > lo else 1.0), 0, 1)
+        jitter = rng.uniform(-0.3, 0.3, len(col))
+        fig.add_trace(go.Scattergl(
+            x=shap_values[measured, j], y=row + jitter[measured], mode="markers",
+            marker={"size": 4, "color": scaled[measured], "colorscale": "RdBu_r", "cmin": 0, "cmax": 1,
+                    "colorbar": {"title": "feature value", "tickvals": [0, 1], "ticktext": ["low", "high"]} if row == 0 else None,
+                    "showscale": row == 0},
+            name=names[j], showlegend=False,
+            hovertext=[f"{names[j]} = {v:g}" for v in col[measured]], hoverinfo="text+x",
+        ))
+        if (~measured).any():
+            fig.add_trace(go.Scattergl(
+                x=shap_values[~measured, j], y=row + jitter[~measured], mode="markers",
+                marker={"size": 4, "color": "#aaaaaa"}, name="not measured", showlegend=False,
+                hovertext=[f"{names[j]} not measured"] * int((~measured).sum()), hoverinfo="text+x",
+            ))
+    fig.update_layout(
+        title="SHAP beeswarm over the training patients (grey = not measured)",
+        xaxis_title="contribution (log-odds)",
+        yaxis={"tickvals": list(range(len(order))), "ticktext": [names[j] for j in order]},
+        height=80 + 45 * len(order), margin={"l": 10, "r": 10, "t": 50, "b": 40},
+    )
+    return fig
+
+
+def dependence_plot(feature: str, X: np.ndarray, shap_values: np.ndarray, imputed: float | None = None,
+                    names: Sequence[str] = FEATURE_NAMES) -> go.Figure:
+    """The feature's value vs its SHAP contribution per patient; not-measured patients drawn at the imputed value."""
+    j = list(names).index(feature)
+    spec = FEATURE_BY_NAME.get(feature)
+    unit = f" ({spec.unit})" if spec and spec.unit else ""
+    col = np.asarray(X, dtype=float)[:, j]
+    values = np.asarray(shap_values, dtype=float)[:, j]
+    measured = ~np.isnan(col)
+    fig = go.Figure(go.Scatter(x=col[measured], y=values[measured], mode="markers", name="measured",
+                               marker={"size": 5, "color": DOWN, "opacity": 0.6}))
+    if (~measured).any():
+        x_missing = np.full(int((~measured).sum()), imputed if imputed is not None else np.nanmin(col))
+        fig.add_trace(go.Scatter(x=x_missing, y=values[~measured], mode="markers", name="not measured (imputed)",
+                                 marker={"size": 8, "color": UP, "symbol": "x"}))
+    fig.add_hline(y=0, line_color="#999999", line_dash="dot")
+    fig.update_layout(title=f"Dependence: how {feature} moves the risk", xaxis_title=f"{feature}{unit}",
+                      yaxis_title="contribution (log-odds)", height=380, margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    return fig

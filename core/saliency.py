@@ -1,0 +1,295 @@
+"""Why did the model say that? Grad-CAM, Grad-CAM++, Faster Score-CAM and SmoothGrad via tf-keras-vis.
+
+Every map here is computed from the loaded model's own gradients or activations. The visualizers
+are built once per loaded classifier (``get_explainer``) around one *clone* of its network whose
+softmax is replaced by a linear output (``ReplaceToLinear``): gradients of a softmax saturate, and
+the shared model that every browser session predicts with is never touched.
+
+Grad-CAM has a fast path: its forward and gradient pass is traced once into a ``tf.function`` that
+also returns the class probabilities and pooled features, so one pass gives both the prediction and
+its heatmap. The CAM itself is weighted by tf-keras-vis's own ``Gradcam._calculate_cam``.
+
+Heatmaps are (S, S) float32 in [0, 1] at the model's input size S, min-max normalised with an
+epsilon so a flat map is all zeros, never NaN.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from scipy.ndimage import zoom
+
+from core.classifier import FEATURES_LAYER, ImageClassifier, Prediction
+from core.tfsetup import keras, tf
+
+PENULTIMATE_LAYER = "last_conv"
+METHODS: dict[str, str] = {
+    "gradcam": "Grad-CAM",
+    "gradcam++": "Grad-CAM++",
+    "scorecam": "Faster Score-CAM",
+    "smoothgrad": "SmoothGrad",
+}
+SCORECAM_MAX_N = 10  # Faster Score-CAM: mask with the 10 highest-variance channels only
+SMOOTHGRAD_SAMPLES = 20
+SMOOTHGRAD_NOISE = 0.20  # noise sigma as a fraction of the input's range
+_EPSILON = 1e-7
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """tf-keras-vis 0.8.7 on Keras 3 warns about deprecated scipy/keras names: noise for users."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        yield
+
+
+with _quiet():
+    from tf_keras_vis.gradcam import Gradcam
+    from tf_keras_vis.gradcam_plus_plus import GradcamPlusPlus
+    from tf_keras_vis.saliency import Saliency
+    from tf_keras_vis.scorecam import Scorecam
+    from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
+    from tf_keras_vis.utils.scores import CategoricalScore
+
+
+def normalise(heatmap: np.ndarray) -> np.ndarray:
+    """Any real array -> float32 in [0, 1] (min-max with an epsilon; NaN/inf become 0)."""
+    heatmap = np.nan_to_num(np.asarray(heatmap, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if heatmap.size == 0:
+        return heatmap
+    low, high = float(heatmap.min()), float(heatmap.max())
+    return np.clip((heatmap - low) / (high - low + _EPSILON), 0.0, 1.0).astype(np.float32)
+
+
+def _resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(h, w) -> ``shape``, with tf-keras-vis's own CAM expansion (scipy zoom, bilinear)."""
+    if heatmap.shape == tuple(shape):
+        return heatmap
+    factors = (shape[0] / heatmap.shape[0], shape[1] / heatmap.shape[1])
+    return zoom(heatmap, factors, order=1)
+
+
+class _TracedModel:
+    """What tf-keras-vis's Saliency needs of a model (inputs, outputs, a call), with a traced call.
+
+    SmoothGrad runs 20 noisy forward+backward passes; traced, each costs milliseconds, not 100 ms.
+    Gradients flow through the traced function, so the map is still d score / d input of the model.
+    """
+
+    def __init__(self, model: keras.Model, traced_call: object) -> None:
+        self.inputs, self.outputs, self.layers = model.inputs, model.outputs, model.layers
+        self._call = traced_call
+
+    def __call__(self, inputs: object, training: bool = False) -> tf.Tensor:
+        batch = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        return self._call(tf.cast(batch, tf.float32))
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A heatmap and what it explains. ``heatmap``: (S, S) float32 in [0, 1]."""
+
+    method: str
+    class_name: str
+    heatmap: np.ndarray
+
+
+class Explainer:
+    """The tf-keras-vis visualizers for one loaded classifier, built once and reused for every call.
+
+    Thread-safe: Streamlit serves sessions from threads, and the visualizers share one clone.
+    """
+
+    def __init__(self, classifier: ImageClassifier) -> None:
+        self.classes = list(classifier.classes)
+        self.input_size = classifier.input_size
+        self._classifier = weakref.ref(classifier)
+        self._lock = threading.Lock()
+        size = self.input_size
+        with _quiet():
+            # clone=True: ReplaceToLinear works on a copy; the shared model keeps its softmax.
+            self.gradcam = Gradcam(classifier.model, model_modifier=ReplaceToLinear(), clone=True)
+            linear = self.gradcam.model
+            self.linear_model = linear
+            # An eager Keras call of this network costs tens of ms; a traced call of the clone, a few.
+            self._logits = tf.function(
+                lambda x: linear(x, training=False), input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)]
+            )
+            # Score-CAM ranks masked copies with ``model.predict``: route it to the traced call,
+            # which also keeps Keras's progress bar out of the server log. The clone is private.
+            linear.predict = self._predict_logits
+            # No modifier -> no further clones: the others reuse the one linear copy read-only.
+            # Score-CAM applies softmax to the outputs itself, so it wants the linear copy too.
+            self.gradcam_pp = GradcamPlusPlus(linear)
+            self.scorecam = Scorecam(linear)
+            self.saliency = Saliency(_TracedModel(linear, self._logits))
+        self._cam_model = keras.Model(
+            linear.inputs,
+            [linear.outputs[0], linear.get_layer(PENULTIMATE_LAYER).output, linear.get_layer(FEATURES_LAYER).output],
+        )
+        self._forward_and_gradients = tf.function(
+            self._cam_pass, input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)]
+        )
+
+    def _cam_pass(self, batch: tf.Tensor) -> tuple[tf.Tensor, ...]:
+        """One forward pass, then d logit_k / d conv maps for every class k (cheap: dense + pooling).
+
+        Returns logits (N, K), conv maps (N, h, w, C), gradients (K, N, h, w, C), features (N, F).
+        """
+        with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
+            tape.watch(batch)
+            logits, conv_maps, features = self._cam_model(batch, training=False)
+            scores = [logits[:, k] for k in range(len(self.classes))]  # CategoricalScore(k) on logits
+        grads = tf.stack([tape.gradient(score, conv_maps) for score in scores])
+        return logits, conv_maps, grads, features
+
+    def _predict_logits(self, inputs: object, batch_size: int | None = None, **_: object) -> np.ndarray:
+        """``model.predict`` stand-in for Score-CAM: (N, S, S, 1) -> logits (N, K), no progress bar."""
+        batch = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
+        return self._logits(tf.convert_to_tensor(batch, tf.float32)).numpy()
+
+    def class_index(self, target: str | int | None, predicted: str) -> int:
+        """A class name or index (None = the predicted class) -> its index, validated."""
+        if target is None:
+            target = predicted
+        if isinstance(target, str):
+            if target not in self.classes:
+                raise ValueError(f"Unknown class '{target}'; this model knows {self.classes}.")
+            return self.classes.index(target)
+        if not 0 <= int(target) < len(self.classes):
+            raise ValueError(f"Class index {target} is out of range for {len(self.classes)} classes.")
+        return int(target)
+
+    def gradcam_with_prediction(
+        self, batch: np.ndarray, target: str | int | None = None
+    ) -> tuple[Prediction, Explanation]:
+        """Grad-CAM and the prediction from one pass. ``batch``: (1, S, S, 1) prepared input."""
+        classifier = self._require_classifier()
+        logits, conv_maps, grads, features = self._forward_and_gradients(tf.convert_to_tensor(batch, tf.float32))
+        probs = tf.nn.softmax(logits).numpy().astype(np.float64)
+        prediction = classifier.predictions_from_outputs(probs, features.numpy())[0]
+        index = self.class_index(target, prediction.label)
+        with _quiet():
+            cam = self.gradcam._calculate_cam(grads[index], conv_maps, None, lambda c: tf.nn.relu(c))
+        heatmap = normalise(_resize_map(np.asarray(cam)[0], (self.input_size, self.input_size)))
+        return prediction, Explanation("gradcam", self.classes[index], heatmap)
+
+    def explain(self, prepared: np.ndarray, method: str = "gradcam", target: str | int | None = None) -> Explanation:
+        """Heatmap for one prepared image. ``prepared``: (S, S, 1) or (1, S, S, 1) float32 in [0, 1].
+
+        Raises:
+            ValueError: unknown method or class.
+        """
+        if method not in METHODS:
+            raise ValueError(f"Unknown explanation method '{method}'; choose one of {list(METHODS)}.")
+        batch = np.asarray(prepared, dtype=np.float32).reshape(1, self.input_size, self.input_size, 1)
+        if method == "gradcam":
+            return self.gradcam_with_prediction(batch, target)[1]
+        predicted = self._require_classifier().predict_prepared(batch)[0].label if target is None else ""
+        index = self.class_index(target, predicted)
+        score = CategoricalScore(index)
+        common = {"penultimate_layer": PENULTIMATE_LAYER, "seek_penultimate_conv_layer": False}
+        with self._lock, _quiet():
+            if method == "gradcam++":
+                raw = self.gradcam_pp(score, batch, **common)
+            elif method == "scorecam":
+                max_n = min(SCORECAM_MAX_N, int(self.linear_model.get_layer(PENULTIMATE_LAYER).output.shape[-1]))
+                raw = self.scorecam(score, batch, max_N=max_n, batch_size=max_n, **common)
+            else:
+                raw = self.saliency(score, batch, smooth_samples=SMOOTHGRAD_SAMPLES, smooth_noise=SMOOTHGRAD_NOISE)
+        heatmap = normalise(_resize_map(np.asarray(raw, dtype=np.float32)[0], (self.input_size, self.input_size)))
+        return Explanation(method, self.classes[index], heatmap)
+
+    def _require_classifier(self) -> ImageClassifier:
+        classifier = self._classifier()
+        if classifier is None:
+            raise RuntimeError("The classifier this explainer was built for has been unloaded.")
+        return classifier
+
+
+_EXPLAINERS: "weakref.WeakKeyDictionary[ImageClassifier, Explainer]" = weakref.WeakKeyDictionary()
+_EXPLAINERS_LOCK = threading.Lock()
+
+
+def get_explainer(classifier: ImageClassifier) -> Explainer:
+    """The Explainer for ``classifier``, built on first use and reused while the classifier lives."""
+    with _EXPLAINERS_LOCK:
+        explainer = _EXPLAINERS.get(classifier)
+        if explainer is None:
+            explainer = _EXPLAINERS[classifier] = Explainer(classifier)
+        return explainer
+
+
+def explain(
+    classifier: ImageClassifier, prepared: np.ndarray, method: str = "gradcam", target: str | int | None = None
+) -> Explanation:
+    """Heatmap of ``method`` for class ``target`` (name, index, or None = predicted) on one prepared image."""
+    return get_explainer(classifier).explain(prepared, method, target)
+
+
+def predict_and_explain(
+    classifier: ImageClassifier, prepared: np.ndarray, target: str | int | None = None
+) -> tuple[Prediction, Explanation]:
+    """The prediction and its Grad-CAM from one forward+gradient pass. ``prepared``: (S, S, 1)."""
+    batch = np.asarray(prepared, dtype=np.float32).reshape(1, classifier.input_size, classifier.input_size, 1)
+    return get_explainer(classifier).gradcam_with_prediction(batch, target)
+
+
+# A perceptually ordered blue -> cyan -> yellow -> red ramp (jet-like), so hot means "mattered most".
+_COLORMAP_STOPS = np.array([0.0, 0.125, 0.375, 0.625, 0.875, 1.0])
+_COLORMAP_RGB = np.array(
+    [[0, 0, 128], [0, 0, 255], [0, 255, 255], [255, 255, 0], [255, 0, 0], [128, 0, 0]], dtype=np.float32
+)
+
+
+_COLORMAP_LUT = np.stack(
+    [np.interp(np.linspace(0.0, 1.0, 256), _COLORMAP_STOPS, _COLORMAP_RGB[:, c]) for c in range(3)], axis=-1
+).round().astype(np.uint8)
+
+
+def colorize(heatmap: np.ndarray) -> np.ndarray:
+    """(H, W) in [0, 1] -> (H, W, 3) uint8 RGB colour map (256-step lookup table)."""
+    levels = (np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
+    return _COLORMAP_LUT[levels]
+
+
+def upsample(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """(S, S) heatmap -> ``shape`` (H, W) float32 in [0, 1], bilinear (the model squashed the image)."""
+    image = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F")
+    resized = image.resize((int(shape[1]), int(shape[0])), Image.Resampling.BILINEAR)
+    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
+
+
+def overlay(pixels: np.ndarray, heatmap: np.ndarray, opacity: float = 0.45) -> np.ndarray:
+    """Blend a heatmap over the original image.
+
+    Args:
+        pixels: (H, W) greyscale float in [0, 1], the image as decoded.
+        heatmap: (S, S) float in [0, 1]; upsampled to (H, W).
+        opacity: 0 shows only the image, 1 only the heatmap.
+
+    Returns:
+        (H, W, 3) uint8 RGB.
+    """
+    opacity = float(np.clip(opacity, 0.0, 1.0))
+    grey = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
+    base = np.repeat((grey * 255.0)[..., np.newaxis], 3, axis=-1)
+    colours = colorize(upsample(heatmap, grey.shape)).astype(np.float32)
+    return ((1.0 - opacity) * base + opacity * colours).round().clip(0, 255).astype(np.uint8)
+
+
+def heatmap_png(heatmap: np.ndarray, shape: tuple[int, int] | None = None) -> bytes:
+    """The colour-mapped heatmap as PNG bytes, at ``shape`` (H, W) or the model's size."""
+    values = upsample(heatmap, shape) if shape is not None else np.asarray(heatmap, dtype=np.float32)
+    buffer = io.BytesIO()
+    # Fast zlib level: a 2048 px map encodes in a fraction of the default's time, a little larger.
+    Image.fromarray(colorize(values), mode="RGB").save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()

@@ -1,0 +1,139 @@
+"""Model cards: pick a model and version, read its card, see its charts, compare two versions."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import streamlit as st
+
+from core import card_charts, cards, metrics, registry
+from core.errors import LucidDxError
+from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note
+
+
+@st.cache_data(show_spinner="Comparing versions…", max_entries=16)
+def cached_comparison(spec_a: str, spec_b: str, stamp: str) -> dict[str, Any]:
+    # ``stamp`` (both cards' fingerprints) keys the cache so replaced predictions are re-compared.
+    return cards.compare_versions(spec_a, spec_b)
+
+
+def pick_version() -> tuple[str, list[str]]:
+    """Model and version pickers (preselected from ?model=NAME:VERSION); returns the spec and all versions."""
+    models = registry.list_models()
+    if not models:
+        raise LucidDxError("No models are registered: train one on the Retrain page.")
+    wanted = st.query_params.get(SPEC_PARAM, "")
+    wanted_name, _, wanted_version = wanted.partition(":")
+    names = list(models)
+    name = st.selectbox("Model", names, index=names.index(wanted_name) if wanted_name in names else 0, key="card_model")
+    versions = [r.version for r in models[name]]
+    default = wanted_version if wanted_name == name and wanted_version in versions else registry.active_version(name).version
+    version = st.selectbox("Version", versions, index=versions.index(default), key=f"card_version_{name}",
+                           format_func=lambda v: f"{v} (active)" if v == registry.active_version(name).version else v)
+    return f"{name}:{version}", [f"{name}:{v}" for v in versions]
+
+
+def show_headline(card: dict[str, Any]) -> None:
+    details = card["model_details"]
+    source = "bundled" if details.get("bundled") else "trained in this installation"
+    st.subheader(f"{details['name']}:{details['version']}")
+    st.caption(f"{details['kind']} · {source} · created {details.get('date')} · card computed {card['generated']['at']} "
+               f"from {', '.join(card['generated']['from'])}")
+    overall = card["quantitative_analyses"]["overall"]
+    cols = st.columns(4)
+    for i, name in enumerate(metrics.BINARY_METRICS):
+        value, interval = format_metric(overall.get(name))
+        cols[i % 4].metric(metrics.METRIC_LABELS[name], value, help=interval)
+        if interval:
+            cols[i % 4].caption(interval)
+    note = ood_note(card)
+    if note:
+        st.info(note)
+    if not details.get("documented_model"):
+        st.warning("This version was trained on a user's own data and has not been independently evaluated.")
+
+
+def show_downloads(card: dict[str, Any]) -> None:
+    stem = f"model_card_{card['model_details']['name']}_v{card['model_details']['version']}"
+    left, right = st.columns(2)
+    left.download_button("Download card (Markdown)", cards.render_markdown(card), file_name=f"{stem}.md",
+                         mime="text/markdown", key="card_md")
+    right.download_button("Download card (JSON)", json.dumps(card, indent=2), file_name=f"{stem}.json",
+                          mime="application/json", key="card_json")
+
+
+def show_charts(card: dict[str, Any]) -> None:
+    figures = card_charts.all_figures(card)
+    titles = list(figures)
+    for left, right in zip(titles[::2], titles[1::2] + [None]):
+        cols = st.columns(2)
+        cols[0].plotly_chart(figures[left], key=f"chart_{left}")
+        if right:
+            cols[1].plotly_chart(figures[right], key=f"chart_{right}")
+    table = card["quantitative_analyses"].get("threshold_table")
+    if table:
+        st.markdown("**Threshold table** (the chosen operating threshold is marked)")
+        st.dataframe(
+            [{"threshold": f"{r['threshold']:.4g}", "chosen": "◀ chosen" if r["chosen"] else "", "sensitivity": r["sensitivity"],
+              "specificity": r["specificity"], "PPV": r["ppv"], "NPV": r["npv"], "flagged": r["flagged"], "note": r["note"]}
+             for r in table],
+            hide_index=True,
+        )
+
+
+def _version_order(spec: str) -> tuple[int, str]:
+    version = spec.partition(":")[2]
+    return (int(version), "") if version.isdigit() else (10**9, version)
+
+
+def show_comparison(spec: str, all_specs: list[str]) -> None:
+    others = [s for s in all_specs if s != spec]
+    if not others:
+        st.info("This model has a single version; retrain it to compare versions.")
+        return
+    other = st.selectbox("Compare with", others, key="card_compare_with")
+    baseline, candidate = sorted([other, spec], key=_version_order)
+    stamp = "|".join(card_for(s)["generated"]["fingerprint"] for s in (baseline, candidate))
+    comparison = cached_comparison(baseline, candidate, stamp)
+    st.plotly_chart(card_charts.comparison_figure(comparison), key="chart_compare")
+    st.dataframe(
+        [{"metric": metrics.METRIC_LABELS[k], baseline: v["a"], candidate: v["b"], "change": v["delta"],
+          "change 95% CI": "n/a" if v["ci95"][0] is None else f"{v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f}"}
+         for k, v in comparison["deltas"].items()],
+        hide_index=True,
+    )
+    paired = next(iter(comparison["deltas"].values()))["paired"]
+    st.caption(comparison["method"] + ("; paired (both versions scored the same cases)." if paired
+                                       else "; independent (the versions were validated on different cases)."))
+    left, right = st.columns(2)
+    for col, s in ((left, baseline), (right, candidate)):
+        with col:
+            st.markdown(f"**{s}**")
+            st.markdown(cards.render_markdown(card_for(s)).split("## Quantitative analyses")[0])
+
+
+st.title("Model cards")
+st.caption("Every number on a card is computed from the model's stored validation predictions and measurements "
+           "(Mitchell et al., 2019, Model Cards for Model Reporting).")
+try:
+    chosen, specs = pick_version()
+    model_card = card_for(chosen)
+except LucidDxError as exc:
+    st.error(str(exc))
+    st.stop()
+show_headline(model_card)
+show_downloads(model_card)
+missing = cards.missing_sections(model_card)
+if missing:
+    st.error(f"This card is incomplete: {', '.join(missing)} missing.")
+card_tab, charts_tab, compare_tab = st.tabs(["Card", "Charts", "Compare versions"])
+with card_tab:
+    st.markdown(cards.render_markdown(model_card))
+with charts_tab:
+    show_charts(model_card)
+with compare_tab:
+    try:
+        show_comparison(chosen, specs)
+    except LucidDxError as exc:
+        st.error(str(exc))

@@ -1,0 +1,114 @@
+"""The real server in a real headless browser: upload an X-ray, see a prediction and its heatmap.
+
+Uses Debian's chromium (``apt-get install chromium chromium-driver``) through Playwright; no browser
+is downloaded. Set ``LUCIDDX_SCREENSHOT=path.png`` to keep a screenshot of the finished page.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from core.classifier import load_classifier
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+STARTUP_SECONDS = 60
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read().strip() == b"ok":
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise RuntimeError(f"streamlit did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture()
+def server_url(isolated_home: Path, tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    log = tmp_path / "streamlit.log"
+    env = {**os.environ, "LUCIDDX_HOME": str(isolated_home), "PYTHONPATH": str(ROOT)}
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
+        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
+    ]  # fmt: skip
+    with log.open("wb") as sink:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, server, log)
+        yield url
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=10)
+
+
+@pytest.fixture()
+def page() -> Iterator[Page]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser.new_page(viewport={"width": 1400, "height": 1800})
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(150)
+def test_upload_in_a_real_browser_shows_prediction_and_heatmap(server_url: str, page: Page) -> None:
+    classes = load_classifier().classes
+    page.goto(server_url, wait_until="domcontentloaded")
+    uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+    uploader.wait_for(state="attached", timeout=60_000)
+    uploader.set_input_files(str(SAMPLE))
+
+    heading = page.get_by_role("heading", name=f"{SAMPLE.name}:")
+    expect(heading).to_be_visible(timeout=60_000)
+    label = heading.inner_text().split(":", 1)[1].strip()
+    assert label in classes
+
+    overlay = page.locator('[data-testid="stImage"]').filter(has_text=f"Grad-CAM for {label}").locator("img")
+    expect(overlay).to_be_visible(timeout=60_000)
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle(), timeout=30_000)
+    assert page.locator('[data-testid="stImage"] img').count() == 2  # original beside overlay
+    expect(page.get_by_text("Download heatmap (PNG)")).to_be_visible()
+    assert not page.locator('[data-testid="stException"]').count()
+
+    if shot := os.environ.get("LUCIDDX_SCREENSHOT"):
+        page.wait_for_timeout(1500)  # let the plotly bar finish drawing
+        page.screenshot(path=shot, full_page=True)

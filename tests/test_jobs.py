@@ -1,0 +1,122 @@
+"""Background training jobs: a real process, progress from its files, cancel, kill, nothing half-written."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from core import config, jobs, registry
+from core.errors import LucidDxError, RegistryError
+from tests.test_training import real_subset, staged_builds
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return real_subset(tmp_path_factory.mktemp("jobs") / "films", per_class=10, seed=2)
+
+
+@pytest.fixture(autouse=True)
+def no_stray_jobs():
+    yield
+    for job in jobs.list_jobs():
+        if job["state"] in jobs.ACTIVE_STATES and job.get("pid"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job["pid"], signal.SIGKILL)
+
+
+def wait_for_event(job_id: str, kind: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(e["event"] == kind for e in jobs.read_events(job_id)):
+            return
+        assert jobs.refresh(job_id)["state"] in jobs.ACTIVE_STATES, jobs.log_tail(job_id)
+        time.sleep(0.3)
+    pytest.fail(f"no '{kind}' event within {timeout} s:\n{jobs.log_tail(job_id)}")
+
+
+def test_a_job_trains_in_its_own_process_and_any_viewer_sees_its_progress(tiny_set: Path) -> None:
+    job_id = jobs.start_job(jobs.JobRequest(data=str(tiny_set), name="job_model", epochs=2, image_size=32, batch_size=4))
+    status = json.loads((config.jobs_dir() / job_id / jobs.STATUS_FILE).read_text())
+    assert status["state"] == "running" and status["pid"] != os.getpid()
+    assert os.getsid(status["pid"]) == status["pid"]  # its own session: closing the page does not stop it
+
+    final = jobs.wait(job_id, timeout=240)
+
+    assert final["state"] == "succeeded", jobs.log_tail(job_id)
+    assert final["model"] == "job_model:1"
+    assert [r.spec for r in registry.list_versions("job_model")] == ["job_model:1"]
+    jobs._CHILDREN.clear()  # a second server process (or a reloaded page) knows only the files
+    progress = jobs.read_progress(job_id)
+    assert progress.state == "succeeded" and progress.fraction == 1.0 and not progress.active
+    assert progress.device == "CPU" and progress.epochs == 2
+    assert [e["epoch"] for e in progress.epoch_events] == list(range(1, progress.result["epochs"] + 1))
+    assert progress.images_per_second and progress.images_per_second > 0
+    assert progress.result["validation"]["auc"] is not None
+    assert "training on CPU" in jobs.log_tail(job_id)
+    assert json.loads((config.jobs_dir() / job_id / jobs.RESULT_FILE).read_text())["model"] == "job_model:1"
+    assert [j["id"] for j in jobs.list_jobs()] == [job_id]
+
+
+def test_cancelling_a_running_job_registers_nothing(tiny_set: Path) -> None:
+    before = {name: [r.spec for r in refs] for name, refs in registry.list_models().items()}
+    job_id = jobs.start_job(jobs.JobRequest(data=str(tiny_set), name="cancel_me", epochs=500, image_size=32, batch_size=4))
+    wait_for_event(job_id, "epoch")
+
+    jobs.cancel(job_id)
+    final = jobs.wait(job_id, timeout=60)
+
+    assert final["state"] == "cancelled", jobs.log_tail(job_id)
+    assert jobs.read_events(job_id)[-1]["event"] == "cancelled"  # the process itself stopped cleanly
+    assert jobs.read_progress(job_id).cancel_requested
+    after = {name: [r.spec for r in refs] for name, refs in registry.list_models().items()}
+    assert after == before and registry.list_versions("cancel_me") == []
+    assert staged_builds() == []
+
+
+def test_a_job_that_ignores_cancel_is_terminated(tiny_set: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jobs, "CANCEL_GRACE_SECONDS", 0.0)
+    job_id = jobs.start_job(jobs.JobRequest(data=str(tiny_set), name="stubborn", epochs=500, image_size=32, batch_size=4))
+    jobs.cancel(job_id)  # still importing TensorFlow: the cancel file is not read yet, so SIGTERM does it
+    time.sleep(0.2)
+    final = jobs.wait(job_id, timeout=60)
+    assert final["state"] == "cancelled"
+    assert final.get("signal_sent") == int(signal.SIGTERM)
+    assert registry.list_versions("stubborn") == []
+
+
+def test_a_killed_job_is_reported_failed_and_registers_nothing(tiny_set: Path) -> None:
+    job_id = jobs.start_job(jobs.JobRequest(data=str(tiny_set), name="killed", epochs=500, image_size=32, batch_size=4))
+    wait_for_event(job_id, "started")
+    child = jobs._CHILDREN.pop(job_id)  # judge it as another process would: from the pid alone
+    os.killpg(child.pid, signal.SIGKILL)
+    time.sleep(0.5)  # the child is now a zombie of this process: it must still count as dead
+
+    status = jobs.refresh(job_id)
+
+    child.wait()
+    assert status["state"] == "failed"
+    assert "stopped without finishing" in status["error"] and "nothing was registered" in status["error"]
+    assert registry.list_versions("killed") == []
+    assert not (config.home_models_dir() / "killed").exists() or not any(
+        p.name.isdigit() for p in (config.home_models_dir() / "killed").iterdir())
+
+
+@pytest.mark.parametrize(
+    "changes, error, match",
+    [
+        ({"name": "../../etc"}, RegistryError, "not allowed"),
+        ({"epochs": 0}, LucidDxError, "epochs must be between"),
+        ({"data": "/no/such/folder"}, LucidDxError, "not found"),
+    ],
+)
+def test_bad_requests_are_refused_before_a_process_starts(tiny_set: Path, changes: dict, error: type, match: str) -> None:
+    request = jobs.JobRequest(**{"data": str(tiny_set), "name": "ok_name", **changes})
+    with pytest.raises(error, match=match):
+        jobs.start_job(request)
+    assert jobs.list_jobs() == []

@@ -1,0 +1,113 @@
+"""The Image Diagnosis page, driven headless through the real app with the real bundled model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydicom.data import get_testdata_file
+from streamlit.testing.v1 import AppTest
+
+from core.classifier import load_classifier
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+SAMPLES = ROOT / "assets" / "samples"
+SAMPLE = SAMPLES / "pneumonia_bacteria_1.jpeg"
+
+
+@pytest.fixture()
+def app() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert at.title[0].value == "Image diagnosis"  # the app's default page is this one
+    return at
+
+
+def upload(at: AppTest, *files: tuple[str, bytes, str]) -> AppTest:
+    at.file_uploader(key="image_uploads").set_value(list(files)).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def overlay_caption(at: AppTest) -> str:
+    return at.image[1].captions[0]
+
+
+def test_an_uploaded_xray_gets_a_prediction_a_heatmap_and_the_card(app: AppTest) -> None:
+    classes = load_classifier().classes
+    upload(app, (SAMPLE.name, SAMPLE.read_bytes(), "image/jpeg"))
+    heading = app.subheader[0].value
+    assert heading.startswith(f"{SAMPLE.name}: ") and heading.split(": ")[1] in classes
+    predicted = heading.split(": ")[1]
+    assert len(app.get("plotly_chart")) == 1
+    assert app.image[0].captions == ["Original"] and overlay_caption(app) == f"Grad-CAM for {predicted}"
+    assert len(app.get("download_button")) == 1
+    assert any("chest_xray:" in md.value for md in app.markdown), "the model card panel is shown"
+
+    other = next(c for c in classes if c != predicted)
+    app.selectbox(key="explain_method").set_value("gradcam++").run()
+    next(s for s in app.selectbox if s.label == "Explain class").set_value(other).run()
+    assert not app.exception
+    assert overlay_caption(app) == f"Grad-CAM++ for {other}"
+    app.slider(key="heatmap_opacity").set_value(0.8).run()
+    assert not app.exception and len(app.image) == 2
+
+
+def test_a_bad_file_shows_its_error_and_the_others_go_on(app: AppTest) -> None:
+    upload(
+        app,
+        ("bad.png", b"this is not a picture", "image/png"),
+        (SAMPLE.name, SAMPLE.read_bytes(), "image/jpeg"),
+        ("empty.dcm", b"", "application/dicom"),
+    )
+    table = app.dataframe[0].value
+    assert list(table["file"]) == ["bad.png", SAMPLE.name, "empty.dcm"]
+    assert table["error"][0] and table["error"][2] and not table["error"][1]
+    assert table["label"][1] in load_classifier().classes
+    errors = [e.value for e in app.error]
+    assert any(e.startswith("bad.png") for e in errors) and any(e.startswith("empty.dcm") for e in errors)
+
+    app.selectbox(key="detail_file").set_value(1).run()
+    assert not app.exception and app.subheader[0].value.startswith(SAMPLE.name)
+    assert len(app.image) == 2
+    app.selectbox(key="detail_file").set_value(0).run()
+    assert not app.exception and not app.subheader and not app.image
+
+
+def test_a_dicom_shows_its_header_and_an_unlike_image_is_flagged_unreliable(app: AppTest) -> None:
+    ct_slice = Path(get_testdata_file("CT_small.dcm"))  # a CT slice, nothing like a chest radiograph
+    upload(app, ("ct_slice", ct_slice.read_bytes(), "application/octet-stream"))
+    header = app.dataframe[0].value
+    fields = dict(zip(header["field"], header["value"]))
+    assert fields["Modality"] == "CT" and fields["Size (pixels)"] == "128 × 128"
+    assert not {"PatientName", "PatientID", "PatientBirthDate"} & set(fields)
+    assert any("unreliable" in w.value for w in app.warning)
+    assert len(app.image) == 2
+
+
+def test_the_sample_option_needs_no_upload(app: AppTest) -> None:
+    app.toggle(key="use_sample").set_value(True).run()
+    assert not app.exception
+    app.selectbox(key="sample_file").set_value(SAMPLE).run()
+    assert not app.exception
+    assert app.subheader[0].value.startswith(f"{SAMPLE.name}: ")
+    assert len(app.image) == 2
+
+
+def test_a_multi_frame_dicom_offers_a_frame_picker(app: AppTest) -> None:
+    movie = Path(get_testdata_file("SC_rgb_rle_2frame.dcm"))
+    upload(app, (movie.name, movie.read_bytes(), "application/dicom"))
+    picker = app.number_input[0]
+    assert (picker.label, picker.min, picker.max) == ("Frame", 1, 2)
+
+    def frames_row() -> str:
+        header = app.dataframe[0].value
+        return dict(zip(header["field"], header["value"]))["Frames"]
+
+    shown = picker.value
+    assert frames_row() == f"2 (showing frame {shown})"
+    picker.set_value(3 - shown).run()
+    assert not app.exception
+    assert frames_row() == f"2 (showing frame {3 - shown})" and len(app.image) == 2

@@ -1,0 +1,94 @@
+"""The Model cards page and the compact card panel, driven headless through the real app."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import cards, config, registry
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+PAGE = "pages/model_cards.py"
+
+
+def open_cards_page() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Model cards"
+    return at
+
+
+@pytest.fixture()
+def second_version(isolated_home: Path) -> str:
+    target = config.home_models_dir() / "chest_xray" / "2"
+    shutil.copytree(config.BUNDLED_MODELS_DIR / "chest_xray" / "1", target)
+    meta = json.loads((target / "meta.json").read_text())
+    meta["version"] = "2"
+    (target / "meta.json").write_text(json.dumps(meta))
+    return "chest_xray:2"
+
+
+def test_page_shows_the_card_its_charts_and_downloads() -> None:
+    at = open_cards_page()
+    at.selectbox(key="card_model").select("chest_xray").run()
+    assert not at.exception, at.exception
+    card = cards.load_card(registry.resolve("chest_xray"))
+    labels = {m.label: m.value for m in at.metric}
+    assert labels["AUC (ROC)"] == f"{card['quantitative_analyses']['overall']['auc']['value']:.3f}"
+    text = "\n".join(m.value for m in at.markdown)
+    for section in ("## Intended use", "## Training data", "## Caveats and recommendations", "doi:10.17632/rscbjbr9sj.2"):
+        assert section in text
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 7  # metrics, ROC, PR, calibration, decision curve, confusion matrix, subgroups
+    titles = " ".join(json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts)
+    for what in ("ROC curve", "Precision-recall", "Reliability diagram", "Decision curve", "Subgroups"):
+        assert what in titles
+    thresholds = at.dataframe[0].value
+    assert (thresholds["chosen"] == "◀ chosen").sum() == 1
+    assert len(at.get("download_button")) == 2
+    assert "single version" in " ".join(i.value for i in at.info)  # nothing to compare yet
+
+
+def test_page_compares_two_versions_with_deltas(second_version: str) -> None:
+    at = open_cards_page()
+    at.selectbox(key="card_model").select("chest_xray").run()
+    assert at.selectbox(key="card_version_chest_xray").value == "2"  # the newest is active
+    at.selectbox(key="card_compare_with").select("chest_xray:1").run()
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    assert list(table["metric"])[:3] == ["AUC (ROC)", "Sensitivity (recall)", "Specificity"]
+    assert set(table.columns) >= {"chest_xray:1", "chest_xray:2", "change", "change 95% CI"}
+    assert (table["change"] == 0).all()  # an identical copy: no change, paired interval of zero width
+    assert "paired" in " ".join(c.value for c in at.caption)
+    assert any("Change from chest_xray:1 to chest_xray:2" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+               for c in at.get("plotly_chart"))
+
+    at.selectbox(key="card_version_chest_xray").select("1").run()
+    assert not at.exception and at.selectbox(key="card_compare_with").value == "chest_xray:2"
+
+
+def test_card_panel_shows_version_use_metrics_with_ci_limits_and_ood_note() -> None:
+    def script() -> None:
+        from ui.card_panel import model_card_panel
+
+        model_card_panel("chest_xray")
+
+    at = AppTest.from_function(script, default_timeout=60).run()
+    assert not at.exception, at.exception
+    card = cards.load_card(registry.resolve("chest_xray"))
+    text = "\n".join(m.value for m in at.markdown)
+    assert f"`chest_xray:{card['model_details']['version']}`" in text
+    assert "Limitations" in text
+    captions = " ".join(c.value for c in at.caption)
+    assert card["intended_use"]["primary_uses"][0] in captions
+    auc = card["quantitative_analyses"]["overall"]["auc"]
+    assert f"95% CI {auc['ci95'][0]:.3f}–{auc['ci95'][1]:.3f}" in captions
+    assert "out of distribution" in captions and "non-chest" in captions
+    assert [m.value for m in at.metric][0] == f"{auc['value']:.3f}"

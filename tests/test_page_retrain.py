@@ -1,0 +1,148 @@
+"""The Retrain page, driven headless through the real app: dataset report, a job from the form, registry controls."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import signal
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core import jobs, registry
+from tests.test_training import real_subset
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "app.py"
+
+
+@pytest.fixture(scope="module")
+def films(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = real_subset(tmp_path_factory.mktemp("page") / "wrist_films", per_class=8, seed=3)
+    (folder / "NORMAL" / "scanner_notes.txt").write_text("not an image")
+    first_normal = sorted((folder / "NORMAL").glob("*.jpeg"))[0]
+    shutil.copy(first_normal, folder / "PNEUMONIA" / "misfiled.jpeg")  # same film in both classes
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def no_stray_jobs():
+    yield
+    for job in jobs.list_jobs():
+        if job["state"] in jobs.ACTIVE_STATES and job.get("pid"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job["pid"], signal.SIGKILL)
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=120)
+    at.run()
+    at.switch_page("pages/retrain.py").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "Retrain"
+    return at
+
+
+@pytest.fixture()
+def page() -> AppTest:
+    return open_page()
+
+
+def texts(at: AppTest) -> str:
+    parts = [e.value for kind in ("markdown", "caption", "warning", "error", "success", "info", "subheader")
+             for e in getattr(at, kind)]
+    return "\n".join(str(p) for p in parts)
+
+
+def check_server_folder(at: AppTest, path: Path) -> AppTest:
+    at.radio(key="dataset_source").set_value("Folder on the server").run()
+    at.text_input(key="dataset_path").input(str(path)).run()
+    at.button(key="check_path").click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_a_server_folder_gets_a_report_before_training(page: AppTest, films: Path) -> None:
+    at = check_server_folder(page, films)
+
+    assert "2. Dataset report" in [s.value for s in at.subheader]
+    assert "**NORMAL** · 8 images" in texts(at) and "**PNEUMONIA** · 9 images" in texts(at)
+    assert any("more than one class" in w.value for w in at.warning)
+    assert any("Unreadable or ignored files (1)" in e.label for e in at.expander)
+    assert len(at.image) == 2 and len(at.image[0].value) == 4  # a row of thumbnails per class
+    assert at.text_input(key="train_name").value == "wrist_films"
+    assert not at.button(key="FormSubmitter:train_settings-Start training").disabled
+
+
+def test_hostile_or_thin_datasets_are_refused_with_a_message(page: AppTest, tmp_path: Path) -> None:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("data/NORMAL/a.jpeg", b"x")
+        archive.writestr("../../escape.jpeg", b"x")
+    page.radio(key="dataset_source").set_value("Upload a zip").run()
+    page.file_uploader(key="dataset_zip").set_value([("scans.zip", buffer.getvalue(), "application/zip")]).run()
+    page.button(key="check_upload").click().run()
+    assert not page.exception
+    assert any("outside the dataset folder" in e.value for e in page.error)
+
+    thin = tmp_path / "thin"
+    real_subset(thin, per_class=3)
+    at = check_server_folder(page, thin)
+    assert any("Too few readable images" in e.value for e in at.error)
+    assert at.button(key="FormSubmitter:train_settings-Start training").disabled
+
+
+def test_training_starts_as_a_background_job_that_the_page_follows_and_cancels(page: AppTest, films: Path) -> None:
+    at = check_server_folder(page, films)
+    at.text_input(key="train_name").input("wrist_test")  # inside a form: sent with the submit
+    at.number_input(key="train_epochs").set_value(200)
+    at.selectbox(key="train_size").set_value(32)
+    at.number_input(key="train_batch").set_value(4)
+    at.radio(key="train_start").set_value("scratch")
+    at.button(key="FormSubmitter:train_settings-Start training").click().run()
+    assert not at.exception, at.exception
+
+    listed = jobs.list_jobs()
+    assert len(listed) == 1 and listed[0]["request"]["name"] == "wrist_test"
+    job_id = listed[0]["id"]
+    assert job_id in str(at.query_params["job"])  # a reload or a shared link reopens this job
+    assert at.selectbox(key="job_pick").value == job_id
+    at.button(key=f"cancel_{job_id}").click().run()
+    assert not at.exception, at.exception
+    assert jobs.read_progress(job_id).cancel_requested
+    assert jobs.wait(job_id, timeout=90)["state"] == "cancelled", jobs.log_tail(job_id)
+
+    at.run()
+    assert any("nothing was registered" in w.value.lower() for w in at.warning)
+    assert registry.list_versions("wrist_test") == []
+
+
+def test_registry_controls_activate_roll_back_and_refuse_deleting_bundled() -> None:
+    bundled = registry.resolve("chest_xray")
+    staging = registry.new_staging_dir()
+    shutil.copytree(bundled.path, staging, dirs_exist_ok=True)
+    trained = registry.commit_version(staging, "chest_xray")
+    at = open_page()
+    at.selectbox(key="registry_model").set_value("chest_xray").run()
+    version_box = "registry_version_chest_xray"
+    assert at.selectbox(key=version_box).value == trained.version
+
+    at.selectbox(key=version_box).set_value(bundled.version).run()
+    at.button(key="registry_activate").click().run()
+    assert registry.resolve("chest_xray").version == bundled.version
+    assert any("is now the active version" in s.value for s in at.success)
+
+    at.checkbox(key="registry_confirm_delete").check().run()
+    at.button(key="registry_delete").click().run()
+    assert any("bundled model and cannot be deleted" in e.value for e in at.error)
+    assert registry.resolve(bundled.spec).path.exists()
+
+    at.selectbox(key=version_box).set_value(trained.version).run()
+    at.button(key="registry_delete").click().run()
+    assert not at.exception, at.exception
+    assert [r.version for r in registry.list_versions("chest_xray")] == [bundled.version]
+    assert any(f"chest_xray:{trained.version} was deleted" in s.value for s in at.success)

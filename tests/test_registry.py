@@ -1,0 +1,67 @@
+"""Registry: numbering, activation, roll-back, deletion rules, atomic registration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core import config, registry
+from core.errors import ModelNotFoundError, RegistryError
+
+
+def _stage(meta: dict) -> Path:
+    staging = registry.new_staging_dir()
+    registry.write_json_atomic(staging / registry.META_FILE, meta)
+    return staging
+
+
+def test_bundled_models_are_listed_with_their_kind() -> None:
+    models = registry.list_models()
+    assert "chest_xray" in models
+    assert registry.resolve("chest_xray").kind == "image_classifier"
+    assert all(ref.bundled for ref in models["chest_xray"])
+
+
+def test_user_versions_number_after_bundled_ones_and_become_active() -> None:
+    bundled_max = max(int(r.version) for r in registry.list_versions("chest_xray"))
+    meta = dict(registry.resolve("chest_xray").meta)
+    ref = registry.commit_version(_stage(meta), "chest_xray")
+    assert ref.version == str(bundled_max + 1)
+    assert not ref.bundled
+    assert ref.path.parent.parent == config.home_models_dir()
+    assert registry.resolve("chest_xray").version == ref.version
+    assert json.loads((ref.path / "meta.json").read_text())["version"] == ref.version
+
+
+def test_activate_rolls_back_and_delete_refuses_bundled() -> None:
+    meta = dict(registry.resolve("chest_xray").meta)
+    new = registry.commit_version(_stage(meta), "chest_xray")
+    bundled = registry.list_versions("chest_xray")[0]
+    registry.activate("chest_xray", bundled.version)
+    assert registry.resolve("chest_xray").version == bundled.version
+    with pytest.raises(RegistryError, match="bundled"):
+        registry.delete_version("chest_xray", bundled.version)
+    registry.delete_version("chest_xray", new.version)
+    assert [r.version for r in registry.list_versions("chest_xray")] == [bundled.version]
+
+
+def test_unknown_names_and_versions_say_what_exists() -> None:
+    with pytest.raises(ModelNotFoundError, match="Known models"):
+        registry.resolve("no_such_model")
+    with pytest.raises(ModelNotFoundError, match="Its versions"):
+        registry.resolve("chest_xray:999")
+
+
+def test_wrong_kind_is_refused() -> None:
+    with pytest.raises(ModelNotFoundError, match="image_classifier model is needed"):
+        registry.resolve("diabetes_risk", kind="image_classifier")
+
+
+def test_staging_without_meta_registers_nothing() -> None:
+    staging = registry.new_staging_dir()
+    (staging / "model.keras").write_bytes(b"partial")
+    with pytest.raises(RegistryError):
+        registry.commit_version(staging, "half_written")
+    assert registry.list_versions("half_written") == []

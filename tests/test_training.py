@@ -1,0 +1,121 @@
+"""A real short training run on real chest films; cancelled and crashing runs register nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import config, registry, training
+from core.errors import RegistryError, TrainingCancelledError
+from core.training import TrainConfig, train_image_model
+from tests.conftest import CHEST_XRAY_TRAIN
+
+
+def real_subset(root: Path, per_class: int, seed: int = 0) -> Path:
+    """``per_class`` random real films per class (NORMAL, PNEUMONIA), copied under ``root``."""
+    rng = np.random.default_rng(seed)
+    for label in ("NORMAL", "PNEUMONIA"):
+        files = sorted((CHEST_XRAY_TRAIN / label).glob("*.jpeg"))
+        (root / label).mkdir(parents=True)
+        for i in rng.choice(len(files), per_class, replace=False):
+            shutil.copy(files[i], root / label / files[i].name)
+    return root
+
+
+def staged_builds() -> list[Path]:
+    staging = config.home_models_dir() / ".staging"
+    return list(staging.iterdir()) if staging.exists() else []
+
+
+@pytest.fixture(scope="module")
+def small_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return real_subset(tmp_path_factory.mktemp("films") / "films", per_class=40)
+
+
+@pytest.fixture(scope="module")
+def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return real_subset(tmp_path_factory.mktemp("tiny") / "tiny", per_class=10, seed=1)
+
+
+def test_short_real_run_beats_chance_and_registers_exactly_one_version(small_set: Path) -> None:
+    events: list[dict] = []
+    result = train_image_model(small_set, "knee_test", TrainConfig(epochs=6, image_size=64, batch_size=8, patience=4),
+                               progress=events.append)
+
+    assert result.validation["auc"] > 0.7, result.validation
+    assert result.device == "CPU"
+    versions = registry.list_versions("knee_test")
+    assert [v.spec for v in versions] == [result.model] == ["knee_test:1"]
+    ref = versions[0]
+    assert not ref.bundled and ref.path.is_relative_to(config.luciddx_home())
+    assert ref.meta["classes"] == ["NORMAL", "PNEUMONIA"] and ref.meta["input"]["size"] == 64
+    assert 0.0 <= ref.meta["threshold"] <= 1.0
+    assert json.loads((ref.path / registry.CARD_FILE).read_text())
+    assert (ref.path / "validation_predictions.npz").exists() and (ref.path / "model.keras").exists()
+    assert registry.resolve("knee_test").version == "1"
+    assert staged_builds() == []
+    kinds = [e["event"] for e in events]
+    assert kinds.index("loading") < kinds.index("started") < kinds.index("epoch") < kinds.index("evaluating")
+    epochs = [e for e in events if e["event"] == "epoch"]
+    assert len(epochs) == result.epochs and all(e["images_per_second"] > 0 and 0 <= e["val_auc"] <= 1 for e in epochs)
+    assert next(e for e in events if e["event"] == "started")["device"] == "CPU"
+
+
+def test_a_cancelled_run_leaves_registry_and_staging_unchanged(tiny_set: Path) -> None:
+    calls = {"n": 0}
+
+    def cancel_after_three_batches() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(TrainingCancelledError, match="nothing was registered"):
+        train_image_model(tiny_set, "cancelled_model", TrainConfig(epochs=3, image_size=32, batch_size=4),
+                          cancel=cancel_after_three_batches)
+    assert calls["n"] == 4
+    assert registry.list_versions("cancelled_model") == []
+    assert staged_builds() == []
+
+
+def test_a_run_that_crashes_while_registering_leaves_nothing_behind(tiny_set: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_card_writer(model_dir: Path) -> None:
+        assert (model_dir / registry.META_FILE).exists()  # crash with the build folder half-written
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(training, "_write_card_if_available", broken_card_writer)
+    with pytest.raises(RuntimeError, match="disk full"):
+        train_image_model(tiny_set, "crashed_model", TrainConfig(epochs=1, image_size=32, batch_size=4))
+    assert registry.list_versions("crashed_model") == []
+    assert staged_builds() == []
+    assert not (config.home_models_dir() / "crashed_model" / "1").exists()
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "", ".hidden", "x" * 65])
+def test_model_names_that_could_escape_the_registry_are_refused(tiny_set: Path, name: str) -> None:
+    with pytest.raises(RegistryError, match="not allowed"):
+        train_image_model(tiny_set, name, TrainConfig(epochs=1, image_size=32))
+
+
+def test_transfer_starts_from_the_bundled_models_weights() -> None:
+    from core.tfsetup import keras
+
+    bundled = registry.resolve("chest_xray", kind="image_classifier")
+    donor = keras.models.load_model(bundled.path / bundled.meta["model_file"], compile=False)
+    network = training.build_network(48, 2)  # another input size: convolution weights still fit
+    training._transfer_weights(network, "chest_xray")
+    donor_conv = next(layer for layer in donor.layers if isinstance(layer, keras.layers.Conv2D))
+    conv = next(layer for layer in network.layers if isinstance(layer, keras.layers.Conv2D))
+    np.testing.assert_array_equal(conv.get_weights()[0], donor_conv.get_weights()[0])
+    np.testing.assert_array_equal(network.get_layer("logits").get_weights()[0], donor.get_layer("logits").get_weights()[0])
+
+
+def test_choose_device_falls_back_to_cpu_in_float32() -> None:
+    from core.tfsetup import keras
+
+    device, strategy = training.choose_device()
+    assert device == "CPU"
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert strategy.num_replicas_in_sync == 1
