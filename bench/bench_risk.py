@@ -40,8 +40,9 @@ def summary(times: list[float]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="diabetes_risk")
-    parser.add_argument("--baseline-patients", type=int, default=20)
-    parser.add_argument("--background", type=int, default=50, help="background rows for the KernelExplainer")
+    parser.add_argument("--baseline-patients", type=int, default=10)
+    parser.add_argument("--background", type=int, default=0,
+                        help="background rows for the KernelExplainer (0 = all training rows, the exact explainer's background)")
     args = parser.parse_args()
 
     import shap
@@ -56,7 +57,8 @@ def main() -> None:
             [{n: (None if np.isnan(v) else float(v)) for n, v in zip(risk.FEATURE_NAMES, row[0])}]), X[:200])
 
         rng = np.random.default_rng(0)
-        background = X[rng.choice(len(X), args.background, replace=False)]
+        size = args.background or len(X)
+        background = X if size >= len(X) else X[rng.choice(len(X), size, replace=False)]
         kernel = shap.KernelExplainer(model.decision_function, background)
         subset = X[: args.baseline_patients]
         kernel_values = []
@@ -79,10 +81,10 @@ def main() -> None:
     print("|---|---:|---:|---:|---:|")
     print(f"| exact SHAP, explanation only | {len(exact)} | {e_med:.2f} | {e_p95:.2f} | {k_med / e_med:,.0f}x faster |")
     print(f"| exact SHAP + risk + bootstrap interval (predict) | {len(full)} | {f_med:.2f} | {f_p95:.2f} | {k_med / f_med:,.0f}x faster |")
-    print(f"| KernelExplainer (model-agnostic, {args.background} background rows, nsamples auto) | {len(baseline)} | {k_med:.1f} | {k_p95:.1f} | 1x (baseline) |")
+    print(f"| KernelExplainer (model-agnostic, {len(background)} background rows, nsamples auto) | {len(baseline)} | {k_med:.1f} | {k_p95:.1f} | 1x (baseline) |")
     print()
-    print(f"KernelExplainer vs exact: mean |difference| {gap.mean():.4f}, max {gap.max():.4f} log-odds "
-          f"(the exact values are the reference; the baseline also uses a smaller background)")
+    print(f"KernelExplainer vs exact: mean |difference| {gap.mean():.1e}, max {gap.max():.1e} log-odds "
+          f"(exact values are the reference; with the same full background the gap is only numerical)")
     print(f"target: median < 50 ms per patient -> {'PASS' if e_med < 50 else 'FAIL'}")
 
 

@@ -20,9 +20,10 @@ def _qa(card: dict[str, Any]) -> dict[str, Any]:
     return card["quantitative_analyses"]
 
 
-def _title(card: dict[str, Any], what: str) -> str:
+def _title(card: dict[str, Any], what: str) -> dict[str, Any]:
+    """Chart title with the model version as a smaller subtitle line (long titles get cut in columns)."""
     d = card["model_details"]
-    return f"{what} · {d['name']}:{d['version']}"
+    return {"text": f"{what}<br><sup>{d['name']}:{d['version']}</sup>"}
 
 
 def _curves(card: dict[str, Any], binary_key: str, by_class_key: str) -> dict[str, dict[str, Any]]:
@@ -78,9 +79,9 @@ def calibration_figure(card: dict[str, Any]) -> go.Figure:
         marker=dict(size=[6 + 20 * (b["count"] / max(x["count"] for x in bins)) ** 0.5 for b in bins]),
         customdata=[b["count"] for b in bins], hovertemplate="predicted %{x:.2f}<br>observed %{y:.2f}<br>n=%{customdata}",
     ))
-    of = cal.get("of", "predicted probability of the positive class")
+    x_title = "Top-class confidence" if "of" in cal else "Mean predicted probability"
     fig.update_layout(title=_title(card, f"Reliability diagram · ECE {cal['expected_calibration_error']:.3f}"),
-                      xaxis_title=f"Mean predicted ({of})", yaxis_title="Observed frequency", **_LAYOUT)
+                      xaxis_title=x_title, yaxis_title="Observed frequency", **_LAYOUT)
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
     return fig
@@ -147,7 +148,7 @@ def subgroup_figure(card: dict[str, Any]) -> go.Figure | None:
                 entries.append(entry)
         if entries:
             fig.add_trace(_interval_trace(names, entries, metrics.METRIC_LABELS[metric]))
-    fig.update_layout(title=_title(card, "Subgroups (95% CIs)"), xaxis_title="Value", **_LAYOUT)
+    fig.update_layout(title=_title(card, "Subgroups (95% CIs)"), xaxis_title="Value", scattermode="group", **_LAYOUT)
     return fig
 
 

@@ -225,7 +225,8 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
         analyses["calibration"] = metrics.reliability_bins(is_pos, scores)
         analyses["threshold_table"] = metrics.threshold_table(is_pos, scores, threshold)
         analyses["decision_curve"] = metrics.decision_curve(is_pos, scores)
-        analyses["subgroups"] = metrics.subgroup_metrics(is_pos, scores, preds["subgroups"], threshold)
+        if len(np.unique(preds["subgroups"])) > 1:  # one subgroup would only repeat the overall figures
+            analyses["subgroups"] = metrics.subgroup_metrics(is_pos, scores, preds["subgroups"], threshold)
     else:
         analyses["overall"] = metrics.multiclass_metrics_with_ci(labels, probs)
         predicted = probs.argmax(1)
@@ -235,8 +236,9 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
         confidence = probs.max(1)
         analyses["calibration"] = metrics.reliability_bins(predicted == labels, confidence)
         analyses["calibration"]["of"] = "top-class confidence vs accuracy"
+    labels_for = SUBGROUP_LABELS if _documented_data(meta) is KERMANY else {"unspecified": "no subgroup in file name"}
     for entry in analyses.get("subgroups", []):
-        entry["label"] = SUBGROUP_LABELS.get(entry["subgroup"], entry["subgroup"])
+        entry["label"] = labels_for.get(entry["subgroup"], entry["subgroup"])
     validation = meta.get("validation") or {}
     if validation.get("robustness_auc"):
         analyses["robustness_auc"] = {

@@ -25,7 +25,7 @@ import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -39,8 +39,8 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 512 * 1024**2
 """Uploads larger than this are refused before anything is read."""
-MAX_PIXELS = 60_000_000
-"""Largest decoded frame (rows x columns); a 60 MP frame as float32 is 240 MB."""
+MAX_PIXELS = 50_000_000
+"""Largest decoded frame (rows x columns); a 50 MP frame as float32 is 200 MB; with the upload and decode buffers one upload stays under ~1 GB."""
 MAX_DICOM_PIXEL_BYTES = 2 * 1024**3
 """Largest pixel data a DICOM header may claim over all its frames (checked before decoding)."""
 MIN_SIDE = 8
@@ -88,6 +88,7 @@ _DICOM_SAFE_FIELDS = (
     "PixelSpacing",
 )
 _MAX_METADATA_CHARS = 64
+_BLOCK_PIXELS = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,9 @@ def _sniff_format(stream: BinaryIO, suffix: str, display_name: str) -> str:
         return "raster"
     for magic, what in _OTHER_MAGIC.items():
         if head.startswith(magic):
-            raise UnsupportedImageError(f"{display_name}: this is {what}, not an image; upload a {SUPPORTED_FORMATS} file.")
+            raise UnsupportedImageError(
+                f"{display_name}: this is {what}, not an image; upload a {SUPPORTED_FORMATS} file."
+            )
     if _looks_like_text(head):
         raise UnsupportedImageError(
             f"{display_name}: this is a text file, not an image; upload a {SUPPORTED_FORMATS} file."
@@ -250,7 +253,12 @@ def _looks_like_text(head: bytes) -> bool:
 
 @contextmanager
 def _pil_bomb_guard() -> Iterator[None]:
-    """Turn Pillow's decompression-bomb warning into an exception inside this block."""
+    """Turn Pillow's decompression-bomb warning into an exception inside this block.
+
+    Pillow warns (rather than raises) between its own limit and twice that, at open() time, before
+    our MAX_PIXELS check can run. catch_warnings is process-wide; a concurrent decode at worst sees
+    the same "error" filter, which only makes its own bomb warning an error too.
+    """
     with warnings.catch_warnings():
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         yield
@@ -317,13 +325,13 @@ def _raster_to_grey(img: Image.Image) -> tuple[np.ndarray, list[str]]:
     mode = img.mode
     notes: list[str] = []
     if mode == "1":
-        return np.asarray(img, dtype=np.float32), notes
+        return _by_rows(np.asarray(img), lambda block: block), notes
     if mode == "L":
-        return np.asarray(img, dtype=np.float32) / 255.0, notes
+        return _by_rows(np.asarray(img), lambda block: block * np.float32(1 / 255)), notes
     if mode.startswith("I;16") or mode == "I":
-        return _min_max(np.asarray(img).astype(np.float32)), notes
+        return _min_max_inplace(_by_rows(np.asarray(img), lambda block: block)), notes
     if mode == "F":
-        return _float_to_unit(np.asarray(img, dtype=np.float32), notes), notes
+        return _float_to_unit(_by_rows(np.asarray(img), lambda block: block), notes), notes
     if mode == "P":
         img = img.convert("RGBA" if "transparency" in img.info else "RGB")
     elif mode == "PA":
@@ -340,19 +348,20 @@ def _colour_to_grey(arr: np.ndarray, mode: str, notes: list[str]) -> np.ndarray:
     Black, because in a radiograph black means "nothing there" (air): a transparent border must not
     read as dense tissue.
     """
-    values = arr.astype(np.float32) / 255.0
-    if mode == "LA":
-        grey, alpha = values[..., 0], values[..., 1]
-    else:
-        rgb = values[..., :3]
-        grey = rgb @ _LUMA
-        alpha = values[..., 3] if mode == "RGBA" else None
-        if _is_coloured(arr[..., :3]):
-            notes.append("The image has colour; it was converted to greyscale. Radiographs are normally grey.")
-    if alpha is not None and float(alpha.min()) < 1.0:
-        grey = grey * alpha
+    if mode != "LA" and _is_coloured(arr[..., :3]):
+        notes.append("The image has colour; it was converted to greyscale. Radiographs are normally grey.")
+    if mode in ("LA", "RGBA") and int(arr[..., -1].min()) < 255:
         notes.append("Transparent areas were treated as black (empty).")
-    return grey.astype(np.float32)
+    return _by_rows(arr, lambda block: _composite_block(block, mode))
+
+
+def _composite_block(block: np.ndarray, mode: str) -> np.ndarray:
+    """(h, W, C) uint8 -> (h, W) float32 luminance times alpha, in [0, 1]."""
+    values = block.astype(np.float32) * np.float32(1 / 255)
+    if mode == "LA":
+        return values[..., 0] * values[..., 1]
+    grey = values[..., :3] @ _LUMA
+    return grey * values[..., 3] if mode == "RGBA" else grey
 
 
 def _is_coloured(rgb: np.ndarray) -> bool:
@@ -459,7 +468,9 @@ def _check_decoder(syntax: "object", display_name: str) -> None:
         )
 
 
-def _read_dicom_frame(stream: BinaryIO, ds: "Dataset", syntax: object, index: int | None, display_name: str) -> np.ndarray:
+def _read_dicom_frame(
+    stream: BinaryIO, ds: "Dataset", syntax: object, index: int | None, display_name: str
+) -> np.ndarray:
     """Decode only frame ``index`` (None = the single frame) -> (rows, cols) or (rows, cols, samples)."""
     import pydicom
     from pydicom.pixels import pixel_array
@@ -498,45 +509,53 @@ def _dicom_to_grey(arr: np.ndarray, ds: "Dataset") -> tuple[np.ndarray, list[str
     Monochrome: modality LUT (rescale), then VOI LUT or window centre/width, then MONOCHROME1 is
     inverted. Colour (RGB/YBR, already RGB after decoding) and palette colour: luminance.
     """
-    from pydicom.pixels import apply_color_lut, apply_modality_lut
+    from pydicom.pixels import apply_color_lut
 
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     notes: list[str] = []
     if photometric == "PALETTE COLOR":
-        rgb = apply_color_lut(arr, ds)
         notes.append("Palette colour image converted to greyscale.")
-        return _unsigned_to_unit(rgb) @ _LUMA, notes
+        return _by_rows(arr, lambda block: _luma_block(apply_color_lut(block, ds))), notes
     if arr.ndim == 3:
         notes.append(f"{photometric} colour image converted to greyscale.")
-        return _unsigned_to_unit(arr, int(ds.get("BitsStored") or 8)) @ _LUMA, notes
-    values = apply_modality_lut(arr, ds)
-    grey = _apply_dicom_voi(values, ds, notes)
+        bits = int(ds.get("BitsStored") or 8)
+        return _by_rows(arr, lambda block: _luma_block(block, bits)), notes
+    grey = _apply_dicom_voi(arr, ds, notes)
     if photometric == "MONOCHROME1":
-        grey = 1.0 - grey
+        np.subtract(np.float32(1.0), grey, out=grey)
         notes.append("MONOCHROME1 image inverted so that dense tissue is bright.")
-    return grey.astype(np.float32), notes
+    return grey, notes
 
 
-def _apply_dicom_voi(values: np.ndarray, ds: "Dataset", notes: list[str]) -> np.ndarray:
-    """Modality values -> [0, 1] through the file's VOI LUT or window; else its own min..max."""
-    from pydicom.pixels import apply_voi_lut
+def _luma_block(block: np.ndarray, bits: int | None = None) -> np.ndarray:
+    """(h, W, 3) unsigned RGB samples -> (h, W) float32 luminance in [0, 1], by bit depth."""
+    top = float(2**bits - 1) if bits else float(np.iinfo(block.dtype).max)
+    return np.clip((block.astype(np.float32) * np.float32(1 / top)) @ _LUMA, 0.0, 1.0)
+
+
+def _apply_dicom_voi(arr: np.ndarray, ds: "Dataset", notes: list[str]) -> np.ndarray:
+    """Stored values -> modality LUT -> the file's VOI LUT or window -> (H, W) float32 in [0, 1].
+
+    Without a VOI, the modality values are stretched by their own min..max. Row blocks keep the
+    float64 temporaries of pydicom's LUT functions small on a 60-megapixel frame.
+    """
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
 
     has_lut = "VOILUTSequence" in ds
     has_window = "WindowCenter" in ds and "WindowWidth" in ds
-    if not (has_lut or has_window):
-        return _min_max(values.astype(np.float32))
-    try:
-        windowed = apply_voi_lut(values, ds, index=0)
-    except (ValueError, TypeError, AttributeError, IndexError):  # malformed VOI: fall back, and say so
-        notes.append("The display window in the file is unreadable; the full value range was used.")
-        return _min_max(values.astype(np.float32))
-    if has_lut:
-        notes.append("Display VOI LUT from the file applied.")
-        return _min_max(windowed.astype(np.float32))
-    # The window's output range, found by pushing the extremes through the same window.
-    lo, hi = apply_voi_lut(np.array([-1e12, 1e12]), ds, index=0)
-    notes.append("Display window from the file applied.")
-    return _scale(windowed.astype(np.float32), float(lo), float(hi))
+    if has_lut or has_window:
+        try:
+            windowed = _by_rows(arr, lambda block: apply_voi_lut(apply_modality_lut(block, ds), ds, index=0))
+            if has_lut:
+                notes.append("Display VOI LUT from the file applied.")
+                return _min_max_inplace(windowed)
+            # The window's output range, found by pushing the extremes through the same window.
+            lo, hi = apply_voi_lut(np.array([-1e12, 1e12]), ds, index=0)
+            notes.append("Display window from the file applied.")
+            return _scale_inplace(windowed, float(lo), float(hi))
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError):  # malformed VOI: say so
+            notes.append("The display window in the file is unreadable; the full value range was used.")
+    return _min_max_inplace(_by_rows(arr, lambda block: apply_modality_lut(block, ds)))
 
 
 def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
@@ -557,37 +576,51 @@ def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
 # --------------------------------------------------------------------------- step 4: normalise
 
 
-def _min_max(values: np.ndarray) -> np.ndarray:
-    """Stretch finite values to [0, 1]; a flat image becomes all zeros."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return np.zeros(values.shape, dtype=np.float32)
-    return _scale(values, float(finite.min()), float(finite.max()))
+def _by_rows(src: np.ndarray, convert: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:
+    """Apply an element-wise ``convert`` to row blocks of ``src`` (H, W, ...) -> new (H, W) float32.
+
+    Whole-frame float64 temporaries of a 60-megapixel image would be ~0.5 GB each; blocks of about
+    a megapixel keep the peak near the size of the output.
+    """
+    out = np.empty(src.shape[:2], dtype=np.float32)
+    step = max(1, _BLOCK_PIXELS // max(int(src.shape[1]), 1))
+    for top in range(0, src.shape[0], step):
+        out[top : top + step] = convert(src[top : top + step])
+    return out
 
 
-def _scale(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map [lo, hi] linearly onto [0, 1], clipping; NaN becomes 0."""
+def _min_max_inplace(values: np.ndarray) -> np.ndarray:
+    """Stretch a float32 array's finite values to [0, 1] in place; non-finite -> 0, flat -> all 0."""
+    finite = np.isfinite(values)
+    if not finite.all():
+        if not finite.any():
+            values[...] = 0.0
+            return values
+        values[~finite] = np.nan
+    return _scale_inplace(values, float(np.nanmin(values)), float(np.nanmax(values)))
+
+
+def _scale_inplace(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Map [lo, hi] linearly onto [0, 1] in place, clipping; NaN becomes 0."""
     span = hi - lo
-    if span <= 0:
-        return np.zeros(values.shape, dtype=np.float32)
-    scaled = (values.astype(np.float32) - np.float32(lo)) / np.float32(span)
-    return np.clip(np.nan_to_num(scaled, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0).astype(np.float32)
+    if not span > 0:
+        values[...] = 0.0
+        return values
+    values -= np.float32(lo)
+    values *= np.float32(1.0 / span)
+    np.clip(values, 0.0, 1.0, out=values)
+    return np.nan_to_num(values, copy=False, nan=0.0)
 
 
 def _float_to_unit(values: np.ndarray, notes: list[str]) -> np.ndarray:
-    """32-bit float data: kept as is if already in [0, 1], else stretched by its min..max."""
-    finite = values[np.isfinite(values)]
-    if finite.size < values.size:
+    """32-bit float data (owned, changed in place): kept if already in [0, 1], else stretched by min..max."""
+    finite = np.isfinite(values)
+    if not finite.all():
         notes.append("Some pixels were not numbers (NaN/infinite) and were set to black.")
-    if finite.size and finite.min() >= 0.0 and finite.max() <= 1.0:
-        return np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0).astype(np.float32)
-    return _min_max(values)
-
-
-def _unsigned_to_unit(arr: np.ndarray, bits: int | None = None) -> np.ndarray:
-    """Unsigned integer samples -> float32 in [0, 1] by their bit depth (BitsStored, else the dtype's)."""
-    top = float(2**bits - 1) if bits else float(np.iinfo(arr.dtype).max) if arr.dtype.kind in "ui" else 1.0
-    return np.clip(arr.astype(np.float32) / top, 0.0, 1.0)
+        values[~finite] = np.nan
+    if finite.any() and np.nanmin(values) >= 0.0 and np.nanmax(values) <= 1.0:
+        return np.nan_to_num(values, copy=False, nan=0.0)
+    return _min_max_inplace(values)
 
 
 # --------------------------------------------------------------------------- step 5: validate

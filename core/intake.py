@@ -18,7 +18,7 @@ import tempfile
 import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import numpy as np

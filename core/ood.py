@@ -148,11 +148,23 @@ def validation_image_files(meta: dict[str, Any], project_root: Path | None = Non
     if folder is None:
         return None
     try:
-        dataset = training.scan_labeled_folder(folder, settings.get("max_images_per_class"), settings["seed"])
+        dataset = _training_dataset(folder, record)
         _, val_idx = training.split_by_patient(dataset, settings.get("validation_fraction", 0.2), settings["seed"])
     except LucidDxError:
         return None
     return [dataset.files[i] for i in val_idx]
+
+
+def _training_dataset(folder: Path, record: dict[str, Any]):
+    """The LabeledDataset training split, as training saw it: scanned, minus the files it skipped."""
+    from core import training
+
+    settings = record.get("config") or {}
+    dataset = training.scan_labeled_folder(folder, settings.get("max_images_per_class"), settings["seed"])
+    skipped = {entry.get("file") for entry in record.get("skipped") or []}
+    keep = np.asarray([path.name not in skipped for path in dataset.files], dtype=bool)
+    return training.LabeledDataset(dataset.root, dataset.classes, [f for f, k in zip(dataset.files, keep) if k],
+                                   dataset.labels[keep])
 
 
 def _flag_images(model: "ImageClassifier", images: Iterator[tuple[str, np.ndarray]]) -> tuple[list[str], np.ndarray, float]:
@@ -236,7 +248,7 @@ def refit(model_dir: Path) -> dict[str, Any]:
     if val_files is None:
         raise LucidDxError(f"{model_dir}: its training data ({record.get('data')}) is not available to refit the detector.")
     folder = Path(record["data"]) if Path(record["data"]).is_dir() else Path(__file__).resolve().parents[1] / record["data"]
-    dataset = training.scan_labeled_folder(folder, settings.get("max_images_per_class"), settings["seed"])
+    dataset = _training_dataset(folder, record)
     train_idx, _ = training.split_by_patient(dataset, settings.get("validation_fraction", 0.2), settings["seed"])
     model = ImageClassifier(registry.ModelRef(meta.get("name", ""), meta.get("version", ""), model_dir, False, meta))
 

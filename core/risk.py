@@ -265,10 +265,16 @@ class RiskModel:
         self.C_ = float(self.estimator_[-1].C_) if self.family != "gradient_boosting" else None
         self.background_ = X.copy()
         rng = np.random.default_rng(self.seed)
-        self.bootstrap_ = []
+        self.bootstrap_ = []  # trees: whole refits; linear: (coef (D,), intercept) on the fixed design
+        design = self.estimator_[0] if self.family != "gradient_boosting" else None
+        Z = design.transform(X) if design is not None else None
         for _ in range(self.n_bootstrap):
             idx = rng.integers(0, len(X), len(X))
-            self.bootstrap_.append(_build_estimator(self.family, self.seed, C=self.C_).fit(X[idx], y[idx]))
+            if design is None:
+                self.bootstrap_.append(_build_estimator(self.family, self.seed).fit(X[idx], y[idx]))
+            else:
+                clf = _build_estimator(self.family, self.seed, C=self.C_)[-1].fit(Z[idx], y[idx])
+                self.bootstrap_.append((clf.coef_[0].copy(), float(clf.intercept_[0])))
         self._explainer = None
         return self
 
@@ -289,7 +295,22 @@ class RiskModel:
     def risk_interval(self, X: np.ndarray, level: float = 0.95) -> np.ndarray:
         """(N, 2) percentile interval of the risk over bootstrap refits: how much the model itself is unsure."""
         X = np.asarray(X, dtype=np.float64)
+        if self.family != "gradient_boosting":
+            return self._interval_from_design(self.estimator_[0].transform(X), self.decision_function(X), level)
+        if not self.bootstrap_:
+            p = self.predict_proba(X)[:, 1]
+            return np.column_stack([p, p])
         risks = np.stack([b.predict_proba(X)[:, 1] for b in self.bootstrap_])
+        tail = (1 - level) / 2 * 100
+        return np.percentile(risks, [tail, 100 - tail], axis=0).T
+
+    def _interval_from_design(self, Z: np.ndarray, output: np.ndarray, level: float = 0.95) -> np.ndarray:
+        if not self.bootstrap_:
+            p = 1.0 / (1.0 + np.exp(-output))
+            return np.column_stack([p, p])
+        coefs = np.stack([c for c, _ in self.bootstrap_])
+        intercepts = np.array([b for _, b in self.bootstrap_])
+        risks = 1.0 / (1.0 + np.exp(-(coefs @ Z.T + intercepts[:, None])))
         tail = (1 - level) / 2 * 100
         return np.percentile(risks, [tail, 100 - tail], axis=0).T
 
@@ -316,15 +337,28 @@ class RiskModel:
     def explain(self, X: np.ndarray) -> tuple[float, np.ndarray]:
         """Exact SHAP values in log-odds: (base value, (N, 8) contributions per original feature)."""
         X = np.asarray(X, dtype=np.float64)
+        return self._explain(X, None if self.family == "gradient_boosting" else self.estimator_[0].transform(X))
+
+    def predict_explained(self, X: np.ndarray) -> tuple[np.ndarray, float, np.ndarray, np.ndarray]:
+        """(log-odds (N,), base value, contributions (N, 8), risk interval (N, 2)) sharing one design transform."""
+        X = np.asarray(X, dtype=np.float64)
+        if self.family == "gradient_boosting":
+            base, contributions = self._explain(X, None)
+            return self.decision_function(X), base, contributions, self.risk_interval(X)
+        Z = self.estimator_[0].transform(X)
+        output = np.asarray(self.estimator_[-1].decision_function(Z), dtype=np.float64).reshape(-1)
+        base, contributions = self._explain(X, Z)
+        return output, base, contributions, self._interval_from_design(Z, output)
+
+    def _explain(self, X: np.ndarray, Z: np.ndarray | None) -> tuple[float, np.ndarray]:
         if getattr(self, "_explainer", None) is None:
             self._explainer = self._build_explainer()
         explainer = self._explainer
-        if self.family == "gradient_boosting":
+        if Z is None:  # trees explain the raw features directly
             values = np.asarray(explainer.shap_values(X, check_additivity=False), dtype=np.float64)
             base = float(np.ravel(explainer.expected_value)[-1])
             return base, values.reshape(len(X), len(FEATURE_NAMES))
         design = self.estimator_[0]
-        Z = design.transform(X)
         design_values = np.asarray(explainer.shap_values(Z), dtype=np.float64).reshape(len(X), -1)
         contributions = np.zeros((len(X), len(FEATURE_NAMES)))
         for j, name in enumerate(FEATURE_NAMES):
@@ -393,9 +427,7 @@ class RiskPredictor:
             return []
         X = to_matrix(patients)
         with single_threaded():
-            output = self.model.decision_function(X)
-            base, contributions = self.model.explain(X)
-            intervals = self.model.risk_interval(X)
+            output, base, contributions, intervals = self.model.predict_explained(X)
         results = []
         for i, patient in enumerate(patients):
             results.append(RiskResult(
@@ -602,6 +634,24 @@ def bootstrap_auc_ci(y: np.ndarray, score: np.ndarray, n: int = 2000, seed: int 
     return float(lo), float(hi)
 
 
+def paired_auc_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, n: int = 2000, seed: int = 0) -> list[float]:
+    """[AUC(b) - AUC(a), 2.5%, 97.5%]: paired percentile bootstrap over the same resampled patients."""
+    from scipy.stats import rankdata
+
+    def auc(yy: np.ndarray, ss: np.ndarray) -> float:
+        n1 = int(yy.sum())
+        return float((rankdata(ss)[yy == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * (len(yy) - n1)))
+
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n):
+        idx = rng.integers(0, len(y), len(y))
+        if 0 < y[idx].sum() < len(idx):
+            diffs.append(auc(y[idx], b[idx]) - auc(y[idx], a[idx]))
+    lo, hi = np.percentile(diffs, [2.5, 97.5])
+    return [auc(y, b) - auc(y, a), float(lo), float(hi)]
+
+
 def calibration_fit(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """(slope, intercept) of the logistic recalibration of ``p``: (1, 0) means perfectly calibrated."""
     from sklearn.linear_model import LogisticRegression
@@ -735,7 +785,11 @@ def _train_risk_model(
         "sensitivity": float((predicted & positives).sum() / positives.sum()),
         "specificity": float((~predicted & ~positives).sum() / (~positives).sum()),
         "selection_rule": SELECTION_RULE,
-        "families": [{k: v for k, v in c.items() if k != "oof"} for c in comparison],
+        "families": [
+            {**{k: v for k, v in c.items() if k != "oof"},
+             f"auc_difference_vs_{comparison[0]['family']}_ci95": paired_auc_difference(y, comparison[0]["oof"], c["oof"])}
+            for c in comparison
+        ],
     }
     staging = registry.new_staging_dir()
     try:
@@ -781,7 +835,9 @@ def _train_risk_model(
                             "background": f"all {len(y)} training rows (interventional / independent features)",
                             "aggregation": "design columns of one original feature (value or spline bases + "
                                            "missing indicator) are summed into that feature: still exact"},
-            "uncertainty": {"method": f"95% percentile interval over {model.n_bootstrap} bootstrap refits (same family and C)"},
+            "uncertainty": {"method": f"95% percentile interval of the risk over {model.n_bootstrap} bootstrap refits "
+                                          "(linear families: the logistic layer refit on the fixed spline/imputation design, same C; "
+                                          "trees: whole refits)"},
         }
         registry.write_json_atomic(staging / registry.META_FILE, meta)
         from core import cards

@@ -63,9 +63,13 @@ def waterfall(result: RiskResult, max_features: int | None = None) -> go.Figure:
         totals={"marker": {"color": NEUTRAL}},
         connector={"line": {"color": "#bbbbbb"}},
     ))
+    running = np.cumsum([result.base_value, *values])
+    lo, hi = min(0.0, running.min(), result.output), max(0.0, running.max(), result.output)
+    pad = 0.18 * (hi - lo or 1.0)  # room for the "+0.84" labels outside the bars
+    fig.update_traces(cliponaxis=False)
     fig.update_layout(
         title="Why this risk: SHAP contributions (log-odds; red raises the risk, blue lowers it)",
-        xaxis_title="log-odds of diabetes (0 = 50 % risk)",
+        xaxis={"title": "log-odds of diabetes (0 = 50 % risk)", "range": [lo - pad, hi + pad]},
         yaxis={"autorange": "reversed"},
         height=120 + 38 * (len(values) + 2),
         margin={"l": 10, "r": 40, "t": 50, "b": 40},
@@ -79,8 +83,8 @@ def importance_bar(shap_values: np.ndarray, names: Sequence[str] = FEATURE_NAMES
     mean_abs = np.abs(np.asarray(shap_values)).mean(axis=0)
     order = np.argsort(mean_abs)
     fig = go.Figure(go.Bar(x=mean_abs[order], y=[names[i] for i in order], orientation="h", marker_color=NEUTRAL,
-                           text=[f"{v:.3f}" for v in mean_abs[order]], textposition="outside"))
-    fig.update_layout(title="Global importance: mean |SHAP| over the training patients",
+                           text=[f"{v:.3f}" for v in mean_abs[order]], textposition="outside", cliponaxis=False))
+    fig.update_layout(title="Global importance: mean |SHAP| (training patients)",
                       xaxis_title="mean |contribution| (log-odds)", height=360, margin={"l": 10, "r": 40, "t": 50, "b": 40})
     return fig
 
@@ -118,7 +122,7 @@ def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str] = FEAT
                 hovertext=[f"{names[j]} not measured"] * int((~measured).sum()), hoverinfo="text+x",
             ))
     fig.update_layout(
-        title="SHAP beeswarm over the training patients (grey = not measured)",
+        title="SHAP beeswarm (training patients; grey = not measured)",
         xaxis_title="contribution (log-odds)",
         yaxis={"tickvals": list(range(len(order))), "ticktext": [names[j] for j in order]},
         height=80 + 45 * len(order), margin={"l": 10, "r": 10, "t": 50, "b": 40},

@@ -165,6 +165,9 @@ def load_prepared(
         except LucidDxError as exc:
             skipped.append({"file": path.name, "error": str(exc)})
             continue
+        except Exception as exc:  # a decoder bug must cost one file, never the whole run
+            skipped.append({"file": path.name, "error": f"{path.name}: could not be read ({type(exc).__name__})."})
+            continue
         raw[i] = preprocessing.resize_square(image.pixels, size)
         prepared[i, ..., 0] = preprocessing.equalize_histogram(raw[i]) if method == preprocessing.HISTEQ_V1 else raw[i]
         ok[i] = True
@@ -253,26 +256,32 @@ def multiclass_auc(labels: np.ndarray, probs: np.ndarray, positive: int | None) 
 
 
 def youden_threshold(is_positive: np.ndarray, scores: np.ndarray) -> float:
-    """The score cut that maximises sensitivity + specificity - 1."""
-    return best_threshold(_threshold_grid_j(is_positive[np.newaxis], scores[np.newaxis]))
+    """The score cut that maximises sensitivity + specificity - 1 on one set of scores."""
+    return robust_youden_threshold(is_positive[np.newaxis], scores[np.newaxis])
 
 
-def best_threshold(j_by_threshold: np.ndarray) -> float:
-    """The middle of the plateau of best J: a cut with margin on both sides holds up better."""
-    best = np.flatnonzero(j_by_threshold >= j_by_threshold.max() - 1e-9)
-    return float(np.median(best) / 1000.0)
+def robust_youden_threshold(is_positive: np.ndarray, scores: np.ndarray) -> float:
+    """One cut for several conditions: maximise Youden's J averaged over the rows.
 
+    Args:
+        is_positive, scores: (C, N), the same N images under C conditions (clean, blurred, ...).
 
-def _threshold_grid_j(is_positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
-    """Youden's J, averaged over the rows (conditions), for thresholds 0.000 .. 0.999."""
-    grid = np.arange(1000) / 1000.0
-    j_total = np.zeros_like(grid)
+    Candidate cuts are the midpoints between consecutive distinct scores, so any separation the
+    scores allow is reachable however tightly they cluster (a fixed grid is not).
+    """
+    distinct = np.unique(scores)
+    if len(distinct) == 1:
+        return float(distinct[0])
+    candidates = (distinct[:-1] + distinct[1:]) / 2.0
+    j_total = np.zeros(len(candidates))
     for pos, sc in zip(is_positive, scores):
-        predicted = sc[np.newaxis, :] >= grid[:, np.newaxis]
-        sensitivity = (predicted & pos).sum(1) / max(pos.sum(), 1)
-        specificity = (~predicted & ~pos).sum(1) / max((~pos).sum(), 1)
+        positives, negatives = np.sort(sc[pos]), np.sort(sc[~pos])
+        sensitivity = 1.0 - np.searchsorted(positives, candidates, "left") / max(len(positives), 1)
+        specificity = np.searchsorted(negatives, candidates, "left") / max(len(negatives), 1)
         j_total += sensitivity + specificity - 1.0
-    return j_total / len(is_positive)
+    best = candidates[j_total >= j_total.max() - 1e-9]
+    # The middle of the best plateau keeps a margin on both sides for films unlike validation.
+    return float(np.median(best))
 
 
 PERTURBATIONS = ("clean", "blur", "sharpen", "noise", "low_resolution", "overexposed", "underexposed", "low_contrast")
@@ -462,8 +471,7 @@ def train_image_model(
             perturbed_scores.append(scores)
             robustness[kind] = float(roc_auc_score(is_pos, scores))
         # One threshold for clean and perturbed films alike: maximise Youden's J averaged over them.
-        j_by_threshold = _threshold_grid_j(np.stack([is_pos] * len(PERTURBATIONS)), np.stack(perturbed_scores))
-        threshold = best_threshold(j_by_threshold)
+        threshold = robust_youden_threshold(np.stack([is_pos] * len(PERTURBATIONS)), np.stack(perturbed_scores))
         predicted = val_probs[:, positive] >= threshold
         validation.update(
             accuracy=float((predicted == is_pos).mean()),

@@ -131,9 +131,8 @@ def what_if(predictor: risk.RiskPredictor, patient: dict[str, float | None], res
 def researcher_view(predictor: risk.RiskPredictor) -> None:
     st.caption("Exact SHAP values of the model over all training patients (log-odds).")
     X, _base, values = predictor.global_explanation()
-    left, right = st.columns(2)
-    left.plotly_chart(risk_charts.importance_bar(values), key="risk_importance")
-    right.plotly_chart(risk_charts.beeswarm(X, values), key="risk_beeswarm")
+    st.plotly_chart(risk_charts.importance_bar(values), key="risk_importance")
+    st.plotly_chart(risk_charts.beeswarm(X, values), key="risk_beeswarm")
     feature = st.selectbox("Dependence plot for", risk.FEATURE_NAMES, index=risk.FEATURE_NAMES.index("Glucose"),
                            key="risk_dependence_feature")
     imputed = predictor.model.imputed_values().get(feature)

@@ -137,7 +137,8 @@ def draw_job(progress: jobs.JobProgress) -> None:
     cols[1].metric("Step", f"{progress.step} / {progress.steps}" if progress.steps else "…")
     cols[2].metric("ETA", _duration(progress.eta_seconds) if progress.active else "—")
     cols[3].metric("Device", progress.device or "…")
-    cols[4].metric("Throughput", f"{progress.images_per_second:.0f} images/s" if progress.images_per_second else "…")
+    cols[4].metric("Images / s", f"{progress.images_per_second:.0f}" if progress.images_per_second else "…",
+                   help="Training throughput, averaged over the epochs so far (validation included).")
     if progress.epoch_events:
         st.plotly_chart(training_charts.training_curves(progress.epoch_events), key=f"curves_{progress.job_id}")
     if progress.active:

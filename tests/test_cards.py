@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from core import cards, config, metrics, registry
+from core import card_charts, cards, config, metrics, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted(p.parent for p in config.BUNDLED_MODELS_DIR.glob("*/*/meta.json"))
@@ -36,6 +36,7 @@ def test_there_are_bundled_models_to_check() -> None:
 def test_every_bundled_card_has_every_mitchell_section(bundled) -> None:
     ref, card = bundled
     assert cards.missing_sections(card) == []
+    json.dumps(card, allow_nan=False)  # strict JSON: undefined numbers are null, never NaN
     details = card["model_details"]
     for field in DETAIL_FIELDS:
         assert details.get(field), field
@@ -190,24 +191,28 @@ def test_multiclass_and_risk_cards_are_complete(tmp_path: Path) -> None:
     assert set(multi["quantitative_analyses"]["roc_curve_by_class"]) == {"a", "b", "c"}
     assert "decision_curve" not in multi["quantitative_analyses"]
     assert "macro" in multi["metrics"]["decision"]
+    assert "## Quantitative analyses" in cards.render_markdown(multi)
+    assert {"ROC", "Precision-recall", "Calibration", "Confusion matrix"} <= set(card_charts.all_figures(multi))
 
     risk = cards.build_card(_synthetic_model(tmp_path / "r", "risk", ["no", "yes"], "yes", ["21-29", "30-39", "40-49", "50+"]))
     assert cards.missing_sections(risk) == []
     assert [g["subgroup"] for g in risk["quantitative_analyses"]["subgroups"]] == ["21-29", "30-39", "40-49", "50+"]
     assert all(g["metrics"]["auc"]["value"] is not None for g in risk["quantitative_analyses"]["subgroups"])
     assert not risk["quantitative_analyses"]["out_of_distribution"]["measured"]
+    assert "Decision curve" in card_charts.all_figures(risk) and "| 50+ | 60 |" in cards.render_markdown(risk)
 
 
-def test_cli_prints_the_card_as_json_and_markdown(isolated_home: Path) -> None:
+def test_cli_prints_the_card_as_json_and_markdown(isolated_home: Path, capsys) -> None:
+    from core import cli
+
     env = {"LUCIDDX_HOME": str(isolated_home), "PATH": "/usr/bin:/bin"}
     as_json = subprocess.run([sys.executable, "-m", "core", "card", "--model", "chest_xray", "--format", "json"],
                              cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert as_json.returncode == 0, as_json.stderr
     card = json.loads(as_json.stdout)
     assert card["model_details"]["name"] == "chest_xray" and cards.missing_sections(card) == []
-    as_md = subprocess.run([sys.executable, "-m", "core", "card", "--model", "chest_xray", "--format", "md"],
-                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert as_md.returncode == 0 and as_md.stdout.startswith("# Model card: chest_xray:")
+    assert cli.main(["card", "--model", "diabetes_risk", "--format", "md"]) == 0
+    assert capsys.readouterr().out.startswith("# Model card: diabetes_risk:")
 
 
 def test_a_registered_version_keeps_the_card_written_in_its_staging_folder(isolated_home: Path, tmp_path: Path) -> None:

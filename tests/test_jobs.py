@@ -10,10 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
-from core import config, jobs, registry
+from core import config, diagnosis, jobs, registry
 from core.errors import LucidDxError, RegistryError
 from tests.test_training import real_subset, staged_builds
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +64,18 @@ def test_a_job_trains_in_its_own_process_and_any_viewer_sees_its_progress(tiny_s
     assert "training on CPU" in jobs.log_tail(job_id)
     assert json.loads((config.jobs_dir() / job_id / jobs.RESULT_FILE).read_text())["model"] == "job_model:1"
     assert [j["id"] for j in jobs.list_jobs()] == [job_id]
+
+    # The Retrain page shows the finished job from its files; the new version is usable at once.
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["job"] = job_id
+    at.run()
+    at.switch_page("pages/retrain.py").run()
+    assert not at.exception, at.exception
+    assert at.selectbox(key="job_pick").value == job_id
+    assert any("Registered **job_model:1**" in s.value for s in at.success)
+    assert len(at.get("plotly_chart")) == 1  # loss and validation AUC curves
+    assert {m.label: m.value for m in at.metric}["Device"] == "CPU"
+    assert "job_model:1" in diagnosis.model_choices()[0]  # the Image diagnosis page's model picker
 
 
 def test_cancelling_a_running_job_registers_nothing(tiny_set: Path) -> None:

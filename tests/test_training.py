@@ -119,3 +119,56 @@ def test_choose_device_falls_back_to_cpu_in_float32() -> None:
     assert device == "CPU"
     assert keras.mixed_precision.global_policy().name == "float32"
     assert strategy.num_replicas_in_sync == 1
+
+
+@pytest.mark.parametrize("n_gpus, label, strategy_name", [(1, "GPU:0", "OneDeviceStrategy"), (2, "GPU:0-1", "MirroredStrategy")])
+def test_choose_device_uses_mixed_precision_and_every_gpu_when_tensorflow_sees_them(
+    monkeypatch: pytest.MonkeyPatch, n_gpus: int, label: str, strategy_name: str
+) -> None:
+    # No GPU here: this checks the branch (policy, label, strategy class), not CUDA itself.
+    from core.tfsetup import keras, tf
+
+    fake = [tf.config.PhysicalDevice(name=f"/physical_device:GPU:{i}", device_type="GPU") for i in range(n_gpus)]
+    real_list = tf.config.list_physical_devices
+    monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: fake if kind == "GPU" else real_list(kind))
+    try:
+        device, strategy = training.choose_device()
+        assert device == label
+        assert type(strategy).__name__ == strategy_name
+        assert keras.mixed_precision.global_policy().name == "mixed_float16"
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+def test_gpu_requirements_pin_the_same_versions_as_the_cpu_ones() -> None:
+    root = Path(__file__).resolve().parents[1]
+
+    def pins(name: str) -> set[str]:
+        lines = (root / name).read_text().splitlines()
+        return {line.strip() for line in lines if line.strip() and not line.startswith(("#", "-r"))}
+
+    cpu, gpu = pins("requirements.txt"), pins("requirements-gpu.txt")
+    assert any(pin.startswith("tensorflow[and-cuda]==") for pin in gpu)
+    assert {pin.replace("tensorflow-cpu==", "tensorflow[and-cuda]==") for pin in cpu} == gpu
+
+
+def test_threshold_separates_tightly_clustered_scores():
+    """Few BatchNorm updates can squeeze all probabilities into 1e-4; the cut must still separate them."""
+    from core.training import youden_threshold
+
+    rng = np.random.default_rng(0)
+    is_positive = rng.random(400) < 0.4
+    scores = 0.4859 + 1e-5 * (is_positive + 0.5 * rng.random(400))
+    threshold = youden_threshold(is_positive, scores)
+    assert ((scores >= threshold) == is_positive).all()
+
+
+def test_robust_threshold_sits_mid_gap_and_serves_every_condition():
+    from core.training import robust_youden_threshold
+
+    is_positive = np.array([True] * 50 + [False] * 50)
+    clean = np.where(is_positive, 0.9, 0.1)
+    shifted = np.where(is_positive, 0.7, 0.45)  # a perturbed condition squeezes the gap upwards
+    threshold = robust_youden_threshold(np.stack([is_positive, is_positive]), np.stack([clean, shifted]))
+    assert 0.45 < threshold < 0.7
+    assert ((shifted >= threshold) == is_positive).all() and ((clean >= threshold) == is_positive).all()
