@@ -11,8 +11,14 @@ PAGES = [
     st.Page("pages/retrain.py", title="Retrain", icon="🧪"),
 ]
 
-navigation = st.navigation(PAGES)
+# Streamlit also auto-discovers the pages/ folder and can flash that raw list on a direct URL load;
+# .streamlit/config.toml hides automatic navigation and the sidebar draws these links instead.
+navigation = st.navigation(PAGES, position="hidden")
 with st.sidebar:
+    st.markdown("### 🩻 LucidDx")
+    for page in PAGES:
+        st.page_link(page)
+    st.divider()
     st.caption(
         "LucidDx is decision support for qualified clinicians. It does not diagnose: every prediction "
         "needs a clinician's review. Read each model's card before trusting it."

@@ -524,7 +524,7 @@ def train_image_model(
                 "skipped": skipped,
             },
             "validation": validation,
-            "ood": {"method": "Mahalanobis distance of pooled CNN features (Ledoit-Wolf covariance)",
+            "ood": {"method": ood.METHOD,
                     "threshold": detector.threshold_, "validation_flag_rate": val_ood_rate},
         }
         registry.write_json_atomic(staging / registry.META_FILE, meta)
