@@ -439,6 +439,7 @@ def train_image_model(
         epochs=config.epochs,
         class_weight=class_weights(y_train, len(classes)),
         callbacks=callbacks,
+        shuffle=False,  # the tf.data pipeline already reshuffles every epoch
         verbose=0,
     )
     epochs_run = len(history.history.get("loss", []))

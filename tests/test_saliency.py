@@ -84,7 +84,8 @@ def test_fast_gradcam_equals_tf_keras_vis_gradcam(classifier, prepared) -> None:
                 seek_penultimate_conv_layer=False,
             )
         reference = saliency.normalise(np.asarray(reference)[0])
-        np.testing.assert_allclose(saliency.explain(classifier, prepared, "gradcam", index).heatmap, reference, atol=1e-5)
+        # float32 sums in a traced graph and in eager mode differ in order: ~2e-5 on a [0, 1] map.
+        np.testing.assert_allclose(saliency.explain(classifier, prepared, "gradcam", index).heatmap, reference, atol=1e-4)
 
 
 def test_fused_prediction_equals_the_classifiers_own(classifier, xray_path, prepared) -> None:
