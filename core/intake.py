@@ -27,7 +27,7 @@ from PIL import Image
 from core import config
 from core.errors import InvalidDatasetError, LucidDxError
 from core.images import load_image
-from core.training import IMAGE_SUFFIXES, MIN_IMAGES_PER_CLASS, find_class_root
+from core.training import IMAGE_SUFFIXES, MIN_IMAGES_PER_CLASS, class_folders
 
 THUMBNAILS_PER_CLASS = 4
 THUMBNAIL_SIZE = 96
@@ -263,14 +263,7 @@ def dataset_report(folder: Path, progress: Callable[[int, int], None] | None = N
     Raises:
         InvalidDatasetError: the folder is missing or has fewer than two class subfolders.
     """
-    class_root = find_class_root(Path(folder))
-    class_dirs = sorted(p for p in class_root.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
-    if len(class_dirs) < 2:
-        found = ", ".join(p.name for p in class_dirs) or "none"
-        raise InvalidDatasetError(
-            f"{Path(folder).name}: found {len(class_dirs)} class folder(s) ({found}); a classifier needs at least "
-            "two subfolders, one per class, each holding that class's images."
-        )
+    class_root, class_dirs = class_folders(Path(folder), shown_as=Path(folder).name)
     report = DatasetReport(root=class_root, classes=[p.name for p in class_dirs], counts={})
     hashes: dict[str, list[tuple[str, str]]] = defaultdict(list)
     all_files = [(d.name, f) for d in class_dirs for f in _class_files(d)]

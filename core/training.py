@@ -88,16 +88,26 @@ def find_class_root(root: Path) -> Path:
     return current
 
 
-def scan_labeled_folder(root: Path, max_per_class: int | None = None, seed: int = 0) -> LabeledDataset:
-    """List the images of a labeled folder. Raises InvalidDatasetError if it cannot train a model."""
-    class_root = find_class_root(root)
+def class_folders(root: Path, shown_as: str | None = None) -> tuple[Path, list[Path]]:
+    """(the folder holding the classes, its class subfolders sorted by name); at least two.
+
+    Raises:
+        InvalidDatasetError: fewer than two class subfolders (``shown_as`` names the dataset).
+    """
+    class_root = find_class_root(Path(root))
     class_dirs = sorted(p for p in class_root.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
     if len(class_dirs) < 2:
         found = ", ".join(p.name for p in class_dirs) or "none"
         raise InvalidDatasetError(
-            f"{root}: found {len(class_dirs)} class folder(s) ({found}); a classifier needs at least two "
-            "subfolders, one per class, each holding that class's images."
+            f"{shown_as or root}: found {len(class_dirs)} class folder(s) ({found}); a classifier needs at "
+            "least two subfolders, one per class, each holding that class's images."
         )
+    return class_root, class_dirs
+
+
+def scan_labeled_folder(root: Path, max_per_class: int | None = None, seed: int = 0) -> LabeledDataset:
+    """List the images of a labeled folder. Raises InvalidDatasetError if it cannot train a model."""
+    class_root, class_dirs = class_folders(root)
     rng = np.random.default_rng(seed)
     files: list[Path] = []
     labels: list[int] = []

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,15 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "luciddx_home"
     monkeypatch.setenv("LUCIDDX_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def no_stray_jobs():
+    """Kill any training job a test left running, so it cannot outlive its LUCIDDX_HOME."""
+    from core import jobs
+
+    yield
+    for job in jobs.list_jobs():
+        if job["state"] in jobs.ACTIVE_STATES and job.get("pid"):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job["pid"], signal.SIGKILL)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import signal
@@ -24,13 +23,7 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return real_subset(tmp_path_factory.mktemp("jobs") / "films", per_class=10, seed=2)
 
 
-@pytest.fixture(autouse=True)
-def no_stray_jobs():
-    yield
-    for job in jobs.list_jobs():
-        if job["state"] in jobs.ACTIVE_STATES and job.get("pid"):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(job["pid"], signal.SIGKILL)
+pytestmark = pytest.mark.usefixtures("no_stray_jobs")
 
 
 def wait_for_event(job_id: str, kind: str, timeout: float = 120) -> None:

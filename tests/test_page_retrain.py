@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import signal
 import shutil
 import zipfile
 from pathlib import Path
@@ -29,13 +26,7 @@ def films(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return folder
 
 
-@pytest.fixture(autouse=True)
-def no_stray_jobs():
-    yield
-    for job in jobs.list_jobs():
-        if job["state"] in jobs.ACTIVE_STATES and job.get("pid"):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(job["pid"], signal.SIGKILL)
+pytestmark = pytest.mark.usefixtures("no_stray_jobs")
 
 
 def open_page() -> AppTest:
