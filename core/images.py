@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 MAX_FILE_BYTES = 512 * 1024**2
 """Uploads larger than this are refused before anything is read."""
+_EXIF_ORIENTATION = 0x0112
 MAX_PIXELS = 50_000_000
 """Largest decoded frame (rows x columns); a 50 MP frame as float32 is 200 MB; with the upload and decode buffers one upload stays under ~1 GB."""
 MAX_DICOM_PIXEL_BYTES = 2 * 1024**3
@@ -275,8 +276,9 @@ def _decode_raster(stream: BinaryIO, display_name: str, frame: int | None) -> _D
             if index:
                 img.seek(index)
             img.load()
-            oriented = ImageOps.exif_transpose(img)
-            rotated = oriented is not img
+            # Pillow's exif_transpose returns a copy even when there is nothing to turn, so read the tag.
+            rotated = img.getexif().get(_EXIF_ORIENTATION, 1) not in (0, 1)
+            oriented = ImageOps.exif_transpose(img) if rotated else img
             metadata = {"format": fmt, "mode": img.mode, "width": str(img.width), "height": str(img.height)}
             pixels, notes = _raster_to_grey(oriented)
     except UnsupportedImageError:

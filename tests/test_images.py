@@ -523,3 +523,20 @@ def test_truncated_phi_file_error_has_no_patient_data(tmp_path: Path, caplog: py
         assert str(caught.value).startswith(f"cut{cut}.dcm: ")
         assert_no_phi(str(caught.value))
         assert_no_phi(caplog.text)
+
+
+def test_exif_orientation_is_applied_and_noted_only_when_present(tmp_path):
+    from PIL import Image
+
+    ramp = np.tile(np.arange(64, dtype=np.uint8) * 4, (32, 1))  # 32 rows x 64 columns, bright to the right
+    plain, turned = tmp_path / "plain.jpeg", tmp_path / "turned.jpeg"
+    Image.fromarray(ramp).save(plain, quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # "rotate 90 degrees clockwise to display"
+    Image.fromarray(ramp).save(turned, quality=95, exif=exif)
+
+    upright = load_image(plain)
+    assert upright.pixels.shape == (32, 64) and not any("orientation" in n for n in upright.notes)
+    rotated = load_image(turned)
+    assert rotated.pixels.shape == (64, 32)
+    assert any("orientation" in n for n in rotated.notes)
