@@ -85,7 +85,12 @@ def probability_figure(prediction: Prediction) -> go.Figure:
     """Horizontal bars of the class probabilities, with the operating threshold drawn as a line."""
     classes = list(prediction.probabilities)
     values = [prediction.probabilities[c] for c in classes]
-    colours = ["#d62728" if c == prediction.label else "#9aa5b1" for c in classes]
+    # Red only for a positive finding: a confident NORMAL drawn in alarm red misleads at a glance.
+    if prediction.positive_class is None:
+        called = "#1f6feb"
+    else:
+        called = "#d62728" if prediction.label == prediction.positive_class else "#2f9e44"
+    colours = [called if c == prediction.label else "#9aa5b1" for c in classes]
     figure = go.Figure(
         go.Bar(
             x=values,
