@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from core import ood, preprocessing, registry
+from core.errors import RegistryError
 from core.images import LoadedImage
 from core.tfsetup import keras, tf
 
@@ -54,7 +55,13 @@ class ImageClassifier:
         self.threshold: float | None = meta.get("threshold")
         self.input_size: int = int(meta["input"]["size"])
         self.preprocessing: str = meta["input"]["preprocessing"]
-        self.model = keras.models.load_model(ref.path / meta.get("model_file", "model.keras"), compile=False)
+        try:
+            self.model = keras.models.load_model(ref.path / meta.get("model_file", "model.keras"), compile=False)
+        except Exception as exc:  # missing, truncated or incompatible weights
+            raise RegistryError(
+                f"Model '{ref.spec}': its weights could not be loaded ({type(exc).__name__}); "
+                "pick another version, or retrain or delete this one."
+            ) from exc
         self._with_features = keras.Model(
             self.model.inputs, [self.model.outputs[0], self.model.get_layer(FEATURES_LAYER).output]
         )

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
-from core.errors import InvalidDatasetError, LucidDxError, ModelNotFoundError, RegistryError
+from core.errors import LucidDxError, ModelNotFoundError, RegistryError
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_MISUSE = 0, 1, 2
 
@@ -68,6 +69,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     return EXIT_OK if all(r["ok"] for r in results) else EXIT_BAD_INPUT
 
 
+def _fmt(value: float | None) -> str:
+    """A metric for people: 3 decimals, or 'n/a' where it cannot be computed (e.g. AUC of one class)."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from core.evaluation import evaluate_folder
 
@@ -75,7 +81,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     def human(r: dict[str, Any]) -> str:
         return (
-            f"{r['model']} on {r['n']} images: AUC {r['auc']:.3f}, accuracy {r['accuracy']:.3f}, "
+            f"{r['model']} on {r['n']} images: AUC {_fmt(r['auc'])}, accuracy {r['accuracy']:.3f}, "
             f"sensitivity {r['sensitivity']:.3f}, specificity {r['specificity']:.3f} at threshold {r['threshold']}"
             + (f"; {len(r['skipped'])} file(s) skipped" if r["skipped"] else "")
         )
@@ -121,10 +127,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
-        return f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {v['auc']:.3f}, accuracy {v['accuracy']:.3f}"
+        return f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {_fmt(v['auc'])}, accuracy {_fmt(v['accuracy'])}"
 
     _emit(payload, args.json, human)
-    return EXIT_OK
+    # Skipped files are bad input even though the rest trained: the contract's exit status 1.
+    return EXIT_BAD_INPUT if payload["dataset"]["skipped"] else EXIT_OK
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
@@ -285,9 +292,14 @@ def main(argv: list[str] | None = None) -> int:
     except (ModelNotFoundError, RegistryError) as exc:
         _log(f"error: {exc}")
         return EXIT_MISUSE
-    except (InvalidDatasetError, LucidDxError) as exc:
+    except LucidDxError as exc:
         _log(f"error: {exc}")
         return EXIT_BAD_INPUT
     except FileNotFoundError as exc:
         _log(f"error: {exc.filename}: not found.")
+        return EXIT_BAD_INPUT
+    except Exception as exc:  # a bug of ours: a one-line message, the traceback only on request
+        if os.environ.get("LUCIDDX_DEBUG"):
+            raise
+        _log(f"error: LucidDx failed unexpectedly ({type(exc).__name__}: {exc}). Set LUCIDDX_DEBUG=1 for details.")
         return EXIT_BAD_INPUT

@@ -150,12 +150,23 @@ def load_image(source: str | Path | bytes, name: str | None = None, frame: int |
     """
     display_name = _display_name(source, name)
     suffix = Path(name or ("" if isinstance(source, bytes) else str(source))).suffix.lower()
-    with _open_source(source, display_name) as stream:
-        kind = _sniff_format(stream, suffix, display_name)
-        if kind == "dicom":
-            decoded = _decode_dicom(stream, display_name, frame, force=suffix in _DICOM_EXTENSIONS or not suffix)
-        else:
-            decoded = _decode_raster(stream, display_name, frame)
+    try:
+        with _open_source(source, display_name) as stream:
+            kind = _sniff_format(stream, suffix, display_name)
+            if kind == "dicom":
+                decoded = _decode_dicom(stream, display_name, frame, force=suffix in _DICOM_EXTENSIONS or not suffix)
+            else:
+                decoded = _decode_raster(stream, display_name, frame)
+    except (UnsupportedImageError, MemoryError):
+        raise
+    except Exception as exc:
+        # Decoders fail on damaged files in ways no list of exception types covers (TypeError from a
+        # TIFF without dimensions, NotImplementedError from a DICOM with a garbled header...). The
+        # library's own text may quote header values, so it never goes into our message.
+        raise UnsupportedImageError(
+            f"{display_name}: the file is damaged or uses a layout we cannot decode ({type(exc).__name__}); "
+            "export it again from the source system."
+        ) from exc
     _validate(decoded.pixels, display_name)
     log.debug("decoded %s: %s %s", display_name, decoded.format, decoded.pixels.shape)
     return LoadedImage(

@@ -280,8 +280,8 @@ def dataset_report(folder: Path, progress: Callable[[int, int], None] | None = N
         except LucidDxError as exc:
             report.unreadable.append({"file": relative, "class": class_name, "error": str(exc)})
             continue
-        except Exception as exc:  # a decoder bug must not stop the report: the file is skipped, as in training
-            report.unreadable.append({"file": relative, "class": class_name, "error": f"{relative}: could not be decoded ({type(exc).__name__})."})
+        except OSError as exc:  # unreadable on disk (permissions, vanished): skipped like a bad image
+            report.unreadable.append({"file": relative, "class": class_name, "error": f"{relative}: could not be read ({exc.strerror or type(exc).__name__})."})
             continue
         report.counts[class_name] += 1
         hashes[hashlib.sha256(data).hexdigest()].append((relative, class_name))

@@ -54,7 +54,7 @@ class JobRequest:
     seed: int = 1234
 
     def validate(self) -> None:
-        from core.training import check_model_name
+        from core.registry import check_model_name
 
         check_model_name(self.name)
         for key, low, high in (("epochs", 1, 1000), ("image_size", 32, 1024), ("batch_size", 1, 1024)):

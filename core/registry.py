@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -28,6 +29,8 @@ from core.errors import ModelNotFoundError, RegistryError
 META_FILE = "meta.json"
 CARD_FILE = "card.json"
 ACTIVE_FILE = "ACTIVE"
+HIGHEST_FILE = "HIGHEST"
+MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 DEFAULT_MODEL_BY_KIND = {"image_classifier": "chest_xray", "risk": "diabetes_risk"}
 
 
@@ -172,8 +175,24 @@ def write_text_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def check_model_name(name: str) -> None:
+    """Refuse names that could escape ``$LUCIDDX_HOME/models`` or that the registry cannot list."""
+    if not MODEL_NAME_PATTERN.match(name or "") or ".." in name:
+        raise RegistryError(
+            f"Model name '{name}' is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
+            "starting with a letter or digit (e.g. knee_mri)."
+        )
+
+
 def next_version(name: str) -> str:
+    """One above every version ever registered under ``name``, deleted ones included.
+
+    Reusing a deleted version's number would let caches keyed by NAME:VERSION serve its old weights.
+    """
     numbers = [int(r.version) for r in list_versions(name) if r.version.isdigit()]
+    highest_file = config.home_models_dir() / name / HIGHEST_FILE
+    if highest_file.exists() and highest_file.read_text().strip().isdigit():
+        numbers.append(int(highest_file.read_text().strip()))
     return str(max(numbers, default=0) + 1)
 
 
@@ -189,6 +208,7 @@ def commit_version(staging: Path, name: str, activate_it: bool = True) -> ModelR
 
     The staging folder must hold ``meta.json``; its ``name`` and ``version`` fields are set here.
     """
+    check_model_name(name)
     meta_path = staging / META_FILE
     if not meta_path.exists():
         raise RegistryError(f"Cannot register '{name}': the build folder has no {META_FILE}.")
@@ -208,6 +228,7 @@ def commit_version(staging: Path, name: str, activate_it: bool = True) -> ModelR
             if target.exists():
                 continue
             raise
+        write_text_atomic(name_dir / HIGHEST_FILE, version)
         if activate_it:
             write_text_atomic(name_dir / ACTIVE_FILE, version)
         return resolve(f"{name}:{version}")

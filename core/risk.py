@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -110,6 +111,9 @@ def _parse_number(raw: object) -> float | None:
         raw = raw.strip()
         if raw == "" or raw.lower() in {"na", "nan", "n/a", "none", "null"}:
             return None
+        if re.fullmatch(r"[+-]?\d{1,3},\d{3}", raw):
+            # "1,000" is a thousands separator to some and a decimal comma to others: refuse to guess.
+            raise ValueError(f"'{raw}' is ambiguous; write it without a comma (e.g. 1000) or with a point (1.0)")
         return float(raw.replace(",", ".")) if raw.count(",") == 1 and "." not in raw else float(raw)
     if isinstance(raw, bool):
         raise ValueError("a yes/no value is not a number")
@@ -136,8 +140,9 @@ def check_patient(
         label = f"{spec.name} ({spec.unit})" if spec.unit else spec.name
         try:
             value = _parse_number(values.get(spec.name))
-        except (TypeError, ValueError):
-            issues.append(FieldIssue(spec.name, "error", f"{label}: '{values.get(spec.name)}' is not a number."))
+        except (TypeError, ValueError) as exc:
+            reason = str(exc) if "ambiguous" in str(exc) else f"'{values.get(spec.name)}' is not a number"
+            issues.append(FieldIssue(spec.name, "error", f"{label}: {reason}."))
             continue
         if value is not None and not math.isfinite(value):
             issues.append(FieldIssue(spec.name, "error", f"{label}: '{value}' is not a finite number."))
@@ -500,6 +505,8 @@ def read_patient_csv(source: Path | bytes | str, name: str = "") -> tuple[list[s
         raise InvalidPatientDataError(f"{label}: is not a valid CSV ({exc}).") from exc
     while table and not any(cell.strip() for cell in table[0]):
         table.pop(0)
+    while len(table) > 1 and not any(cell.strip() for cell in table[-1]):
+        table.pop()  # spreadsheets often end files with blank lines; they are not patients
     if not table:
         raise InvalidPatientDataError(f"{label}: is empty; it needs a header row with the columns {', '.join(FEATURE_NAMES)}.")
     canonical = {n.lower(): n for n in [*FEATURE_NAMES, OUTCOME_COLUMN]}

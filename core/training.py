@@ -19,7 +19,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
 from core import preprocessing, registry
-from core.errors import InvalidDatasetError, LucidDxError, RegistryError, TrainingCancelledError
+from core.errors import InvalidDatasetError, LucidDxError, TrainingCancelledError
 from core.images import load_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ""}
@@ -56,16 +56,6 @@ class TrainConfig:
     max_images_per_class: int | None = None
 
 
-MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-
-
-def check_model_name(name: str) -> None:
-    """Refuse names that could escape ``$LUCIDDX_HOME/models`` or that the registry cannot list."""
-    if not MODEL_NAME_PATTERN.match(name or "") or ".." in name:
-        raise RegistryError(
-            f"Model name '{name}' is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit (e.g. knee_mri)."
-        )
 
 
 def _is_candidate_image(path: Path) -> bool:
@@ -148,12 +138,30 @@ def patient_group(path: Path) -> str:
     return (generic.group(1) if generic else stem).lower()
 
 
+def _n_splits(validation_fraction: float) -> int:
+    return max(2, int(round(1.0 / validation_fraction)))
+
+
+def split_groups(dataset: LabeledDataset, validation_fraction: float) -> tuple[np.ndarray, bool]:
+    """Group of each file for the split, and whether the groups are patients read from file names.
+
+    When a class has fewer name-derived patients than the split has folds (names such as scan_001 ...
+    scan_040 all read as one patient), names carry no usable patient and every file stands alone.
+    """
+    groups = np.asarray([patient_group(p) for p in dataset.files])
+    n_splits = _n_splits(validation_fraction)
+    by_patient = all(len(np.unique(groups[dataset.labels == k])) >= n_splits for k in range(len(dataset.classes)))
+    return (groups if by_patient else np.asarray([str(p) for p in dataset.files])), by_patient
+
+
 def split_by_patient(dataset: LabeledDataset, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train/validation indices with every patient's files on one side only."""
-    groups = np.asarray([patient_group(p) for p in dataset.files])
-    n_splits = max(2, int(round(1.0 / validation_fraction)))
-    splitter = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-    train_idx, val_idx = next(splitter.split(np.zeros(len(groups)), dataset.labels, groups))
+    groups, _ = split_groups(dataset, validation_fraction)
+    splitter = StratifiedGroupKFold(n_splits=_n_splits(validation_fraction), shuffle=True, random_state=seed)
+    try:
+        train_idx, val_idx = next(splitter.split(np.zeros(len(groups)), dataset.labels, groups))
+    except ValueError as exc:
+        raise InvalidDatasetError(f"{dataset.root}: too few images to hold out a validation set; add images.") from exc
     if len(np.unique(dataset.labels[val_idx])) < len(dataset.classes):
         raise InvalidDatasetError(
             f"{dataset.root}: too few patients to give every class a validation image; add images."
@@ -174,9 +182,6 @@ def load_prepared(
             image = load_image(path)
         except LucidDxError as exc:
             skipped.append({"file": path.name, "error": str(exc)})
-            continue
-        except Exception as exc:  # a decoder bug must cost one file, never the whole run
-            skipped.append({"file": path.name, "error": f"{path.name}: could not be read ({type(exc).__name__})."})
             continue
         raw[i] = preprocessing.resize_square(image.pixels, size)
         prepared[i, ..., 0] = preprocessing.equalize_histogram(raw[i]) if method == preprocessing.HISTEQ_V1 else raw[i]
@@ -397,7 +402,7 @@ def train_image_model(
     from core import ood
     from core.tfsetup import keras, tf
 
-    check_model_name(name)
+    registry.check_model_name(name)
     config = config or TrainConfig()
     started = time.monotonic()
     keras.utils.set_random_seed(config.seed)
@@ -531,7 +536,9 @@ def train_image_model(
                 "class_counts": dataset.counts(),
                 "train_images": int(len(train_idx)),
                 "validation_images": int(len(val_idx)),
-                "split": "stratified by class, grouped by patient (from file names)",
+                "split": "stratified by class, grouped by patient (from file names)"
+                if split_groups(dataset, config.validation_fraction)[1]
+                else "stratified by class, by file (the file names name no patients)",
                 "skipped": skipped,
             },
             "validation": validation,

@@ -6,8 +6,11 @@ import streamlit as st
 
 from core import diagnosis, saliency
 from core.classifier import ImageClassifier, load_classifier
+from core.errors import LucidDxError
 from ui.card_panel import model_card_panel
 
+# Per-session memo size: each entry can hold a full-resolution image (up to ~200 MB).
+MEMO_ENTRIES = 16
 UPLOAD_HELP = "PNG, JPEG, BMP, TIFF or DICOM (.dcm or no extension). Several files at once are fine."
 
 
@@ -21,8 +24,8 @@ def cached_result(data: bytes, name: str, spec: str, frame: int | None) -> diagn
     memo = st.session_state.setdefault("diagnosis_results", {})
     key = (diagnosis.digest(data), name, spec, frame)
     if key not in memo:
-        if len(memo) > 64:
-            memo.clear()
+        if len(memo) >= MEMO_ENTRIES:
+            memo.pop(next(iter(memo)))  # oldest first: full-size images are large
         memo[key] = diagnosis.diagnose(data, name, get_classifier(spec), frame)
     return memo[key]
 
@@ -32,8 +35,8 @@ def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target:
     memo = st.session_state.setdefault("diagnosis_heatmaps", {})
     key = (result.digest, result.frame, spec, method, target)
     if key not in memo:
-        if len(memo) > 64:
-            memo.clear()
+        if len(memo) >= MEMO_ENTRIES:
+            memo.pop(next(iter(memo)))  # oldest first: full-size images are large
         memo[key] = saliency.explain(get_classifier(spec), result.prepared, method, target)
     return memo[key]
 
@@ -118,11 +121,14 @@ def show_detail(result: diagnosis.FileResult, spec: str) -> None:
     )
 
 
-st.title("Image diagnosis")
-st.caption("Decision support only: every prediction needs a clinician's review.")
-model_spec = pick_model()
-inputs = gather_inputs()
-if model_spec and inputs:
+def render() -> None:
+    model_spec = pick_model()
+    inputs = gather_inputs()
+    if not model_spec:
+        return
+    if not inputs:
+        st.info("Upload one or more images, or switch on “Try a sample image”.")
+        return
     with st.spinner("Reading and classifying…"):
         file_results = [cached_result(data, name, model_spec, None) for name, data in inputs]
     selected = show_result_table(file_results) if len(file_results) > 1 else file_results[0]
@@ -134,5 +140,11 @@ if model_spec and inputs:
             selected = cached_result(data, selected.name, model_spec, int(frame) - 1)
     show_detail(selected, model_spec)
     model_card_panel(model_spec)
-elif model_spec:
-    st.info("Upload one or more images, or switch on “Try a sample image”.")
+
+
+st.title("Image diagnosis")
+st.caption("Decision support only: every prediction needs a clinician's review.")
+try:
+    render()
+except LucidDxError as exc:  # e.g. a version deleted from another session, or weights that no longer load
+    st.error(str(exc), icon="🚫")

@@ -149,6 +149,13 @@ def researcher_view(predictor: risk.RiskPredictor) -> None:
         st.caption("Chosen by: " + predictor.meta["validation"].get("selection_rule", ""))
 
 
+@st.cache_data(show_spinner="Scoring the patients…", max_entries=8)
+def score_upload(data: bytes, name: str, spec: str) -> list[dict]:
+    """Score an uploaded CSV once; reruns (what-if edits in another tab) reuse the result."""
+    _header, rows = risk.read_patient_csv(data, name)
+    return risk.score_rows(rows, get_predictor(spec))
+
+
 def batch_view(spec: str) -> None:
     st.caption("One patient per row with the columns " + ", ".join(risk.FEATURE_NAMES)
                + ". Blank or 0 in Glucose, BloodPressure, SkinThickness, Insulin or BMI means not measured; "
@@ -157,7 +164,7 @@ def batch_view(spec: str) -> None:
     if upload is None:
         return
     try:
-        results = risk.score_csv(upload.getvalue(), spec, name=upload.name)
+        results = score_upload(upload.getvalue(), upload.name, spec)
     except LucidDxError as exc:
         st.error(str(exc))
         return

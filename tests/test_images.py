@@ -540,3 +540,38 @@ def test_exif_orientation_is_applied_and_noted_only_when_present(tmp_path):
     rotated = load_image(turned)
     assert rotated.pixels.shape == (64, 32)
     assert any("orientation" in n for n in rotated.notes)
+
+
+@pytest.mark.parametrize("cut", [0.35, 0.6])
+def test_any_decoder_failure_becomes_our_error_naming_the_file(tmp_path, cut):
+    """Damaged headers make decoders raise TypeError/NotImplementedError...: never a traceback for a user."""
+    from PIL import Image
+
+    tiff = tmp_path / "scan.tiff"
+    Image.fromarray(np.full((64, 64), 128, dtype=np.uint8)).save(tiff)
+    data = bytearray(tiff.read_bytes())
+    rng = np.random.default_rng(int(cut * 100))
+    for position in rng.integers(8, int(len(data) * cut), size=40):
+        data[position] = rng.integers(0, 256)
+    damaged = tmp_path / "damaged.tiff"
+    damaged.write_bytes(bytes(data))
+    try:
+        load_image(damaged)
+    except UnsupportedImageError as exc:
+        assert str(exc).startswith("damaged.tiff")
+
+
+def test_a_decoder_exception_of_an_unexpected_type_is_converted(monkeypatch, tmp_path):
+    import core.images as images
+
+    def broken_decoder(*args, **kwargs):
+        raise NotImplementedError("PatientName Doe^Jane")
+
+    monkeypatch.setattr(images, "_decode_raster", broken_decoder)
+    png = tmp_path / "film.png"
+    from PIL import Image
+
+    Image.fromarray(np.zeros((16, 16), dtype=np.uint8)).save(png)
+    with pytest.raises(UnsupportedImageError, match=r"^film\.png: .*NotImplementedError") as info:
+        load_image(png)
+    assert "Doe" not in str(info.value)

@@ -65,3 +65,16 @@ def test_staging_without_meta_registers_nothing() -> None:
     with pytest.raises(RegistryError):
         registry.commit_version(staging, "half_written")
     assert registry.list_versions("half_written") == []
+
+
+def test_a_deleted_version_number_is_never_reused() -> None:
+    meta = dict(registry.resolve("chest_xray").meta)
+    first = registry.commit_version(_stage(meta), "chest_xray")
+    registry.delete_version("chest_xray", first.version)
+    second = registry.commit_version(_stage(meta), "chest_xray")
+    assert int(second.version) == int(first.version) + 1
+
+
+def test_names_that_escape_the_home_are_refused_at_registration() -> None:
+    with pytest.raises(RegistryError, match="not allowed"):
+        registry.commit_version(_stage({"kind": "risk"}), "../../outside")

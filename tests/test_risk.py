@@ -201,3 +201,15 @@ def test_cli_risk_json_per_contract(tmp_path, isolated_home):
     missing.write_text("Glucose,BMI\n120,30\n")
     result = run_cli("risk", "--csv", str(missing), "--json", home=isolated_home)
     assert result.returncode == 1 and "Traceback" not in result.stderr and "bad.csv" in result.stderr
+
+
+def test_trailing_blank_lines_are_not_patients_and_thousands_commas_are_refused(tmp_path):
+    from core import risk
+
+    header = "Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age\n"
+    csv_file = tmp_path / "patients.csv"
+    csv_file.write_text(header + '2,120,70,30,"1,000",31.2,0.4,40\n1,100,70,25,90,27.0,0.3,33\n\n\n')
+    rows = risk.score_csv(csv_file, None)
+    assert [r["row"] for r in rows] == [1, 2]
+    assert rows[0]["ok"] is False and "Insulin" in rows[0]["error"] and "ambiguous" in rows[0]["error"]
+    assert rows[1]["ok"] is True

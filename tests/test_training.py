@@ -172,3 +172,23 @@ def test_robust_threshold_sits_mid_gap_and_serves_every_condition():
     threshold = robust_youden_threshold(np.stack([is_positive, is_positive]), np.stack([clean, shifted]))
     assert 0.45 < threshold < 0.7
     assert ((shifted >= threshold) == is_positive).all() and ((clean >= threshold) == is_positive).all()
+
+
+def test_names_without_patients_fall_back_to_a_split_by_file(tmp_path):
+    """scan_001 ... scan_012 all read as one 'patient'; the split must still work, by file."""
+    from core.training import LabeledDataset, split_by_patient, split_groups
+
+    files = [tmp_path / c / f"scan_{i:03d}.png" for c in ("no", "yes") for i in range(12)]
+    dataset = LabeledDataset(tmp_path, ["no", "yes"], files, np.repeat([0, 1], 12))
+    _, by_patient = split_groups(dataset, 0.2)
+    train_idx, val_idx = split_by_patient(dataset, 0.2, seed=0)
+    assert not by_patient
+    assert set(train_idx).isdisjoint(val_idx) and len(train_idx) + len(val_idx) == 24
+    assert set(dataset.labels[val_idx]) == {0, 1}
+
+
+def test_kermany_names_split_by_patient():
+    from core.training import scan_labeled_folder, split_groups
+
+    dataset = scan_labeled_folder(CHEST_XRAY_TRAIN, max_per_class=60, seed=0)
+    assert split_groups(dataset, 0.2)[1]
