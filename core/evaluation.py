@@ -10,7 +10,7 @@ import numpy as np
 from core import classifier as classifier_mod
 from core.errors import InvalidDatasetError, LucidDxError
 from core.images import load_image
-from core.training import IMAGE_SUFFIXES, find_class_root, multiclass_auc
+from core.training import class_images, find_class_root, is_ignored_folder, multiclass_auc
 
 BATCH = 64
 
@@ -23,7 +23,7 @@ def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClass
     root = find_class_root(Path(data_dir))
     by_lower = {c.lower(): i for i, c in enumerate(model.classes)}
     folders = [p for p in sorted(root.iterdir()) if p.is_dir() and p.name.lower() in by_lower]
-    unknown = [p.name for p in root.iterdir() if p.is_dir() and p.name.lower() not in by_lower and not p.name.startswith(".")]
+    unknown = [p.name for p in root.iterdir() if p.is_dir() and p.name.lower() not in by_lower and not is_ignored_folder(p)]
     if len(folders) < 2:
         raise InvalidDatasetError(
             f"{data_dir}: needs a subfolder per class named like the model's classes {model.classes} "
@@ -35,7 +35,7 @@ def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClass
     batch: list[np.ndarray] = []
     probs: list[np.ndarray] = []
     for folder in folders:
-        for path in sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")):
+        for path in class_images(folder):
             try:
                 batch.append(model.prepare(load_image(path).pixels))
             except LucidDxError as exc:

@@ -382,3 +382,23 @@ class JobChannel:
 
     def finished(self, result: dict[str, Any]) -> None:
         self.write({"event": "finished", **result})
+
+
+def release_dataset(folder: str | Path) -> bool:
+    """Delete a dataset LucidDx extracted from a zip once no queued or running job trains on it.
+
+    Returns True if it was deleted. A user's own server folder is never touched.
+    """
+    from core import intake
+
+    folder = Path(folder)
+    if not intake.is_managed_dataset(folder):
+        return False
+    in_use = any(
+        job["state"] in ACTIVE_STATES and Path(job.get("request", {}).get("data", "")).resolve() == folder.resolve()
+        for job in list_jobs()
+    )
+    if in_use:
+        return False
+    intake.remove_dataset(folder)
+    return True

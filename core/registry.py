@@ -14,6 +14,7 @@ renaming that folder into place, so a crash never leaves a half-written version 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ from typing import Any
 
 from core import config
 from core.errors import ModelNotFoundError, RegistryError
+
+log = logging.getLogger(__name__)
 
 META_FILE = "meta.json"
 CARD_FILE = "card.json"
@@ -75,7 +78,8 @@ def write_json_atomic(path: Path, payload: Any) -> None:
         raise
 
 
-def _version_key(version: str) -> tuple[int, str]:
+def version_key(version: str) -> tuple[int, str]:
+    """Sort key: numbered versions in numeric order, any others after them."""
     return (int(version), "") if version.isdigit() else (10**9, version)
 
 
@@ -88,7 +92,12 @@ def _scan_root(root: Path, bundled: bool) -> list[ModelRef]:
             meta_path = version_dir / META_FILE
             if not version_dir.is_dir() or version_dir.name.startswith(".") or not meta_path.exists():
                 continue
-            meta = json.loads(meta_path.read_text())
+            try:
+                meta = json.loads(meta_path.read_text())
+            except (OSError, ValueError):
+                # One damaged version must not hide every other model from every page and command.
+                log.warning("skipping %s: its %s is unreadable", version_dir, META_FILE)
+                continue
             refs.append(ModelRef(name_dir.name, version_dir.name, version_dir, bundled, meta))
     return refs
 
@@ -96,7 +105,7 @@ def _scan_root(root: Path, bundled: bool) -> list[ModelRef]:
 def list_versions(name: str) -> list[ModelRef]:
     """Every version of ``name``, bundled and user-trained, oldest first."""
     refs = [r for r in _all_refs() if r.name == name]
-    return sorted(refs, key=lambda r: _version_key(r.version))
+    return sorted(refs, key=lambda r: version_key(r.version))
 
 
 def _all_refs() -> list[ModelRef]:

@@ -22,7 +22,7 @@ from core import preprocessing, registry
 from core.errors import InvalidDatasetError, LucidDxError, TrainingCancelledError
 from core.images import load_image
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ""}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".dic", ""}
 MIN_IMAGES_PER_CLASS = 5
 ProgressFn = Callable[[dict[str, Any]], None]
 CancelFn = Callable[[], bool]
@@ -62,6 +62,19 @@ def _is_candidate_image(path: Path) -> bool:
     return path.is_file() and not path.name.startswith(".") and path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def is_ignored_folder(path: Path) -> bool:
+    """Folders that are never classes: hidden ones and archive debris such as __MACOSX."""
+    return path.name.startswith((".", "__"))
+
+
+def class_images(class_dir: Path) -> list[Path]:
+    """The image files of one class folder (any depth), sorted, without hidden files or folders."""
+    return sorted(
+        p for p in class_dir.rglob("*")
+        if _is_candidate_image(p) and not any(is_ignored_folder(Path(part)) for part in p.relative_to(class_dir).parts[:-1])
+    )
+
+
 def find_class_root(root: Path) -> Path:
     """The folder whose subfolders are the classes; a single wrapping folder is looked through."""
     root = Path(root)
@@ -69,7 +82,7 @@ def find_class_root(root: Path) -> Path:
         raise InvalidDatasetError(f"{root}: not a folder. Give a folder with one subfolder per class.")
     current = root
     for _ in range(3):
-        subdirs = [p for p in current.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))]
+        subdirs = [p for p in current.iterdir() if p.is_dir() and not is_ignored_folder(p)]
         loose_files = [p for p in current.iterdir() if _is_candidate_image(p)]
         if len(subdirs) == 1 and not loose_files:
             current = subdirs[0]
@@ -85,7 +98,7 @@ def class_folders(root: Path, shown_as: str | None = None) -> tuple[Path, list[P
         InvalidDatasetError: fewer than two class subfolders (``shown_as`` names the dataset).
     """
     class_root = find_class_root(Path(root))
-    class_dirs = sorted(p for p in class_root.iterdir() if p.is_dir() and not p.name.startswith((".", "__")))
+    class_dirs = sorted(p for p in class_root.iterdir() if p.is_dir() and not is_ignored_folder(p))
     if len(class_dirs) < 2:
         found = ", ".join(p.name for p in class_dirs) or "none"
         raise InvalidDatasetError(
@@ -102,7 +115,7 @@ def scan_labeled_folder(root: Path, max_per_class: int | None = None, seed: int 
     files: list[Path] = []
     labels: list[int] = []
     for label, class_dir in enumerate(class_dirs):
-        members = sorted(p for p in class_dir.rglob("*") if _is_candidate_image(p))
+        members = class_images(class_dir)
         if max_per_class is not None and len(members) > max_per_class:
             members = sorted(rng.choice(members, size=max_per_class, replace=False).tolist())
         files.extend(members)

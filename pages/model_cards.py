@@ -82,18 +82,13 @@ def show_charts(card: dict[str, Any]) -> None:
         )
 
 
-def _version_order(spec: str) -> tuple[int, str]:
-    version = spec.partition(":")[2]
-    return (int(version), "") if version.isdigit() else (10**9, version)
-
-
 def show_comparison(spec: str, all_specs: list[str]) -> None:
     others = [s for s in all_specs if s != spec]
     if not others:
         st.info("This model has a single version; retrain it to compare versions.")
         return
     other = st.selectbox("Compare with", others, key="card_compare_with")
-    baseline, candidate = sorted([other, spec], key=_version_order)
+    baseline, candidate = sorted([other, spec], key=lambda s: registry.version_key(s.partition(":")[2]))
     stamp = "|".join(card_for(s)["generated"]["fingerprint"] for s in (baseline, candidate))
     comparison = cached_comparison(baseline, candidate, stamp)
     st.plotly_chart(card_charts.comparison_figure(comparison), key="chart_compare")

@@ -30,6 +30,9 @@ def check_dataset(folder: Path, label: str) -> None:
     bar = st.progress(0.0, text="Reading the dataset…")
     report = intake.dataset_report(folder, progress=lambda done, total: bar.progress(done / total, text=f"Reading {done}/{total} files"))
     bar.empty()
+    previous = st.session_state.get("dataset_folder")
+    if previous and previous != str(folder):
+        jobs.release_dataset(previous)  # each "Check dataset" of a zip extracts anew: drop the old copy
     st.session_state.update(dataset_folder=str(folder), dataset_label=label, dataset_report=report,
                             train_name=suggested_name(label))
 

@@ -73,6 +73,8 @@ def test_evaluate_on_a_labeled_folder(tmp_path, isolated_home, real_films):
         for p in paths:
             shutil.copy(p, data / label.lower() / p.name)
     (data / "normal" / "broken.jpeg").write_bytes(b"\xff\xd8\xff")
+    (data / "__MACOSX" / "normal").mkdir(parents=True)  # debris of a Mac-made zip: ignored, not "bad input"
+    (data / "__MACOSX" / "normal" / "._x.jpeg").write_bytes(b"\x00")
 
     result = run_cli("evaluate", "--data", str(data), "--json", home=isolated_home)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -128,3 +130,25 @@ def test_bad_requests_are_refused_before_a_process_starts(tiny_set: Path, change
     with pytest.raises(error, match=match):
         jobs.start_job(request)
     assert jobs.list_jobs() == []
+
+
+def test_an_extracted_dataset_is_released_only_when_no_active_job_uses_it(tmp_path):
+    from core import intake
+
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        for label in ("a", "b"):
+            zf.writestr(f"{label}/x.png", b"not really an image")
+    extracted = intake.import_upload(archive.getvalue(), "set.zip")
+    user_folder = tmp_path / "users_own"
+    user_folder.mkdir()
+
+    assert jobs.release_dataset(user_folder) is False and user_folder.exists()  # never a user's folder
+    job_dir = config.jobs_dir() / "fake-active"
+    job_dir.mkdir(parents=True)
+    (job_dir / "status.json").write_text(json.dumps({"id": "fake-active", "state": "running", "pid": os.getpid(),
+                                                     "request": {"data": str(extracted), "name": "x"}}))
+    assert jobs.release_dataset(extracted) is False and extracted.exists()
+    (job_dir / "status.json").write_text(json.dumps({"id": "fake-active", "state": "succeeded",
+                                                     "request": {"data": str(extracted), "name": "x"}}))
+    assert jobs.release_dataset(extracted) is True and not extracted.exists()

@@ -78,3 +78,13 @@ def test_a_deleted_version_number_is_never_reused() -> None:
 def test_names_that_escape_the_home_are_refused_at_registration() -> None:
     with pytest.raises(RegistryError, match="not allowed"):
         registry.commit_version(_stage({"kind": "risk"}), "../../outside")
+
+
+def test_a_damaged_meta_file_hides_only_its_own_version() -> None:
+    meta = dict(registry.resolve("chest_xray").meta)
+    good = registry.commit_version(_stage(meta), "chest_xray")
+    broken = registry.commit_version(_stage(meta), "chest_xray")
+    (broken.path / "meta.json").write_text("{ not json")
+    versions = [r.version for r in registry.list_versions("chest_xray")]
+    assert good.version in versions and broken.version not in versions
+    assert "diabetes_risk" in registry.list_models()
