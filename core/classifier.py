@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 
@@ -81,6 +81,21 @@ class ImageClassifier:
         """(N, S, S, 1) prepared inputs -> (probabilities (N, K), features (N, F))."""
         probs, feats = self._infer(tf.convert_to_tensor(batch, tf.float32))
         return probs.numpy().astype(np.float64), feats.numpy()
+
+    def predict_pixels(self, images: Iterable[np.ndarray], batch_size: int = 64) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Prepare greyscale images ((H, W) in [0, 1]) and run them in batches.
+
+        Yields (probabilities (B, K), pooled features (B, F)) per batch, in input order, holding only
+        one batch of prepared inputs at a time (folders of thousands of films fit in memory).
+        """
+        batch: list[np.ndarray] = []
+        for pixels in images:
+            batch.append(self.prepare(pixels))
+            if len(batch) == batch_size:
+                yield self.predict_inputs(np.stack(batch))
+                batch = []
+        if batch:
+            yield self.predict_inputs(np.stack(batch))
 
     def decide(self, probabilities: np.ndarray) -> str:
         """Apply the stored operating point to one row of class probabilities."""

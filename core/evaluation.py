@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -32,22 +32,20 @@ def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClass
     labels: list[int] = []
     names: list[str] = []
     skipped: list[dict[str, str]] = [{"file": n, "error": "folder does not match any class of the model"} for n in unknown]
-    batch: list[np.ndarray] = []
-    probs: list[np.ndarray] = []
-    for folder in folders:
-        for path in class_images(folder):
-            try:
-                batch.append(model.prepare(load_image(path).pixels))
-            except LucidDxError as exc:
-                skipped.append({"file": str(path.relative_to(root)), "error": str(exc)})
-                continue
-            labels.append(by_lower[folder.name.lower()])
-            names.append(str(path.relative_to(root)))
-            if len(batch) == BATCH:
-                probs.append(model.predict_inputs(np.stack(batch))[0])
-                batch = []
-    if batch:
-        probs.append(model.predict_inputs(np.stack(batch))[0])
+
+    def readable_images() -> Iterator[np.ndarray]:
+        for folder in folders:
+            for path in class_images(folder):
+                try:
+                    pixels = load_image(path).pixels
+                except LucidDxError as exc:
+                    skipped.append({"file": str(path.relative_to(root)), "error": str(exc)})
+                    continue
+                labels.append(by_lower[folder.name.lower()])
+                names.append(str(path.relative_to(root)))
+                yield pixels
+
+    probs = [batch_probs for batch_probs, _ in model.predict_pixels(readable_images(), BATCH)]
     if not labels:
         raise InvalidDatasetError(f"{data_dir}: no readable images in the class folders.")
     return {

@@ -172,24 +172,17 @@ def _flag_images(model: "ImageClassifier", images: Iterator[tuple[str, np.ndarra
     names: list[str] = []
     flags: list[bool] = []
     detector_seconds = 0.0
-    batch: list[np.ndarray] = []
 
-    def run(batch_inputs: list[np.ndarray]) -> None:
-        nonlocal detector_seconds
-        _, feats = model.predict_inputs(np.stack(batch_inputs))
+    def pixels_noting_names() -> Iterator[np.ndarray]:
+        for name, pixels in images:
+            names.append(name)
+            yield pixels
+
+    for _, feats in model.predict_pixels(pixels_noting_names(), _BATCH):
         started = time.perf_counter()
         scores = model.ood_detector.score(feats)
-        flags.extend(model.ood_detector.is_out(float(s)) for s in scores)
+        flags.extend(model.ood_detector.is_out(float(score)) for score in scores)
         detector_seconds += time.perf_counter() - started
-
-    for name, pixels in images:
-        names.append(name)
-        batch.append(model.prepare(pixels))
-        if len(batch) == _BATCH:
-            run(batch)
-            batch = []
-    if batch:
-        run(batch)
     return names, np.asarray(flags, dtype=bool), detector_seconds / max(len(names), 1)
 
 
@@ -253,15 +246,8 @@ def refit(model_dir: Path) -> dict[str, Any]:
     model = ImageClassifier(registry.ModelRef(meta.get("name", ""), meta.get("version", ""), model_dir, False, meta))
 
     def features_of(files: list[Path]) -> np.ndarray:
-        chunks, batch = [], []
-        for _, pixels in _chest_images(files):
-            batch.append(model.prepare(pixels))
-            if len(batch) == _BATCH:
-                chunks.append(model.predict_inputs(np.stack(batch))[1])
-                batch = []
-        if batch:
-            chunks.append(model.predict_inputs(np.stack(batch))[1])
-        return np.concatenate(chunks)
+        pixels = (image for _, image in _chest_images(files))
+        return np.concatenate([feats for _, feats in model.predict_pixels(pixels, _BATCH)])
 
     detector = OodDetector.fit(features_of([dataset.files[i] for i in train_idx]))
     val_rate = float(np.mean(detector.score(features_of(val_files)) > detector.threshold_))
