@@ -353,46 +353,45 @@ class TrainResult:
         return asdict(self)
 
 
-class _Callbacks:
-    """Keras callbacks: validation AUC each epoch, progress events, cancellation."""
+def _validation_callback(
+    x_val, y_val, positive, progress: ProgressFn | None, cancel: CancelFn | None, epochs: int, steps: int, n_train: int
+):
+    """A Keras callback: validation AUC each epoch (for early stopping), progress events, cancellation."""
+    from core.tfsetup import keras
 
-    @staticmethod
-    def make(x_val, y_val, positive, progress: ProgressFn | None, cancel: CancelFn | None, epochs: int, steps: int, n_train: int):
-        from core.tfsetup import keras
+    class ValidationAuc(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started = time.monotonic()
 
-        class ValidationAuc(keras.callbacks.Callback):
-            def __init__(self) -> None:
-                super().__init__()
-                self.started = time.monotonic()
+        def on_train_batch_end(self, batch, logs=None):
+            if cancel is not None and cancel():
+                self.model.stop_training = True
+                raise TrainingCancelledError("Training was cancelled; nothing was registered.")
+            if progress and batch % 10 == 0:
+                progress({"event": "step", "step": batch + 1, "steps": steps, "loss": float((logs or {}).get("loss", np.nan))})
 
-            def on_train_batch_end(self, batch, logs=None):
-                if cancel is not None and cancel():
-                    self.model.stop_training = True
-                    raise TrainingCancelledError("Training was cancelled; nothing was registered.")
-                if progress and batch % 10 == 0:
-                    progress({"event": "step", "step": batch + 1, "steps": steps, "loss": float((logs or {}).get("loss", np.nan))})
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs if logs is not None else {}
+            probs = self.model.predict(x_val, batch_size=64, verbose=0)
+            logs["val_auc"] = multiclass_auc(y_val, np.asarray(probs, dtype=np.float64), positive)
+            if progress:
+                elapsed = time.monotonic() - self.started
+                progress(
+                    {
+                        "event": "epoch",
+                        "epoch": epoch + 1,
+                        "epochs": epochs,
+                        "loss": float(logs.get("loss", np.nan)),
+                        "val_loss": float(logs.get("val_loss", np.nan)) if "val_loss" in logs else None,
+                        "val_auc": logs["val_auc"],
+                        "seconds": elapsed,
+                        "eta_seconds": elapsed / (epoch + 1) * (epochs - epoch - 1),
+                        "images_per_second": n_train * (epoch + 1) / max(elapsed, 1e-9),
+                    }
+                )
 
-            def on_epoch_end(self, epoch, logs=None):
-                logs = logs if logs is not None else {}
-                probs = self.model.predict(x_val, batch_size=64, verbose=0)
-                logs["val_auc"] = multiclass_auc(y_val, np.asarray(probs, dtype=np.float64), positive)
-                if progress:
-                    elapsed = time.monotonic() - self.started
-                    progress(
-                        {
-                            "event": "epoch",
-                            "epoch": epoch + 1,
-                            "epochs": epochs,
-                            "loss": float(logs.get("loss", np.nan)),
-                            "val_loss": float(logs.get("val_loss", np.nan)) if "val_loss" in logs else None,
-                            "val_auc": logs["val_auc"],
-                            "seconds": elapsed,
-                            "eta_seconds": elapsed / (epoch + 1) * (epochs - epoch - 1),
-                            "images_per_second": n_train * (epoch + 1) / max(elapsed, 1e-9),
-                        }
-                    )
-
-        return ValidationAuc()
+    return ValidationAuc()
 
 
 def train_image_model(
@@ -456,7 +455,7 @@ def train_image_model(
     if progress:
         progress({"event": "started", "device": device, "classes": dataset.counts(), "train_images": int(len(x_train)),
                   "validation_images": int(len(x_val)), "epochs": config.epochs, "steps": steps})
-    auc_callback = _Callbacks.make(x_val, y_val, positive, progress, cancel, config.epochs, steps, len(x_train))
+    auc_callback = _validation_callback(x_val, y_val, positive, progress, cancel, config.epochs, steps, len(x_train))
     callbacks = [
         auc_callback,
         keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3, patience=3, min_lr=1e-5),
