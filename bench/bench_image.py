@@ -24,9 +24,9 @@ from PIL import Image
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core import saliency  # noqa: E402
-from core.classifier import load_classifier  # noqa: E402
-from core.images import load_image  # noqa: E402
-from core.tfsetup import tf  # noqa: E402
+from core.imaging.classifier import load_classifier  # noqa: E402
+from core.imaging.door import load_image  # noqa: E402
+from core.imaging.tfsetup import tf  # noqa: E402
 
 SAMPLE = Path(__file__).resolve().parents[1] / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"
 SIZES = (224, 2048)

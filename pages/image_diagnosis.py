@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core import diagnosis, saliency
-from core.classifier import ImageClassifier, load_classifier
+from core.services import imaging as diagnosis
+from core.imaging import saliency
+from core.imaging.classifier import ImageClassifier, load_classifier
 from core.errors import LucidDxError
 from ui.card_panel import model_card_panel
 

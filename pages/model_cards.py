@@ -7,7 +7,8 @@ from typing import Any
 
 import streamlit as st
 
-from core import card_charts, cards, metrics, registry
+from core.charts import cards as card_charts
+from core.models import cards, metrics, registry
 from core.errors import LucidDxError
 from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note
 

@@ -6,7 +6,8 @@ from typing import Any
 
 import streamlit as st
 
-from core import risk, risk_charts
+from core.tabular import risk
+from core.charts import risk as risk_charts
 from core.errors import LucidDxError
 from ui.card_panel import model_card_panel
 

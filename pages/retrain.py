@@ -8,7 +8,10 @@ from typing import Any
 
 import streamlit as st
 
-from core import intake, jobs, registry, training_charts
+from core.imaging import intake
+from core.jobs import runner as jobs
+from core.models import registry
+from core.charts import training as training_charts
 from core.errors import LucidDxError
 from ui.card_panel import model_card_panel
 

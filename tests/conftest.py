@@ -26,7 +26,7 @@ def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def no_stray_jobs():
     """Kill any training job a test left running, so it cannot outlive its LUCIDDX_HOME."""
-    from core import jobs
+    from core.jobs import runner as jobs
 
     yield
     for job in jobs.list_jobs():

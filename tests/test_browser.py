@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
-from core.classifier import load_classifier
+from core.imaging.classifier import load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"

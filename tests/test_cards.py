@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import brier_score_loss, roc_auc_score
 
-from core import card_charts, cards, config, metrics, registry
+from core import config
+from core.charts import cards as card_charts
+from core.models import cards, metrics, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLED = sorted(p.parent for p in config.BUNDLED_MODELS_DIR.glob("*/*/meta.json"))
@@ -54,7 +56,7 @@ def test_every_bundled_card_has_every_mitchell_section(bundled) -> None:
 def test_bundled_card_on_disk_is_current(bundled) -> None:
     ref, _ = bundled
     on_disk = json.loads((ref.path / registry.CARD_FILE).read_text())
-    assert cards.is_current(on_disk, ref.path), f"stale card: run `python -m core.cards rebuild {ref.spec}`"
+    assert cards.is_current(on_disk, ref.path), f"stale card: run `python -m core.models.cards rebuild {ref.spec}`"
 
 
 def test_card_metrics_equal_a_recomputation_from_the_stored_predictions(bundled) -> None:
@@ -203,7 +205,7 @@ def test_multiclass_and_risk_cards_are_complete(tmp_path: Path) -> None:
 
 
 def test_cli_prints_the_card_as_json_and_markdown(isolated_home: Path, capsys) -> None:
-    from core import cli
+    from core.cli import main as cli
 
     env = {"LUCIDDX_HOME": str(isolated_home), "PATH": "/usr/bin:/bin"}
     as_json = subprocess.run([sys.executable, "-m", "core", "card", "--model", "chest_xray", "--format", "json"],

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.classifier import Prediction
-from core.diagnosis import probability_figure
+from core.imaging.classifier import Prediction
+from core.services.imaging import probability_figure
 
 
 def _prediction(label: str, p_pneumonia: float, positive: str | None = "PNEUMONIA", threshold: float | None = 0.3) -> Prediction:

@@ -1,4 +1,4 @@
-"""core.images: every raster mode, pydicom's real DICOM files, refusals, and patient privacy."""
+"""core.imaging.door: every raster mode, pydicom's real DICOM files, refusals, and patient privacy."""
 
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import UID
 
-from core import images
+from core.imaging import door as images
 from core.errors import UnsupportedImageError
-from core.images import LoadedImage, load_image
+from core.imaging.door import LoadedImage, load_image
 
 H, W = 40, 64
 
@@ -562,7 +562,7 @@ def test_any_decoder_failure_becomes_our_error_naming_the_file(tmp_path, cut):
 
 
 def test_a_decoder_exception_of_an_unexpected_type_is_converted(monkeypatch, tmp_path):
-    import core.images as images
+    import core.imaging.door as images
 
     def broken_decoder(*args, **kwargs):
         raise NotImplementedError("PatientName Doe^Jane")

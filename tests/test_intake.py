@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import intake
+from core.imaging import intake
 from core.errors import InvalidDatasetError
 from tests.conftest import CHEST_XRAY_TRAIN
 

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import config, diagnosis, jobs, registry
+from core import config
+from core.services import imaging as diagnosis
+from core.jobs import runner as jobs
+from core.models import registry
 from core.errors import LucidDxError, RegistryError
 from tests.test_training import real_subset, staged_builds
 
@@ -133,7 +136,7 @@ def test_bad_requests_are_refused_before_a_process_starts(tiny_set: Path, change
 
 
 def test_an_extracted_dataset_is_released_only_when_no_active_job_uses_it(tmp_path):
-    from core import intake
+    from core.imaging import intake
 
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zf:

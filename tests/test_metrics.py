@@ -1,4 +1,4 @@
-"""core.metrics against scikit-learn and hand computations, on data where the answer is known."""
+"""core.models.metrics against scikit-learn and hand computations, on data where the answer is known."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from core import metrics
+from core.models import curves, metrics, thresholds
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +66,7 @@ def test_confusion_matrix_counts_true_rows_predicted_columns() -> None:
 
 def test_threshold_table_marks_the_chosen_threshold_and_reaches_targets(binary_data) -> None:
     is_pos, scores = binary_data
-    table = metrics.threshold_table(is_pos, scores, chosen=0.42)
+    table = thresholds.threshold_table(is_pos, scores, chosen=0.42)
     chosen = [row for row in table if row["chosen"]]
     assert len(chosen) == 1 and chosen[0]["threshold"] == 0.42
     assert chosen[0]["sensitivity"] == pytest.approx(metrics.binary_metrics(is_pos, scores, 0.42)["sensitivity"])
@@ -80,8 +80,8 @@ def test_net_benefit_and_reference_strategies() -> None:
     is_pos = np.array([1, 1, 0, 0, 0, 1, 0, 0, 0, 0], dtype=bool)
     scores = np.array([0.9, 0.6, 0.7, 0.1, 0.2, 0.3, 0.1, 0.05, 0.4, 0.2])
     # At pt = 0.5: treated = scores >= 0.5 -> TP 2, FP 1; NB = 2/10 - 1/10 * 1 = 0.1
-    assert metrics.net_benefit(is_pos, scores, 0.5) == pytest.approx(0.1)
-    curve = metrics.decision_curve(is_pos, scores, np.array([0.2, 0.5]))
+    assert curves.net_benefit(is_pos, scores, 0.5) == pytest.approx(0.1)
+    curve = curves.decision_curve(is_pos, scores, np.array([0.2, 0.5]))
     assert curve["treat_all"] == pytest.approx([0.3 - 0.7 * 0.25, 0.3 - 0.7 * 1.0])
     assert curve["treat_none"] == [0.0, 0.0]
 
@@ -89,7 +89,7 @@ def test_net_benefit_and_reference_strategies() -> None:
 def test_reliability_bins_and_calibration_error() -> None:
     scores = np.array([0.05, 0.05, 0.15, 0.95, 0.95, 0.95, 0.95])
     is_pos = np.array([0, 0, 1, 1, 1, 1, 0], dtype=bool)
-    cal = metrics.reliability_bins(is_pos, scores, n_bins=10)
+    cal = curves.reliability_bins(is_pos, scores, n_bins=10)
     assert [b["count"] for b in cal["bins"]] == [2, 1, 4]
     assert cal["bins"][2]["observed"] == pytest.approx(0.75)
     expected = (2 * 0.05 + 1 * 0.85 + 4 * 0.2) / 7
@@ -98,10 +98,10 @@ def test_reliability_bins_and_calibration_error() -> None:
 
 def test_roc_and_pr_curves_span_the_unit_square(binary_data) -> None:
     is_pos, scores = binary_data
-    roc = metrics.roc_points(is_pos, scores, max_points=50)
+    roc = curves.roc_points(is_pos, scores, max_points=50)
     assert roc["fpr"][0] == 0 and roc["fpr"][-1] == 1 and roc["tpr"][-1] == 1
     assert len(roc["fpr"]) <= 50
-    pr = metrics.pr_points(is_pos, scores)
+    pr = curves.pr_points(is_pos, scores)
     assert pr["prevalence"] == pytest.approx(is_pos.mean())
     assert 0 < pr["average_precision"] <= 1
 

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from core import preprocessing
-from core.classifier import load_classifier
-from core.images import load_image
-from core.training import PERTURBATIONS, patient_group, perturb, scan_labeled_folder, split_by_patient
+from core.imaging import preprocessing
+from core.imaging.classifier import load_classifier
+from core.imaging.door import load_image
+from core.imaging.training import PERTURBATIONS, patient_group, perturb, scan_labeled_folder, split_by_patient
 from tests.conftest import CHEST_XRAY_TRAIN
 
 SAMPLE_PER_CLASS = 120

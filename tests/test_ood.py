@@ -10,8 +10,11 @@ import pytest
 import skimage.data
 from pydicom.data import get_testdata_file
 
-from core import cards, cli, ood, registry
-from core.classifier import load_classifier
+from core.models import cards
+from core.cli import main as cli
+from core.imaging import ood
+from core.models import registry
+from core.imaging.classifier import load_classifier
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from streamlit.testing.v1 import AppTest
 
-from core.classifier import load_classifier
+from core.imaging.classifier import load_classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import cards, config, registry
+from core import config
+from core.models import cards, registry
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import risk
+from core.tabular import risk
 
 ROOT = Path(__file__).resolve().parents[1]
 PATIENT = {"Pregnancies": 6, "Glucose": 148.0, "BloodPressure": 72.0, "SkinThickness": 35.0, "BMI": 33.6,

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core import jobs, registry
+from core.jobs import runner as jobs
+from core.models import registry
 from tests.test_training import real_subset
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core import config, registry
+from core import config
+from core.models import registry
 from core.errors import ModelNotFoundError, RegistryError
 
 

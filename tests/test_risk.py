@@ -12,7 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import registry, risk
+from core.models import metrics, registry
+from core.tabular import risk
 from core.errors import InvalidPatientDataError
 from tests.conftest import DIABETES_CSV
 
@@ -89,7 +90,7 @@ def test_calibration_and_discrimination_on_out_of_fold_predictions(predictor):
     data = np.load(predictor.ref.path / "validation_predictions.npz")
     y, p = data["labels"], data["probabilities"][:, 1]
     assert data["probabilities"].shape == (768, 2) and set(data["subgroups"]) == {"21-29", "30-39", "40-49", "50+"}
-    slope, intercept = risk.calibration_fit(y, p)
+    slope, intercept = metrics.calibration_fit(y, p)
     assert 0.8 < slope < 1.2 and abs(intercept) < 0.2
     assert abs(p.mean() - y.mean()) < 0.02
     assert np.mean((p - y) ** 2) == pytest.approx(validation["brier"]) and validation["brier"] < 0.17
@@ -204,7 +205,7 @@ def test_cli_risk_json_per_contract(tmp_path, isolated_home):
 
 
 def test_trailing_blank_lines_are_not_patients_and_thousands_commas_are_refused(tmp_path):
-    from core import risk
+    from core.tabular import risk
 
     header = "Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age\n"
     csv_file = tmp_path / "patients.csv"

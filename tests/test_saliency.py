@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core import registry, saliency
-from core.classifier import ImageClassifier, load_classifier
-from core.images import load_image
-from core.tfsetup import keras
+from core.models import registry
+from core.imaging import saliency
+from core.imaging.classifier import ImageClassifier, load_classifier
+from core.imaging.door import load_image
+from core.imaging.tfsetup import keras
 from tests.conftest import CHEST_XRAY_TRAIN
 
 METHODS = list(saliency.METHODS)

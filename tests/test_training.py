@@ -9,9 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import config, registry, training
+from core import config
+from core.models import registry
+from core.imaging import training
 from core.errors import RegistryError, TrainingCancelledError
-from core.training import TrainConfig, train_image_model
+from core.imaging.training import TrainConfig, train_image_model
 from tests.conftest import CHEST_XRAY_TRAIN
 
 
@@ -100,7 +102,7 @@ def test_model_names_that_could_escape_the_registry_are_refused(tiny_set: Path, 
 
 
 def test_transfer_starts_from_the_bundled_models_weights() -> None:
-    from core.tfsetup import keras
+    from core.imaging.tfsetup import keras
 
     bundled = registry.resolve("chest_xray", kind="image_classifier")
     donor = keras.models.load_model(bundled.path / bundled.meta["model_file"], compile=False)
@@ -113,7 +115,7 @@ def test_transfer_starts_from_the_bundled_models_weights() -> None:
 
 
 def test_choose_device_falls_back_to_cpu_in_float32() -> None:
-    from core.tfsetup import keras
+    from core.imaging.tfsetup import keras
 
     device, strategy = training.choose_device()
     assert device == "CPU"
@@ -126,7 +128,7 @@ def test_choose_device_uses_mixed_precision_and_every_gpu_when_tensorflow_sees_t
     monkeypatch: pytest.MonkeyPatch, n_gpus: int, label: str, strategy_name: str
 ) -> None:
     # No GPU here: this checks the branch (policy, label, strategy class), not CUDA itself.
-    from core.tfsetup import keras, tf
+    from core.imaging.tfsetup import keras, tf
 
     fake = [tf.config.PhysicalDevice(name=f"/physical_device:GPU:{i}", device_type="GPU") for i in range(n_gpus)]
     real_list = tf.config.list_physical_devices
@@ -154,7 +156,7 @@ def test_gpu_requirements_pin_the_same_versions_as_the_cpu_ones() -> None:
 
 def test_threshold_separates_tightly_clustered_scores():
     """Few BatchNorm updates can squeeze all probabilities into 1e-4; the cut must still separate them."""
-    from core.training import youden_threshold
+    from core.models.thresholds import youden_threshold
 
     rng = np.random.default_rng(0)
     is_positive = rng.random(400) < 0.4
@@ -164,7 +166,7 @@ def test_threshold_separates_tightly_clustered_scores():
 
 
 def test_robust_threshold_sits_mid_gap_and_serves_every_condition():
-    from core.training import robust_youden_threshold
+    from core.models.thresholds import robust_youden_threshold
 
     is_positive = np.array([True] * 50 + [False] * 50)
     clean = np.where(is_positive, 0.9, 0.1)
@@ -176,7 +178,7 @@ def test_robust_threshold_sits_mid_gap_and_serves_every_condition():
 
 def test_names_without_patients_fall_back_to_a_split_by_file(tmp_path):
     """scan_001 ... scan_012 all read as one 'patient'; the split must still work, by file."""
-    from core.training import LabeledDataset, split_by_patient, split_groups
+    from core.imaging.training import LabeledDataset, split_by_patient, split_groups
 
     files = [tmp_path / c / f"scan_{i:03d}.png" for c in ("no", "yes") for i in range(12)]
     dataset = LabeledDataset(tmp_path, ["no", "yes"], files, np.repeat([0, 1], 12))
@@ -188,7 +190,7 @@ def test_names_without_patients_fall_back_to_a_split_by_file(tmp_path):
 
 
 def test_kermany_names_split_by_patient():
-    from core.training import scan_labeled_folder, split_groups
+    from core.imaging.training import scan_labeled_folder, split_groups
 
     dataset = scan_labeled_folder(CHEST_XRAY_TRAIN, max_per_class=60, seed=0)
     assert split_groups(dataset, 0.2)[1]

@@ -1,6 +1,6 @@
 """The compact 'how far to trust this model' panel shown beside every prediction.
 
-It draws what the model's card (``core.cards``) computed: version, intended use, key metrics with
+It draws what the model's card (``core.models.cards``) computed: version, intended use, key metrics with
 95% intervals, limitations, the out-of-distribution check's measured rates, and a link to the full
 card on the Model cards page.
 """
@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from core import cards, registry
+from core.models import cards, registry
 from core.errors import LucidDxError
 
 CARD_PAGE = "pages/model_cards.py"

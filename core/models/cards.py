@@ -3,7 +3,7 @@
 A card is built from what a model version stores about itself: ``meta.json`` (what it is, how it
 was trained, its threshold) and ``validation_predictions.npz`` (labels (N,), probabilities (N, K),
 subgroups (N,) of its held-out or out-of-fold cases). Every number on the card comes from
-``core.metrics`` over those predictions, from ``core.ood.measure_rates`` over real images, or from
+``core.models.metrics`` over those predictions, from ``core.imaging.ood.measure_rates`` over real images, or from
 numbers the training code measured and stored in meta.json (named as such). Only prose (intended
 use, ethical considerations...) comes from the small per-model table below.
 
@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from core import config, metrics, registry
+from core import config
+from core.models import curves, metrics, registry, thresholds
 
 CARD_SCHEMA_VERSION = 1
 PREDICTIONS_FILE = "validation_predictions.npz"
@@ -220,21 +221,21 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
             "classes": classes,
             "counts": metrics.confusion_matrix(labels, np.where(said, positive, 1 - positive), len(classes)),
         }
-        analyses["roc_curve"] = metrics.roc_points(is_pos, scores)
-        analyses["pr_curve"] = metrics.pr_points(is_pos, scores)
-        analyses["calibration"] = metrics.reliability_bins(is_pos, scores)
-        analyses["threshold_table"] = metrics.threshold_table(is_pos, scores, threshold)
-        analyses["decision_curve"] = metrics.decision_curve(is_pos, scores)
+        analyses["roc_curve"] = curves.roc_points(is_pos, scores)
+        analyses["pr_curve"] = curves.pr_points(is_pos, scores)
+        analyses["calibration"] = curves.reliability_bins(is_pos, scores)
+        analyses["threshold_table"] = thresholds.threshold_table(is_pos, scores, threshold)
+        analyses["decision_curve"] = curves.decision_curve(is_pos, scores)
         if len(np.unique(preds["subgroups"])) > 1:  # one subgroup would only repeat the overall figures
             analyses["subgroups"] = metrics.subgroup_metrics(is_pos, scores, preds["subgroups"], threshold)
     else:
         analyses["overall"] = metrics.multiclass_metrics_with_ci(labels, probs)
         predicted = probs.argmax(1)
         analyses["confusion_matrix"] = {"classes": classes, "counts": metrics.confusion_matrix(labels, predicted, len(classes))}
-        analyses["roc_curve_by_class"] = {c: metrics.roc_points(labels == k, probs[:, k]) for k, c in enumerate(classes)}
-        analyses["pr_curve_by_class"] = {c: metrics.pr_points(labels == k, probs[:, k]) for k, c in enumerate(classes)}
+        analyses["roc_curve_by_class"] = {c: curves.roc_points(labels == k, probs[:, k]) for k, c in enumerate(classes)}
+        analyses["pr_curve_by_class"] = {c: curves.pr_points(labels == k, probs[:, k]) for k, c in enumerate(classes)}
         confidence = probs.max(1)
-        analyses["calibration"] = metrics.reliability_bins(predicted == labels, confidence)
+        analyses["calibration"] = curves.reliability_bins(predicted == labels, confidence)
         analyses["calibration"]["of"] = "top-class confidence vs accuracy"
     labels_for = SUBGROUP_LABELS if _documented_data(meta) is KERMANY else {"unspecified": "no subgroup in file name"}
     for entry in analyses.get("subgroups", []):
@@ -243,7 +244,7 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
     if validation.get("robustness_auc"):
         analyses["robustness_auc"] = {
             "values": validation["robustness_auc"],
-            "computed_by": "core.training: AUC on the validation films after each simulated acquisition change",
+            "computed_by": "core.imaging.training: AUC on the validation films after each simulated acquisition change",
         }
     if kind == "image_classifier":
         analyses["out_of_distribution"] = _ood_section(model_dir, meta) if measure_ood else {"measured": False}
@@ -261,7 +262,7 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
         "schema_version": CARD_SCHEMA_VERSION,
         "generated": {
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "by": "core.cards.build_card",
+            "by": "core.models.cards.build_card",
             "from": [registry.META_FILE, PREDICTIONS_FILE] + (["ood.npz"] if (model_dir / "ood.npz").exists() else []),
             "fingerprint": fingerprint(model_dir),
         },
@@ -372,8 +373,8 @@ def _computed_caveats(analyses: dict[str, Any], binary: bool) -> list[str]:
 
 def _ood_section(model_dir: Path, meta: dict[str, Any]) -> dict[str, Any]:
     """Measure the detector on this model (validation films and non-chest images)."""
-    from core import ood
-    from core.classifier import ImageClassifier
+    from core.imaging import ood
+    from core.imaging.classifier import ImageClassifier
 
     if not (model_dir / ood.OOD_FILE).exists():
         return {"measured": False, "note": "This version has no out-of-distribution detector."}
@@ -592,11 +593,11 @@ def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
 
-if __name__ == "__main__":  # python -m core.cards rebuild NAME[:VERSION] ...
+if __name__ == "__main__":  # python -m core.models.cards rebuild NAME[:VERSION] ...
     import sys
 
     if len(sys.argv) < 3 or sys.argv[1] != "rebuild":
-        sys.exit("usage: python -m core.cards rebuild NAME[:VERSION] ...")
+        sys.exit("usage: python -m core.models.cards rebuild NAME[:VERSION] ...")
     for spec in sys.argv[2:]:
         built = rebuild_card(spec)
         print(f"{spec}: card rebuilt ({built['generated']['fingerprint'][:12]})", file=sys.stderr)

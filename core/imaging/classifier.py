@@ -12,10 +12,11 @@ from typing import Any, Iterable, Iterator
 
 import numpy as np
 
-from core import ood, preprocessing, registry
+from core.imaging import ood, preprocessing
+from core.models import registry
 from core.errors import RegistryError
-from core.images import LoadedImage
-from core.tfsetup import keras, tf
+from core.imaging.door import LoadedImage
+from core.imaging.tfsetup import keras, tf
 
 FEATURES_LAYER = "features"
 

@@ -13,10 +13,11 @@ import numpy as np
 import plotly.graph_objects as go
 from PIL import Image
 
-from core import config, registry
-from core.classifier import ImageClassifier, Prediction
+from core import config
+from core.models import registry
+from core.imaging.classifier import ImageClassifier, Prediction
 from core.errors import LucidDxError
-from core.images import LoadedImage, load_image
+from core.imaging.door import LoadedImage, load_image
 
 SAMPLES_DIR = config.ASSETS_DIR / "samples"
 _SAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"}

@@ -1,7 +1,7 @@
 """Plotly figures of a model card: they draw what the card computed, and compute nothing new.
 
-Each function takes a card (``core.cards.build_card``'s dict) or a comparison
-(``core.cards.compare_versions``) and returns a ``go.Figure``; a chart the card cannot support
+Each function takes a card (``core.models.cards.build_card``'s dict) or a comparison
+(``core.models.cards.compare_versions``) and returns a ``go.Figure``; a chart the card cannot support
 (e.g. a decision curve for a multi-class model) returns None.
 """
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from core import metrics
+from core.models import metrics
 
 _LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=45), height=360, template="plotly_white", legend=dict(orientation="h", y=-0.2))
 

@@ -7,10 +7,11 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from core import classifier as classifier_mod
+from core.imaging import classifier as classifier_mod
 from core.errors import InvalidDatasetError, LucidDxError
-from core.images import load_image
-from core.training import class_images, find_class_root, is_ignored_folder, multiclass_auc
+from core.imaging.door import load_image
+from core.imaging.training import class_images, find_class_root, is_ignored_folder
+from core.models.metrics import binary_metrics, multiclass_auc, multiclass_point_metrics
 
 BATCH = 64
 
@@ -67,14 +68,11 @@ def evaluate_folder(data_dir: Path, spec: str | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"model": model.spec, "n": int(len(labels))}
     result["auc"] = multiclass_auc(labels, probs, positive) if len(present) > 1 else None
     result["accuracy"] = float((predicted == labels).mean())
-    if positive is not None:
-        is_pos, said_pos = labels == positive, predicted == positive
-        result["sensitivity"] = float((said_pos & is_pos).sum() / max(is_pos.sum(), 1))
-        result["specificity"] = float((~said_pos & ~is_pos).sum() / max((~is_pos).sum(), 1))
+    if positive is not None and model.threshold is not None:
+        at_threshold = binary_metrics(labels == positive, probs[:, positive], model.threshold)
     else:
-        recalls = [float((predicted[labels == k] == k).mean()) for k in present]
-        specs = [float((predicted[labels != k] != k).mean()) for k in present]
-        result["sensitivity"], result["specificity"] = float(np.mean(recalls)), float(np.mean(specs))
+        at_threshold = multiclass_point_metrics(labels, probs)
+    result["sensitivity"], result["specificity"] = at_threshold["sensitivity"], at_threshold["specificity"]
     result.update(
         threshold=model.threshold,
         positive_class=model.positive_class,

@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
-from sklearn.metrics import precision_recall_curve, roc_curve
 
 BINARY_METRICS = ("auc", "sensitivity", "specificity", "ppv", "npv", "accuracy", "f1", "brier")
 METRIC_LABELS = {
@@ -55,6 +54,50 @@ def auc_score(is_positive: np.ndarray, scores: np.ndarray) -> float:
         return float("nan")
     ranks = rankdata(scores)
     return float((ranks[is_positive].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
+def multiclass_auc(labels: np.ndarray, probs: np.ndarray, positive: int | None = None) -> float:
+    """The positive class's AUC for a binary model, else the macro one-vs-rest AUC over the K classes.
+
+    Args:
+        labels: (N,) ints in 0..K-1. probs: (N, K) class probabilities. positive: the positive class index.
+    """
+    labels, probs = np.asarray(labels), np.asarray(probs, dtype=np.float64)
+    if probs.shape[1] == 2 and positive is not None:
+        return auc_score(labels == positive, probs[:, positive])
+    return float(np.nanmean([auc_score(labels == k, probs[:, k]) for k in range(probs.shape[1])]))
+
+
+def auc_with_ci(
+    is_positive: np.ndarray, scores: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+) -> dict[str, Any]:
+    """``{"value": AUC, "ci95": [low, high]}`` with the stratified percentile bootstrap used everywhere."""
+    is_positive = np.asarray(is_positive, dtype=bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    idx = stratified_indices(is_positive, n_resamples, seed)
+    point = auc_score(is_positive, scores)
+    return {"value": _finite_or_none(point), "ci95": percentile_interval(_batched_auc(is_positive[idx], scores[idx]))}
+
+
+def paired_auc_difference(
+    is_positive: np.ndarray, a: np.ndarray, b: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
+) -> list[float | None]:
+    """[AUC(b) - AUC(a), 2.5%, 97.5%]: two scores of the same cases, resampled together (paired)."""
+    is_positive = np.asarray(is_positive, dtype=bool)
+    idx = stratified_indices(is_positive, n_resamples, seed)
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    diffs = _batched_auc(is_positive[idx], b[idx]) - _batched_auc(is_positive[idx], a[idx])
+    return [auc_score(is_positive, b) - auc_score(is_positive, a), *percentile_interval(diffs)]
+
+
+def calibration_fit(is_positive: np.ndarray, probabilities: np.ndarray) -> tuple[float, float]:
+    """(slope, intercept) of the logistic recalibration of ``probabilities``: (1, 0) is perfect calibration."""
+    from sklearn.linear_model import LogisticRegression
+
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1 - 1e-12)
+    logit = np.log(p / (1 - p))
+    fit = LogisticRegression(C=1e6, max_iter=1000).fit(logit[:, None], np.asarray(is_positive, dtype=int))
+    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
 
 
 def _batched_auc(is_positive: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -171,6 +214,13 @@ def _multiclass_from_arrays(labels: np.ndarray, probs: np.ndarray, n_classes: in
     return {k: result[k] for k in BINARY_METRICS}
 
 
+def multiclass_point_metrics(labels: np.ndarray, probs: np.ndarray) -> dict[str, float]:
+    """Point estimates of the macro one-vs-rest metrics with argmax decisions (no intervals)."""
+    labels = np.asarray(labels, dtype=np.int64)[np.newaxis]
+    probs = np.asarray(probs, dtype=np.float64)[np.newaxis]
+    return {k: float(v[0]) for k, v in _multiclass_from_arrays(labels, probs, probs.shape[-1]).items()}
+
+
 def multiclass_metrics_with_ci(
     labels: np.ndarray, probs: np.ndarray, n_resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED
 ) -> dict[str, dict[str, Any]]:
@@ -186,128 +236,6 @@ def multiclass_metrics_with_ci(
     idx = stratified_indices(labels, n_resamples, seed)
     samples = _multiclass_from_arrays(labels[idx], probs[idx], n_classes)
     return _with_intervals(point, samples)
-
-
-def _thin(points: dict[str, np.ndarray], max_points: int) -> dict[str, list[float]]:
-    """Keep at most ``max_points`` evenly spaced points (always the first and last)."""
-    n = len(next(iter(points.values())))
-    keep = np.unique(np.linspace(0, n - 1, min(n, max_points)).round().astype(int))
-    return {k: [float(x) for x in np.asarray(v)[keep]] for k, v in points.items()}
-
-
-def roc_points(is_positive: np.ndarray, scores: np.ndarray, max_points: int = 200) -> dict[str, list[float]]:
-    """ROC curve: fpr, tpr and the score threshold at each point (thresholds capped at 1)."""
-    fpr, tpr, thresholds = roc_curve(np.asarray(is_positive, dtype=bool), scores)
-    return _thin({"fpr": fpr, "tpr": tpr, "threshold": np.minimum(thresholds, 1.0)}, max_points)
-
-
-def pr_points(is_positive: np.ndarray, scores: np.ndarray, max_points: int = 200) -> dict[str, Any]:
-    """Precision-recall curve (recall descending) and average precision."""
-    is_positive = np.asarray(is_positive, dtype=bool)
-    precision, recall, _ = precision_recall_curve(is_positive, scores)
-    average_precision = float(-np.sum(np.diff(recall) * precision[:-1]))
-    curve: dict[str, Any] = _thin({"recall": recall, "precision": precision}, max_points)
-    curve["average_precision"] = average_precision
-    curve["prevalence"] = float(is_positive.mean())
-    return curve
-
-
-def reliability_bins(is_positive: np.ndarray, scores: np.ndarray, n_bins: int = 10) -> dict[str, Any]:
-    """Calibration: equal-width probability bins with mean predicted, observed rate and count.
-
-    Also the expected calibration error (count-weighted mean |observed - predicted|). Empty bins
-    are left out.
-    """
-    is_positive = np.asarray(is_positive, dtype=bool)
-    scores = np.asarray(scores, dtype=np.float64)
-    which = np.minimum((scores * n_bins).astype(int), n_bins - 1)
-    bins = []
-    for b in range(n_bins):
-        members = which == b
-        if not members.any():
-            continue
-        bins.append(
-            {
-                "low": b / n_bins,
-                "high": (b + 1) / n_bins,
-                "mean_predicted": float(scores[members].mean()),
-                "observed": float(is_positive[members].mean()),
-                "count": int(members.sum()),
-            }
-        )
-    ece = sum(abs(x["observed"] - x["mean_predicted"]) * x["count"] for x in bins) / max(len(scores), 1)
-    return {"bins": bins, "n_bins": n_bins, "expected_calibration_error": float(ece)}
-
-
-def threshold_at_sensitivity(is_positive: np.ndarray, scores: np.ndarray, target: float) -> float:
-    """The highest threshold whose sensitivity is at least ``target``."""
-    positives = np.sort(np.asarray(scores, dtype=np.float64)[np.asarray(is_positive, dtype=bool)])
-    if positives.size == 0:
-        return 0.0
-    allowed_misses = int(np.floor((1.0 - target) * positives.size + 1e-9))
-    return float(positives[min(allowed_misses, positives.size - 1)])
-
-
-def threshold_at_specificity(is_positive: np.ndarray, scores: np.ndarray, target: float) -> float:
-    """The lowest threshold whose specificity is at least ``target`` (just above that negative score)."""
-    negatives = np.sort(np.asarray(scores, dtype=np.float64)[~np.asarray(is_positive, dtype=bool)])
-    if negatives.size == 0:
-        return 1.0
-    needed = int(np.ceil(target * negatives.size - 1e-9))
-    if needed <= 0:
-        return 0.0
-    return float(np.nextafter(negatives[needed - 1], np.inf))
-
-
-def threshold_table(
-    is_positive: np.ndarray, scores: np.ndarray, chosen: float | None, grid: tuple[float, ...] = (0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
-) -> list[dict[str, Any]]:
-    """Sensitivity/specificity/PPV/NPV at several thresholds, the chosen one marked.
-
-    Rows: the fixed ``grid``, the chosen threshold, and the thresholds that reach 95% sensitivity and
-    95% specificity on these data (each with a ``note``), sorted by threshold.
-    """
-    is_positive = np.asarray(is_positive, dtype=bool)
-    rows: dict[float, str] = {float(t): "" for t in grid}
-    rows[float(threshold_at_sensitivity(is_positive, scores, 0.95))] = "reaches 95% sensitivity"
-    rows[float(threshold_at_specificity(is_positive, scores, 0.95))] = "reaches 95% specificity"
-    if chosen is not None:
-        rows[float(chosen)] = "chosen operating threshold"
-    table = []
-    for threshold in sorted(rows):
-        point = binary_metrics(is_positive, scores, threshold)
-        table.append(
-            {
-                "threshold": threshold,
-                "chosen": chosen is not None and threshold == float(chosen),
-                "note": rows[threshold],
-                **{k: _finite_or_none(point[k]) for k in ("sensitivity", "specificity", "ppv", "npv")},
-                "flagged": int((np.asarray(scores) >= threshold).sum()),
-            }
-        )
-    return table
-
-
-def net_benefit(is_positive: np.ndarray, scores: np.ndarray, threshold_probability: float) -> float:
-    """Vickers & Elkin (2006): TP/N - FP/N * pt / (1 - pt), treating where score >= pt."""
-    is_positive = np.asarray(is_positive, dtype=bool)
-    said = np.asarray(scores) >= threshold_probability
-    n = len(is_positive)
-    odds = threshold_probability / (1.0 - threshold_probability)
-    return float((said & is_positive).sum() / n - (said & ~is_positive).sum() / n * odds)
-
-
-def decision_curve(is_positive: np.ndarray, scores: np.ndarray, thresholds: np.ndarray | None = None) -> dict[str, list[float]]:
-    """Net benefit of the model, of treating everyone and of treating no one, per threshold probability."""
-    is_positive = np.asarray(is_positive, dtype=bool)
-    grid = np.round(np.arange(0.01, 1.0, 0.01), 2) if thresholds is None else np.asarray(thresholds)
-    prevalence = float(is_positive.mean())
-    return {
-        "threshold_probability": [float(t) for t in grid],
-        "model": [net_benefit(is_positive, scores, float(t)) for t in grid],
-        "treat_all": [float(prevalence - (1 - prevalence) * t / (1 - t)) for t in grid],
-        "treat_none": [0.0 for _ in grid],
-    }
 
 
 def subgroup_metrics(

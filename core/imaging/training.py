@@ -15,12 +15,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedGroupKFold
 
-from core import preprocessing, registry
+from core.imaging import preprocessing
+from core.models import registry
+from core.models.metrics import auc_score, binary_metrics, multiclass_auc
+from core.models.thresholds import robust_youden_threshold
 from core.errors import InvalidDatasetError, LucidDxError, TrainingCancelledError
-from core.images import load_image
+from core.imaging.door import load_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".dic", ""}
 MIN_IMAGES_PER_CLASS = 5
@@ -206,7 +208,7 @@ def load_prepared(
 
 def choose_device() -> tuple[str, Any]:
     """The strategy to train under: all GPUs mirrored, one GPU, or the CPU; plus its label."""
-    from core.tfsetup import keras, tf
+    from core.imaging.tfsetup import keras, tf
 
     gpus = tf.config.list_physical_devices("GPU")
     if not gpus:
@@ -226,7 +228,7 @@ def build_network(size: int, n_classes: int, widths: tuple[int, ...] = (32, 64, 
     is ``last_conv`` (Grad-CAM reads it); logits and softmax are separate so explainers can take
     the softmax off a copy.
     """
-    from core.tfsetup import keras
+    from core.imaging.tfsetup import keras
 
     layers = keras.layers
     inputs = keras.Input((size, size, 1), name="image")
@@ -253,7 +255,7 @@ def build_network(size: int, n_classes: int, widths: tuple[int, ...] = (32, 64, 
 
 def build_augmentation(seed: int):
     """Geometric and acquisition jitter of the kind that differs between radiology departments."""
-    from core.tfsetup import keras
+    from core.imaging.tfsetup import keras
 
     layers = keras.layers
     return keras.Sequential(
@@ -274,42 +276,6 @@ def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
     """Inverse-frequency weights so each class pulls equally on the loss (e.g. 1:2.9 imbalance)."""
     counts = np.bincount(labels, minlength=n_classes).astype(np.float64)
     return {i: float(len(labels) / (n_classes * max(c, 1))) for i, c in enumerate(counts)}
-
-
-def multiclass_auc(labels: np.ndarray, probs: np.ndarray, positive: int | None) -> float:
-    """Binary AUC of the positive class, or macro one-vs-rest AUC for more classes."""
-    if probs.shape[1] == 2 and positive is not None:
-        return float(roc_auc_score(labels == positive, probs[:, positive]))
-    return float(roc_auc_score(labels, probs, multi_class="ovr", average="macro", labels=list(range(probs.shape[1]))))
-
-
-def youden_threshold(is_positive: np.ndarray, scores: np.ndarray) -> float:
-    """The score cut that maximises sensitivity + specificity - 1 on one set of scores."""
-    return robust_youden_threshold(is_positive[np.newaxis], scores[np.newaxis])
-
-
-def robust_youden_threshold(is_positive: np.ndarray, scores: np.ndarray) -> float:
-    """One cut for several conditions: maximise Youden's J averaged over the rows.
-
-    Args:
-        is_positive, scores: (C, N), the same N images under C conditions (clean, blurred, ...).
-
-    Candidate cuts are the midpoints between consecutive distinct scores, so any separation the
-    scores allow is reachable however tightly they cluster (a fixed grid is not).
-    """
-    distinct = np.unique(scores)
-    if len(distinct) == 1:
-        return float(distinct[0])
-    candidates = (distinct[:-1] + distinct[1:]) / 2.0
-    j_total = np.zeros(len(candidates))
-    for pos, sc in zip(is_positive, scores):
-        positives, negatives = np.sort(sc[pos]), np.sort(sc[~pos])
-        sensitivity = 1.0 - np.searchsorted(positives, candidates, "left") / max(len(positives), 1)
-        specificity = np.searchsorted(negatives, candidates, "left") / max(len(negatives), 1)
-        j_total += sensitivity + specificity - 1.0
-    best = candidates[j_total >= j_total.max() - 1e-9]
-    # The middle of the best plateau keeps a margin on both sides for films unlike validation.
-    return float(np.median(best))
 
 
 PERTURBATIONS = ("clean", "blur", "sharpen", "noise", "low_resolution", "overexposed", "underexposed", "low_contrast")
@@ -357,7 +323,7 @@ def _validation_callback(
     x_val, y_val, positive, progress: ProgressFn | None, cancel: CancelFn | None, epochs: int, steps: int, n_train: int
 ):
     """A Keras callback: validation AUC each epoch (for early stopping), progress events, cancellation."""
-    from core.tfsetup import keras
+    from core.imaging.tfsetup import keras
 
     class ValidationAuc(keras.callbacks.Callback):
         def __init__(self) -> None:
@@ -411,8 +377,8 @@ def train_image_model(
     """
     import shutil
 
-    from core import ood
-    from core.tfsetup import keras, tf
+    from core.imaging import ood
+    from core.imaging.tfsetup import keras, tf
 
     registry.check_model_name(name)
     config = config or TrainConfig()
@@ -497,14 +463,12 @@ def train_image_model(
             x_kind = np.stack([preprocessing.equalize_histogram(r) for r in perturb(raw_val, kind, seed=i)])[..., None]
             scores = infer(x_kind)[0][:, positive]
             perturbed_scores.append(scores)
-            robustness[kind] = float(roc_auc_score(is_pos, scores))
+            robustness[kind] = auc_score(is_pos, scores)
         # One threshold for clean and perturbed films alike: maximise Youden's J averaged over them.
         threshold = robust_youden_threshold(np.stack([is_pos] * len(PERTURBATIONS)), np.stack(perturbed_scores))
-        predicted = val_probs[:, positive] >= threshold
+        at_threshold = binary_metrics(is_pos, val_probs[:, positive], threshold)
         validation.update(
-            accuracy=float((predicted == is_pos).mean()),
-            sensitivity=float((predicted & is_pos).sum() / max(is_pos.sum(), 1)),
-            specificity=float((~predicted & ~is_pos).sum() / max((~is_pos).sum(), 1)),
+            {k: at_threshold[k] for k in ("accuracy", "sensitivity", "specificity")},
             threshold=threshold,
             robustness_auc=robustness,
         )
@@ -584,7 +548,7 @@ def _subgroup(path: Path) -> str:
 
 def _transfer_weights(network, spec: str) -> None:
     """Start from a registered model's weights where layer shapes match (the head is re-learned)."""
-    from core.tfsetup import keras
+    from core.imaging.tfsetup import keras
 
     source_ref = registry.resolve(spec, kind="image_classifier")
     source = keras.models.load_model(source_ref.path / source_ref.meta.get("model_file", "model.keras"), compile=False)
@@ -596,6 +560,6 @@ def _transfer_weights(network, spec: str) -> None:
 
 
 def _write_card_if_available(model_dir: Path) -> None:
-    from core import cards
+    from core.models import cards
 
     cards.write_card(model_dir)

@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from core import config, registry
+from core import config
+from core.models import registry
 from core.errors import LucidDxError, TrainingCancelledError
 
 ACTIVE_STATES = ("queued", "running")
@@ -54,7 +55,7 @@ class JobRequest:
     seed: int = 1234
 
     def validate(self) -> None:
-        from core.registry import check_model_name
+        from core.models.registry import check_model_name
 
         check_model_name(self.name)
         for key, low, high in (("epochs", 1, 1000), ("image_size", 32, 1024), ("batch_size", 1, 1024)):
@@ -389,7 +390,7 @@ def release_dataset(folder: str | Path) -> bool:
 
     Returns True if it was deleted. A user's own server folder is never touched.
     """
-    from core import intake
+    from core.imaging import intake
 
     folder = Path(folder)
     if not intake.is_managed_dataset(folder):

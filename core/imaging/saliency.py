@@ -27,8 +27,8 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import zoom
 
-from core.classifier import FEATURES_LAYER, ImageClassifier, Prediction
-from core.tfsetup import keras, tf
+from core.imaging.classifier import FEATURES_LAYER, ImageClassifier, Prediction
+from core.imaging.tfsetup import keras, tf
 
 PENULTIMATE_LAYER = "last_conv"
 METHODS: dict[str, str] = {

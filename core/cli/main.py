@@ -38,8 +38,8 @@ def _log(message: str) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from core.classifier import load_classifier
-    from core.images import load_image
+    from core.imaging.classifier import load_classifier
+    from core.imaging.door import load_image
 
     model = load_classifier(args.model)
     results: list[dict[str, Any]] = []
@@ -75,7 +75,7 @@ def _fmt(value: float | None) -> str:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.evaluation import evaluate_folder
+    from core.imaging.evaluation import evaluate_folder
 
     result = evaluate_folder(Path(args.data), args.model)
 
@@ -103,9 +103,9 @@ def _train_progress(event: dict[str, Any]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core import intake
-    from core.jobs import JobChannel
-    from core.training import TrainConfig, train_image_model
+    from core.imaging import intake
+    from core.jobs.runner import JobChannel
+    from core.imaging.training import TrainConfig, train_image_model
 
     config = TrainConfig(
         epochs=args.epochs,
@@ -135,7 +135,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
-    from core import risk
+    from core.tabular import risk
 
     rows = risk.score_csv(Path(args.csv), args.model)
 
@@ -154,7 +154,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
 
 
 def cmd_train_risk(args: argparse.Namespace) -> int:
-    from core import risk
+    from core.tabular import risk
 
     command = "python -m core " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     payload = risk.train_risk_model(Path(args.csv), args.name, command=command, activate=not args.no_activate,
@@ -171,7 +171,7 @@ def cmd_train_risk(args: argparse.Namespace) -> int:
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from core import cards, registry
+    from core.models import cards, registry
 
     ref = registry.resolve(args.model)
     card = cards.load_card(ref)
@@ -183,7 +183,7 @@ def cmd_card(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from core import registry
+    from core.models import registry
 
     listing = []
     for name, versions in registry.list_models().items():
@@ -200,7 +200,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_activate(args: argparse.Namespace) -> int:
-    from core import registry
+    from core.models import registry
 
     name, _, version = args.model.partition(":")
     if not version:
@@ -211,7 +211,7 @@ def cmd_activate(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from core import registry
+    from core.models import registry
 
     name, _, version = args.model.partition(":")
     if not version:

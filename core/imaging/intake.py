@@ -26,8 +26,8 @@ from PIL import Image
 
 from core import config
 from core.errors import InvalidDatasetError, LucidDxError
-from core.images import load_image
-from core.training import IMAGE_SUFFIXES, MIN_IMAGES_PER_CLASS, class_folders
+from core.imaging.door import load_image
+from core.imaging.training import IMAGE_SUFFIXES, MIN_IMAGES_PER_CLASS, class_folders
 
 THUMBNAILS_PER_CLASS = 4
 THUMBNAIL_SIZE = 96

@@ -30,7 +30,7 @@ from sklearn.model_selection import KFold
 from core.errors import LucidDxError
 
 if TYPE_CHECKING:
-    from core.classifier import ImageClassifier
+    from core.imaging.classifier import ImageClassifier
 
 OOD_FILE = "ood.npz"
 DEFAULT_QUANTILE = 0.99
@@ -104,7 +104,7 @@ def non_chest_reference_images() -> Iterator[tuple[str, np.ndarray]]:
     samples (photographs, microscopy, a retina, a brain phantom...). Everything goes through our
     image door; files the door refuses are not counted. Nothing is downloaded.
     """
-    from core.images import load_image
+    from core.imaging.door import load_image
 
     import pydicom.data
     import skimage.data
@@ -135,7 +135,8 @@ def validation_image_files(meta: dict[str, Any], project_root: Path | None = Non
     Re-runs ``scan_labeled_folder`` + ``split_by_patient`` with the stored seed and fraction, which
     gives the same patient-wise split the model was validated on (if the folder is unchanged).
     """
-    from core import config, training
+    from core import config
+    from core.imaging import training
 
     record = meta.get("training") or {}
     data, settings = record.get("data"), record.get("config") or {}
@@ -157,7 +158,7 @@ def validation_image_files(meta: dict[str, Any], project_root: Path | None = Non
 
 def _training_dataset(folder: Path, record: dict[str, Any]):
     """The LabeledDataset training split, as training saw it: scanned, minus the files it skipped."""
-    from core import training
+    from core.imaging import training
 
     settings = record.get("config") or {}
     dataset = training.scan_labeled_folder(folder, settings.get("max_images_per_class"), settings["seed"])
@@ -187,7 +188,7 @@ def _flag_images(model: "ImageClassifier", images: Iterator[tuple[str, np.ndarra
 
 
 def _chest_images(files: list[Path]) -> Iterator[tuple[str, np.ndarray]]:
-    from core.images import load_image
+    from core.imaging.door import load_image
 
     for path in files:
         try:
@@ -231,8 +232,9 @@ def refit(model_dir: Path) -> dict[str, Any]:
     fits on the training films' features and records the validation flag rate. Returns meta["ood"].
     Raises LucidDxError if the training data is not available.
     """
-    from core import registry, training
-    from core.classifier import ImageClassifier
+    from core.models import registry
+    from core.imaging import training
+    from core.imaging.classifier import ImageClassifier
 
     model_dir = Path(model_dir)
     meta = json.loads((model_dir / registry.META_FILE).read_text())
@@ -257,9 +259,9 @@ def refit(model_dir: Path) -> dict[str, Any]:
     return meta["ood"]
 
 
-if __name__ == "__main__":  # python -m core.ood refit MODEL_DIR  (then rebuild its card)
+if __name__ == "__main__":  # python -m core.imaging.ood refit MODEL_DIR  (then rebuild its card)
     import sys
 
     if len(sys.argv) != 3 or sys.argv[1] != "refit":
-        sys.exit("usage: python -m core.ood refit MODEL_DIR")
+        sys.exit("usage: python -m core.imaging.ood refit MODEL_DIR")
     print(json.dumps(refit(Path(sys.argv[2])), indent=2))

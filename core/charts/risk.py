@@ -1,6 +1,6 @@
 """Plotly figures for the diabetes risk model: risk vs threshold, waterfall, global SHAP views.
 
-Builders only draw what ``core.risk`` computed; they never fit or explain anything themselves.
+Builders only draw what ``core.tabular.risk`` computed; they never fit or explain anything themselves.
 All SHAP values are in log-odds (the model's output space), so bars add up exactly.
 """
 
@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.risk import FEATURE_BY_NAME, FEATURE_NAMES, RiskResult
+from core.tabular.risk import FEATURE_BY_NAME, FEATURE_NAMES, RiskResult
 
 UP, DOWN, NEUTRAL = "#c0392b", "#2471a3", "#7f8c8d"
 

@@ -28,7 +28,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core import registry
+from core.models import metrics, registry
+from core.models.thresholds import youden_threshold
 from core.errors import InvalidPatientDataError
 
 KIND = "risk"
@@ -616,67 +617,6 @@ def load_training_csv(path: Path) -> tuple[np.ndarray, np.ndarray, list[dict[str
 # Training: compare families by 10-fold CV, pick on evidence, register
 # ----------------------------------------------------------------------------------------------------
 
-def _auc(y: np.ndarray, score: np.ndarray) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y, score))
-
-
-def bootstrap_auc_ci(y: np.ndarray, score: np.ndarray, n: int = 2000, seed: int = 0) -> tuple[float, float]:
-    """95% percentile bootstrap interval of the AUC (resampling patients)."""
-    from scipy.stats import rankdata
-
-    rng = np.random.default_rng(seed)
-    aucs = []
-    for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        yy, ss = y[idx], score[idx]
-        n1 = int(yy.sum())
-        n0 = len(yy) - n1
-        if n1 == 0 or n0 == 0:
-            continue
-        ranks = rankdata(ss)
-        aucs.append((ranks[yy == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * n0))
-    lo, hi = np.percentile(aucs, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def paired_auc_difference(y: np.ndarray, a: np.ndarray, b: np.ndarray, n: int = 2000, seed: int = 0) -> list[float]:
-    """[AUC(b) - AUC(a), 2.5%, 97.5%]: paired percentile bootstrap over the same resampled patients."""
-    from scipy.stats import rankdata
-
-    def auc(yy: np.ndarray, ss: np.ndarray) -> float:
-        n1 = int(yy.sum())
-        return float((rankdata(ss)[yy == 1].sum() - n1 * (n1 + 1) / 2) / (n1 * (len(yy) - n1)))
-
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n):
-        idx = rng.integers(0, len(y), len(y))
-        if 0 < y[idx].sum() < len(idx):
-            diffs.append(auc(y[idx], b[idx]) - auc(y[idx], a[idx]))
-    lo, hi = np.percentile(diffs, [2.5, 97.5])
-    return [auc(y, b) - auc(y, a), float(lo), float(hi)]
-
-
-def calibration_fit(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """(slope, intercept) of the logistic recalibration of ``p``: (1, 0) means perfectly calibrated."""
-    from sklearn.linear_model import LogisticRegression
-
-    z = np.log(np.clip(p, 1e-12, 1 - 1e-12) / np.clip(1 - p, 1e-12, 1))
-    fit = LogisticRegression(C=1e6, max_iter=1000).fit(z[:, None], y)
-    return float(fit.coef_[0, 0]), float(fit.intercept_[0])
-
-
-def youden_threshold(y: np.ndarray, p: np.ndarray) -> float:
-    """The probability threshold that maximises sensitivity + specificity - 1 (rounded to 3 decimals)."""
-    from sklearn.metrics import roc_curve
-
-    fpr, tpr, thresholds = roc_curve(y, p)
-    best = int(np.argmax(tpr - fpr))
-    return round(float(min(thresholds[best], 1.0)), 3)
-
-
 def cross_validate_family(family: str, X: np.ndarray, y: np.ndarray, folds: int = 10, seed: int = 0) -> dict[str, Any]:
     """Out-of-fold probabilities (N,) and metrics of one family by stratified k-fold CV."""
     from sklearn.metrics import brier_score_loss
@@ -687,14 +627,14 @@ def cross_validate_family(family: str, X: np.ndarray, y: np.ndarray, folds: int 
     for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
         est = _build_estimator(family, seed).fit(X[train], y[train])
         oof[test] = est.predict_proba(X[test])[:, 1]
-        fold_aucs.append(_auc(y[test], oof[test]))
-    slope, intercept = calibration_fit(y, oof)
+        fold_aucs.append(metrics.auc_score(y[test] == 1, oof[test]))
+    slope, intercept = metrics.calibration_fit(y, oof)
     return {
         "family": family,
         "description": FAMILY_DESCRIPTIONS[family],
         "explainer": FAMILY_EXPLAINERS[family],
-        "cv_auc": _auc(y, oof),
-        "cv_auc_ci95": list(bootstrap_auc_ci(y, oof)),
+        "cv_auc": metrics.auc_score(y == 1, oof),
+        "cv_auc_ci95": metrics.auc_with_ci(y == 1, oof)["ci95"],
         "cv_auc_fold_mean": float(np.mean(fold_aucs)),
         "cv_auc_fold_sd": float(np.std(fold_aucs, ddof=1)),
         "brier": float(brier_score_loss(y, oof)),
@@ -768,7 +708,7 @@ def _train_risk_model(
     family = choose_family(comparison)
     best = next(c for c in comparison if c["family"] == family)
     oof = best["oof"]
-    threshold = youden_threshold(y, oof)
+    threshold = youden_threshold(y == 1, oof)
     predicted = oof >= threshold
     positives = y == 1
     say(f"fitting {family} on all {len(y)} rows")
@@ -780,7 +720,7 @@ def _train_risk_model(
         "auc": best["cv_auc"],
         "cv_auc": best["cv_auc"],
         "cv_auc_ci95": best["cv_auc_ci95"],
-        "cv_auc_ci_method": "percentile bootstrap of out-of-fold predictions, 2000 resamples",
+        "cv_auc_ci_method": f"stratified percentile bootstrap of out-of-fold predictions, {metrics.DEFAULT_RESAMPLES} resamples",
         "cv_auc_fold_mean": best["cv_auc_fold_mean"],
         "cv_auc_fold_sd": best["cv_auc_fold_sd"],
         "brier": float(brier_score_loss(y, oof)),
@@ -794,7 +734,7 @@ def _train_risk_model(
         "selection_rule": SELECTION_RULE,
         "families": [
             {**{k: v for k, v in c.items() if k != "oof"},
-             f"auc_difference_vs_{comparison[0]['family']}_ci95": paired_auc_difference(y, comparison[0]["oof"], c["oof"])}
+             f"auc_difference_vs_{comparison[0]['family']}_ci95": metrics.paired_auc_difference(y == 1, comparison[0]["oof"], c["oof"])}
             for c in comparison
         ],
     }
@@ -847,7 +787,7 @@ def _train_risk_model(
                                           "trees: whole refits)"},
         }
         registry.write_json_atomic(staging / registry.META_FILE, meta)
-        from core import cards
+        from core.models import cards
 
         cards.write_card(staging)
         ref = registry.commit_version(staging, name, activate_it=activate)
