@@ -10,7 +10,8 @@ import streamlit as st
 
 from core.imaging import intake
 from core.jobs import runner as jobs
-from core.models import registry
+from core.services import training as training_service
+from core.models import kinds, registry
 from core.charts import training as training_charts
 from core.errors import LucidDxError
 from ui.card_panel import model_card_panel
@@ -35,7 +36,7 @@ def check_dataset(folder: Path, label: str) -> None:
     bar.empty()
     previous = st.session_state.get("dataset_folder")
     if previous and previous != str(folder):
-        jobs.release_dataset(previous)  # each "Check dataset" of a zip extracts anew: drop the old copy
+        training_service.release_dataset(previous)  # each "Check dataset" of a zip extracts anew: drop the old copy
     st.session_state.update(dataset_folder=str(folder), dataset_label=label, dataset_report=report,
                             train_name=suggested_name(label))
 
@@ -94,7 +95,7 @@ def show_report(report: intake.DatasetReport) -> None:
 
 def settings_form(report: intake.DatasetReport) -> None:
     st.subheader("3. Train")
-    transfer_available = TRANSFER_MODEL in registry.list_models(kind="image_classifier")
+    transfer_available = TRANSFER_MODEL in registry.list_models(kind=kinds.IMAGE_CLASSIFIER)
     with st.form("train_settings"):
         name = st.text_input("Model name (a new version is added if it exists)", key="train_name")
         c1, c2, c3, c4 = st.columns(4)
@@ -214,7 +215,7 @@ def _delete(name: str, version: str) -> None:
 
 def show_registry() -> None:
     st.subheader("5. Registered image models")
-    models = registry.list_models(kind="image_classifier")
+    models = registry.list_models(kind=kinds.IMAGE_CLASSIFIER)
     if not models:
         st.info("No image model is registered yet.")
         return

@@ -114,7 +114,7 @@ def test_curves_tables_and_subgroups_are_present(bundled) -> None:
     assert [r["threshold"] for r in qa["threshold_table"] if r["chosen"]] == [ref.meta["threshold"]]
     assert len(qa["decision_curve"]["model"]) == len(qa["decision_curve"]["threshold_probability"])
     groups = {g["subgroup"] for g in qa["subgroups"]}
-    if ref.meta["kind"] == "image_classifier":
+    if ref.meta["kind"] == "image-classifier":
         assert {"bacteria", "virus"} <= groups  # aetiology from the Kermany file names
         assert qa["out_of_distribution"]["measured"]
     assert sum(g["n"] for g in qa["subgroups"]) == qa["n"]
@@ -153,6 +153,8 @@ def test_a_changed_model_gets_a_fresh_card_and_old_schemas_are_rebuilt(isolated_
     np.savez(target / cards.PREDICTIONS_FILE, labels=preds["labels"], probabilities=flipped, subgroups=preds["subgroups"])
     meta = json.loads((target / "meta.json").read_text())
     meta["training"]["data"] = str(isolated_home / "moved_away")
+    for carried in ("dataset", "card_text", "subgroup_labels"):  # trained on a folder nobody described
+        meta.pop(carried)
     (target / "meta.json").write_text(json.dumps(meta))
     assert not cards.is_current(json.loads((target / "card.json").read_text()), target)
 
@@ -188,7 +190,7 @@ def _synthetic_model(folder: Path, kind: str, classes: list[str], positive: str 
 
 
 def test_multiclass_and_risk_cards_are_complete(tmp_path: Path) -> None:
-    multi = cards.build_card(_synthetic_model(tmp_path / "m", "image_classifier", ["a", "b", "c"], None, ["unspecified"]))
+    multi = cards.build_card(_synthetic_model(tmp_path / "m", "image-classifier", ["a", "b", "c"], None, ["unspecified"]))
     assert cards.missing_sections(multi) == []
     assert set(multi["quantitative_analyses"]["roc_curve_by_class"]) == {"a", "b", "c"}
     assert "decision_curve" not in multi["quantitative_analyses"]
@@ -196,7 +198,7 @@ def test_multiclass_and_risk_cards_are_complete(tmp_path: Path) -> None:
     assert "## Quantitative analyses" in cards.render_markdown(multi)
     assert {"ROC", "Precision-recall", "Calibration", "Confusion matrix"} <= set(card_charts.all_figures(multi))
 
-    risk = cards.build_card(_synthetic_model(tmp_path / "r", "risk", ["no", "yes"], "yes", ["21-29", "30-39", "40-49", "50+"]))
+    risk = cards.build_card(_synthetic_model(tmp_path / "r", "tabular-risk", ["no", "yes"], "yes", ["21-29", "30-39", "40-49", "50+"]))
     assert cards.missing_sections(risk) == []
     assert [g["subgroup"] for g in risk["quantitative_analyses"]["subgroups"]] == ["21-29", "30-39", "40-49", "50+"]
     assert all(g["metrics"]["auc"]["value"] is not None for g in risk["quantitative_analyses"]["subgroups"])
@@ -205,7 +207,7 @@ def test_multiclass_and_risk_cards_are_complete(tmp_path: Path) -> None:
 
 
 def test_cli_prints_the_card_as_json_and_markdown(isolated_home: Path, capsys) -> None:
-    from core.cli import main as cli
+    from core import cli
 
     env = {"LUCIDDX_HOME": str(isolated_home), "PATH": "/usr/bin:/bin"}
     as_json = subprocess.run([sys.executable, "-m", "core", "card", "--model", "chest_xray", "--format", "json"],
@@ -225,6 +227,8 @@ def test_a_registered_version_keeps_the_card_written_in_its_staging_folder(isola
     meta = json.loads((staging / "meta.json").read_text())
     meta.update(name="knee_xray", version="")
     meta["training"]["data"] = str(tmp_path / "my_knees")  # a user's folder, not a documented dataset
+    for carried in ("dataset", "card_text", "subgroup_labels"):
+        meta.pop(carried)
     (staging / "meta.json").write_text(json.dumps(meta))
 
     written = cards.write_card(staging)  # what training does before registering

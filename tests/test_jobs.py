@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from core import config
 from core.services import imaging as diagnosis
 from core.jobs import runner as jobs
+from core.services import training as training_service
 from core.models import registry
 from core.errors import LucidDxError, RegistryError
 from tests.test_training import real_subset, staged_builds
@@ -146,12 +147,12 @@ def test_an_extracted_dataset_is_released_only_when_no_active_job_uses_it(tmp_pa
     user_folder = tmp_path / "users_own"
     user_folder.mkdir()
 
-    assert jobs.release_dataset(user_folder) is False and user_folder.exists()  # never a user's folder
+    assert training_service.release_dataset(user_folder) is False and user_folder.exists()  # never a user's folder
     job_dir = config.jobs_dir() / "fake-active"
     job_dir.mkdir(parents=True)
     (job_dir / "status.json").write_text(json.dumps({"id": "fake-active", "state": "running", "pid": os.getpid(),
                                                      "request": {"data": str(extracted), "name": "x"}}))
-    assert jobs.release_dataset(extracted) is False and extracted.exists()
+    assert training_service.release_dataset(extracted) is False and extracted.exists()
     (job_dir / "status.json").write_text(json.dumps({"id": "fake-active", "state": "succeeded",
                                                      "request": {"data": str(extracted), "name": "x"}}))
-    assert jobs.release_dataset(extracted) is True and not extracted.exists()
+    assert training_service.release_dataset(extracted) is True and not extracted.exists()

@@ -11,7 +11,7 @@ import skimage.data
 from pydicom.data import get_testdata_file
 
 from core.models import cards
-from core.cli import main as cli
+from core import cli
 from core.imaging import ood
 from core.models import registry
 from core.imaging.classifier import load_classifier

@@ -21,7 +21,7 @@ def _stage(meta: dict) -> Path:
 def test_bundled_models_are_listed_with_their_kind() -> None:
     models = registry.list_models()
     assert "chest_xray" in models
-    assert registry.resolve("chest_xray").kind == "image_classifier"
+    assert registry.resolve("chest_xray").kind == "image-classifier"
     assert all(ref.bundled for ref in models["chest_xray"])
 
 
@@ -56,8 +56,8 @@ def test_unknown_names_and_versions_say_what_exists() -> None:
 
 
 def test_wrong_kind_is_refused() -> None:
-    with pytest.raises(ModelNotFoundError, match="image_classifier model is needed"):
-        registry.resolve("diabetes_risk", kind="image_classifier")
+    with pytest.raises(ModelNotFoundError, match="image-classifier model is needed"):
+        registry.resolve("diabetes_risk", kind="image-classifier")
 
 
 def test_staging_without_meta_registers_nothing() -> None:
@@ -78,7 +78,7 @@ def test_a_deleted_version_number_is_never_reused() -> None:
 
 def test_names_that_escape_the_home_are_refused_at_registration() -> None:
     with pytest.raises(RegistryError, match="not allowed"):
-        registry.commit_version(_stage({"kind": "risk"}), "../../outside")
+        registry.commit_version(_stage({"kind": "tabular-risk"}), "../../outside")
 
 
 def test_a_damaged_meta_file_hides_only_its_own_version() -> None:

@@ -101,7 +101,7 @@ def test_calibration_and_discrimination_on_out_of_fold_predictions(predictor):
 
 def test_training_command_reproduces_the_bundled_model(predictor, pima, isolated_home):
     payload = risk.train_risk_model(DIABETES_CSV, "diabetes_risk", command="test")
-    ref = registry.resolve(payload["model"], kind="risk")
+    ref = registry.resolve(payload["model"], kind="tabular-risk")
     assert not ref.bundled and ref.meta["family"] == predictor.meta["family"] == payload["family"]
     assert ref.meta["validation"]["cv_auc"] == pytest.approx(predictor.meta["validation"]["cv_auc"], abs=1e-12)
     assert ref.meta["threshold"] == predictor.meta["threshold"]

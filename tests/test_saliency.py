@@ -54,7 +54,7 @@ def test_every_method_gives_a_model_sized_map_in_unit_range(classifier, prepared
 @pytest.mark.parametrize("method", METHODS)
 def test_maps_follow_the_model_weights(classifier, prepared, method) -> None:
     """Swap the two logits of a fresh copy: its map for class 1 must be the original's for class 0."""
-    swapped = ImageClassifier(registry.resolve(None, kind="image_classifier"))
+    swapped = ImageClassifier(registry.resolve(None, kind="image-classifier"))
     logits = swapped.model.get_layer("logits")
     kernel, bias = logits.get_weights()
     logits.set_weights([kernel[:, ::-1], bias[::-1]])

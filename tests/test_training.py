@@ -104,7 +104,7 @@ def test_model_names_that_could_escape_the_registry_are_refused(tiny_set: Path, 
 def test_transfer_starts_from_the_bundled_models_weights() -> None:
     from core.imaging.tfsetup import keras
 
-    bundled = registry.resolve("chest_xray", kind="image_classifier")
+    bundled = registry.resolve("chest_xray", kind="image-classifier")
     donor = keras.models.load_model(bundled.path / bundled.meta["model_file"], compile=False)
     network = training.build_network(48, 2)  # another input size: convolution weights still fit
     training._transfer_weights(network, "chest_xray")

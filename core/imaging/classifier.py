@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from core.imaging import ood, preprocessing
-from core.models import registry
+from core.models import kinds, registry
 from core.errors import RegistryError
 from core.imaging.door import LoadedImage
 from core.imaging.tfsetup import keras, tf
@@ -138,10 +138,10 @@ class ImageClassifier:
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(path: str, spec: str) -> ImageClassifier:
-    return ImageClassifier(registry.resolve(spec, kind="image_classifier"))
+    return ImageClassifier(registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER))
 
 
 def load_classifier(spec: str | None = None) -> ImageClassifier:
     """Load (once per process) the image model ``NAME`` / ``NAME:VERSION``; None = default model."""
-    ref = registry.resolve(spec, kind="image_classifier")
+    ref = registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER)
     return _load_cached(str(ref.path), ref.spec)

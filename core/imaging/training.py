@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
 from core.imaging import preprocessing
-from core.models import registry
+from core.models import kinds, provenance, registry
 from core.models.metrics import auc_score, binary_metrics, multiclass_auc
 from core.models.thresholds import robust_youden_threshold
 from core.errors import InvalidDatasetError, LucidDxError, TrainingCancelledError
@@ -491,7 +491,7 @@ def train_image_model(
         meta = {
             "name": name,
             "version": "",
-            "kind": "image_classifier",
+            "kind": kinds.IMAGE_CLASSIFIER,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "framework": f"keras {keras.__version__} / tensorflow {tf.__version__}",
             "architecture": f"separable-conv CNN, {inference.count_params():,} parameters",
@@ -521,6 +521,7 @@ def train_image_model(
             "ood": {"method": ood.METHOD,
                     "threshold": detector.threshold_, "validation_flag_rate": val_ood_rate},
         }
+        meta.update(provenance.carried_metadata(provenance.find_description(data_dir)))
         registry.write_json_atomic(staging / registry.META_FILE, meta)
         _write_card_if_available(staging)
         ref = registry.commit_version(staging, name, activate_it=activate)
@@ -550,7 +551,7 @@ def _transfer_weights(network, spec: str) -> None:
     """Start from a registered model's weights where layer shapes match (the head is re-learned)."""
     from core.imaging.tfsetup import keras
 
-    source_ref = registry.resolve(spec, kind="image_classifier")
+    source_ref = registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER)
     source = keras.models.load_model(source_ref.path / source_ref.meta.get("model_file", "model.keras"), compile=False)
     # Layer names differ between Keras sessions; both networks come from build_network, so order matches.
     for layer, donor in zip(network.layers, source.layers):

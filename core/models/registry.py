@@ -26,6 +26,7 @@ from typing import Any
 
 from core import config
 from core.errors import ModelNotFoundError, RegistryError
+from core.models import kinds
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ CARD_FILE = "card.json"
 ACTIVE_FILE = "ACTIVE"
 HIGHEST_FILE = "HIGHEST"
 MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-DEFAULT_MODEL_BY_KIND = {"image_classifier": "chest_xray", "risk": "diabetes_risk"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class ModelRef:
 
     @property
     def kind(self) -> str:
-        return str(self.meta.get("kind", ""))
+        return kinds.normalise(self.meta.get("kind"))
 
     def card(self) -> dict[str, Any] | None:
         card_path = self.path / CARD_FILE
@@ -140,7 +140,7 @@ def resolve(spec: str | None, kind: str | None = None) -> ModelRef:
     if not spec:
         if kind is None:
             raise ModelNotFoundError("Name a model: NAME or NAME:VERSION.")
-        spec = DEFAULT_MODEL_BY_KIND[kind]
+        spec = config.default_model(kind)
     name, _, version = spec.partition(":")
     if not version:
         ref = active_version(name)

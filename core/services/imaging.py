@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from PIL import Image
 
 from core import config
-from core.models import registry
+from core.models import kinds, registry
 from core.imaging.classifier import ImageClassifier, Prediction
 from core.errors import LucidDxError
 from core.imaging.door import LoadedImage, load_image
@@ -122,9 +122,9 @@ def probability_figure(prediction: Prediction) -> go.Figure:
 
 def model_choices() -> tuple[list[str], int]:
     """Every version of every image model as ``NAME:VERSION``, and the index of the default's active one."""
-    models = registry.list_models(kind="image_classifier")
+    models = registry.list_models(kind=kinds.IMAGE_CLASSIFIER)
     specs = [ref.spec for versions in models.values() for ref in versions]
-    default_name = registry.DEFAULT_MODEL_BY_KIND["image_classifier"]
+    default_name = config.default_model(kinds.IMAGE_CLASSIFIER)
     preferred = default_name if default_name in models else next(iter(models), None)
     if preferred is None:
         return specs, 0

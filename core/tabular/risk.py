@@ -28,11 +28,12 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.models import metrics, registry
+from core import config
+from core.models import kinds, metrics, provenance, registry
 from core.models.thresholds import youden_threshold
 from core.errors import InvalidPatientDataError
 
-KIND = "risk"
+KIND = kinds.TABULAR_RISK
 OUTCOME_COLUMN = "Outcome"
 CLASSES = ["no diabetes", "diabetes"]
 POSITIVE_CLASS = "diabetes"
@@ -786,6 +787,7 @@ def _train_risk_model(
                                           "(linear families: the logistic layer refit on the fixed spline/imputation design, same C; "
                                           "trees: whole refits)"},
         }
+        meta.update(provenance.carried_metadata(provenance.find_description(csv_path)))
         registry.write_json_atomic(staging / registry.META_FILE, meta)
         from core.models import cards
 
@@ -828,7 +830,7 @@ def model_choices() -> tuple[list[str], int]:
     for name, versions in registry.list_models(kind=KIND).items():
         active = registry.active_version(name).spec
         for ref in versions:
-            if ref.spec == active and name == registry.DEFAULT_MODEL_BY_KIND[KIND]:
+            if ref.spec == active and name == config.default_model(KIND):
                 default_index = len(specs)
             specs.append(ref.spec)
     return specs, default_index

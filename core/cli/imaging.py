@@ -1,0 +1,127 @@
+"""Image commands: ``predict``, ``evaluate``, ``train``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, fmt, log
+from core.errors import LucidDxError
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from core.imaging.classifier import load_classifier
+    from core.imaging.door import load_image
+
+    model = load_classifier(args.model)
+    results: list[dict[str, Any]] = []
+    for name in args.files:
+        try:
+            path = Path(name)
+            if not path.is_file():
+                raise LucidDxError(f"{name}: file not found.")
+            image = load_image(path, frame=args.frame)
+            prediction = model.predict(image).as_dict()
+            results.append({"file": name, "ok": True, "error": None, **prediction})
+        except LucidDxError as exc:
+            results.append({"file": name, "ok": False, "error": str(exc)})
+
+    def human(rows: list[dict[str, Any]]) -> str:
+        lines = []
+        for r in rows:
+            if not r["ok"]:
+                lines.append(f"{r['file']}: ERROR {r['error']}")
+                continue
+            probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
+            warn = "  [UNRELIABLE: unlike the training images]" if r["out_of_distribution"] else ""
+            lines.append(f"{r['file']}: {r['label']} ({probs}; threshold {r['threshold']}){warn}")
+        return "\n".join(lines)
+
+    emit(results, args.json, human)
+    return EXIT_OK if all(r["ok"] for r in results) else EXIT_BAD_INPUT
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.imaging.evaluation import evaluate_folder
+
+    result = evaluate_folder(Path(args.data), args.model)
+
+    def human(r: dict[str, Any]) -> str:
+        return (
+            f"{r['model']} on {r['n']} images: AUC {fmt(r['auc'])}, accuracy {r['accuracy']:.3f}, "
+            f"sensitivity {r['sensitivity']:.3f}, specificity {r['specificity']:.3f} at threshold {r['threshold']}"
+            + (f"; {len(r['skipped'])} file(s) skipped" if r["skipped"] else "")
+        )
+
+    emit(result, args.json, human)
+    return EXIT_BAD_INPUT if result["skipped"] else EXIT_OK
+
+
+def _train_progress(event: dict[str, Any]) -> None:
+    if event["event"] == "loading":
+        log(f"loading images {event['done']}/{event['total']}")
+    elif event["event"] == "started":
+        log(f"training on {event['device']}: {event['train_images']} training, {event['validation_images']} validation images")
+    elif event["event"] == "epoch":
+        log(
+            f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.4f}, validation AUC "
+            f"{event['val_auc']:.4f}, {event['images_per_second']:.0f} images/s, ETA {event['eta_seconds']:.0f} s"
+        )
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from core.imaging import intake
+    from core.imaging.training import TrainConfig, train_image_model
+    from core.jobs.channel import JobChannel
+
+    config = TrainConfig(
+        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, seed=args.seed,
+        init_from=args.init_from, positive_class=args.positive_class, max_images_per_class=args.max_per_class,
+    )
+    channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
+    with channel.watch():
+        with intake.open_dataset(Path(args.data)) as folder:
+            result = train_image_model(folder, args.name, config, progress=channel.progress(_train_progress),
+                                       cancel=channel.cancelled, command=command_line(), activate=not args.no_activate)
+        payload = result.as_dict()
+        channel.finished(payload)
+
+    def human(r: dict[str, Any]) -> str:
+        v = r["validation"]
+        return f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, accuracy {fmt(v['accuracy'])}"
+
+    emit(payload, args.json, human)
+    # Skipped files are bad input even though the rest trained: the contract's exit status 1.
+    return EXIT_BAD_INPUT if payload["dataset"]["skipped"] else EXIT_OK
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="predict images (PNG, JPEG, BMP, TIFF, DICOM)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--model", default=None, help="NAME or NAME:VERSION (default: chest_xray)")
+    p.add_argument("--frame", type=int, default=None, help="frame of a multi-frame DICOM (default: the middle one)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="evaluate an image model on a folder with one subfolder per class")
+    p.add_argument("--data", required=True, metavar="DIR")
+    p.add_argument("--model", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("train", help="train and register a new image model version")
+    p.add_argument("--data", required=True, metavar="DIR_OR_ZIP")
+    p.add_argument("--name", required=True)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--image-size", type=int, default=192)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--seed", type=int, default=1234)
+    p.add_argument("--init-from", default=None, metavar="MODEL", help="start from this registered model's weights")
+    p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
+    p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
+    p.add_argument("--no-activate", action="store_true", help="register without making it the active version")
+    p.add_argument("--progress-file", default=None, metavar="FILE", help="append JSON progress events to FILE (jobs)")
+    p.add_argument("--cancel-file", default=None, metavar="FILE", help="stop without registering once FILE exists")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_train)

@@ -1,0 +1,14 @@
+"""The kinds of model LucidDx registers. Every front end dispatches on a version's ``kind``."""
+
+from __future__ import annotations
+
+IMAGE_CLASSIFIER = "image-classifier"
+TABULAR_RISK = "tabular-risk"
+KINDS = (IMAGE_CLASSIFIER, TABULAR_RISK)
+# Versions written before the kinds had these names; read as their new names, never rewritten.
+LEGACY_NAMES = {"image_classifier": IMAGE_CLASSIFIER, "risk": TABULAR_RISK}
+
+
+def normalise(kind: str | None) -> str:
+    """A stored kind under its current name ('' when absent)."""
+    return LEGACY_NAMES.get(kind or "", kind or "")
