@@ -33,3 +33,7 @@ class RegistryError(LucidDxError):
 
 class TrainingCancelledError(LucidDxError):
     """A training run stopped by the user; nothing was registered."""
+
+
+class InvalidModelError(LucidDxError):
+    """A registered model whose files or metadata are missing, damaged or inconsistent."""

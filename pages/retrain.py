@@ -20,7 +20,7 @@ JOB_PARAM = "job"
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 320, 384]
 TRANSFER_MODEL = "chest_xray"
 START_CHOICES = {"transfer": "The bundled chest X-ray model's weights (transfer)", "scratch": "Scratch (random weights)"}
-STATE_ICONS = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "🛑"}
+STATE_ICONS = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "🛑", "damaged": "⚠️"}
 
 
 def suggested_name(label: str) -> str:

@@ -156,3 +156,14 @@ def test_an_extracted_dataset_is_released_only_when_no_active_job_uses_it(tmp_pa
     (job_dir / "status.json").write_text(json.dumps({"id": "fake-active", "state": "succeeded",
                                                      "request": {"data": str(extracted), "name": "x"}}))
     assert training_service.release_dataset(extracted) is True and not extracted.exists()
+
+
+def test_a_job_with_a_damaged_status_file_is_listed_as_damaged_not_hidden(isolated_home: Path) -> None:
+    folder = config.jobs_dir() / "20260101-000000-abcdef"
+    folder.mkdir(parents=True)
+    (folder / jobs.STATUS_FILE).write_text('{"state": "runn')  # a crash mid-write, or a disk error
+    listed = jobs.list_jobs()
+    assert [j["id"] for j in listed] == [folder.name] and listed[0]["state"] == jobs.DAMAGED
+    assert "status file is damaged" in listed[0]["error"] and str(folder) in listed[0]["error"]
+    with pytest.raises(LucidDxError, match="damaged"):
+        jobs.read_progress(folder.name)

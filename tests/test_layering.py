@@ -1,4 +1,13 @@
-"""The layering rule: pages draw, core computes. Reads every file's imports and fails on a violation."""
+"""The house's rules, read from every file's imports (subpackages included): no cycles, one direction.
+
+Layers, from the front to the floor:
+    front ends   app.py, pages/, ui/, core.cli, core.services (and later api/, dicomnode/)
+    views        core.charts (plotly figures of domain results)
+    domains      core.imaging, core.tabular, core.jobs
+    models       core.models (registry, cards, metrics, kinds, provenance)
+    floor        core.errors, core.config
+A module may import its own layer's siblings only inside its own package, and anything below it.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +18,102 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = {"tensorflow", "keras", "shap", "pydicom", "tf_keras_vis", "sklearn"}
-VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py")), *sorted((ROOT / "ui").glob("*.py"))]
-CORE_FILES = sorted((ROOT / "core").glob("*.py"))
+VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py")), *sorted((ROOT / "ui").rglob("*.py"))]
+CORE_FILES = sorted((ROOT / "core").rglob("*.py"))
+# Which core packages each core package may import (besides itself and the floor).
+ALLOWED = {
+    "cli": {"services", "imaging", "tabular", "jobs", "models", "charts"},
+    "services": {"imaging", "tabular", "jobs", "models"},
+    "charts": {"imaging", "tabular", "models"},
+    "imaging": {"models"},
+    "tabular": {"models"},
+    "jobs": {"models"},
+    "models": set(),
+}
+FLOOR = {"errors", "config", "__init__", "__main__"}
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def imports_of(path: Path) -> set[str]:
+    """Absolute module names imported anywhere in ``path`` (relative imports resolved)."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    inside = path.resolve().is_relative_to(ROOT)
+    name = module_name(path).split(".") if inside else [path.stem]
+    package = name if path.name == "__init__.py" else name[:-1]
+    found: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
+            found.add(base)
+            found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
+    return found
 
 
 def imported_top_modules(path: Path) -> set[str]:
-    tree = ast.parse(path.read_text(), filename=str(path))
-    modules: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            modules.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules.add(node.module.split(".")[0])
-    return modules
+    return {name.split(".")[0] for name in imports_of(path) if name}
+
+
+def core_graph() -> dict[str, set[str]]:
+    """core module -> the core modules it imports (names that are packages count as their __init__)."""
+    modules = {module_name(p): p for p in CORE_FILES}
+    return {name: {m for m in imports_of(path) if m in modules and m != name} for name, path in modules.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle as a list of modules, or None (iterative depth-first search)."""
+    state: dict[str, int] = {}
+    for start in graph:
+        if state.get(start):
+            continue
+        stack = [(start, iter(sorted(graph[start])))]
+        path = [start]
+        state[start] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[node] = 2
+                stack.pop()
+                path.pop()
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif not state.get(child):
+                state[child] = 1
+                stack.append((child, iter(sorted(graph[child]))))
+                path.append(child)
+    return None
+
+
+def test_core_has_no_import_cycle() -> None:
+    cycle = find_cycle(core_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle or [])
+
+
+def _layer(module: str) -> str | None:
+    if module == "core.__main__":  # `python -m core` is the command line's entry point
+        return "cli"
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 and parts[1] not in FLOOR else None
+
+
+@pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_core_dependencies_point_one_way(path: Path) -> None:
+    own = _layer(module_name(path))
+    if own is None:  # the floor imports nothing of ours
+        assert not {m for m in imports_of(path) if m.startswith("core.") and _layer(m)}, f"{path} must stay at the floor"
+        return
+    reached = {_layer(m) for m in imports_of(path) if m.startswith("core.")} - {None, own}
+    assert reached <= ALLOWED[own], f"core.{own} may not import core.{sorted(reached - ALLOWED[own])}"
 
 
 @pytest.mark.parametrize("path", VIEW_FILES, ids=lambda p: str(p.relative_to(ROOT)))
@@ -34,7 +126,15 @@ def test_core_never_imports_streamlit(path: Path) -> None:
     assert "streamlit" not in imported_top_modules(path)
 
 
-def test_the_rule_catches_a_violation(tmp_path: Path) -> None:
+def test_the_rules_catch_violations(tmp_path: Path) -> None:
     offender = tmp_path / "page.py"
     offender.write_text("import numpy\nfrom tensorflow import keras\n")
     assert imported_top_modules(offender) & HEAVY == {"tensorflow"}
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_the_graph_reads_subpackages_and_relative_imports() -> None:
+    graph = core_graph()
+    assert "core.models.cards.store" in graph and "core.imaging.classifier" in graph
+    assert "core.models.cards.build" in graph["core.models.cards.store"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.models import cards, registry
+from core.models import cards, kinds, registry
 from core.errors import LucidDxError
 
 CARD_PAGE = "pages/model_cards.py"
@@ -75,7 +75,7 @@ def model_card_panel(model_spec: str) -> None:
             if interval:
                 col.caption(interval)
         n = card["quantitative_analyses"]["n"]
-        st.caption(f"On {n} {('out-of-fold' if details['kind'] == 'risk' else 'held-out validation')} cases; "
+        st.caption(f"On {n} {('out-of-fold' if details['kind'] == kinds.TABULAR_RISK else 'held-out validation')} cases; "
                    f"{card['metrics']['decision']}.")
         limits = card["caveats_and_recommendations"][:2] + card["intended_use"]["out_of_scope"][:1]
         st.markdown("**Limitations**\n" + "\n".join(f"- {item}" for item in limits))

@@ -32,6 +32,7 @@ from core.models import registry
 from core.errors import LucidDxError
 
 ACTIVE_STATES = ("queued", "running")
+DAMAGED = "damaged"  # a job whose status file cannot be read
 TERMINAL_EVENTS = {"finished": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 CANCEL_GRACE_SECONDS = 20.0  # the cancel file is read every batch; SIGTERM only if that did not stop it
 KILL_GRACE_SECONDS = 60.0
@@ -127,7 +128,14 @@ def _read_status(job_id: str) -> dict[str, Any]:
     path = job_dir(job_id) / STATUS_FILE
     if not path.exists():
         raise LucidDxError(f"No training job '{job_id}'. It may have been deleted; see the list of jobs.")
-    return json.loads(path.read_text())
+    try:
+        status = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise LucidDxError(f"Training job '{job_id}': its status file is damaged ({type(exc).__name__}), so its state "
+                           f"is unknown. Its log and events are in {path.parent}; delete that folder to remove it.") from exc
+    if not isinstance(status, dict) or "state" not in status:
+        raise LucidDxError(f"Training job '{job_id}': its status file has no state; delete {path.parent} to remove it.")
+    return status
 
 
 def _process_start_ticks(pid: int) -> str | None:
@@ -288,8 +296,10 @@ def list_jobs() -> list[dict[str, Any]]:
     jobs = []
     for folder in sorted(root.iterdir(), reverse=True):
         if (folder / STATUS_FILE).exists():
-            with contextlib.suppress(LucidDxError, json.JSONDecodeError, OSError):
+            try:
                 jobs.append(refresh(folder.name))
+            except LucidDxError as exc:  # shown as damaged, never hidden: its files still take space and may matter
+                jobs.append({"id": folder.name, "state": DAMAGED, "error": str(exc), "request": {}})
     return jobs
 
 

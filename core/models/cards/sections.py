@@ -1,0 +1,93 @@
+"""The descriptive sections of a card (Mitchell et al.), each from the version's own metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from core.models import kinds, metrics
+
+
+def model_details(meta: dict[str, Any], documented: bool) -> dict[str, Any]:
+    training = meta.get("training") or {}
+    binary = meta.get("threshold") is not None and len(meta["classes"]) == 2
+    return {
+        "name": meta.get("name", ""),
+        "version": meta.get("version", ""),
+        "kind": kinds.normalise(meta.get("kind")) or kinds.IMAGE_CLASSIFIER,
+        "date": meta.get("created"),
+        "architecture": meta.get("architecture"),
+        "framework": meta.get("framework"),
+        "input": meta.get("input") or {"features": [f.get("name") for f in meta.get("features", [])]},
+        "classes": list(meta["classes"]),
+        "positive_class": meta.get("positive_class"),
+        "threshold": meta.get("threshold"),
+        "threshold_rule": meta.get("threshold_rule") or (None if binary else "argmax of class probabilities"),
+        "training_command": training.get("command") or "(not recorded: trained through the API or the Retrain page)",
+        "training_device": training.get("device"),
+        "training_seconds": training.get("seconds"),
+        "documented_model": documented,
+    }
+
+
+def metrics_section(meta: dict[str, Any], binary: bool) -> dict[str, Any]:
+    """Which metrics are reported, what each means, how decisions and intervals are made."""
+    if binary:
+        decision = f"'{meta['positive_class']}' when its probability >= {meta['threshold']:.4g} ({meta.get('threshold_rule', '')})"
+    else:
+        decision = "the class with the highest probability; metrics are macro one-vs-rest averages"
+    return {
+        "reported": [{"name": k, "label": metrics.METRIC_LABELS[k], "meaning": metrics.METRIC_DESCRIPTIONS[k]}
+                     for k in metrics.BINARY_METRICS],
+        "decision": decision,
+        "uncertainty": f"95% percentile bootstrap intervals, {metrics.DEFAULT_RESAMPLES} resamples stratified by "
+        f"class, seed {metrics.DEFAULT_SEED}",
+        "curves": ["ROC", "precision-recall", "reliability (calibration)"]
+        + (["threshold table", "decision curve (net benefit)"] if binary else []),
+    }
+
+
+def evaluation_data(meta: dict[str, Any], labels: np.ndarray, subgroups: np.ndarray) -> dict[str, Any]:
+    """What the card's figures were computed on: description, size, class and subgroup counts."""
+    training, classes = meta.get("training") or {}, list(meta["classes"])
+    if kinds.normalise(meta.get("kind")) == kinds.TABULAR_RISK:
+        folds = (meta.get("validation") or {}).get("cv_folds")
+        description = ("Out-of-fold predictions from cross-validation on the training data"
+                       + (f" ({folds}-fold)" if folds else "") + ": every case is predicted by a model that did not see it.")
+    else:
+        fraction = (training.get("config") or {}).get("validation_fraction")
+        description = ("Held-out validation split of the training folder" + (f" ({fraction:.0%})" if fraction else "")
+                       + ", split by patient (file-name prefixes) so no patient is on both sides.")
+    counts = np.bincount(labels, minlength=len(classes))
+    return {
+        "description": description,
+        "n": int(len(labels)),
+        "class_counts": {c: int(n) for c, n in zip(classes, counts)},
+        "subgroup_counts": {str(g): int(n) for g, n in zip(*np.unique(subgroups, return_counts=True))},
+    }
+
+
+def training_data(meta: dict[str, Any]) -> dict[str, Any]:
+    """Provenance of the training data (the stored dataset description, or 'the user's own data')."""
+    training, provenance = meta.get("training") or {}, meta.get("dataset") or {}
+    section = {
+        "dataset": provenance.get("name", "The user's own folder (" + str(training.get("data", "unknown")) + ")"),
+        "source": provenance.get("source", "Supplied by the user who trained this version; not documented here."),
+        "license": provenance.get("license", "Unknown: set by whoever supplied the data."),
+        "population": provenance.get("population", "Unknown."),
+        "class_counts": training.get("class_counts")
+        or ({"rows": training.get("rows"), "positives": training.get("positives")} if training.get("rows") else None),
+        "train_images": training.get("train_images"),
+        "skipped_files": len(training.get("skipped") or []),
+        "split": training.get("split"),
+    }
+    if "paper" in provenance:
+        section["paper"] = provenance["paper"]
+    return section
+
+
+def factors(texts: dict[str, Any], analyses: dict[str, Any]) -> dict[str, Any]:
+    evaluated = [{"subgroup": e["subgroup"], "label": e["label"], "n": e["n"]} for e in analyses.get("subgroups", [])]
+    return {"relevant": texts["factors"],
+            "evaluated": evaluated or [{"subgroup": "all", "label": "no subgroups available", "n": analyses["n"]}]}

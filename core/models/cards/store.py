@@ -1,0 +1,95 @@
+"""Where cards live and when they are rebuilt: beside a user's model, cached for read-only bundled ones.
+
+A card is written as ``card.json`` when its version is registered (training calls :func:`write_card` on
+the staging folder). :func:`load_card` rebuilds a card whose schema version or input fingerprint no
+longer matches the files, so a card cannot go stale.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from core import config
+from core.models import registry
+from core.models.cards.build import CARD_SCHEMA_VERSION, build_card, fingerprint
+from core.models.cards.prose import SECTIONS
+
+
+def write_card(model_dir: Path) -> dict[str, Any]:
+    """Build the card of the version in ``model_dir`` and store it as ``card.json`` there."""
+    card = build_card(model_dir)
+    registry.write_json_atomic(Path(model_dir) / registry.CARD_FILE, card)
+    return card
+
+
+def _cache_path(ref: registry.ModelRef) -> Path:
+    return config.luciddx_home() / "cards" / ref.name / ref.version / registry.CARD_FILE
+
+
+def is_current(card: dict[str, Any] | None, model_dir: Path) -> bool:
+    """Whether ``card`` was built by this schema from exactly the files now in ``model_dir``."""
+    return (
+        isinstance(card, dict)
+        and card.get("schema_version") == CARD_SCHEMA_VERSION
+        and (card.get("generated") or {}).get("fingerprint") == fingerprint(model_dir)
+    )
+
+
+def _read_stored(path: Path) -> dict[str, Any] | None:
+    """A stored card, or None when there is none or it is damaged (it is then rebuilt, not trusted)."""
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def load_card(ref: registry.ModelRef | str) -> dict[str, Any]:
+    """The current card of a model version, rebuilt if missing, damaged, from an older schema, or stale.
+
+    A rebuilt card is stored beside a user model; bundled models are read-only, so theirs is cached
+    under ``$LUCIDDX_HOME/cards``. Name and version always come from the registry.
+
+    Raises:
+        InvalidModelError: the version's metadata or stored predictions cannot be read.
+    """
+    if isinstance(ref, str):
+        ref = registry.resolve(ref)
+    card = next((c for c in map(_read_stored, (ref.path / registry.CARD_FILE, _cache_path(ref)))
+                 if c is not None and is_current(c, ref.path)), None)
+    if card is None:
+        card = build_card(ref.path)
+        card["model_details"].update(name=ref.name, version=ref.version)
+        registry.write_json_atomic(_cache_path(ref) if ref.bundled else ref.path / registry.CARD_FILE, card)
+    elif not ref.bundled and (card["model_details"].get("name"), card["model_details"].get("version")) != (ref.name, ref.version):
+        # Written in the staging folder before registration numbered the version: record the number now.
+        card["model_details"].update(name=ref.name, version=ref.version)
+        registry.write_json_atomic(ref.path / registry.CARD_FILE, card)
+    card["model_details"].update(name=ref.name, version=ref.version, bundled=ref.bundled)
+    return card
+
+
+def rebuild_card(ref: registry.ModelRef | str) -> dict[str, Any]:
+    """Recompute a version's card now and store it beside the model (a build step for bundled models)."""
+    if isinstance(ref, str):
+        ref = registry.resolve(ref)
+    card = build_card(ref.path)
+    card["model_details"].update(name=ref.name, version=ref.version)
+    registry.write_json_atomic(ref.path / registry.CARD_FILE, card)
+    return card
+
+
+def missing_sections(card: dict[str, Any]) -> list[str]:
+    """Mitchell et al. sections that are absent or empty (an empty list means the card is complete)."""
+    return [s for s in SECTIONS if not card.get(s)]
+
+
+def key_metrics(card: dict[str, Any], names: tuple[str, ...] = ("auc", "sensitivity", "specificity")) -> dict[str, Any]:
+    """The headline metrics ``{name: {"value", "ci95"}}`` for compact displays."""
+    overall = card.get("quantitative_analyses", {}).get("overall", {})
+    return {k: overall[k] for k in names if k in overall}
+
+
