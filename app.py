@@ -1,26 +1,35 @@
-"""LucidDx dashboard entrypoint: navigation, shared sidebar. Run with ``streamlit run app.py``."""
+"""LucidDx dashboard entrypoint: navigation, shared sidebar, language. Run with ``streamlit run app.py``."""
 
 import streamlit as st
 
-st.set_page_config(page_title="LucidDx", page_icon="🩻", layout="wide")
+from core import i18n
+from core.i18n import _
+
+st.set_page_config(page_title="LucidDx", page_icon=":material/radiology:", layout="wide")
+
+# The language is chosen once per session (default: the browser's), then set for every script run.
+if "language" not in st.session_state:
+    st.session_state["language"] = i18n.negotiate(st.context.headers.get("Accept-Language"))
+i18n.set_language(st.session_state["language"])
 
 PAGES = [
-    st.Page("pages/image_diagnosis.py", title="Image diagnosis", icon="🩻", default=True),
-    st.Page("pages/patient_risk.py", title="Patient risk", icon="🩺"),
-    st.Page("pages/model_cards.py", title="Model cards", icon="📇"),
-    st.Page("pages/retrain.py", title="Retrain", icon="🧪"),
+    st.Page("pages/image_diagnosis.py", title=_("Image diagnosis"), icon=":material/radiology:", default=True),
+    st.Page("pages/patient_risk.py", title=_("Patient risk"), icon=":material/monitor_heart:"),
+    st.Page("pages/model_cards.py", title=_("Model cards"), icon=":material/fact_check:"),
+    st.Page("pages/retrain.py", title=_("Retrain"), icon=":material/model_training:"),
 ]
 
 # Streamlit also auto-discovers the pages/ folder and can flash that raw list on a direct URL load;
 # .streamlit/config.toml hides automatic navigation and the sidebar draws these links instead.
 navigation = st.navigation(PAGES, position="hidden")
 with st.sidebar:
-    st.markdown("### 🩻 LucidDx")
+    st.markdown("### :material/radiology: LucidDx")
     for page in PAGES:
         st.page_link(page)
     st.divider()
+    st.selectbox(_("Language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="language")
     st.caption(
-        "LucidDx is decision support for qualified clinicians. It does not diagnose: every prediction "
-        "needs a clinician's review. Read each model's card before trusting it."
+        _("LucidDx is decision support for qualified clinicians. It does not diagnose: every prediction "
+          "needs a clinician's review. Read each model's card before trusting it.")
     )
 navigation.run()

@@ -5,7 +5,7 @@ Layers, from the front to the floor:
     views        core.charts (plotly figures of domain results)
     domains      core.imaging, core.tabular, core.jobs
     models       core.models (registry, cards, metrics, kinds, provenance)
-    floor        core.errors, core.config
+    floor        core.errors, core.config, core.i18n
 A module may import its own layer's siblings only inside its own package, and anything below it.
 """
 
@@ -30,7 +30,7 @@ ALLOWED = {
     "jobs": {"models"},
     "models": set(),
 }
-FLOOR = {"errors", "config", "__init__", "__main__"}
+FLOOR = {"errors", "config", "i18n", "__init__", "__main__"}
 
 
 def module_name(path: Path) -> str:

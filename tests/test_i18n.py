@@ -1,0 +1,102 @@
+"""Translation catalogs: every user-facing string has a checked Chinese entry with the same placeholders."""
+
+from __future__ import annotations
+
+import io
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import read_mo, write_mo
+from babel.messages.pofile import read_po
+
+from core import i18n
+
+ROOT = Path(__file__).resolve().parents[1]
+PLACEHOLDER = re.compile(r"\{[^{}]*\}|%\(?[a-z_]*\)?[sdfr]")
+TRANSLATED = [lang for lang in i18n.LANGUAGES if lang != i18n.DEFAULT_LANGUAGE]
+
+
+def source_messages() -> dict[str, tuple[str, ...]]:
+    """msgid -> plural forms, for every _()/ngettext() string in the code (as `scripts/i18n.sh` extracts)."""
+    with open(ROOT / "babel.cfg") as handle:
+        method_map, options_map = parse_mapping_cfg(handle)
+    found = {}
+    for _file, _line, message, _comments, _context in extract_from_dir(
+        str(ROOT), method_map, options_map, keywords={"_": None, "ngettext": (1, 2)}
+    ):
+        forms = message if isinstance(message, tuple) else (message,)
+        found[forms[0]] = forms
+    return found
+
+
+def catalog(lang: str):
+    with open(ROOT / "locale" / lang / "LC_MESSAGES" / "luciddx.po", "rb") as handle:
+        return read_po(handle, locale=lang)
+
+
+def test_the_code_has_translatable_strings() -> None:
+    messages = source_messages()
+    assert "Image diagnosis" in messages and len(messages) >= 5
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_every_source_string_has_a_translation(lang: str) -> None:
+    po = catalog(lang)
+    missing = [msgid for msgid in source_messages() if not (po.get(msgid) and all(_strings(po.get(msgid))))]
+    assert not missing, f"{len(missing)} string(s) lack a {lang} translation (run scripts/i18n.sh, then translate): {missing[:5]}"
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_placeholders_are_the_same_in_every_language(lang: str) -> None:
+    for message in catalog(lang):
+        if not message.id:
+            continue
+        source = message.id if isinstance(message.id, str) else message.id[0]
+        for text in _strings(message):
+            assert sorted(PLACEHOLDER.findall(text)) == sorted(PLACEHOLDER.findall(source)), (source, text)
+
+
+@pytest.mark.parametrize("lang", TRANSLATED)
+def test_the_compiled_catalog_matches_its_source(lang: str) -> None:
+    """A .po edited without `scripts/i18n.sh` (pybabel compile) would ship stale translations."""
+    folder = ROOT / "locale" / lang / "LC_MESSAGES"
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog(lang))
+    buffer.seek(0)
+    expected = {m.id: m.string for m in read_mo(buffer) if m.id}
+    with open(folder / "luciddx.mo", "rb") as handle:
+        compiled = {m.id: m.string for m in read_mo(handle) if m.id}
+    assert compiled == expected
+
+
+def _strings(message) -> tuple[str, ...]:
+    return message.string if isinstance(message.string, tuple) else (message.string,)
+
+
+def test_the_language_follows_the_context_and_never_leaks_between_threads() -> None:
+    seen: dict[str, str] = {}
+
+    def session(name: str, lang: str) -> None:
+        i18n.set_language(lang)
+        seen[name] = i18n._("Model cards")
+
+    threads = [threading.Thread(target=session, args=("a", "zh_CN")), threading.Thread(target=session, args=("b", "en"))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == {"a": "模型卡", "b": "Model cards"}
+    with i18n.using("zh-CN"):
+        assert i18n._("Patient risk") == "患者风险"
+    assert i18n._("Patient risk") == "Patient risk"
+
+
+def test_browser_language_and_number_formats() -> None:
+    assert i18n.negotiate("zh-CN,zh;q=0.9,en;q=0.8") == "zh_CN"
+    assert i18n.negotiate("zh-TW") == "zh_CN" and i18n.negotiate("fr-FR,fr") == "en" and i18n.negotiate(None) == "en"
+    with i18n.using("zh_CN"):
+        assert i18n.format_percent(0.3812) == "38.1%" and i18n.format_decimal(1234.5, 1) == "1,234.5"
