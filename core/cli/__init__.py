@@ -10,11 +10,11 @@ from __future__ import annotations
 import argparse
 import os
 
-from core.cli import imaging, models, tabular
+from core.cli import imaging, models, tabular, validation
 from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, Parser, log
 from core.errors import LucidDxError, ModelNotFoundError, RegistryError
 
-GROUPS = (imaging, tabular, models)
+GROUPS = (imaging, tabular, models, validation)
 
 
 def build_parser() -> argparse.ArgumentParser:

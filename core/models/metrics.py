@@ -76,7 +76,7 @@ def auc_with_ci(
     scores = np.asarray(scores, dtype=np.float64)
     idx = stratified_indices(is_positive, n_resamples, seed)
     point = auc_score(is_positive, scores)
-    return {"value": _finite_or_none(point), "ci95": percentile_interval(_batched_auc(is_positive[idx], scores[idx]))}
+    return {"value": finite_or_none(point), "ci95": percentile_interval(_batched_auc(is_positive[idx], scores[idx]))}
 
 
 def paired_auc_difference(
@@ -167,12 +167,12 @@ def percentile_interval(samples: np.ndarray) -> list[float | None]:
 
 def _with_intervals(point: dict[str, float], samples: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:
     return {
-        k: {"value": _finite_or_none(point[k]), "ci95": percentile_interval(samples[k]) if np.isfinite(point[k]) else [None, None]}
+        k: {"value": finite_or_none(point[k]), "ci95": percentile_interval(samples[k]) if np.isfinite(point[k]) else [None, None]}
         for k in point
     }
 
 
-def _finite_or_none(value: float) -> float | None:
+def finite_or_none(value: float) -> float | None:
     return float(value) if value is not None and np.isfinite(value) else None
 
 
@@ -308,9 +308,9 @@ def delta_with_ci(
     for k in BINARY_METRICS:
         delta = points[1][k] - points[0][k]
         result[k] = {
-            "a": _finite_or_none(points[0][k]),
-            "b": _finite_or_none(points[1][k]),
-            "delta": _finite_or_none(delta),
+            "a": finite_or_none(points[0][k]),
+            "b": finite_or_none(points[1][k]),
+            "delta": finite_or_none(delta),
             "ci95": percentile_interval(samples[1][k] - samples[0][k]) if np.isfinite(delta) else [None, None],
             "paired": paired,
         }

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from core.models.metrics import _finite_or_none, binary_metrics
+from core.models.metrics import finite_or_none, binary_metrics
 
 def threshold_at_sensitivity(is_positive: np.ndarray, scores: np.ndarray, target: float) -> float:
     """The highest threshold whose sensitivity is at least ``target``."""
@@ -54,7 +54,7 @@ def threshold_table(
                 "threshold": threshold,
                 "chosen": chosen is not None and threshold == float(chosen),
                 "note": rows[threshold],
-                **{k: _finite_or_none(point[k]) for k in ("sensitivity", "specificity", "ppv", "npv")},
+                **{k: finite_or_none(point[k]) for k in ("sensitivity", "specificity", "ppv", "npv")},
                 "flagged": int((np.asarray(scores) >= threshold).sum()),
             }
         )

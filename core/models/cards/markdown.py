@@ -124,10 +124,28 @@ def _calibration_robustness_ood(qa: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _evidence(card: dict[str, Any]) -> list[str]:
+    """Internal and every external validation side by side, and which one to read."""
+    evidence = card.get("evidence")
+    if not evidence:
+        return []
+    columns = [evidence["internal"], *evidence["external"]]
+    lines = ["", "## Evidence: which figures to read", "", f"**{evidence['read']}**", "",
+             "| | " + " | ".join(c["label"] for c in columns) + " |", "|---" * (len(columns) + 1) + "|",
+             "| Cases (n) | " + " | ".join(str(c["n"]) for c in columns) + " |",
+             "| Prevalence | " + " | ".join(_pct(c.get("prevalence")) for c in columns) + " |"]
+    for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):
+        lines.append(f"| {metrics.METRIC_LABELS[key]} | " + " | ".join(_metric_cell(c.get(key) or {}) for c in columns) + " |")
+    in_force = card["model_details"].get("threshold_in_force") or {}
+    if in_force.get("threshold") is not None:
+        lines += ["", f"Threshold in force: {in_force['threshold']:.3g} ({in_force['source']})."]
+    return lines
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     """The card as Markdown: every section, tables for metrics, thresholds and subgroups."""
     qa = card["quantitative_analyses"]
-    lines = _details(card) + _use_and_factors(card) + _data(card)
+    lines = _details(card) + _evidence(card) + _use_and_factors(card) + _data(card)
     lines += _overall_and_confusion(qa) + _thresholds_and_subgroups(qa) + _calibration_robustness_ood(qa)
     lines += ["", "## Ethical considerations", ""] + _bullets(card["ethical_considerations"])
     lines += ["", "## Caveats and recommendations", ""] + _bullets(card["caveats_and_recommendations"])

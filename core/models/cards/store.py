@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from core import config
-from core.models import registry
+from core.models import registry, site_validation
 from core.models.cards.build import CARD_SCHEMA_VERSION, build_card, fingerprint
 from core.models.cards.prose import SECTIONS
+
+EVIDENCE_METRICS = ("auc", "sensitivity", "specificity", "ppv", "npv", "accuracy")
 
 
 def write_card(model_dir: Path) -> dict[str, Any]:
@@ -69,7 +71,47 @@ def load_card(ref: registry.ModelRef | str) -> dict[str, Any]:
         card["model_details"].update(name=ref.name, version=ref.version)
         registry.write_json_atomic(ref.path / registry.CARD_FILE, card)
     card["model_details"].update(name=ref.name, version=ref.version, bundled=ref.bundled)
+    attach_site_evidence(card, ref)
     return card
+
+
+def attach_site_evidence(card: dict[str, Any], ref: registry.ModelRef) -> None:
+    """Recorded external validations beside the internal one, which to read, and the threshold in force.
+
+    They live under ``$LUCIDDX_HOME`` (not in the version's files), so they are added on every load.
+    """
+    external = [summarise_validation(v) for v in site_validation.list_validations(ref)]
+    card["external_validations"] = external
+    card["evidence"] = {"internal": internal_summary(card), "external": external, "read": reading_advice(card, external)}
+    threshold, source = site_validation.threshold_in_force(ref)
+    card["model_details"]["threshold_in_force"] = {"threshold": threshold, "source": source}
+
+
+def internal_summary(card: dict[str, Any]) -> dict[str, Any]:
+    overall = card["quantitative_analyses"]["overall"]
+    prevalence = (card["quantitative_analyses"].get("pr_curve") or {}).get("prevalence")
+    return {"label": "internal validation", "description": card["evaluation_data"]["description"],
+            "n": card["quantitative_analyses"]["n"], "prevalence": prevalence,
+            **{k: overall[k] for k in EVIDENCE_METRICS if k in overall}}
+
+
+def summarise_validation(entry: dict[str, Any]) -> dict[str, Any]:
+    return {"label": f"external validation {entry['id']}", "id": entry["id"], "recorded": entry["recorded"],
+            "description": entry.get("source", ""), "n": entry["n"], "prevalence": entry["prevalence"],
+            "threshold": entry["threshold"],
+            **{k: {"value": entry.get(k), "ci95": entry["intervals"].get(k, [None, None])} for k in EVIDENCE_METRICS}}
+
+
+def reading_advice(card: dict[str, Any], external: list[dict[str, Any]]) -> str:
+    """In words: which evidence a clinician should read."""
+    if external:
+        latest = external[-1]
+        return (f"Read the external validation recorded on {latest['recorded'][:10]} ({latest['n']} cases from "
+                f"{latest['description'] or 'your site'}): it measures this model on cases like yours. The internal "
+                "validation comes from the data the model was developed on and is optimistic.")
+    return ("No external validation is recorded. The figures come from the data the model was developed on and are "
+            "likely optimistic for your patients and equipment: validate it on your own labeled cases "
+            "(python -m core validate --data DIR --model NAME:VERSION --record) before clinical use.")
 
 
 def rebuild_card(ref: registry.ModelRef | str) -> dict[str, Any]:

@@ -1,0 +1,196 @@
+"""Site validation: measure a model version on a hospital's own labeled cases, record it, adopt a threshold.
+
+The data's journey: labels (N,) and the model's probabilities (N, K) on the site's cases ->
+``evaluate_site`` (metrics at the stored threshold with 95% bootstrap intervals, ROC, calibration,
+and candidate operating thresholds) -> ``record`` (an external validation under
+``$LUCIDDX_HOME/validations/<name>/<version>/<id>/``) -> ``adopt_threshold`` (an administrator's
+choice; the version's own files never change, ``reset_threshold`` restores the stored one).
+
+A threshold chosen on the same cases it is then scored on looks better than it will be. Each candidate
+therefore also carries a cross-fitted estimate: the threshold is chosen on four fifths of the cases and
+scored on the fifth it never saw, over five folds.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core import config
+from core.errors import InvalidDatasetError, RegistryError
+from core.models import curves, metrics, registry, thresholds
+
+RULES = ("stored", "target-sensitivity", "youden")
+DEFAULT_TARGET_SENSITIVITY = 0.95
+CROSS_FIT_FOLDS = 5
+_ID_PATTERN = re.compile(r"^[0-9]{8}-[0-9]{6}-[0-9a-f]{6}$")
+
+
+def _choose(rule: str, is_pos: np.ndarray, scores: np.ndarray, stored: float, target: float) -> float:
+    if rule == "stored":
+        return stored
+    if rule == "target-sensitivity":
+        return thresholds.threshold_at_sensitivity(is_pos, scores, target)
+    return thresholds.youden_threshold(is_pos, scores)
+
+
+def _operating_point(is_pos: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float | None]:
+    point = metrics.binary_metrics(is_pos, scores, threshold)
+    return {k: metrics.finite_or_none(point[k]) for k in ("sensitivity", "specificity", "ppv", "npv", "accuracy")}
+
+
+def _cross_fitted(rule: str, is_pos: np.ndarray, scores: np.ndarray, target: float, seed: int = 0) -> dict[str, Any]:
+    """Sensitivity and specificity of ``rule`` when the threshold is chosen without the cases it is scored on."""
+    rng = np.random.default_rng(seed)
+    folds = np.empty(len(is_pos), dtype=int)
+    for value in (True, False):  # stratified: each fold keeps the site's prevalence
+        members = rng.permutation(np.flatnonzero(is_pos == value))
+        folds[members] = np.arange(len(members)) % CROSS_FIT_FOLDS
+    said = np.zeros(len(is_pos), dtype=bool)
+    for k in range(CROSS_FIT_FOLDS):
+        held = folds == k
+        cut = _choose(rule, is_pos[~held], scores[~held], 0.5, target)
+        said[held] = scores[held] >= cut
+    point = metrics.binary_metrics(is_pos, said.astype(np.float64), 0.5)
+    return {"method": f"{CROSS_FIT_FOLDS}-fold cross-fitting (threshold chosen without the scored cases)",
+            "sensitivity": metrics.finite_or_none(point["sensitivity"]),
+            "specificity": metrics.finite_or_none(point["specificity"])}
+
+
+def candidate_thresholds(is_pos: np.ndarray, scores: np.ndarray, stored: float, target: float) -> list[dict[str, Any]]:
+    """The stored threshold, the one reaching ``target`` sensitivity, and Youden's, each with its figures."""
+    rows = []
+    for rule in RULES:
+        cut = _choose(rule, is_pos, scores, stored, target)
+        row: dict[str, Any] = {"rule": rule, "threshold": float(cut), **_operating_point(is_pos, scores, cut)}
+        if rule == "target-sensitivity":
+            row["target"] = target
+        if rule != "stored":
+            row["chosen_on_these_cases"] = True
+            row["cross_fitted"] = _cross_fitted(rule, is_pos, scores, target)
+        rows.append(row)
+    return rows
+
+
+def evaluate_site(
+    labels: np.ndarray, probabilities: np.ndarray, meta: dict[str, Any], target_sensitivity: float = DEFAULT_TARGET_SENSITIVITY
+) -> dict[str, Any]:
+    """The site's evaluation of a two-class model with a stored threshold.
+
+    Args:
+        labels: (N,) class indices of the site's cases. probabilities: (N, K) the model's outputs.
+        meta: the version's metadata (classes, positive class, threshold).
+        target_sensitivity: the sensitivity the site wants to reach, in (0, 1].
+
+    Raises:
+        InvalidDatasetError: fewer than two classes among the cases, or a model without an operating threshold.
+    """
+    classes, positive_class, stored = list(meta["classes"]), meta.get("positive_class"), meta.get("threshold")
+    if positive_class not in classes or stored is None or len(classes) != 2:
+        raise InvalidDatasetError("Site validation needs a two-class model with a positive class and a threshold.")
+    if not 0.0 < target_sensitivity <= 1.0:
+        raise InvalidDatasetError(f"The target sensitivity must be between 0 and 1; got {target_sensitivity}.")
+    labels, probabilities = np.asarray(labels, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
+    is_pos = labels == classes.index(positive_class)
+    if is_pos.all() or not is_pos.any():
+        raise InvalidDatasetError(f"Site validation needs cases of both classes ({', '.join(classes)}); "
+                                  f"these {len(labels)} cases have only one.")
+    scores = probabilities[:, classes.index(positive_class)]
+    overall = metrics.binary_metrics_with_ci(is_pos, scores, float(stored))
+    return {
+        "n": int(len(labels)),
+        "prevalence": float(is_pos.mean()),
+        "positive_class": positive_class,
+        "threshold": float(stored),
+        **{k: overall[k]["value"] for k in ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv")},
+        "intervals": {k: overall[k]["ci95"] for k in ("auc", "accuracy", "sensitivity", "specificity", "ppv", "npv")},
+        "thresholds": candidate_thresholds(is_pos, scores, float(stored), target_sensitivity),
+        "roc_curve": curves.roc_points(is_pos, scores),
+        "calibration": curves.reliability_bins(is_pos, scores),
+    }
+
+
+def _validations_dir(ref: registry.ModelRef) -> Path:
+    return config.luciddx_home() / "validations" / ref.name / ref.version
+
+
+def record(ref: registry.ModelRef, result: dict[str, Any], labels: np.ndarray, probabilities: np.ndarray,
+           source: str) -> str:
+    """Store ``result`` and the predictions it was computed from as an external validation; returns its id.
+
+    ``source`` describes the data in words (never file names: they may carry patient names).
+    """
+    validation_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
+    folder = _validations_dir(ref) / validation_id
+    folder.mkdir(parents=True)
+    np.savez(folder / "predictions.npz", labels=np.asarray(labels), probabilities=np.asarray(probabilities))
+    entry = {"id": validation_id, "model": ref.spec, "recorded": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+             "source": source, **result}
+    registry.write_json_atomic(folder / "validation.json", entry)
+    return validation_id
+
+
+def list_validations(ref: registry.ModelRef) -> list[dict[str, Any]]:
+    """Every recorded external validation of this version, oldest first."""
+    root = _validations_dir(ref)
+    found = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        path = folder / "validation.json"
+        if path.is_file():
+            try:
+                found.append(json.loads(path.read_text()))
+            except (OSError, ValueError) as exc:
+                raise RegistryError(f"{ref.spec}: the recorded validation {folder.name} is damaged ({type(exc).__name__}); "
+                                    f"remove {folder} or restore it from a backup.") from exc
+    return found
+
+
+def load_validation(ref: registry.ModelRef, validation_id: str) -> dict[str, Any]:
+    if not _ID_PATTERN.match(validation_id or ""):
+        raise RegistryError(f"'{validation_id}' is not a validation id (they look like 20261125-043000-1a2b3c).")
+    for entry in list_validations(ref):
+        if entry["id"] == validation_id:
+            return entry
+    raise RegistryError(f"{ref.spec} has no recorded validation '{validation_id}'; see `python -m core card --model {ref.spec}`.")
+
+
+def _threshold_file(ref: registry.ModelRef) -> Path:
+    return config.home_models_dir() / ref.name / "site_thresholds" / f"{ref.version}.json"
+
+
+def adopt_threshold(ref: registry.ModelRef, validation_id: str, rule: str, by: str) -> dict[str, Any]:
+    """Use the threshold that ``rule`` found in a recorded site validation for every later prediction."""
+    if rule not in RULES:
+        raise RegistryError(f"Unknown threshold rule '{rule}'; choose one of {', '.join(RULES)}.")
+    validation = load_validation(ref, validation_id)
+    row = next(r for r in validation["thresholds"] if r["rule"] == rule)
+    adopted = {"threshold": row["threshold"], "source": f"site:{validation_id}", "rule": rule,
+               "adopted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "by": by,
+               "stored_threshold": ref.meta.get("threshold")}
+    registry.write_json_atomic(_threshold_file(ref), adopted)
+    return adopted
+
+
+def reset_threshold(ref: registry.ModelRef) -> None:
+    """Go back to the threshold stored with the version."""
+    _threshold_file(ref).unlink(missing_ok=True)
+
+
+def threshold_in_force(ref: registry.ModelRef) -> tuple[float | None, str]:
+    """(threshold, where it came from: "stored" or "site:<validation id>") for predictions now."""
+    path = _threshold_file(ref)
+    if path.is_file():
+        try:
+            adopted = json.loads(path.read_text())
+            return float(adopted["threshold"]), str(adopted["source"])
+        except (OSError, ValueError, KeyError) as exc:
+            raise RegistryError(f"{ref.spec}: the adopted site threshold file {path} is damaged; "
+                                "run `python -m core threshold --model NAME:VERSION --reset`.") from exc
+    stored = ref.meta.get("threshold")
+    return (float(stored) if stored is not None else None), "stored"
