@@ -10,7 +10,7 @@ import streamlit as st
 from core.charts import cards as card_charts
 from core.models import cards, metrics, registry
 from core.errors import LucidDxError
-from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note
+from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note, threshold_note
 
 
 @st.cache_data(show_spinner="Comparing versions…", max_entries=16)
@@ -51,8 +51,28 @@ def show_headline(card: dict[str, Any]) -> None:
     note = ood_note(card)
     if note:
         st.info(note)
+    show_evidence(card)
     if not details.get("documented_model"):
         st.warning("This version was trained on a user's own data and has not been independently evaluated.")
+
+
+def show_evidence(card: dict[str, Any]) -> None:
+    """Internal and external validations side by side, with the advice on which to read."""
+    evidence = card["evidence"]
+    (st.success if evidence["external"] else st.warning)(evidence["read"])
+    columns = [evidence["internal"], *evidence["external"]]
+    rows = [{"": "cases (n)", **{c["label"]: str(c["n"]) for c in columns}},
+            {"": "prevalence", **{c["label"]: "n/a" if c.get("prevalence") is None else f"{c['prevalence']:.1%}" for c in columns}}]
+    for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):
+        row = {"": metrics.METRIC_LABELS[key]}
+        for c in columns:
+            value, interval = format_metric(c.get(key))
+            row[c["label"]] = value + (f" ({interval.removeprefix('95% CI ')})" if interval else "")
+        rows.append(row)
+    st.dataframe(rows, hide_index=True)
+    note = threshold_note(card)
+    if note:
+        st.caption(note)
 
 
 def show_downloads(card: dict[str, Any]) -> None:

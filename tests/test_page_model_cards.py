@@ -51,7 +51,9 @@ def test_page_shows_the_card_its_charts_and_downloads() -> None:
     titles = " ".join(json.loads(c.proto.spec)["layout"]["title"]["text"] for c in charts)
     for what in ("ROC curve", "Precision-recall", "Reliability diagram", "Decision curve", "Subgroups"):
         assert what in titles
-    thresholds = at.dataframe[0].value
+    evidence, thresholds = at.dataframe[0].value, at.dataframe[1].value
+    assert list(evidence.columns) == ["", "internal validation"] and "cases (n)" in list(evidence[""])
+    assert "No external validation" in " ".join(w.value for w in at.warning)
     assert (thresholds["chosen"] == "◀ chosen").sum() == 1
     assert len(at.get("download_button")) == 2
     assert "single version" in " ".join(i.value for i in at.info)  # nothing to compare yet
@@ -93,3 +95,20 @@ def test_card_panel_shows_version_use_metrics_with_ci_limits_and_ood_note() -> N
     assert f"95% CI {auc['ci95'][0]:.3f}–{auc['ci95'][1]:.3f}" in captions
     assert "out of distribution" in captions and "non-chest" in captions
     assert [m.value for m in at.metric][0] == f"{auc['value']:.3f}"
+
+
+def test_page_shows_a_recorded_external_validation_beside_the_internal_one() -> None:
+    from core.models import site_validation
+
+    ref = registry.resolve("chest_xray:1")
+    preds = cards.load_predictions(ref.path)
+    labels, probs = preds["labels"][::2], preds["probabilities"][::2]  # real stored predictions, half the films
+    result = site_validation.evaluate_site(labels, probs, ref.meta)
+    validation_id = site_validation.record(ref, result, labels, probs, source="test hospital")
+    at = open_cards_page()
+    at.selectbox(key="card_model").select("chest_xray").run()
+    assert not at.exception, at.exception
+    evidence = at.dataframe[0].value
+    assert list(evidence.columns) == ["", "internal validation", f"external validation {validation_id}"]
+    assert evidence.iloc[0][f"external validation {validation_id}"] == str(len(labels))
+    assert "Read the external validation" in " ".join(s.value for s in at.success)

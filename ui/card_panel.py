@@ -29,7 +29,21 @@ def card_for(spec: str) -> dict[str, Any]:
     """The current card of ``NAME`` / ``NAME:VERSION`` (computed once per change of the files)."""
     ref = registry.resolve(spec)
     stamp = max((p.stat().st_mtime for p in ref.path.iterdir() if p.is_file()), default=0.0)
-    return _cached_card(ref.spec, str(ref.path), stamp)
+    card = dict(_cached_card(ref.spec, str(ref.path), stamp))
+    card["model_details"] = dict(card["model_details"])
+    cards.attach_site_evidence(card, ref)  # validations and site thresholds change without the model's files
+    return card
+
+
+def threshold_note(card: dict[str, Any]) -> str | None:
+    """Which threshold predictions use now, and where it came from."""
+    in_force = card["model_details"].get("threshold_in_force") or {}
+    if in_force.get("threshold") is None:
+        return None
+    if in_force["source"] == "stored":
+        return f"Threshold in force: {in_force['threshold']:.2f}, stored with this version ({card['model_details'].get('threshold_rule') or 'its training rule'})."
+    return (f"Threshold in force: {in_force['threshold']:.2f}, adopted by this site from its validation "
+            f"{in_force['source'].split(':', 1)[1]} (stored threshold {card['model_details']['threshold']:.2f}).")
 
 
 def format_metric(entry: dict[str, Any] | None) -> tuple[str, str | None]:
@@ -79,6 +93,10 @@ def model_card_panel(model_spec: str) -> None:
                    f"{card['metrics']['decision']}.")
         limits = card["caveats_and_recommendations"][:2] + card["intended_use"]["out_of_scope"][:1]
         st.markdown("**Limitations**\n" + "\n".join(f"- {item}" for item in limits))
+        threshold = threshold_note(card)
+        if threshold:
+            st.caption(threshold)
+        st.caption(card["evidence"]["read"])
         note = ood_note(card)
         if note:
             st.caption("🛡️ " + note)
