@@ -20,7 +20,9 @@ JOB_PARAM = "job"
 IMAGE_SIZES = [32, 64, 96, 128, 160, 192, 224, 256, 320, 384]
 TRANSFER_MODEL = "chest_xray"
 START_CHOICES = {"transfer": "The bundled chest X-ray model's weights (transfer)", "scratch": "Scratch (random weights)"}
-STATE_ICONS = {"queued": "⏳", "running": "🏃", "succeeded": "✅", "failed": "❌", "cancelled": "🛑", "damaged": "⚠️"}
+# Material icons are drawn by Streamlit's own font: they show on machines without an emoji font.
+STATE_ICONS = {"queued": ":material/schedule:", "running": ":material/progress_activity:", "succeeded": ":material/check_circle:",
+               "failed": ":material/error:", "cancelled": ":material/cancel:", "damaged": ":material/warning:"}
 
 
 def suggested_name(label: str) -> str:
@@ -59,7 +61,7 @@ def choose_dataset() -> None:
                 check_dataset(folder, Path(path.strip()).name)
     except LucidDxError as exc:
         st.session_state.pop("dataset_report", None)
-        st.error(str(exc), icon="🚫")
+        st.error(str(exc), icon=":material/block:")
 
 
 def show_report(report: intake.DatasetReport) -> None:
@@ -67,9 +69,9 @@ def show_report(report: intake.DatasetReport) -> None:
     st.caption(f"`{st.session_state.get('dataset_label', '')}` · {report.n_images} readable images in "
                f"{len(report.classes)} classes")
     for problem in report.problems:
-        st.error(problem, icon="🚫")
+        st.error(problem, icon=":material/block:")
     for warning in report.warnings:
-        st.warning(warning, icon="⚠️")
+        st.warning(warning, icon=":material/warning:")
     left, right = st.columns(2)
     left.plotly_chart(training_charts.class_counts_bar(report.counts), key="report_counts")
     if report.sizes:
@@ -116,7 +118,7 @@ def settings_form(report: intake.DatasetReport) -> None:
         try:
             job_id = jobs.start_job(request)
         except LucidDxError as exc:
-            st.error(str(exc), icon="🚫")
+            st.error(str(exc), icon=":material/block:")
             return
         st.session_state["job_pick"] = job_id
         st.query_params[JOB_PARAM] = job_id
@@ -150,17 +152,17 @@ def draw_job(progress: jobs.JobProgress) -> None:
         st.plotly_chart(training_charts.training_curves(progress.epoch_events), key=f"curves_{progress.job_id}")
     if progress.active:
         if progress.cancel_requested:
-            st.info("Cancelling… the job stops at its next batch; nothing will be registered.", icon="🛑")
+            st.info("Cancelling… the job stops at its next batch; nothing will be registered.", icon=":material/cancel:")
         else:
             st.button("Cancel training", key=f"cancel_{progress.job_id}", on_click=jobs.cancel, args=(progress.job_id,))
     elif progress.state == "succeeded":
         validation = (progress.result or {}).get("validation", {})
         st.success(f"Registered **{progress.model}** (validation AUC {validation.get('auc', float('nan')):.3f}). "
-                   "It is in the model picker of the Image diagnosis page now.", icon="✅")
+                   "It is in the model picker of the Image diagnosis page now.", icon=":material/check_circle:")
     elif progress.state == "cancelled":
-        st.warning(progress.error or "Cancelled; nothing was registered.", icon="🛑")
+        st.warning(progress.error or "Cancelled; nothing was registered.", icon=":material/cancel:")
     else:
-        st.error(progress.error or "The job failed; nothing was registered. See the log.", icon="❌")
+        st.error(progress.error or "The job failed; nothing was registered. See the log.", icon=":material/error:")
     with st.expander("Log", expanded=progress.state == "failed"):
         st.code(jobs.log_tail(progress.job_id, 60) or "(empty)", language=None)
 
@@ -185,8 +187,7 @@ def show_jobs() -> None:
     wanted = st.query_params.get(JOB_PARAM)
     if "job_pick" not in st.session_state or st.session_state["job_pick"] not in ids:
         st.session_state["job_pick"] = wanted if wanted in ids else ids[0]
-    job_id = st.selectbox("Job", ids, key="job_pick", format_func=lambda i: f"{STATE_ICONS.get(by_id[i]['state'], '')} "
-                          f"{i} · {by_id[i].get('request', {}).get('name', '')} · {by_id[i]['state']}")
+    job_id = st.selectbox("Job", ids, key="job_pick", format_func=lambda i: f"{i} · {by_id[i].get('request', {}).get('name', '')} · {by_id[i]['state']}")
     st.query_params[JOB_PARAM] = job_id  # a reload or a shared link reopens this job
     try:
         if by_id[job_id]["state"] in jobs.ACTIVE_STATES:
@@ -194,7 +195,7 @@ def show_jobs() -> None:
         else:
             draw_job(jobs.read_progress(job_id))
     except LucidDxError as exc:
-        st.error(str(exc), icon="🚫")
+        st.error(str(exc), icon=":material/block:")
 
 
 def _activate(name: str, version: str) -> None:

@@ -99,9 +99,9 @@ def model_card_panel(model_spec: str) -> None:
         st.caption(card["evidence"]["read"])
         note = ood_note(card)
         if note:
-            st.caption("🛡️ " + note)
+            st.caption(":material/shield: " + note)
         try:
-            st.page_link(CARD_PAGE, label="Read the full model card", icon="📇", query_params={SPEC_PARAM: spec})
+            st.page_link(CARD_PAGE, label="Read the full model card", icon=":material/fact_check:", query_params={SPEC_PARAM: spec})
         except st.errors.StreamlitAPIException:
             # The page runs outside the app's navigation (e.g. on its own in a test): say where the card is.
             st.caption(f"Full card: Model cards page, model {spec}.")
