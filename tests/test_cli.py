@@ -101,3 +101,17 @@ def test_models_lists_bundled_versions(isolated_home):
     rows = json.loads(run_cli("models", "--json", home=isolated_home).stdout)
     chest = [r for r in rows if r["model"].startswith("chest_xray:")]
     assert chest and all(r["bundled"] for r in chest) and sum(r["active"] for r in chest) == 1
+
+
+def test_a_whole_command_error_with_json_is_still_one_json_document(tmp_path, isolated_home) -> None:
+    import json as json_module
+
+    from core.cli.common import safe_text
+
+    missing = tmp_path / "nowhere.csv"
+    done = subprocess.run([sys.executable, "-m", "core", "risk", "--csv", str(missing), "--json"], cwd=ROOT,
+                          env={**os.environ, "LUCIDDX_HOME": str(isolated_home)}, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    document = json_module.loads(done.stdout)
+    assert document["ok"] is False and "nowhere.csv" in document["error"]
+    assert safe_text("evil\n\x1b[31mname.png") == "evil\\n\\x1b[31mname.png"

@@ -11,7 +11,7 @@ import argparse
 import os
 
 from core.cli import imaging, models, tabular, validation
-from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, Parser, log
+from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, Parser, emit, log, safe_text
 from core.errors import LucidDxError, ModelNotFoundError, RegistryError
 
 GROUPS = (imaging, tabular, models, validation)
@@ -30,16 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return args.func(args)
     except (ModelNotFoundError, RegistryError) as exc:
-        log(f"error: {exc}")
-        return EXIT_MISUSE
+        return _fail(args, str(exc), EXIT_MISUSE)
     except LucidDxError as exc:
-        log(f"error: {exc}")
-        return EXIT_BAD_INPUT
+        return _fail(args, str(exc), EXIT_BAD_INPUT)
     except FileNotFoundError as exc:
-        log(f"error: {exc.filename}: not found.")
-        return EXIT_BAD_INPUT
+        return _fail(args, f"{exc.filename}: not found.", EXIT_BAD_INPUT)
     except Exception as exc:  # a bug of ours: a one-line message, the traceback only on request
         if os.environ.get("LUCIDDX_DEBUG"):
             raise
-        log(f"error: LucidDx failed unexpectedly ({type(exc).__name__}: {exc}). Set LUCIDDX_DEBUG=1 for details.")
-        return EXIT_BAD_INPUT
+        message = f"LucidDx failed unexpectedly ({type(exc).__name__}: {exc}). Set LUCIDDX_DEBUG=1 for details."
+        return _fail(args, message, EXIT_BAD_INPUT)
+
+
+def _fail(args: argparse.Namespace, message: str, status: int) -> int:
+    """The error on stderr, and with ``--json`` also as the one JSON document the contract promises."""
+    log(f"error: {safe_text(message)}")
+    if getattr(args, "json", False):
+        emit({"ok": False, "error": message}, True, str)
+    return status

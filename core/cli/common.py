@@ -29,6 +29,11 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
+def safe_text(text: object) -> str:
+    """Text for a terminal: control characters (newlines, escape codes in a file name) shown as escapes."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+
+
 def fmt(value: float | None) -> str:
     """A metric for people: 3 decimals, or 'n/a' where it cannot be computed (e.g. AUC of one class)."""
     return "n/a" if value is None else f"{value:.3f}"
