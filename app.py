@@ -4,9 +4,19 @@ import streamlit as st
 
 from core import i18n
 from core.i18n import _
+from core.services import training as training_service
 
 st.set_page_config(page_title="LucidDx", page_icon=":material/radiology:", layout="wide")
 
+
+
+@st.cache_resource(show_spinner=False)
+def housekeeping() -> int:
+    """Once per server process: remove build folders and extracted datasets that killed jobs left behind."""
+    return len(training_service.clean_up())
+
+
+housekeeping()
 # The language is chosen once per session (default: the browser's), then set for every script run.
 if "language" not in st.session_state:
     st.session_state["language"] = i18n.negotiate(st.context.headers.get("Accept-Language"))

@@ -167,3 +167,26 @@ def test_a_job_with_a_damaged_status_file_is_listed_as_damaged_not_hidden(isolat
     assert "status file is damaged" in listed[0]["error"] and str(folder) in listed[0]["error"]
     with pytest.raises(LucidDxError, match="damaged"):
         jobs.read_progress(folder.name)
+
+
+def test_clean_up_removes_old_leftovers_of_killed_jobs_only(isolated_home: Path) -> None:
+    from core.imaging import intake
+
+    staging = registry.new_staging_dir()
+    (staging / "model.keras").write_bytes(b"half written")
+    extracted = intake.datasets_dir() / "upload-1234"
+    (extracted / "NORMAL").mkdir(parents=True)
+    fresh = registry.new_staging_dir()
+    old = time.time() - 48 * 3600
+    for folder in (staging, extracted):
+        os.utime(folder, (old, old))
+    removed = training_service.clean_up(max_age_hours=24)
+    assert set(removed) == {staging, extracted}
+    assert not staging.exists() and not extracted.exists() and fresh.exists()  # a young build may be in use
+
+
+def test_clean_up_waits_while_a_job_is_running(isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    staging = registry.new_staging_dir()
+    os.utime(staging, (time.time() - 48 * 3600,) * 2)
+    monkeypatch.setattr(jobs, "list_jobs", lambda: [{"id": "x", "state": "running"}])
+    assert training_service.clean_up(max_age_hours=24) == [] and staging.exists()

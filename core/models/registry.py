@@ -205,11 +205,16 @@ def next_version(name: str) -> str:
     return str(max(numbers, default=0) + 1)
 
 
+def staging_root() -> Path:
+    """Where versions are built before registration (``$LUCIDDX_HOME/models/.staging``)."""
+    return config.home_models_dir() / ".staging"
+
+
 def new_staging_dir() -> Path:
     """A private folder inside ``$LUCIDDX_HOME`` to build a version in before it is registered."""
-    staging_root = config.home_models_dir() / ".staging"
-    staging_root.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(dir=staging_root, prefix="build-"))
+    root = staging_root()
+    root.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(dir=root, prefix="build-"))
 
 
 def commit_version(staging: Path, name: str, activate_it: bool = True) -> ModelRef:

@@ -1,11 +1,15 @@
-"""Training verbs every front end shares: start a background training job, let go of an extracted dataset."""
+"""Training housekeeping every front end shares: let go of extracted datasets and abandoned build folders."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
 from pathlib import Path
 
 from core.imaging import intake
 from core.jobs import runner
+from core.models import registry
 
 
 def release_dataset(folder: str | Path) -> bool:
@@ -24,3 +28,25 @@ def release_dataset(folder: str | Path) -> bool:
         return False
     intake.remove_dataset(folder)
     return True
+
+
+RETENTION_HOURS = float(os.environ.get("LUCIDDX_RETENTION_HOURS", "24"))
+
+
+def clean_up(max_age_hours: float = RETENTION_HOURS, now: float | None = None) -> list[Path]:
+    """Remove what killed or abandoned jobs left behind: build folders and extracted datasets.
+
+    Nothing is removed while a training job is queued or running (its folders may be in use), and only
+    folders untouched for ``max_age_hours``. Extracted datasets hold full DICOMs: they must not pile up.
+    Returns the removed folders.
+    """
+    if any(job["state"] in runner.ACTIVE_STATES for job in runner.list_jobs()):
+        return []
+    cutoff = (time.time() if now is None else now) - max_age_hours * 3600
+    removed = []
+    for root in (registry.staging_root(), intake.datasets_dir()):
+        for folder in sorted(root.iterdir()) if root.is_dir() else []:
+            if folder.is_dir() and folder.stat().st_mtime < cutoff:
+                shutil.rmtree(folder, ignore_errors=True)
+                removed.append(folder)
+    return removed
