@@ -4,10 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYBABEL=".venv/bin/pybabel"
-$PYBABEL extract -F babel.cfg -k _ -k ngettext:1,2 --no-location --sort-output --omit-header \
+$PYBABEL extract -F babel.cfg -k _ -k ngettext:1,2 --no-location --sort-output \
   --project LucidDx -o locale/luciddx.pot .
 for po in locale/*/LC_MESSAGES/luciddx.po; do
   lang=$(basename "$(dirname "$(dirname "$po")")")
-  $PYBABEL update -i locale/luciddx.pot -d locale -D luciddx -l "$lang" --no-fuzzy-matching --omit-header
+  $PYBABEL update -i locale/luciddx.pot -d locale -D luciddx -l "$lang" --no-fuzzy-matching
 done
 $PYBABEL compile -d locale -D luciddx --statistics

@@ -13,12 +13,13 @@ import streamlit as st
 
 from core.models import cards, kinds, registry
 from core.errors import LucidDxError
+from core.i18n import _
 
 CARD_PAGE = "pages/model_cards.py"
 SPEC_PARAM = "model"
 
 
-@st.cache_data(show_spinner="Computing the model card…", max_entries=32)
+@st.cache_data(show_spinner=False, max_entries=32)
 def _cached_card(spec: str, path: str, stamp: float) -> dict[str, Any]:
     # ``path`` and ``stamp`` (newest file time in the version folder) key the cache: a rebuilt or
     # replaced model gets a fresh card.
@@ -41,17 +42,20 @@ def threshold_note(card: dict[str, Any]) -> str | None:
     if in_force.get("threshold") is None:
         return None
     if in_force["source"] == "stored":
-        return f"Threshold in force: {in_force['threshold']:.2f}, stored with this version ({card['model_details'].get('threshold_rule') or 'its training rule'})."
-    return (f"Threshold in force: {in_force['threshold']:.2f}, adopted by this site from its validation "
-            f"{in_force['source'].split(':', 1)[1]} (stored threshold {card['model_details']['threshold']:.2f}).")
+        return _("Threshold in force: {threshold}, stored with this version.").format(threshold=f"{in_force['threshold']:.2f}")
+    return _("Threshold in force: {threshold}, adopted by this site from its validation {validation} "
+             "(stored threshold {stored}).").format(threshold=f"{in_force['threshold']:.2f}",
+                                                    validation=in_force["source"].split(":", 1)[1],
+                                                    stored=f"{card['model_details']['threshold']:.2f}")
 
 
 def format_metric(entry: dict[str, Any] | None) -> tuple[str, str | None]:
     """('0.912', '95% CI 0.850–0.963') for a card metric entry; ('n/a', None) when undefined."""
     if not entry or entry.get("value") is None:
-        return "n/a", None
+        return _("n/a"), None
     low, high = entry.get("ci95") or [None, None]
-    return f"{entry['value']:.3f}", (f"95% CI {low:.3f}–{high:.3f}" if low is not None else None)
+    interval = _("95% CI {low}–{high}").format(low=f"{low:.3f}", high=f"{high:.3f}") if low is not None else None
+    return f"{entry['value']:.3f}", interval
 
 
 def ood_note(card: dict[str, Any]) -> str | None:
@@ -61,11 +65,12 @@ def ood_note(card: dict[str, Any]) -> str | None:
         return None
     parts = []
     if ood.get("non_chest_flag_rate") is not None:
-        parts.append(f"flagged {ood['non_chest_flag_rate']:.0%} of {ood['non_chest_n']} non-chest test images")
+        parts.append(_("flagged {rate} of {n} non-chest test images").format(
+            rate=f"{ood['non_chest_flag_rate']:.0%}", n=ood["non_chest_n"]))
     if ood.get("validation_flag_rate") is not None:
-        parts.append(f"{ood['validation_flag_rate']:.1%} of {ood['validation_n']} validation X-rays")
-    return ("Inputs unlike the training images are flagged as out of distribution and their prediction marked "
-            "unreliable. Measured: " + ", ".join(parts) + ".")
+        parts.append(_("{rate} of {n} validation X-rays").format(rate=f"{ood['validation_flag_rate']:.1%}", n=ood["validation_n"]))
+    return _("Inputs unlike the training images are flagged as out of distribution and their prediction marked "
+             "unreliable. Measured: {rates}.").format(rates=_(", ").join(parts))
 
 
 def model_card_panel(model_spec: str) -> None:
@@ -78,21 +83,22 @@ def model_card_panel(model_spec: str) -> None:
     details = card["model_details"]
     spec = f"{details['name']}:{details['version']}"
     with st.container(border=True):
-        st.markdown(f"**Model card** · `{spec}` · {details.get('architecture') or details['kind']} · "
-                    f"{(details.get('date') or '')[:10]}")
+        st.markdown(_("**Model card** · `{spec}` · {architecture} · {date}").format(
+            spec=spec, architecture=details.get("architecture") or details["kind"], date=(details.get("date") or "")[:10]))
         st.caption(card["intended_use"]["primary_uses"][0])
-        shown = ("auc", "sensitivity", "specificity")
+        shown = {"auc": _("AUC"), "sensitivity": _("Sensitivity"), "specificity": _("Specificity")}
         cols = st.columns(len(shown))
         for col, (name, entry) in zip(cols, cards.key_metrics(card, shown).items()):
             value, interval = format_metric(entry)
-            col.metric(name.upper() if name == "auc" else name.capitalize(), value, help=interval)
+            col.metric(shown[name], value, help=interval)
             if interval:
                 col.caption(interval)
         n = card["quantitative_analyses"]["n"]
-        st.caption(f"On {n} {('out-of-fold' if details['kind'] == kinds.TABULAR_RISK else 'held-out validation')} cases; "
-                   f"{card['metrics']['decision']}.")
+        on_cases = (_("On {n} out-of-fold cases.") if details["kind"] == kinds.TABULAR_RISK
+                    else _("On {n} held-out validation cases."))
+        st.caption(on_cases.format(n=n) + " " + card["metrics"]["decision"])
         limits = card["caveats_and_recommendations"][:2] + card["intended_use"]["out_of_scope"][:1]
-        st.markdown("**Limitations**\n" + "\n".join(f"- {item}" for item in limits))
+        st.markdown(_("**Limitations**") + "\n" + "\n".join(f"- {item}" for item in limits))
         threshold = threshold_note(card)
         if threshold:
             st.caption(threshold)
@@ -101,7 +107,8 @@ def model_card_panel(model_spec: str) -> None:
         if note:
             st.caption(":material/shield: " + note)
         try:
-            st.page_link(CARD_PAGE, label="Read the full model card", icon=":material/fact_check:", query_params={SPEC_PARAM: spec})
+            st.page_link(CARD_PAGE, label=_("Read the full model card"), icon=":material/fact_check:",
+                         query_params={SPEC_PARAM: spec})
         except st.errors.StreamlitAPIException:
             # The page runs outside the app's navigation (e.g. on its own in a test): say where the card is.
-            st.caption(f"Full card: Model cards page, model {spec}.")
+            st.caption(_("Full card: Model cards page, model {spec}.").format(spec=spec))

@@ -12,6 +12,7 @@ import os
 
 from core.cli import imaging, models, tabular, validation
 from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, Parser, emit, log, safe_text
+from core import i18n
 from core.errors import LucidDxError, ModelNotFoundError, RegistryError
 
 GROUPS = (imaging, tabular, models, validation)
@@ -19,6 +20,8 @@ GROUPS = (imaging, tabular, models, validation)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m core", description="LucidDx: explainable diagnostic models from the command line.")
+    parser.add_argument("--lang", choices=list(i18n.LANGUAGES), default=None,
+                        help="language of the human-readable output (default: $LUCIDDX_LANG, else en); JSON keys stay English")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for group in GROUPS:
         group.register(sub)
@@ -27,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    i18n.set_language(args.lang or os.environ.get("LUCIDDX_LANG"))
     try:
         return args.func(args)
     except (ModelNotFoundError, RegistryError) as exc:
