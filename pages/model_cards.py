@@ -10,10 +10,11 @@ import streamlit as st
 from core.charts import cards as card_charts
 from core.models import cards, metrics, registry
 from core.errors import LucidDxError
+from core.i18n import _
 from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note, threshold_note
 
 
-@st.cache_data(show_spinner="Comparing versions…", max_entries=16)
+@st.cache_data(show_spinner=False, max_entries=16)
 def cached_comparison(spec_a: str, spec_b: str, stamp: str) -> dict[str, Any]:
     # ``stamp`` (both cards' fingerprints) keys the cache so replaced predictions are re-compared.
     return cards.compare_versions(spec_a, spec_b)
@@ -23,24 +24,25 @@ def pick_version() -> tuple[str, list[str]]:
     """Model and version pickers (preselected from ?model=NAME:VERSION); returns the spec and all versions."""
     models = registry.list_models()
     if not models:
-        raise LucidDxError("No models are registered: train one on the Retrain page.")
+        raise LucidDxError(_("No models are registered: train one on the Retrain page."))
     wanted = st.query_params.get(SPEC_PARAM, "")
-    wanted_name, _, wanted_version = wanted.partition(":")
+    wanted_name, _sep, wanted_version = wanted.partition(":")
     names = list(models)
-    name = st.selectbox("Model", names, index=names.index(wanted_name) if wanted_name in names else 0, key="card_model")
+    name = st.selectbox(_("Model"), names, index=names.index(wanted_name) if wanted_name in names else 0, key="card_model")
     versions = [r.version for r in models[name]]
     default = wanted_version if wanted_name == name and wanted_version in versions else registry.active_version(name).version
-    version = st.selectbox("Version", versions, index=versions.index(default), key=f"card_version_{name}",
-                           format_func=lambda v: f"{v} (active)" if v == registry.active_version(name).version else v)
+    version = st.selectbox(_("Version"), versions, index=versions.index(default), key=f"card_version_{name}",
+                           format_func=lambda v: _("{version} (active)").format(version=v) if v == registry.active_version(name).version else v)
     return f"{name}:{version}", [f"{name}:{v}" for v in versions]
 
 
 def show_headline(card: dict[str, Any]) -> None:
     details = card["model_details"]
-    source = "bundled" if details.get("bundled") else "trained in this installation"
+    source = _("bundled") if details.get("bundled") else _("trained in this installation")
     st.subheader(f"{details['name']}:{details['version']}")
-    st.caption(f"{details['kind']} · {source} · created {details.get('date')} · card computed {card['generated']['at']} "
-               f"from {', '.join(card['generated']['from'])}")
+    st.caption(_("{kind} · {source} · created {created} · card computed {computed} from {files}").format(
+        kind=details["kind"], source=source, created=details.get("date"), computed=card["generated"]["at"],
+        files=", ".join(card["generated"]["from"])))
     overall = card["quantitative_analyses"]["overall"]
     cols = st.columns(4)
     for i, name in enumerate(metrics.BINARY_METRICS):
@@ -53,7 +55,7 @@ def show_headline(card: dict[str, Any]) -> None:
         st.info(note)
     show_evidence(card)
     if not details.get("documented_model"):
-        st.warning("This version was trained on a user's own data and has not been independently evaluated.")
+        st.warning(_("This version was trained on a user's own data and has not been independently evaluated."))
 
 
 def show_evidence(card: dict[str, Any]) -> None:
@@ -61,13 +63,13 @@ def show_evidence(card: dict[str, Any]) -> None:
     evidence = card["evidence"]
     (st.success if evidence["external"] else st.warning)(evidence["read"])
     columns = [evidence["internal"], *evidence["external"]]
-    rows = [{"": "cases (n)", **{c["label"]: str(c["n"]) for c in columns}},
-            {"": "prevalence", **{c["label"]: "n/a" if c.get("prevalence") is None else f"{c['prevalence']:.1%}" for c in columns}}]
+    rows = [{"": _("cases (n)"), **{c["label"]: str(c["n"]) for c in columns}},
+            {"": _("prevalence"), **{c["label"]: _("n/a") if c.get("prevalence") is None else f"{c['prevalence']:.1%}" for c in columns}}]
     for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):
         row = {"": metrics.METRIC_LABELS[key]}
         for c in columns:
             value, interval = format_metric(c.get(key))
-            row[c["label"]] = value + (f" ({interval.removeprefix('95% CI ')})" if interval else "")
+            row[c["label"]] = value + (f" ({interval})" if interval else "")
         rows.append(row)
     st.dataframe(rows, hide_index=True)
     note = threshold_note(card)
@@ -78,9 +80,9 @@ def show_evidence(card: dict[str, Any]) -> None:
 def show_downloads(card: dict[str, Any]) -> None:
     stem = f"model_card_{card['model_details']['name']}_v{card['model_details']['version']}"
     left, right = st.columns(2)
-    left.download_button("Download card (Markdown)", cards.render_markdown(card), file_name=f"{stem}.md",
+    left.download_button(_("Download card (Markdown)"), cards.render_markdown(card), file_name=f"{stem}.md",
                          mime="text/markdown", key="card_md")
-    right.download_button("Download card (JSON)", json.dumps(card, indent=2), file_name=f"{stem}.json",
+    right.download_button(_("Download card (JSON)"), json.dumps(card, indent=2), file_name=f"{stem}.json",
                           mime="application/json", key="card_json")
 
 
@@ -94,9 +96,9 @@ def show_charts(card: dict[str, Any]) -> None:
             cols[1].plotly_chart(figures[right], key=f"chart_{right}")
     table = card["quantitative_analyses"].get("threshold_table")
     if table:
-        st.markdown("**Threshold table** (the chosen operating threshold is marked)")
+        st.markdown(_("**Threshold table** (the chosen operating threshold is marked)"))
         st.dataframe(
-            [{"threshold": f"{r['threshold']:.4g}", "chosen": "◀ chosen" if r["chosen"] else "", "sensitivity": r["sensitivity"],
+            [{"threshold": f"{r['threshold']:.4g}", "chosen": _("◀ chosen") if r["chosen"] else "", "sensitivity": r["sensitivity"],
               "specificity": r["specificity"], "PPV": r["ppv"], "NPV": r["npv"], "flagged": r["flagged"], "note": r["note"]}
              for r in table],
             hide_index=True,
@@ -106,22 +108,22 @@ def show_charts(card: dict[str, Any]) -> None:
 def show_comparison(spec: str, all_specs: list[str]) -> None:
     others = [s for s in all_specs if s != spec]
     if not others:
-        st.info("This model has a single version; retrain it to compare versions.")
+        st.info(_("This model has a single version; retrain it to compare versions."))
         return
-    other = st.selectbox("Compare with", others, key="card_compare_with")
+    other = st.selectbox(_("Compare with"), others, key="card_compare_with")
     baseline, candidate = sorted([other, spec], key=lambda s: registry.version_key(s.partition(":")[2]))
     stamp = "|".join(card_for(s)["generated"]["fingerprint"] for s in (baseline, candidate))
     comparison = cached_comparison(baseline, candidate, stamp)
     st.plotly_chart(card_charts.comparison_figure(comparison), key="chart_compare")
     st.dataframe(
         [{"metric": metrics.METRIC_LABELS[k], baseline: v["a"], candidate: v["b"], "change": v["delta"],
-          "change 95% CI": "n/a" if v["ci95"][0] is None else f"{v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f}"}
+          "change 95% CI": _("n/a") if v["ci95"][0] is None else f"{v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f}"}
          for k, v in comparison["deltas"].items()],
         hide_index=True,
     )
     paired = next(iter(comparison["deltas"].values()))["paired"]
-    st.caption(comparison["method"] + ("; paired (both versions scored the same cases)." if paired
-                                       else "; independent (the versions were validated on different cases)."))
+    st.caption(comparison["method"] + (_("; paired (both versions scored the same cases).") if paired
+                                       else _("; independent (the versions were validated on different cases).")))
     left, right = st.columns(2)
     for col, s in ((left, baseline), (right, candidate)):
         with col:
@@ -129,9 +131,9 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
             st.markdown(cards.render_markdown(card_for(s)).split("## Quantitative analyses")[0])
 
 
-st.title("Model cards")
-st.caption("Every number on a card is computed from the model's stored validation predictions and measurements "
-           "(Mitchell et al., 2019, Model Cards for Model Reporting).")
+st.title(_("Model cards"))
+st.caption(_("Every number on a card is computed from the model's stored validation predictions and measurements "
+             "(Mitchell et al., 2019, Model Cards for Model Reporting)."))
 try:
     chosen, specs = pick_version()
     model_card = card_for(chosen)
@@ -142,8 +144,8 @@ show_headline(model_card)
 show_downloads(model_card)
 missing = cards.missing_sections(model_card)
 if missing:
-    st.error(f"This card is incomplete: {', '.join(missing)} missing.")
-card_tab, charts_tab, compare_tab = st.tabs(["Card", "Charts", "Compare versions"])
+    st.error(_("This card is incomplete: {sections} missing.").format(sections=", ".join(missing)))
+card_tab, charts_tab, compare_tab = st.tabs([_("Card"), _("Charts"), _("Compare versions")])
 with card_tab:
     st.markdown(cards.render_markdown(model_card))
 with charts_tab:

@@ -11,6 +11,13 @@ import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Page tests need the real exception; users see none (.streamlit/config.toml: showErrorDetails)."""
+    from streamlit import config as streamlit_config
+
+    streamlit_config.set_option("client.showErrorDetails", "full")
+
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 CHEST_XRAY_TRAIN = DATA_ROOT / "chest_xray" / "train"
 DIABETES_CSV = DATA_ROOT / "diabetes" / "diabetes.csv"

@@ -100,3 +100,18 @@ def test_browser_language_and_number_formats() -> None:
     assert i18n.negotiate("zh-TW") == "zh_CN" and i18n.negotiate("fr-FR,fr") == "en" and i18n.negotiate(None) == "en"
     with i18n.using("zh_CN"):
         assert i18n.format_percent(0.3812) == "38.1%" and i18n.format_decimal(1234.5, 1) == "1,234.5"
+
+
+def test_no_module_that_translates_rebinds_the_underscore() -> None:
+    """`name, _, version = spec.partition(":")` silently replaces gettext for the rest of the function."""
+    import ast
+
+    offenders = []
+    for path in [ROOT / "app.py", *(ROOT / "pages").rglob("*.py"), *(ROOT / "ui").rglob("*.py"), *(ROOT / "core").rglob("*.py")]:
+        tree = ast.parse(path.read_text())
+        imports_underscore = any(isinstance(n, ast.ImportFrom) and n.module == "core.i18n" and
+                                 any(a.name == "_" for a in n.names) for n in ast.walk(tree))
+        if imports_underscore and any(isinstance(n, ast.Name) and n.id == "_" and isinstance(n.ctx, ast.Store)
+                                      for n in ast.walk(tree)):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, f"these modules assign to _ although they translate with it: {offenders}"
