@@ -57,7 +57,7 @@ def choose_dataset() -> None:
             path = st.text_input("Folder (or .zip) on the server, for datasets too big to upload", key="dataset_path",
                                  placeholder="/data/knee_mri")
             if st.button("Check dataset", key="check_path", disabled=not path.strip()):
-                folder, _extracted = intake.resolve_source(Path(path.strip()))
+                folder, _extracted = intake.resolve_source(training_service.server_dataset(path.strip()))
                 check_dataset(folder, Path(path.strip()).name)
     except LucidDxError as exc:
         st.session_state.pop("dataset_report", None)

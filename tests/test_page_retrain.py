@@ -40,7 +40,9 @@ def open_page() -> AppTest:
 
 
 @pytest.fixture()
-def page() -> AppTest:
+def page(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    # The test folders live under pytest's temporary root: that is this server's data root.
+    monkeypatch.setenv("LUCIDDX_DATA_ROOTS", str(tmp_path_factory.getbasetemp()))
     return open_page()
 
 
@@ -138,3 +140,12 @@ def test_registry_controls_activate_roll_back_and_refuse_deleting_bundled() -> N
     assert not at.exception, at.exception
     assert [r.version for r in registry.list_versions("chest_xray")] == [bundled.version]
     assert any(f"chest_xray:{trained.version} was deleted" in s.value for s in at.success)
+
+
+def test_server_folders_outside_the_data_roots_are_refused(page: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = check_server_folder(page, Path("/etc"))
+    assert any("outside the folders this server may read" in e.value for e in at.error)
+    assert "2. Dataset report" not in [s.value for s in at.subheader]
+    monkeypatch.delenv("LUCIDDX_DATA_ROOTS")
+    at = check_server_folder(open_page(), Path("/etc"))
+    assert any("LUCIDDX_DATA_ROOTS" in e.value for e in at.error)

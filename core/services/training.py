@@ -9,6 +9,7 @@ from pathlib import Path
 
 from core.imaging import intake
 from core.jobs import runner
+from core.errors import InvalidDatasetError
 from core.models import registry
 
 
@@ -50,3 +51,28 @@ def clean_up(max_age_hours: float = RETENTION_HOURS, now: float | None = None) -
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(folder)
     return removed
+
+
+def data_roots() -> list[Path]:
+    """Server folders the dashboard may read datasets from (``LUCIDDX_DATA_ROOTS``, separated by ``:``)."""
+    return [Path(p).resolve() for p in os.environ.get("LUCIDDX_DATA_ROOTS", "").split(os.pathsep) if p.strip()]
+
+
+def server_dataset(path: str | Path) -> Path:
+    """A server folder or zip a dashboard user named, allowed only inside a configured data root.
+
+    The dashboard runs with the server's permissions: without this, anyone could list /etc or read the
+    DICOMs of any folder. Symbolic links are resolved before the check.
+
+    Raises:
+        InvalidDatasetError: no data root is configured, or the path is outside every root.
+    """
+    roots = data_roots()
+    if not roots:
+        raise InvalidDatasetError("Reading datasets from server folders is switched off: an administrator can allow "
+                                  "folders by setting LUCIDDX_DATA_ROOTS (e.g. /data/radiology). Upload a zip instead.")
+    resolved = Path(path).expanduser().resolve()
+    if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
+        allowed = ", ".join(str(r) for r in roots)
+        raise InvalidDatasetError(f"{path}: outside the folders this server may read datasets from ({allowed}).")
+    return resolved
