@@ -37,3 +37,23 @@ class TrainingCancelledError(LucidDxError):
 
 class InvalidModelError(LucidDxError):
     """A registered model whose files or metadata are missing, damaged or inconsistent."""
+
+
+class PermissionDeniedError(LucidDxError):
+    """An action the signed-in account's role does not allow (or an account that is disabled)."""
+
+
+class AuthenticationError(LucidDxError):
+    """A sign-in or API key that does not match an enabled account (the message never says which part)."""
+
+
+class AccountLockedError(AuthenticationError):
+    """An account locked for a while after too many failed sign-ins."""
+
+
+class AccountError(LucidDxError):
+    """An account operation that cannot be done (name taken, unknown account, weak password, bad role...)."""
+
+
+class AccessStoreError(LucidDxError):
+    """The account and audit database cannot be reached, created or upgraded."""

@@ -3,7 +3,7 @@
 Layers, from the front to the floor:
     front ends   app.py, pages/, ui/, core.cli, core.services (and later api/, dicomnode/)
     views        core.charts (plotly figures of domain results)
-    domains      core.imaging, core.tabular, core.jobs
+    domains      core.imaging, core.tabular, core.jobs, core.access
     models       core.models (registry, cards, metrics, kinds, provenance)
     floor        core.errors, core.config, core.i18n
 A module may import its own layer's siblings only inside its own package, and anything below it.
@@ -22,12 +22,13 @@ VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py")), *sorted(
 CORE_FILES = sorted((ROOT / "core").rglob("*.py"))
 # Which core packages each core package may import (besides itself and the floor).
 ALLOWED = {
-    "cli": {"services", "imaging", "tabular", "jobs", "models", "charts"},
-    "services": {"imaging", "tabular", "jobs", "models"},
+    "cli": {"services", "imaging", "tabular", "jobs", "models", "charts", "access"},
+    "services": {"imaging", "tabular", "jobs", "models", "access"},
     "charts": {"imaging", "tabular", "models"},
     "imaging": {"models"},
     "tabular": {"models"},
     "jobs": {"models"},
+    "access": {"models"},
     "models": set(),
 }
 FLOOR = {"errors", "config", "i18n", "__init__", "__main__"}

@@ -1,0 +1,142 @@
+"""The account and audit database: one SQLAlchemy engine per URL, its schema kept by Alembic.
+
+SQLite (``$LUCIDDX_HOME/luciddx.db``) by default, PostgreSQL when ``LUCIDDX_DB_URL`` says so. The
+first use of a URL in a process upgrades its schema to the newest migration shipped in
+``core/access/migrations`` (run with Alembic's command API; no ``alembic.ini`` needed).
+"""
+
+from __future__ import annotations
+
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from core.access import settings
+from core.errors import AccessStoreError
+from core.i18n import _
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+metadata = sa.MetaData()
+
+accounts = sa.Table(
+    "accounts", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("disabled", sa.Boolean, nullable=False, default=False),
+    sa.Column("failed_logins", sa.Integer, nullable=False, default=0),
+    sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_login", sa.DateTime(timezone=True), nullable=True),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("prefix", sa.String(16), nullable=False, unique=True),
+    sa.Column("key_sha256", sa.String(64), nullable=False),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_used", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+)
+
+# Append-only: rows are never updated or deleted by LucidDx; ``seq`` is 1, 2, 3... and each ``hash``
+# covers the record and the previous record's hash (see core.access.audit).
+audit_log = sa.Table(
+    "audit_log", metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("time", sa.String(32), nullable=False),  # ISO 8601 UTC text, hashed exactly as stored
+    sa.Column("user", sa.String(64), nullable=False),
+    sa.Column("role", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(32), nullable=False),
+    sa.Column("model", sa.String(128), nullable=True),
+    sa.Column("input_sha256", sa.String(64), nullable=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+sa.Index("ix_audit_log_time", audit_log.c.time)
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def shown_url(url: str) -> str:
+    """The URL for a message: the password replaced by ***."""
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: say only its scheme
+        return url.split("://", 1)[0] + "://..."
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """The engine for ``url`` (default: :func:`settings.db_url`), its schema upgraded on first use."""
+    url = url or settings.db_url()
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _create(url)
+            _engines[url] = engine
+        return engine
+
+
+def _create(url: str) -> Engine:
+    try:
+        parsed = sa.engine.make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = sa.create_engine(url, connect_args={"timeout": 30})
+        else:
+            engine = sa.create_engine(url, pool_pre_ping=True)
+        upgrade(engine)
+        return engine
+    except AccessStoreError:
+        raise
+    except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
+        raise AccessStoreError(
+            _("The account database {url} cannot be opened ({reason}). Check LUCIDDX_DB_URL / LUCIDDX_HOME "
+              "and that the database server is running.").format(url=shown_url(url), reason=type(exc).__name__)
+        ) from exc
+
+
+def alembic_config(connection: Connection):
+    """An Alembic configuration pointing at the migrations shipped in this package."""
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR).replace("%", "%%"))
+    config.attributes["connection"] = connection
+    return config
+
+
+def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Create or upgrade the schema to ``revision`` (idempotent)."""
+    from alembic import command
+
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), revision)
+
+
+@contextmanager
+def begin(url: str | None = None) -> Iterator[Connection]:
+    """A connection in a transaction (committed at the end of the block); database failures become
+    :class:`AccessStoreError`."""
+    engine = get_engine(url)
+    try:
+        with engine.begin() as connection:
+            yield connection
+    except sa.exc.IntegrityError:
+        raise
+    except SQLAlchemyError as exc:
+        raise AccessStoreError(
+            _("The account database {url} failed ({reason}). Try again; if it persists, ask an administrator.")
+            .format(url=engine.url.render_as_string(hide_password=True), reason=type(exc).__name__)
+        ) from exc
