@@ -1,0 +1,200 @@
+"""Accounts and audit commands: ``users``, ``apikeys``, ``audit``, ``deidentify`` (../shared/CLI.md).
+
+Whoever runs these commands already holds the machine's files, so the CLI acts as the operating-system
+user and records every action in the audit log under that name, with the role ``os-user``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import re
+import sys
+from datetime import datetime, timezone
+from typing import Any
+
+from core.access import roles
+from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, emit, log, safe_text
+from core.errors import AccountError, LucidDxError
+from core.i18n import _
+
+OS_ROLE = "os-user"
+
+
+def os_user() -> str:
+    """The operating-system user, in the characters an audit record accepts."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no login name (a container without /etc/passwd entry)
+        name = "unknown"
+    return re.sub(r"[^A-Za-z0-9._@-]", "_", name)[:64] or "unknown"
+
+
+def _audit(action: str, outcome: str = "ok", **fields: Any) -> None:
+    from core.access import audit
+
+    audit.record(os_user(), OS_ROLE, action, outcome=outcome, **fields)
+
+
+def read_password() -> str:
+    """The new password from stdin: typed twice at a terminal, else the first line of a pipe."""
+    if sys.stdin.isatty():
+        first = getpass.getpass(_("Password: "))
+        if getpass.getpass(_("Password again: ")) != first:
+            raise AccountError(_("The two passwords differ; nothing was changed. Run the command again."))
+        return first
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+def cmd_users(args: argparse.Namespace) -> int:
+    from core.access import accounts
+
+    if args.verb == "add":
+        try:
+            account = accounts.add(args.name, args.role, read_password())
+        except LucidDxError:
+            _audit("users", "failed")
+            raise
+        message = _("account {name} created with role {role}")
+    elif args.verb == "disable":
+        account, message = accounts.disable(args.name), _("account {name} disabled")
+    elif args.verb == "enable":
+        account, message = accounts.enable(args.name), _("account {name} enabled (and unlocked)")
+    elif args.verb == "set-role":
+        account, message = accounts.set_role(args.name, args.role), _("account {name} is now a {role}")
+    else:  # list
+        listing = [a.as_dict() for a in accounts.list_accounts()]
+        emit(listing, args.json, lambda rows: "\n".join(
+            f"{r['name']:<24} {r['role']:<10} {_('disabled') if r['disabled'] else _('enabled'):<9} "
+            f"{_('last sign-in')}: {r['last_login'] or '-'}" for r in rows)
+            or _("no accounts yet: create the first with 'python -m core users add NAME --role admin'"))
+        _audit("users")
+        return EXIT_OK
+    _audit("users")
+    emit(account.as_dict(), args.json, lambda r: message.format(name=r["name"], role=r["role"]))
+    return EXIT_OK
+
+
+def cmd_apikeys(args: argparse.Namespace) -> int:
+    from core.access import apikeys
+
+    if args.verb == "create":
+        key = apikeys.create(args.user)
+        _audit("apikeys")
+        emit({"user": args.user, "key": key}, args.json, lambda r: r["key"])
+        log(_("This key is shown once: store it now. It acts with {user}'s role.").format(user=args.user))
+    else:
+        listing = apikeys.list_keys(args.user)
+        _audit("apikeys")
+        emit(listing, args.json, lambda rows: "\n".join(
+            f"{r['prefix']}  {r['user']:<24} {r['created']}  {'revoked' if r['revoked'] else ''}" for r in rows))
+    return EXIT_OK
+
+
+def _iso(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-11-29 or "
+                                         f"2026-11-29T08:00:00Z") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from core.access import audit
+
+    if args.verb == "verify":
+        result = audit.verify()
+        _audit("audit", "ok" if result.ok else "failed")
+
+        def human(r: dict) -> str:
+            if r["ok"]:
+                return _("audit log intact: {n} records, head {head}").format(n=r["records"], head=r["head"])
+            return _("audit log BROKEN at record {seq}: {reason}").format(seq=r["broken"], reason=r["reason"])
+
+        emit(result.as_dict(), args.json, human)
+        return EXIT_OK if result.ok else EXIT_BAD_INPUT
+    listing = [r.public() for r in audit.records(args.since, args.user, args.action)]
+    _audit("audit")
+    emit(listing, args.json, lambda rows: "\n".join(
+        f"{r['time']}  {r['user']:<16} {r['role']:<10} {r['action']:<11} {r['model'] or '-':<20} "
+        f"{(r['input_sha256'] or '-')[:12]:<12} {r['outcome']}" for r in rows) or _("no records"))
+    return EXIT_OK
+
+
+def cmd_deidentify(args: argparse.Namespace) -> int:
+    from core.access.deidentify import deidentify_file
+
+    results = []
+    for name in args.files:
+        try:
+            done = deidentify_file(name, args.out)
+        except LucidDxError as exc:
+            results.append({"file": name, "ok": False, "error": str(exc), "out": None, "removed": 0,
+                            "burned_in_annotation": "unknown"})
+            log(safe_text(exc))
+            _audit("deidentify", "bad-input")
+            continue
+        results.append({"file": name, "ok": True, "error": None, "out": done.out, "removed": done.removed,
+                        "burned_in_annotation": done.burned_in_annotation})
+        _audit("deidentify", input_sha256=done.sha256)
+
+    def human(rows: list[dict]) -> str:
+        lines = []
+        for r in rows:
+            if not r["ok"]:
+                lines.append(f"{safe_text(r['file'])}: {_('not de-identified')}: {safe_text(r['error'])}")
+                continue
+            note = "" if r["burned_in_annotation"] == "NO" else "  " + _(
+                "(burned-in annotation: {value}; check the pixels for text)").format(value=r["burned_in_annotation"])
+            lines.append(f"{safe_text(r['file'])} -> {safe_text(r['out'])}  "
+                         + _("{n} attributes removed or replaced").format(n=r["removed"]) + note)
+        return "\n".join(lines)
+
+    emit(results, args.json, human)
+    return EXIT_OK if all(r["ok"] for r in results) else EXIT_BAD_INPUT
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("users", help="accounts: add (password from stdin), list, disable, enable, set-role")
+    verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
+    q = verbs.add_parser("add", help="create an account; the password is read from stdin, never an argument")
+    q.add_argument("name")
+    q.add_argument("--role", required=True, choices=roles.ROLES)
+    q.add_argument("--json", action="store_true")
+    q = verbs.add_parser("list", help="list accounts")
+    q.add_argument("--json", action="store_true")
+    for verb, text in (("disable", "disable an account (it can no longer sign in)"),
+                       ("enable", "enable (and unlock) an account")):
+        q = verbs.add_parser(verb, help=text)
+        q.add_argument("name")
+        q.add_argument("--json", action="store_true")
+    q = verbs.add_parser("set-role", help="change an account's role")
+    q.add_argument("name")
+    q.add_argument("role", choices=roles.ROLES)
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_users)
+
+    p = sub.add_parser("apikeys", help="API keys: create (printed once), list")
+    verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
+    q = verbs.add_parser("create", help="a new key for an account, printed once")
+    q.add_argument("--user", required=True)
+    q.add_argument("--json", action="store_true")
+    q = verbs.add_parser("list", help="list keys (never the keys themselves)")
+    q.add_argument("--user", default=None)
+    q.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_apikeys)
+
+    p = sub.add_parser("audit", help="show the audit log, or 'audit verify' its hash chain")
+    p.add_argument("verb", nargs="?", choices=("verify",), default=None)
+    p.add_argument("--since", type=_iso, default=None, metavar="ISO8601")
+    p.add_argument("--user", default=None)
+    p.add_argument("--action", default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_audit)
+
+    p = sub.add_parser("deidentify", help="write de-identified copies of DICOM files (PS3.15 Basic Profile)")
+    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_deidentify)
