@@ -1,0 +1,155 @@
+"""Accounts, lockout, API keys and the audit chain, each on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+
+from core.access import accounts, apikeys, audit, passwords, store
+from core.errors import AccountError, AccountLockedError, AuthenticationError
+
+PASSWORD = "correct horse battery"
+pytestmark = pytest.mark.usefixtures("backend")
+
+
+def test_schema_is_created_by_the_shipped_migration() -> None:
+    engine = store.get_engine()
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert {"accounts", "api_keys", "audit_log"} <= set(sa.inspect(db).get_table_names())
+    store.upgrade(engine)  # a second upgrade is a no-op
+
+
+def test_add_list_disable_set_role() -> None:
+    accounts.add("alice", "admin", PASSWORD)
+    accounts.add("bob", "clinician", PASSWORD)
+    assert [a.name for a in accounts.list_accounts()] == ["alice", "bob"]
+    assert accounts.has_admin()
+    with pytest.raises(AccountError, match="already exists"):
+        accounts.add("alice", "clinician", PASSWORD)
+    with pytest.raises(AccountError, match="role"):
+        accounts.add("carol", "superuser", PASSWORD)
+    with pytest.raises(AccountError, match="account name"):
+        accounts.add("bad name; drop", "clinician", PASSWORD)
+    assert accounts.set_role("bob", "researcher").role == "researcher"
+    assert accounts.disable("alice").disabled and not accounts.has_admin()
+    with pytest.raises(AuthenticationError, match="disabled"):
+        accounts.authenticate("alice", PASSWORD)
+    with pytest.raises(AccountError, match="no account named"):
+        accounts.disable("nobody")
+    assert "password" not in str(accounts.list_accounts()[0].as_dict())
+
+
+def test_authenticate_and_the_same_message_for_unknown_name_and_wrong_password() -> None:
+    accounts.add("alice", "researcher", PASSWORD)
+    assert accounts.authenticate("alice", PASSWORD).last_login is not None
+    with pytest.raises(AuthenticationError) as wrong:
+        accounts.authenticate("alice", "wrong password!!")
+    with pytest.raises(AuthenticationError) as unknown:
+        accounts.authenticate("nobody", PASSWORD)
+    assert str(wrong.value) == str(unknown.value)
+    assert "wrong password" not in str(wrong.value) and PASSWORD not in str(unknown.value)
+
+
+@pytest.mark.usefixtures("fast_lockout")
+def test_lockout_after_failed_logins_then_unlock_after_the_wait() -> None:
+    accounts.add("alice", "clinician", PASSWORD)
+    now = datetime.now(timezone.utc)
+    for _ in range(2):
+        with pytest.raises(AuthenticationError) as caught:
+            accounts.authenticate("alice", "not the password", now=now)
+        assert not isinstance(caught.value, AccountLockedError)
+    with pytest.raises(AccountLockedError, match="10 more minute"):
+        accounts.authenticate("alice", "not the password", now=now)
+    with pytest.raises(AccountLockedError):  # even the right password waits
+        accounts.authenticate("alice", PASSWORD, now=now + timedelta(minutes=5))
+    assert accounts.authenticate("alice", PASSWORD, now=now + timedelta(minutes=11)).name == "alice"
+    assert accounts.enable("alice").locked_until is None
+
+
+def test_old_hash_parameters_are_upgraded_at_sign_in() -> None:
+    previous = passwords.use(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
+    try:
+        accounts.add("alice", "clinician", PASSWORD)
+    finally:
+        passwords.use(previous)
+
+    def stored() -> str:
+        with store.get_engine().connect() as db:
+            return db.execute(sa.select(store.accounts.c.password_hash)).scalar()
+
+    assert passwords.needs_rehash(stored())
+    accounts.authenticate("alice", PASSWORD)
+    assert not passwords.needs_rehash(stored()) and passwords.verify(stored(), PASSWORD)
+
+
+def test_session_idle_expiry(monkeypatch) -> None:
+    monkeypatch.setenv("LUCIDDX_SESSION_IDLE_MINUTES", "30")
+    now = datetime.now(timezone.utc)
+    assert not accounts.session_expired(now - timedelta(minutes=29), now)
+    assert accounts.session_expired(now - timedelta(minutes=31), now)
+
+
+def test_api_keys_are_shown_once_stored_hashed_and_follow_the_account() -> None:
+    accounts.add("alice", "researcher", PASSWORD)
+    key = apikeys.create("alice")
+    assert apikeys.authenticate(key).name == "alice"
+    with store.get_engine().connect() as db:
+        stored = db.execute(sa.select(store.api_keys)).first()
+    assert key not in str(tuple(stored)) and key.split("_")[1] == stored.prefix
+    with pytest.raises(AuthenticationError):
+        apikeys.authenticate(key[:-1] + ("A" if key[-1] != "A" else "B"))
+    accounts.disable("alice")
+    with pytest.raises(AuthenticationError):
+        apikeys.authenticate(key)
+    accounts.enable("alice")
+    assert apikeys.revoke(stored.prefix)
+    with pytest.raises(AuthenticationError):
+        apikeys.authenticate(key)
+    assert apikeys.list_keys("alice")[0]["revoked"] is True
+
+
+def _three_records() -> None:
+    for index, outcome in enumerate(("ok", "denied", "ok")):
+        audit.record("alice", "clinician", "predict", model="chest_xray:1",
+                     input_sha256=audit.sha256_of(bytes([index])), outcome=outcome)
+
+
+def test_audit_records_chain_and_filter() -> None:
+    _three_records()
+    audit.record("root", "os-user", "users")
+    rows = audit.records()
+    assert [r.seq for r in rows] == [1, 2, 3, 4] and rows[0].prev_hash == audit.GENESIS
+    assert all(b.prev_hash == a.hash for a, b in zip(rows, rows[1:]))
+    assert len(audit.records(user="alice")) == 3 and len(audit.records(action="users")) == 1
+    assert audit.records(since=datetime.now(timezone.utc) + timedelta(minutes=1)) == []
+    assert set(rows[0].public()) >= {"time", "user", "role", "action", "model", "input_sha256", "outcome"}
+    result = audit.verify()
+    assert result.ok and result.records == 4 and result.head == rows[-1].hash
+
+
+@pytest.mark.parametrize("bad", [{"input_sha256": "chest_of_john_doe.dcm"}, {"outcome": "whatever"},
+                                 {"model": "name with spaces"}])
+def test_audit_refuses_anything_but_a_digest_for_the_input(bad: dict) -> None:
+    with pytest.raises(ValueError):
+        audit.record("alice", "clinician", "predict", **bad)
+
+
+@pytest.mark.parametrize("tamper, broken, words", [
+    ("UPDATE audit_log SET outcome = 'ok' WHERE seq = 2", 2, "changed"),
+    ("DELETE FROM audit_log WHERE seq = 2", 2, "missing"),
+    ("UPDATE audit_log SET seq = CASE seq WHEN 1 THEN 2 ELSE 1 END WHERE seq IN (1, 2)", 1, "follow"),
+])
+def test_verify_names_the_first_tampered_record(tamper: str, broken: int, words: str) -> None:
+    _three_records()
+    if tamper.startswith("UPDATE audit_log SET seq"):  # swap two rows in two steps (unique seq)
+        tamper = ["UPDATE audit_log SET seq = 100 WHERE seq = 1", "UPDATE audit_log SET seq = 1 WHERE seq = 2",
+                  "UPDATE audit_log SET seq = 2 WHERE seq = 100"]
+    with store.get_engine().begin() as db:
+        for statement in tamper if isinstance(tamper, list) else [tamper]:
+            db.execute(sa.text(statement))
+    result = audit.verify()
+    assert not result.ok and result.broken == broken and words in result.reason
