@@ -5,9 +5,17 @@ cd "$(dirname "$0")/.."
 python3 -m venv .venv
 .venv/bin/python -m pip install --quiet --upgrade pip
 .venv/bin/python -m pip install --quiet -r requirements-dev.txt
-# The browser test drives Debian's Chromium; Playwright's own browser download is never used.
-if [ ! -x /usr/bin/chromium ]; then
+# Debian packages the tests use: Chromium for the browser test (Playwright's own browser download is
+# never used), PostgreSQL server binaries (the access store tests start a throwaway server), dcmtk,
+# CJK fonts and poppler-utils. Installed only when missing.
+MISSING=""
+for pair in chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver dcmtk:/usr/bin/dcmdump \
+            poppler-utils:/usr/bin/pdftotext fonts-noto-cjk:/usr/share/fonts/opentype/noto; do
+  [ -e "${pair#*:}" ] || MISSING="$MISSING ${pair%%:*}"
+done
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$MISSING postgresql"
+if [ -n "$MISSING" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
 exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
