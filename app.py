@@ -5,6 +5,7 @@ import streamlit as st
 from core import i18n
 from core.i18n import _
 from core.services import training as training_service
+from ui import auth
 
 st.set_page_config(page_title="LucidDx", page_icon=":material/radiology:", layout="wide")
 
@@ -21,6 +22,7 @@ housekeeping()
 if "language" not in st.session_state:
     st.session_state["language"] = i18n.negotiate(st.context.headers.get("Accept-Language"))
 i18n.set_language(st.session_state["language"])
+user = auth.gate()  # nothing below renders before sign-in (or the one-time set-up instruction)
 
 PAGES = [
     st.Page("pages/image_diagnosis.py", title=_("Image diagnosis"), icon=":material/radiology:", default=True),
@@ -37,6 +39,7 @@ with st.sidebar:
     for page in PAGES:
         st.page_link(page)
     st.divider()
+    auth.sidebar(user)
     st.selectbox(_("Language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="language")
     st.caption(
         _("LucidDx is decision support for qualified clinicians. It does not diagnose: every prediction "

@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Page tests drive the pages themselves; tests/access/test_auth_gate.py switches the sign-in gate on.
+os.environ.setdefault("LUCIDDX_AUTH", "off")
 
 
 def pytest_configure(config: pytest.Config) -> None:

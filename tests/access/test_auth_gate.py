@@ -1,0 +1,101 @@
+"""The dashboard's sign-in gate (ui/auth.py), headless with Streamlit's AppTest."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from core.access import accounts, audit
+
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(autouse=True)
+def gate_on(monkeypatch):
+    monkeypatch.setenv("LUCIDDX_AUTH", "on")
+
+
+def guarded_page():
+    """A page as the lead will guard them: the app's gate, then the page's own requirement."""
+    import streamlit as st
+
+    from ui import auth
+
+    user = auth.gate()
+    with st.sidebar:
+        auth.sidebar(user)
+    auth.require_page("train")
+    st.write("TRAINING PAGE CONTENT")
+
+
+def page() -> AppTest:
+    at = AppTest.from_function(guarded_page, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input(key="luciddx_sign_in_name").input(name)
+    next(t for t in at.text_input if t.key != "luciddx_sign_in_name").input(password)
+    at.button[0].click().run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown(at: AppTest) -> str:
+    return " ".join(str(e.value) for kind in ("markdown", "error", "warning", "info", "title", "caption", "code")
+                    for e in getattr(at, kind))
+
+
+def test_the_real_app_shows_the_setup_command_and_nothing_else_without_an_admin() -> None:
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert "python -m core users add NAME --role admin" in [c.value for c in at.code]
+    assert "default password" in shown(at) and "Image diagnosis" not in [t.value for t in at.title]
+    assert not at.text_input  # no sign-in form, no default account
+
+
+def test_sign_in_then_role_check_then_idle_expiry() -> None:
+    accounts.add("admin1", "admin", PASSWORD)
+    accounts.add("clin", "clinician", PASSWORD)
+    at = page()
+    assert "TRAINING PAGE CONTENT" not in shown(at) and at.title[0].value == "Sign in to LucidDx"
+
+    sign_in(at, "clin", "wrong password here")
+    assert "not right" in shown(at) and "TRAINING PAGE CONTENT" not in shown(at)
+    sign_in(at, "clin", PASSWORD)
+    assert "researcher" in shown(at) and "TRAINING PAGE CONTENT" not in shown(at)  # clinician may not train
+
+    accounts.set_role("clin", "researcher")  # takes effect at the next run
+    at.run()
+    assert "TRAINING PAGE CONTENT" in shown(at) and "Signed in as clin (researcher)" in shown(at)
+
+    at.session_state["luciddx_session"]["last_seen"] = datetime.now(timezone.utc) - timedelta(hours=2)
+    at.run()
+    assert "TRAINING PAGE CONTENT" not in shown(at) and "sign in again" in shown(at)
+
+    log = [(r.user, r.action, r.outcome) for r in audit.records()]
+    assert ("clin", "login", "failed") in log and ("clin", "login", "ok") in log and ("clin", "train", "denied") in log
+    assert audit.verify().ok
+
+
+def test_unknown_names_are_never_recorded_and_disabled_accounts_are_signed_out() -> None:
+    accounts.add("admin1", "admin", PASSWORD)
+    at = page()
+    sign_in(at, PASSWORD, "typed the password as the name")
+    assert all(r.user == "unknown" for r in audit.records(action="login"))
+    sign_in(at, "admin1", PASSWORD)
+    assert "TRAINING PAGE CONTENT" in shown(at)
+    at.button(key="luciddx_sign_out").click().run()
+    assert "TRAINING PAGE CONTENT" not in shown(at)
+    sign_in(at, "admin1", PASSWORD)
+    accounts.add("admin2", "admin", PASSWORD)
+    accounts.disable("admin1")
+    at.run()
+    assert "TRAINING PAGE CONTENT" not in shown(at) and "disabled" in shown(at)
