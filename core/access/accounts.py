@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from core.access import passwords, roles, settings, store
 from core.access.store import accounts as table
 from core.errors import AccountError, AccountLockedError, AuthenticationError
-from core.i18n import _
+from core.i18n import _, ngettext
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 
@@ -172,8 +172,11 @@ def authenticate(name: str, password: str, now: datetime | None = None) -> Accou
 
 def _locked(until: datetime, now: datetime) -> AccountLockedError:
     minutes = max(1, round((until - now).total_seconds() / 60))
-    return AccountLockedError(_("Too many failed sign-ins: this account is locked for {minutes} more minute(s). "
-                                "Wait, or ask an administrator to unlock it.").format(minutes=minutes))
+    return AccountLockedError(ngettext(
+        "Too many failed sign-ins: this account is locked for {minutes} more minute. "
+        "Wait, or ask an administrator to unlock it.",
+        "Too many failed sign-ins: this account is locked for {minutes} more minutes. "
+        "Wait, or ask an administrator to unlock it.", minutes).format(minutes=minutes))
 
 
 def session_expired(last_activity: datetime, now: datetime | None = None) -> bool:
