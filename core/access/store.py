@@ -94,6 +94,7 @@ def _create(url: str) -> Engine:
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
             engine = sa.create_engine(url, connect_args={"timeout": 30})
+            _serialise_sqlite_writers(engine)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
         upgrade(engine)
@@ -105,6 +106,20 @@ def _create(url: str) -> Engine:
             _("The account database {url} cannot be opened ({reason}). Check LUCIDDX_DB_URL / LUCIDDX_HOME "
               "and that the database server is running.").format(url=shown_url(url), reason=type(exc).__name__)
         ) from exc
+
+
+def _serialise_sqlite_writers(engine: Engine) -> None:
+    """SQLite: every transaction starts with BEGIN IMMEDIATE, so two processes appending to the audit
+    chain queue for the write lock (up to the 30 s timeout) instead of failing with "database is locked"
+    when both read first and then write (SQLAlchemy's documented recipe for pysqlite)."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _no_implicit_begin(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+
+    @sa.event.listens_for(engine, "begin")
+    def _begin_immediate(connection) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def alembic_config(connection: Connection):

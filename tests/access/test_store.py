@@ -153,3 +153,16 @@ def test_verify_names_the_first_tampered_record(tamper: str, broken: int, words:
             db.execute(sa.text(statement))
     result = audit.verify()
     assert not result.ok and result.broken == broken and words in result.reason
+
+
+def test_concurrent_writers_keep_one_unbroken_chain() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def append(worker: int) -> None:
+        for index in range(8):
+            audit.record(f"user{worker}", "clinician", "predict", input_sha256=audit.sha256_of(bytes([worker, index])))
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        list(pool.map(append, range(4)))
+    result = audit.verify()
+    assert result.ok and result.records == 32
