@@ -46,6 +46,14 @@ def read_password() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
+class _RefusePassword(argparse.Action):
+    """``--password X`` is refused without repeating X: an argument stays in shell history and ``ps``."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        parser.error(_("a password is never accepted on the command line (it would stay in the shell history); "
+                       "type it when asked, or pipe it on stdin."))
+
+
 def cmd_users(args: argparse.Namespace) -> int:
     from core.access import accounts
 
@@ -161,6 +169,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = verbs.add_parser("add", help="create an account; the password is read from stdin, never an argument")
     q.add_argument("name")
     q.add_argument("--role", required=True, choices=roles.ROLES)
+    q.add_argument("--password", action=_RefusePassword, help=argparse.SUPPRESS)
     q.add_argument("--json", action="store_true")
     q = verbs.add_parser("list", help="list accounts")
     q.add_argument("--json", action="store_true")

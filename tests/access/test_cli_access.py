@@ -34,7 +34,8 @@ def test_users_from_first_admin_to_audit_verify(isolated_home: Path) -> None:
     assert misuse.returncode == 2
     no_password_argument = run_cli("users", "add", "bob", "--role", "clinician", "--password", PASSWORD,
                                    home=isolated_home)
-    assert no_password_argument.returncode == 2
+    assert no_password_argument.returncode == 2 and "never accepted" in no_password_argument.stderr
+    assert PASSWORD not in no_password_argument.stderr + no_password_argument.stdout
 
     run_cli("users", "add", "bob", "--role", "clinician", home=isolated_home, stdin=PASSWORD)
     assert run_cli("users", "set-role", "bob", "researcher", home=isolated_home).returncode == 0
