@@ -16,6 +16,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
+def _reading(value: Any) -> str:
+    """A value as a reader sees it: probabilities and thresholds to two decimals (the JSON keeps all)."""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "n/a" if value is None else str(value)
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.1%}"
 
@@ -41,7 +48,7 @@ def _details(card: dict[str, Any]) -> list[str]:
     lines += ["## Model details", ""]
     for key in ("kind", "date", "architecture", "framework", "classes", "positive_class", "threshold",
                 "threshold_rule", "training_device", "training_seconds"):
-        lines.append(f"- **{key.replace('_', ' ').capitalize()}**: {d.get(key) if d.get(key) is not None else 'n/a'}")
+        lines.append(f"- **{key.replace('_', ' ').capitalize()}**: {_reading(d.get(key))}")
     lines.append(f"- **Input**: {json.dumps(d.get('input'))}")
     lines.append(f"- **Training command**: `{d.get('training_command')}`")
     return lines
@@ -90,7 +97,7 @@ def _thresholds_and_subgroups(qa: dict[str, Any]) -> list[str]:
                   "|---|---|---|---|---|---|---|"]
         for row in qa["threshold_table"]:
             mark = "**" if row["chosen"] else ""
-            lines.append(f"| {mark}{row['threshold']:.4g}{mark} | {_fmt(row['sensitivity'])} | {_fmt(row['specificity'])} | "
+            lines.append(f"| {mark}{row['threshold']:.3f}{mark} | {_fmt(row['sensitivity'])} | {_fmt(row['specificity'])} | "
                          f"{_fmt(row['ppv'])} | {_fmt(row['npv'])} | {row['flagged']} | {row['note']} |")
     if qa.get("subgroups"):
         lines += ["", "Subgroups (95% CI):", "",
@@ -138,7 +145,7 @@ def _evidence(card: dict[str, Any]) -> list[str]:
         lines.append(f"| {metrics.METRIC_LABELS[key]} | " + " | ".join(_metric_cell(c.get(key) or {}) for c in columns) + " |")
     in_force = card["model_details"].get("threshold_in_force") or {}
     if in_force.get("threshold") is not None:
-        lines += ["", f"Threshold in force: {in_force['threshold']:.3g} ({in_force['source']})."]
+        lines += ["", f"Threshold in force: {in_force['threshold']:.2f} ({in_force['source']})."]
     return lines
 
 
