@@ -5,9 +5,9 @@ import streamlit as st
 from core import i18n
 from core.i18n import _
 from core.services import training as training_service
+from ui.language import apply_language
 
 st.set_page_config(page_title="LucidDx", page_icon=":material/radiology:", layout="wide")
-
 
 
 @st.cache_resource(show_spinner=False)
@@ -17,10 +17,7 @@ def housekeeping() -> int:
 
 
 housekeeping()
-# The language is chosen once per session (default: the browser's), then set for every script run.
-if "language" not in st.session_state:
-    st.session_state["language"] = i18n.negotiate(st.context.headers.get("Accept-Language"))
-i18n.set_language(st.session_state["language"])
+apply_language()
 
 PAGES = [
     st.Page("pages/image_diagnosis.py", title=_("Image diagnosis"), icon=":material/radiology:", default=True),

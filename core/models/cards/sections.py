@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import N_
 from core.models import kinds, metrics
 
 
@@ -43,8 +44,8 @@ def metrics_section(meta: dict[str, Any], binary: bool) -> dict[str, Any]:
         "decision": decision,
         "uncertainty": f"95% percentile bootstrap intervals, {metrics.DEFAULT_RESAMPLES} resamples stratified by "
         f"class, seed {metrics.DEFAULT_SEED}",
-        "curves": ["ROC", "precision-recall", "reliability (calibration)"]
-        + (["threshold table", "decision curve (net benefit)"] if binary else []),
+        "curves": [N_("ROC"), N_("precision-recall"), N_("reliability (calibration)")]
+        + ([N_("threshold table"), N_("decision curve (net benefit)")] if binary else []),
     }
 
 
