@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.imaging.classifier import load_classifier
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 SAMPLES = ROOT / "assets" / "samples"
 SAMPLE = SAMPLES / "pneumonia_bacteria_1.jpeg"

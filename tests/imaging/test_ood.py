@@ -13,6 +13,7 @@ from pydicom.data import get_testdata_file
 from core.models import cards
 from core import cli
 from core.imaging import ood
+from core.imaging.ood import measure
 from core.models import registry
 from core.imaging.classifier import load_classifier
 
@@ -24,13 +25,13 @@ def model():
 
 @pytest.fixture(scope="module")
 def validation_files(model) -> list[Path]:
-    files = ood.validation_image_files(model.ref.meta)
+    files = measure.validation_image_files(model.ref.meta)
     assert files, "the chest X-ray training data must be available (see tests/conftest.py)"
     return files
 
 
 def test_rates_meet_the_targets_and_equal_the_card(model, validation_files) -> None:
-    measured = ood.measure_rates(model, validation_files)
+    measured = measure.measure_rates(model, validation_files)
     assert measured["validation_n"] == len(validation_files) == model.ref.meta["validation"]["n"]
     assert measured["non_chest_n"] >= 50  # pydicom CT/MR/US/... files and scikit-image samples
     assert measured["validation_flag_rate"] <= 0.05
@@ -44,7 +45,7 @@ def test_rates_meet_the_targets_and_equal_the_card(model, validation_files) -> N
 
 
 def test_reference_set_holds_ct_mr_and_photographs() -> None:
-    names = [name for name, _ in ood.non_chest_reference_images()]
+    names = [name for name, _ in measure.non_chest_reference_images()]
     assert any("CT_small" in n for n in names) and any("MR_small" in n for n in names)
     assert "skimage:camera.png" in names and "skimage:astronaut.png" in names
     assert not any("chest" in n.lower() for n in names)
@@ -99,7 +100,7 @@ def test_refit_updates_the_detector_meta_and_makes_the_card_recompute(isolated_h
     (target / "meta.json").write_text(json.dumps(meta))
     before = np.load(target / ood.OOD_FILE)["threshold"].item()
 
-    stated = ood.refit(target)
+    stated = measure.refit(target)
 
     after = ood.OodDetector.load(target)
     assert after.threshold_ == pytest.approx(stated["threshold"]) and after.threshold_ != pytest.approx(before)
