@@ -1,4 +1,4 @@
-"""``python -m core.imaging.ood measure NAME[:VERSION]`` | ``refit MODEL_DIR`` (then rebuild the card).
+"""``python -m core.imaging.ood measure NAME[:VERSION]|MODEL_DIR`` | ``refit MODEL_DIR`` (then rebuild the card).
 
 ``measure`` stores the detector's flag rates (validation films, non-chest images) in the model's
 meta.json "ood" section; ``refit`` refits the detector itself from the training record.
@@ -13,7 +13,7 @@ from pathlib import Path
 from core.errors import LucidDxError
 from core.imaging.ood import measure as measurement
 
-USAGE = "usage: python -m core.imaging.ood measure NAME[:VERSION] | refit MODEL_DIR"
+USAGE = "usage: python -m core.imaging.ood measure NAME[:VERSION]|MODEL_DIR | refit MODEL_DIR"
 
 
 def main(argv: list[str]) -> int:

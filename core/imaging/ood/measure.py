@@ -179,21 +179,25 @@ def store_measurement(model_dir: Path, measured: dict[str, Any]) -> dict[str, An
     return meta["ood"]
 
 
-def measure(spec: str) -> dict[str, Any]:
-    """Measure the rates of registered image model ``spec`` and store them in its meta.json."""
-    from core.imaging.classifier import load_classifier
+def measure(model: str | Path) -> dict[str, Any]:
+    """Measure the rates of image model ``model`` (``NAME[:VERSION]`` or its folder) and store them in its meta.json."""
     from core.models import kinds
 
-    ref = registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER)
-    model = load_classifier(ref.spec)
-    return store_measurement(ref.path, measure_rates(model, validation_image_files(ref.meta)))
+    folder = Path(model)
+    if folder.is_dir() and (folder / registry.META_FILE).is_file():
+        meta = json.loads((folder / registry.META_FILE).read_text())
+        ref = registry.ModelRef(meta.get("name", folder.parent.name), meta.get("version", folder.name), folder, False, meta)
+    else:
+        ref = registry.resolve(str(model), kind=kinds.IMAGE_CLASSIFIER)
+    classifier = ImageClassifier(ref)
+    return store_measurement(ref.path, measure_rates(classifier, validation_image_files(ref.meta)))
 
 
 def refit(model_dir: Path) -> dict[str, Any]:
-    """Refit a registered image model's detector from its training record and update its meta.json.
+    """Refit a registered image model's detector from its training record, then measure and store its rates.
 
-    Reproduces the train/validation split, fits on the training films' features and records the
-    validation flag rate. Returns meta["ood"].
+    Reproduces the train/validation split, fits on the training films' features, saves the detector
+    and writes the freshly measured rates (``measure_rates``) as meta.json's "ood" section.
 
     Raises:
         InvalidDatasetError: the training data is not available.
@@ -209,15 +213,10 @@ def refit(model_dir: Path) -> dict[str, Any]:
             "to refit the detector; put the training folder back where it was, or retrain the model."
         )
     dataset, train_idx, val_idx = split
-    model = ImageClassifier(registry.ModelRef(meta.get("name", ""), meta.get("version", ""), model_dir, False, meta))
-
-    def features_of(indices: np.ndarray) -> np.ndarray:
-        pixels = (image for _, image in _chest_images([dataset.files[i] for i in indices]))
-        return np.concatenate([feats for _, feats in model.predict_pixels(pixels, _BATCH)])
-
-    detector = OodDetector.fit(features_of(train_idx))
-    val_rate = float(np.mean(detector.score(features_of(val_idx)) > detector.threshold_))
-    detector.save(model_dir)
-    meta["ood"] = {"method": METHOD, "threshold": detector.threshold_, "validation_flag_rate": val_rate}
-    registry.write_json_atomic(model_dir / registry.META_FILE, meta)
-    return meta["ood"]
+    ref = registry.ModelRef(meta.get("name", ""), meta.get("version", ""), model_dir, False, meta)
+    model = ImageClassifier(ref)
+    pixels = (image for _, image in _chest_images([dataset.files[i] for i in train_idx]))
+    features = np.concatenate([feats for _, feats in model.predict_pixels(pixels, _BATCH)])
+    OodDetector.fit(features).save(model_dir)
+    model.ood_detector = OodDetector.load(model_dir)
+    return store_measurement(model_dir, measure_rates(model, [dataset.files[i] for i in val_idx]))
