@@ -108,3 +108,29 @@ def test_refit_updates_the_detector_meta_and_makes_the_card_recompute(isolated_h
     assert 0.0 <= stated["validation_flag_rate"] <= 1.0
     card = cards.load_card(registry.resolve("chest_xray:2"))
     assert card["quantitative_analyses"]["out_of_distribution"]["threshold"] == pytest.approx(after.threshold_)
+
+
+def test_measuring_a_model_without_a_detector_is_our_error(tmp_path: Path) -> None:
+    import shutil
+
+    from core.errors import InvalidModelError
+    from core.imaging.classifier import ImageClassifier
+
+    bundled = registry.resolve("chest_xray")
+    folder = tmp_path / "no_detector"
+    shutil.copytree(bundled.path, folder)
+    (folder / ood.OOD_FILE).unlink()
+    model = ImageClassifier(registry.ModelRef("no_detector", "1", folder, False, bundled.meta))
+    with pytest.raises(InvalidModelError, match="no_detector:1.*ood.npz"):
+        measure.measure_rates(model, None)
+
+
+def test_the_measure_command_refuses_misuse_and_the_detector_module_needs_no_classifier() -> None:
+    import ast
+
+    from core.imaging.ood.__main__ import main
+
+    assert main(["measure"]) == 2 and main(["weigh", "chest_xray"]) == 2
+    detector_source = (Path(ood.__file__)).read_text()
+    imported = {n.module for n in ast.walk(ast.parse(detector_source)) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.startswith("core.imaging.classifier") for m in imported)
