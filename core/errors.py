@@ -37,3 +37,7 @@ class TrainingCancelledError(LucidDxError):
 
 class InvalidModelError(LucidDxError):
     """A registered model whose files or metadata are missing, damaged or inconsistent."""
+
+
+class InvalidExplanationError(LucidDxError):
+    """An explanation asked for with a method or class the model does not offer."""

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.jobs import runner as jobs
 from core.models import registry
-from tests.test_training import real_subset
+from tests.imaging.test_training import real_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
