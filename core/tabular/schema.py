@@ -264,10 +264,10 @@ def level_text(raw: object) -> str | None:
 def _check_level(spec: FeatureSpec, raw: object) -> tuple[Value, FieldIssue | None]:
     text = level_text(raw)
     if text is None:
-        return None, None if spec.optional else FieldIssue(spec.name, "error", f"{spec.label} is required; choose a value.")
+        return None, None if spec.optional else FieldIssue(spec.name, "error", f"{spec.name} is required; choose a value.")
     matches = [lv for lv in spec.levels if lv.lower() == text.lower()]
     if not matches:
-        return None, FieldIssue(spec.name, "error", f"{spec.label}: '{text}' is not one of the values the model knows "
+        return None, FieldIssue(spec.name, "error", f"{spec.name}: '{text}' is not one of the values the model knows "
                                                     f"({', '.join(spec.levels)}).")
     return matches[0], None
 
@@ -276,7 +276,7 @@ def check_field(spec: FeatureSpec, raw: object, from_csv: bool = False) -> tuple
     """One field -> (clean value, the issue to show at it or None)."""
     if spec.categorical:
         return _check_level(spec, raw)
-    label = spec.display_label()
+    label = f"{spec.name} ({spec.unit})" if spec.unit else spec.name  # the column name: what a CSV user can find
     try:
         value = parse_number(raw)
     except (TypeError, ValueError) as exc:
