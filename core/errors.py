@@ -37,3 +37,7 @@ class TrainingCancelledError(LucidDxError):
 
 class InvalidModelError(LucidDxError):
     """A registered model whose files or metadata are missing, damaged or inconsistent."""
+
+
+class InvalidOptionError(LucidDxError):
+    """A command option outside what the command accepts (an unknown model family, too few folds...)."""

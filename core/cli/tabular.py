@@ -31,8 +31,9 @@ def cmd_risk(args: argparse.Namespace) -> int:
 def cmd_train_risk(args: argparse.Namespace) -> int:
     from core.services import tabular
 
+    options = {"folds": args.folds} | ({"families": args.families.split(",")} if args.families else {})
     payload = tabular.train(Path(args.csv), args.name, target=args.target, positive=args.positive,
-                            command=command_line(), activate=args.activate, progress=log)
+                            command=command_line(), activate=args.activate, progress=log, **options)
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
@@ -63,5 +64,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="make the new version the active one (default: the active version stays as it is; "
                         "the first version of a new name is active because it is the only one)")
     p.add_argument("--no-activate", action="store_false", dest="activate", help=argparse.SUPPRESS)
+    p.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
+    p.add_argument("--families", default=None, metavar="LIST",
+                   help="model families to compare, comma-separated (default: logistic,spline_logistic,gradient_boosting)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train_risk)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InvalidDatasetError
+from core.errors import InvalidDatasetError, InvalidOptionError
 from core.models import metrics, provenance, registry
 from core.models.thresholds import youden_threshold
 from core.tabular import batch, columns
@@ -61,6 +61,9 @@ def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target
         if name == target:
             continue
         col = columns.classify(name, [r[k] if k < len(r) else "" for r in rows])
+        if col.kind == "empty" and not name:
+            dropped.append({"column": name, "reason": "unnamed and empty in every row (a trailing comma in the file)"})
+            continue
         if col.kind == "empty":
             raise InvalidDatasetError(f"Column '{name}' is empty in every row: remove it (or fill it in) and train again.")
         if col.kind in columns.DROP_REASONS:
@@ -204,6 +207,10 @@ def train_risk_model(csv_path: Path, name: str, target: str | None = None, posit
     Returns the CLI's JSON payload. Raises a LucidDxError for an unusable table (nothing is registered).
     """
     registry.check_model_name(name)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families or folds < 2:
+        raise InvalidOptionError(f"Cannot train with families {list(families)} and {folds} folds: families must be "
+                                 f"among {', '.join(FAMILIES)} and folds at least 2.")
     with single_threaded():
         return _train(Path(csv_path), name, target, positive, command, activate, families, folds, n_bootstrap,
                       progress or (lambda _msg: None))
