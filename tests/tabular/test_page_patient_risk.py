@@ -68,3 +68,41 @@ def test_impossible_value_is_refused_at_the_field_not_a_crash():
     assert any("BMI" in e.value and "physiologically impossible" in e.value for e in at.error)
     assert metric(at, "Risk of diabetes") is None
     assert "waterfall" not in chart_types(at)
+
+
+def test_the_form_is_built_from_any_models_stored_schema(tmp_path, isolated_home):
+    """A model trained on another table (with a categorical field) gets its own form, result and charts."""
+    import csv
+
+    from core.tabular import training
+    from tests.conftest import DATA_ROOT
+
+    with (DATA_ROOT / "tabular" / "Breast_cancer_dataset.csv").open(newline="") as f:
+        table = list(csv.reader(f))
+    header = ["diagnosis", "site", "radius_mean", "texture_mean"]
+    index = [table[0].index(c) for c in ("diagnosis", "radius_mean", "texture_mean")]
+    rows = [[r[index[0]], ["north", "south"][i % 2], r[index[1]], r[index[2]]] for i, r in enumerate(table[1:])]
+    with (tmp_path / "t.csv").open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    payload = training.train_risk_model(tmp_path / "t.csv", "wdbc_small", target="diagnosis", folds=3,
+                                        families=("logistic",), n_bootstrap=2)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=90)
+    at.switch_page("pages/patient_risk.py")
+    at.run()
+    at.selectbox(key="risk_model").set_value(payload["model"]).run()
+    assert not at.exception, at.exception
+    assert {n.key for n in at.number_input if n.key.startswith("risk_field_")} == {"risk_field_radius_mean",
+                                                                                   "risk_field_texture_mean"}
+    assert at.selectbox(key="risk_field_site").options == ["north", "south"]
+    at.selectbox(key="risk_field_site").set_value("south")
+    at.number_input(key="risk_field_radius_mean").set_value(20.0)
+    at.number_input(key="risk_field_texture_mean").set_value(22.0)
+    next(b for b in at.button if b.label == "Compute risk").click()
+    at.run()
+    assert not at.exception, at.exception
+    expected = load_risk_model(payload["model"]).predict_one({"site": "south", "radius_mean": 20.0, "texture_mean": 22.0})
+    assert metric(at, "Risk of M") == f"{expected.risk:.1%}"
+    waterfall = next(json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")
+                     if json.loads(c.proto.spec)["data"][0]["type"] == "waterfall")
+    assert "site = south" in waterfall["y"] and "radius_mean = 20" in waterfall["y"]
+    assert not any("diabet" in str(getattr(e, "value", "")).lower() for e in at.caption)
