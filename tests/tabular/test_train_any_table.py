@@ -54,15 +54,16 @@ def test_breast_cancer_trains_with_identifiers_dropped_and_an_honest_auc(trained
     home, payload = trained
     monkeypatch.setenv("LUCIDDX_HOME", str(home))
     assert payload["model"] == "breast_cancer:1" and payload["n"] == 569
-    assert payload["classes"] == {"B": 357, "M": 212}
+    assert payload["classes"] == {"benign": 357, "malignant": 212}  # names from assets/datasets (positive M)
     assert {d["column"] for d in payload["dropped"]} == {"id", ""} and "id" not in payload["features"]
     assert len(payload["features"]) == 30 and "radius_mean" in payload["features"]
     assert 0.95 < payload["cv"]["auc"] < 1.0 and payload["cv"]["brier"] < 0.06
     predictor = load_risk_model("breast_cancer")
-    assert predictor.schema.positive_class == "M" and predictor.schema.classes == ("B", "M")
+    assert predictor.schema.positive_class == "malignant" and predictor.schema.positive_value == "M"
+    assert predictor.meta["dataset"]["name"].startswith("Wisconsin")
     assert predictor.schema.by_name["radius_mean"].plausible[0] == pytest.approx(6.981)
     card = json.loads((predictor.ref.path / "card.json").read_text())
-    assert "diabet" not in json.dumps(card).lower()
+    assert "diabet" not in json.dumps(card).lower() and "Wolberg" in json.dumps(card)
 
 
 def test_risk_scores_the_trained_models_columns_per_contract(trained, tmp_path):
@@ -172,6 +173,8 @@ def test_categorical_and_missing_values_are_explained_exactly_by_every_family(tm
         payload = training.train_risk_model(path, f"mixed_{family}", target="diagnosis", folds=3, families=(family,),
                                             n_bootstrap=2)
         predictor = load_risk_model(payload["model"])
+        card = (predictor.ref.path / "card.json").read_text()
+        assert "diabet" not in card.lower() and "own table" in card  # no description: the generic tabular card
         spec = predictor.schema.by_name["smoker"]
         assert spec.levels == ("no", "yes") and spec.optional and predictor.schema.by_name["site"].categorical
         outcome = tabular.score_patient(predictor, {"site": "east", "smoker": None, "radius_mean": 14,
