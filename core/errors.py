@@ -41,3 +41,7 @@ class InvalidModelError(LucidDxError):
 
 class InvalidExplanationError(LucidDxError):
     """An explanation asked for with a method or class the model does not offer."""
+
+
+class InvalidOptionError(LucidDxError):
+    """A command option outside what the command accepts (an unknown model family, too few folds...)."""

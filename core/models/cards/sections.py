@@ -73,7 +73,8 @@ def training_data(meta: dict[str, Any]) -> dict[str, Any]:
     """Provenance of the training data (the stored dataset description, or 'the user's own data')."""
     training, provenance = meta.get("training") or {}, meta.get("dataset") or {}
     section = {
-        "dataset": provenance.get("name", "The user's own folder (" + str(training.get("data", "unknown")) + ")"),
+        "dataset": provenance.get("name", ("The user's own table (" if kinds.normalise(meta.get("kind")) == kinds.TABULAR_RISK
+                                            else "The user's own folder (") + str(training.get("data", "unknown")) + ")"),
         "source": provenance.get("source", "Supplied by the user who trained this version; not documented here."),
         "license": provenance.get("license", "Unknown: set by whoever supplied the data."),
         "population": provenance.get("population", "Unknown."),
