@@ -6,9 +6,9 @@ from core import i18n
 from core.i18n import _
 from core.services import training as training_service
 from ui import auth
+from ui.language import apply_language
 
 st.set_page_config(page_title="LucidDx", page_icon=":material/radiology:", layout="wide")
-
 
 
 @st.cache_resource(show_spinner=False)
@@ -18,10 +18,7 @@ def housekeeping() -> int:
 
 
 housekeeping()
-# The language is chosen once per session (default: the browser's), then set for every script run.
-if "language" not in st.session_state:
-    st.session_state["language"] = i18n.negotiate(st.context.headers.get("Accept-Language"))
-i18n.set_language(st.session_state["language"])
+apply_language()
 user = auth.gate()  # nothing below renders before sign-in (or the one-time set-up instruction)
 
 PAGES = [

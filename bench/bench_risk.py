@@ -18,10 +18,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import risk  # noqa: E402
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "diabetes" / "diabetes.csv"
-
+from core.tabular.model import single_threaded  # noqa: E402
+from core.tabular.predictor import load_risk_model  # noqa: E402
 
 def per_patient_ms(fn, rows: np.ndarray) -> list[float]:
     """Milliseconds of ``fn(row[None])`` for each row, one patient at a time."""
@@ -47,14 +45,14 @@ def main() -> None:
 
     import shap
 
-    predictor = risk.load_risk_model(args.model)
-    X, _y, _ = risk.load_training_csv(DATA)
+    predictor = load_risk_model(args.model)
     model = predictor.model
-    with risk.single_threaded():
+    X = model.background_  # the model's own training rows (N, F), NaN for not measured
+    with single_threaded():
         model.explain(X[:1])  # build the explainer once, as the page does (cached with the model)
         exact = per_patient_ms(model.explain, X)
         full = per_patient_ms(lambda row: predictor.predict(
-            [{n: (None if np.isnan(v) else float(v)) for n, v in zip(risk.FEATURE_NAMES, row[0])}]), X[:200])
+            [predictor.schema.from_matrix_row(row[0])]), X[:200])
 
         rng = np.random.default_rng(0)
         size = args.background or len(X)

@@ -39,6 +39,14 @@ class InvalidModelError(LucidDxError):
     """A registered model whose files or metadata are missing, damaged or inconsistent."""
 
 
+class InvalidExplanationError(LucidDxError):
+    """An explanation asked for with a method or class the model does not offer."""
+
+
+class InvalidOptionError(LucidDxError):
+    """A command option outside what the command accepts (an unknown model family, too few folds...)."""
+
+
 class PermissionDeniedError(LucidDxError):
     """An action the signed-in account's role does not allow (or an account that is disabled)."""
 

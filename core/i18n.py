@@ -84,6 +84,11 @@ def ngettext(singular: str, plural: str, n: int) -> str:
 _ = gettext
 
 
+def N_(message: str) -> str:
+    """Mark ``message`` for the catalog where it is defined (a table of labels); translate it with ``_`` when shown."""
+    return message
+
+
 def negotiate(accept_language: str | None) -> str:
     """The best of our languages for a browser's ``Accept-Language`` header ('zh-CN,zh;q=0.9,en;q=0.8')."""
     if not accept_language:

@@ -4,24 +4,27 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.services import imaging as diagnosis
-from core.imaging import saliency
-from core.imaging.classifier import ImageClassifier, load_classifier
+from core.charts.diagnosis import probability_figure
 from core.errors import LucidDxError
+from core.services import imaging as diagnosis
 from ui.card_panel import model_card_panel
 
 # Per-session memo size: each entry can hold a full-resolution image (up to ~200 MB).
 MEMO_ENTRIES = 16
-UPLOAD_HELP = "PNG, JPEG, BMP, TIFF or DICOM (.dcm or no extension). Several files at once are fine."
+UPLOAD_HELP = (
+    f"PNG, JPEG, BMP, TIFF or DICOM (.dcm or no extension), up to {diagnosis.MAX_UPLOAD_MB} MB each. "
+    "Several files at once are fine."
+)
+ERROR_ICON, WARNING_ICON = ":material/block:", ":material/warning:"
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def get_classifier(spec: str) -> ImageClassifier:
-    return load_classifier(spec)
+def get_classifier(spec: str):
+    return diagnosis.load_model(spec)
 
 
 def cached_result(data: bytes, name: str, spec: str, frame: int | None) -> diagnosis.FileResult:
-    """Per-session memo of diagnose(): reruns (slider moves, clicks) never re-decode or re-predict."""
+    """Per-session memo of diagnose() (prediction + Grad-CAM in one pass): reruns never re-predict."""
     memo = st.session_state.setdefault("diagnosis_results", {})
     key = (diagnosis.digest(data), name, spec, frame)
     if key not in memo:
@@ -31,14 +34,17 @@ def cached_result(data: bytes, name: str, spec: str, frame: int | None) -> diagn
     return memo[key]
 
 
-def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target: str) -> saliency.Explanation:
-    """Per-session memo of explanations keyed by (file hash, frame, model, method, class)."""
+def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target: str) -> diagnosis.Explanation:
+    """Per-session memo of explanations keyed by (file hash, frame, model, method, class).
+
+    The predicted class's Grad-CAM comes with the result itself (no second forward pass).
+    """
     memo = st.session_state.setdefault("diagnosis_heatmaps", {})
     key = (result.digest, result.frame, spec, method, target)
     if key not in memo:
         if len(memo) >= MEMO_ENTRIES:
             memo.pop(next(iter(memo)))  # oldest first: full-size images are large
-        memo[key] = saliency.explain(get_classifier(spec), result.prepared, method, target)
+        memo[key] = diagnosis.explain(result, get_classifier(spec), method, target)
     return memo[key]
 
 
@@ -54,7 +60,8 @@ def pick_model() -> str | None:
 
 def gather_inputs() -> list[tuple[str, bytes]]:
     uploads = st.file_uploader(
-        "Chest X-ray images", accept_multiple_files=True, key="image_uploads", help=UPLOAD_HELP
+        "Chest X-ray images", accept_multiple_files=True, key="image_uploads", help=UPLOAD_HELP,
+        max_upload_size=diagnosis.MAX_UPLOAD_MB,  # the image door's limit, stated where users upload
     )
     files = [(upload.name, upload.getvalue()) for upload in uploads or []]
     samples = diagnosis.sample_images()
@@ -73,7 +80,7 @@ def show_result_table(results: list[diagnosis.FileResult]) -> diagnosis.FileResu
     )
     for item in results:
         if not item.ok:
-            st.error(item.error, icon="🚫")
+            st.error(item.error, icon=ERROR_ICON)
     names = [item.name for item in results]
     chosen = st.selectbox("Show details for", range(len(results)), format_func=lambda i: names[i], key="detail_file")
     return results[chosen]
@@ -81,7 +88,7 @@ def show_result_table(results: list[diagnosis.FileResult]) -> diagnosis.FileResu
 
 def show_detail(result: diagnosis.FileResult, spec: str) -> None:
     if not result.ok:
-        st.error(result.error, icon="🚫")
+        st.error(result.error, icon=ERROR_ICON)
         return
     image, prediction = result.image, result.prediction
     assert image is not None and prediction is not None and result.prepared is not None
@@ -90,13 +97,13 @@ def show_detail(result: diagnosis.FileResult, spec: str) -> None:
         st.warning(
             "This prediction is unreliable: the image is unlike the chest X-rays the model was trained on "
             "(it may be another body part, a photo, or a very different scanner). Do not act on it.",
-            icon="⚠️",
+            icon=WARNING_ICON,
         )
     for note in image.notes:
         st.info(note)
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(diagnosis.probability_figure(prediction), width="stretch")
+        st.plotly_chart(probability_figure(prediction), width="stretch")
     with right:
         with st.expander("Image header (no patient data)", expanded=image.format == "DICOM"):
             st.dataframe(diagnosis.header_rows(image), hide_index=True)
@@ -104,19 +111,19 @@ def show_detail(result: diagnosis.FileResult, spec: str) -> None:
     classes = list(prediction.probabilities)
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox(
-        "Explanation method", list(saliency.METHODS), format_func=saliency.METHODS.get, key="explain_method"
+        "Explanation method", list(diagnosis.METHODS), format_func=diagnosis.METHODS.get, key="explain_method"
     )
     target = c2.selectbox("Explain class", classes, index=classes.index(prediction.label), key=f"explain_class_{result.digest}")
     opacity = c3.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="heatmap_opacity")
-    with st.spinner(f"Computing {saliency.METHODS[method]}…"):
+    with st.spinner(f"Computing {diagnosis.METHODS[method]}…"):
         explanation = cached_heatmap(result, spec, method, target)
     original, overlaid = st.columns(2)
     original.image(diagnosis.display_image(image.pixels), caption="Original", width="stretch")
-    overlay = saliency.overlay(diagnosis.display_image(image.pixels) / 255.0, explanation.heatmap, opacity)
-    overlaid.image(overlay, caption=f"{saliency.METHODS[method]} for {target}", width="stretch")
+    overlay = diagnosis.overlay(diagnosis.display_image(image.pixels) / 255.0, explanation, opacity)
+    overlaid.image(overlay, caption=f"{diagnosis.METHODS[method]} for {target}", width="stretch")
     st.download_button(
         "Download heatmap (PNG)",
-        lambda: saliency.heatmap_png(explanation.heatmap, image.shape),  # encoded only when clicked
+        lambda: diagnosis.heatmap_png(explanation, image.shape),  # encoded only when clicked
         file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png",
         mime="image/png",
     )
@@ -148,4 +155,4 @@ st.caption("Decision support only: every prediction needs a clinician's review."
 try:
     render()
 except LucidDxError as exc:  # e.g. a version deleted from another session, or weights that no longer load
-    st.error(str(exc), icon="🚫")
+    st.error(str(exc), icon=ERROR_ICON)

@@ -12,6 +12,7 @@ from core.models import cards, metrics, registry
 from core.errors import LucidDxError
 from core.i18n import _
 from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note, threshold_note
+from ui.language import apply_language
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -47,7 +48,7 @@ def show_headline(card: dict[str, Any]) -> None:
     cols = st.columns(4)
     for i, name in enumerate(metrics.BINARY_METRICS):
         value, interval = format_metric(overall.get(name))
-        cols[i % 4].metric(metrics.METRIC_LABELS[name], value, help=interval)
+        cols[i % 4].metric(_(metrics.METRIC_LABELS[name]), value, help=interval)
         if interval:
             cols[i % 4].caption(interval)
     note = ood_note(card)
@@ -66,7 +67,7 @@ def show_evidence(card: dict[str, Any]) -> None:
     rows = [{"": _("cases (n)"), **{c["label"]: str(c["n"]) for c in columns}},
             {"": _("prevalence"), **{c["label"]: _("n/a") if c.get("prevalence") is None else f"{c['prevalence']:.1%}" for c in columns}}]
     for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):
-        row = {"": metrics.METRIC_LABELS[key]}
+        row = {"": _(metrics.METRIC_LABELS[key])}
         for c in columns:
             value, interval = format_metric(c.get(key))
             row[c["label"]] = value + (f" ({interval})" if interval else "")
@@ -116,7 +117,7 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
     comparison = cached_comparison(baseline, candidate, stamp)
     st.plotly_chart(card_charts.comparison_figure(comparison), key="chart_compare")
     st.dataframe(
-        [{"metric": metrics.METRIC_LABELS[k], baseline: v["a"], candidate: v["b"], "change": v["delta"],
+        [{"metric": _(metrics.METRIC_LABELS[k]), baseline: v["a"], candidate: v["b"], "change": v["delta"],
           "change 95% CI": _("n/a") if v["ci95"][0] is None else f"{v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f}"}
          for k, v in comparison["deltas"].items()],
         hide_index=True,
@@ -131,6 +132,7 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
             st.markdown(cards.render_markdown(card_for(s)).split("## Quantitative analyses")[0])
 
 
+apply_language()
 st.title(_("Model cards"))
 st.caption(_("Every number on a card is computed from the model's stored validation predictions and measurements "
              "(Mitchell et al., 2019, Model Cards for Model Reporting)."))

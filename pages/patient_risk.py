@@ -1,4 +1,8 @@
-"""Patient risk: enter a patient's values, see the five-year diabetes risk and exactly why (SHAP)."""
+"""Patient risk: enter a patient's values, see the model's risk and exactly why (SHAP). Works for any tabular model.
+
+The form, units, ranges, optional fields and categories all come from the loaded model's stored schema;
+scoring and explaining happen in ``core.services.tabular``; this page only draws.
+"""
 
 from __future__ import annotations
 
@@ -6,101 +10,121 @@ from typing import Any
 
 import streamlit as st
 
-from core.tabular import risk
 from core.charts import risk as risk_charts
 from core.errors import LucidDxError
+from core.services import tabular
 from ui.card_panel import model_card_panel
 
 FORM_KEY = "risk_form"
-PATIENT_KEY = "risk_patient"  # the last submitted, valid patient: {feature: float | None}
+PATIENT_KEY = "risk_patient"  # the last submitted, valid patient: {feature: value | None}
 ISSUES_KEY = "risk_issues"  # messages from the last submit: {feature: [(severity, message)]}
 
 
 @st.cache_resource(show_spinner="Loading the risk model…")
-def get_predictor(spec: str) -> risk.RiskPredictor:
-    return risk.load_risk_model(spec)
+def get_predictor(spec: str) -> tabular.RiskPredictor:
+    return tabular.load(spec)
 
 
 def field_key(name: str) -> str:
     return f"risk_field_{name}"
 
 
-def field_label(spec: risk.FeatureSpec) -> str:
-    return f"{spec.label} ({spec.unit})" if spec.unit else spec.label
-
-
-def field_help(spec: risk.FeatureSpec) -> str:
-    lo, hi = spec.plausible
+def field_help(spec: tabular.FeatureSpec) -> str:
     optional = " Optional: blank = not measured (the model imputes it and shows it)." if spec.optional else " Required."
-    return f"{spec.help} Trained range {lo:g}–{hi:g} {spec.unit}.{optional}"
+    if spec.categorical:
+        return f"{spec.help} Values: {', '.join(spec.levels)}.{optional}".strip()
+    lo, hi = spec.plausible
+    return f"{spec.help} Trained range {lo:g}–{hi:g} {spec.unit}.{optional}".strip()
 
 
-def fill_example() -> None:
-    for name, value in risk.EXAMPLE_PATIENT.items():
-        st.session_state[field_key(name)] = value
+def fill_example(schema: tabular.Schema) -> None:
+    for name, value in schema.example.items():
+        if name in schema.by_name:
+            st.session_state[field_key(name)] = value
 
 
-def patient_form() -> None:
+def field_input(spec: tabular.FeatureSpec, label: str, key: str, value: Any = None) -> Any:
+    """One input for one schema field: a choice for a category, a number otherwise."""
+    if spec.categorical:
+        index = spec.levels.index(value) if value in spec.levels else None
+        return st.selectbox(label, list(spec.levels), index=index, key=key, help=field_help(spec),
+                            placeholder="not measured" if spec.optional else "required")
+    step: float | int = 1 if spec.integer else spec.step
+    fmt = "%d" if spec.integer else ("%.3f" if spec.step < 0.01 else "%.1f")
+    if value is not None and spec.integer:
+        value = int(value)
+    return st.number_input(label, value=value, step=step, format=fmt, key=key, help=field_help(spec),
+                           placeholder="not measured" if spec.optional else "required")
+
+
+def patient_form(predictor: tabular.RiskPredictor) -> None:
     """The form. On submit, validate in core and keep the patient (or the field messages) in session state."""
-    st.button("Fill in an example patient", on_click=fill_example, key="risk_example")
+    schema = predictor.schema
+    if schema.example:
+        st.button("Fill in an example patient", on_click=fill_example, args=(schema,), key="risk_example",
+                  icon=":material/person_add:")
     slots: dict[str, Any] = {}
     with st.form(FORM_KEY):
         columns = st.columns(2)
-        values: dict[str, float | None] = {}
-        for i, spec in enumerate(risk.FEATURES):
+        values: dict[str, Any] = {}
+        for i, spec in enumerate(schema.features):
             with columns[i % 2]:
-                step: float | int = 1 if spec.integer else spec.step
-                fmt = "%d" if spec.integer else ("%.3f" if spec.step < 0.01 else "%.1f")
-                values[spec.name] = st.number_input(
-                    field_label(spec) + ("" if spec.optional else " *"), value=None, step=step, format=fmt,
-                    key=field_key(spec.name), help=field_help(spec),
-                    placeholder="not measured" if spec.optional else "required",
-                )
+                label = spec.display_label() + ("" if spec.optional else " *")
+                values[spec.name] = field_input(spec, label, field_key(spec.name))
                 slots[spec.name] = st.empty()
-        submitted = st.form_submit_button("Compute risk", type="primary")
+        submitted = st.form_submit_button("Compute risk", type="primary", icon=":material/calculate:")
     if submitted:
-        clean, issues = risk.check_patient(values)
-        by_field: dict[str, list[tuple[str, str]]] = {}
-        for issue in issues:
-            by_field.setdefault(issue.field, []).append((issue.severity, issue.message))
-        st.session_state[ISSUES_KEY] = by_field
-        has_error = any(i.severity == "error" for i in issues)
-        st.session_state[PATIENT_KEY] = None if has_error else clean
+        outcome = tabular.score_patient(predictor, values)
+        st.session_state[ISSUES_KEY] = outcome.issues_by_field()
+        st.session_state[PATIENT_KEY] = outcome.clean
     for name, messages in st.session_state.get(ISSUES_KEY, {}).items():
+        if name not in slots:
+            continue
         with slots[name].container():
             for severity, message in messages:
-                (st.error if severity == "error" else st.warning)(message)
+                if severity == "error":
+                    st.error(message, icon=":material/error:")
+                else:
+                    st.warning(message, icon=":material/warning:")
     if any(sev == "error" for msgs in st.session_state.get(ISSUES_KEY, {}).values() for sev, _ in msgs):
-        st.error("Some values are impossible: correct the fields marked above, then compute again.")
+        st.error("Some values are impossible: correct the fields marked above, then compute again.",
+                 icon=":material/error:")
 
 
-def show_result(predictor: risk.RiskPredictor, result: risk.RiskResult) -> None:
-    summary = risk.meta_summary(predictor)
+def outcome_name(predictor: tabular.RiskPredictor) -> str:
+    return predictor.schema.positive_class
+
+
+def show_result(predictor: tabular.RiskPredictor, result: tabular.RiskResult) -> None:
+    summary = predictor.summary()
+    outcome = outcome_name(predictor)
     left, right = st.columns([1, 2])
     with left:
-        st.metric("Five-year diabetes risk", f"{result.risk:.1%}",
-                  help="Calibrated probability of diabetes within five years (10-fold out-of-fold calibration "
+        st.metric(f"Risk of {outcome}", f"{result.risk:.1%}",
+                  help="Calibrated probability from the model (out-of-fold calibration "
                        f"slope {summary['calibration_slope']:.2f}, intercept {summary['calibration_intercept']:+.2f}).")
         verdict = "above" if result.above_threshold else "below"
         st.markdown(f"**{verdict.capitalize()}** the decision threshold of {result.threshold:.1%}.")
         lo, hi = result.risk_interval
         st.caption(
-            f"How sure: 95% interval {lo:.1%}–{hi:.1%} over bootstrap refits of the model. Model-wide: 10-fold CV "
+            f"How sure: 95% interval {lo:.1%}–{hi:.1%} over bootstrap refits of the model. Model-wide: CV "
             f"AUC {summary['cv_auc']:.3f} (95% CI {summary['cv_auc_ci95'][0]:.3f}–{summary['cv_auc_ci95'][1]:.3f}), "
             f"Brier {summary['brier']:.3f}; at the threshold sensitivity {summary['sensitivity']:.0%}, "
             f"specificity {summary['specificity']:.0%}."
         )
     with right:
-        st.plotly_chart(risk_charts.risk_gauge(result.risk, result.threshold, result.risk_interval),
-                        key="risk_gauge")
-    imputed = [f"{name} (imputed {risk.FEATURE_BY_NAME[name].format_value(round(v, 3))})"
+        st.plotly_chart(risk_charts.risk_gauge(result.risk, result.threshold, result.risk_interval,
+                                               title=f"Risk of {outcome}"), key="risk_gauge")
+    labels = result.value_labels()
+    imputed = [labels[name].split(" = ", 1)[-1].replace("not measured ", f"{name} ")
                for name, v in result.imputed.items() if v is not None]
     if imputed:
-        st.info("Not measured, so the model used the training median and its 'not measured' effect: "
-                + ", ".join(imputed) + ". The waterfall shows what not knowing each value did to the risk.")
+        st.info("Not measured, so the model used the training value and its 'not measured' effect: "
+                + ", ".join(imputed) + ". The waterfall shows what not knowing each value did to the risk.",
+                icon=":material/info:")
     for warning in result.warnings:
-        st.warning(warning)
-    st.plotly_chart(risk_charts.waterfall(result), key="risk_waterfall")
+        st.warning(warning, icon=":material/warning:")
+    st.plotly_chart(risk_charts.waterfall(result, max_features=15, outcome=outcome), key="risk_waterfall")
     st.caption(
         f"Exact SHAP ({predictor.meta.get('explanation', {}).get('explainer', 'exact explainer')}): base value "
         f"{result.base_value:+.3f} + contributions {sum(result.contributions.values()):+.3f} = "
@@ -108,39 +132,41 @@ def show_result(predictor: risk.RiskPredictor, result: risk.RiskResult) -> None:
     )
 
 
-def what_if(predictor: risk.RiskPredictor, patient: dict[str, float | None], result: risk.RiskResult) -> None:
+def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: tabular.RiskResult) -> None:
     st.subheader("What if?")
     st.caption("Change one value and see how the risk would move. Nothing here changes the patient above.")
+    schema = predictor.schema
     left, right = st.columns(2)
-    name = left.selectbox("Value to change", risk.FEATURE_NAMES, key="risk_whatif_feature",
-                          format_func=lambda n: field_label(risk.FEATURE_BY_NAME[n]))
-    spec = risk.FEATURE_BY_NAME[name]
-    current = patient.get(name)
-    new_value = right.number_input(
-        f"New {field_label(spec)}", value=current if current is None or not spec.integer else int(current),
-        step=1 if spec.integer else spec.step, key=f"risk_whatif_value_{name}", help=field_help(spec),
-    )
-    try:
-        changed = predictor.predict_one({**patient, name: new_value})
-    except LucidDxError as exc:
-        right.error(str(exc))
+    name = left.selectbox("Value to change", schema.names, key="risk_whatif_feature",
+                          format_func=lambda n: schema.by_name[n].display_label())
+    spec = schema.by_name[name]
+    with right:
+        new_value = field_input(spec, f"New {spec.display_label()}", f"risk_whatif_value_{name}", patient.get(name))
+    outcome = tabular.score_patient(predictor, {**patient, name: new_value})
+    if not outcome.ok:
+        for issue in outcome.issues:
+            if issue.severity == "error":
+                right.error(issue.message, icon=":material/error:")
         return
+    changed = outcome.result
     st.metric(f"Risk with {spec.name} = {spec.format_value(new_value)}", f"{changed.risk:.1%}",
               delta=f"{(changed.risk - result.risk) * 100:+.1f} percentage points", delta_color="inverse")
 
 
-def researcher_view(predictor: risk.RiskPredictor) -> None:
+def researcher_view(predictor: tabular.RiskPredictor) -> None:
     st.caption("Exact SHAP values of the model over all training patients (log-odds).")
+    names = predictor.schema.names
     X, _base, values = predictor.global_explanation()
-    st.plotly_chart(risk_charts.importance_bar(values), key="risk_importance")
-    st.plotly_chart(risk_charts.beeswarm(X, values), key="risk_beeswarm")
-    feature = st.selectbox("Dependence plot for", risk.FEATURE_NAMES, index=risk.FEATURE_NAMES.index("Glucose"),
-                           key="risk_dependence_feature")
+    st.plotly_chart(risk_charts.importance_bar(values, names), key="risk_importance")
+    st.plotly_chart(risk_charts.beeswarm(X, values, names), key="risk_beeswarm")
+    strongest = int(abs(values).mean(axis=0).argmax())
+    feature = st.selectbox("Dependence plot for", names, index=strongest, key="risk_dependence_feature")
     imputed = predictor.model.imputed_values().get(feature)
-    st.plotly_chart(risk_charts.dependence_plot(feature, X, values, imputed), key="risk_dependence")
+    st.plotly_chart(risk_charts.dependence_plot(feature, X, values, names, imputed, predictor.schema.by_name[feature]),
+                    key="risk_dependence")
     families = predictor.meta.get("validation", {}).get("families", [])
     if families:
-        st.markdown("**Model families compared (10-fold CV on the same folds)**")
+        st.markdown("**Model families compared (cross-validation on the same folds)**")
         st.dataframe(
             [{"family": f["family"], "CV AUC": round(f["cv_auc"], 3),
               "95% CI": f"{f['cv_auc_ci95'][0]:.3f}–{f['cv_auc_ci95'][1]:.3f}", "Brier": round(f["brier"], 4),
@@ -153,56 +179,59 @@ def researcher_view(predictor: risk.RiskPredictor) -> None:
 @st.cache_data(show_spinner="Scoring the patients…", max_entries=8)
 def score_upload(data: bytes, name: str, spec: str) -> list[dict]:
     """Score an uploaded CSV once; reruns (what-if edits in another tab) reuse the result."""
-    _header, rows = risk.read_patient_csv(data, name)
-    return risk.score_rows(rows, get_predictor(spec))
+    return tabular.score_rows_of(data, get_predictor(spec), name)
 
 
-def batch_view(spec: str) -> None:
-    st.caption("One patient per row with the columns " + ", ".join(risk.FEATURE_NAMES)
-               + ". Blank or 0 in Glucose, BloodPressure, SkinThickness, Insulin or BMI means not measured; "
-               "extra columns (e.g. Outcome) are ignored.")
+def batch_view(predictor: tabular.RiskPredictor) -> None:
+    schema = predictor.schema
+    zero_missing = [s.name for s in schema.features if s.zero_means_missing]
+    st.caption("One patient per row with the columns " + ", ".join(schema.names) + ". Blank means not measured"
+               + (f" (and 0 too in {', '.join(zero_missing)})" if zero_missing else "")
+               + "; extra columns are ignored.")
     upload = st.file_uploader("Patients CSV", type=["csv"], key="risk_batch_upload")
     if upload is None:
         return
     try:
-        results = score_upload(upload.getvalue(), upload.name, spec)
+        results = score_upload(upload.getvalue(), upload.name, predictor.spec)
     except LucidDxError as exc:
-        st.error(str(exc))
+        st.error(str(exc), icon=":material/error:")
         return
     bad = [r for r in results if not r["ok"]]
     st.markdown(f"Scored **{len(results) - len(bad)}** of {len(results)} rows.")
     for r in bad:
-        st.error(r["error"])
-    st.dataframe(risk.batch_table(results), hide_index=True)
-    st.download_button("Download the results (CSV)", risk.batch_csv(results), file_name="risk_results.csv",
-                       mime="text/csv", key="risk_batch_download")
+        st.error(r["error"], icon=":material/error:")
+    st.dataframe(tabular.batch_table(results), hide_index=True)
+    st.download_button("Download the results (CSV)", tabular.export_csv(results, predictor), file_name="risk_results.csv",
+                       mime="text/csv", key="risk_batch_download", icon=":material/download:")
 
 
 st.title("Patient risk")
-st.caption("Five-year risk of type 2 diabetes for adult women, with an exact explanation of every value's effect. "
-           "Decision support only: a clinician reviews every result.")
-specs, default_index = risk.model_choices()
+specs, default_index = tabular.model_choices()
 if not specs:
-    st.error("No risk model is registered. Train one: python -m core train-risk --csv FILE --name diabetes_risk")
+    st.error("No risk model is registered. Train one: python -m core train-risk --csv FILE --target COLUMN --name NAME",
+             icon=":material/error:")
     st.stop()
 model_spec = st.selectbox("Risk model", specs, index=default_index, key="risk_model")
 try:
     predictor = get_predictor(model_spec)
 except LucidDxError as exc:
-    st.error(str(exc))
+    st.error(str(exc), icon=":material/error:")
     st.stop()
+st.caption(f"{predictor.meta.get('intended_use', '')} Every value's effect is explained exactly. "
+           "Decision support only: a clinician reviews every result.")
 model_card_panel(model_spec)
 
-patient_tab, batch_tab, research_tab = st.tabs(["Patient", "Batch (CSV)", "For researchers"])
+patient_tab, batch_tab, research_tab = st.tabs([":material/person: Patient", ":material/table: Batch (CSV)",
+                                                ":material/science: For researchers"])
 with patient_tab:
-    patient_form()
+    patient_form(predictor)
     patient = st.session_state.get(PATIENT_KEY)
-    if patient:
+    if patient and set(patient) == set(predictor.schema.names):
         current = predictor.predict([patient])[0]
         current.warnings = [m for msgs in st.session_state.get(ISSUES_KEY, {}).values() for s, m in msgs if s == "warning"]
         show_result(predictor, current)
         what_if(predictor, patient, current)
 with batch_tab:
-    batch_view(model_spec)
+    batch_view(predictor)
 with research_tab:
     researcher_view(predictor)

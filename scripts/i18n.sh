@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYBABEL=".venv/bin/pybabel"
-$PYBABEL extract -F babel.cfg -k _ -k ngettext:1,2 --no-location --sort-output \
+$PYBABEL extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output \
   --project LucidDx -o locale/luciddx.pot .
 for po in locale/*/LC_MESSAGES/luciddx.po; do
   lang=$(basename "$(dirname "$(dirname "$po")")")

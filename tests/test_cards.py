@@ -131,6 +131,15 @@ def test_markdown_shows_every_section_and_the_numbers(bundled) -> None:
     assert card["model_details"]["training_command"] in text
 
 
+def test_markdown_rounds_the_threshold_for_reading(bundled) -> None:
+    """One meaning per number: the reader sees 0.15, not 0.15462689846754074 (the JSON keeps every digit)."""
+    _, card = bundled
+    threshold = card["model_details"]["threshold"]
+    text = cards.render_markdown(card)
+    assert f"- **Threshold**: {threshold:.2f}" in text
+    assert repr(threshold) not in text or repr(threshold) == f"{threshold:.2f}"
+
+
 def _copy_bundled_into_home(version: str) -> Path:
     source = config.BUNDLED_MODELS_DIR / "chest_xray" / "1"
     target = config.home_models_dir() / "chest_xray" / version

@@ -19,7 +19,7 @@ from core.jobs import runner as jobs
 from core.services import training as training_service
 from core.models import registry
 from core.errors import LucidDxError, RegistryError
-from tests.test_training import real_subset, staged_builds
+from tests.imaging.test_training import real_subset, staged_builds
 
 ROOT = Path(__file__).resolve().parents[1]
 

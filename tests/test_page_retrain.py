@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.jobs import runner as jobs
 from core.models import registry
-from tests.test_training import real_subset
+from tests.imaging.test_training import real_subset
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "app.py"
@@ -53,7 +53,7 @@ def texts(at: AppTest) -> str:
 
 
 def check_server_folder(at: AppTest, path: Path) -> AppTest:
-    at.radio(key="dataset_source").set_value("Folder on the server").run()
+    at.radio(key="dataset_source").set_value("server").run()
     at.text_input(key="dataset_path").input(str(path)).run()
     at.button(key="check_path").click().run()
     assert not at.exception, at.exception
@@ -77,7 +77,7 @@ def test_hostile_or_thin_datasets_are_refused_with_a_message(page: AppTest, tmp_
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("data/NORMAL/a.jpeg", b"x")
         archive.writestr("../../escape.jpeg", b"x")
-    page.radio(key="dataset_source").set_value("Upload a zip").run()
+    page.radio(key="dataset_source").set_value("upload").run()
     page.file_uploader(key="dataset_zip").set_value([("scans.zip", buffer.getvalue(), "application/zip")]).run()
     page.button(key="check_upload").click().run()
     assert not page.exception

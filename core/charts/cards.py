@@ -11,6 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.i18n import _
 from core.models import metrics
 
 _LAYOUT = dict(margin=dict(l=50, r=20, t=50, b=45), height=360, template="plotly_white", legend=dict(orientation="h", y=-0.2))
@@ -124,7 +125,7 @@ def _interval_trace(names: list[str], entries: list[dict[str, Any]], label: str,
 def metrics_figure(card: dict[str, Any]) -> go.Figure:
     """Forest plot: every overall metric with its 95% bootstrap interval."""
     overall = _qa(card)["overall"]
-    names = [metrics.METRIC_LABELS[k] for k in overall]
+    names = [_(metrics.METRIC_LABELS[k]) for k in overall]
     fig = go.Figure(_interval_trace(names, list(overall.values()), "value (95% CI)"))
     fig.update_layout(title=_title(card, "Metrics with 95% CIs"), xaxis_title="Value", **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
@@ -147,7 +148,7 @@ def subgroup_figure(card: dict[str, Any]) -> go.Figure | None:
                 names.append(f"{g['label']} (n={g['n']})")
                 entries.append(entry)
         if entries:
-            fig.add_trace(_interval_trace(names, entries, metrics.METRIC_LABELS[metric]))
+            fig.add_trace(_interval_trace(names, entries, _(metrics.METRIC_LABELS[metric])))
     fig.update_layout(title=_title(card, "Subgroups (95% CIs)"), xaxis_title="Value", scattermode="group", **_LAYOUT)
     return fig
 
@@ -157,7 +158,7 @@ def comparison_figure(comparison: dict[str, Any]) -> go.Figure:
     deltas = comparison["deltas"]
     keys = [k for k, v in deltas.items() if v["delta"] is not None]
     entries = [{"value": deltas[k]["delta"], "ci95": deltas[k]["ci95"]} for k in keys]
-    fig = go.Figure(_interval_trace([metrics.METRIC_LABELS[k] for k in keys], entries, f"{comparison['b']} - {comparison['a']}"))
+    fig = go.Figure(_interval_trace([_(metrics.METRIC_LABELS[k]) for k in keys], entries, f"{comparison['b']} - {comparison['a']}"))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
     fig.update_layout(title=f"Change from {comparison['a']} to {comparison['b']} (95% CI)", xaxis_title="Difference", **_LAYOUT)
     fig.update_yaxes(autorange="reversed")

@@ -1,6 +1,7 @@
-"""Plotly figures for the diabetes risk model: risk vs threshold, waterfall, global SHAP views.
+"""Plotly figures for any tabular risk model: risk vs threshold, waterfall, global SHAP views.
 
-Builders only draw what ``core.tabular.risk`` computed; they never fit or explain anything themselves.
+Builders only draw what ``core.tabular.predictor`` computed; they never fit or explain anything themselves,
+and they know no dataset: names, units and the outcome's name come from the model's stored schema.
 All SHAP values are in log-odds (the model's output space), so bars add up exactly.
 """
 
@@ -11,12 +12,14 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from core.tabular.risk import FEATURE_BY_NAME, FEATURE_NAMES, RiskResult
+from core.tabular.predictor import RiskResult
+from core.tabular.schema import FeatureSpec
 
 UP, DOWN, NEUTRAL = "#c0392b", "#2471a3", "#7f8c8d"
 
 
-def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | None = None) -> go.Figure:
+def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | None = None,
+               title: str = "Risk") -> go.Figure:
     """A 0-100 % gauge of the risk with the decision threshold marked (and the 95% interval, if given)."""
     steps = [{"range": [0, threshold * 100], "color": "#eaf2f8"}, {"range": [threshold * 100, 100], "color": "#fdedec"}]
     if interval is not None:
@@ -25,7 +28,7 @@ def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | No
         mode="gauge+number",
         value=risk * 100,
         number={"suffix": " %", "valueformat": ".1f"},
-        title={"text": "Five-year diabetes risk"},
+        title={"text": title},
         gauge={
             "axis": {"range": [0, 100], "ticksuffix": "%"},
             "bar": {"color": UP if risk >= threshold else DOWN},
@@ -37,7 +40,7 @@ def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | No
     return fig
 
 
-def waterfall(result: RiskResult, max_features: int | None = None) -> go.Figure:
+def waterfall(result: RiskResult, max_features: int | None = None, outcome: str = "the outcome") -> go.Figure:
     """Base value -> one bar per feature (labelled with the value as entered) -> this patient's log-odds.
 
     The last bar equals ``result.output`` exactly: base value + sum of contributions.
@@ -69,7 +72,7 @@ def waterfall(result: RiskResult, max_features: int | None = None) -> go.Figure:
     fig.update_traces(cliponaxis=False)
     fig.update_layout(
         title="Why this risk: SHAP contributions (log-odds; red raises the risk, blue lowers it)",
-        xaxis={"title": "log-odds of diabetes (0 = 50 % risk)", "range": [lo - pad, hi + pad]},
+        xaxis={"title": f"log-odds of {outcome} (0 = 50 % risk)", "range": [lo - pad, hi + pad]},
         yaxis={"autorange": "reversed"},
         height=120 + 38 * (len(values) + 2),
         margin={"l": 10, "r": 40, "t": 50, "b": 40},
@@ -78,7 +81,7 @@ def waterfall(result: RiskResult, max_features: int | None = None) -> go.Figure:
     return fig
 
 
-def importance_bar(shap_values: np.ndarray, names: Sequence[str] = FEATURE_NAMES) -> go.Figure:
+def importance_bar(shap_values: np.ndarray, names: Sequence[str]) -> go.Figure:
     """Mean |SHAP| per feature over a set of patients, (N, F) log-odds -> horizontal bar chart."""
     mean_abs = np.abs(np.asarray(shap_values)).mean(axis=0)
     order = np.argsort(mean_abs)
@@ -89,7 +92,7 @@ def importance_bar(shap_values: np.ndarray, names: Sequence[str] = FEATURE_NAMES
     return fig
 
 
-def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str] = FEATURE_NAMES, seed: int = 0) -> go.Figure:
+def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str], seed: int = 0) -> go.Figure:
     """One dot per patient and feature at its SHAP value, coloured by the feature's value (grey = not measured).
 
     Args:
@@ -130,11 +133,10 @@ def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str] = FEAT
     return fig
 
 
-def dependence_plot(feature: str, X: np.ndarray, shap_values: np.ndarray, imputed: float | None = None,
-                    names: Sequence[str] = FEATURE_NAMES) -> go.Figure:
+def dependence_plot(feature: str, X: np.ndarray, shap_values: np.ndarray, names: Sequence[str],
+                    imputed: float | None = None, spec: FeatureSpec | None = None) -> go.Figure:
     """The feature's value vs its SHAP contribution per patient; not-measured patients drawn at the imputed value."""
     j = list(names).index(feature)
-    spec = FEATURE_BY_NAME.get(feature)
     unit = f" ({spec.unit})" if spec and spec.unit else ""
     col = np.asarray(X, dtype=float)[:, j]
     values = np.asarray(shap_values, dtype=float)[:, j]
@@ -148,4 +150,6 @@ def dependence_plot(feature: str, X: np.ndarray, shap_values: np.ndarray, impute
     fig.add_hline(y=0, line_color="#999999", line_dash="dot")
     fig.update_layout(title=f"Dependence: how {feature} moves the risk", xaxis_title=f"{feature}{unit}",
                       yaxis_title="contribution (log-odds)", height=380, margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    if spec is not None and spec.categorical:  # categories are drawn at their index: label them
+        fig.update_xaxes(tickvals=list(range(len(spec.levels))), ticktext=list(spec.levels))
     return fig

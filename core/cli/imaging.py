@@ -7,25 +7,20 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, fmt, log
-from core.errors import LucidDxError
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    from core.imaging.classifier import load_classifier
-    from core.imaging.door import load_image
+    from core.services import imaging as diagnosis
 
-    model = load_classifier(args.model)
+    model = diagnosis.load_model(args.model)
     results: list[dict[str, Any]] = []
     for name in args.files:
-        try:
-            path = Path(name)
-            if not path.is_file():
-                raise LucidDxError(f"{name}: file not found.")
-            image = load_image(path, frame=args.frame)
-            prediction = model.predict(image).as_dict()
-            results.append({"file": name, "ok": True, "error": None, **prediction})
-        except LucidDxError as exc:
-            results.append({"file": name, "ok": False, "error": str(exc)})
+        # The service's one pass per file; the CLI prints no heatmap, so it asks for none.
+        result = diagnosis.diagnose(Path(name), name, model, frame=args.frame, explain=False)
+        if result.ok and result.prediction is not None:
+            results.append({"file": name, "ok": True, "error": None, **result.prediction.as_dict()})
+        else:
+            results.append({"file": name, "ok": False, "error": result.error})
 
     def human(rows: list[dict[str, Any]]) -> str:
         lines = []

@@ -1,4 +1,4 @@
-"""Tabular risk commands: ``risk``, ``train-risk``."""
+"""Tabular risk commands: ``risk``, ``train-risk``. They only translate arguments into ``core.services.tabular``."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, log
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
-    from core.tabular import risk
+    from core.services import tabular
 
-    rows = risk.score_csv(Path(args.csv), args.model)
+    rows = tabular.score_csv(Path(args.csv), args.model)
 
     def human(results: list[dict[str, Any]]) -> str:
         lines = []
@@ -20,7 +20,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
             if not r["ok"]:
                 lines.append(f"row {r['row']}: ERROR {r['error']}")
             else:
-                top = sorted(r["explanation"]["contributions"].items(), key=lambda kv: -abs(kv[1]))[:3]
+                top = tabular.top_contributions(r["explanation"]["contributions"])
                 lines.append(f"row {r['row']}: risk {r['risk']:.3f} (top: " + ", ".join(f"{k} {v:+.2f}" for k, v in top) + ")")
         return "\n".join(lines)
 
@@ -29,16 +29,18 @@ def cmd_risk(args: argparse.Namespace) -> int:
 
 
 def cmd_train_risk(args: argparse.Namespace) -> int:
-    from core.tabular import risk
+    from core.services import tabular
 
-    payload = risk.train_risk_model(Path(args.csv), args.name, command=command_line(), activate=not args.no_activate,
-                                    progress=log)
+    options = {"folds": args.folds} | ({"families": args.families.split(",")} if args.families else {})
+    payload = tabular.train(Path(args.csv), args.name, target=args.target, positive=args.positive,
+                            command=command_line(), activate=args.activate, progress=log, **options)
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
-        return (f"registered {r['model']} ({r['family']}) in {r['seconds']:.0f} s: 10-fold CV AUC {v['auc']:.3f} "
-                f"[95% CI {v['cv_auc_ci95'][0]:.3f}-{v['cv_auc_ci95'][1]:.3f}], Brier {v['brier']:.4f}, "
-                f"threshold {v['threshold']}")
+        state = "active" if r["active"] else f"not active: python -m core activate {r['model']}"
+        return (f"registered {r['model']} ({r['family']}, {state}) in {r['seconds']:.0f} s: {r['cv']['folds']}-fold CV "
+                f"AUC {v['auc']:.3f} [95% CI {v['cv_auc_ci95'][0]:.3f}-{v['cv_auc_ci95'][1]:.3f}], Brier {v['brier']:.4f}, "
+                f"threshold {v['threshold']}; dropped: " + (", ".join(d["column"] for d in r["dropped"]) or "none"))
 
     emit(payload, args.json, human)
     return EXIT_OK
@@ -51,9 +53,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_risk)
 
-    p = sub.add_parser("train-risk", help="train and register a risk model version from a labelled CSV")
+    p = sub.add_parser("train-risk", help="train and register a risk model version from any labelled CSV")
     p.add_argument("--csv", required=True, metavar="FILE", help="one patient per row, with an outcome column")
-    p.add_argument("--name", default="diabetes_risk")
-    p.add_argument("--no-activate", action="store_true", help="register without making it the active version")
+    p.add_argument("--target", default=None, metavar="COLUMN",
+                   help="the outcome column (may be omitted for a documented dataset whose description names it)")
+    p.add_argument("--positive", default=None, metavar="VALUE",
+                   help="the outcome value to predict (required when the outcome has more than two values)")
+    p.add_argument("--name", required=True)
+    p.add_argument("--activate", action="store_true",
+                   help="make the new version the active one (default: the active version stays as it is; "
+                        "the first version of a new name is active because it is the only one)")
+    p.add_argument("--no-activate", action="store_false", dest="activate", help=argparse.SUPPRESS)
+    p.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
+    p.add_argument("--families", default=None, metavar="LIST",
+                   help="model families to compare, comma-separated (default: logistic,spline_logistic,gradient_boosting)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train_risk)

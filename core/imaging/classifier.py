@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
 
+from core.errors import InvalidModelError
 from core.imaging import ood, preprocessing
-from core.models import kinds, registry
-from core.errors import RegistryError
 from core.imaging.door import LoadedImage
+from core.imaging.network import FEATURES_LAYER, LAST_CONV_LAYER
 from core.imaging.tfsetup import keras, tf
+from core.models import kinds, registry
 
-FEATURES_LAYER = "features"
+__all__ = ["FEATURES_LAYER", "LAST_CONV_LAYER", "ImageClassifier", "Prediction", "load_classifier", "validate_meta"]
 
 
 @dataclass(frozen=True)
@@ -49,20 +51,20 @@ class ImageClassifier:
     """A registered CNN with its operating point. ``predict_*`` never mutate the model."""
 
     def __init__(self, ref: registry.ModelRef) -> None:
+        """Validate ``ref``'s meta.json, then load its weights and OOD detector.
+
+        Raises:
+            InvalidModelError: malformed metadata (classes, input, recipe), missing or unloadable
+                weights, or a network without the layers LucidDx reads. The message names the model.
+        """
         self.ref = ref
-        meta = ref.meta
+        meta = validate_meta(ref.spec, ref.meta, ref.path)
         self.classes: list[str] = list(meta["classes"])
         self.positive_class: str | None = meta.get("positive_class")
         self.threshold: float | None = meta.get("threshold")
         self.input_size: int = int(meta["input"]["size"])
         self.preprocessing: str = meta["input"]["preprocessing"]
-        try:
-            self.model = keras.models.load_model(ref.path / meta.get("model_file", "model.keras"), compile=False)
-        except Exception as exc:  # missing, truncated or incompatible weights
-            raise RegistryError(
-                f"Model '{ref.spec}': its weights could not be loaded ({type(exc).__name__}); "
-                "pick another version, or retrain or delete this one."
-            ) from exc
+        self.model = _load_network(ref.spec, ref.path / meta.get("model_file", "model.keras"), len(self.classes))
         self._with_features = keras.Model(
             self.model.inputs, [self.model.outputs[0], self.model.get_layer(FEATURES_LAYER).output]
         )
@@ -134,6 +136,55 @@ class ImageClassifier:
 
     def predict(self, image: LoadedImage) -> Prediction:
         return self.predict_prepared(self.prepare(image.pixels)[np.newaxis])[0]
+
+
+def _invalid(spec: str, problem: str) -> InvalidModelError:
+    return InvalidModelError(
+        f"Model '{spec}': {problem}. Pick another version, or retrain or delete this one."
+    )
+
+
+def validate_meta(spec: str, meta: dict[str, Any], model_dir: Path) -> dict[str, Any]:
+    """Check what prediction needs of a meta.json, once, at load time; returns ``meta``.
+
+    Raises:
+        InvalidModelError: classes missing or malformed, positive class or input size malformed,
+            unknown preprocessing recipe, or the weights file missing.
+    """
+    classes = meta.get("classes")
+    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) \
+            or len(set(classes)) != len(classes):
+        raise _invalid(spec, f"its meta.json must list at least two distinct class names under \"classes\" (found {classes!r})")
+    positive = meta.get("positive_class")
+    if positive is not None and positive not in classes:
+        raise _invalid(spec, f"its positive class '{positive}' is not one of its classes {classes}")
+    threshold = meta.get("threshold")
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+        raise _invalid(spec, f"its threshold {threshold!r} is not a probability between 0 and 1")
+    model_input = meta.get("input")
+    size = model_input.get("size") if isinstance(model_input, dict) else None
+    if not isinstance(size, int) or size < 8:
+        raise _invalid(spec, f"its meta.json gives no usable input size under \"input\" (found {model_input!r})")
+    preprocessing.check_recipe(str(model_input.get("preprocessing")), spec)
+    weights = Path(model_dir) / meta.get("model_file", "model.keras")
+    if not weights.is_file():
+        raise _invalid(spec, f"its weights file {weights.name} is missing from {Path(model_dir)}")
+    return meta
+
+
+def _load_network(spec: str, weights: Path, n_classes: int):
+    """The Keras network in ``weights``, checked against what LucidDx reads of it."""
+    try:
+        model = keras.models.load_model(weights, compile=False)
+    except Exception as exc:  # truncated or incompatible weights: Keras raises many types
+        raise _invalid(spec, f"its weights could not be loaded ({type(exc).__name__})") from exc
+    names = {layer.name for layer in model.layers}
+    missing = [name for name in (FEATURES_LAYER, LAST_CONV_LAYER) if name not in names]
+    if missing:
+        raise _invalid(spec, f"its network lacks the layer(s) {missing} that predictions and explanations read")
+    if int(model.outputs[0].shape[-1]) != n_classes:
+        raise _invalid(spec, f"its network gives {int(model.outputs[0].shape[-1])} outputs for {n_classes} classes")
+    return model
 
 
 @functools.lru_cache(maxsize=8)

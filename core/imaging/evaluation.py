@@ -10,7 +10,7 @@ import numpy as np
 from core.imaging import classifier as classifier_mod
 from core.errors import InvalidDatasetError, LucidDxError
 from core.imaging.door import load_image
-from core.imaging.training import class_images, find_class_root, is_ignored_folder
+from core.imaging.datasets import class_images, find_class_root, subfolders
 from core.models.metrics import binary_metrics, multiclass_auc, multiclass_point_metrics
 
 BATCH = 64
@@ -23,8 +23,8 @@ def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClass
     """
     root = find_class_root(Path(data_dir))
     by_lower = {c.lower(): i for i, c in enumerate(model.classes)}
-    folders = [p for p in sorted(root.iterdir()) if p.is_dir() and p.name.lower() in by_lower]
-    unknown = [p.name for p in root.iterdir() if p.is_dir() and p.name.lower() not in by_lower and not is_ignored_folder(p)]
+    folders = [p for p in subfolders(root) if p.name.lower() in by_lower]
+    unknown = [p.name for p in subfolders(root) if p.name.lower() not in by_lower]
     if len(folders) < 2:
         raise InvalidDatasetError(
             f"{data_dir}: needs a subfolder per class named like the model's classes {model.classes} "

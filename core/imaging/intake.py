@@ -27,7 +27,7 @@ from PIL import Image
 from core import config
 from core.errors import InvalidDatasetError, LucidDxError
 from core.imaging.door import load_image
-from core.imaging.training import IMAGE_SUFFIXES, MIN_IMAGES_PER_CLASS, class_folders
+from core.imaging.datasets import MIN_IMAGES_PER_CLASS, class_files, class_folders, is_image_file, loose_files
 
 THUMBNAILS_PER_CLASS = 4
 THUMBNAIL_SIZE = 96
@@ -251,10 +251,6 @@ def _thumbnail(pixels: np.ndarray) -> np.ndarray:
     return np.asarray(image)
 
 
-def _class_files(class_dir: Path) -> list[Path]:
-    return sorted(p for p in class_dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(class_dir).parts))
-
-
 def dataset_report(folder: Path, progress: Callable[[int, int], None] | None = None) -> DatasetReport:
     """Read every file of a labeled folder once and report what training would see.
 
@@ -266,11 +262,11 @@ def dataset_report(folder: Path, progress: Callable[[int, int], None] | None = N
     class_root, class_dirs = class_folders(Path(folder), shown_as=Path(folder).name)
     report = DatasetReport(root=class_root, classes=[p.name for p in class_dirs], counts={})
     hashes: dict[str, list[tuple[str, str]]] = defaultdict(list)
-    all_files = [(d.name, f) for d in class_dirs for f in _class_files(d)]
+    all_files = [(d.name, f) for d in class_dirs for f in class_files(d)]
     for i, (class_name, path) in enumerate(all_files):
         relative = path.relative_to(class_root).as_posix()
         report.counts.setdefault(class_name, 0)
-        if path.suffix.lower() not in IMAGE_SUFFIXES:
+        if not is_image_file(path):
             report.unreadable.append({"file": relative, "class": class_name,
                                       "error": f"'{path.suffix}' is not an image type LucidDx reads; ignored."})
             continue
@@ -297,7 +293,7 @@ def dataset_report(folder: Path, progress: Callable[[int, int], None] | None = N
         {"files": [f for f, _ in group], "classes": sorted({c for _, c in group}), "cross_class": len({c for _, c in group}) > 1}
         for group in hashes.values() if len(group) > 1
     ]
-    _add_findings(report, [p for p in class_root.iterdir() if p.is_file() and not p.name.startswith(".")])
+    _add_findings(report, loose_files(class_root))
     return report
 
 

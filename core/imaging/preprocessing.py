@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from core.errors import InvalidModelError
+
 HISTEQ_V1 = "histeq-v1"
 SUPPORTED_PREPROCESSING = (HISTEQ_V1,)
 _HISTOGRAM_BINS = 1024
@@ -31,8 +33,22 @@ def equalize_histogram(pixels: np.ndarray) -> np.ndarray:
     return mid_rank[levels].astype(np.float32)
 
 
+def check_recipe(method: str, model: str = "this model") -> None:
+    """Raises InvalidModelError if ``method`` is not a recipe this build knows."""
+    if method not in SUPPORTED_PREPROCESSING:
+        raise InvalidModelError(
+            f"Model '{model}': its meta.json names the preprocessing recipe '{method}', which this version of "
+            f"LucidDx does not know (it knows {', '.join(SUPPORTED_PREPROCESSING)}); pick another model version "
+            "or upgrade LucidDx."
+        )
+
+
+def finish(resized: np.ndarray, method: str = HISTEQ_V1) -> np.ndarray:
+    """The recipe's step after resizing: (S, S) float32 in [0, 1] -> (S, S) float32 in [0, 1]."""
+    check_recipe(method)
+    return equalize_histogram(resized)
+
+
 def prepare(pixels: np.ndarray, size: int, method: str = HISTEQ_V1) -> np.ndarray:
     """Greyscale image (H, W) in [0, 1] -> model input (size, size, 1) float32 in [0, 1]."""
-    if method != HISTEQ_V1:
-        raise ValueError(f"Unknown preprocessing '{method}'; this build knows {SUPPORTED_PREPROCESSING}.")
-    return equalize_histogram(resize_square(pixels, size))[..., np.newaxis]
+    return finish(resize_square(pixels, size), method)[..., np.newaxis]

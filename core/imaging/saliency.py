@@ -5,9 +5,11 @@ are built once per loaded classifier (``get_explainer``) around one *clone* of i
 softmax is replaced by a linear output (``ReplaceToLinear``): gradients of a softmax saturate, and
 the shared model that every browser session predicts with is never touched.
 
-Grad-CAM has a fast path: its forward and gradient pass is traced once into a ``tf.function`` that
-also returns the class probabilities and pooled features, so one pass gives both the prediction and
-its heatmap. The CAM itself is weighted by tf-keras-vis's own ``Gradcam._calculate_cam``.
+Grad-CAM is computed here with ``tf.GradientTape`` (Selvaraju et al. 2017: channel weights = the
+spatial mean of d logit / d last-conv maps, CAM = ReLU of the weighted sum of the maps), traced once
+into a ``tf.function`` that also returns the class probabilities and pooled features, so one forward
+pass gives both the prediction and its heatmap. Only tf-keras-vis's public classes are used (the
+other methods, and the linear-output clone); a test checks our Grad-CAM equals its ``Gradcam``.
 
 Heatmaps are (S, S) float32 in [0, 1] at the model's input size S, min-max normalised with an
 epsilon so a flat map is all zeros, never NaN.
@@ -27,10 +29,11 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import zoom
 
-from core.imaging.classifier import FEATURES_LAYER, ImageClassifier, Prediction
+from core.errors import InvalidExplanationError, InvalidModelError
+from core.imaging.classifier import FEATURES_LAYER, LAST_CONV_LAYER, ImageClassifier, Prediction
 from core.imaging.tfsetup import keras, tf
 
-PENULTIMATE_LAYER = "last_conv"
+PENULTIMATE_LAYER = LAST_CONV_LAYER
 METHODS: dict[str, str] = {
     "gradcam": "Grad-CAM",
     "gradcam++": "Grad-CAM++",
@@ -139,17 +142,19 @@ class Explainer:
             self._cam_pass, input_signature=[tf.TensorSpec([None, size, size, 1], tf.float32)]
         )
 
-    def _cam_pass(self, batch: tf.Tensor) -> tuple[tf.Tensor, ...]:
-        """One forward pass, then d logit_k / d conv maps for every class k (cheap: dense + pooling).
+    def _cam_pass(self, batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
+        """One forward pass, then Grad-CAM for every class k (cheap: the gradients stop at the conv maps).
 
-        Returns logits (N, K), conv maps (N, h, w, C), gradients (K, N, h, w, C), features (N, F).
+        Returns logits (N, K), CAMs (K, N, h, w) >= 0 at the conv maps' resolution, features (N, F).
         """
         with tf.GradientTape(watch_accessed_variables=False, persistent=True) as tape:
             tape.watch(batch)
             logits, conv_maps, features = self._cam_model(batch, training=False)
             scores = [logits[:, k] for k in range(len(self.classes))]  # CategoricalScore(k) on logits
-        grads = tf.stack([tape.gradient(score, conv_maps) for score in scores])
-        return logits, conv_maps, grads, features
+        grads = tf.stack([tape.gradient(score, conv_maps) for score in scores])  # (K, N, h, w, C)
+        weights = tf.reduce_mean(grads, axis=(2, 3))  # (K, N, C): how much each channel moves the logit
+        cams = tf.nn.relu(tf.einsum("nhwc,knc->knhw", conv_maps, weights))
+        return logits, cams, features
 
     def _predict_logits(self, inputs: object, batch_size: int | None = None, **_: object) -> np.ndarray:
         """``model.predict`` stand-in for Score-CAM: (N, S, S, 1) -> logits (N, K), no progress bar."""
@@ -162,10 +167,12 @@ class Explainer:
             target = predicted
         if isinstance(target, str):
             if target not in self.classes:
-                raise ValueError(f"Unknown class '{target}'; this model knows {self.classes}.")
+                raise InvalidExplanationError(f"Unknown class '{target}'; this model knows {', '.join(self.classes)}.")
             return self.classes.index(target)
         if not 0 <= int(target) < len(self.classes):
-            raise ValueError(f"Class index {target} is out of range for {len(self.classes)} classes.")
+            raise InvalidExplanationError(
+                f"Class index {target} is out of range: this model has {len(self.classes)} classes (0 to {len(self.classes) - 1})."
+            )
         return int(target)
 
     def gradcam_with_prediction(
@@ -173,23 +180,21 @@ class Explainer:
     ) -> tuple[Prediction, Explanation]:
         """Grad-CAM and the prediction from one pass. ``batch``: (1, S, S, 1) prepared input."""
         classifier = self._require_classifier()
-        logits, conv_maps, grads, features = self._forward_and_gradients(tf.convert_to_tensor(batch, tf.float32))
+        logits, cams, features = self._forward_and_gradients(tf.convert_to_tensor(batch, tf.float32))
         probs = tf.nn.softmax(logits).numpy().astype(np.float64)
         prediction = classifier.predictions_from_outputs(probs, features.numpy())[0]
         index = self.class_index(target, prediction.label)
-        with _quiet():
-            cam = self.gradcam._calculate_cam(grads[index], conv_maps, None, lambda c: tf.nn.relu(c))
-        heatmap = normalise(_resize_map(np.asarray(cam)[0], (self.input_size, self.input_size)))
+        heatmap = normalise(_resize_map(cams[index, 0].numpy(), (self.input_size, self.input_size)))
         return prediction, Explanation("gradcam", self.classes[index], heatmap)
 
     def explain(self, prepared: np.ndarray, method: str = "gradcam", target: str | int | None = None) -> Explanation:
         """Heatmap for one prepared image. ``prepared``: (S, S, 1) or (1, S, S, 1) float32 in [0, 1].
 
         Raises:
-            ValueError: unknown method or class.
+            InvalidExplanationError: unknown method or class.
         """
         if method not in METHODS:
-            raise ValueError(f"Unknown explanation method '{method}'; choose one of {list(METHODS)}.")
+            raise InvalidExplanationError(f"Unknown explanation method '{method}'; choose one of {', '.join(METHODS)}.")
         batch = np.asarray(prepared, dtype=np.float32).reshape(1, self.input_size, self.input_size, 1)
         if method == "gradcam":
             return self.gradcam_with_prediction(batch, target)[1]
@@ -211,7 +216,7 @@ class Explainer:
     def _require_classifier(self) -> ImageClassifier:
         classifier = self._classifier()
         if classifier is None:
-            raise RuntimeError("The classifier this explainer was built for has been unloaded.")
+            raise InvalidModelError("The model this explanation was asked of has been unloaded; reload the page and try again.")
         return classifier
 
 

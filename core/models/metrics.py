@@ -15,16 +15,18 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
+from core.i18n import N_
+
 BINARY_METRICS = ("auc", "sensitivity", "specificity", "ppv", "npv", "accuracy", "f1", "brier")
 METRIC_LABELS = {
-    "auc": "AUC (ROC)",
-    "sensitivity": "Sensitivity (recall)",
-    "specificity": "Specificity",
-    "ppv": "PPV (precision)",
-    "npv": "NPV",
-    "accuracy": "Accuracy",
-    "f1": "F1 score",
-    "brier": "Brier score (lower is better)",
+    "auc": N_("AUC (ROC)"),
+    "sensitivity": N_("Sensitivity (recall)"),
+    "specificity": N_("Specificity"),
+    "ppv": N_("PPV (precision)"),
+    "npv": N_("NPV"),
+    "accuracy": N_("Accuracy"),
+    "f1": N_("F1 score"),
+    "brier": N_("Brier score (lower is better)"),
 }
 METRIC_DESCRIPTIONS = {
     "auc": "Probability that a random positive case scores higher than a random negative one; threshold-free.",

@@ -1,6 +1,8 @@
-"""Data shaping for the Image Diagnosis page: one upload -> a result row, figures, display images.
+"""The imaging verbs every front end shares: diagnose a file (predict + explain, result or error).
 
-The page only draws what these functions return; nothing here knows about Streamlit.
+``diagnose`` runs ONE forward pass per file that gives both the prediction and its Grad-CAM; the
+page and the CLI's ``predict`` call it, and the page draws what it returns (figures come from
+``core.charts.diagnosis``). Nothing here knows about Streamlit.
 """
 
 from __future__ import annotations
@@ -10,14 +12,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import plotly.graph_objects as go
 from PIL import Image
 
 from core import config
-from core.models import kinds, registry
-from core.imaging.classifier import ImageClassifier, Prediction
 from core.errors import LucidDxError
-from core.imaging.door import LoadedImage, load_image
+from core.imaging import saliency
+from core.imaging.classifier import ImageClassifier, Prediction, load_classifier
+from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
+from core.imaging.saliency import METHODS, Explanation
+from core.models import kinds, registry
+
+__all__ = ["METHODS", "MAX_UPLOAD_MB", "Explanation", "FileResult", "diagnose", "explain", "load_model", "overlay",
+           "heatmap_png", "results_table", "model_choices", "sample_images", "display_image", "header_rows", "digest"]
+MAX_UPLOAD_MB = MAX_FILE_BYTES // 1024**2
 
 SAMPLES_DIR = config.ASSETS_DIR / "samples"
 _SAMPLE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom"}
@@ -38,6 +45,7 @@ class FileResult:
     image: LoadedImage | None = field(default=None, repr=False)
     prepared: np.ndarray | None = field(default=None, repr=False)
     prediction: Prediction | None = None
+    explanation: Explanation | None = field(default=None, repr=False)
     error: str | None = None
 
     @property
@@ -50,19 +58,77 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def diagnose(data: bytes, name: str, classifier: ImageClassifier, frame: int | None = None) -> FileResult:
-    """Decode, prepare and predict one upload. A file users broke comes back with ``error`` set.
+def load_model(spec: str | None = None) -> ImageClassifier:
+    """The image model ``NAME`` / ``NAME:VERSION`` (None = the default), loaded once per process."""
+    return load_classifier(spec)
 
-    Never raises for bad input: the message (naming the file) is in ``FileResult.error``.
+
+def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | Path, str]:
+    """(what the door reads, the name to show); a path that is not a file is the user's error."""
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source), name or "upload"
+    path = Path(source)
+    if not path.is_file():
+        raise LucidDxError(f"{name or source}: file not found; check the path.")
+    return path, name or str(source)
+
+
+def diagnose(
+    source: bytes | str | Path, name: str | None, classifier: ImageClassifier, frame: int | None = None,
+    explain: bool = True,
+) -> FileResult:
+    """Decode, prepare, predict and (``explain``) Grad-CAM one file, in ONE forward pass.
+
+    Args:
+        source: the upload's bytes, or a file path.
+        name: shown in messages (defaults to the path, or "upload").
+        frame: 0-based frame of a multi-frame DICOM / page of a TIFF; None = the default one.
+        explain: also compute the Grad-CAM of the predicted class from the same pass.
+
+    Returns:
+        A FileResult; a file users broke comes back with ``error`` set (naming the file), never raised.
     """
-    result = FileResult(name=name, digest=digest(data), frame=frame)
+    key = digest(source) if isinstance(source, (bytes, bytearray)) else digest(str(source).encode())
+    result = FileResult(name=name or str(source), digest=key, frame=frame)
     try:
-        result.image = load_image(data, name=name, frame=frame)
+        readable, result.name = _read_source(source, name)
+        result.image = load_image(readable, name=result.name, frame=frame)
         result.prepared = classifier.prepare(result.image.pixels)
-        result.prediction = classifier.predict_prepared(result.prepared[np.newaxis])[0]
+        if explain:
+            result.prediction, result.explanation = saliency.predict_and_explain(classifier, result.prepared)
+        else:
+            result.prediction = classifier.predict_prepared(result.prepared[np.newaxis])[0]
     except LucidDxError as exc:
         result.error = str(exc)
     return result
+
+
+def explain(result: FileResult, classifier: ImageClassifier, method: str = "gradcam", target: str | None = None) -> Explanation:
+    """The heatmap of ``method`` for class ``target`` (None = predicted) of a diagnosed file.
+
+    The Grad-CAM of the predicted class is the one ``diagnose`` already computed: no second pass.
+
+    Raises:
+        InvalidExplanationError: unknown method or class.
+        LucidDxError: the file was not diagnosed (it has an error).
+    """
+    if result.prepared is None or result.prediction is None:
+        raise LucidDxError(f"{result.name}: there is no prediction to explain ({result.error or 'not diagnosed'}).")
+    chosen = target or result.prediction.label
+    done = result.explanation
+    if done is not None and method == done.method and chosen == done.class_name:
+        return done
+    return saliency.explain(classifier, result.prepared, method, chosen)
+
+
+def overlay(pixels: np.ndarray, explanation: Explanation, opacity: float) -> np.ndarray:
+    """(H, W) greyscale in [0, 1] with the heatmap blended over it -> (H, W, 3) uint8."""
+    return saliency.overlay(pixels, explanation.heatmap, opacity)
+
+
+def heatmap_png(explanation: Explanation, shape: tuple[int, int] | None = None) -> bytes:
+    """The colour-mapped heatmap as PNG bytes at ``shape`` (H, W)."""
+    return saliency.heatmap_png(explanation.heatmap, shape)
 
 
 def results_table(results: list[FileResult]) -> list[dict[str, object]]:
@@ -80,44 +146,6 @@ def results_table(results: list[FileResult]) -> list[dict[str, object]]:
             }
         )
     return rows
-
-
-def probability_figure(prediction: Prediction) -> go.Figure:
-    """Horizontal bars of the class probabilities, with the operating threshold drawn as a line."""
-    classes = list(prediction.probabilities)
-    values = [prediction.probabilities[c] for c in classes]
-    # Red only for a positive finding: a confident NORMAL drawn in alarm red misleads at a glance.
-    if prediction.positive_class is None:
-        called = "#1f6feb"
-    else:
-        called = "#d62728" if prediction.label == prediction.positive_class else "#2f9e44"
-    colours = [called if c == prediction.label else "#9aa5b1" for c in classes]
-    figure = go.Figure(
-        go.Bar(
-            x=values,
-            y=classes,
-            orientation="h",
-            marker_color=colours,
-            text=[f"{v:.1%}" for v in values],
-            textposition="auto",
-            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
-        )
-    )
-    if prediction.threshold is not None and prediction.positive_class in classes:
-        figure.add_vline(
-            x=prediction.threshold,
-            line_dash="dash",
-            line_color="black",
-            annotation_text=f"threshold {prediction.threshold:g} for {prediction.positive_class}",
-            annotation_position="top",
-        )
-    figure.update_layout(
-        xaxis={"range": [0, 1], "title": "probability", "tickformat": ".0%"},
-        height=110 + 40 * len(classes),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        showlegend=False,
-    )
-    return figure
 
 
 def model_choices() -> tuple[list[str], int]:

@@ -17,7 +17,7 @@ import numpy as np
 
 from core.errors import InvalidModelError
 from core.models import curves, kinds, metrics, registry, thresholds
-from core.models.cards import sections
+import core.models.cards.sections as sections
 from core.models.cards.prose import computed_caveats, texts_for
 
 CARD_SCHEMA_VERSION = 2

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.i18n import _
 from core.models import metrics
 
 
@@ -14,6 +15,13 @@ def _fmt(value: Any, digits: int = 3) -> str:
     if isinstance(value, float):
         return f"{value:.{digits}f}"
     return str(value)
+
+
+def _reading(value: Any) -> str:
+    """A value as a reader sees it: probabilities and thresholds to two decimals (the JSON keeps all)."""
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return "n/a" if value is None else str(value)
 
 
 def _pct(value: float | None) -> str:
@@ -29,73 +37,94 @@ def _metric_cell(entry: dict[str, Any]) -> str:
     return f"{entry['value']:.3f} ({low:.3f}-{high:.3f})"
 
 
+def _bold(text: str) -> str:
+    return "**" + text + "**"
+
+
+def _field(label: str, value: str) -> str:
+    return "- " + _bold(label) + ": " + value
+
+
+def _row(cells: list[str]) -> str:
+    return "| " + " | ".join(cells) + " |"
+
+
 def _bullets(items: list[str]) -> list[str]:
     return [f"- {item}" for item in items]
 
 
 def _details(card: dict[str, Any]) -> list[str]:
     d = card["model_details"]
-    lines = [f"# Model card: {d['name']}:{d['version']}", ""]
-    lines += [f"_Computed by `{card['generated']['by']}` at {card['generated']['at']} from "
-              f"{', '.join(card['generated']['from'])} (card schema {card['schema_version']})._", ""]
-    lines += ["## Model details", ""]
-    for key in ("kind", "date", "architecture", "framework", "classes", "positive_class", "threshold",
-                "threshold_rule", "training_device", "training_seconds"):
-        lines.append(f"- **{key.replace('_', ' ').capitalize()}**: {d.get(key) if d.get(key) is not None else 'n/a'}")
-    lines.append(f"- **Input**: {json.dumps(d.get('input'))}")
-    lines.append(f"- **Training command**: `{d.get('training_command')}`")
+    lines = [_("# Model card: {model}").format(model=f"{d['name']}:{d['version']}"), ""]
+    lines += [_("_Computed by `{by}` at {at} from {sources} (card schema {schema})._").format(
+        by=card["generated"]["by"], at=card["generated"]["at"], sources=", ".join(card["generated"]["from"]),
+        schema=card["schema_version"]), ""]
+    lines += [_("## Model details"), ""]
+    for key, label in _detail_labels().items():
+        lines.append(_field(label, _reading(d.get(key))))
+    lines.append(_field(_("Input"), json.dumps(d.get("input"))))
+    lines.append(_field(_("Training command"), f"`{d.get('training_command')}`"))
     return lines
+
+
+def _detail_labels() -> dict[str, str]:
+    return {"kind": _("Kind"), "date": _("Date"), "architecture": _("Architecture"), "framework": _("Framework"),
+            "classes": _("Classes"), "positive_class": _("Positive class"), "threshold": _("Threshold"),
+            "threshold_rule": _("Threshold rule"), "training_device": _("Training device"),
+            "training_seconds": _("Training seconds")}
 
 
 def _use_and_factors(card: dict[str, Any]) -> list[str]:
     use = card["intended_use"]
-    lines = ["", "## Intended use", "", "**Primary uses**", ""] + _bullets(use["primary_uses"])
-    lines += ["", "**Primary users**", ""] + _bullets(use["primary_users"])
-    lines += ["", "**Out of scope**", ""] + _bullets(use["out_of_scope"])
-    lines += ["", "## Factors", ""] + _bullets(card["factors"]["relevant"])
-    lines += ["", "Evaluated subgroups: " + ", ".join(f"{e['label']} (n={e['n']})" for e in card["factors"]["evaluated"])]
+    lines = ["", _("## Intended use"), "", _bold(_("Primary uses")), ""] + _bullets(use["primary_uses"])
+    lines += ["", _bold(_("Primary users")), ""] + _bullets(use["primary_users"])
+    lines += ["", _bold(_("Out of scope")), ""] + _bullets(use["out_of_scope"])
+    lines += ["", _("## Factors"), ""] + _bullets(card["factors"]["relevant"])
+    lines += ["", _("Evaluated subgroups: {groups}").format(
+        groups=", ".join(f"{e['label']} (n={e['n']})" for e in card["factors"]["evaluated"]))]
     m = card["metrics"]
-    lines += ["", "## Metrics", "", f"- **Decision**: {m['decision']}", f"- **Uncertainty**: {m['uncertainty']}",
-              f"- **Curves**: {', '.join(m['curves'])}", ""]
+    lines += ["", _("## Metrics"), "", _field(_("Decision"), m["decision"]), _field(_("Uncertainty"), m["uncertainty"]),
+              _field(_("Curves"), ", ".join(_(c) for c in m["curves"])), ""]
     return lines + [f"- **{r['label']}**: {r['meaning']}" for r in m["reported"]]
 
 
 def _data(card: dict[str, Any]) -> list[str]:
     e = card["evaluation_data"]
-    lines = ["", "## Evaluation data", "", e["description"], "", f"- n = {e['n']}",
-             "- Class counts: " + ", ".join(f"{c}: {n}" for c, n in e["class_counts"].items())]
+    lines = ["", _("## Evaluation data"), "", e["description"], "", f"- n = {e['n']}",
+             "- " + _("Class counts: {counts}").format(counts=", ".join(f"{c}: {n}" for c, n in e["class_counts"].items()))]
     t = card["training_data"]
-    lines += ["", "## Training data", ""]
-    lines += [f"- **{key.capitalize()}**: {t[key]}" for key in ("dataset", "source", "paper", "license", "population", "split")
-              if t.get(key)]
+    lines += ["", _("## Training data"), ""]
+    labels = {"dataset": _("Dataset"), "source": _("Source"), "paper": _("Paper"), "license": _("License"),
+              "population": _("Population"), "split": _("Split")}
+    lines += [f"- **{label}**: {t[key]}" for key, label in labels.items() if t.get(key)]
     if t.get("class_counts"):
-        lines.append("- **Counts**: " + ", ".join(f"{k}: {v}" for k, v in t["class_counts"].items()))
+        lines.append(_field(_("Counts"), ", ".join(f"{k}: {v}" for k, v in t["class_counts"].items())))
     return lines
 
 
 def _overall_and_confusion(qa: dict[str, Any]) -> list[str]:
-    lines = ["", "## Quantitative analyses", "", f"Overall (n = {qa['n']}), value (95% CI):", "",
-             "| Metric | Value (95% CI) |", "|---|---|"]
-    lines += [f"| {metrics.METRIC_LABELS[k]} | {_metric_cell(v)} |" for k, v in qa["overall"].items()]
+    lines = ["", _("## Quantitative analyses"), "", _("Overall (n = {n}), value (95% CI):").format(n=qa["n"]), "",
+             _row([_("Metric"), _("Value (95% CI)")]), "|---|---|"]
+    lines += [_row([_(metrics.METRIC_LABELS[k]), _metric_cell(v)]) for k, v in qa["overall"].items()]
     cm = qa["confusion_matrix"]
-    lines += ["", "Confusion matrix (rows: true, columns: predicted):", "",
-              "| true \\ predicted | " + " | ".join(cm["classes"]) + " |", "|---" * (len(cm["classes"]) + 1) + "|"]
+    lines += ["", _("Confusion matrix (rows: true, columns: predicted):"), "",
+              _row([_("true") + " \\ " + _("predicted"), *cm["classes"]]),
+              "|---" * (len(cm["classes"]) + 1) + "|"]
     return lines + [f"| {c} | " + " | ".join(str(n) for n in row) + " |" for c, row in zip(cm["classes"], cm["counts"])]
 
 
 def _thresholds_and_subgroups(qa: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if qa.get("threshold_table"):
-        lines += ["", "Threshold table:", "", "| Threshold | Sensitivity | Specificity | PPV | NPV | Flagged | Note |",
-                  "|---|---|---|---|---|---|---|"]
+        head = [_("Threshold"), _("Sensitivity"), _("Specificity"), _("PPV"), _("NPV"), _("Flagged"), _("Note")]
+        lines += ["", _("Threshold table:"), "", "| " + " | ".join(head) + " |", "|---|---|---|---|---|---|---|"]
         for row in qa["threshold_table"]:
             mark = "**" if row["chosen"] else ""
-            lines.append(f"| {mark}{row['threshold']:.4g}{mark} | {_fmt(row['sensitivity'])} | {_fmt(row['specificity'])} | "
+            lines.append(f"| {mark}{row['threshold']:.3f}{mark} | {_fmt(row['sensitivity'])} | {_fmt(row['specificity'])} | "
                          f"{_fmt(row['ppv'])} | {_fmt(row['npv'])} | {row['flagged']} | {row['note']} |")
     if qa.get("subgroups"):
-        lines += ["", "Subgroups (95% CI):", "",
-                  "| Subgroup | n | pos/neg | AUC | Sensitivity | Specificity | AUC vs all negatives |",
-                  "|---|---|---|---|---|---|---|"]
+        head = [_("Subgroup"), "n", _("pos/neg"), "AUC", _("Sensitivity"), _("Specificity"), _("AUC vs all negatives")]
+        lines += ["", _("Subgroups (95% CI):"), "", "| " + " | ".join(head) + " |", "|---|---|---|---|---|---|---|"]
         for s in qa["subgroups"]:
             vs = _metric_cell(s["auc_vs_all_negatives"]) if "auc_vs_all_negatives" in s else ""
             lines.append(f"| {s['label']} | {s['n']} | {s['positives']}/{s['negatives']} | {_metric_cell(s['metrics']['auc'])} | "
@@ -107,20 +136,22 @@ def _calibration_robustness_ood(qa: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     cal = qa.get("calibration", {})
     if cal:
-        lines += ["", f"Calibration: expected calibration error {_fmt(cal.get('expected_calibration_error'))} over "
-                  f"{len(cal.get('bins', []))} non-empty bins."]
+        lines += ["", _("Calibration: expected calibration error {ece} over {bins} non-empty bins.").format(
+            ece=_fmt(cal.get("expected_calibration_error")), bins=len(cal.get("bins", [])))]
     if qa.get("robustness_auc"):
-        lines += ["", "Robustness (AUC after simulated acquisition changes): "
-                  + ", ".join(f"{k} {v:.3f}" for k, v in qa["robustness_auc"]["values"].items())]
+        lines += ["", _("Robustness (AUC after simulated acquisition changes): {values}").format(
+            values=", ".join(f"{k} {v:.3f}" for k, v in qa["robustness_auc"]["values"].items()))]
     o = qa.get("out_of_distribution", {})
-    lines += ["", "Out-of-distribution check:"]
+    lines += ["", _("Out-of-distribution check:")]
     if o.get("measured"):
-        lines += [f"- Method: {o['method']}",
-                  f"- Flags {_pct(o.get('validation_flag_rate'))} of {o.get('validation_n')} validation chest X-rays",
-                  f"- Flags {_pct(o.get('non_chest_flag_rate'))} of {o.get('non_chest_n')} non-chest images ({o.get('non_chest_sources')})",
-                  f"- Detector cost: {o.get('detector_ms_per_image')} ms per image"]
+        lines += ["- " + _("Method: {method}").format(method=o["method"]),
+                  "- " + _("Flags {rate} of {n} validation chest X-rays").format(
+                      rate=_pct(o.get("validation_flag_rate")), n=o.get("validation_n")),
+                  "- " + _("Flags {rate} of {n} non-chest images ({sources})").format(
+                      rate=_pct(o.get("non_chest_flag_rate")), n=o.get("non_chest_n"), sources=o.get("non_chest_sources")),
+                  "- " + _("Detector cost: {ms} ms per image").format(ms=o.get("detector_ms_per_image"))]
     else:
-        lines.append(f"- {o.get('note', 'not measured')}")
+        lines.append(f"- {o.get('note') or _('not measured')}")
     return lines
 
 
@@ -130,15 +161,16 @@ def _evidence(card: dict[str, Any]) -> list[str]:
     if not evidence:
         return []
     columns = [evidence["internal"], *evidence["external"]]
-    lines = ["", "## Evidence: which figures to read", "", f"**{evidence['read']}**", "",
+    lines = ["", _("## Evidence: which figures to read"), "", f"**{evidence['read']}**", "",
              "| | " + " | ".join(c["label"] for c in columns) + " |", "|---" * (len(columns) + 1) + "|",
-             "| Cases (n) | " + " | ".join(str(c["n"]) for c in columns) + " |",
-             "| Prevalence | " + " | ".join(_pct(c.get("prevalence")) for c in columns) + " |"]
+             _row([_("Cases (n)"), *(str(c["n"]) for c in columns)]),
+             _row([_("Prevalence"), *(_pct(c.get("prevalence")) for c in columns)])]
     for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):
-        lines.append(f"| {metrics.METRIC_LABELS[key]} | " + " | ".join(_metric_cell(c.get(key) or {}) for c in columns) + " |")
+        lines.append(_row([_(metrics.METRIC_LABELS[key]), *(_metric_cell(c.get(key) or {}) for c in columns)]))
     in_force = card["model_details"].get("threshold_in_force") or {}
     if in_force.get("threshold") is not None:
-        lines += ["", f"Threshold in force: {in_force['threshold']:.3g} ({in_force['source']})."]
+        lines += ["", _("Threshold in force: {threshold} ({source}).").format(
+            threshold=f"{in_force['threshold']:.2f}", source=in_force["source"])]
     return lines
 
 
@@ -147,6 +179,6 @@ def render_markdown(card: dict[str, Any]) -> str:
     qa = card["quantitative_analyses"]
     lines = _details(card) + _evidence(card) + _use_and_factors(card) + _data(card)
     lines += _overall_and_confusion(qa) + _thresholds_and_subgroups(qa) + _calibration_robustness_ood(qa)
-    lines += ["", "## Ethical considerations", ""] + _bullets(card["ethical_considerations"])
-    lines += ["", "## Caveats and recommendations", ""] + _bullets(card["caveats_and_recommendations"])
+    lines += ["", _("## Ethical considerations"), ""] + _bullets(card["ethical_considerations"])
+    lines += ["", _("## Caveats and recommendations"), ""] + _bullets(card["caveats_and_recommendations"])
     return "\n".join(lines) + "\n"

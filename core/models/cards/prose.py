@@ -40,9 +40,13 @@ KIND_TEXTS: dict[str, dict[str, Any]] = {
         "primary_uses": ["Research use: estimate risk for records like those it was trained on."],
         "primary_users": ["The researcher who trained it, for evaluation before any clinical use."],
         "out_of_scope": ["Any clinical decision: this model has not been independently evaluated."],
-        "factors": ["As available in the data: age bands below."],
-        "ethical": ["The training data's consent and licence are the responsibility of whoever supplied it."],
-        "caveats": ["Retrained by a user: NOT independently evaluated; cross-validated figures are optimistic."],
+        "factors": ["Only what the table records: subgroups (age bands or sex, when the table has such a column) "
+                    "are evaluated below; every other factor is unknown."],
+        "ethical": ["The training data's consent and licence are the responsibility of whoever supplied it.",
+                    "Columns that identify patients are dropped before training; check the card's feature list."],
+        "caveats": ["Trained by a user on their own table: NOT independently evaluated; cross-validated figures "
+                    "are optimistic.",
+                    "Values outside a field's training range are extrapolations and are flagged at the field."],
     },
 }
 

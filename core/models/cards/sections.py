@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import N_
 from core.models import kinds, metrics
 
 
@@ -43,8 +44,8 @@ def metrics_section(meta: dict[str, Any], binary: bool) -> dict[str, Any]:
         "decision": decision,
         "uncertainty": f"95% percentile bootstrap intervals, {metrics.DEFAULT_RESAMPLES} resamples stratified by "
         f"class, seed {metrics.DEFAULT_SEED}",
-        "curves": ["ROC", "precision-recall", "reliability (calibration)"]
-        + (["threshold table", "decision curve (net benefit)"] if binary else []),
+        "curves": [N_("ROC"), N_("precision-recall"), N_("reliability (calibration)")]
+        + ([N_("threshold table"), N_("decision curve (net benefit)")] if binary else []),
     }
 
 
@@ -72,7 +73,8 @@ def training_data(meta: dict[str, Any]) -> dict[str, Any]:
     """Provenance of the training data (the stored dataset description, or 'the user's own data')."""
     training, provenance = meta.get("training") or {}, meta.get("dataset") or {}
     section = {
-        "dataset": provenance.get("name", "The user's own folder (" + str(training.get("data", "unknown")) + ")"),
+        "dataset": provenance.get("name", ("The user's own table (" if kinds.normalise(meta.get("kind")) == kinds.TABULAR_RISK
+                                            else "The user's own folder (") + str(training.get("data", "unknown")) + ")"),
         "source": provenance.get("source", "Supplied by the user who trained this version; not documented here."),
         "license": provenance.get("license", "Unknown: set by whoever supplied the data."),
         "population": provenance.get("population", "Unknown."),

@@ -1,4 +1,4 @@
-"""The diabetes risk model: exact SHAP additivity, calibration, input validation, batch scoring, CLI, training."""
+"""The bundled diabetes risk model through the generic tabular code: exact SHAP, calibration, validation, batch, CLI, training."""
 
 from __future__ import annotations
 
@@ -13,25 +13,30 @@ import numpy as np
 import pytest
 
 from core.models import metrics, registry
-from core.tabular import risk
+from core.services import tabular
+from core.tabular import training
+from core.tabular.model import FAMILIES, RiskModel
+from core.tabular.predictor import RiskPredictor, load_risk_model
 from core.errors import InvalidPatientDataError
 from tests.conftest import DIABETES_CSV
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = "diabetes_risk:1"
-HEADER = ",".join(risk.FEATURE_NAMES) + ",Outcome"
+NAMES = load_risk_model(BUNDLED).schema.names
+EXAMPLE = load_risk_model(BUNDLED).schema.example
+HEADER = ",".join(NAMES) + ",Outcome"
 
 
 @pytest.fixture(scope="module")
-def predictor() -> risk.RiskPredictor:
-    return risk.load_risk_model(BUNDLED)
+def predictor() -> RiskPredictor:
+    return load_risk_model(BUNDLED)
 
 
 @pytest.fixture(scope="module")
 def pima() -> tuple[np.ndarray, np.ndarray]:
-    X, y, skipped = risk.load_training_csv(DIABETES_CSV)
-    assert X.shape == (768, 8) and not skipped
-    return X, y
+    table = training.load_training_table(DIABETES_CSV)
+    assert table.X.shape == (768, 8) and not table.skipped and not table.dropped
+    return table.X, table.y
 
 
 def test_additivity_over_all_768_rows(predictor, pima):
@@ -41,7 +46,7 @@ def test_additivity_over_all_768_rows(predictor, pima):
     assert contributions.shape == (768, 8)
     np.testing.assert_allclose(base + contributions.sum(axis=1), output, atol=1e-6, rtol=0)
     # The same through the public result objects, and output is exactly the shown risk in log-odds.
-    patients = [{n: (None if np.isnan(v) else float(v)) for n, v in zip(risk.FEATURE_NAMES, row)} for row in X]
+    patients = [{n: (None if np.isnan(v) else float(v)) for n, v in zip(NAMES, row)} for row in X]
     for result in predictor.predict(patients):
         assert abs(result.base_value + sum(result.contributions.values()) - result.output) < 1e-6
         assert abs(math.log(result.risk / (1 - result.risk)) - result.output) < 1e-6
@@ -58,7 +63,7 @@ def test_explanation_is_exact_shap_not_a_sampling_approximation(predictor, pima)
     design, clf = predictor.model.estimator_[0], predictor.model.estimator_[-1]
     Z, Z_bg = design.transform(X), design.transform(predictor.model.background_)
     per_column = clf.coef_[0] * (Z - Z_bg.mean(axis=0))
-    expected = np.column_stack([per_column[:, design.output_indices_[n]].sum(axis=1) for n in risk.FEATURE_NAMES])
+    expected = np.column_stack([per_column[:, design.output_indices_[n]].sum(axis=1) for n in NAMES])
     _base, contributions = predictor.model.explain(X)
     np.testing.assert_allclose(contributions, expected, atol=1e-9)
 
@@ -66,14 +71,14 @@ def test_explanation_is_exact_shap_not_a_sampling_approximation(predictor, pima)
 @pytest.mark.parametrize("family", ["logistic", "gradient_boosting"])
 def test_every_family_explains_exactly(family, pima):
     X, y = pima
-    model = risk.RiskModel(family, n_bootstrap=0).fit(X, y)
+    model = RiskModel(family, NAMES, [bool(np.isnan(c).any()) for c in X.T], [0] * len(NAMES), n_bootstrap=0).fit(X, y)
     base, contributions = model.explain(X)
     np.testing.assert_allclose(base + contributions.sum(axis=1), model.decision_function(X), atol=1e-6, rtol=0)
 
 
 def test_missing_values_get_an_explained_contribution(predictor):
-    measured = dict(risk.EXAMPLE_PATIENT, Insulin=120.0)
-    blank = dict(risk.EXAMPLE_PATIENT, Insulin=None)
+    measured = dict(EXAMPLE, Insulin=120.0)
+    blank = dict(EXAMPLE, Insulin=None)
     with_insulin, without = predictor.predict([measured, blank])
     assert without.imputed["Insulin"] == pytest.approx(predictor.meta["imputation"]["Insulin"])
     assert with_insulin.imputed["Insulin"] is None
@@ -100,15 +105,15 @@ def test_calibration_and_discrimination_on_out_of_fold_predictions(predictor):
 
 
 def test_training_command_reproduces_the_bundled_model(predictor, pima, isolated_home):
-    payload = risk.train_risk_model(DIABETES_CSV, "diabetes_risk", command="test")
+    payload = training.train_risk_model(DIABETES_CSV, "diabetes_risk", target="Outcome", command="test")
     ref = registry.resolve(payload["model"], kind="tabular-risk")
     assert not ref.bundled and ref.meta["family"] == predictor.meta["family"] == payload["family"]
     assert ref.meta["validation"]["cv_auc"] == pytest.approx(predictor.meta["validation"]["cv_auc"], abs=1e-12)
     assert ref.meta["threshold"] == predictor.meta["threshold"]
-    assert {f["family"] for f in ref.meta["validation"]["families"]} == set(risk.FAMILIES)
+    assert {f["family"] for f in ref.meta["validation"]["families"]} == set(FAMILIES)
     assert (ref.path / "card.json").exists() and (ref.path / "validation_predictions.npz").exists()
     X, _ = pima
-    retrained = risk.load_risk_model(payload["model"])
+    retrained = load_risk_model(payload["model"])
     np.testing.assert_allclose(retrained.model.decision_function(X), predictor.model.decision_function(X), atol=1e-9)
 
 
@@ -119,8 +124,8 @@ def test_training_command_reproduces_the_bundled_model(predictor, pima, isolated
      ("Pregnancies", 2.5, "whole number")],
 )
 def test_impossible_values_are_refused_naming_the_field(field, value, fragment, predictor):
-    values = dict(risk.EXAMPLE_PATIENT, **{field: value})
-    _clean, issues = risk.check_patient(values)
+    values = dict(EXAMPLE, **{field: value})
+    _clean, issues = predictor.schema.check_patient(values)
     errors = [i for i in issues if i.severity == "error"]
     assert [i.field for i in errors] == [field] and fragment in errors[0].message
     with pytest.raises(InvalidPatientDataError, match=field):
@@ -128,8 +133,8 @@ def test_impossible_values_are_refused_naming_the_field(field, value, fragment, 
 
 
 def test_out_of_range_values_warn_but_are_scored(predictor):
-    values = dict(risk.EXAMPLE_PATIENT, Age=18, Glucose=260)
-    _clean, issues = risk.check_patient(values)
+    values = dict(EXAMPLE, Age=18, Glucose=260)
+    _clean, issues = predictor.schema.check_patient(values)
     assert {i.field for i in issues} == {"Age", "Glucose"} and {i.severity for i in issues} == {"warning"}
     result = predictor.predict_one(values)
     assert 0 < result.risk < 1 and len(result.warnings) == 2
@@ -151,19 +156,19 @@ BAD_ROWS = [
 
 
 def test_batch_reports_bad_rows_by_number_and_scores_the_rest(tmp_path, predictor):
-    results = risk.score_csv(write_csv(tmp_path / "p.csv", BAD_ROWS), BUNDLED)
+    results = tabular.score_csv(write_csv(tmp_path / "p.csv", BAD_ROWS), BUNDLED)
     assert [r["row"] for r in results] == [1, 2, 3, 4, 5, 6]
     assert [r["ok"] for r in results] == [True, False, False, False, False, True]
     for row, field in ((2, "Glucose"), (3, "BMI"), (4, "Age"), (5, "Age")):
         assert results[row - 1]["error"].startswith(f"row {row}:") and field in results[row - 1]["error"]
     good = results[0]
-    assert good["model"] == BUNDLED and set(good["explanation"]["contributions"]) == set(risk.FEATURE_NAMES)
+    assert good["model"] == BUNDLED and set(good["explanation"]["contributions"]) == set(NAMES)
     e = good["explanation"]
     assert abs(e["base_value"] + sum(e["contributions"].values()) - e["output"]) < 1e-6
-    assert good["risk"] == pytest.approx(predictor.predict_one(dict(risk.EXAMPLE_PATIENT)).risk)
-    table = risk.batch_table(results)
+    assert good["risk"] == pytest.approx(predictor.predict_one(dict(EXAMPLE)).risk)
+    table = tabular.batch_table(results)
     assert table[1]["risk"] is None and "Glucose" in table[1]["error"] and table[0]["top_contributions"].startswith("Glucose")
-    text = risk.batch_csv(results)
+    text = tabular.export_csv(results, predictor)
     assert text.splitlines()[0].startswith("row,ok,risk,above_threshold,top_contributions,error,shap_Pregnancies")
     assert len(text.splitlines()) == 7
 
@@ -177,7 +182,7 @@ def test_unusable_csv_raises_naming_the_file(tmp_path, content, fragment):
     path = tmp_path / "patients.csv"
     path.write_bytes(content)
     with pytest.raises(InvalidPatientDataError, match="patients.csv") as info:
-        risk.score_csv(path, BUNDLED)
+        tabular.score_csv(path, BUNDLED)
     assert fragment in str(info.value)
 
 
@@ -205,12 +210,10 @@ def test_cli_risk_json_per_contract(tmp_path, isolated_home):
 
 
 def test_trailing_blank_lines_are_not_patients_and_thousands_commas_are_refused(tmp_path):
-    from core.tabular import risk
-
     header = "Pregnancies,Glucose,BloodPressure,SkinThickness,Insulin,BMI,DiabetesPedigreeFunction,Age\n"
     csv_file = tmp_path / "patients.csv"
     csv_file.write_text(header + '2,120,70,30,"1,000",31.2,0.4,40\n1,100,70,25,90,27.0,0.3,33\n\n\n')
-    rows = risk.score_csv(csv_file, None)
+    rows = tabular.score_csv(csv_file, None)
     assert [r["row"] for r in rows] == [1, 2]
     assert rows[0]["ok"] is False and "Insulin" in rows[0]["error"] and "ambiguous" in rows[0]["error"]
     assert rows[1]["ok"] is True

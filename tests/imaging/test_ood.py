@@ -13,6 +13,7 @@ from pydicom.data import get_testdata_file
 from core.models import cards
 from core import cli
 from core.imaging import ood
+from core.imaging.ood import measure
 from core.models import registry
 from core.imaging.classifier import load_classifier
 
@@ -24,13 +25,13 @@ def model():
 
 @pytest.fixture(scope="module")
 def validation_files(model) -> list[Path]:
-    files = ood.validation_image_files(model.ref.meta)
+    files = measure.validation_image_files(model.ref.meta)
     assert files, "the chest X-ray training data must be available (see tests/conftest.py)"
     return files
 
 
 def test_rates_meet_the_targets_and_equal_the_card(model, validation_files) -> None:
-    measured = ood.measure_rates(model, validation_files)
+    measured = measure.measure_rates(model, validation_files)
     assert measured["validation_n"] == len(validation_files) == model.ref.meta["validation"]["n"]
     assert measured["non_chest_n"] >= 50  # pydicom CT/MR/US/... files and scikit-image samples
     assert measured["validation_flag_rate"] <= 0.05
@@ -44,7 +45,7 @@ def test_rates_meet_the_targets_and_equal_the_card(model, validation_files) -> N
 
 
 def test_reference_set_holds_ct_mr_and_photographs() -> None:
-    names = [name for name, _ in ood.non_chest_reference_images()]
+    names = [name for name, _ in measure.non_chest_reference_images()]
     assert any("CT_small" in n for n in names) and any("MR_small" in n for n in names)
     assert "skimage:camera.png" in names and "skimage:astronaut.png" in names
     assert not any("chest" in n.lower() for n in names)
@@ -99,7 +100,7 @@ def test_refit_updates_the_detector_meta_and_makes_the_card_recompute(isolated_h
     (target / "meta.json").write_text(json.dumps(meta))
     before = np.load(target / ood.OOD_FILE)["threshold"].item()
 
-    stated = ood.refit(target)
+    stated = measure.refit(target)
 
     after = ood.OodDetector.load(target)
     assert after.threshold_ == pytest.approx(stated["threshold"]) and after.threshold_ != pytest.approx(before)
@@ -107,3 +108,29 @@ def test_refit_updates_the_detector_meta_and_makes_the_card_recompute(isolated_h
     assert 0.0 <= stated["validation_flag_rate"] <= 1.0
     card = cards.load_card(registry.resolve("chest_xray:2"))
     assert card["quantitative_analyses"]["out_of_distribution"]["threshold"] == pytest.approx(after.threshold_)
+
+
+def test_measuring_a_model_without_a_detector_is_our_error(tmp_path: Path) -> None:
+    import shutil
+
+    from core.errors import InvalidModelError
+    from core.imaging.classifier import ImageClassifier
+
+    bundled = registry.resolve("chest_xray")
+    folder = tmp_path / "no_detector"
+    shutil.copytree(bundled.path, folder)
+    (folder / ood.OOD_FILE).unlink()
+    model = ImageClassifier(registry.ModelRef("no_detector", "1", folder, False, bundled.meta))
+    with pytest.raises(InvalidModelError, match="no_detector:1.*ood.npz"):
+        measure.measure_rates(model, None)
+
+
+def test_the_measure_command_refuses_misuse_and_the_detector_module_needs_no_classifier() -> None:
+    import ast
+
+    from core.imaging.ood.__main__ import main
+
+    assert main(["measure"]) == 2 and main(["weigh", "chest_xray"]) == 2
+    detector_source = (Path(ood.__file__)).read_text()
+    imported = {n.module for n in ast.walk(ast.parse(detector_source)) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.startswith("core.imaging.classifier") for m in imported)

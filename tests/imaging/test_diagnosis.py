@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.imaging.classifier import Prediction
-from core.services.imaging import probability_figure
+from core.charts.diagnosis import probability_figure
 
 
 def _prediction(label: str, p_pneumonia: float, positive: str | None = "PNEUMONIA", threshold: float | None = 0.3) -> Prediction:

@@ -11,7 +11,7 @@ import pytest
 
 from core import config
 from core.models import registry
-from core.imaging import training
+from core.imaging import network as network_mod, training
 from core.errors import RegistryError, TrainingCancelledError
 from core.imaging.training import TrainConfig, train_image_model
 from tests.conftest import CHEST_XRAY_TRAIN
@@ -87,7 +87,7 @@ def test_a_run_that_crashes_while_registering_leaves_nothing_behind(tiny_set: Pa
         assert (model_dir / registry.META_FILE).exists()  # crash with the build folder half-written
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(training, "_write_card_if_available", broken_card_writer)
+    monkeypatch.setattr(training, "write_card", broken_card_writer)
     with pytest.raises(RuntimeError, match="disk full"):
         train_image_model(tiny_set, "crashed_model", TrainConfig(epochs=1, image_size=32, batch_size=4))
     assert registry.list_versions("crashed_model") == []
@@ -106,8 +106,8 @@ def test_transfer_starts_from_the_bundled_models_weights() -> None:
 
     bundled = registry.resolve("chest_xray", kind="image-classifier")
     donor = keras.models.load_model(bundled.path / bundled.meta["model_file"], compile=False)
-    network = training.build_network(48, 2)  # another input size: convolution weights still fit
-    training._transfer_weights(network, "chest_xray")
+    network = network_mod.build_network(48, 2)  # another input size: convolution weights still fit
+    network_mod.transfer_weights(network, "chest_xray")
     donor_conv = next(layer for layer in donor.layers if isinstance(layer, keras.layers.Conv2D))
     conv = next(layer for layer in network.layers if isinstance(layer, keras.layers.Conv2D))
     np.testing.assert_array_equal(conv.get_weights()[0], donor_conv.get_weights()[0])
@@ -117,7 +117,7 @@ def test_transfer_starts_from_the_bundled_models_weights() -> None:
 def test_choose_device_falls_back_to_cpu_in_float32() -> None:
     from core.imaging.tfsetup import keras
 
-    device, strategy = training.choose_device()
+    device, strategy = network_mod.choose_device()
     assert device == "CPU"
     assert keras.mixed_precision.global_policy().name == "float32"
     assert strategy.num_replicas_in_sync == 1
@@ -134,7 +134,7 @@ def test_choose_device_uses_mixed_precision_and_every_gpu_when_tensorflow_sees_t
     real_list = tf.config.list_physical_devices
     monkeypatch.setattr(tf.config, "list_physical_devices", lambda kind=None: fake if kind == "GPU" else real_list(kind))
     try:
-        device, strategy = training.choose_device()
+        device, strategy = network_mod.choose_device()
         assert device == label
         assert type(strategy).__name__ == strategy_name
         assert keras.mixed_precision.global_policy().name == "mixed_float16"
@@ -143,7 +143,7 @@ def test_choose_device_uses_mixed_precision_and_every_gpu_when_tensorflow_sees_t
 
 
 def test_gpu_requirements_pin_the_same_versions_as_the_cpu_ones() -> None:
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
 
     def pins(name: str) -> set[str]:
         lines = (root / name).read_text().splitlines()
@@ -178,7 +178,7 @@ def test_robust_threshold_sits_mid_gap_and_serves_every_condition():
 
 def test_names_without_patients_fall_back_to_a_split_by_file(tmp_path):
     """scan_001 ... scan_012 all read as one 'patient'; the split must still work, by file."""
-    from core.imaging.training import LabeledDataset, split_by_patient, split_groups
+    from core.imaging.datasets import LabeledDataset, split_by_patient, split_groups
 
     files = [tmp_path / c / f"scan_{i:03d}.png" for c in ("no", "yes") for i in range(12)]
     dataset = LabeledDataset(tmp_path, ["no", "yes"], files, np.repeat([0, 1], 12))
@@ -190,7 +190,7 @@ def test_names_without_patients_fall_back_to_a_split_by_file(tmp_path):
 
 
 def test_kermany_names_split_by_patient():
-    from core.imaging.training import scan_labeled_folder, split_groups
+    from core.imaging.datasets import scan_labeled_folder, split_groups
 
     dataset = scan_labeled_folder(CHEST_XRAY_TRAIN, max_per_class=60, seed=0)
     assert split_groups(dataset, 0.2)[1]

@@ -17,7 +17,7 @@ from pydicom.data import get_testdata_file
 from pydicom.dataset import FileMetaDataset
 from pydicom.uid import UID
 
-from core.imaging import door as images
+from core.imaging import dicom, door as images
 from core.errors import UnsupportedImageError
 from core.imaging.door import LoadedImage, load_image
 
@@ -349,7 +349,7 @@ def test_unsupported_transfer_syntax_is_named(tmp_path: Path) -> None:
         load_image(path)
 
 
-SAMPLES = Path(__file__).resolve().parents[1] / "assets" / "samples"
+SAMPLES = Path(__file__).resolve().parents[2] / "assets" / "samples"
 
 
 @pytest.mark.parametrize("path", sorted(SAMPLES.glob("*.jpeg")), ids=lambda p: p.name)
@@ -510,7 +510,7 @@ def test_patient_identity_never_leaves_the_loader(tmp_path: Path, caplog: pytest
     assert_no_phi(repr(image))
     assert_no_phi(repr(image.metadata) + repr(image.notes))
     assert_no_phi(caplog.text)
-    assert set(image.metadata) <= set(images._DICOM_SAFE_FIELDS) | {"TransferSyntax"}
+    assert set(image.metadata) <= set(dicom.SAFE_FIELDS) | {"TransferSyntax"}
 
 
 def test_truncated_phi_file_error_has_no_patient_data(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -562,12 +562,12 @@ def test_any_decoder_failure_becomes_our_error_naming_the_file(tmp_path, cut):
 
 
 def test_a_decoder_exception_of_an_unexpected_type_is_converted(monkeypatch, tmp_path):
-    import core.imaging.door as images
+    from core.imaging import raster
 
     def broken_decoder(*args, **kwargs):
         raise NotImplementedError("PatientName Doe^Jane")
 
-    monkeypatch.setattr(images, "_decode_raster", broken_decoder)
+    monkeypatch.setattr(raster, "decode_raster", broken_decoder)
     png = tmp_path / "film.png"
     from PIL import Image
 

@@ -13,7 +13,8 @@ from sklearn.metrics import roc_auc_score
 from core.imaging import preprocessing
 from core.imaging.classifier import load_classifier
 from core.imaging.door import load_image
-from core.imaging.training import PERTURBATIONS, patient_group, perturb, scan_labeled_folder, split_by_patient
+from core.imaging.datasets import patient_group, scan_labeled_folder, split_by_patient
+from core.imaging.perturbations import PERTURBATIONS, perturb
 from tests.conftest import CHEST_XRAY_TRAIN
 
 SAMPLE_PER_CLASS = 120

@@ -19,7 +19,7 @@ from core.imaging import intake
 from core.errors import InvalidDatasetError
 from tests.conftest import CHEST_XRAY_TRAIN
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def real_films(label: str, n: int) -> list[Path]:

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from core.models import registry
+from core.errors import InvalidExplanationError
 from core.imaging import saliency
 from core.imaging.classifier import ImageClassifier, load_classifier
 from core.imaging.door import load_image
@@ -114,11 +115,47 @@ def test_visualizers_are_built_once_and_the_shared_model_keeps_its_softmax(class
     assert after == before and sum(after.values()) == pytest.approx(1.0, abs=1e-5)
 
 
-def test_unknown_method_or_class_is_refused(classifier, prepared) -> None:
-    with pytest.raises(ValueError, match="method"):
+def test_unknown_method_or_class_is_refused_with_our_error(classifier, prepared) -> None:
+    with pytest.raises(InvalidExplanationError, match="method 'lime'.*gradcam"):
         saliency.explain(classifier, prepared, "lime")
-    with pytest.raises(ValueError, match="class"):
+    with pytest.raises(InvalidExplanationError, match="class 'FRACTURE'.*NORMAL"):
         saliency.explain(classifier, prepared, "gradcam", "FRACTURE")
+    with pytest.raises(InvalidExplanationError, match="out of range"):
+        saliency.explain(classifier, prepared, "gradcam", 7)
+
+
+def test_core_uses_no_private_tf_keras_vis_attribute() -> None:
+    """Only tf-keras-vis's public API: no ``visualizer._something`` call anywhere in core/."""
+    import re
+
+    root = Path(__file__).resolve().parents[2] / "core"
+    offenders = []
+    for path in root.rglob("*.py"):
+        text = path.read_text()
+        if "_calculate_cam" in text or re.search(r"\b(gradcam|gradcam_pp|scorecam|saliency)\._[a-z]", text):
+            offenders.append(str(path.relative_to(root.parent)))
+    assert offenders == []
+
+
+def test_one_forward_pass_gives_the_prediction_and_its_gradcam(monkeypatch) -> None:
+    """The Grad-CAM path calls the network once per image, and never the bare predict."""
+    fresh = ImageClassifier(registry.resolve(None, kind="image-classifier"))
+    explainer = saliency.get_explainer(fresh)
+    calls = {"cam": 0, "predict": 0}
+    cam_model = explainer._cam_model
+    original_call = type(cam_model).__call__
+
+    def counting_call(self, *args, **kwargs):
+        if self is cam_model:
+            calls["cam"] += 1
+        return original_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(cam_model), "__call__", counting_call)
+    monkeypatch.setattr(fresh, "predict_inputs", lambda *a, **k: calls.__setitem__("predict", calls["predict"] + 1))
+    explainer._forward_and_gradients = saliency.tf.function(explainer._cam_pass)  # retrace so the count is seen
+    image = np.random.default_rng(0).random((fresh.input_size, fresh.input_size, 1), dtype=np.float32)
+    saliency.predict_and_explain(fresh, image)
+    assert calls == {"cam": 1, "predict": 0}
 
 
 def test_overlay_blends_image_and_heatmap_at_the_image_size() -> None:

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.imaging.classifier import load_classifier
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 SAMPLES = ROOT / "assets" / "samples"
 SAMPLE = SAMPLES / "pneumonia_bacteria_1.jpeg"
@@ -111,3 +111,35 @@ def test_a_multi_frame_dicom_offers_a_frame_picker(app: AppTest) -> None:
     picker.set_value(3 - shown).run()
     assert not app.exception
     assert frames_row() == f"2 (showing frame {3 - shown})" and len(app.image) == 2
+
+
+def test_the_default_view_is_one_forward_pass(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prediction and the default Grad-CAM come from the service's one pass: no bare predict, no second explain."""
+    from core.imaging import saliency
+    from core.imaging.classifier import ImageClassifier
+
+    calls: list[str] = []
+
+    def counted(name, original):
+        def wrapper(*args, **kwargs):
+            calls.append(name)
+            return original(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(saliency, "predict_and_explain", counted("one pass", saliency.predict_and_explain))
+    monkeypatch.setattr(saliency, "explain", counted("explain", saliency.explain))
+    monkeypatch.setattr(ImageClassifier, "predict_prepared", counted("predict", ImageClassifier.predict_prepared))
+    upload(app, (SAMPLE.name, SAMPLE.read_bytes(), "image/jpeg"))
+    app.slider(key="heatmap_opacity").set_value(0.7).run()  # a rerun re-predicts nothing
+    assert calls == ["one pass"]
+    assert overlay_caption(app).startswith("Grad-CAM for ")
+
+
+def test_the_uploader_states_the_image_doors_limit() -> None:
+    from core.imaging.door import MAX_FILE_BYTES
+    from core.services.imaging import MAX_UPLOAD_MB
+
+    assert MAX_UPLOAD_MB * 1024**2 == MAX_FILE_BYTES
+    page = (ROOT / "pages" / "image_diagnosis.py").read_text()
+    assert "max_upload_size=diagnosis.MAX_UPLOAD_MB" in page
+    assert not any(ord(ch) > 0x2600 for ch in page), "icons are Streamlit Material icons, not emoji"

@@ -1,0 +1,240 @@
+"""DICOM uploads through pydicom: header first (size checks, whitelisted fields), then ONE frame.
+
+Patient privacy: only the technical fields in ``SAFE_FIELDS`` are ever copied out of a header, and
+library error texts (which can quote element values) never go into our messages.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, BinaryIO
+
+import numpy as np
+
+from core.errors import UnsupportedImageError
+from core.imaging import decoding
+
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+DICOM_EXTENSIONS = {".dcm", ".dicom", ".dic"}
+MAX_DICOM_PIXEL_BYTES = 2 * 1024**3
+"""Largest pixel data a DICOM header may claim over all its frames (checked before decoding)."""
+# Technical DICOM fields that say nothing about who the patient is. Everything else stays inside.
+SAFE_FIELDS = (
+    "Modality",
+    "BodyPartExamined",
+    "ViewPosition",
+    "Rows",
+    "Columns",
+    "BitsAllocated",
+    "BitsStored",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+    "PhotometricInterpretation",
+    "NumberOfFrames",
+    "RescaleSlope",
+    "RescaleIntercept",
+    "WindowCenter",
+    "WindowWidth",
+    "PixelSpacing",
+)
+_MAX_METADATA_CHARS = 64
+
+
+def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: bool) -> decoding.Decoded:
+    """Decode one frame of a DICOM file: header and size checks first, then only that frame."""
+    ds = _read_dicom_header(stream, display_name, force)
+    n_frames = _check_dicom_size(ds, display_name)
+    index = n_frames // 2 if frame is None else frame
+    decoding.check_frame_index(index, n_frames, display_name, unit="frame")
+    syntax = _dicom_transfer_syntax(ds)
+    _check_decoder(syntax, display_name)
+    raw = _read_dicom_frame(stream, ds, syntax, index if n_frames > 1 else None, display_name)
+    pixels, notes = _dicom_to_grey(raw, ds)
+    metadata = _dicom_metadata(ds, syntax)
+    if n_frames > 1:
+        which = "the middle frame" if frame is None else "the requested frame"
+        notes.insert(0, f"Frame {index + 1} of {n_frames} ({which}) was used.")
+    return decoding.Decoded(pixels, "DICOM", metadata, index if n_frames > 1 else None, n_frames, notes)
+
+
+def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dataset":
+    """Parse every element before the pixel data (patient fields stay in here, never copied out)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(stream, stop_before_pixels=True, force=force)
+    except InvalidDicomError as exc:
+        raise UnsupportedImageError(
+            f"{display_name}: not a recognised image format; upload a {decoding.SUPPORTED_FORMATS} file."
+        ) from exc
+    except Exception as exc:  # pydicom raises many types for a damaged header; all mean the same
+        raise UnsupportedImageError(
+            f"{display_name}: the DICOM header is damaged or incomplete (truncated); export the study again."
+        ) from exc
+    finally:
+        stream.seek(0)
+    if "Rows" not in ds or "Columns" not in ds:
+        if "SOPClassUID" in ds or "TransferSyntaxUID" in getattr(ds, "file_meta", {}):
+            raise UnsupportedImageError(
+                f"{display_name}: this DICOM file holds no image (it may be a report or a directory); "
+                "upload the image series itself."
+            )
+        raise UnsupportedImageError(
+            f"{display_name}: not a recognised image format; upload a {decoding.SUPPORTED_FORMATS} file."
+        )
+    return ds
+
+
+def _check_dicom_size(ds: "Dataset", display_name: str) -> int:
+    """Refuse absurd sizes from the header alone; return the number of frames."""
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        n_frames = int(ds.get("NumberOfFrames") or 1)
+        samples = int(ds.get("SamplesPerPixel") or 1)
+        bits = int(ds.get("BitsAllocated") or 16)
+    except (TypeError, ValueError) as exc:
+        raise UnsupportedImageError(
+            f"{display_name}: the DICOM header gives an unreadable image size; export the study again."
+        ) from exc
+    if rows < 1 or cols < 1 or n_frames < 1:
+        raise UnsupportedImageError(f"{display_name}: the DICOM header says the image is empty ({rows} x {cols}).")
+    decoding.check_pixel_count(cols, rows, display_name)
+    claimed = rows * cols * samples * max(bits, 8) // 8 * n_frames
+    if claimed > MAX_DICOM_PIXEL_BYTES:
+        raise UnsupportedImageError(
+            f"{display_name}: the DICOM header claims {n_frames} frames of {rows} x {cols} pixels "
+            f"({claimed / 1024**3:.1f} GB of pixel data), more than LucidDx can safely open; "
+            "export the single image you want to analyse."
+        )
+    return n_frames
+
+
+def _dicom_transfer_syntax(ds: "Dataset") -> "object":
+    """The file's transfer syntax UID; files without file meta are implicit VR little endian."""
+    from pydicom.uid import UID, ImplicitVRLittleEndian
+
+    syntax = getattr(ds, "file_meta", {}).get("TransferSyntaxUID")
+    return UID(syntax) if syntax else ImplicitVRLittleEndian
+
+
+def _check_decoder(syntax: "object", display_name: str) -> None:
+    """Refuse, naming the syntax, if no installed plugin can decode this compression."""
+    from pydicom.pixels import get_decoder
+
+    try:
+        available = get_decoder(syntax).is_available
+    except NotImplementedError:
+        available = False
+    if not available:
+        name = getattr(syntax, "name", str(syntax))
+        raise UnsupportedImageError(
+            f"{display_name}: the image is compressed as '{name}', which LucidDx cannot decode; "
+            "export it as uncompressed DICOM, or as PNG."
+        )
+
+
+def _read_dicom_frame(
+    stream: BinaryIO, ds: "Dataset", syntax: object, index: int | None, display_name: str
+) -> np.ndarray:
+    """Decode only frame ``index`` (None = the single frame) -> (rows, cols) or (rows, cols, samples)."""
+    import pydicom
+    from pydicom.pixels import pixel_array
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    try:
+        if syntax == DeflatedExplicitVRLittleEndian:
+            # The whole dataset is zlib-compressed, so it must be inflated before any frame can be found.
+            arr = pixel_array(pydicom.dcmread(stream, force=True), index=index)
+        else:
+            # On a stream, pixel_array reads only the requested frame's bytes, not all the pixel data.
+            arr = pixel_array(stream, index=index, transfer_syntax_uid=syntax)
+    except Exception as exc:  # truncated or corrupt pixel data: decoders raise many types
+        raise _damaged_pixels_error(syntax, display_name) from exc
+    if arr.ndim == 3 and arr.shape[0] == 1 and int(ds.get("SamplesPerPixel") or 1) == 1:
+        arr = arr[0]  # "NumberOfFrames 1" can still come back with a frame axis
+    return arr
+
+
+def _damaged_pixels_error(syntax: object, display_name: str) -> UnsupportedImageError:
+    """The message for pixel data that would not decode, naming the compression if there is one."""
+    if getattr(syntax, "is_compressed", False):
+        return UnsupportedImageError(
+            f"{display_name}: the DICOM image data (compressed as '{getattr(syntax, 'name', syntax)}') could not "
+            "be decoded: it is damaged, truncated, or a variant LucidDx cannot read; export it again as "
+            "uncompressed DICOM, or as PNG."
+        )
+    return UnsupportedImageError(
+        f"{display_name}: the DICOM image data is damaged or incomplete (truncated); export the study again."
+    )
+
+
+def _dicom_to_grey(arr: np.ndarray, ds: "Dataset") -> tuple[np.ndarray, list[str]]:
+    """One decoded frame -> ((H, W) float32 in [0, 1], notes), bright = dense.
+
+    Monochrome: modality LUT (rescale), then VOI LUT or window centre/width, then MONOCHROME1 is
+    inverted. Colour (RGB/YBR, already RGB after decoding) and palette colour: luminance.
+    """
+    from pydicom.pixels import apply_color_lut
+
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    notes: list[str] = []
+    if photometric == "PALETTE COLOR":
+        notes.append("Palette colour image converted to greyscale.")
+        return decoding.by_rows(arr, lambda block: _luma_block(apply_color_lut(block, ds))), notes
+    if arr.ndim == 3:
+        notes.append(f"{photometric} colour image converted to greyscale.")
+        bits = int(ds.get("BitsStored") or 8)
+        return decoding.by_rows(arr, lambda block: _luma_block(block, bits)), notes
+    grey = _apply_dicom_voi(arr, ds, notes)
+    if photometric == "MONOCHROME1":
+        np.subtract(np.float32(1.0), grey, out=grey)
+        notes.append("MONOCHROME1 image inverted so that dense tissue is bright.")
+    return grey, notes
+
+
+def _luma_block(block: np.ndarray, bits: int | None = None) -> np.ndarray:
+    """(h, W, 3) unsigned RGB samples -> (h, W) float32 luminance in [0, 1], by bit depth."""
+    top = float(2**bits - 1) if bits else float(np.iinfo(block.dtype).max)
+    return np.clip((block.astype(np.float32) * np.float32(1 / top)) @ decoding.LUMA, 0.0, 1.0)
+
+
+def _apply_dicom_voi(arr: np.ndarray, ds: "Dataset", notes: list[str]) -> np.ndarray:
+    """Stored values -> modality LUT -> the file's VOI LUT or window -> (H, W) float32 in [0, 1].
+
+    Without a VOI, the modality values are stretched by their own min..max. Row blocks keep the
+    float64 temporaries of pydicom's LUT functions small on a 60-megapixel frame.
+    """
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    has_lut = "VOILUTSequence" in ds
+    has_window = "WindowCenter" in ds and "WindowWidth" in ds
+    if has_lut or has_window:
+        try:
+            windowed = decoding.by_rows(arr, lambda block: apply_voi_lut(apply_modality_lut(block, ds), ds, index=0))
+            if has_lut:
+                notes.append("Display VOI LUT from the file applied.")
+                return decoding.min_max_inplace(windowed)
+            # The window's output range, found by pushing the extremes through the same window.
+            lo, hi = apply_voi_lut(np.array([-1e12, 1e12]), ds, index=0)
+            notes.append("Display window from the file applied.")
+            return decoding.scale_inplace(windowed, float(lo), float(hi))
+        except (ValueError, TypeError, AttributeError, IndexError, KeyError):  # malformed VOI: say so
+            notes.append("The display window in the file is unreadable; the full value range was used.")
+    return decoding.min_max_inplace(decoding.by_rows(arr, lambda block: apply_modality_lut(block, ds)))
+
+
+def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
+    """Whitelisted technical header fields as short strings; nothing that identifies a patient."""
+    from pydicom.multival import MultiValue
+
+    metadata: dict[str, str] = {}
+    for keyword in SAFE_FIELDS:
+        value = ds.get(keyword)
+        if value is None or value == "":
+            continue
+        text = "\\".join(str(v) for v in value) if isinstance(value, (list, tuple, MultiValue)) else str(value)
+        metadata[keyword] = text[:_MAX_METADATA_CHARS]
+    metadata["TransferSyntax"] = str(getattr(syntax, "name", syntax))[:_MAX_METADATA_CHARS]
+    return metadata

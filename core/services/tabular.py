@@ -1,0 +1,87 @@
+"""Tabular risk verbs every front end shares: load a model, score + explain one patient or a CSV, train from a table.
+
+Each verb returns a result or a message, never a traceback: a bad row or field is reported and the
+rest goes on. Front ends (``core.cli.tabular``, ``pages/patient_risk.py``) only translate their input
+into these calls and the results into their output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.tabular import batch, training
+from core.tabular.predictor import RiskPredictor, RiskResult, load_risk_model, model_choices
+from core.tabular.schema import FeatureSpec, FieldIssue, Schema
+
+__all__ = ["FeatureSpec", "FieldIssue", "PatientOutcome", "RiskPredictor", "RiskResult", "Schema", "export_csv",
+           "load", "model_choices", "score_csv", "score_patient", "score_rows_of", "top_contributions", "train"]
+
+
+@dataclass
+class PatientOutcome:
+    """One patient from a form: the scored result, or the issues that stopped it (warnings ride along either way)."""
+
+    result: RiskResult | None
+    issues: list[FieldIssue] = field(default_factory=list)
+    clean: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+    def issues_by_field(self) -> dict[str, list[tuple[str, str]]]:
+        out: dict[str, list[tuple[str, str]]] = {}
+        for issue in self.issues:
+            out.setdefault(issue.field, []).append((issue.severity, issue.message))
+        return out
+
+
+def load(spec: str | None = None) -> RiskPredictor:
+    """A registered risk model ("NAME" or "NAME:VERSION"). Raises a LucidDxError when missing or damaged."""
+    return load_risk_model(spec)
+
+
+def score_patient(predictor: RiskPredictor, values: Mapping[str, object]) -> PatientOutcome:
+    """Validate and score one patient's form values; errors come back as issues at their fields."""
+    clean, issues = predictor.schema.check_patient(values)
+    if any(i.severity == "error" for i in issues):
+        return PatientOutcome(None, issues)
+    result = predictor.predict([clean], [[i.message for i in issues]])[0]
+    return PatientOutcome(result, issues, clean)
+
+
+def score_rows_of(source: Path | bytes | str, predictor: RiskPredictor, name: str = "") -> list[dict[str, Any]]:
+    """Score a CSV (path, or an upload's bytes) with a loaded model: one CLI.md result per data row.
+
+    Raises InvalidPatientDataError when the file is unreadable or lacks a feature column.
+    """
+    _header, rows = batch.read_patient_csv(source, predictor.schema, name)
+    return batch.score_rows(rows, predictor)
+
+
+def score_csv(source: Path | bytes | str, model_spec: str | None = None, name: str = "") -> list[dict[str, Any]]:
+    """Score every patient in a CSV with a registered model. Bad rows are reported, good rows still scored."""
+    return score_rows_of(source, load_risk_model(model_spec), name)
+
+
+def batch_table(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    return batch.batch_table(results)
+
+
+def export_csv(results: Sequence[Mapping[str, Any]], predictor: RiskPredictor) -> str:
+    """The results as CSV text for download, safe to open in a spreadsheet."""
+    return batch.batch_csv(results, predictor.schema.names)
+
+
+def top_contributions(contributions: Mapping[str, float], top: int = 3) -> list[tuple[str, float]]:
+    return sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:top]
+
+
+def train(csv_path: Path, name: str, target: str | None = None, positive: str | None = None, command: str = "",
+          activate: bool = False, progress: Callable[[str], None] | None = None, **options: Any) -> dict[str, Any]:
+    """Train and register a risk model version from a labelled table (see ``core.tabular.training``)."""
+    return training.train_risk_model(Path(csv_path), name, target=target, positive=positive, command=command,
+                                     activate=activate, progress=progress, **options)

@@ -1,0 +1,138 @@
+"""CSV in, CSV out: read a table of patients, score each row on its own, export results safely.
+
+One bad row gets a message naming the row and the reason and never stops the others. Exported cells
+that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, carriage return first) are
+neutralised with a leading apostrophe.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.errors import InvalidPatientDataError
+from core.tabular.predictor import RiskPredictor
+from core.tabular.schema import Schema
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+EXTRA_MARK = "__extra__"
+
+
+def read_table(source: Path | bytes | str, name: str = "") -> list[list[str]]:
+    """Any CSV (path, bytes or text) -> its rows of cells, blank leading/trailing lines dropped.
+
+    Raises InvalidPatientDataError naming the file when it is unreadable, binary or empty.
+    """
+    label = name or (source.name if isinstance(source, Path) else "the uploaded CSV")
+    try:
+        data = source.read_bytes() if isinstance(source, Path) else (source.encode() if isinstance(source, str) else source)
+        if b"\x00" in data[:4096]:
+            raise InvalidPatientDataError(f"{label}: is a binary file, not a CSV. Export it as 'CSV UTF-8'.")
+        text = data.decode("utf-8-sig")
+    except FileNotFoundError as exc:
+        raise InvalidPatientDataError(f"{label}: file not found.") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidPatientDataError(f"{label}: cannot be read as a UTF-8 CSV file ({exc.__class__.__name__}). "
+                                      "Export it from the spreadsheet as 'CSV UTF-8'.") from exc
+    try:
+        table = list(csv.reader(io.StringIO(text)))
+    except csv.Error as exc:
+        raise InvalidPatientDataError(f"{label}: is not a valid CSV ({exc}).") from exc
+    while table and not any(cell.strip() for cell in table[0]):
+        table.pop(0)
+    while len(table) > 1 and not any(cell.strip() for cell in table[-1]):
+        table.pop()  # spreadsheets often end files with blank lines; they are not patients
+    if not table:
+        raise InvalidPatientDataError(f"{label}: is empty; it needs a header row naming the columns.")
+    return table
+
+
+def read_patient_csv(source: Path | bytes | str, schema: Schema, name: str = "") -> tuple[list[str], list[dict[str, str]]]:
+    """Read a CSV into canonical column names and rows of raw strings.
+
+    Column names match the schema's features case-insensitively; extra columns are kept (ignored by scoring).
+    Raises InvalidPatientDataError for an unreadable file or missing feature columns.
+    """
+    label = name or (source.name if isinstance(source, Path) else "the uploaded CSV")
+    table = read_table(source, label)
+    canonical = {n.lower(): n for n in [*schema.names, schema.target] if n}
+    header = [canonical.get(h.strip().lower(), h.strip()) for h in table[0]]
+    missing = [n for n in schema.names if n not in header]
+    if missing:
+        raise InvalidPatientDataError(
+            f"{label}: missing column(s) {', '.join(missing)}. The header must name {', '.join(schema.names)} "
+            "(extra columns are ignored).")
+    rows = []
+    for raw in table[1:]:
+        padded = raw + [""] * (len(header) - len(raw))
+        rows.append({h: padded[k] for k, h in enumerate(header)} | ({EXTRA_MARK: "1"} if len(raw) > len(header) else {}))
+    return header, rows
+
+
+def _row_problem(i: int, row: Mapping[str, str]) -> str | None:
+    if EXTRA_MARK in row:
+        return f"row {i + 1}: has more cells than the header has columns."
+    if not any(str(v).strip() for v in row.values()):
+        return f"row {i + 1}: is empty."
+    return None
+
+
+def score_rows(rows: Sequence[Mapping[str, str]], predictor: RiskPredictor) -> list[dict[str, Any]]:
+    """Score raw CSV rows: one CLI.md result dict per row (``row`` is the 1-based data row number)."""
+    results: list[dict[str, Any] | None] = [None] * len(rows)
+    good: list[tuple[int, dict[str, Any], list[str]]] = []
+    for i, row in enumerate(rows):
+        problem = _row_problem(i, row)
+        if problem is None:
+            clean, issues = predictor.schema.check_patient(row, from_csv=True)
+            errors = [x.message for x in issues if x.severity == "error"]
+            problem = f"row {i + 1}: " + " ".join(errors) if errors else None
+        if problem is not None:
+            results[i] = {"row": i + 1, "ok": False, "error": problem}
+        else:
+            good.append((i, clean, [x.message for x in issues]))
+    scored = predictor.predict([g[1] for g in good], [g[2] for g in good])
+    for (i, _clean, _warnings), result in zip(good, scored):
+        results[i] = {"row": i + 1, "ok": True, "error": None, "model": result.model, "risk": result.risk,
+                      "explanation": result.explanation(), "risk_interval": list(result.risk_interval),
+                      "threshold": result.threshold, "above_threshold": result.above_threshold,
+                      "warnings": result.warnings}
+    return [r for r in results if r is not None]
+
+
+def batch_table(results: Sequence[Mapping[str, Any]], top: int = 3) -> list[dict[str, Any]]:
+    """Flat rows for a table/CSV: row, ok, risk, above threshold, top contributions, error, shap_<feature>."""
+    table = []
+    for r in results:
+        entry: dict[str, Any] = {"row": r["row"], "ok": r["ok"], "risk": None, "above_threshold": None,
+                                 "top_contributions": "", "error": r.get("error") or ""}
+        if r["ok"]:
+            ranked = sorted(r["explanation"]["contributions"].items(), key=lambda kv: -abs(kv[1]))[:top]
+            entry.update(risk=round(r["risk"], 4), above_threshold=r["above_threshold"],
+                         top_contributions="; ".join(f"{k} {v:+.2f}" for k, v in ranked))
+            for k, v in r["explanation"]["contributions"].items():
+                entry[f"shap_{k}"] = round(v, 6)
+        table.append(entry)
+    return table
+
+
+def neutralise(cell: object) -> object:
+    """A cell safe to open in a spreadsheet: text starting like a formula gets a leading apostrophe."""
+    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
+        return "'" + cell
+    return cell
+
+
+def batch_csv(results: Sequence[Mapping[str, Any]], feature_names: Sequence[str]) -> str:
+    """The batch table as CSV text (log-odds SHAP columns for every feature), formula-injection safe."""
+    rows = batch_table(results)
+    columns = ["row", "ok", "risk", "above_threshold", "top_contributions", "error", *[f"shap_{n}" for n in feature_names]]
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([neutralise(c) for c in columns])
+    for row in rows:
+        writer.writerow([neutralise("" if row.get(c) is None else row.get(c)) for c in columns])
+    return out.getvalue()

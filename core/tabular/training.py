@@ -1,0 +1,308 @@
+"""Train a risk model from any labelled table: infer the schema, refuse bad tables, select by CV, register.
+
+Model selection is declared in advance (``SELECTION_RULE``): penalised logistic regression (plain and
+on spline bases) and gradient-boosted trees are compared by stratified k-fold cross-validation on the
+same folds; calibration, the threshold and every figure come from the pooled out-of-fold
+probabilities, computed with ``core.models.metrics`` and ``core.models.thresholds`` only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from core.errors import InvalidDatasetError, InvalidOptionError
+from core.models import metrics, provenance, registry
+from core.models.thresholds import youden_threshold
+from core.tabular import batch, columns
+from core.tabular.model import FAMILIES, FAMILY_DESCRIPTIONS, FAMILY_EXPLAINERS, RiskModel, build_estimator, save_model, \
+    single_threaded
+from core.tabular.predictor import EXPLANATION_SPACE, KIND
+from core.tabular.schema import Schema
+
+MIN_PER_CLASS = 50
+LEAK_AUC = 0.995  # one column alone separating the outcomes this well is almost surely the outcome in disguise
+SELECTION_RULE = ("highest pooled out-of-fold AUC over the same stratified folds; a more complex family "
+                  "(logistic < spline_logistic < gradient_boosting) is chosen only if it beats every simpler "
+                  "one by at least 0.005 AUC, otherwise the simpler, more readable model wins")
+
+
+@dataclass
+class TrainingTable:
+    """A table ready to fit: schema, X (N, F) encoded, y (N,) in {0, 1}, and what was left out."""
+
+    schema: Schema
+    X: np.ndarray
+    y: np.ndarray
+    dropped: list[dict[str, str]]
+    skipped: list[dict[str, Any]]
+    description: dict[str, Any] | None
+
+
+def _find_target(header: Sequence[str], target: str, label: str) -> str:
+    for column in header:
+        if column.strip().lower() == target.strip().lower():
+            return column
+    raise InvalidDatasetError(f"{label}: has no column '{target}' to predict; its columns: {', '.join(header)}.")
+
+
+def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target: str,
+                    tabular: Mapping[str, Any]) -> tuple[list[Any], list[dict[str, str]], list[columns.Column]]:
+    described = {f["name"]: f for f in tabular.get("features", [])}
+    zero_missing = set(tabular.get("zero_means_missing", []))
+    specs, dropped, kept = [], [], []
+    for k, name in enumerate(header):
+        if name == target:
+            continue
+        col = columns.classify(name, [r[k] if k < len(r) else "" for r in rows])
+        if col.kind == "empty" and not name:
+            dropped.append({"column": name, "reason": "unnamed and empty in every row (a trailing comma in the file)"})
+            continue
+        if col.kind == "empty":
+            raise InvalidDatasetError(f"Column '{name}' is empty in every row: remove it (or fill it in) and train again.")
+        if col.kind in columns.DROP_REASONS:
+            dropped.append({"column": name, "reason": columns.DROP_REASONS[col.kind]})
+            continue
+        entry = dict(described.get(name) or {}) | ({"zero_means_missing": True} if name in zero_missing else {})
+        if col.kind == "numeric":
+            specs.append(columns.numeric_spec(name, col.values, entry or None))
+        else:
+            specs.append(columns.categorical_spec(name, col.values, entry or None))
+        kept.append(col)
+    if not specs:
+        raise InvalidDatasetError("No usable predictor column is left after dropping identifiers, dates and free text.")
+    return specs, dropped, kept
+
+
+def load_training_table(csv_path: Path, target: str | None = None, positive: str | None = None) -> TrainingTable:
+    """Read, type and check a labelled CSV. Raises InvalidDatasetError (or InvalidPatientDataError) when unusable."""
+    description = provenance.find_description(csv_path)
+    tabular = (description or {}).get("tabular", {})
+    target = target or tabular.get("target")
+    if not target:
+        raise InvalidDatasetError(f"{csv_path.name}: name the outcome column to predict with --target COLUMN.")
+    table = batch.read_table(Path(csv_path))
+    header = [h.strip() for h in table[0]]
+    target = _find_target(header, target, csv_path.name)
+    data = table[1:]
+    y_all, classes, positive_value = columns.target_labels([r[header.index(target)] if header.index(target) < len(r) else ""
+                                                            for r in data], target, positive or tabular.get("positive"))
+    specs, dropped, kept = _infer_features(header, data, target, tabular)
+    schema = Schema(features=tuple(specs), classes=tuple(tabular.get("classes") or classes),  # type: ignore[arg-type]
+                    positive_class=str(tabular.get("positive_class") or classes[1]), target=target,
+                    positive_value=positive_value, subgroups=columns.subgroup_definition(kept, tabular.get("subgroups")),
+                    example=dict(tabular.get("example") or {}))
+    patients, labels, skipped = [], [], []
+    for i, raw in enumerate(data):
+        row = dict(zip(header, raw))
+        if y_all[i] < 0:
+            skipped.append({"row": i + 1, "error": f"row {i + 1}: the outcome '{target}' is blank."})
+            continue
+        clean, issues = schema.check_patient(row, from_csv=True)
+        errors = [x.message for x in issues if x.severity == "error"]
+        if errors:
+            skipped.append({"row": i + 1, "error": f"row {i + 1}: " + " ".join(errors)})
+            continue
+        patients.append(clean)
+        labels.append(int(y_all[i]))
+    out = TrainingTable(schema, schema.to_matrix(patients), np.asarray(labels, dtype=int), dropped, skipped, description)
+    check_table(out)
+    return out
+
+
+def check_table(table: TrainingTable) -> None:
+    """Refuse a table that cannot give an honest model: too few of a class, or a column that leaks the outcome."""
+    counts = np.bincount(table.y, minlength=2) if len(table.y) else np.zeros(2, dtype=int)
+    classes = table.schema.classes
+    if counts.min() < MIN_PER_CLASS:
+        raise InvalidDatasetError(
+            f"Too few patients to train on: {int(counts[0])} '{classes[0]}' and {int(counts[1])} '{classes[1]}' usable "
+            f"rows; each outcome needs at least {MIN_PER_CLASS}.")
+    for j, spec in enumerate(table.schema.features):
+        auc = single_column_auc(table.X[:, j], table.y, spec.categorical)
+        if auc >= LEAK_AUC:
+            raise InvalidDatasetError(
+                f"Column '{spec.name}' alone separates the outcomes almost perfectly (AUC {auc:.3f}): it is probably "
+                "the outcome itself or recorded after it (a leak). Remove it from the table and train again.")
+
+
+def single_column_auc(col: np.ndarray, y: np.ndarray, categorical: bool) -> float:
+    """How well one column alone separates the outcomes, either direction (0.5 = not at all, 1 = perfectly)."""
+    col = np.where(np.isnan(col), -1.0 if categorical else np.nanmedian(col) if np.isfinite(col).any() else 0.0, col)
+    if categorical:  # score each level by its outcome rate
+        rates = {v: float(y[col == v].mean()) for v in np.unique(col)}
+        col = np.array([rates[v] for v in col])
+    auc = metrics.auc_score(y == 1, col)
+    return max(auc, 1.0 - auc)
+
+
+def cross_validate_family(family: str, X: np.ndarray, y: np.ndarray, schema: Schema, folds: int = 10,
+                          seed: int = 0) -> dict[str, Any]:
+    """Out-of-fold probabilities (N,) and metrics of one family by stratified k-fold CV."""
+    from sklearn.model_selection import StratifiedKFold
+
+    names, optional, levels = _design_args(schema, X)
+    oof = np.zeros(len(y))
+    fold_aucs = []
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+        est = build_estimator(family, names, optional, levels, seed).fit(X[train], y[train])
+        oof[test] = est.predict_proba(X[test])[:, 1]
+        fold_aucs.append(metrics.auc_score(y[test] == 1, oof[test]))
+    slope, intercept = metrics.calibration_fit(y, oof)
+    return {"family": family, "description": FAMILY_DESCRIPTIONS[family], "explainer": FAMILY_EXPLAINERS[family],
+            "cv_auc": metrics.auc_score(y == 1, oof), "cv_auc_ci95": metrics.auc_with_ci(y == 1, oof)["ci95"],
+            "cv_auc_fold_mean": float(np.mean(fold_aucs)), "cv_auc_fold_sd": float(np.std(fold_aucs, ddof=1)),
+            "brier": metrics.binary_metrics(y == 1, oof, 0.5)["brier"],
+            "calibration_slope": slope, "calibration_intercept": intercept, "oof": oof}
+
+
+def _design_args(schema: Schema, X: np.ndarray) -> tuple[list[str], list[bool], list[int]]:
+    """Per feature: name, whether the model must handle missing values, number of categories (0 = numeric)."""
+    optional = [bool(s.optional or np.isnan(X[:, j]).any()) for j, s in enumerate(schema.features)]
+    return schema.names, optional, [len(s.levels) for s in schema.features]
+
+
+def choose_family(comparison: Sequence[Mapping[str, Any]], margin: float = 0.005) -> str:
+    """Apply SELECTION_RULE to the family comparison (ordered simplest first)."""
+    chosen = comparison[0]
+    for candidate in comparison[1:]:
+        if candidate["cv_auc"] >= chosen["cv_auc"] + margin:
+            chosen = candidate
+    return str(chosen["family"])
+
+
+def validation_record(comparison: Sequence[Mapping[str, Any]], family: str, y: np.ndarray, folds: int) -> dict[str, Any]:
+    """The meta.json ``validation`` block: the chosen family's pooled out-of-fold figures and the comparison."""
+    best = next(c for c in comparison if c["family"] == family)
+    oof = best["oof"]
+    threshold = youden_threshold(y == 1, oof)
+    at = metrics.binary_metrics(y == 1, oof, threshold)
+    keys = ("cv_auc", "cv_auc_ci95", "cv_auc_fold_mean", "cv_auc_fold_sd", "brier", "calibration_slope",
+            "calibration_intercept")
+    return {
+        "method": f"{folds}-fold stratified cross-validation (shuffled, seed 0); metrics on pooled out-of-fold predictions",
+        "n": int(len(y)), "auc": best["cv_auc"], **{k: best[k] for k in keys},
+        "cv_auc_ci_method": f"stratified percentile bootstrap of out-of-fold predictions, {metrics.DEFAULT_RESAMPLES} resamples",
+        "brier_reference_prevalence": float(np.mean(y) * (1 - np.mean(y))),
+        "threshold": threshold, "accuracy": at["accuracy"], "sensitivity": at["sensitivity"],
+        "specificity": at["specificity"], "selection_rule": SELECTION_RULE,
+        "families": [{**{k: v for k, v in c.items() if k != "oof"},
+                      f"auc_difference_vs_{comparison[0]['family']}_ci95":
+                          metrics.paired_auc_difference(y == 1, comparison[0]["oof"], c["oof"])} for c in comparison],
+    }
+
+
+def train_risk_model(csv_path: Path, name: str, target: str | None = None, positive: str | None = None,
+                     command: str = "", activate: bool = True, families: Sequence[str] = FAMILIES, folds: int = 10,
+                     n_bootstrap: int = 30, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Compare model families by k-fold CV, fit the chosen one on all rows and register it with its card.
+
+    ``activate=False`` registers without changing which version is used when ``name`` is given alone.
+    Returns the CLI's JSON payload. Raises a LucidDxError for an unusable table (nothing is registered).
+    """
+    registry.check_model_name(name)
+    unknown = [f for f in families if f not in FAMILIES]
+    if unknown or not families or folds < 2:
+        raise InvalidOptionError(f"Cannot train with families {list(families)} and {folds} folds: families must be "
+                                 f"among {', '.join(FAMILIES)} and folds at least 2.")
+    with single_threaded():
+        return _train(Path(csv_path), name, target, positive, command, activate, families, folds, n_bootstrap,
+                      progress or (lambda _msg: None))
+
+
+def _train(csv_path: Path, name: str, target: str | None, positive: str | None, command: str, activate: bool,
+           families: Sequence[str], folds: int, n_bootstrap: int, say: Callable[[str], None]) -> dict[str, Any]:
+    started = time.monotonic()
+    table = load_training_table(csv_path, target, positive)
+    X, y, schema = table.X, table.y, table.schema
+    comparison = []
+    for family in families:
+        say(f"cross-validating {family} ({folds} folds)")
+        comparison.append(cross_validate_family(family, X, y, schema, folds))
+        c = comparison[-1]
+        say(f"  {family}: AUC {c['cv_auc']:.3f} [{c['cv_auc_ci95'][0]:.3f}, {c['cv_auc_ci95'][1]:.3f}], Brier {c['brier']:.4f}")
+    family = choose_family(comparison)
+    validation = validation_record(comparison, family, y, folds)
+    say(f"fitting {family} on all {len(y)} rows")
+    names, optional, levels = _design_args(schema, X)
+    model = RiskModel(family, names, optional, levels, n_bootstrap=n_bootstrap).fit(X, y)
+    oof = next(c for c in comparison if c["family"] == family)["oof"]
+    meta = version_meta(table, model, validation, command, csv_path, started)
+    ref = _register(name, model, meta, y, oof, schema.subgroup_labels(X), activate)
+    say(f"registered {ref.spec}")
+    return {
+        "model": ref.spec, "family": family, "n": int(len(y)),
+        "classes": {schema.classes[0]: int((y == 0).sum()), schema.classes[1]: int((y == 1).sum())},
+        "features": schema.names, "dropped": table.dropped,
+        "cv": {"auc": validation["cv_auc"], "auc_ci95": validation["cv_auc_ci95"], "brier": validation["brier"],
+               "folds": folds},
+        "threshold": validation["threshold"], "active": registry.active_version(name).spec == ref.spec,
+        "seconds": round(time.monotonic() - started, 1),
+        "dataset": {"rows": int(len(y)), "positives": int(y.sum()), "skipped": table.skipped},
+        "validation": {k: validation[k] for k in ("auc", "cv_auc_ci95", "brier", "calibration_slope",
+                                                  "calibration_intercept", "threshold", "sensitivity", "specificity")},
+        "families": [{k: c[k] for k in ("family", "cv_auc", "cv_auc_ci95", "brier")} for c in comparison],
+        "path": str(ref.path),
+    }
+
+
+def version_meta(table: TrainingTable, model: RiskModel, validation: dict[str, Any], command: str, csv_path: Path,
+                 started: float) -> dict[str, Any]:
+    """Everything about the new version, schema included: the predictor and the card read only this."""
+    import shap
+    import sklearn
+
+    schema, X, y = table.schema, table.X, table.y
+    tabular = (table.description or {}).get("tabular", {})
+    intended = tabular.get("intended_use") or (
+        f"Research use: estimate the probability that '{schema.target}' is '{schema.positive_value}' for records "
+        f"like those in {csv_path.name}; not independently evaluated.")
+    meta = {
+        "name": "", "version": "", "kind": KIND, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "framework": f"scikit-learn {sklearn.__version__} / shap {shap.__version__}",
+        "architecture": FAMILY_DESCRIPTIONS[model.family] + (f"; C = {model.C_:g}" if model.C_ else ""),
+        "family": model.family, "model_file": "model.joblib", **schema.to_meta(),
+        "threshold": validation["threshold"],
+        "threshold_rule": "maximise Youden's J (sensitivity + specificity - 1) on the out-of-fold probabilities",
+        "intended_use": intended,
+        "imputation": {k: v for k, v in model.imputed_values().items() if v is not None},
+        "training": {"command": command, "data": str(csv_path), "rows": int(len(y)), "positives": int(y.sum()),
+                     "dropped_columns": table.dropped, "skipped": table.skipped,
+                     "missing_counts": {n: int(np.isnan(X[:, j]).sum()) for j, n in enumerate(schema.names)},
+                     "seed": 0, "seconds": round(time.monotonic() - started, 1)},
+        "validation": validation,
+        "explanation": {"explainer": FAMILY_EXPLAINERS[model.family], "space": EXPLANATION_SPACE,
+                        "background": f"all {len(y)} training rows (interventional / independent features)",
+                        "aggregation": "design columns of one original feature (value, spline bases or one-hot "
+                                       "columns + missing indicator) are summed into that feature: still exact"},
+        "uncertainty": {"method": f"95% percentile interval of the risk over {model.n_bootstrap} bootstrap refits "
+                                  "(linear families: the logistic layer refit on the fixed design, same C; trees: whole refits)"},
+    }
+    meta.update(provenance.carried_metadata(table.description))
+    return meta
+
+
+def _register(name: str, model: RiskModel, meta: dict[str, Any], y: np.ndarray, oof: np.ndarray,
+              subgroups: np.ndarray, activate: bool) -> registry.ModelRef:
+    from core.models import cards
+
+    staging = registry.new_staging_dir()
+    try:
+        save_model(model, staging / "model.joblib")
+        np.savez(staging / "validation_predictions.npz", labels=y, probabilities=np.column_stack([1 - oof, oof]),
+                 subgroups=subgroups)
+        registry.write_json_atomic(staging / registry.META_FILE, meta)
+        cards.write_card(staging)
+        if not activate and registry.list_versions(name):
+            current = registry.active_version(name)  # pin it, or "the newest" would silently become the new one
+            registry.activate(name, current.version)
+        return registry.commit_version(staging, name, activate_it=activate)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
