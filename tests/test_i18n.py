@@ -67,14 +67,18 @@ def test_the_compiled_catalog_matches_its_source(lang: str) -> None:
     buffer = io.BytesIO()
     write_mo(buffer, catalog(lang))
     buffer.seek(0)
-    expected = {m.id: m.string for m in read_mo(buffer) if m.id}
+    expected = {_key(m.id): _strings(m) for m in read_mo(buffer) if m.id}
     with open(folder / "luciddx.mo", "rb") as handle:
-        compiled = {m.id: m.string for m in read_mo(handle) if m.id}
+        compiled = {_key(m.id): _strings(m) for m in read_mo(handle) if m.id}
     assert compiled == expected
 
 
+def _key(message_id) -> str | tuple[str, ...]:
+    return tuple(message_id) if isinstance(message_id, (list, tuple)) else message_id
+
+
 def _strings(message) -> tuple[str, ...]:
-    return message.string if isinstance(message.string, tuple) else (message.string,)
+    return tuple(message.string) if isinstance(message.string, (list, tuple)) else (message.string,)
 
 
 def test_the_language_follows_the_context_and_never_leaks_between_threads() -> None:
