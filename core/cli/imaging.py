@@ -11,16 +11,14 @@ from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, fmt, lo
 
 def cmd_predict(args: argparse.Namespace) -> int:
     from core.services import imaging as diagnosis
+    from core.services.results import prediction_json
 
     model = diagnosis.load_model(args.model)
     results: list[dict[str, Any]] = []
     for name in args.files:
         # The service's one pass per file; the CLI prints no heatmap, so it asks for none.
         result = diagnosis.diagnose(Path(name), name, model, frame=args.frame, explain=False)
-        if result.ok and result.prediction is not None:
-            results.append({"file": name, "ok": True, "error": None, **result.prediction.as_dict()})
-        else:
-            results.append({"file": name, "ok": False, "error": result.error})
+        results.append(prediction_json(name, result))
 
     def human(rows: list[dict[str, Any]]) -> str:
         lines = []

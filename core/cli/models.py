@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any
 
@@ -12,23 +11,16 @@ from core.errors import ModelNotFoundError
 
 
 def cmd_card(args: argparse.Namespace) -> int:
-    from core.models import cards, registry
+    from core.services import catalog
 
-    card = cards.load_card(registry.resolve(args.model))
-    text = cards.render_markdown(card) if args.format == "md" else json.dumps(card, default=float)
-    sys.stdout.write(text + "\n")
+    sys.stdout.write(catalog.card_text(catalog.model_card(args.model), args.format) + "\n")
     return EXIT_OK
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from core.models import registry
+    from core.services import catalog
 
-    listing = []
-    for name, versions in registry.list_models().items():
-        active = registry.active_version(name).version
-        for ref in versions:
-            listing.append({"model": ref.spec, "kind": ref.kind, "bundled": ref.bundled, "active": ref.version == active,
-                            "created": ref.meta.get("created")})
+    listing = catalog.model_listing()
 
     def human(rows: list[dict[str, Any]]) -> str:
         return "\n".join(f"{'*' if r['active'] else ' '} {r['model']:<24} {r['kind']:<17} "
