@@ -65,3 +65,11 @@ class AccountError(LucidDxError):
 
 class AccessStoreError(LucidDxError):
     """The account and audit database cannot be reached, created or upgraded."""
+
+
+class UploadTooLargeError(UnsupportedImageError):
+    """An upload larger than the image door's limit (the REST API answers 413)."""
+
+
+class ReportError(LucidDxError):
+    """A case report that cannot be made (no film could be read, an unknown language...)."""

@@ -1,0 +1,178 @@
+"""The PDF case report: one A4 page per film (film, overlay, result against the threshold, the model
+card's key numbers and intended use, the decision-support disclaimer), built with reportlab.
+
+Every string a reader sees goes through ``_`` and is rendered in the language in force
+(``core.i18n.using``). Chinese text uses reportlab's built-in CID font ``STSong-Light`` (Adobe-GB1,
+no font file to embed or download); readers substitute a CJK font (Debian: fonts-noto-cjk).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+from xml.sax.saxutils import escape
+
+import numpy as np
+from PIL import Image as PILImage
+from reportlab.lib import colors
+from reportlab.lib.pagesizes import A4
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
+
+from core import i18n
+from core.i18n import _
+
+CJK_FONT = "STSong-Light"
+IMAGE_WIDTH = 82 * mm
+
+
+@dataclass
+class FilmPage:
+    """One film's page. ``film``: (H, W) or (H, W, 3) uint8; ``overlay``: (H, W, 3) uint8;
+    ``prediction``: the predict contract's fields (label, probabilities, threshold, positive_class,
+    out_of_distribution, model)."""
+
+    name: str
+    film: np.ndarray
+    overlay: np.ndarray
+    prediction: dict[str, Any]
+    method: str
+    target: str
+
+
+def _fonts(lang: str) -> tuple[str, str]:
+    """(regular, bold) font names for ``lang``; the CJK CID font is registered on first use."""
+    if lang.startswith("zh"):
+        if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
+            pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+        return CJK_FONT, CJK_FONT
+    return "Helvetica", "Helvetica-Bold"
+
+
+def _styles(lang: str) -> dict[str, ParagraphStyle]:
+    regular, bold = _fonts(lang)
+    wrap = "CJK" if lang.startswith("zh") else None
+    base = {"fontName": regular, "fontSize": 9.5, "leading": 13, "wordWrap": wrap}
+    return {
+        "title": ParagraphStyle("title", **(base | {"fontName": bold, "fontSize": 16, "leading": 20})),
+        "heading": ParagraphStyle("heading", **(base | {"fontName": bold, "fontSize": 11.5, "leading": 16,
+                                                        "spaceBefore": 6})),
+        "body": ParagraphStyle("body", **base),
+        "small": ParagraphStyle("small", **(base | {"fontSize": 8, "leading": 10, "textColor": colors.grey})),
+        "result": ParagraphStyle("result", **(base | {"fontName": bold, "fontSize": 13, "leading": 18})),
+        "warning": ParagraphStyle("warning", **(base | {"fontName": bold, "textColor": colors.HexColor("#9a3412")})),
+    }
+
+
+def _image(pixels: np.ndarray, width: float = IMAGE_WIDTH) -> Image:
+    """A PNG flowable of ``pixels`` (uint8) scaled to ``width`` points, aspect kept."""
+    buffer = io.BytesIO()
+    PILImage.fromarray(np.asarray(pixels, dtype=np.uint8)).save(buffer, format="PNG")
+    buffer.seek(0)
+    height, image_width = pixels.shape[:2]
+    return Image(buffer, width=width, height=width * height / image_width)
+
+
+def _number(value: float | None) -> str:
+    return _("n/a") if value is None else f"{value:.3f}"
+
+
+def result_lines(prediction: dict[str, Any]) -> tuple[str, list[str]]:
+    """(the headline, the lines under it) for a prediction against its threshold."""
+    positive = prediction.get("positive_class") or prediction["label"]
+    probability = prediction["probabilities"].get(positive)
+    threshold = prediction.get("threshold")
+    if prediction.get("out_of_distribution"):
+        headline = _("Not assessable: this film is unlike the images the model was trained on.")
+    else:
+        headline = _("Result: {label}").format(label=prediction["label"])
+    side = ""
+    if probability is not None and threshold is not None:
+        side = _("above the threshold") if probability >= threshold else _("below the threshold")
+    lines = [_("Probability of {positive}: {p} ({side})").format(positive=positive, p=_number(probability), side=side),
+             _("Threshold: {threshold}").format(threshold=_number(threshold)),
+             _("Label: {label}").format(label=prediction["label"])]
+    return headline, lines
+
+
+def _metric_rows(summary: dict[str, Any]) -> list[list[str]]:
+    names = {"auc": _("AUC"), "sensitivity": _("Sensitivity"), "specificity": _("Specificity")}
+    rows = [[_("Metric"), _("Value"), _("95% confidence interval")]]
+    for key, label in names.items():
+        metric = summary.get("metrics", {}).get(key)
+        if not metric:
+            continue
+        low, high = (metric.get("ci95") or [None, None])[:2]
+        rows.append([label, _number(metric.get("value")), f"{_number(low)} - {_number(high)}"])
+    return rows
+
+
+def _card_section(summary: dict[str, Any], styles: dict[str, ParagraphStyle], lang: str) -> list:
+    table = Table(_metric_rows(summary), hAlign="LEFT", colWidths=[45 * mm, 30 * mm, 50 * mm])
+    table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), _fonts(lang)[0]), ("FONTSIZE", (0, 0), (-1, -1), 9),
+                               ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey),
+                               ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f1f5f9"))]))
+    story: list = [Paragraph(escape(_("Model card: {model}").format(model=summary["model"])), styles["heading"]), table,
+                   Paragraph(escape(_("Intended use")), styles["heading"])]
+    story += [Paragraph("- " + escape(use), styles["body"]) for use in summary.get("intended_use", [])]
+    return story
+
+
+def _film_story(page: FilmPage, index: int, total: int, summary: dict[str, Any], lang: str) -> list:
+    styles = _styles(lang)
+    headline, lines = result_lines(page.prediction)
+    caption = _("Overlay: {method}, class {target}").format(method=page.method, target=page.target)
+    images = Table([[_image(page.film), _image(page.overlay)],
+                    [Paragraph(escape(_("Film")), styles["small"]), Paragraph(escape(caption), styles["small"])]],
+                   hAlign="LEFT")
+    story = [Paragraph(escape(_("LucidDx case report")), styles["title"]),
+             Paragraph(escape(_("Film {index} of {total}: {name}").format(index=index, total=total, name=page.name)),
+                       styles["body"]),
+             Paragraph(escape(_("Model {model}, generated {time} UTC").format(
+                 model=page.prediction.get("model", summary["model"]),
+                 time=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"))), styles["small"]),
+             Spacer(1, 4 * mm), images, Spacer(1, 3 * mm),
+             Paragraph(escape(headline), styles["warning" if page.prediction.get("out_of_distribution") else "result"])]
+    story += [Paragraph(escape(line), styles["body"]) for line in lines]
+    return story + _card_section(summary, styles, lang)
+
+
+def _footer(lang: str):
+    regular = _fonts(lang)[0]
+    text = _("AI result, decision support only, not for diagnosis.")
+
+    def draw(canvas, doc) -> None:
+        canvas.saveState()
+        canvas.setFont(regular, 9)
+        canvas.setFillColor(colors.HexColor("#9a3412"))
+        canvas.drawString(doc.leftMargin, 12 * mm, text)
+        canvas.drawRightString(A4[0] - doc.rightMargin, 12 * mm, str(doc.page))
+        canvas.restoreState()
+
+    return draw
+
+
+def render(pages: list[FilmPage], summary: dict[str, Any], lang: str | None = None) -> bytes:
+    """The case report as PDF bytes, one page per film, in ``lang`` (None = the language in force).
+
+    Args:
+        pages: the films, in order (at least one).
+        summary: ``core.services.catalog.card_summary`` of the model's card.
+    """
+    with i18n.using(lang or i18n.language()) as chosen:
+        buffer = io.BytesIO()
+        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=16 * mm, rightMargin=16 * mm, topMargin=14 * mm,
+                                bottomMargin=20 * mm, title=_("LucidDx case report"), author="LucidDx")
+        story: list = []
+        for index, page in enumerate(pages, start=1):
+            if index > 1:
+                story.append(PageBreak())
+            story += _film_story(page, index, len(pages), summary, chosen)
+        footer = _footer(chosen)
+        doc.build(story, onFirstPage=footer, onLaterPages=footer)
+        return buffer.getvalue()
