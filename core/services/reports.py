@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from core import i18n
-from core.errors import ReportError
+from core.errors import ReportError, UnsupportedImageError
 from core.i18n import _
 from core.reports import FilmPage, render
 from core.services import catalog, imaging
@@ -44,7 +44,8 @@ def case_report(sources: list[tuple[bytes | Path, str]], model: str | None = Non
     """Diagnose each ``(bytes or path, name)``, explain its predicted class with ``method``, render the PDF.
 
     Raises:
-        ReportError: an unknown language, or no film could be read (the reasons are in the message).
+        ReportError: an unknown language.
+        UnsupportedImageError: no film could be read (every file's reason is in the message).
         InvalidExplanationError: an unknown method.
     """
     if lang is not None and lang not in LANGS:
@@ -60,6 +61,6 @@ def case_report(sources: list[tuple[bytes | Path, str]], model: str | None = Non
             continue
         pages.append(film_page(result, classifier, method))
     if not pages:
-        raise ReportError(" ".join(item["error"] for item in failed) or _("No film was given."))
+        raise UnsupportedImageError(" ".join(item["error"] for item in failed) or _("No film was given."))
     pdf = render(pages, summary, LANGS.get(lang or "", None) or i18n.language())
     return CaseReport(pdf=pdf, model=classifier.ref.spec, failed=failed)

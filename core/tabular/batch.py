@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidPatientDataError
-from core.tabular.predictor import RiskPredictor
+from core.tabular.predictor import RiskPredictor, RiskResult
 from core.tabular.schema import Schema
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -96,11 +96,15 @@ def score_rows(rows: Sequence[Mapping[str, str]], predictor: RiskPredictor) -> l
             good.append((i, clean, [x.message for x in issues]))
     scored = predictor.predict([g[1] for g in good], [g[2] for g in good])
     for (i, _clean, _warnings), result in zip(good, scored):
-        results[i] = {"row": i + 1, "ok": True, "error": None, "model": result.model, "risk": result.risk,
-                      "explanation": result.explanation(), "risk_interval": list(result.risk_interval),
-                      "threshold": result.threshold, "above_threshold": result.above_threshold,
-                      "warnings": result.warnings}
+        results[i] = row_result(i + 1, result)
     return [r for r in results if r is not None]
+
+
+def row_result(row: int, result: RiskResult) -> dict[str, Any]:
+    """One scored patient as the CLI.md ``risk`` object (``row`` 1-based), with our extra fields."""
+    return {"row": row, "ok": True, "error": None, "model": result.model, "risk": result.risk,
+            "explanation": result.explanation(), "risk_interval": list(result.risk_interval),
+            "threshold": result.threshold, "above_threshold": result.above_threshold, "warnings": result.warnings}
 
 
 def batch_table(results: Sequence[Mapping[str, Any]], top: int = 3) -> list[dict[str, Any]]:
