@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from core.api.auth import Caller, caller_for
-from core.api.uploads import MAX_BYTES, display_name, read_upload
+from core.api.uploads import display_name, read_upload
 from core.errors import InvalidOptionError, InvalidPatientDataError
 from core.i18n import _
 from core.models import kinds, registry
@@ -57,7 +57,7 @@ async def _csv_upload(request: Request) -> tuple[bytes, str]:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidPatientDataError(_("Send the CSV file as the form field 'file'."))
-    data = await run_in_threadpool(read_upload, upload, MAX_BYTES)
+    data = await run_in_threadpool(read_upload, upload)
     return data, display_name(upload)
 
 

@@ -18,9 +18,10 @@ def display_name(upload: UploadFile) -> str:
     return name or "upload"
 
 
-def read_upload(upload: UploadFile, limit: int = MAX_BYTES) -> bytes:
+def read_upload(upload: UploadFile, limit: int | None = None) -> bytes:
     """The whole upload; UploadTooLargeError (413) past ``limit``. Empty or unreadable bytes are the door's to judge."""
     name = display_name(upload)
+    limit = MAX_BYTES if limit is None else limit
     parts, size = [], 0
     while chunk := upload.file.read(CHUNK):
         size += len(chunk)
