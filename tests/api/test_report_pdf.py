@@ -1,0 +1,93 @@
+"""The PDF case report, from the command line and from POST /v1/report: rendered by poppler, not blank,
+and its text states the label and the threshold; a Chinese report renders too."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.access import audit
+from core.cli import main as cli_main
+from core.reports.pdf import result_lines
+from tests.api.conftest import SAMPLES, upload
+
+FILM = SAMPLES / "pneumonia_bacteria_1.jpeg"
+needs_poppler = pytest.mark.skipif(not shutil.which("pdftoppm"), reason="poppler-utils (pdftoppm) is not installed")
+
+
+def rendered_pages(pdf: Path) -> list[np.ndarray]:
+    """Each page as greyscale pixels at 50 dpi (pdftoppm)."""
+    subprocess.run(["pdftoppm", "-png", "-r", "50", str(pdf), str(pdf.with_suffix(""))], check=True, timeout=60)
+    return [np.asarray(Image.open(p).convert("L")) for p in sorted(pdf.parent.glob(pdf.stem + "-*.png"))]
+
+
+def pdf_text(pdf: Path) -> str:
+    if shutil.which("pdftotext"):
+        return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True,
+                              timeout=60).stdout
+    return pdf.read_bytes().decode("latin-1")  # reportlab writes Latin text uncompressed enough to search
+
+
+def assert_not_blank(page: np.ndarray) -> None:
+    assert page.shape[0] > page.shape[1] > 200  # A4 portrait
+    dark = (page < 128).mean()
+    assert 0.02 < dark < 0.9, f"{dark:.3f} of the page is dark"
+    assert page.std() > 20
+
+
+@needs_poppler
+def test_cli_report_one_page_per_film(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "case.pdf"
+    status = cli_main(["report", str(FILM), str(SAMPLES / "normal_1.jpeg"), "--out", str(out)])
+    assert status == 0 and out.read_bytes().startswith(b"%PDF")
+    pages = rendered_pages(out)
+    assert len(pages) == 2
+    for page in pages:
+        assert_not_blank(page)
+    text = pdf_text(out)
+    assert "Result: PNEUMONIA" in text and "Result: NORMAL" in text
+    assert "Threshold: 0.155" in text and "Probability of PNEUMONIA" in text
+    assert "AUC" in text and "Sensitivity" in text and "Specificity" in text and "Intended use" in text
+    assert "AI result, decision support only, not for diagnosis." in text
+
+
+def test_cli_report_names_a_bad_film_and_keeps_the_good_ones(tmp_path: Path, capsys) -> None:
+    bad = tmp_path / "broken.png"
+    bad.write_bytes(b"not an image")
+    out = tmp_path / "case.pdf"
+    assert cli_main(["report", str(FILM), str(bad), "--out", str(out)]) == 1
+    assert out.read_bytes().startswith(b"%PDF") and "broken.png" in capsys.readouterr().err
+    assert cli_main(["report", str(bad), "--out", str(tmp_path / "none.pdf")]) == 1
+    assert not (tmp_path / "none.pdf").exists()
+
+
+def test_out_of_distribution_is_not_assessable() -> None:
+    prediction = {"label": "PNEUMONIA", "probabilities": {"NORMAL": 0.3, "PNEUMONIA": 0.7}, "threshold": 0.155,
+                  "positive_class": "PNEUMONIA", "out_of_distribution": True}
+    headline, lines = result_lines(prediction)
+    assert headline.startswith("Not assessable")
+    assert "0.700" in lines[0] and "above" in lines[0] and "0.155" in lines[1]
+
+
+@needs_poppler
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_api_report_is_a_pdf_in_either_language(client, clinician, tmp_path: Path, lang: str) -> None:
+    name = "胸片.jpeg" if lang == "zh" else FILM.name  # Chinese text must come out as text, not boxes
+    response = client.post(f"/v1/report?lang={lang}", headers=clinician, files=upload(FILM, name))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    out = tmp_path / f"case_{lang}.pdf"
+    out.write_bytes(response.content)
+    (page,) = rendered_pages(out)
+    assert_not_blank(page)
+    text = pdf_text(out)
+    assert "PNEUMONIA" in text and "0.155" in text and name in text
+    fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True).stdout if shutil.which("pdffonts") else ""
+    if lang == "zh" and fonts:
+        assert "STSong-Light" in fonts
+    (record,) = audit.records()
+    assert (record.action, record.model, record.outcome) == ("report", "chest_xray:1", "ok")
