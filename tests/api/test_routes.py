@@ -133,5 +133,7 @@ def test_docs_work_without_a_cdn(client) -> None:
 
 
 def test_messages_follow_accept_language(client, clinician) -> None:
-    response = client.get("/v1/models", headers={"Accept-Language": "zh-CN"})
-    assert response.status_code == 401 and response.json()["detail"]
+    bad_key = {"Authorization": "Bearer ldx_000000000000_nope"}
+    english = client.get("/v1/models", headers=bad_key).json()["detail"]
+    chinese = client.get("/v1/models", headers=bad_key | {"Accept-Language": "zh-CN,zh;q=0.9"}).json()["detail"]
+    assert english.isascii() and not chinese.isascii()
