@@ -45,6 +45,12 @@ def predict(file: UploadFile = UPLOAD, model: str | None = MODEL,
     return prediction_json(name, result)
 
 
+def _display_shape(shape: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) of the film as the dashboard shows it: the longer side at most DISPLAY_MAX_SIDE, aspect kept."""
+    scale = min(1.0, imaging.DISPLAY_MAX_SIDE / max(shape))
+    return max(1, round(shape[0] * scale)), max(1, round(shape[1] * scale))
+
+
 def _small_map(heatmap: np.ndarray, size: int) -> list[list[float]]:
     """(S, S) float in [0, 1] -> ``size`` x ``size`` nested lists (box-averaged, 4 decimals)."""
     small = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F").resize((size, size), Image.Resampling.BOX)
@@ -61,8 +67,8 @@ def explain(file: UploadFile = UPLOAD, model: str | None = MODEL, method: str = 
     result, classifier, _name = _diagnosed(file, model, caller)
     explanation = imaging.explain(result, classifier, method, target)
     if format == "png":
-        shape = imaging.display_image(result.image.pixels).shape[:2]
-        return Response(imaging.heatmap_png(explanation, shape), media_type="image/png")
+        return Response(imaging.heatmap_png(explanation, _display_shape(result.image.pixels.shape[:2])),
+                        media_type="image/png")
     return {"model": classifier.ref.spec, "method": explanation.method, "target": explanation.class_name,
             "label": result.prediction.label, "size": size, "heatmap": _small_map(explanation.heatmap, size)}
 
