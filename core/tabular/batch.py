@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidPatientDataError
+from core.exports import csv_text
 from core.tabular.predictor import RiskPredictor
 from core.tabular.schema import Schema
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXTRA_MARK = "__extra__"
 
 
@@ -119,20 +119,8 @@ def batch_table(results: Sequence[Mapping[str, Any]], top: int = 3) -> list[dict
     return table
 
 
-def neutralise(cell: object) -> object:
-    """A cell safe to open in a spreadsheet: text starting like a formula gets a leading apostrophe."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
-        return "'" + cell
-    return cell
-
-
 def batch_csv(results: Sequence[Mapping[str, Any]], feature_names: Sequence[str]) -> str:
     """The batch table as CSV text (log-odds SHAP columns for every feature), formula-injection safe."""
     rows = batch_table(results)
     columns = ["row", "ok", "risk", "above_threshold", "top_contributions", "error", *[f"shap_{n}" for n in feature_names]]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([neutralise(c) for c in columns])
-    for row in rows:
-        writer.writerow([neutralise("" if row.get(c) is None else row.get(c)) for c in columns])
-    return out.getvalue()
+    return csv_text(columns, rows)

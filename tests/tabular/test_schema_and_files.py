@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core import exports
 from core.errors import InvalidModelError
 from core.services import tabular
 from core.tabular import batch
@@ -104,7 +105,7 @@ def is_number(text: str) -> bool:
 
 @pytest.mark.parametrize("cell", ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1"])
 def test_exports_neutralise_formula_injection(cell):
-    assert batch.neutralise(cell) == "'" + cell
+    assert exports.neutralise(cell) == "'" + cell
     results = [{"row": 1, "ok": False, "error": cell},
                {"row": 2, "ok": True, "risk": 0.2, "above_threshold": False,
                 "explanation": {"contributions": {cell: -0.5, "b": 0.1}}}]
@@ -113,7 +114,7 @@ def test_exports_neutralise_formula_injection(cell):
     cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
     assert "'" + cell in cells  # the error cell and the top-contributions text, neutralised
     assert not any(c.startswith(("=", "+", "-", "@", "\t")) and not is_number(c) for c in cells)
-    assert batch.neutralise(-0.5) == -0.5 and batch.neutralise("row 1: fine") == "row 1: fine"
+    assert exports.neutralise(-0.5) == -0.5 and exports.neutralise("row 1: fine") == "row 1: fine"
 
 
 def test_service_reports_issues_at_fields_and_scores_good_patients():
