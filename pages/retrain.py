@@ -172,8 +172,9 @@ def draw_job(progress: jobs.JobProgress) -> None:
             st.button(_("Cancel training"), key=f"cancel_{progress.job_id}", on_click=jobs.cancel, args=(progress.job_id,))
     elif progress.state == "succeeded":
         validation = (progress.result or {}).get("validation", {})
-        st.success(_("Registered **{model}** (validation AUC {auc:.3f}). It is in the model picker of the Image "
-                     "diagnosis page now.").format(model=progress.model, auc=validation.get("auc", float("nan"))),
+        st.success(_("Registered **{model}** (validation AUC {auc:.3f}). It can be picked on the Image diagnosis page; "
+                     "it becomes the version in use only when an administrator activates it after reading its "
+                     "card.").format(model=progress.model, auc=validation.get("auc", float("nan"))),
                    icon=":material/check_circle:")
     elif progress.state == "cancelled":
         st.warning(progress.error or _("Cancelled; nothing was registered."), icon=":material/cancel:")

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, fmt, log
+from core.models import registry
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -78,13 +79,16 @@ def cmd_train(args: argparse.Namespace) -> int:
     with channel.watch():
         with intake.open_dataset(Path(args.data)) as folder:
             result = train_image_model(folder, args.name, config, progress=channel.progress(_train_progress),
-                                       cancel=channel.cancelled, command=command_line(), activate=not args.no_activate)
+                                       cancel=channel.cancelled, command=command_line(), activate=args.activate)
         payload = result.as_dict()
+        payload["active"] = registry.active_version(args.name).spec == payload["model"]
         channel.finished(payload)
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
-        return f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, accuracy {fmt(v['accuracy'])}"
+        state = "active" if r["active"] else f"not active: review its card, then python -m core activate {r['model']}"
+        return (f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, "
+                f"accuracy {fmt(v['accuracy'])} ({state})")
 
     emit(payload, args.json, human)
     # Skipped files are bad input even though the rest trained: the contract's exit status 1.
@@ -115,7 +119,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init-from", default=None, metavar="MODEL", help="start from this registered model's weights")
     p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
     p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
-    p.add_argument("--no-activate", action="store_true", help="register without making it the active version")
+    p.add_argument("--activate", action="store_true",
+                   help="also make it the active version (otherwise an administrator activates it after review)")
+    p.add_argument("--no-activate", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     p.add_argument("--progress-file", default=None, metavar="FILE", help="append JSON progress events to FILE (jobs)")
     p.add_argument("--cancel-file", default=None, metavar="FILE", help="stop without registering once FILE exists")
     p.add_argument("--json", action="store_true")

@@ -210,7 +210,7 @@ def train_image_model(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     command: str | None = None,
-    activate: bool = True,
+    activate: bool = False,
 ) -> TrainResult:
     """Train, choose the operating threshold, and register ``name``'s next version.
 

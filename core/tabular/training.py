@@ -299,9 +299,6 @@ def _register(name: str, model: RiskModel, meta: dict[str, Any], y: np.ndarray, 
                  subgroups=subgroups)
         registry.write_json_atomic(staging / registry.META_FILE, meta)
         cards.write_card(staging)
-        if not activate and registry.list_versions(name):
-            current = registry.active_version(name)  # pin it, or "the newest" would silently become the new one
-            registry.activate(name, current.version)
         return registry.commit_version(staging, name, activate_it=activate)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
