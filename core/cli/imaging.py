@@ -67,7 +67,7 @@ def _train_progress(event: dict[str, Any]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.imaging import intake
+    from core.imaging import datasets, intake
     from core.imaging.training import TrainConfig, train_image_model
     from core.jobs.channel import JobChannel
 
@@ -81,6 +81,8 @@ def cmd_train(args: argparse.Namespace) -> int:
             result = train_image_model(folder, args.name, config, progress=channel.progress(_train_progress),
                                        cancel=channel.cancelled, command=command_line(), activate=args.activate)
         payload = result.as_dict()
+        if args.progress_file:  # a background job's output is kept on disk: no file names in it
+            payload["dataset"]["skipped"] = datasets.redacted(payload["dataset"]["skipped"])
         payload["active"] = registry.active_version(args.name).spec == payload["model"]
         channel.finished(payload)
 
