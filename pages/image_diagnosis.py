@@ -178,7 +178,9 @@ def pick_window(levels, digest: str) -> tuple[float, float] | None:
                "full": _("Full range"), "custom": _("Adjust by hand")}
     if levels.file_window is None:
         presets.pop("file")
-    preset = st.selectbox(_("Window/level"), list(presets), format_func=presets.get, key=f"window_preset_{digest}")
+    default = list(presets).index("file" if "file" in presets else "full")  # what the door showed: the file's view
+    preset = st.selectbox(_("Window/level"), list(presets), index=default, format_func=presets.get,
+                          key=f"window_preset_{digest}")
     centre, width = diagnosis.preset_window(levels, "file" if preset == "custom" else preset)
     if preset == "custom":
         low, high = levels.value_range
