@@ -123,8 +123,8 @@ def show_batch(results: list[diagnosis.FileResult], spec: str,
                in_force: tuple[float | None, str]) -> diagnosis.FileResult | None:
     """Filter, table, exports and next/previous through the films the filter keeps."""
     rows = diagnosis.results_table(results, spec, in_force)
-    choice = st.selectbox(_("Show"), diagnosis.filter_choices(rows), format_func=diagnosis.filter_name,
-                          key="result_filter")
+    names = {choice: diagnosis.filter_name(choice) for choice in diagnosis.filter_choices(rows)}  # translated now
+    choice = st.selectbox(_("Show"), list(names), format_func=names.get, key="result_filter")
     kept = diagnosis.filter_rows(rows, choice)
     show_table(kept)
     for item in results:
