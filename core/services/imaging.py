@@ -21,7 +21,7 @@ from core.errors import LucidDxError
 from core.imaging import windowing
 from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
 from core.imaging.methods import METHODS
-from core.models import kinds, registry, site_validation
+from core.models import kinds, registry
 from core.imaging.reading import Reading, filter_choices, filter_name, filter_rows, reading, reading_text, results_table
 from core.imaging.windowing import preset_window
 
@@ -76,11 +76,15 @@ def load_model(spec: str | None = None) -> "ImageClassifier":
 
 def threshold_in_force(spec: str | None = None) -> tuple[float | None, str]:
     """(threshold, "stored" | "site:<validation id>") that predictions of ``spec`` use now."""
+    from core.models import site_validation  # scikit-learn comes with it: not before the page's first paint
+
     return site_validation.threshold_in_force(registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER))
 
 
 def _in_force(classifier: "ImageClassifier", prediction: "Prediction") -> "Prediction":
     """The prediction decided at the threshold in force (an adopted site threshold, else the stored one)."""
+    from core.models import site_validation
+
     threshold, source = site_validation.threshold_in_force(classifier.ref)
     if source == "stored" or threshold is None:
         return prediction
