@@ -167,7 +167,8 @@ def show_reading(result: diagnosis.FileResult) -> None:
         st.caption(text)
     with right:
         with st.expander(_("Image header (no patient data)"), expanded=result.image.format == "DICOM"):
-            st.dataframe(diagnosis.header_rows(result.image), hide_index=True)
+            st.dataframe(diagnosis.header_rows(result.image), hide_index=True,
+                         column_config={"field": _("Field"), "value": _("Value")})
 
 
 def pick_window(levels, digest: str) -> tuple[float, float] | None:

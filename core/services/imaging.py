@@ -18,6 +18,7 @@ from PIL import Image
 
 from core import config
 from core.errors import LucidDxError
+from core.i18n import _
 from core.imaging import windowing
 from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
 from core.imaging.methods import METHODS
@@ -205,11 +206,11 @@ def display_image(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.nda
 
 def header_rows(image: LoadedImage) -> list[dict[str, str]]:
     """The safe header summary (no patient fields: core.images whitelists them) plus size, as rows."""
-    rows = [{"field": "Size (pixels)", "value": f"{image.shape[1]} × {image.shape[0]}"}]
+    rows = [{"field": _("Size (pixels)"), "value": f"{image.shape[1]} × {image.shape[0]}"}]
     rows += [{"field": key, "value": value} for key, value in image.metadata.items()]
     if image.n_frames > 1:
-        shown = "" if image.frame_index is None else f" (showing frame {image.frame_index + 1})"
-        rows.append({"field": "Frames", "value": f"{image.n_frames}{shown}"})
+        shown = "" if image.frame_index is None else _(" (showing frame {frame})").format(frame=image.frame_index + 1)
+        rows.append({"field": _("Frames"), "value": f"{image.n_frames}{shown}"})
     return rows
 
 
