@@ -140,7 +140,7 @@ def show_batch(results: list[diagnosis.FileResult], spec: str,
     back.button(_("Previous"), icon=":material/chevron_left:", key="previous_file", on_click=_step,
                 args=(options, -1), shortcut="P", help=_("Previous film (key P)"))
     chosen = pick.selectbox(_("Show details for"), options, format_func=lambda i: results[i].name, key="detail_file")
-    forward.button(_("Next"), icon=":material/chevron_right:", key="next_file", on_click=_step,
+    forward.button(_("Next"), icon=":material/chevron_right:", icon_position="right", key="next_file", on_click=_step,
                    args=(options, 1), shortcut="N", help=_("Next film (key N)"))
     return results[chosen]
 

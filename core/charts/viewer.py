@@ -48,10 +48,10 @@ def film_figure(original: np.ndarray, overlay: np.ndarray, shape: tuple[int, int
                      name=titles[col - 1]),
             row=1, col=col,
         )
-    figure.update_xaxes(matches="x", showticklabels=False, showgrid=False, zeroline=False, constrain="domain")
-    figure.update_yaxes(matches="y", showticklabels=False, showgrid=False, zeroline=False, constrain="domain",
+    figure.update_xaxes(matches="x", showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
+    figure.update_yaxes(matches="y", showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
                         autorange="reversed")
-    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 30, "b": 0}, dragmode="pan",
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 50, "b": 0}, dragmode="pan",
                          uirevision="film")  # keep the reader's zoom across reruns of the same film
     return figure
 
