@@ -212,7 +212,8 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
         explanation = cached_heatmap(result, spec, method, target)
     view = diagnosis.film_view(result, explanation, opacity, levels, window, full_resolution=full)
     overlay_title = _("{method} for {cls}").format(method=diagnosis.METHODS[method], cls=target)
-    figure = film_figure(view.original, view.overlay, view.shape, (_("Original"), overlay_title))
+    figure = film_figure(view.original, view.overlay, view.shape, (_("Original"), overlay_title),
+                         revision=f"{result.digest}:{result.frame}")
     described = _("Film {width} × {height} pixels, shown at {shown_w} × {shown_h}; left the film, right {overlay}. "
                   "Scroll or use the toolbar to zoom; both sides move together.").format(
         width=view.shape[1], height=view.shape[0], shown_w=view.original.shape[1], shown_h=view.original.shape[0],

@@ -30,13 +30,15 @@ def png_data_uri(image: np.ndarray) -> str:
 
 
 def film_figure(original: np.ndarray, overlay: np.ndarray, shape: tuple[int, int], titles: tuple[str, str],
-                height: int = 560) -> go.Figure:
+                height: int = 560, revision: str = "film") -> go.Figure:
     """The film beside its overlay with matched axes (in the film's pixels, ``shape`` = (H, W)).
 
     Args:
         original: (h, w) uint8 greyscale as displayed (h <= H).
         overlay: (h, w, 3) uint8 with the heatmap blended in.
         titles: (left, right) subplot titles.
+        revision: the film's identity; the reader's zoom survives redraws (window, opacity, resolution)
+            until it changes (another film or frame).
     """
     full_h, full_w = shape
     shown_h, shown_w = original.shape[:2]
@@ -52,7 +54,7 @@ def film_figure(original: np.ndarray, overlay: np.ndarray, shape: tuple[int, int
     figure.update_yaxes(matches="y", showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
                         autorange="reversed")
     figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 50, "b": 0}, dragmode="pan",
-                         uirevision="film")  # keep the reader's zoom across reruns of the same film
+                         uirevision=revision)
     return figure
 
 
