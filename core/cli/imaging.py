@@ -15,11 +15,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     model = diagnosis.load_model(args.model)
     results: list[dict[str, Any]] = []
+    readings: dict[str, str] = {}
     for name in args.files:
-        # The service's one pass per file; the CLI prints no heatmap, so it asks for none.
+        # The service's one pass per file, decided at the threshold in force; the CLI asks for no heatmap.
         result = diagnosis.diagnose(Path(name), name, model, frame=args.frame, explain=False)
         if result.ok and result.prediction is not None:
             results.append({"file": name, "ok": True, "error": None, **result.prediction.as_dict()})
+            readings[name] = diagnosis.reading_text(diagnosis.reading(result.prediction))
         else:
             results.append({"file": name, "ok": False, "error": result.error})
 
@@ -29,9 +31,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if not r["ok"]:
                 lines.append(f"{r['file']}: ERROR {r['error']}")
                 continue
-            probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
-            warn = "  [UNRELIABLE: unlike the training images]" if r["out_of_distribution"] else ""
-            lines.append(f"{r['file']}: {r['label']} ({probs}; threshold {r['threshold']}){warn}")
+            # One meaning per number: the positive (or top) class's probability beside the threshold in force.
+            source = "" if r["threshold_source"] == "stored" else f" ({r['threshold_source']})"
+            warn = "" if r["assessable"] else f"  [model label {r['label']}: unreliable, the image is unlike the training images]"
+            lines.append(f"{r['file']}: {readings[r['file']]}{source}{warn}")
         return "\n".join(lines)
 
     emit(results, args.json, human)
