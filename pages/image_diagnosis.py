@@ -13,7 +13,8 @@ from core.charts.viewer import VIEWER_CONFIG, film_figure, window_text
 from core.errors import LucidDxError
 from core.i18n import _
 from core.services import imaging as diagnosis
-from core.services import table_export
+from core.services import audit, deid, table_export
+from ui.auth import allows, require_page
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
 
@@ -50,16 +51,20 @@ def cached_result(data: bytes, name: str, spec: str, frame: int | None,
     key = (diagnosis.digest(data), name, spec, frame, in_force)
     memo = st.session_state.setdefault("diagnosis_results", {})
     if key not in memo:
-        _memo("diagnosis_results")[key] = diagnosis.diagnose(data, name, get_classifier(spec), frame)
+        result = diagnosis.diagnose(data, name, get_classifier(spec), frame)
+        audit.record(USER, "predict", model=spec, data=data, outcome="ok" if result.ok else "bad-input")
+        _memo("diagnosis_results")[key] = result
     return memo[key]
 
 
-def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target: str) -> diagnosis.Explanation:
+def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target: str,
+                   data: bytes) -> diagnosis.Explanation:
     """Per-session memo of explanations keyed by (file hash, frame, model, method, class)."""
     key = (result.digest, result.frame, spec, method, target)
     memo = st.session_state.setdefault("diagnosis_heatmaps", {})
     if key not in memo:
         _memo("diagnosis_heatmaps")[key] = diagnosis.explain(result, get_classifier(spec), method, target)
+        audit.record(USER, "explain", model=spec, data=data)
     return memo[key]
 
 
@@ -107,10 +112,11 @@ def show_table(rows: list[dict]) -> None:
     })
     left, right = st.columns(2)
     left.download_button(_("Export CSV"), lambda: table_export.to_csv(rows), file_name="luciddx_results.csv",
-                         mime="text/csv", icon=":material/download:", key="export_csv")
+                         mime="text/csv", icon=":material/download:", key="export_csv",
+                         on_click=audit.record, args=(USER, "export"))
     right.download_button(_("Export Excel"), lambda: table_export.to_xlsx(rows), file_name="luciddx_results.xlsx",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                          icon=":material/download:", key="export_xlsx")
+                          icon=":material/download:", key="export_xlsx", on_click=audit.record, args=(USER, "export"))
 
 
 def _step(options: list[int], delta: int) -> None:
@@ -209,7 +215,7 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     full = st.toggle(_("Full resolution"), key="full_resolution",
                      help=_("Off: a downsampled film for speed. On: every pixel (slower for large films)."))
     with st.spinner(_("Computing {method}…").format(method=diagnosis.METHODS[method])):
-        explanation = cached_heatmap(result, spec, method, target)
+        explanation = cached_heatmap(result, spec, method, target, data)
     view = diagnosis.film_view(result, explanation, opacity, levels, window, full_resolution=full)
     overlay_title = _("{method} for {cls}").format(method=diagnosis.METHODS[method], cls=target)
     figure = film_figure(view.original, view.overlay, view.shape, (_("Original"), overlay_title),
@@ -224,8 +230,27 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
         _("Download heatmap (PNG)"),
         lambda: diagnosis.heatmap_png(explanation, image.shape),  # encoded only when clicked
         file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png", mime="image/png",
-        icon=":material/download:",
+        icon=":material/download:", on_click=audit.record, args=(USER, "export"), kwargs={"model": spec, "data": data},
     )
+    if image.format == "DICOM" and allows(USER, "deidentify"):
+        deidentified_download(data, result.name)
+
+
+def deidentified_download(data: bytes, name: str) -> None:
+    """A de-identified copy of the DICOM (PS3.15 Basic Profile), built in memory when clicked."""
+    memo = st.session_state.setdefault("deidentified", {})
+    try:
+        key = diagnosis.digest(data)
+        copy = memo[key] if key in memo else memo.setdefault(key, deid.deidentified(data, name))
+    except LucidDxError as exc:
+        st.warning(str(exc), icon=WARNING_ICON)
+        return
+    st.download_button(_("Download de-identified DICOM"), copy.data, file_name=copy.file_name,
+                       mime="application/dicom", icon=":material/shield_person:", key="deidentified_download",
+                       on_click=audit.record, args=(USER, "deidentify"), kwargs={"data": data})
+    if copy.burned_in_annotation != "NO":
+        st.caption(_("Burned-in annotation: {value}. Check the pixels for text before sharing.").format(
+            value=copy.burned_in_annotation))
 
 
 def pick_frame(selected: diagnosis.FileResult, inputs, spec: str, in_force) -> diagnosis.FileResult:
@@ -264,6 +289,7 @@ def render() -> None:
 
 
 apply_language()
+USER = require_page("predict")
 st.title(_("Image diagnosis"))
 st.caption(_("Decision support only: every prediction needs a clinician's review."))
 try:

@@ -13,7 +13,7 @@ from core.access import accounts, audit
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 # page -> the least role that may open it
-PAGES = {"pages/patient_risk.py": "clinician", "pages/model_cards.py": "clinician",
+PAGES = {"pages/image_diagnosis.py": "clinician", "pages/patient_risk.py": "clinician", "pages/model_cards.py": "clinician",
          "pages/retrain.py": "researcher", "pages/admin.py": "admin"}
 ROLES = ("clinician", "researcher", "admin")
 
@@ -82,3 +82,28 @@ def test_clinician_risk_scoring_is_audited_with_a_digest_only(people) -> None:
     scoring = [r for r in new if r.action == "risk"]
     assert scoring and scoring[-1].user == "clinician1" and scoring[-1].model.startswith("diabetes_risk:")
     assert len(scoring[-1].input_sha256) == 64
+
+
+def test_clinician_prediction_on_the_image_page_is_audited(people) -> None:
+    at = open_as("clinician", "pages/image_diagnosis.py")
+    before = len(audit.records())
+    at.toggle(key="use_sample").set_value(True).run()
+    assert not at.exception, at.exception
+    actions = [(r.user, r.action, r.outcome) for r in audit.records()[before:]]
+    assert ("clinician1", "predict", "ok") in actions and ("clinician1", "explain", "ok") in actions
+    assert all(len(r.input_sha256 or "") == 64 for r in audit.records()[before:])
+
+
+def test_a_dicom_is_deidentified_in_memory_for_download() -> None:
+    from pydicom import dcmread
+    from pydicom.data import get_testdata_file
+
+    from core.services import deid
+
+    source = Path(get_testdata_file("CT_small.dcm"))
+    copy = deid.deidentified(source.read_bytes(), source.name)
+    import io
+
+    dataset = dcmread(io.BytesIO(copy.data))
+    assert dataset.PatientIdentityRemoved == "YES" and str(dataset.PatientName) != "CompressedSamples^CT1"
+    assert copy.file_name.endswith(".dcm") and "CT_small" not in copy.file_name and copy.changed > 0
