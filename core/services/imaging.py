@@ -99,6 +99,8 @@ def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | 
     if isinstance(source, (bytes, bytearray)):
         return bytes(source), name or "upload"
     path = Path(source)
+    if path.is_dir():
+        raise LucidDxError(f"{name or source}: is a folder; name the image files in it (e.g. {path}/*.dcm).")
     if not path.is_file():
         raise LucidDxError(f"{name or source}: file not found; check the path.")
     return path, name or str(source)
