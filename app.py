@@ -21,12 +21,15 @@ housekeeping()
 apply_language()
 user = auth.gate()  # nothing below renders before sign-in (or the one-time set-up instruction)
 
+# Each page with the action it needs: a page is listed only to roles that may use it (and checks again itself).
 PAGES = [
-    st.Page("pages/image_diagnosis.py", title=_("Image diagnosis"), icon=":material/radiology:", default=True),
-    st.Page("pages/patient_risk.py", title=_("Patient risk"), icon=":material/monitor_heart:"),
-    st.Page("pages/model_cards.py", title=_("Model cards"), icon=":material/fact_check:"),
-    st.Page("pages/retrain.py", title=_("Retrain"), icon=":material/model_training:"),
+    (st.Page("pages/image_diagnosis.py", title=_("Image diagnosis"), icon=":material/radiology:", default=True), "predict"),
+    (st.Page("pages/patient_risk.py", title=_("Patient risk"), icon=":material/monitor_heart:"), "risk"),
+    (st.Page("pages/model_cards.py", title=_("Model cards"), icon=":material/fact_check:"), "cards"),
+    (st.Page("pages/retrain.py", title=_("Retrain"), icon=":material/model_training:"), "train"),
+    (st.Page("pages/admin.py", title=_("Administration"), icon=":material/admin_panel_settings:"), "users"),
 ]
+PAGES = [page for page, action in PAGES if auth.allows(user, action)]
 
 # Streamlit also auto-discovers the pages/ folder and can flash that raw list on a direct URL load;
 # .streamlit/config.toml hides automatic navigation and the sidebar draws these links instead.

@@ -1,132 +1,268 @@
-"""Image diagnosis: upload chest X-rays (or try a sample), see the prediction and why the model said it."""
+"""Image diagnosis: upload chest X-rays (or try a sample), read the films, see why the model said it.
+
+The page only draws: numbers, tables, exports and windowed films come from ``core.services.imaging``,
+figures from ``core.charts``. The model loads on the first film, never before the page's first paint.
+"""
 
 from __future__ import annotations
 
 import streamlit as st
 
 from core.charts.diagnosis import probability_figure
+from core.charts.viewer import VIEWER_CONFIG, film_figure, window_text
 from core.errors import LucidDxError
+from core.i18n import _
 from core.services import imaging as diagnosis
+from core.services import audit, deid, table_export
+from ui.auth import allows, require_page
 from ui.card_panel import model_card_panel
+from ui.language import apply_language
 
 # Per-session memo size: each entry can hold a full-resolution image (up to ~200 MB).
 MEMO_ENTRIES = 16
-UPLOAD_HELP = (
-    f"PNG, JPEG, BMP, TIFF or DICOM (.dcm or no extension), up to {diagnosis.MAX_UPLOAD_MB} MB each. "
-    "Several files at once are fine."
-)
 ERROR_ICON, WARNING_ICON = ":material/block:", ":material/warning:"
+TABLE_COLUMNS = ["file", "finding", "class", "probability", "threshold", "threshold source", "model", "error"]
 
 
-@st.cache_resource(show_spinner="Loading the model…")
-def get_classifier(spec: str):
+@st.cache_resource(show_spinner=False)
+def _load_classifier(spec: str):
     return diagnosis.load_model(spec)
 
 
-def cached_result(data: bytes, name: str, spec: str, frame: int | None) -> diagnosis.FileResult:
-    """Per-session memo of diagnose() (prediction + Grad-CAM in one pass): reruns never re-predict."""
+def get_classifier(spec: str):
+    """The model, loaded once per process (the first film waits for it, with a spinner)."""
+    with st.spinner(_("Loading the model…")):
+        return _load_classifier(spec)
+
+
+def _memo(name: str) -> dict:
+    memo = st.session_state.setdefault(name, {})
+    if len(memo) >= MEMO_ENTRIES:
+        memo.pop(next(iter(memo)))  # oldest first: full-size images are large
+    return memo
+
+
+def cached_result(data: bytes, name: str, spec: str, frame: int | None,
+                  in_force: tuple[float | None, str]) -> diagnosis.FileResult:
+    """Per-session memo of diagnose() (prediction + Grad-CAM in one pass): reruns never re-predict.
+
+    The threshold in force is part of the key: adopting a site threshold re-decides every film.
+    """
+    key = (diagnosis.digest(data), name, spec, frame, in_force)
     memo = st.session_state.setdefault("diagnosis_results", {})
-    key = (diagnosis.digest(data), name, spec, frame)
     if key not in memo:
-        if len(memo) >= MEMO_ENTRIES:
-            memo.pop(next(iter(memo)))  # oldest first: full-size images are large
-        memo[key] = diagnosis.diagnose(data, name, get_classifier(spec), frame)
+        result = diagnosis.diagnose(data, name, get_classifier(spec), frame)
+        audit.record(USER, "predict", model=spec, data=data, outcome="ok" if result.ok else "bad-input")
+        _memo("diagnosis_results")[key] = result
     return memo[key]
 
 
-def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target: str) -> diagnosis.Explanation:
-    """Per-session memo of explanations keyed by (file hash, frame, model, method, class).
-
-    The predicted class's Grad-CAM comes with the result itself (no second forward pass).
-    """
-    memo = st.session_state.setdefault("diagnosis_heatmaps", {})
+def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target: str,
+                   data: bytes) -> diagnosis.Explanation:
+    """Per-session memo of explanations keyed by (file hash, frame, model, method, class)."""
     key = (result.digest, result.frame, spec, method, target)
+    memo = st.session_state.setdefault("diagnosis_heatmaps", {})
     if key not in memo:
-        if len(memo) >= MEMO_ENTRIES:
-            memo.pop(next(iter(memo)))  # oldest first: full-size images are large
-        memo[key] = diagnosis.explain(result, get_classifier(spec), method, target)
+        _memo("diagnosis_heatmaps")[key] = diagnosis.explain(result, get_classifier(spec), method, target)
+        audit.record(USER, "explain", model=spec, data=data)
+    return memo[key]
+
+
+def cached_levels(data: bytes, result: diagnosis.FileResult):
+    """Per-session memo of a DICOM frame's re-windowable values (None for other files)."""
+    key = (result.digest, result.frame)
+    memo = st.session_state.setdefault("film_levels", {})
+    if key not in memo:
+        _memo("film_levels")[key] = diagnosis.film_levels(data, result)
     return memo[key]
 
 
 def pick_model() -> str | None:
     specs, default_index = diagnosis.model_choices()
     if not specs:
-        st.error("No image model is registered. Train one on the Retrain page.")
+        st.error(_("No image model is registered. Train one on the Retrain page."))
         return None
-    return st.selectbox(
-        "Model", specs, index=default_index, key="image_model", help="Every version of every image model."
-    )
+    return st.selectbox(_("Model"), specs, index=default_index, key="image_model",
+                        help=_("Every version of every image model."))
 
 
 def gather_inputs() -> list[tuple[str, bytes]]:
+    help_text = _("PNG, JPEG, BMP, TIFF or DICOM (.dcm or no extension), up to {mb} MB each. "
+                  "Several files at once are fine.").format(mb=diagnosis.MAX_UPLOAD_MB)
     uploads = st.file_uploader(
-        "Chest X-ray images", accept_multiple_files=True, key="image_uploads", help=UPLOAD_HELP,
+        _("Chest X-ray images"), accept_multiple_files=True, key="image_uploads", help=help_text,
         max_upload_size=diagnosis.MAX_UPLOAD_MB,  # the image door's limit, stated where users upload
     )
     files = [(upload.name, upload.getvalue()) for upload in uploads or []]
     samples = diagnosis.sample_images()
     if not files and samples:
-        if st.toggle("Try a sample image", key="use_sample"):
-            chosen = st.selectbox("Sample", samples, format_func=lambda p: p.name, key="sample_file")
+        if st.toggle(_("Try a sample image"), key="use_sample"):
+            chosen = st.selectbox(_("Sample"), samples, format_func=lambda p: p.name, key="sample_file")
             files = [(chosen.name, chosen.read_bytes())]
     return files
 
 
-def show_result_table(results: list[diagnosis.FileResult]) -> diagnosis.FileResult:
-    st.dataframe(
-        diagnosis.results_table(results),
-        hide_index=True,
-        column_config={"probability": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")},
-    )
+def show_table(rows: list[dict]) -> None:
+    """The sortable results table (click a header to sort) and its CSV / Excel exports."""
+    number = st.column_config.NumberColumn
+    st.dataframe(rows, hide_index=True, column_order=TABLE_COLUMNS, key="results_table", column_config={
+        "file": _("File"), "finding": _("Finding"), "class": _("Probability of"), "model": _("Model"),
+        "probability": number(_("Probability"), format="%.2f"), "threshold": number(_("Threshold"), format="%.2f"),
+        "threshold source": _("Threshold source"), "error": _("Error"),
+    })
+    left, right = st.columns(2)
+    left.download_button(_("Export CSV"), lambda: table_export.to_csv(rows), file_name="luciddx_results.csv",
+                         mime="text/csv", icon=":material/download:", key="export_csv",
+                         on_click=audit.record, args=(USER, "export"))
+    right.download_button(_("Export Excel"), lambda: table_export.to_xlsx(rows), file_name="luciddx_results.xlsx",
+                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                          icon=":material/download:", key="export_xlsx", on_click=audit.record, args=(USER, "export"))
+
+
+def _step(options: list[int], delta: int) -> None:
+    current = st.session_state.get("detail_file")
+    index = options.index(current) if current in options else 0
+    st.session_state["detail_file"] = options[(index + delta) % len(options)]
+
+
+def show_batch(results: list[diagnosis.FileResult], spec: str,
+               in_force: tuple[float | None, str]) -> diagnosis.FileResult | None:
+    """Filter, table, exports and next/previous through the films the filter keeps."""
+    rows = diagnosis.results_table(results, spec, in_force)
+    names = {choice: diagnosis.filter_name(choice) for choice in diagnosis.filter_choices(rows)}  # translated now
+    choice = st.selectbox(_("Show"), list(names), format_func=names.get, key="result_filter")
+    kept = diagnosis.filter_rows(rows, choice)
+    show_table(kept)
     for item in results:
         if not item.ok:
             st.error(item.error, icon=ERROR_ICON)
-    names = [item.name for item in results]
-    chosen = st.selectbox("Show details for", range(len(results)), format_func=lambda i: names[i], key="detail_file")
+    options = [i for i, row in enumerate(rows) if row in kept]
+    if not options:
+        st.info(_("No file matches this filter."))
+        return None
+    if st.session_state.get("detail_file") not in options:
+        st.session_state["detail_file"] = options[0]
+    back, pick, forward = st.columns([1, 4, 1], vertical_alignment="bottom")
+    back.button(_("Previous"), icon=":material/chevron_left:", key="previous_file", on_click=_step,
+                args=(options, -1), shortcut="P", help=_("Previous film (key P)"))
+    chosen = pick.selectbox(_("Show details for"), options, format_func=lambda i: results[i].name, key="detail_file")
+    forward.button(_("Next"), icon=":material/chevron_right:", icon_position="right", key="next_file", on_click=_step,
+                   args=(options, 1), shortcut="N", help=_("Next film (key N)"))
     return results[chosen]
 
 
-def show_detail(result: diagnosis.FileResult, spec: str) -> None:
-    if not result.ok:
-        st.error(result.error, icon=ERROR_ICON)
-        return
-    image, prediction = result.image, result.prediction
-    assert image is not None and prediction is not None and result.prepared is not None
-    st.subheader(f"{result.name}: {prediction.label}")
-    if prediction.out_of_distribution:
-        st.warning(
-            "This prediction is unreliable: the image is unlike the chest X-rays the model was trained on "
-            "(it may be another body part, a photo, or a very different scanner). Do not act on it.",
-            icon=WARNING_ICON,
-        )
-    for note in image.notes:
+def show_reading(result: diagnosis.FileResult) -> None:
+    """The finding as a heading, the positive-class bar and the same numbers as text beside it."""
+    prediction = result.prediction
+    assert prediction is not None and result.image is not None
+    said = diagnosis.reading(prediction)
+    st.subheader(_("{file}: {finding}").format(file=result.name, finding=_(said.finding)))
+    text = diagnosis.reading_text(said)
+    if not said.assessable:
+        st.warning(_("Not assessable: the image is unlike the chest X-rays the model was trained on (it may be another "
+                     "body part, a photo, or a very different scanner). Its numbers are unreliable; do not act on them."),
+                   icon=WARNING_ICON)
+    if said.threshold_source != "stored":
+        st.info(_("Threshold adopted from site validation {source}.").format(source=said.threshold_source.split(":", 1)[-1]),
+                icon=":material/tune:")
+    for note in result.image.notes:
         st.info(note)
     left, right = st.columns([3, 2])
     with left:
-        st.plotly_chart(probability_figure(prediction), width="stretch")
+        st.plotly_chart(probability_figure(prediction), width="stretch", alt=text, key="probability_chart")
+        st.caption(text)
     with right:
-        with st.expander("Image header (no patient data)", expanded=image.format == "DICOM"):
-            st.dataframe(diagnosis.header_rows(image), hide_index=True)
-    st.markdown("#### Why the model said it")
+        with st.expander(_("Image header (no patient data)"), expanded=result.image.format == "DICOM"):
+            st.dataframe(diagnosis.header_rows(result.image), hide_index=True,
+                         column_config={"field": _("Field"), "value": _("Value")})
+
+
+def pick_window(levels, digest: str) -> tuple[float, float] | None:
+    """Window/level of a DICOM: the file's own, lung, mediastinum, full range, or set by hand."""
+    if levels is None:
+        return None
+    presets = {"file": _("The file's own window"), "lung": _("Lung"), "mediastinum": _("Mediastinum"),
+               "full": _("Full range"), "custom": _("Adjust by hand")}
+    if levels.file_window is None:
+        presets.pop("file")
+    default = list(presets).index("file" if "file" in presets else "full")  # what the door showed: the file's view
+    preset = st.selectbox(_("Window/level"), list(presets), index=default, format_func=presets.get,
+                          key=f"window_preset_{digest}")
+    centre, width = diagnosis.preset_window(levels, "file" if preset == "custom" else preset)
+    if preset == "custom":
+        low, high = levels.value_range
+        span = max(high - low, 1.0)
+        c1, c2 = st.columns(2)
+        centre = c1.slider(_("Window centre"), low, high, min(max(centre, low), high), key=f"window_centre_{digest}")
+        width = c2.slider(_("Window width"), 1.0, 2 * span, min(max(width, 1.0), 2 * span), key=f"window_width_{digest}")
+    return float(centre), float(width)
+
+
+def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
+    """The film and its heatmap, zoom and pan locked together, with window/level for DICOM."""
+    prediction, image = result.prediction, result.image
+    assert prediction is not None and image is not None
+    st.markdown("#### " + _("Film viewer: why the model said it"))
     classes = list(prediction.probabilities)
     c1, c2, c3 = st.columns(3)
-    method = c1.selectbox(
-        "Explanation method", list(diagnosis.METHODS), format_func=diagnosis.METHODS.get, key="explain_method"
-    )
-    target = c2.selectbox("Explain class", classes, index=classes.index(prediction.label), key=f"explain_class_{result.digest}")
-    opacity = c3.slider("Heatmap opacity", 0.0, 1.0, 0.45, 0.05, key="heatmap_opacity")
-    with st.spinner(f"Computing {diagnosis.METHODS[method]}…"):
-        explanation = cached_heatmap(result, spec, method, target)
-    original, overlaid = st.columns(2)
-    original.image(diagnosis.display_image(image.pixels), caption="Original", width="stretch")
-    overlay = diagnosis.overlay(diagnosis.display_image(image.pixels) / 255.0, explanation, opacity)
-    overlaid.image(overlay, caption=f"{diagnosis.METHODS[method]} for {target}", width="stretch")
+    method = c1.selectbox(_("Explanation method"), list(diagnosis.METHODS), format_func=diagnosis.METHODS.get,
+                          key="explain_method")
+    target = c2.selectbox(_("Explain class"), classes, index=classes.index(prediction.label),
+                          key=f"explain_class_{result.digest}")
+    opacity = c3.slider(_("Heatmap opacity"), 0.0, 1.0, 0.45, 0.05, key="heatmap_opacity")
+    levels = cached_levels(data, result)
+    window = pick_window(levels, result.digest)
+    full = st.toggle(_("Full resolution"), key="full_resolution",
+                     help=_("Off: a downsampled film for speed. On: every pixel (slower for large films)."))
+    with st.spinner(_("Computing {method}…").format(method=diagnosis.METHODS[method])):
+        explanation = cached_heatmap(result, spec, method, target, data)
+    view = diagnosis.film_view(result, explanation, opacity, levels, window, full_resolution=full)
+    overlay_title = _("{method} for {cls}").format(method=diagnosis.METHODS[method], cls=target)
+    figure = film_figure(view.original, view.overlay, view.shape, (_("Original"), overlay_title),
+                         revision=f"{result.digest}:{result.frame}")
+    described = _("Film {width} × {height} pixels, shown at {shown_w} × {shown_h}; left the film, right {overlay}. "
+                  "Scroll or use the toolbar to zoom; both sides move together.").format(
+        width=view.shape[1], height=view.shape[0], shown_w=view.original.shape[1], shown_h=view.original.shape[0],
+        overlay=overlay_title)
+    st.plotly_chart(figure, width="stretch", config=VIEWER_CONFIG, key="film_viewer", alt=described)
+    st.caption(" ".join(part for part in (described, window_text(view.window)) if part))
     st.download_button(
-        "Download heatmap (PNG)",
+        _("Download heatmap (PNG)"),
         lambda: diagnosis.heatmap_png(explanation, image.shape),  # encoded only when clicked
-        file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png",
-        mime="image/png",
+        file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png", mime="image/png",
+        icon=":material/download:", on_click=audit.record, args=(USER, "export"), kwargs={"model": spec, "data": data},
     )
+    if image.format == "DICOM" and allows(USER, "deidentify"):
+        deidentified_download(data, result.name)
+
+
+def deidentified_download(data: bytes, name: str) -> None:
+    """A de-identified copy of the DICOM (PS3.15 Basic Profile), built in memory when clicked."""
+    memo = st.session_state.setdefault("deidentified", {})
+    try:
+        key = diagnosis.digest(data)
+        copy = memo[key] if key in memo else memo.setdefault(key, deid.deidentified(data, name))
+    except LucidDxError as exc:
+        st.warning(str(exc), icon=WARNING_ICON)
+        return
+    st.download_button(_("Download de-identified DICOM"), copy.data, file_name=copy.file_name,
+                       mime="application/dicom", icon=":material/shield_person:", key="deidentified_download",
+                       on_click=audit.record, args=(USER, "deidentify"), kwargs={"data": data})
+    if copy.burned_in_annotation != "NO":
+        st.caption(_("Burned-in annotation: {value}. Check the pixels for text before sharing.").format(
+            value=copy.burned_in_annotation))
+
+
+def pick_frame(selected: diagnosis.FileResult, inputs, spec: str, in_force) -> diagnosis.FileResult:
+    """A multi-frame DICOM's frame picker; returns the result of the chosen frame."""
+    if not (selected.ok and selected.image is not None and selected.image.n_frames > 1):
+        return selected
+    default_frame = selected.image.frame_index or 0
+    frame = st.number_input(_("Frame"), 1, selected.image.n_frames, default_frame + 1, key=f"frame_{selected.digest}")
+    if frame - 1 == default_frame:
+        return selected
+    data = next(d for n, d in inputs if n == selected.name)
+    return cached_result(data, selected.name, spec, int(frame) - 1, in_force)
 
 
 def render() -> None:
@@ -135,23 +271,27 @@ def render() -> None:
     if not model_spec:
         return
     if not inputs:
-        st.info("Upload one or more images, or switch on “Try a sample image”.")
+        st.info(_("Upload one or more images, or switch on “Try a sample image”."))
         return
-    with st.spinner("Reading and classifying…"):
-        file_results = [cached_result(data, name, model_spec, None) for name, data in inputs]
-    selected = show_result_table(file_results) if len(file_results) > 1 else file_results[0]
-    if selected.ok and selected.image is not None and selected.image.n_frames > 1:
-        default_frame = selected.image.frame_index or 0
-        frame = st.number_input("Frame", 1, selected.image.n_frames, default_frame + 1, key=f"frame_{selected.digest}")
-        if frame - 1 != default_frame:
-            data = next(d for n, d in inputs if n == selected.name)
-            selected = cached_result(data, selected.name, model_spec, int(frame) - 1)
-    show_detail(selected, model_spec)
+    in_force = diagnosis.threshold_in_force(model_spec)
+    with st.spinner(_("Reading and classifying…")):
+        file_results = [cached_result(data, name, model_spec, None, in_force) for name, data in inputs]
+    selected = show_batch(file_results, model_spec, in_force) if len(file_results) > 1 else file_results[0]
+    if selected is None:
+        return
+    selected = pick_frame(selected, inputs, model_spec, in_force)
+    if not selected.ok:
+        st.error(selected.error, icon=ERROR_ICON)
+        return
+    show_reading(selected)
+    show_viewer(selected, model_spec, next(d for n, d in inputs if n == selected.name))
     model_card_panel(model_spec)
 
 
-st.title("Image diagnosis")
-st.caption("Decision support only: every prediction needs a clinician's review.")
+apply_language()
+USER = require_page("predict")
+st.title(_("Image diagnosis"))
+st.caption(_("Decision support only: every prediction needs a clinician's review."))
 try:
     render()
 except LucidDxError as exc:  # e.g. a version deleted from another session, or weights that no longer load

@@ -12,6 +12,7 @@ from core.models import cards, metrics, registry
 from core.errors import LucidDxError
 from core.i18n import _
 from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note, threshold_note
+from ui.auth import require_page
 from ui.language import apply_language
 
 
@@ -133,6 +134,7 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
 
 
 apply_language()
+require_page("cards")
 st.title(_("Model cards"))
 st.caption(_("Every number on a card is computed from the model's stored validation predictions and measurements "
              "(Mitchell et al., 2019, Model Cards for Model Reporting)."))

@@ -6,6 +6,7 @@ scoring and explaining happen in ``core.services.tabular``; this page only draws
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import streamlit as st
@@ -13,7 +14,10 @@ import streamlit as st
 from core.charts import risk as risk_charts
 from core.errors import LucidDxError
 from core.services import tabular
+from core.services import audit
+from ui.auth import require_page
 from ui.card_panel import model_card_panel
+from ui.language import apply_language
 
 FORM_KEY = "risk_form"
 PATIENT_KEY = "risk_patient"  # the last submitted, valid patient: {feature: value | None}
@@ -75,6 +79,8 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
         submitted = st.form_submit_button("Compute risk", type="primary", icon=":material/calculate:")
     if submitted:
         outcome = tabular.score_patient(predictor, values)
+        entered = json.dumps(values, sort_keys=True, default=str).encode()  # hashed for the audit log, never stored
+        audit.record(USER, "risk", model=predictor.spec, data=entered, outcome="ok" if outcome.clean else "bad-input")
         st.session_state[ISSUES_KEY] = outcome.issues_by_field()
         st.session_state[PATIENT_KEY] = outcome.clean
     for name, messages in st.session_state.get(ISSUES_KEY, {}).items():
@@ -194,17 +200,25 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
     try:
         results = score_upload(upload.getvalue(), upload.name, predictor.spec)
     except LucidDxError as exc:
+        audit.record(USER, "risk", model=predictor.spec, data=upload.getvalue(), outcome="bad-input")
         st.error(str(exc), icon=":material/error:")
         return
+    audited = st.session_state.setdefault("risk_audited_uploads", set())
+    if (upload.file_id, predictor.spec) not in audited:  # one record per upload, not per rerun
+        audit.record(USER, "risk", model=predictor.spec, data=upload.getvalue())
+        audited.add((upload.file_id, predictor.spec))
     bad = [r for r in results if not r["ok"]]
     st.markdown(f"Scored **{len(results) - len(bad)}** of {len(results)} rows.")
     for r in bad:
         st.error(r["error"], icon=":material/error:")
     st.dataframe(tabular.batch_table(results), hide_index=True)
     st.download_button("Download the results (CSV)", tabular.export_csv(results, predictor), file_name="risk_results.csv",
-                       mime="text/csv", key="risk_batch_download", icon=":material/download:")
+                       mime="text/csv", key="risk_batch_download", icon=":material/download:",
+                       on_click=audit.record, args=(USER, "export"), kwargs={"model": predictor.spec, "data": upload.getvalue()})
 
 
+apply_language()
+USER = require_page("risk")
 st.title("Patient risk")
 specs, default_index = tabular.model_choices()
 if not specs:

@@ -16,6 +16,8 @@ from core.charts import training as training_charts
 from core.errors import LucidDxError
 from core.i18n import _
 from ui.card_panel import model_card_panel
+from core.services import audit
+from ui.auth import allows, require_page
 from ui.language import apply_language
 
 JOB_PARAM = "job"
@@ -126,8 +128,10 @@ def settings_form(report: intake.DatasetReport) -> None:
         try:
             job_id = jobs.start_job(request)
         except LucidDxError as exc:
+            audit.record(USER, "train", outcome="bad-input")
             st.error(str(exc), icon=":material/block:")
             return
+        audit.record(USER, "train", model=request.name)
         st.session_state["job_pick"] = job_id
         st.query_params[JOB_PARAM] = job_id
         st.rerun()
@@ -168,8 +172,9 @@ def draw_job(progress: jobs.JobProgress) -> None:
             st.button(_("Cancel training"), key=f"cancel_{progress.job_id}", on_click=jobs.cancel, args=(progress.job_id,))
     elif progress.state == "succeeded":
         validation = (progress.result or {}).get("validation", {})
-        st.success(_("Registered **{model}** (validation AUC {auc:.3f}). It is in the model picker of the Image "
-                     "diagnosis page now.").format(model=progress.model, auc=validation.get("auc", float("nan"))),
+        st.success(_("Registered **{model}** (validation AUC {auc:.3f}). It can be picked on the Image diagnosis page; "
+                     "it becomes the version in use only when an administrator activates it after reading its "
+                     "card.").format(model=progress.model, auc=validation.get("auc", float("nan"))),
                    icon=":material/check_circle:")
     elif progress.state == "cancelled":
         st.warning(progress.error or _("Cancelled; nothing was registered."), icon=":material/cancel:")
@@ -213,7 +218,9 @@ def show_jobs() -> None:
 
 def _activate(name: str, version: str) -> None:
     try:
+        audit.authorize(USER, "activate")
         ref = registry.activate(name, version)
+        audit.record(USER, "activate", model=ref.spec)
         st.session_state["registry_message"] = ("success", _("{spec} is now the active version of {name}.").format(spec=ref.spec, name=name))
     except LucidDxError as exc:
         st.session_state["registry_message"] = ("error", str(exc))
@@ -221,7 +228,9 @@ def _activate(name: str, version: str) -> None:
 
 def _delete(name: str, version: str) -> None:
     try:
+        audit.authorize(USER, "delete")
         registry.delete_version(name, version)
+        audit.record(USER, "delete", model=f"{name}:{version}")
         st.session_state["registry_message"] = ("success", _("{name}:{version} was deleted.").format(name=name, version=version))
     except LucidDxError as exc:
         st.session_state["registry_message"] = ("error", str(exc))
@@ -248,10 +257,13 @@ def show_registry() -> None:
     version = st.selectbox(_("Version"), versions, index=versions.index(active), key=f"registry_version_{name}",
                            format_func=lambda v: _("{version} (active)").format(version=v) if v == active else v)
     c1, c2, c3 = st.columns([2, 1, 2])
+    admin = allows(USER, "activate")
     c1.button(_("Make active (roll back or forward)"), key="registry_activate", on_click=_activate, args=(name, version),
-              disabled=version == active)
-    confirm = c2.checkbox(_("Confirm"), key="registry_confirm_delete")
+              disabled=version == active or not admin)
+    confirm = c2.checkbox(_("Confirm"), key="registry_confirm_delete", disabled=not admin)
     c3.button(_("Delete this version"), key="registry_delete", on_click=_delete, args=(name, version), disabled=not confirm)
+    if not admin:
+        st.caption(_("Activating and deleting versions is for administrators."))
     message = st.session_state.pop("registry_message", None)
     if message:
         (st.success if message[0] == "success" else st.error)(message[1])
@@ -259,6 +271,7 @@ def show_registry() -> None:
 
 
 apply_language()
+USER = require_page("train")
 st.title(_("Retrain"))
 st.caption(_("Train a new version of an image model on your own labeled scans. Training runs as a background job: "
              "close or reload this page at any time and come back to it."))

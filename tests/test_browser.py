@@ -102,10 +102,10 @@ def test_upload_in_a_real_browser_shows_prediction_and_heatmap(server_url: str, 
     label = heading.inner_text().split(":", 1)[1].strip()
     assert label in classes
 
-    overlay = page.locator('[data-testid="stImage"]').filter(has_text=f"Grad-CAM for {label}").locator("img")
-    expect(overlay).to_be_visible(timeout=60_000)
-    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle(), timeout=30_000)
-    assert page.locator('[data-testid="stImage"] img').count() == 2  # original beside overlay
+    viewer = page.locator(".js-plotly-plot").filter(has_text=f"Grad-CAM for {label}")
+    expect(viewer).to_be_visible(timeout=60_000)
+    page.wait_for_function("gd => gd.querySelectorAll('g.im image').length == 2", arg=viewer.element_handle(),
+                           timeout=30_000)  # the film beside its overlay, in one figure
     expect(page.get_by_text("Download heatmap (PNG)")).to_be_visible()
     assert not page.locator('[data-testid="stException"]').count()
 

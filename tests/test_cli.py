@@ -38,14 +38,17 @@ def test_predict_json_one_object_per_file_and_bad_files_do_not_stop_others(tmp_p
     ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     ds.PatientName, ds.PatientID = "Doe^Jane", "MRN-998877"
     ds.save_as(phi_dicom)
-    files = [str(real_films["NORMAL"][0]), str(junk), str(real_films["PNEUMONIA"][0]), str(phi_dicom), str(tmp_path / "missing.jpeg")]
+    folder = tmp_path / "a_folder"
+    folder.mkdir()
+    files = [str(real_films["NORMAL"][0]), str(junk), str(real_films["PNEUMONIA"][0]), str(phi_dicom),
+             str(tmp_path / "missing.jpeg"), str(folder)]
 
     result = run_cli("predict", *files, "--json", home=isolated_home)
 
     assert result.returncode == 1, result.stderr
     rows = json.loads(result.stdout)
     assert [r["file"] for r in rows] == files
-    assert [r["ok"] for r in rows] == [True, False, True, True, False]
+    assert [r["ok"] for r in rows] == [True, False, True, True, False, False]
     good = rows[0]
     assert set(good) >= {"file", "ok", "error", "model", "label", "probabilities", "threshold", "out_of_distribution"}
     assert good["model"].startswith("chest_xray:")
@@ -53,7 +56,8 @@ def test_predict_json_one_object_per_file_and_bad_files_do_not_stop_others(tmp_p
     assert abs(sum(good["probabilities"].values()) - 1) < 1e-4
     assert good["label"] in ("NORMAL", "PNEUMONIA")
     assert "notes.png" in rows[1]["error"] and rows[1]["error"]
-    assert "missing.jpeg" in rows[4]["error"]
+    assert "missing.jpeg" in rows[4]["error"] and "not found" in rows[4]["error"]
+    assert "is a folder" in rows[5]["error"]  # not "not found": the user sees what is wrong
     assert "Traceback" not in result.stderr
     for text in (result.stdout, result.stderr):
         assert "Doe" not in text and "MRN-998877" not in text

@@ -34,7 +34,7 @@ ALLOWED = {
     "access": {"models"},
     "models": set(),
 }
-FLOOR = {"errors", "config", "i18n", "__init__", "__main__"}
+FLOOR = {"errors", "config", "i18n", "exports", "__init__", "__main__"}
 
 
 def module_name(path: Path) -> str:

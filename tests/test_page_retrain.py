@@ -119,7 +119,7 @@ def test_registry_controls_activate_roll_back_and_refuse_deleting_bundled() -> N
     bundled = registry.resolve("chest_xray")
     staging = registry.new_staging_dir()
     shutil.copytree(bundled.path, staging, dirs_exist_ok=True)
-    trained = registry.commit_version(staging, "chest_xray")
+    trained = registry.commit_version(staging, "chest_xray", activate_it=True)
     at = open_page()
     at.selectbox(key="registry_model").set_value("chest_xray").run()
     version_box = "registry_version_chest_xray"

@@ -25,15 +25,24 @@ def test_bundled_models_are_listed_with_their_kind() -> None:
     assert all(ref.bundled for ref in models["chest_xray"])
 
 
-def test_user_versions_number_after_bundled_ones_and_become_active() -> None:
+def test_user_versions_number_after_bundled_ones_and_never_go_live_by_themselves() -> None:
     bundled_max = max(int(r.version) for r in registry.list_versions("chest_xray"))
+    in_use = registry.resolve("chest_xray").version
     meta = dict(registry.resolve("chest_xray").meta)
     ref = registry.commit_version(_stage(meta), "chest_xray")
     assert ref.version == str(bundled_max + 1)
     assert not ref.bundled
     assert ref.path.parent.parent == config.home_models_dir()
-    assert registry.resolve("chest_xray").version == ref.version
+    assert registry.resolve("chest_xray").version == in_use  # the newest is not the one in use
     assert json.loads((ref.path / "meta.json").read_text())["version"] == ref.version
+    chosen = registry.commit_version(_stage(meta), "chest_xray", activate_it=True)
+    assert registry.resolve("chest_xray").version == chosen.version
+
+
+def test_the_first_version_of_a_new_name_is_the_one_used() -> None:
+    meta = dict(registry.resolve("chest_xray").meta)
+    ref = registry.commit_version(_stage(meta), "knee")
+    assert registry.resolve("knee").spec == ref.spec
 
 
 def test_activate_rolls_back_and_delete_refuses_bundled() -> None:

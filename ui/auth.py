@@ -127,6 +127,11 @@ def require_page(action: str) -> accounts.Account | None:
     return user
 
 
+def allows(user: accounts.Account | None, action: str) -> bool:
+    """Whether this session may do ``action`` (always, when sign-in is switched off)."""
+    return not enabled() or (user is not None and roles.allowed(user.role, action))
+
+
 def sidebar(user: accounts.Account | None) -> None:
     """Who is signed in, and the sign-out button (in the sidebar)."""
     if not enabled():

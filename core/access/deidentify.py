@@ -90,18 +90,30 @@ def deidentify_dataset(dataset) -> tuple[int, str]:
     return removed, burned_in
 
 
-def _read(path: Path):
+def deidentify_bytes(data: bytes, label: str) -> tuple[bytes, int, str, str]:
+    """A de-identified copy of the DICOM ``data``: (bytes, attributes changed, BurnedInAnnotation, SOP UID).
+
+    Raises:
+        UnsupportedImageError: ``data`` is not DICOM, or cannot be de-identified; ``label`` names it.
+    """
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    if not path.is_file():
-        raise UnsupportedImageError(_("{file}: not found (or not a file).").format(file=path.name))
     try:
-        return pydicom.dcmread(path)
+        dataset = pydicom.dcmread(io.BytesIO(data))
     except (InvalidDicomError, EOFError, ValueError, KeyError, TypeError, OSError) as exc:
         raise UnsupportedImageError(
             _("{file}: not a readable DICOM file ({reason}); only DICOM can be de-identified here.")
-            .format(file=path.name, reason=type(exc).__name__)) from exc
+            .format(file=label, reason=type(exc).__name__)) from exc
+    try:
+        removed, burned_in = deidentify_dataset(dataset)
+        buffer = io.BytesIO()
+        dataset.save_as(buffer, enforce_file_format=False)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise UnsupportedImageError(
+            _("{file}: this DICOM file could not be de-identified ({reason}); it was not written.")
+            .format(file=label, reason=type(exc).__name__)) from exc
+    return buffer.getvalue(), removed, burned_in, str(dataset.get("SOPInstanceUID", "") or "")
 
 
 def deidentify_file(path: str | os.PathLike, out_dir: str | os.PathLike) -> DeidResult:
@@ -111,20 +123,12 @@ def deidentify_file(path: str | os.PathLike, out_dir: str | os.PathLike) -> Deid
         UnsupportedImageError: ``path`` is missing or not DICOM; nothing is written.
     """
     path, out_dir = Path(path), Path(out_dir)
-    dataset = _read(path)
-    try:
-        removed, burned_in = deidentify_dataset(dataset)
-        buffer = io.BytesIO()
-        dataset.save_as(buffer, enforce_file_format=False)
-    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
-        raise UnsupportedImageError(
-            _("{file}: this DICOM file could not be de-identified ({reason}); it was not written.")
-            .format(file=path.name, reason=type(exc).__name__)) from exc
-    data = buffer.getvalue()
+    if not path.is_file():
+        raise UnsupportedImageError(_("{file}: not found (or not a file).").format(file=path.name))
+    data, removed, burned_in, uid = deidentify_bytes(path.read_bytes(), path.name)
     digest = hashlib.sha256(data).hexdigest()
-    name = str(dataset.get("SOPInstanceUID", "") or "") or digest[:32]
     out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{name}.dcm"
+    target = out_dir / f"{uid or digest[:32]}.dcm"
     partial = target.with_suffix(".dcm.partial")
     partial.write_bytes(data)
     os.replace(partial, target)

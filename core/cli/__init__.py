@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from core.cli import access, imaging, models, service, tabular, validation
+from core.cli import access, auditing, imaging, models, service, tabular, validation
 from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, Parser, emit, log, safe_text
 from core import i18n
 from core.errors import LucidDxError, ModelNotFoundError, RegistryError
@@ -31,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     i18n.set_language(args.lang or os.environ.get("LUCIDDX_LANG"))
+    status = _run(args)
+    auditing.record_command(args, status)
+    return status
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return args.func(args)
     except (ModelNotFoundError, RegistryError) as exc:

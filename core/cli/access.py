@@ -8,26 +8,18 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import re
 import sys
 from datetime import datetime, timezone
 from typing import Any
 
 from core.access import roles
+from core.services import audit as audit_service
 from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, emit, log, safe_text
 from core.errors import AccountError, LucidDxError
 from core.i18n import _
 
-OS_ROLE = "os-user"
-
-
-def os_user() -> str:
-    """The operating-system user, in the characters an audit record accepts."""
-    try:
-        name = getpass.getuser()
-    except Exception:  # no login name (a container without /etc/passwd entry)
-        name = "unknown"
-    return re.sub(r"[^A-Za-z0-9._@-]", "_", name)[:64] or "unknown"
+OS_ROLE = audit_service.OS_ROLE
+os_user = audit_service.os_user
 
 
 def _audit(action: str, outcome: str = "ok", **fields: Any) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, fmt, log
+from core.models import registry
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -15,10 +16,13 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     model = diagnosis.load_model(args.model)
     results: list[dict[str, Any]] = []
+    readings: dict[str, str] = {}
     for name in args.files:
-        # The service's one pass per file; the CLI prints no heatmap, so it asks for none.
+        # The service's one pass per file, decided at the threshold in force; the CLI asks for no heatmap.
         result = diagnosis.diagnose(Path(name), name, model, frame=args.frame, explain=False)
         results.append(prediction_json(name, result))
+        if result.ok and result.prediction is not None:
+            readings[name] = diagnosis.reading_text(diagnosis.reading(result.prediction))
 
     def human(rows: list[dict[str, Any]]) -> str:
         lines = []
@@ -26,9 +30,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
             if not r["ok"]:
                 lines.append(f"{r['file']}: ERROR {r['error']}")
                 continue
-            probs = ", ".join(f"{c} {p:.3f}" for c, p in r["probabilities"].items())
-            warn = "  [UNRELIABLE: unlike the training images]" if r["out_of_distribution"] else ""
-            lines.append(f"{r['file']}: {r['label']} ({probs}; threshold {r['threshold']}){warn}")
+            # One meaning per number: the positive (or top) class's probability beside the threshold in force.
+            source = "" if r["threshold_source"] == "stored" else f" ({r['threshold_source']})"
+            warn = "" if r["assessable"] else f"  [model label {r['label']}: unreliable, the image is unlike the training images]"
+            lines.append(f"{r['file']}: {readings[r['file']]}{source}{warn}")
         return "\n".join(lines)
 
     emit(results, args.json, human)
@@ -64,7 +69,7 @@ def _train_progress(event: dict[str, Any]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.imaging import intake
+    from core.imaging import datasets, intake
     from core.imaging.training import TrainConfig, train_image_model
     from core.jobs.channel import JobChannel
 
@@ -76,13 +81,18 @@ def cmd_train(args: argparse.Namespace) -> int:
     with channel.watch():
         with intake.open_dataset(Path(args.data)) as folder:
             result = train_image_model(folder, args.name, config, progress=channel.progress(_train_progress),
-                                       cancel=channel.cancelled, command=command_line(), activate=not args.no_activate)
+                                       cancel=channel.cancelled, command=command_line(), activate=args.activate)
         payload = result.as_dict()
+        if args.progress_file:  # a background job's output is kept on disk: no file names in it
+            payload["dataset"]["skipped"] = datasets.redacted(payload["dataset"]["skipped"])
+        payload["active"] = registry.active_version(args.name).spec == payload["model"]
         channel.finished(payload)
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
-        return f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, accuracy {fmt(v['accuracy'])}"
+        state = "active" if r["active"] else f"not active: review its card, then python -m core activate {r['model']}"
+        return (f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, "
+                f"accuracy {fmt(v['accuracy'])} ({state})")
 
     emit(payload, args.json, human)
     # Skipped files are bad input even though the rest trained: the contract's exit status 1.
@@ -113,7 +123,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--init-from", default=None, metavar="MODEL", help="start from this registered model's weights")
     p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
     p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
-    p.add_argument("--no-activate", action="store_true", help="register without making it the active version")
+    p.add_argument("--activate", action="store_true",
+                   help="also make it the active version (otherwise an administrator activates it after review)")
+    p.add_argument("--no-activate", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     p.add_argument("--progress-file", default=None, metavar="FILE", help="append JSON progress events to FILE (jobs)")
     p.add_argument("--cancel-file", default=None, metavar="FILE", help="stop without registering once FILE exists")
     p.add_argument("--json", action="store_true")

@@ -31,7 +31,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
 def cmd_train_risk(args: argparse.Namespace) -> int:
     from core.services import tabular
 
-    options = {"folds": args.folds} | ({"families": args.families.split(",")} if args.families else {})
+    options = {"folds": args.folds, "negative": args.negative} | ({"families": args.families.split(",")} if args.families else {})
     payload = tabular.train(Path(args.csv), args.name, target=args.target, positive=args.positive,
                             command=command_line(), activate=args.activate, progress=log, **options)
 
@@ -58,7 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target", default=None, metavar="COLUMN",
                    help="the outcome column (may be omitted for a documented dataset whose description names it)")
     p.add_argument("--positive", default=None, metavar="VALUE",
-                   help="the outcome value to predict (required when the outcome has more than two values)")
+                   help="the outcome value to predict (required when the outcome has more than two values); "
+                        "several values comma-separated: any of them counts")
+    p.add_argument("--negative", default=None, metavar="VALUES",
+                   help="the outcome value(s) that count as negative; rows with any other value are left out "
+                        "(default: every value not positive is negative)")
     p.add_argument("--name", required=True)
     p.add_argument("--activate", action="store_true",
                    help="make the new version the active one (default: the active version stays as it is; "

@@ -34,6 +34,13 @@ class Prediction:
     positive_class: str | None
     out_of_distribution: bool
     ood_score: float | None
+    threshold_source: str = "stored"
+    """Where ``threshold`` comes from: "stored" (the version's own) or "site:<validation id>" (adopted)."""
+
+    @property
+    def assessable(self) -> bool:
+        """False when the image is unlike the training films: no diagnosis should be read from it."""
+        return not self.out_of_distribution
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -41,9 +48,11 @@ class Prediction:
             "label": self.label,
             "probabilities": self.probabilities,
             "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
             "positive_class": self.positive_class,
             "out_of_distribution": self.out_of_distribution,
             "ood_score": self.ood_score,
+            "assessable": self.assessable,
         }
 
 
@@ -100,12 +109,13 @@ class ImageClassifier:
         if batch:
             yield self.predict_inputs(np.stack(batch))
 
-    def decide(self, probabilities: np.ndarray) -> str:
-        """Apply the stored operating point to one row of class probabilities."""
-        if self.positive_class is not None and self.threshold is not None and len(self.classes) == 2:
+    def decide(self, probabilities: np.ndarray, threshold: float | None = None) -> str:
+        """Apply the operating point (``threshold``, default the stored one) to one row of class probabilities."""
+        threshold = self.threshold if threshold is None else threshold
+        if self.positive_class is not None and threshold is not None and len(self.classes) == 2:
             positive = self.classes.index(self.positive_class)
             negative = 1 - positive
-            return self.classes[positive] if probabilities[positive] >= self.threshold else self.classes[negative]
+            return self.classes[positive] if probabilities[positive] >= threshold else self.classes[negative]
         return self.classes[int(np.argmax(probabilities))]
 
     def predict_prepared(self, batch: np.ndarray) -> list[Prediction]:

@@ -8,6 +8,8 @@ ones that are not images); ``class_images`` keeps the image types LucidDx reads.
 
 from __future__ import annotations
 
+import hashlib
+
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,19 @@ class LabeledDataset:
         """The files where ``mask`` (N,) bool is True, with ``skipped`` recorded."""
         files = [f for f, k in zip(self.files, mask) if k]
         return LabeledDataset(self.root, self.classes, files, self.labels[mask], list(skipped or self.skipped))
+
+
+def redacted(skipped: list[dict[str, str]]) -> list[dict[str, str]]:
+    """Skipped files as they may be stored: each name (names often carry a patient's) replaced by a token.
+
+    The token is the first 12 hex digits of the name's SHA-256, so the person who holds the files can
+    still find the one meant (``sha256sum`` of the name), and nobody else learns it.
+    """
+    out = []
+    for item in skipped:
+        token = "file-" + hashlib.sha256(item["file"].encode()).hexdigest()[:12]
+        out.append({"file": token, "error": item["error"].replace(item["file"], token)})
+    return out
 
 
 def is_ignored_folder(path: Path) -> bool:

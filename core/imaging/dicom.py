@@ -6,6 +6,7 @@ library error texts (which can quote element values) never go into our messages.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
@@ -39,6 +40,15 @@ SAFE_FIELDS = (
     "PixelSpacing",
 )
 _MAX_METADATA_CHARS = 64
+# Coded-string fields are shown only when they hold a code: a free-text value (a patient's name typed
+# into BodyPartExamined, say) never reaches the screen. Body parts: defined terms of PS3.16 Annex L.
+CODED_FIELDS = ("Modality", "BodyPartExamined", "ViewPosition", "PhotometricInterpretation")
+_CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+BODY_PARTS = frozenset("""
+ABDOMEN ABDOMENPELVIS ANKLE ARM BRAIN BREAST CHEST CHESTABDOMEN CHESTABDPELVIS CLAVICLE COCCYX CSPINE ELBOW
+EXTREMITY FEMUR FINGER FOOT FOREARM HAND HEAD HEADNECK HEART HIP HUMERUS JAW KNEE LEG LSPINE LUNG NECK ORBIT
+PELVIS RIB SACRUM SHOULDER SINUS SKULL SPINE SSPINE TIBIA TMJ THORAX TOE TSPINE WHOLEBODY WRIST ZYGOMA
+""".split())
 
 
 def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: bool) -> decoding.Decoded:
@@ -49,6 +59,7 @@ def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: 
     decoding.check_frame_index(index, n_frames, display_name, unit="frame")
     syntax = _dicom_transfer_syntax(ds)
     _check_decoder(syntax, display_name)
+    _check_pixel_length(stream, ds, syntax, n_frames, display_name)
     raw = _read_dicom_frame(stream, ds, syntax, index if n_frames > 1 else None, display_name)
     pixels, notes = _dicom_to_grey(raw, ds)
     metadata = _dicom_metadata(ds, syntax)
@@ -109,6 +120,32 @@ def _check_dicom_size(ds: "Dataset", display_name: str) -> int:
             "export the single image you want to analyse."
         )
     return n_frames
+
+
+def _check_pixel_length(stream: BinaryIO, ds: "Dataset", syntax: "object", n_frames: int, display_name: str) -> None:
+    """Refuse uncompressed pixel data longer than the header describes: the file is damaged or mislabelled."""
+    import pydicom
+
+    if getattr(syntax, "is_compressed", True):
+        return  # encapsulated frames have their own lengths; their decoders check them
+    try:
+        element = pydicom.dcmread(stream, force=True, defer_size=1024).get_item("PixelData")
+    except Exception:  # the decoder below reports a damaged file with its own message
+        return
+    finally:
+        stream.seek(0)
+    bits, samples = int(ds.get("BitsAllocated") or 16), int(ds.get("SamplesPerPixel") or 1)
+    expected = -(-int(ds.Rows) * int(ds.Columns) * samples * n_frames * bits // 8)
+    if element is None:
+        return
+    length = getattr(element, "length", None)  # a deferred (raw) element knows its length unread
+    if length is None and isinstance(element.value, (bytes, bytearray)):
+        length = len(element.value)
+    if element is not None and length not in (None, 0xFFFFFFFF) and length > expected + 1:  # one pad byte allowed
+        raise UnsupportedImageError(
+            f"{display_name}: its pixel data holds {length:,} bytes where the header describes {expected:,} "
+            f"({length / expected:.1f} times as many); the file is damaged or mislabelled. Export the study again."
+        )
 
 
 def _dicom_transfer_syntax(ds: "Dataset") -> "object":
@@ -225,6 +262,13 @@ def _apply_dicom_voi(arr: np.ndarray, ds: "Dataset", notes: list[str]) -> np.nda
     return decoding.min_max_inplace(decoding.by_rows(arr, lambda block: apply_modality_lut(block, ds)))
 
 
+def _is_code(keyword: str, text: str) -> bool:
+    parts = text.split("\\")
+    if not all(_CODE.match(part) for part in parts):
+        return False
+    return keyword != "BodyPartExamined" or all(part.strip() in BODY_PARTS for part in parts)
+
+
 def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
     """Whitelisted technical header fields as short strings; nothing that identifies a patient."""
     from pydicom.multival import MultiValue
@@ -235,6 +279,8 @@ def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
         if value is None or value == "":
             continue
         text = "\\".join(str(v) for v in value) if isinstance(value, (list, tuple, MultiValue)) else str(value)
+        if keyword in CODED_FIELDS and not _is_code(keyword, text):
+            text = "(not shown: not a standard code)"
         metadata[keyword] = text[:_MAX_METADATA_CHARS]
     metadata["TransferSyntax"] = str(getattr(syntax, "name", syntax))[:_MAX_METADATA_CHARS]
     return metadata

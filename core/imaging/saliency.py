@@ -30,16 +30,11 @@ from PIL import Image
 from scipy.ndimage import zoom
 
 from core.errors import InvalidExplanationError, InvalidModelError
+from core.imaging.methods import METHODS
 from core.imaging.classifier import FEATURES_LAYER, LAST_CONV_LAYER, ImageClassifier, Prediction
 from core.imaging.tfsetup import keras, tf
 
 PENULTIMATE_LAYER = LAST_CONV_LAYER
-METHODS: dict[str, str] = {
-    "gradcam": "Grad-CAM",
-    "gradcam++": "Grad-CAM++",
-    "scorecam": "Faster Score-CAM",
-    "smoothgrad": "SmoothGrad",
-}
 SCORECAM_MAX_N = 10  # Faster Score-CAM: mask with the 10 highest-variance channels only
 SMOOTHGRAD_SAMPLES = 20
 SMOOTHGRAD_NOISE = 0.20  # noise sigma as a fraction of the input's range

@@ -199,7 +199,7 @@ def _training_record(data_dir: Path, config: TrainConfig, data: PreparedData, sp
         "train_images": int(len(split[0])), "validation_images": int(len(split[1])),
         "split": "stratified by class, grouped by patient (from file names)" if by_patient
         else "stratified by class, by file (the file names name no patients)",
-        "skipped": data.dataset.skipped,
+        "skipped": datasets.redacted(data.dataset.skipped),  # stored: never a file name
     }
 
 
@@ -210,7 +210,7 @@ def train_image_model(
     progress: ProgressFn | None = None,
     cancel: CancelFn | None = None,
     command: str | None = None,
-    activate: bool = True,
+    activate: bool = False,
 ) -> TrainResult:
     """Train, choose the operating threshold, and register ``name``'s next version.
 

@@ -217,10 +217,13 @@ def new_staging_dir() -> Path:
     return Path(tempfile.mkdtemp(dir=root, prefix="build-"))
 
 
-def commit_version(staging: Path, name: str, activate_it: bool = True) -> ModelRef:
+def commit_version(staging: Path, name: str, activate_it: bool = False) -> ModelRef:
     """Register a fully written staging folder as the next version of ``name`` (atomic rename).
 
     The staging folder must hold ``meta.json``; its ``name`` and ``version`` fields are set here.
+    A new version never goes live by itself: unless ``activate_it``, the version in use before stays
+    in use (pinned here, since an unpinned name means its newest version). The first version of a new
+    name is the only one, so it is used.
     """
     check_model_name(name)
     meta_path = staging / META_FILE
@@ -228,6 +231,8 @@ def commit_version(staging: Path, name: str, activate_it: bool = True) -> ModelR
         raise RegistryError(f"Cannot register '{name}': the build folder has no {META_FILE}.")
     name_dir = config.home_models_dir() / name
     name_dir.mkdir(parents=True, exist_ok=True)
+    if not activate_it and list_versions(name) and not (name_dir / ACTIVE_FILE).exists():
+        write_text_atomic(name_dir / ACTIVE_FILE, active_version(name).version)
     for _attempt in range(20):
         version = next_version(name)
         meta = json.loads(meta_path.read_text())

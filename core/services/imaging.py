@@ -7,23 +7,33 @@ page and the CLI's ``predict`` call it, and the page draws what it returns (figu
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image
 
 from core import config
 from core.errors import LucidDxError
-from core.imaging import saliency
-from core.imaging.classifier import ImageClassifier, Prediction, load_classifier
+from core.i18n import _
+from core.imaging import windowing
 from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
-from core.imaging.saliency import METHODS, Explanation
+from core.imaging.methods import METHODS
 from core.models import kinds, registry
+from core.imaging.reading import Reading, filter_choices, filter_name, filter_rows, reading, reading_text, results_table
+from core.imaging.windowing import preset_window
 
-__all__ = ["METHODS", "MAX_UPLOAD_MB", "Explanation", "FileResult", "diagnose", "explain", "load_model", "overlay",
-           "heatmap_png", "results_table", "model_choices", "sample_images", "display_image", "header_rows", "digest"]
+if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module: the page paints first
+    from core.imaging.classifier import ImageClassifier, Prediction
+    from core.imaging.saliency import Explanation
+
+__all__ = ["METHODS", "MAX_UPLOAD_MB", "Explanation", "FileResult", "Reading", "diagnose", "explain", "load_model",
+           "overlay", "heatmap_png", "reading", "reading_text", "results_table", "model_choices", "sample_images",
+           "display_image", "header_rows", "digest", "threshold_in_force", "FilmView", "film_levels", "film_view",
+           "filter_choices", "filter_name", "filter_rows", "preset_window"]
 MAX_UPLOAD_MB = MAX_FILE_BYTES // 1024**2
 
 SAMPLES_DIR = config.ASSETS_DIR / "samples"
@@ -58,9 +68,30 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def load_model(spec: str | None = None) -> ImageClassifier:
+def load_model(spec: str | None = None) -> "ImageClassifier":
     """The image model ``NAME`` / ``NAME:VERSION`` (None = the default), loaded once per process."""
+    from core.imaging.classifier import load_classifier
+
     return load_classifier(spec)
+
+
+def threshold_in_force(spec: str | None = None) -> tuple[float | None, str]:
+    """(threshold, "stored" | "site:<validation id>") that predictions of ``spec`` use now."""
+    from core.models import site_validation  # scikit-learn comes with it: not before the page's first paint
+
+    return site_validation.threshold_in_force(registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER))
+
+
+def _in_force(classifier: "ImageClassifier", prediction: "Prediction") -> "Prediction":
+    """The prediction decided at the threshold in force (an adopted site threshold, else the stored one)."""
+    from core.models import site_validation
+
+    threshold, source = site_validation.threshold_in_force(classifier.ref)
+    if source == "stored" or threshold is None:
+        return prediction
+    row = np.array([prediction.probabilities[c] for c in classifier.classes])
+    return dataclasses.replace(prediction, label=classifier.decide(row, threshold), threshold=threshold,
+                               threshold_source=source)
 
 
 def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | Path, str]:
@@ -68,13 +99,15 @@ def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | 
     if isinstance(source, (bytes, bytearray)):
         return bytes(source), name or "upload"
     path = Path(source)
+    if path.is_dir():
+        raise LucidDxError(f"{name or source}: is a folder; name the image files in it (e.g. {path}/*.dcm).")
     if not path.is_file():
         raise LucidDxError(f"{name or source}: file not found; check the path.")
     return path, name or str(source)
 
 
 def diagnose(
-    source: bytes | str | Path, name: str | None, classifier: ImageClassifier, frame: int | None = None,
+    source: bytes | str | Path, name: str | None, classifier: "ImageClassifier", frame: int | None = None,
     explain: bool = True,
 ) -> FileResult:
     """Decode, prepare, predict and (``explain``) Grad-CAM one file, in ONE forward pass.
@@ -87,7 +120,10 @@ def diagnose(
 
     Returns:
         A FileResult; a file users broke comes back with ``error`` set (naming the file), never raised.
+        Its label is decided at the threshold in force (``threshold_source`` says which).
     """
+    from core.imaging import saliency
+
     key = digest(source) if isinstance(source, (bytes, bytearray)) else digest(str(source).encode())
     result = FileResult(name=name or str(source), digest=key, frame=frame)
     try:
@@ -98,12 +134,13 @@ def diagnose(
             result.prediction, result.explanation = saliency.predict_and_explain(classifier, result.prepared)
         else:
             result.prediction = classifier.predict_prepared(result.prepared[np.newaxis])[0]
+        result.prediction = _in_force(classifier, result.prediction)
     except LucidDxError as exc:
         result.error = str(exc)
     return result
 
 
-def explain(result: FileResult, classifier: ImageClassifier, method: str = "gradcam", target: str | None = None) -> Explanation:
+def explain(result: FileResult, classifier: "ImageClassifier", method: str = "gradcam", target: str | None = None) -> "Explanation":
     """The heatmap of ``method`` for class ``target`` (None = predicted) of a diagnosed file.
 
     The Grad-CAM of the predicted class is the one ``diagnose`` already computed: no second pass.
@@ -112,6 +149,8 @@ def explain(result: FileResult, classifier: ImageClassifier, method: str = "grad
         InvalidExplanationError: unknown method or class.
         LucidDxError: the file was not diagnosed (it has an error).
     """
+    from core.imaging import saliency
+
     if result.prepared is None or result.prediction is None:
         raise LucidDxError(f"{result.name}: there is no prediction to explain ({result.error or 'not diagnosed'}).")
     chosen = target or result.prediction.label
@@ -121,31 +160,18 @@ def explain(result: FileResult, classifier: ImageClassifier, method: str = "grad
     return saliency.explain(classifier, result.prepared, method, chosen)
 
 
-def overlay(pixels: np.ndarray, explanation: Explanation, opacity: float) -> np.ndarray:
+def overlay(pixels: np.ndarray, explanation: "Explanation", opacity: float) -> np.ndarray:
     """(H, W) greyscale in [0, 1] with the heatmap blended over it -> (H, W, 3) uint8."""
+    from core.imaging import saliency
+
     return saliency.overlay(pixels, explanation.heatmap, opacity)
 
 
-def heatmap_png(explanation: Explanation, shape: tuple[int, int] | None = None) -> bytes:
+def heatmap_png(explanation: "Explanation", shape: tuple[int, int] | None = None) -> bytes:
     """The colour-mapped heatmap as PNG bytes at ``shape`` (H, W)."""
+    from core.imaging import saliency
+
     return saliency.heatmap_png(explanation.heatmap, shape)
-
-
-def results_table(results: list[FileResult]) -> list[dict[str, object]]:
-    """One row per file for the results table: file, label, probability of that label, OOD, error."""
-    rows = []
-    for item in results:
-        prediction = item.prediction
-        rows.append(
-            {
-                "file": item.name,
-                "label": prediction.label if prediction else None,
-                "probability": prediction.probabilities[prediction.label] if prediction else None,
-                "out of distribution": prediction.out_of_distribution if prediction else None,
-                "error": item.error or "",
-            }
-        )
-    return rows
 
 
 def model_choices() -> tuple[list[str], int]:
@@ -182,9 +208,58 @@ def display_image(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.nda
 
 def header_rows(image: LoadedImage) -> list[dict[str, str]]:
     """The safe header summary (no patient fields: core.images whitelists them) plus size, as rows."""
-    rows = [{"field": "Size (pixels)", "value": f"{image.shape[1]} × {image.shape[0]}"}]
+    rows = [{"field": _("Size (pixels)"), "value": f"{image.shape[1]} × {image.shape[0]}"}]
     rows += [{"field": key, "value": value} for key, value in image.metadata.items()]
     if image.n_frames > 1:
-        shown = "" if image.frame_index is None else f" (showing frame {image.frame_index + 1})"
-        rows.append({"field": "Frames", "value": f"{image.n_frames}{shown}"})
+        shown = "" if image.frame_index is None else _(" (showing frame {frame})").format(frame=image.frame_index + 1)
+        rows.append({"field": _("Frames"), "value": f"{image.n_frames}{shown}"})
     return rows
+
+
+FULL_MAX_SIDE = 4096
+"""Full resolution on demand, capped so one film stays a few megabytes on the wire."""
+
+
+@dataclass(frozen=True)
+class FilmView:
+    """What the film viewer draws: the windowed film and its overlay at display size.
+
+    Attributes:
+        original: (h, w) uint8 greyscale, the (windowed) film as shown.
+        overlay: (h, w, 3) uint8, the same film with the heatmap blended over it.
+        shape: (H, W) of the film itself; the viewer's axes count its pixels.
+        window: (centre, width) in modality values when a DICOM was re-windowed, else None.
+    """
+
+    original: np.ndarray = field(repr=False)
+    overlay: np.ndarray = field(repr=False)
+    shape: tuple[int, int]
+    window: tuple[float, float] | None = None
+
+
+def film_levels(source: bytes | str | Path, result: FileResult) -> "windowing.Levels | None":
+    """The re-windowable values of a diagnosed monochrome DICOM frame; None for other files."""
+    if result.image is None or result.image.format != "DICOM":
+        return None
+    readable, _name = _read_source(source, result.name)
+    levels = windowing.read_levels(readable, result.image.frame_index)
+    if levels is None or levels.values.shape != result.image.shape:
+        return None
+    return levels
+
+
+def film_view(result: FileResult, explanation: "Explanation", opacity: float, levels: "windowing.Levels | None" = None,
+              window: tuple[float, float] | None = None, full_resolution: bool = False) -> FilmView:
+    """The film (re-windowed at ``window`` = (centre, width) when ``levels`` are given) and its overlay.
+
+    Display size: at most DISPLAY_MAX_SIDE pixels a side, or FULL_MAX_SIDE with ``full_resolution``.
+    """
+    if result.image is None:
+        raise LucidDxError(f"{result.name}: there is no film to show ({result.error or 'not diagnosed'}).")
+    pixels = result.image.pixels
+    if levels is not None and window is not None:
+        pixels = windowing.window(levels.values, window[0], window[1], levels.invert)
+    shown = display_image(pixels, FULL_MAX_SIDE if full_resolution else DISPLAY_MAX_SIDE)
+    blended = overlay(shown.astype(np.float32) / 255.0, explanation, opacity)
+    height, width = pixels.shape[:2]
+    return FilmView(shown, blended, (height, width), window if levels is not None else None)

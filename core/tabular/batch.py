@@ -14,11 +14,40 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidPatientDataError
+from core.exports import csv_text
 from core.tabular.predictor import RiskPredictor, RiskResult
 from core.tabular.schema import Schema
 
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 EXTRA_MARK = "__extra__"
+# Bounds a CSV must fit before it is read: a table this size is already a study cohort, not a clinic's batch.
+MAX_CSV_BYTES = 64 * 1024**2
+MAX_ROWS = 100_000
+OTHER_SEPARATORS = (";", "\t")  # spreadsheets in many locales save "CSV" with these
+
+
+def _separator(text: str) -> str:
+    """',' unless the header row has none and uses ';' or a tab instead (then that one)."""
+    header = next((line for line in text.splitlines() if line.strip()), "")
+    if "," in header:
+        return ","
+    return next((sep for sep in OTHER_SEPARATORS if sep in header), ",")
+
+
+def _read_bytes(source: Path | bytes | str, label: str) -> bytes:
+    """The CSV's bytes, refusing anything over MAX_CSV_BYTES before reading it into memory."""
+    if isinstance(source, Path):
+        if source.is_dir():
+            raise InvalidPatientDataError(f"{label}: is a folder, not a CSV file.")
+        size = source.stat().st_size
+        if size > MAX_CSV_BYTES:
+            raise InvalidPatientDataError(f"{label}: is {size / 1024**2:.0f} MB; LucidDx reads CSV files up to "
+                                          f"{MAX_CSV_BYTES // 1024**2} MB. Split it into smaller files.")
+        return source.read_bytes()
+    data = source.encode() if isinstance(source, str) else source
+    if len(data) > MAX_CSV_BYTES:
+        raise InvalidPatientDataError(f"{label}: is {len(data) / 1024**2:.0f} MB; LucidDx reads CSV files up to "
+                                      f"{MAX_CSV_BYTES // 1024**2} MB. Split it into smaller files.")
+    return data
 
 
 def read_table(source: Path | bytes | str, name: str = "") -> list[list[str]]:
@@ -28,7 +57,7 @@ def read_table(source: Path | bytes | str, name: str = "") -> list[list[str]]:
     """
     label = name or (source.name if isinstance(source, Path) else "the uploaded CSV")
     try:
-        data = source.read_bytes() if isinstance(source, Path) else (source.encode() if isinstance(source, str) else source)
+        data = _read_bytes(source, label)
         if b"\x00" in data[:4096]:
             raise InvalidPatientDataError(f"{label}: is a binary file, not a CSV. Export it as 'CSV UTF-8'.")
         text = data.decode("utf-8-sig")
@@ -38,9 +67,12 @@ def read_table(source: Path | bytes | str, name: str = "") -> list[list[str]]:
         raise InvalidPatientDataError(f"{label}: cannot be read as a UTF-8 CSV file ({exc.__class__.__name__}). "
                                       "Export it from the spreadsheet as 'CSV UTF-8'.") from exc
     try:
-        table = list(csv.reader(io.StringIO(text)))
+        table = list(csv.reader(io.StringIO(text), delimiter=_separator(text)))
     except csv.Error as exc:
         raise InvalidPatientDataError(f"{label}: is not a valid CSV ({exc}).") from exc
+    if len(table) > MAX_ROWS + 1:
+        raise InvalidPatientDataError(f"{label}: has {len(table) - 1:,} rows; LucidDx scores up to {MAX_ROWS:,} "
+                                      "patients per file. Split it into smaller files.")
     while table and not any(cell.strip() for cell in table[0]):
         table.pop(0)
     while len(table) > 1 and not any(cell.strip() for cell in table[-1]):
@@ -123,20 +155,8 @@ def batch_table(results: Sequence[Mapping[str, Any]], top: int = 3) -> list[dict
     return table
 
 
-def neutralise(cell: object) -> object:
-    """A cell safe to open in a spreadsheet: text starting like a formula gets a leading apostrophe."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_PREFIXES):
-        return "'" + cell
-    return cell
-
-
 def batch_csv(results: Sequence[Mapping[str, Any]], feature_names: Sequence[str]) -> str:
     """The batch table as CSV text (log-odds SHAP columns for every feature), formula-injection safe."""
     rows = batch_table(results)
     columns = ["row", "ok", "risk", "above_threshold", "top_contributions", "error", *[f"shap_{n}" for n in feature_names]]
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow([neutralise(c) for c in columns])
-    for row in rows:
-        writer.writerow([neutralise("" if row.get(c) is None else row.get(c)) for c in columns])
-    return out.getvalue()
+    return csv_text(columns, rows)

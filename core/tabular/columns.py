@@ -104,9 +104,39 @@ def _level_key(level: str) -> tuple[int, float, str]:
         return (1, 0.0, level.lower())
 
 
-def target_labels(cells: Sequence[str], target: str, positive: str | None) -> tuple[np.ndarray, list[str], str]:
-    """(y (N,) 1/0/-1 for missing, classes [negative, positive], positive value) from the outcome column.
+EXCLUDED = -2  # y for a row whose outcome is neither a positive nor a named negative value
 
+
+def _as_values(spec: str | Sequence[str] | None) -> list[str]:
+    """'A,B' or ['A', 'B'] -> ['A', 'B']; None -> []."""
+    if spec is None:
+        return []
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    return [str(v).strip() for v in items if str(v).strip()]
+
+
+def _match(wanted: list[str], distinct: Sequence[str], target: str, option: str) -> list[str]:
+    """The outcome values named by ``wanted`` (case-insensitive), each of which must occur in the column."""
+    found = []
+    for value in wanted:
+        matches = [d for d in distinct if d.lower() == value.lower()]
+        if not matches:
+            raise InvalidDatasetError(f"{option} {value!r} is not a value of '{target}'; its values: {', '.join(distinct[:20])}.")
+        found.extend(matches)  # 'yes' and 'Yes' are the same outcome
+    return found
+
+
+def _spelled(value: str, distinct: Sequence[str]) -> str:
+    """``value`` as the column spells it (exactly if it occurs so, else its first case-insensitive match)."""
+    return value if value in distinct else next(d for d in distinct if d.lower() == value.lower())
+
+
+def target_labels(cells: Sequence[str], target: str, positive: str | Sequence[str] | None,
+                  negative: str | Sequence[str] | None = None) -> tuple[np.ndarray, list[str], str]:
+    """(y (N,) 1/0, -1 for missing, EXCLUDED; classes [negative, positive]; positive value(s)) from the outcome.
+
+    ``positive`` may name several values ('A,B,C': any of them is the outcome). With ``negative`` named
+    too, rows whose outcome is in neither list are left out (EXCLUDED) instead of counted as negative.
     Raises InvalidDatasetError for one class, or more than two values without ``positive``.
     """
     values = [level_text(c) for c in cells]
@@ -120,14 +150,22 @@ def target_labels(cells: Sequence[str], target: str, positive: str | None) -> tu
             raise InvalidDatasetError(f"The outcome column '{target}' has {len(distinct)} values ({shown}); name the one "
                                       "to predict with --positive VALUE (every other value counts as negative).")
         positive = _default_positive(distinct)
-    matches = [d for d in distinct if d.lower() == str(positive).strip().lower()]
-    if not matches:
-        raise InvalidDatasetError(f"--positive {positive!r} is not a value of '{target}'; its values: {', '.join(distinct[:20])}.")
-    positive = matches[0]
-    others = [d for d in distinct if d != positive]
-    negative = others[0] if len(others) == 1 else f"not {positive}"
-    y = np.array([-1 if v is None else int(v == positive) for v in values], dtype=int)
-    return y, [negative, positive], positive
+    positives = set(_match(_as_values(positive), distinct, target, "--positive"))
+    negatives = set(_match(_as_values(negative), distinct, target, "--negative"))
+    others = [d for d in distinct if d not in positives]
+    shown_positive = ",".join(_spelled(v, distinct) for v in _as_values(positive))
+    negative_label = ",".join(sorted(negatives, key=_level_key)) if negatives else (
+        others[0] if len(others) == 1 else f"not {shown_positive}")
+
+    def label(v: str | None) -> int:
+        if v is None:
+            return -1
+        if v in positives:
+            return 1
+        return 0 if not negatives or v in negatives else EXCLUDED
+
+    y = np.array([label(v) for v in values], dtype=int)
+    return y, [negative_label, shown_positive], shown_positive
 
 
 def _default_positive(distinct: Sequence[str]) -> str:

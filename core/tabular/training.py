@@ -80,7 +80,8 @@ def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target
     return specs, dropped, kept
 
 
-def load_training_table(csv_path: Path, target: str | None = None, positive: str | None = None) -> TrainingTable:
+def load_training_table(csv_path: Path, target: str | None = None, positive: str | None = None,
+                        negative: str | None = None) -> TrainingTable:
     """Read, type and check a labelled CSV. Raises InvalidDatasetError (or InvalidPatientDataError) when unusable."""
     description = provenance.find_description(csv_path)
     tabular = (description or {}).get("tabular", {})
@@ -92,7 +93,8 @@ def load_training_table(csv_path: Path, target: str | None = None, positive: str
     target = _find_target(header, target, csv_path.name)
     data = table[1:]
     y_all, classes, positive_value = columns.target_labels([r[header.index(target)] if header.index(target) < len(r) else ""
-                                                            for r in data], target, positive or tabular.get("positive"))
+                                                            for r in data], target, positive or tabular.get("positive"),
+                                                           negative or tabular.get("negative"))
     specs, dropped, kept = _infer_features(header, data, target, tabular)
     schema = Schema(features=tuple(specs), classes=tuple(tabular.get("classes") or classes),  # type: ignore[arg-type]
                     positive_class=str(tabular.get("positive_class") or classes[1]), target=target,
@@ -101,6 +103,10 @@ def load_training_table(csv_path: Path, target: str | None = None, positive: str
     patients, labels, skipped = [], [], []
     for i, raw in enumerate(data):
         row = dict(zip(header, raw))
+        if y_all[i] == columns.EXCLUDED:
+            skipped.append({"row": i + 1, "error": f"row {i + 1}: the outcome '{raw[header.index(target)]}' is neither "
+                                                   "a positive nor a negative value; left out."})
+            continue
         if y_all[i] < 0:
             skipped.append({"row": i + 1, "error": f"row {i + 1}: the outcome '{target}' is blank."})
             continue
@@ -200,10 +206,12 @@ def validation_record(comparison: Sequence[Mapping[str, Any]], family: str, y: n
 
 def train_risk_model(csv_path: Path, name: str, target: str | None = None, positive: str | None = None,
                      command: str = "", activate: bool = True, families: Sequence[str] = FAMILIES, folds: int = 10,
-                     n_bootstrap: int = 30, progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+                     n_bootstrap: int = 30, progress: Callable[[str], None] | None = None,
+                     negative: str | None = None) -> dict[str, Any]:
     """Compare model families by k-fold CV, fit the chosen one on all rows and register it with its card.
 
     ``activate=False`` registers without changing which version is used when ``name`` is given alone.
+    ``positive`` may list several outcome values ('A,B'); with ``negative`` named, other rows are left out.
     Returns the CLI's JSON payload. Raises a LucidDxError for an unusable table (nothing is registered).
     """
     registry.check_model_name(name)
@@ -212,14 +220,15 @@ def train_risk_model(csv_path: Path, name: str, target: str | None = None, posit
         raise InvalidOptionError(f"Cannot train with families {list(families)} and {folds} folds: families must be "
                                  f"among {', '.join(FAMILIES)} and folds at least 2.")
     with single_threaded():
-        return _train(Path(csv_path), name, target, positive, command, activate, families, folds, n_bootstrap,
-                      progress or (lambda _msg: None))
+        return _train(Path(csv_path), name, target, (positive, negative), command, activate, families, folds,
+                      n_bootstrap, progress or (lambda _msg: None))
 
 
-def _train(csv_path: Path, name: str, target: str | None, positive: str | None, command: str, activate: bool,
-           families: Sequence[str], folds: int, n_bootstrap: int, say: Callable[[str], None]) -> dict[str, Any]:
+def _train(csv_path: Path, name: str, target: str | None, outcome: tuple[str | None, str | None], command: str,
+           activate: bool, families: Sequence[str], folds: int, n_bootstrap: int,
+           say: Callable[[str], None]) -> dict[str, Any]:
     started = time.monotonic()
-    table = load_training_table(csv_path, target, positive)
+    table = load_training_table(csv_path, target, *outcome)
     X, y, schema = table.X, table.y, table.schema
     comparison = []
     for family in families:
@@ -299,9 +308,6 @@ def _register(name: str, model: RiskModel, meta: dict[str, Any], y: np.ndarray, 
                  subgroups=subgroups)
         registry.write_json_atomic(staging / registry.META_FILE, meta)
         cards.write_card(staging)
-        if not activate and registry.list_versions(name):
-            current = registry.active_version(name)  # pin it, or "the newest" would silently become the new one
-            registry.activate(name, current.version)
         return registry.commit_version(staging, name, activate_it=activate)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""The probability chart beside each prediction: colours by finding, threshold drawn where stored."""
+"""The probability chart beside each prediction: the positive class against the threshold in force, the label in words."""
 
 from __future__ import annotations
 
@@ -20,15 +20,25 @@ def _prediction(label: str, p_pneumonia: float, positive: str | None = "PNEUMONI
     )
 
 
-@pytest.mark.parametrize(
-    "label, p, positive, expected",
-    [("PNEUMONIA", 0.9, "PNEUMONIA", "#d62728"), ("NORMAL", 0.1, "PNEUMONIA", "#2f9e44"), ("NORMAL", 0.1, None, "#1f6feb")],
-)
-def test_only_a_positive_finding_is_drawn_in_red(label, p, positive, expected):
-    bar = probability_figure(_prediction(label, p, positive)).data[0]
-    colours = dict(zip(bar.y, bar.marker.color))
-    assert colours[label] == expected
-    assert colours["PNEUMONIA" if label == "NORMAL" else "NORMAL"] == "#9aa5b1"
+@pytest.mark.parametrize("label, p, colour", [("PNEUMONIA", 0.9, "#d62728"), ("NORMAL", 0.1, "#2f9e44")])
+def test_one_bar_the_positive_class_red_only_for_a_positive_finding_and_its_text_names_the_label(label, p, colour):
+    bar = probability_figure(_prediction(label, p)).data[0]
+    assert list(bar.y) == ["PNEUMONIA"] and list(bar.x) == [pytest.approx(p)]  # PNEUMONIA's probability, always
+    assert list(bar.marker.color) == [colour]
+    assert list(bar.text) == [f"{p:.2f}: {label}"]  # colour is never the only carrier of meaning
+
+
+def test_without_a_positive_class_every_class_is_drawn_and_the_top_one_named():
+    bar = probability_figure(_prediction("NORMAL", 0.1, positive=None, threshold=None)).data[0]
+    assert dict(zip(bar.y, bar.marker.color)) == {"NORMAL": "#1f6feb", "PNEUMONIA": "#9aa5b1"}
+    assert list(bar.text) == ["0.90: NORMAL", "0.10"]
+
+
+def test_an_unlike_image_is_grey_and_says_not_assessable():
+    unlike = Prediction(model="chest_xray:1", label="PNEUMONIA", probabilities={"NORMAL": 0.67, "PNEUMONIA": 0.33},
+                        threshold=0.15, positive_class="PNEUMONIA", out_of_distribution=True, ood_score=99.0)
+    bar = probability_figure(unlike).data[0]
+    assert list(bar.marker.color) == ["#9aa5b1"] and list(bar.text) == ["0.33: Not assessable"]
 
 
 def test_threshold_line_sits_at_the_stored_threshold():

@@ -575,3 +575,32 @@ def test_a_decoder_exception_of_an_unexpected_type_is_converted(monkeypatch, tmp
     with pytest.raises(UnsupportedImageError, match=r"^film\.png: .*NotImplementedError") as info:
         load_image(png)
     assert "Doe" not in str(info.value)
+
+
+def _ct_with(**changes) -> bytes:
+    import io
+
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    for key, value in changes.items():
+        setattr(ds, key, value(ds) if callable(value) else value)
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
+
+
+def test_pixel_data_longer_than_the_header_says_is_refused() -> None:
+    from core.imaging import door
+
+    with pytest.raises(UnsupportedImageError, match=r"pixel data holds 98,304 bytes .* describes 32,768"):
+        door.load_image(_ct_with(PixelData=lambda ds: ds.PixelData * 3), "long.dcm")
+
+
+@pytest.mark.parametrize("typed, shown", [("DOE^JOHN", "(not shown: not a standard code)"),
+                                          ("JOHN DOE", "(not shown: not a standard code)"), ("CHEST", "CHEST")])
+def test_free_text_in_a_coded_header_field_is_never_shown(typed: str, shown: str) -> None:
+    from core.imaging import door
+
+    assert door.load_image(_ct_with(BodyPartExamined=typed), "x.dcm").metadata["BodyPartExamined"] == shown

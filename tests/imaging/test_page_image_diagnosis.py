@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -31,8 +32,19 @@ def upload(at: AppTest, *files: tuple[str, bytes, str]) -> AppTest:
     return at
 
 
+def viewer(at: AppTest) -> dict:
+    """The film viewer's plotly figure (the second chart; the first is the probability bar)."""
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2, "the probability bar and the film viewer"
+    return json.loads(charts[1].proto.spec)
+
+
 def overlay_caption(at: AppTest) -> str:
-    return at.image[1].captions[0]
+    return viewer(at)["layout"]["annotations"][1]["text"]
+
+
+def film_sources(at: AppTest) -> list[str]:
+    return [trace["source"] for trace in viewer(at)["data"]]
 
 
 def test_an_uploaded_xray_gets_a_prediction_a_heatmap_and_the_card(app: AppTest) -> None:
@@ -41,8 +53,12 @@ def test_an_uploaded_xray_gets_a_prediction_a_heatmap_and_the_card(app: AppTest)
     heading = app.subheader[0].value
     assert heading.startswith(f"{SAMPLE.name}: ") and heading.split(": ")[1] in classes
     predicted = heading.split(": ")[1]
-    assert len(app.get("plotly_chart")) == 1
-    assert app.image[0].captions == ["Original"] and overlay_caption(app) == f"Grad-CAM for {predicted}"
+    figure = viewer(app)
+    assert figure["layout"]["annotations"][0]["text"] == "Original" and overlay_caption(app) == f"Grad-CAM for {predicted}"
+    assert figure["layout"]["xaxis2"]["matches"] == "x" and figure["layout"]["yaxis2"]["matches"] == "y"
+    said = next(c.value for c in app.caption if c.value.startswith("PNEUMONIA probability "))
+    assert said.endswith(f": {predicted}") and ", threshold 0.15: " in said  # the chart's numbers as text
+    assert app.get("plotly_chart")[0].proto.alt == said
     assert len(app.get("download_button")) == 1
     assert any("chest_xray:" in md.value for md in app.markdown), "the model card panel is shown"
 
@@ -51,8 +67,9 @@ def test_an_uploaded_xray_gets_a_prediction_a_heatmap_and_the_card(app: AppTest)
     next(s for s in app.selectbox if s.label == "Explain class").set_value(other).run()
     assert not app.exception
     assert overlay_caption(app) == f"Grad-CAM++ for {other}"
+    before = film_sources(app)
     app.slider(key="heatmap_opacity").set_value(0.8).run()
-    assert not app.exception and len(app.image) == 2
+    assert not app.exception and film_sources(app)[0] == before[0] and film_sources(app)[1] != before[1]
 
 
 def test_a_bad_file_shows_its_error_and_the_others_go_on(app: AppTest) -> None:
@@ -64,6 +81,7 @@ def test_a_bad_file_shows_its_error_and_the_others_go_on(app: AppTest) -> None:
     )
     table = app.dataframe[0].value
     assert list(table["file"]) == ["bad.png", SAMPLE.name, "empty.dcm"]
+    assert all(table["model"] == "chest_xray:1") and all(table["threshold"] == 0.15)
     assert table["error"][0] and table["error"][2] and not table["error"][1]
     assert table["label"][1] in load_classifier().classes
     errors = [e.value for e in app.error]
@@ -71,9 +89,9 @@ def test_a_bad_file_shows_its_error_and_the_others_go_on(app: AppTest) -> None:
 
     app.selectbox(key="detail_file").set_value(1).run()
     assert not app.exception and app.subheader[0].value.startswith(SAMPLE.name)
-    assert len(app.image) == 2
+    assert len(film_sources(app)) == 2
     app.selectbox(key="detail_file").set_value(0).run()
-    assert not app.exception and not app.subheader and not app.image
+    assert not app.exception and not app.subheader and not app.get("plotly_chart")
 
 
 def test_a_dicom_shows_its_header_and_an_unlike_image_is_flagged_unreliable(app: AppTest) -> None:
@@ -83,8 +101,17 @@ def test_a_dicom_shows_its_header_and_an_unlike_image_is_flagged_unreliable(app:
     fields = dict(zip(header["field"], header["value"]))
     assert fields["Modality"] == "CT" and fields["Size (pixels)"] == "128 × 128"
     assert not {"PatientName", "PatientID", "PatientBirthDate"} & set(fields)
-    assert any("unreliable" in w.value for w in app.warning)
-    assert len(app.image) == 2
+    assert app.subheader[0].value == "ct_slice: Not assessable"  # never a diagnosis on an unlike image
+    assert any("Not assessable" in w.value and "unreliable" in w.value for w in app.warning)
+    assert any(c.value.endswith(": Not assessable") for c in app.caption)
+
+    default = film_sources(app)[0]
+    from core.services.imaging import digest
+
+    app.selectbox(key=f"window_preset_{digest(ct_slice.read_bytes())}").set_value("lung").run()
+    assert not app.exception
+    lung = film_sources(app)[0]
+    assert lung != default and any("Window centre -600, width 1500" in c.value for c in app.caption)
 
 
 def test_the_sample_option_needs_no_upload(app: AppTest) -> None:
@@ -93,7 +120,7 @@ def test_the_sample_option_needs_no_upload(app: AppTest) -> None:
     app.selectbox(key="sample_file").set_value(SAMPLE).run()
     assert not app.exception
     assert app.subheader[0].value.startswith(f"{SAMPLE.name}: ")
-    assert len(app.image) == 2
+    assert len(film_sources(app)) == 2
 
 
 def test_a_multi_frame_dicom_offers_a_frame_picker(app: AppTest) -> None:
@@ -110,7 +137,7 @@ def test_a_multi_frame_dicom_offers_a_frame_picker(app: AppTest) -> None:
     assert frames_row() == f"2 (showing frame {shown})"
     picker.set_value(3 - shown).run()
     assert not app.exception
-    assert frames_row() == f"2 (showing frame {3 - shown})" and len(app.image) == 2
+    assert frames_row() == f"2 (showing frame {3 - shown})" and len(film_sources(app)) == 2
 
 
 def test_the_default_view_is_one_forward_pass(app: AppTest, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -142,4 +169,73 @@ def test_the_uploader_states_the_image_doors_limit() -> None:
     assert MAX_UPLOAD_MB * 1024**2 == MAX_FILE_BYTES
     page = (ROOT / "pages" / "image_diagnosis.py").read_text()
     assert "max_upload_size=diagnosis.MAX_UPLOAD_MB" in page
-    assert not any(ord(ch) > 0x2600 for ch in page), "icons are Streamlit Material icons, not emoji"
+    assert "apply_language()" in page
+
+
+def test_a_batch_reads_the_positive_class_at_the_threshold_in_force(app: AppTest, isolated_home: Path) -> None:
+    """Every row: PNEUMONIA's probability beside the threshold in force; filter, next/previous, exports."""
+    from core.models import registry
+    from tests.imaging.test_reading_viewer import _adopt_strict_threshold
+
+    normal = SAMPLES / "normal_1.jpeg"
+    ct_slice = Path(get_testdata_file("CT_small.dcm"))
+    upload(app, (SAMPLE.name, SAMPLE.read_bytes(), "image/jpeg"), (normal.name, normal.read_bytes(), "image/jpeg"),
+           ("ct.dcm", ct_slice.read_bytes(), "application/dicom"), ('=HYPERLINK("x").png', b"no", "image/png"))
+    table = app.dataframe[0].value
+    assert list(table["class"][:3]) == ["PNEUMONIA"] * 3  # one meaning per number, whatever the label
+    assert table["probability"][0] > 0.9 and table["probability"][1] < 0.1  # NORMAL's row: PNEUMONIA is unlikely
+    assert list(table["finding"][:3]) == ["PNEUMONIA", "NORMAL", "Not assessable"]
+    assert set(table["threshold"]) == {0.15} and set(table["threshold source"]) == {"stored"}
+    assert set(table["model"]) == {"chest_xray:1"}
+    assert [b.label for b in app.get("download_button")][:2] == ["Export CSV", "Export Excel"]
+
+    app.selectbox(key="result_filter").set_value("not_assessable").run()
+    assert list(app.dataframe[0].value["file"]) == ["ct.dcm"] and app.subheader[0].value == "ct.dcm: Not assessable"
+    app.selectbox(key="result_filter").set_value("errors").run()
+    assert list(app.dataframe[0].value["file"]) == ['=HYPERLINK("x").png'] and not app.subheader
+    app.selectbox(key="result_filter").set_value("all").run()
+    assert app.selectbox(key="detail_file").value == 3 and not app.subheader  # still on the file that failed
+    app.button(key="next_file").click().run()  # wraps round to the first file
+    assert app.subheader[0].value.startswith(SAMPLE.name)
+    app.button(key="next_file").click().run()
+    assert app.subheader[0].value == f"{normal.name}: NORMAL"
+    app.button(key="previous_file").click().run()
+    assert not app.exception and app.subheader[0].value.startswith(SAMPLE.name)
+
+    threshold, source = _adopt_strict_threshold(registry.resolve("chest_xray:1"))
+    app.selectbox(key="result_filter").set_value("all").run()
+    table = app.dataframe[0].value
+    assert set(table["threshold"]) == {round(threshold, 2)} and set(table["threshold source"]) == {source}
+    assert list(table["label"][:2]) == ["PNEUMONIA", "NORMAL"]
+    assert any(source.split(":", 1)[1] in i.value for i in app.info)
+
+
+def test_full_resolution_is_on_demand(app: AppTest) -> None:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.open(SAMPLE).convert("L").resize((1200, 1200)).save(buffer, format="PNG")
+    upload(app, ("large.png", buffer.getvalue(), "image/png"))
+    shown = viewer(app)["data"][0]
+    assert not app.toggle(key="full_resolution").value
+    app.toggle(key="full_resolution").set_value(True).run()
+    full = viewer(app)["data"][0]
+    assert shown["dx"] == 1200 / 768  # downsampled by default, axes still in the film's pixels
+    assert not app.exception and full["dx"] == 1.0
+
+
+def test_a_reading_in_chinese_leaves_no_english_sentence(isolated_home: Path) -> None:
+    from tests.test_page_languages import ENGLISH_RUN, card_strings, open_in_chinese, shown_text
+
+    at = open_in_chinese("pages/image_diagnosis.py")
+    ct_slice = Path(get_testdata_file("CT_small.dcm"))
+    upload(at, (SAMPLE.name, SAMPLE.read_bytes(), "image/jpeg"), ("ct.dcm", ct_slice.read_bytes(), "application/dicom"))
+    at.selectbox(key="detail_file").set_value(1).run()
+    assert at.subheader[0].value == "ct.dcm：无法评估"
+    assert any("无法评估" in w.value for w in at.warning)
+    from_cards = card_strings()
+    leftovers = [m.group(0) for text in shown_text(at) for m in ENGLISH_RUN.finditer(text)
+                 if not any(m.group(0) in said for said in from_cards)]
+    assert not leftovers, f"English left in Chinese: {leftovers[:8]}"

@@ -45,6 +45,7 @@ def tiny_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_short_real_run_beats_chance_and_registers_exactly_one_version(small_set: Path) -> None:
     events: list[dict] = []
+    (small_set / "NORMAL" / "DOE_JOHN_1234.png").write_bytes(b"not a film")  # a name that names a patient
     result = train_image_model(small_set, "knee_test", TrainConfig(epochs=6, image_size=64, batch_size=8, patience=4),
                                progress=events.append)
 
@@ -58,6 +59,9 @@ def test_short_real_run_beats_chance_and_registers_exactly_one_version(small_set
     assert 0.0 <= ref.meta["threshold"] <= 1.0
     assert json.loads((ref.path / registry.CARD_FILE).read_text())
     assert (ref.path / "validation_predictions.npz").exists() and (ref.path / "model.keras").exists()
+    assert [s["file"] for s in result.dataset["skipped"]] == ["DOE_JOHN_1234.png"]  # the caller is told which
+    stored = "".join(p.read_text(errors="ignore") for p in ref.path.glob("*.json"))
+    assert "DOE_JOHN" not in stored and ref.meta["training"]["skipped"][0]["file"].startswith("file-")
     assert registry.resolve("knee_test").version == "1"
     assert staged_builds() == []
     kinds = [e["event"] for e in events]

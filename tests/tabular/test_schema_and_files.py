@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import InvalidModelError
+from core import exports
+from core.errors import InvalidModelError, InvalidPatientDataError
 from core.services import tabular
 from core.tabular import batch
 from core.tabular.model import load_model
@@ -104,7 +105,7 @@ def is_number(text: str) -> bool:
 
 @pytest.mark.parametrize("cell", ["=cmd|' /C calc'!A0", "+1+1", "-2+3", "@SUM(A1)", "\t=1"])
 def test_exports_neutralise_formula_injection(cell):
-    assert batch.neutralise(cell) == "'" + cell
+    assert exports.neutralise(cell) == "'" + cell
     results = [{"row": 1, "ok": False, "error": cell},
                {"row": 2, "ok": True, "risk": 0.2, "above_threshold": False,
                 "explanation": {"contributions": {cell: -0.5, "b": 0.1}}}]
@@ -113,7 +114,7 @@ def test_exports_neutralise_formula_injection(cell):
     cells = [c for row in csv.reader(io.StringIO(text)) for c in row]
     assert "'" + cell in cells  # the error cell and the top-contributions text, neutralised
     assert not any(c.startswith(("=", "+", "-", "@", "\t")) and not is_number(c) for c in cells)
-    assert batch.neutralise(-0.5) == -0.5 and batch.neutralise("row 1: fine") == "row 1: fine"
+    assert exports.neutralise(-0.5) == -0.5 and exports.neutralise("row 1: fine") == "row 1: fine"
 
 
 def test_service_reports_issues_at_fields_and_scores_good_patients():
@@ -125,3 +126,25 @@ def test_service_reports_issues_at_fields_and_scores_good_patients():
     assert not bad.ok and set(bad.issues_by_field()) == {"Age", "BMI"}
     warned = tabular.score_patient(predictor, {**example, "Glucose": 260})
     assert warned.ok and len(warned.result.warnings) == 1 and "Glucose" in warned.result.warnings[0]
+
+
+@pytest.mark.parametrize("separator", [";", "\t"])
+def test_a_csv_saved_with_semicolons_or_tabs_is_read(separator: str) -> None:
+    text = "a,b,c\n1,2,3\n".replace(",", separator)
+    assert batch.read_table(text.encode(), "x.csv") == [["a", "b", "c"], ["1", "2", "3"]]
+
+
+def test_a_folder_and_an_oversized_csv_are_refused_before_reading(tmp_path: Path, monkeypatch) -> None:
+    with pytest.raises(InvalidPatientDataError, match="is a folder"):
+        batch.read_table(tmp_path, "here")
+    monkeypatch.setattr(batch, "MAX_CSV_BYTES", 10)
+    big = tmp_path / "big.csv"
+    big.write_text("a,b\n" + "1,2\n" * 10)
+    with pytest.raises(InvalidPatientDataError, match="MB; LucidDx reads CSV files up to"):
+        batch.read_table(big, "big.csv")
+
+
+def test_too_many_rows_are_refused_with_the_count(monkeypatch) -> None:
+    monkeypatch.setattr(batch, "MAX_ROWS", 3)
+    with pytest.raises(InvalidPatientDataError, match="has 5 rows"):
+        batch.read_table(b"a\n1\n2\n3\n4\n5\n", "rows.csv")

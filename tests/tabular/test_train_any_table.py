@@ -192,3 +192,15 @@ def test_categorical_and_missing_values_are_explained_exactly_by_every_family(tm
 def test_unknown_family_is_a_clear_error(isolated_home):
     with pytest.raises(LucidDxError, match="families must be among"):
         training.train_risk_model(BREAST, "x", target="diagnosis", families=("forest",))
+
+
+def test_several_positive_values_and_named_negatives_leave_other_outcomes_out() -> None:
+    from core.tabular import columns
+
+    y, classes, positive = columns.target_labels(["A", "-", "K", "GK", "", "a"], "target", "A,GK", "-")
+    assert y.tolist() == [1, 0, columns.EXCLUDED, 1, -1, 1]
+    assert classes == ["-", "A,GK"] and positive == "A,GK"
+    y, _, _ = columns.target_labels(["A", "-", "K"], "target", "A")  # no negatives named: the rest is negative
+    assert y.tolist() == [1, 0, 0]
+    with pytest.raises(InvalidDatasetError, match="--negative 'Z' is not a value"):
+        columns.target_labels(["A", "-"], "target", "A", "Z")

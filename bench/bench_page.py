@@ -1,0 +1,132 @@
+"""What a reader waits for on the Image diagnosis page, in a real browser against a real server.
+
+Starts ``streamlit run app.py`` (an empty, temporary LUCIDDX_HOME) and drives Debian's chromium with
+Playwright. Prints a markdown table of:
+
+- first paint: a fresh browser (new process, empty cache) opens the app; time until the page title
+  "Image diagnosis" is visible. The first run meets a cold server (its first script run) and is
+  shown on its own; the median is over the next ``--runs`` fresh browsers.
+- upload -> result: in a fresh browser whose page has painted, time from setting the 224 px sample
+  film on the uploader to its label heading being visible. The first run also loads the model
+  (lazily, once per server process) and is shown on its own; the median is over the next ``--runs``.
+
+    python bench/bench_page.py [--runs 5] [--chromium /usr/bin/chromium]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from playwright.sync_api import Browser, Playwright, sync_playwright
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"  # 224 x 224 px
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+TITLE = "Image diagnosis"
+TIMEOUT_MS = 120_000
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def streamlit_server(home: Path) -> Iterator[str]:
+    """A headless ``streamlit run app.py`` on a free local port; yields its URL once healthy."""
+    port = free_port()
+    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except OSError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError("streamlit did not become healthy within 60 s")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+def _launch(playwright: Playwright, chromium: str) -> Browser:
+    return playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+
+
+def first_paint(playwright: Playwright, chromium: str, url: str) -> float:
+    """Seconds from navigation to the visible page title, in a fresh browser."""
+    browser = _launch(playwright, chromium)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        start = time.perf_counter()
+        page.goto(url, wait_until="commit")
+        page.get_by_role("heading", name=TITLE).wait_for(state="visible", timeout=TIMEOUT_MS)
+        return time.perf_counter() - start
+    finally:
+        browser.close()
+
+
+def upload_to_result(playwright: Playwright, chromium: str, url: str) -> float:
+    """Seconds from setting the 224 px film on the uploader to its label heading being visible."""
+    browser = _launch(playwright, chromium)
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(url, wait_until="domcontentloaded")
+        uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+        uploader.wait_for(state="attached", timeout=TIMEOUT_MS)
+        start = time.perf_counter()
+        uploader.set_input_files(str(SAMPLE))
+        page.get_by_role("heading", name=f"{SAMPLE.name}:").wait_for(state="visible", timeout=TIMEOUT_MS)
+        return time.perf_counter() - start
+    finally:
+        browser.close()
+
+
+def render(rows: list[tuple[str, float, float]], runs: int) -> str:
+    lines = [f"| step ({platform.machine()}, {os.cpu_count()} CPUs) | first run (cold) | median of {runs} |",
+             "|---|---:|---:|"]
+    lines += [f"| {name} | {cold:.2f} s | {median:.2f} s |" for name, cold, median in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--chromium", default="/usr/bin/chromium")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as home, streamlit_server(Path(home)) as url, sync_playwright() as playwright:
+        paints = [first_paint(playwright, args.chromium, url) for _ in range(args.runs + 1)]
+        results = [upload_to_result(playwright, args.chromium, url) for _ in range(args.runs + 1)]
+    rows = [
+        ("first paint: fresh browser -> page title visible", paints[0], statistics.median(paints[1:])),
+        ("upload -> result: 224 px film -> label visible", results[0], statistics.median(results[1:])),
+    ]
+    print(render(rows, args.runs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Many clinicians at once: N browser sessions sign in, upload a film and wait for prediction + Grad-CAM.
+
+Starts the real dashboard (sign-in on, a fresh LUCIDDX_HOME with N accounts), then drives Debian's
+chromium through Playwright: first one session alone (the baseline), then N concurrent sessions.
+Prints time to result (p50/p95) for both, the ratio, failures, and the server's peak memory (VmHWM),
+which stays bounded because the model is loaded once per process.
+
+    python bench/bench_sessions.py --sessions 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from playwright.async_api import Browser, async_playwright, expect
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SAMPLE, free_port, wait_until_healthy  # noqa: E402
+
+PASSWORD = "correct horse battery"
+
+
+def start_server(home: Path, users: int) -> tuple[subprocess.Popen, str]:
+    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT), "LUCIDDX_AUTH": "on"}
+    add = ("from core.access import accounts\n"
+           f"accounts.add('admin', 'admin', {PASSWORD!r})\n"
+           f"for i in range({users}):\n    accounts.add(f'clinician{{i}}', 'clinician', {PASSWORD!r})\n")
+    subprocess.run([sys.executable, "-c", add], cwd=ROOT, env=env, check=True)
+    port, log = free_port(), home / "streamlit.log"
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    with log.open("wb") as sink:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    wait_until_healthy(url, server, log)
+    return server, url
+
+
+def peak_memory_mb(pid: int) -> float:
+    """The process's high-water resident set (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def one_session(browser: Browser, url: str, user: str) -> float:
+    """Seconds from the upload to the drawn result (sign-in is not counted)."""
+    context = await browser.new_context(viewport={"width": 1400, "height": 1400})
+    try:
+        page = await context.new_page()
+        await page.goto(url, wait_until="domcontentloaded")
+        await page.get_by_role("textbox", name="Name").fill(user)
+        await page.get_by_role("textbox", name="Password").fill(PASSWORD)
+        await page.get_by_role("button", name="Sign in").click()
+        uploader = page.locator('[data-testid="stFileUploader"] input[type="file"]')
+        await uploader.wait_for(state="attached", timeout=120_000)
+        started = time.perf_counter()
+        await uploader.set_input_files(str(SAMPLE))
+        await expect(page.locator('[data-testid="stPlotlyChart"]').first).to_be_visible(timeout=300_000)
+        await expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+        return time.perf_counter() - started
+    finally:
+        await context.close()
+
+
+async def run(url: str, sessions: int) -> tuple[list[float], list[float], list[str]]:
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            await one_session(browser, url, "clinician0")  # warm-up: the model loads once per process
+            alone = [await one_session(browser, url, "clinician0") for _ in range(3)]
+            outcomes = await asyncio.gather(*(one_session(browser, url, f"clinician{i}") for i in range(sessions)),
+                                            return_exceptions=True)
+        finally:
+            await browser.close()
+    together = [o for o in outcomes if isinstance(o, float)]
+    failures = [f"{type(o).__name__}: {str(o)[:120]}" for o in outcomes if not isinstance(o, float)]
+    return alone, together, failures
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as home:
+        server, url = start_server(Path(home), args.sessions)
+        try:
+            alone, together, failures = asyncio.run(run(url, args.sessions))
+            peak = peak_memory_mb(server.pid)
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    median_alone = statistics.median(alone)
+    print(f"{args.sessions} concurrent sessions, sample {SAMPLE.name}, {os.cpu_count()} CPUs\n")
+    print("| sessions | results | p50 upload -> result | p95 | vs one session alone |")
+    print("|---:|---:|---:|---:|---:|")
+    print(f"| 1 (alone, 3 runs) | {len(alone)} | {median_alone:.2f} s | {percentile(alone, 0.95):.2f} s | 1.0x |")
+    print(f"| {args.sessions} at once | {len(together)} | {statistics.median(together):.2f} s | "
+          f"{percentile(together, 0.95):.2f} s | {statistics.median(together) / median_alone:.1f}x |")
+    print(f"\nfailures: {len(failures)}" + "".join(f"\n  - {f}" for f in failures))
+    print(f"server peak memory (VmHWM): {peak:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,79 @@
+"""Running the installation: accounts, API keys and the audit log, each change checked and recorded.
+
+Every function takes the acting account first, checks its role (``users``, ``apikeys``, ``audit``) and
+appends an audit record of the change; the admin page and the command line share these steps.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from core.access import accounts, apikeys, audit as audit_log
+from core.exports import csv_text
+from core.services.audit import Actor, authorize, record
+
+AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "input_sha256", "outcome")
+
+
+def list_accounts(actor: Actor | None) -> list[dict]:
+    authorize(actor, "users")
+    return [a.as_dict() for a in accounts.list_accounts()]
+
+
+def add_account(actor: Actor | None, name: str, role: str, password: str) -> accounts.Account:
+    authorize(actor, "users")
+    account = accounts.add(name, role, password)
+    record(actor, "users", outcome="ok")
+    return account
+
+
+def set_role(actor: Actor | None, name: str, role: str) -> accounts.Account:
+    authorize(actor, "users")
+    account = accounts.set_role(name, role)
+    record(actor, "users")
+    return account
+
+
+def set_enabled(actor: Actor | None, name: str, enabled: bool) -> accounts.Account:
+    """Disable (sessions and API keys stop at once) or enable and unlock ``name``."""
+    authorize(actor, "users")
+    account = accounts.enable(name) if enabled else accounts.disable(name)
+    record(actor, "users")
+    return account
+
+
+def create_api_key(actor: Actor | None, name: str) -> str:
+    """A new key for account ``name``: returned once, stored only as its digest."""
+    authorize(actor, "apikeys")
+    key = apikeys.create(name)
+    record(actor, "apikeys")
+    return key
+
+
+def list_api_keys(actor: Actor | None) -> list[dict]:
+    authorize(actor, "apikeys")
+    return apikeys.list_keys()
+
+
+def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
+    authorize(actor, "apikeys")
+    found = apikeys.revoke(prefix)
+    record(actor, "apikeys", outcome="ok" if found else "bad-input")
+    return found
+
+
+def audit_records(actor: Actor | None, since: datetime | None = None, user: str | None = None,
+                  action: str | None = None) -> list[dict]:
+    """The audit log, filtered, as the contract's fields (oldest first)."""
+    authorize(actor, "audit")
+    return [r.public() for r in audit_log.records(since, user or None, action or None)]
+
+
+def audit_csv(rows: list[dict]) -> str:
+    """Audit rows as CSV text for a spreadsheet (formula-injection safe)."""
+    return csv_text(AUDIT_COLUMNS, rows)
+
+
+def verify_audit(actor: Actor | None) -> audit_log.Verification:
+    authorize(actor, "audit")
+    return audit_log.verify()

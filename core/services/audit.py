@@ -1,0 +1,57 @@
+"""Who acts, whether they may, and the audit record of what they did: one place for every front end.
+
+A front end names the actor (a signed-in account, an API key's account, or the operating-system user
+who runs the command line) and calls :func:`authorize` before an action and :func:`record` after it.
+The record holds the SHA-256 of the input bytes, never a file name or a patient field.
+"""
+
+from __future__ import annotations
+
+import getpass
+import re
+from dataclasses import dataclass
+
+from core.access import audit, roles
+
+OS_ROLE = "os-user"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts: ``name`` and ``role`` (a role of :data:`core.access.roles.ROLES`, or ``os-user``)."""
+
+    name: str
+    role: str
+    disabled: bool = False
+
+
+def os_user() -> str:
+    """The operating-system user, in the characters an audit record accepts."""
+    try:
+        name = getpass.getuser()
+    except Exception:  # no login name (a container without an /etc/passwd entry)
+        name = "unknown"
+    return re.sub(r"[^A-Za-z0-9._@-]", "_", name)[:64] or "unknown"
+
+
+def os_actor() -> Actor:
+    """The command line's actor: whoever runs it already holds the machine's files and models."""
+    return Actor(os_user(), OS_ROLE)
+
+
+def authorize(actor: Actor | None, action: str) -> None:
+    """Raise PermissionDeniedError unless ``actor`` may do ``action``; the OS user may do everything.
+
+    ``None`` means sign-in is switched off (development only): nothing is checked.
+    """
+    if actor is None or actor.role == OS_ROLE:
+        return
+    roles.require(actor, action)
+
+
+def record(actor: Actor | None, action: str, *, model: str | None = None, data: bytes | None = None,
+           outcome: str = "ok") -> None:
+    """Append one audit record for ``actor`` (``None``: sign-in off, recorded as ``anonymous``)."""
+    name, role = (actor.name, actor.role) if actor is not None else ("anonymous", "none")
+    digest = audit.sha256_of(data) if data is not None else None
+    audit.record(name, role, action, model=model, input_sha256=digest, outcome=outcome)

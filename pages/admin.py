@@ -1,0 +1,123 @@
+"""Administration: accounts and roles, API keys, and the audit log (filter, verify, export)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+
+import streamlit as st
+
+from core.access import roles
+from core.errors import LucidDxError
+from core.i18n import _
+from core.services import admin
+from core.services.audit import record
+from ui.auth import require_page
+from ui.language import apply_language
+
+
+def _act(action, *args, success: str) -> None:
+    """Run one admin step (a button callback); its outcome is shown on the next run."""
+    try:
+        action(USER, *args)
+        st.session_state["admin_message"] = ("success", success)
+    except (LucidDxError, ValueError) as exc:
+        st.session_state["admin_message"] = ("error", str(exc))
+
+
+def show_message() -> None:
+    message = st.session_state.pop("admin_message", None)
+    if message:
+        (st.success if message[0] == "success" else st.error)(message[1])
+
+
+def add_account_form() -> None:
+    with st.form("admin_add_account", clear_on_submit=True):
+        st.markdown("**" + _("Add an account") + "**")
+        c1, c2 = st.columns(2)
+        name = c1.text_input(_("Name"), key="admin_new_name")
+        role = c2.selectbox(_("Role"), roles.ROLES, key="admin_new_role")
+        password = c1.text_input(_("Password"), type="password")  # no key: never kept in session_state
+        again = c2.text_input(_("Password again"), type="password")
+        submitted = st.form_submit_button(_("Add account"), icon=":material/person_add:")
+    if not submitted:
+        return
+    if password != again:
+        st.error(_("The two passwords differ; nothing was changed."))
+        return
+    _act(admin.add_account, name.strip(), role, password,
+         success=_("Account {name} created with role {role}.").format(name=name.strip(), role=role))
+    st.rerun()
+
+
+def accounts_section() -> None:
+    st.subheader(_("Accounts and roles"))
+    rows = admin.list_accounts(USER)
+    st.dataframe(rows, hide_index=True)
+    names = [r["name"] for r in rows]
+    if names:
+        c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
+        name = c1.selectbox(_("Account"), names, key="admin_account")
+        role = c2.selectbox(_("New role"), roles.ROLES, key="admin_role")
+        c3.button(_("Set role"), key="admin_set_role", on_click=_act, args=(admin.set_role, name, role),
+                  kwargs={"success": _("{name} is now a {role}.").format(name=name, role=role)})
+        disabled = next(r["disabled"] for r in rows if r["name"] == name)
+        label, success = ((_("Enable"), _("{name} enabled and unlocked.")) if disabled
+                          else (_("Disable"), _("{name} disabled: signed out, API keys stopped.")))
+        c4.button(label, key="admin_toggle", on_click=_act, args=(admin.set_enabled, name, disabled),
+                  kwargs={"success": success.format(name=name)})
+    add_account_form()
+
+
+def api_keys_section() -> None:
+    st.subheader(_("API keys"))
+    keys = admin.list_api_keys(USER)
+    if keys:
+        st.dataframe(keys, hide_index=True)
+    names = [r["name"] for r in admin.list_accounts(USER)]
+    c1, c2 = st.columns(2)
+    owner = c1.selectbox(_("Key for account"), names, key="admin_key_owner") if names else None
+    if owner and c1.button(_("Create a key"), key="admin_create_key", icon=":material/key:"):
+        try:
+            st.session_state["admin_new_key"] = admin.create_api_key(USER, owner)
+        except LucidDxError as exc:
+            st.error(str(exc))
+    if st.session_state.get("admin_new_key"):
+        st.warning(_("Shown once: copy this key now. It acts with the account's role."), icon=":material/key:")
+        st.code(st.session_state.pop("admin_new_key"), language=None)
+    active = [k["prefix"] for k in keys if not k["revoked"]]
+    if active:
+        prefix = c2.selectbox(_("Revoke key"), active, key="admin_revoke_prefix")
+        c2.button(_("Revoke"), key="admin_revoke", on_click=_act, args=(admin.revoke_api_key, prefix),
+                  kwargs={"success": _("Key {prefix} revoked.").format(prefix=prefix)})
+
+
+def audit_section() -> None:
+    st.subheader(_("Audit log"))
+    c1, c2, c3 = st.columns(3)
+    since_day = c1.date_input(_("Since"), value=None, key="audit_since")
+    user = c2.text_input(_("User"), key="audit_user").strip()
+    action = c3.selectbox(_("Action"), ["", "login", "logout", *roles.PERMISSIONS], key="audit_action")
+    since = datetime.combine(since_day, time.min, tzinfo=timezone.utc) if since_day else None
+    rows = admin.audit_records(USER, since, user, action)
+    st.caption(_("{n} records").format(n=len(rows)))
+    st.dataframe(rows, hide_index=True, column_order=admin.AUDIT_COLUMNS)
+    st.download_button(_("Export (CSV)"), admin.audit_csv(rows), file_name="luciddx_audit.csv", mime="text/csv",
+                       key="audit_export", icon=":material/download:", on_click=record, args=(USER, "export"))
+    if st.button(_("Verify the hash chain"), key="audit_verify", icon=":material/verified:"):
+        result = admin.verify_audit(USER)
+        if result.ok:
+            st.success(_("The audit log is intact: {n} records, head {head}.").format(n=result.records, head=result.head))
+        else:
+            st.error(_("The audit log is broken at record {seq}: {reason}").format(seq=result.broken, reason=result.reason))
+
+
+apply_language()
+USER = require_page("users")
+st.title(_("Administration"))
+show_message()
+try:
+    accounts_section()
+    api_keys_section()
+    audit_section()
+except LucidDxError as exc:
+    st.error(str(exc), icon=":material/block:")
