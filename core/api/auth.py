@@ -2,8 +2,10 @@
 every call recorded in the audit log (user, role, action, model, SHA-256 of the input, outcome).
 
 A route asks for ``caller = Depends(caller_for("predict"))``; it sets ``caller.model`` and
-``caller.input_sha256`` as it learns them, and the outcome (ok / failed / denied) is recorded when the
-route returns or raises. The input is named only by its SHA-256, never by a file name.
+``caller.input_sha256`` as it learns them, and the outcome is recorded when the route returns or raises:
+``ok``; ``bad-input`` for a LucidDxError (the request or file was refused, as the pages record it);
+``failed`` for anything else; ``denied`` for no valid key or a role below the action. The input is named
+only by its SHA-256, never by a file name.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.access import apikeys, audit, roles
 from core.access.accounts import Account
-from core.errors import AuthenticationError, PermissionDeniedError
+from core.errors import AuthenticationError, LucidDxError, PermissionDeniedError
 from core.i18n import _
 
 bearer = HTTPBearer(auto_error=False, description="An API key: `python -m core apikeys create --user NAME`.")
@@ -61,10 +63,13 @@ def caller_for(action: str) -> Callable[..., Iterator[Caller]]:
             audit.record(account.name, account.role, action, outcome="denied")
             raise
         caller = Caller(account, action)
-        outcome = "failed"
+        outcome = "failed"  # a bug of ours, unless the route returns or refuses the input
         try:
             yield caller
             outcome = "ok"
+        except LucidDxError:
+            outcome = "bad-input"
+            raise
         finally:
             audit.record(account.name, account.role, action, model=caller.model, input_sha256=caller.input_sha256,
                          outcome=outcome)
