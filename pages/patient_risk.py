@@ -102,7 +102,7 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
                     st.error(message, icon=":material/error:")
                 else:
                     st.warning(message, icon=":material/warning:")
-    if any(sev == "error" for msgs in st.session_state.get(ISSUES_KEY, {}).values() for sev, _ in msgs):
+    if any(sev == "error" for msgs in st.session_state.get(ISSUES_KEY, {}).values() for sev, _message in msgs):
         st.error(_("Some values are impossible: correct the fields marked above, then compute again."),
                  icon=":material/error:")
 

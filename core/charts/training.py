@@ -45,7 +45,7 @@ def class_counts_bar(counts: dict[str, int]) -> go.Figure:
 def image_size_scatter(sizes: list[tuple[int, int]]) -> go.Figure:
     """Image sizes (width x height in pixels); marker area grows with how many images share a size."""
     counts = Counter(sizes)
-    heights, widths = [h for h, _ in counts], [w for _, w in counts]
+    heights, widths = [h for h, _w in counts], [w for _h, w in counts]
     n = list(counts.values())
     biggest = max(n, default=1)
     figure = go.Figure(go.Scatter(
