@@ -34,7 +34,7 @@ def shown_text(at: AppTest) -> list[str]:
 
 
 def card_strings() -> set[str]:
-    """English runs inside the stored model cards' own prose (written with each model; not yet translated)."""
+    """English runs inside the stored model cards' and model metadata's own prose (written with each model; not yet translated)."""
     found: set[str] = set()
 
     def walk(value) -> None:
@@ -50,6 +50,9 @@ def card_strings() -> set[str]:
     for refs in registry.list_models().values():
         for ref in refs:
             walk(cards.load_card(ref))
+            # The model's own stored text (meta.json: intended use, schema labels and help, the selection rule)
+            # is model-authored data, shown as written, like the card's prose.
+            walk(ref.meta)
     return found
 
 
