@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import re
+import warnings
 
 import pydicom
 from pydicom.dataset import Dataset
@@ -49,14 +50,23 @@ def sender_name(ae_title: object) -> str:
 
 
 def read_header(data: bytes) -> Dataset:
-    """The header of a received instance (no pixels); raises on anything pydicom cannot parse."""
-    return pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+    """The header of a received instance (no pixels), every value decoded; raises on anything pydicom
+    cannot parse. pydicom's warnings (which can quote values) are not let out."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        header = pydicom.dcmread(io.BytesIO(data), stop_before_pixels=True, force=True)
+        for element in header.iterall():  # pydicom decodes lazily: make a damaged value fail here
+            element.value  # noqa: B018
+    return header
 
 
-def screen(sop_class: str, header: Dataset | None) -> str | None:
+def screen(sop_class: str, sop_instance: str, header: Dataset | None) -> str | None:
     """Why the instance must be refused, or None to score it."""
     if header is None:
         return _("The DICOM header could not be read (damaged or incomplete); send the instance again.")
+    if header.get("SOPClassUID") != sop_class or header.get("SOPInstanceUID") != sop_instance:
+        return _("The DICOM header is damaged: its SOP Class or Instance UID does not match the request; "
+                 "send the instance again.")
     if UID(sop_class) not in CHEST_SOP_CLASSES:
         name = UID(sop_class).name if UID(sop_class).is_valid else _("an unknown class")
         return _("Not a chest radiograph: {sop_class} is not read by this model; LucidDx reads CR, DX and "

@@ -32,6 +32,7 @@ DEFAULT_HOST, DEFAULT_PORT, DEFAULT_AET = "127.0.0.1", 11112, "LUCIDDX"
 STATUS_OK = 0x0000
 STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122  # "Refused: SOP Class not supported" (PS3.4 Annex B)
 STATUS_CANNOT_UNDERSTAND = 0xC000  # "Error: Cannot understand"
+STATUS_DOES_NOT_MATCH = 0xA900  # "Error: Data Set does not match SOP Class"
 STATUS_PROCESSING_FAILURE = 0x0110
 MAX_PDU = 0  # unlimited receive PDU size
 
@@ -72,6 +73,7 @@ class DicomNode:
     def start(self) -> "DicomNode":
         """Listen on (host, port) in background threads; raises DicomNodeError if the port is taken."""
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
+        logging.getLogger("pydicom").setLevel(logging.ERROR)  # its warnings can quote element values
         self.worker.start()
         handlers = [(evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store)]
         try:
@@ -90,6 +92,12 @@ class DicomNode:
             self._server.shutdown()
             self._server = None
         self.worker.stop()
+
+    @staticmethod
+    def _refusal_status(sop_class: str, header: Dataset | None) -> int:
+        if sop_class not in map(str, admission.CHEST_SOP_CLASSES):
+            return STATUS_SOP_CLASS_NOT_SUPPORTED
+        return STATUS_CANNOT_UNDERSTAND if header is None else STATUS_DOES_NOT_MATCH
 
     def on_echo(self, event: evt.Event) -> int:
         return STATUS_OK
@@ -117,14 +125,13 @@ class DicomNode:
         except Exception:  # pydicom raises many types for a damaged header; all mean the same
             header = None
         entry = index.Entry(uid, index.now_text(), admission.modality_of(sop_class, header), sop_class, sender)
-        reason = admission.screen(sop_class, header)
+        reason = admission.screen(sop_class, uid, header)
         if reason is not None:
             entry.status, entry.reason, entry.finished = "refused", reason, index.now_text()
             index.put(entry, self.home)
             record(sender, None, sha256, "bad-input")
             log.info("instance %s from %s: refused (%s)", uid, sender, reason)
-            known = sop_class in map(str, admission.CHEST_SOP_CLASSES)
-            return _status(STATUS_CANNOT_UNDERSTAND if known else STATUS_SOP_CLASS_NOT_SUPPORTED, reason)
+            return _status(self._refusal_status(sop_class, header), reason)
         index.write_atomically(index.incoming_path(uid, self.home), data)
         index.put(entry, self.home)
         self.worker.submit(uid, sender, sha256)

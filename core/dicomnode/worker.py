@@ -79,10 +79,10 @@ class Worker:
                 self.process(*item)
             except Exception as exc:  # a bug of ours must not stop the worker: that row fails, the rest go on
                 log.exception("scoring %s failed unexpectedly", item[0])
+                record(item[1], None, item[2], "failed")
                 index.update(item[0], self.home, status="failed", finished=index.now_text(),
                              reason=_("Scoring failed unexpectedly ({error}); see the node's log.").format(
                                  error=type(exc).__name__))
-                record(item[1], None, item[2], "failed")
             finally:
                 self._queue.task_done()
         self._queue.task_done()
@@ -94,15 +94,15 @@ class Worker:
         try:
             model = classifier(self.model_spec)
         except LucidDxError as exc:
-            index.update(uid, self.home, status="failed", reason=str(exc), finished=index.now_text())
             record(sender, None, sha256, "failed")
+            index.update(uid, self.home, status="failed", reason=str(exc), finished=index.now_text())
             return
         path = index.incoming_path(uid, self.home)
         result = diagnosis.diagnose(path, f"instance {uid}", model)
         if not result.ok or result.prediction is None or result.explanation is None:
+            record(sender, model.spec, sha256, "bad-input")
             index.update(uid, self.home, status="failed", reason=result.error, model=model.spec,
                          finished=index.now_text())
-            record(sender, model.spec, sha256, "bad-input")
             log.info("instance %s: failed (%s)", uid, result.error)
             return
         prediction = result.prediction
@@ -112,18 +112,18 @@ class Worker:
         except (LucidDxError, ValueError, AttributeError, TypeError) as exc:
             reason = _("The prediction was made but its DICOM results could not be built ({error}).").format(
                 error=exc if isinstance(exc, LucidDxError) else type(exc).__name__)
+            record(sender, model.spec, sha256, "failed")
             index.update(uid, self.home, status="failed", reason=reason, label=prediction.label,
                          probabilities=prediction.probabilities, model=model.spec, finished=index.now_text())
-            record(sender, model.spec, sha256, "failed")
             return
         reason = None
         if prediction.out_of_distribution:
             reason = _("The image is unlike the chest films the model was trained on: the result is unreliable.")
         reason = self._forward(files, reason)
+        record(sender, model.spec, sha256, "ok")  # before the row says "done": a reader then finds both
         index.update(uid, self.home, status="done", label=prediction.label, probabilities=prediction.probabilities,
                      out_of_distribution=prediction.out_of_distribution, model=model.spec, results=files.paths(),
                      reason=reason, finished=index.now_text())
-        record(sender, model.spec, sha256, "ok")
         log.info("instance %s: done in %.0f ms", uid, 1000 * (time.perf_counter() - started))
 
     def _forward(self, files: results.ResultFiles, reason: str | None) -> str | None:
