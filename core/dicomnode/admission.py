@@ -64,13 +64,13 @@ def screen(sop_class: str, sop_instance: str, header: Dataset | None) -> str | N
     """Why the instance must be refused, or None to score it."""
     if header is None:
         return _("The DICOM header could not be read (damaged or incomplete); send the instance again.")
-    if header.get("SOPClassUID") != sop_class or header.get("SOPInstanceUID") != sop_instance:
-        return _("The DICOM header is damaged: its SOP Class or Instance UID does not match the request; "
-                 "send the instance again.")
     if UID(sop_class) not in CHEST_SOP_CLASSES:
         name = UID(sop_class).name if UID(sop_class).is_valid else _("an unknown class")
         return _("Not a chest radiograph: {sop_class} is not read by this model; LucidDx reads CR, DX and "
                  "Secondary Capture chest films.").format(sop_class=name)
+    if header.get("SOPClassUID") != sop_class or header.get("SOPInstanceUID") != sop_instance:
+        return _("The DICOM header is damaged: its SOP Class or Instance UID does not match the request; "
+                 "send the instance again.")
     body_part = str(header.get("BodyPartExamined", "") or "").strip().upper()
     if body_part and body_part not in CHEST_BODY_PARTS:
         return _("Not a chest radiograph: Body Part Examined is {part}; the model reads chest films only.").format(

@@ -74,16 +74,15 @@ class DicomNode:
         """Listen on (host, port) in background threads; raises DicomNodeError if the port is taken."""
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
         logging.getLogger("pydicom").setLevel(logging.ERROR)  # its warnings can quote element values
-        self.worker.start()
         handlers = [(evt.EVT_C_ECHO, self.on_echo), (evt.EVT_C_STORE, self.on_store)]
         try:
             self._server = self.build_ae().start_server((self.host, self.port), block=False, evt_handlers=handlers)
         except OSError as exc:
-            self.worker.stop(1)
             raise DicomNodeError(_("The DICOM node cannot listen on {host}:{port} ({error}); choose another "
                                    "--port or stop what uses it.").format(host=self.host, port=self.port,
                                                                          error=exc.strerror or exc)) from exc
         self.port = self._server.server_address[1]
+        self.worker.start()
         log.info("DICOM node %s listening on %s:%s", self.aet, self.host, self.port)
         return self
 
@@ -91,7 +90,7 @@ class DicomNode:
         if self._server is not None:
             self._server.shutdown()
             self._server = None
-        self.worker.stop()
+            self.worker.stop()
 
     @staticmethod
     def _refusal_status(sop_class: str, header: Dataset | None) -> int:

@@ -29,9 +29,17 @@ ACTION = "predict"
 OVERLAY_OPACITY = 0.4
 
 
-@functools.lru_cache(maxsize=4)
+_LOAD_LOCK = threading.Lock()
+
+
 def classifier(spec: str | None) -> diagnosis.ImageClassifier:
     """The image model, loaded once per process (per spec) and shared by every node in it."""
+    with _LOAD_LOCK:  # two nodes starting at once must not load TensorFlow models side by side
+        return _load(spec)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(spec: str | None) -> diagnosis.ImageClassifier:
     return diagnosis.load_model(spec)
 
 
