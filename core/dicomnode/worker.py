@@ -73,9 +73,6 @@ class Worker:
         self._queue.put(None)
         self._thread.join(timeout)
 
-    def idle(self) -> bool:
-        return self._queue.unfinished_tasks == 0
-
     def _run(self) -> None:
         try:
             classifier(self.model_spec)  # load before the first instance, so its latency is scoring alone
