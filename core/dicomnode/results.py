@@ -30,7 +30,6 @@ from core.imaging.classifier import Prediction
 BURNED_IN_TEXT = "AI result - not for diagnosis"
 MANUFACTURER = "LucidDx"
 SERIES_NUMBER_SC, SERIES_NUMBER_SR = 9901, 9902
-OVERLAY_OPACITY = 0.4
 # SNOMED CT: 233604007 Pneumonia (disorder); 52101004 Present; 2667000 Absent; 373066001 Yes; 373067005 No.
 PNEUMONIA = CodedConcept("233604007", "SCT", "Pneumonia")
 PRESENT, ABSENT = CodedConcept("52101004", "SCT", "Present"), CodedConcept("2667000", "SCT", "Absent")

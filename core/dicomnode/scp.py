@@ -13,7 +13,7 @@ WARNING so that no dataset dump (with patient fields) can reach a log.
 from __future__ import annotations
 
 import logging
-import threading
+import os
 from pathlib import Path
 
 from pydicom.dataset import Dataset
@@ -56,7 +56,6 @@ class DicomNode:
         self.home = home or config.luciddx_home()
         self.worker = Worker(self.home, model, pacs_target)
         self._server = None
-        self._lock = threading.Lock()
 
     def build_ae(self) -> AE:
         ae = AE(ae_title=self.aet)
@@ -106,7 +105,9 @@ class DicomNode:
         try:
             return self.receive(event)
         except Exception as exc:  # never let a dataset take the association (or the node) down
-            log.exception("receiving an instance failed unexpectedly (%s)", type(exc).__name__)
+            # The exception's text may quote header values: its type only, the traceback on request.
+            log.error("receiving an instance failed unexpectedly (%s)", type(exc).__name__,
+                      exc_info=bool(os.environ.get("LUCIDDX_DEBUG")))
             return _status(STATUS_PROCESSING_FAILURE, "LucidDx could not store the instance")
 
     def receive(self, event: evt.Event) -> Dataset | int:
@@ -127,8 +128,8 @@ class DicomNode:
         reason = admission.screen(sop_class, uid, header)
         if reason is not None:
             entry.status, entry.reason, entry.finished = "refused", reason, index.now_text()
-            index.put(entry, self.home)
             record(sender, None, sha256, "bad-input")
+            index.put(entry, self.home)
             log.info("instance %s from %s: refused (%s)", uid, sender, reason)
             return _status(self._refusal_status(sop_class, header), reason)
         index.write_atomically(index.incoming_path(uid, self.home), data)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import queue
 import threading
 import time
@@ -83,7 +84,9 @@ class Worker:
             try:
                 self.process(*item)
             except Exception as exc:  # a bug of ours must not stop the worker: that row fails, the rest go on
-                log.exception("scoring %s failed unexpectedly", item[0])
+                # The exception's text may quote header values: its type only, the traceback on request.
+                log.error("scoring %s failed unexpectedly (%s)", item[0], type(exc).__name__,
+                          exc_info=bool(os.environ.get("LUCIDDX_DEBUG")))
                 record(item[1], None, item[2], "failed")
                 index.update(item[0], self.home, status="failed", finished=index.now_text(),
                              reason=_("Scoring failed unexpectedly ({error}); see the node's log.").format(
