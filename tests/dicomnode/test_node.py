@@ -153,3 +153,14 @@ def test_an_aborted_association_leaves_the_node_running(node) -> None:
     assert assoc.is_established
     assoc.abort()
     assert echoscu(node.port).returncode == 0
+
+
+def test_a_jpeg_baseline_secondary_capture_that_is_no_chest_film_is_flagged(node, isolated_home: Path) -> None:
+    photo = Path(get_testdata_file("SC_rgb_jpeg_dcmtk.dcm"))  # a colour test pattern, JPEG baseline
+    assert storescu(node.port, photo, options=["-xy"]).returncode == 0
+    entry = wait_for(isolated_home, pydicom.dcmread(photo).SOPInstanceUID)
+    assert entry.status == "done" and entry.out_of_distribution is True
+    assert "unlike the chest films" in entry.reason and len(entry.results) == 2
+    sr = read(next(p for p in entry.results if p.endswith("report_sr.dcm")))
+    ood = next(item for item in sr.ContentSequence if item.ConceptNameCodeSequence[0].CodeValue == "ood")
+    assert ood.ConceptCodeSequence[0].CodeValue == results.YES.value
