@@ -8,7 +8,6 @@ source instance. :func:`check` reads each file back and confirms what was promis
 
 from __future__ import annotations
 
-import copy
 import shutil
 import subprocess
 import warnings
@@ -22,6 +21,7 @@ from highdicom.sr import CodedConcept
 from PIL import Image, ImageDraw, ImageFont
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
+from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian
 
 from core.errors import DicomResultError
@@ -94,12 +94,13 @@ def secondary_capture(source: Dataset, overlay_rgb: np.ndarray) -> hd.sc.SCImage
 
 
 def source_header(source: Dataset) -> Dataset:
-    """A copy of the source without its pixels, with the type-2 patient/study attributes present
-    (empty where the sender left them out), as highdicom's constructors read them."""
-    header = copy.copy(source)
-    for keyword in ("PixelData", "FloatPixelData", "DoubleFloatPixelData"):
-        if keyword in header:
-            del header[keyword]
+    """A new dataset with the source's elements but not its pixels, and the type-2 patient/study
+    attributes present (empty where the sender left them out), as highdicom's constructors read them.
+    The source itself is left as it was."""
+    pixels = {Tag("PixelData"), Tag("FloatPixelData"), Tag("DoubleFloatPixelData")}
+    header = Dataset({tag: element for tag, element in source.items() if tag not in pixels})
+    if hasattr(source, "file_meta"):
+        header.file_meta = source.file_meta
     for keyword in _TYPE2_FROM_SOURCE:
         if keyword not in header:
             setattr(header, keyword, "")

@@ -54,6 +54,7 @@ def test_results_are_checked_when_read_back(tmp_path: Path) -> None:
     del source.PatientBirthDate  # highdicom needs the type-2 attributes: we fill them in empty
     files = results.write_results(source, np.full((source.Rows, source.Columns, 3), 90, np.uint8), PREDICTION,
                                   tmp_path / "out")
+    assert "PatientBirthDate" not in source and "PixelData" in source  # the source is left as it was
     sr = pydicom.dcmread(files.report)
     codes = {item.ConceptNameCodeSequence[0].CodeValue: item for item in sr.ContentSequence}
     assert codes["ood"].ConceptCodeSequence[0].CodeValue == results.YES.value
