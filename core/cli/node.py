@@ -7,7 +7,8 @@ import logging
 import signal
 import threading
 
-from core.cli.common import EXIT_OK, emit, log
+from core.cli.common import EXIT_MISUSE, EXIT_OK, emit, log, safe_text
+from core.errors import DicomNodeError
 
 
 def cmd_dicom_node(args: argparse.Namespace) -> int:
@@ -18,9 +19,13 @@ def cmd_dicom_node(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("core").setLevel(logging.INFO)
     target = pacs.configured()
-    if target:
-        pacs.parse(target)  # a malformed LUCIDDX_PACS is misuse, said before listening
-    node = DicomNode(args.host, args.port, args.aet, model=args.model, pacs_target=target).start()
+    try:
+        if target:
+            pacs.parse(target)  # a malformed LUCIDDX_PACS is said before listening
+        node = DicomNode(args.host, args.port, args.aet, model=args.model, pacs_target=target).start()
+    except DicomNodeError as exc:  # a bad AE title, port in use, malformed LUCIDDX_PACS: the command's misuse
+        log(f"error: {safe_text(exc)}")
+        return EXIT_MISUSE
     log(f"DICOM node {node.aet} listening on {node.host}:{node.port}; results under {node.home / 'dicom'} "
         "(Ctrl-C stops it)")
     stopped = threading.Event()

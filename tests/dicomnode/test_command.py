@@ -46,3 +46,10 @@ def test_the_command_serves_scores_and_stops_cleanly(isolated_home: Path, tmp_pa
     log = (tmp_path / "node.log").read_text()
     assert "listening on 127.0.0.1" in log and "done in" in log
     assert PATIENT_NAME not in log and "PATIENT" not in log and PATIENT_ID not in log
+
+
+def test_misuse_exits_2_with_the_reason(isolated_home: Path) -> None:
+    env = os.environ | {"LUCIDDX_HOME": str(isolated_home), "LUCIDDX_PACS": "not-a-target"}
+    run = subprocess.run([sys.executable, "-m", "core", "dicom-node", "--port", str(free_port())], capture_output=True,
+                         text=True, env=env, cwd=PROJECT_ROOT, timeout=60)
+    assert run.returncode == 2 and "AET@host:port" in run.stderr and "Traceback" not in run.stderr
