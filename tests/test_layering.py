@@ -1,7 +1,7 @@
 """The house's rules, read from every file's imports (subpackages included): no cycles, one direction.
 
 Layers, from the front to the floor:
-    front ends   app.py, pages/, ui/, core.cli, core.services (and later api/, dicomnode/)
+    front ends   app.py, pages/, ui/, core.cli, core.dicomnode (the DICOM node), core.services (and later api/)
     views        core.charts (plotly figures of domain results)
     domains      core.imaging, core.tabular, core.jobs, core.access
     models       core.models (registry, cards, metrics, kinds, provenance)
@@ -22,7 +22,8 @@ VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py")), *sorted(
 CORE_FILES = sorted((ROOT / "core").rglob("*.py"))
 # Which core packages each core package may import (besides itself and the floor).
 ALLOWED = {
-    "cli": {"services", "imaging", "tabular", "jobs", "models", "charts", "access"},
+    "cli": {"services", "imaging", "tabular", "jobs", "models", "charts", "access", "dicomnode"},
+    "dicomnode": {"services", "imaging", "models", "access"},
     "services": {"imaging", "tabular", "jobs", "models", "access"},
     "charts": {"imaging", "tabular", "models"},
     "imaging": {"models"},
