@@ -17,7 +17,7 @@ CODE_SPAN = re.compile(r"`[^`]*`")
 # Titles of cited publications stay in their original language.
 CITATIONS = ("Model Cards for Model Reporting",)
 TRANSLATED_PAGES = {"pages/model_cards.py": "模型卡", "pages/retrain.py": "重新训练", "pages/image_diagnosis.py": "影像诊断",
-                    "pages/patient_risk.py": "患者风险", "pages/admin.py": "系统管理"}
+                    "pages/patient_risk.py": "患者风险", "pages/admin.py": "系统管理", "pages/worklist.py": "DICOM 工作列表"}
 
 
 def shown_text(at: AppTest) -> list[str]:
