@@ -26,6 +26,7 @@ PAGES = [
     (st.Page("pages/image_diagnosis.py", title=_("Image diagnosis"), icon=":material/radiology:", default=True), "predict"),
     (st.Page("pages/patient_risk.py", title=_("Patient risk"), icon=":material/monitor_heart:"), "risk"),
     (st.Page("pages/model_cards.py", title=_("Model cards"), icon=":material/fact_check:"), "cards"),
+    (st.Page("pages/worklist.py", title=_("DICOM worklist"), icon=":material/list_alt:"), "worklist"),
     (st.Page("pages/retrain.py", title=_("Retrain"), icon=":material/model_training:"), "train"),
     (st.Page("pages/admin.py", title=_("Administration"), icon=":material/admin_panel_settings:"), "users"),
 ]

@@ -67,6 +67,14 @@ class AccessStoreError(LucidDxError):
     """The account and audit database cannot be reached, created or upgraded."""
 
 
+class DicomResultError(LucidDxError):
+    """A DICOM result object (Secondary Capture, SR) that could not be built or failed its read-back check."""
+
+
+class DicomNodeError(LucidDxError):
+    """The DICOM node cannot start (address in use, bad AE title or port) or send its results on."""
+
+
 class UploadTooLargeError(UnsupportedImageError):
     """An upload larger than the image door's limit (the REST API answers 413)."""
 

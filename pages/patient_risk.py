@@ -13,6 +13,7 @@ import streamlit as st
 
 from core.charts import risk as risk_charts
 from core.errors import LucidDxError
+from core.i18n import _, format_decimal, format_percent, ngettext
 from core.services import tabular
 from core.services import audit
 from ui.auth import require_page
@@ -24,9 +25,14 @@ PATIENT_KEY = "risk_patient"  # the last submitted, valid patient: {feature: val
 ISSUES_KEY = "risk_issues"  # messages from the last submit: {feature: [(severity, message)]}
 
 
-@st.cache_resource(show_spinner="Loading the risk model…")
-def get_predictor(spec: str) -> tabular.RiskPredictor:
+@st.cache_resource(show_spinner=False)
+def _load_predictor(spec: str) -> tabular.RiskPredictor:
     return tabular.load(spec)
+
+
+def get_predictor(spec: str) -> tabular.RiskPredictor:
+    with st.spinner(_("Loading the risk model…")):  # said in this session's language, not the first loader's
+        return _load_predictor(spec)
 
 
 def field_key(name: str) -> str:
@@ -34,11 +40,15 @@ def field_key(name: str) -> str:
 
 
 def field_help(spec: tabular.FeatureSpec) -> str:
-    optional = " Optional: blank = not measured (the model imputes it and shows it)." if spec.optional else " Required."
+    optional = (_("Optional: blank = not measured (the model imputes it and shows it).") if spec.optional
+                else _("Required."))
     if spec.categorical:
-        return f"{spec.help} Values: {', '.join(spec.levels)}.{optional}".strip()
-    lo, hi = spec.plausible
-    return f"{spec.help} Trained range {lo:g}–{hi:g} {spec.unit}.{optional}".strip()
+        allowed = _("Values: {levels}.").format(levels=_(", ").join(spec.levels))
+    else:
+        lo, hi = spec.plausible
+        allowed = _("Trained range {range}.").format(range=f"{lo:g}–{hi:g} {spec.unit}".strip())
+    # The help text itself is the model's (stored with its schema); the sentences after it are ours.
+    return " ".join(part for part in (spec.help, allowed, optional) if part).strip()
 
 
 def fill_example(schema: tabular.Schema) -> None:
@@ -52,20 +62,20 @@ def field_input(spec: tabular.FeatureSpec, label: str, key: str, value: Any = No
     if spec.categorical:
         index = spec.levels.index(value) if value in spec.levels else None
         return st.selectbox(label, list(spec.levels), index=index, key=key, help=field_help(spec),
-                            placeholder="not measured" if spec.optional else "required")
+                            placeholder=_("not measured") if spec.optional else _("required"))
     step: float | int = 1 if spec.integer else spec.step
     fmt = "%d" if spec.integer else ("%.3f" if spec.step < 0.01 else "%.1f")
     if value is not None and spec.integer:
         value = int(value)
     return st.number_input(label, value=value, step=step, format=fmt, key=key, help=field_help(spec),
-                           placeholder="not measured" if spec.optional else "required")
+                           placeholder=_("not measured") if spec.optional else _("required"))
 
 
 def patient_form(predictor: tabular.RiskPredictor) -> None:
     """The form. On submit, validate in core and keep the patient (or the field messages) in session state."""
     schema = predictor.schema
     if schema.example:
-        st.button("Fill in an example patient", on_click=fill_example, args=(schema,), key="risk_example",
+        st.button(_("Fill in an example patient"), on_click=fill_example, args=(schema,), key="risk_example",
                   icon=":material/person_add:")
     slots: dict[str, Any] = {}
     with st.form(FORM_KEY):
@@ -76,7 +86,7 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
                 label = spec.display_label() + ("" if spec.optional else " *")
                 values[spec.name] = field_input(spec, label, field_key(spec.name))
                 slots[spec.name] = st.empty()
-        submitted = st.form_submit_button("Compute risk", type="primary", icon=":material/calculate:")
+        submitted = st.form_submit_button(_("Compute risk"), type="primary", icon=":material/calculate:")
     if submitted:
         outcome = tabular.score_patient(predictor, values)
         entered = json.dumps(values, sort_keys=True, default=str).encode()  # hashed for the audit log, never stored
@@ -92,8 +102,8 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
                     st.error(message, icon=":material/error:")
                 else:
                     st.warning(message, icon=":material/warning:")
-    if any(sev == "error" for msgs in st.session_state.get(ISSUES_KEY, {}).values() for sev, _ in msgs):
-        st.error("Some values are impossible: correct the fields marked above, then compute again.",
+    if any(sev == "error" for msgs in st.session_state.get(ISSUES_KEY, {}).values() for sev, _message in msgs):
+        st.error(_("Some values are impossible: correct the fields marked above, then compute again."),
                  icon=":material/error:")
 
 
@@ -106,48 +116,50 @@ def show_result(predictor: tabular.RiskPredictor, result: tabular.RiskResult) ->
     outcome = outcome_name(predictor)
     left, right = st.columns([1, 2])
     with left:
-        st.metric(f"Risk of {outcome}", f"{result.risk:.1%}",
-                  help="Calibrated probability from the model (out-of-fold calibration "
-                       f"slope {summary['calibration_slope']:.2f}, intercept {summary['calibration_intercept']:+.2f}).")
-        verdict = "above" if result.above_threshold else "below"
-        st.markdown(f"**{verdict.capitalize()}** the decision threshold of {result.threshold:.1%}.")
+        st.metric(_("Risk of {outcome}").format(outcome=outcome), format_percent(result.risk, 1),
+                  help=_("Calibrated probability from the model (out-of-fold calibration slope {slope}, "
+                         "intercept {intercept}).").format(slope=format_decimal(summary["calibration_slope"], 2),
+                                                           intercept=f"{summary['calibration_intercept']:+.2f}"))
+        verdict = (_("**Above** the decision threshold of {threshold}.") if result.above_threshold
+                   else _("**Below** the decision threshold of {threshold}."))
+        st.markdown(verdict.format(threshold=format_percent(result.threshold, 1)))
         lo, hi = result.risk_interval
-        st.caption(
-            f"How sure: 95% interval {lo:.1%}–{hi:.1%} over bootstrap refits of the model. Model-wide: CV "
-            f"AUC {summary['cv_auc']:.3f} (95% CI {summary['cv_auc_ci95'][0]:.3f}–{summary['cv_auc_ci95'][1]:.3f}), "
-            f"Brier {summary['brier']:.3f}; at the threshold sensitivity {summary['sensitivity']:.0%}, "
-            f"specificity {summary['specificity']:.0%}."
-        )
+        st.caption(_(
+            "How sure: 95% interval {low}–{high} over bootstrap refits of the model. Model-wide: CV AUC {auc} "
+            "(95% CI {auc_low}–{auc_high}), Brier {brier}; at the threshold sensitivity {sensitivity}, "
+            "specificity {specificity}."
+        ).format(low=format_percent(lo, 1), high=format_percent(hi, 1), auc=format_decimal(summary["cv_auc"], 3),
+                 auc_low=format_decimal(summary["cv_auc_ci95"][0], 3), auc_high=format_decimal(summary["cv_auc_ci95"][1], 3),
+                 brier=format_decimal(summary["brier"], 3), sensitivity=format_percent(summary["sensitivity"], 0),
+                 specificity=format_percent(summary["specificity"], 0)))
     with right:
         st.plotly_chart(risk_charts.risk_gauge(result.risk, result.threshold, result.risk_interval,
-                                               title=f"Risk of {outcome}"), key="risk_gauge")
-    labels = result.value_labels()
-    imputed = [labels[name].split(" = ", 1)[-1].replace("not measured ", f"{name} ")
-               for name, v in result.imputed.items() if v is not None]
+                                               title=_("Risk of {outcome}").format(outcome=outcome)), key="risk_gauge")
+    imputed = [risk_charts.imputed_note(result, name) for name, v in result.imputed.items() if v is not None]
     if imputed:
-        st.info("Not measured, so the model used the training value and its 'not measured' effect: "
-                + ", ".join(imputed) + ". The waterfall shows what not knowing each value did to the risk.",
+        st.info(_("Not measured, so the model used the training value and its 'not measured' effect: {fields}. "
+                  "The waterfall shows what not knowing each value did to the risk.").format(fields=_(", ").join(imputed)),
                 icon=":material/info:")
     for warning in result.warnings:
         st.warning(warning, icon=":material/warning:")
     st.plotly_chart(risk_charts.waterfall(result, max_features=15, outcome=outcome), key="risk_waterfall")
-    st.caption(
-        f"Exact SHAP ({predictor.meta.get('explanation', {}).get('explainer', 'exact explainer')}): base value "
-        f"{result.base_value:+.3f} + contributions {sum(result.contributions.values()):+.3f} = "
-        f"{result.output:+.3f} log-odds = {result.risk:.1%}."
-    )
+    explainer = predictor.meta.get("explanation", {}).get("explainer") or _("exact explainer")
+    st.caption(_("Exact SHAP ({explainer}): base value {base} + contributions {contributions} = {output} log-odds "
+                 "= {risk}.").format(explainer=explainer, base=f"{result.base_value:+.3f}",
+                                     contributions=f"{sum(result.contributions.values()):+.3f}",
+                                     output=f"{result.output:+.3f}", risk=format_percent(result.risk, 1)))
 
 
 def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: tabular.RiskResult) -> None:
-    st.subheader("What if?")
-    st.caption("Change one value and see how the risk would move. Nothing here changes the patient above.")
+    st.subheader(_("What if?"))
+    st.caption(_("Change one value and see how the risk would move. Nothing here changes the patient above."))
     schema = predictor.schema
     left, right = st.columns(2)
-    name = left.selectbox("Value to change", schema.names, key="risk_whatif_feature",
+    name = left.selectbox(_("Value to change"), schema.names, key="risk_whatif_feature",
                           format_func=lambda n: schema.by_name[n].display_label())
     spec = schema.by_name[name]
     with right:
-        new_value = field_input(spec, f"New {spec.display_label()}", f"risk_whatif_value_{name}", patient.get(name))
+        new_value = field_input(spec, _("New {field}").format(field=spec.display_label()), f"risk_whatif_value_{name}", patient.get(name))
     outcome = tabular.score_patient(predictor, {**patient, name: new_value})
     if not outcome.ok:
         for issue in outcome.issues:
@@ -155,50 +167,72 @@ def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: t
                 right.error(issue.message, icon=":material/error:")
         return
     changed = outcome.result
-    st.metric(f"Risk with {spec.name} = {spec.format_value(new_value)}", f"{changed.risk:.1%}",
-              delta=f"{(changed.risk - result.risk) * 100:+.1f} percentage points", delta_color="inverse")
+    st.metric(_("Risk with {field} = {value}").format(field=spec.name, value=risk_charts.shown_value(spec, new_value)),
+              format_percent(changed.risk, 1),
+              delta=_("{change} percentage points").format(change=f"{(changed.risk - result.risk) * 100:+.1f}"),
+              delta_color="inverse")
 
 
 def researcher_view(predictor: tabular.RiskPredictor) -> None:
-    st.caption("Exact SHAP values of the model over all training patients (log-odds).")
+    st.caption(_("Exact SHAP values of the model over all training patients (log-odds)."))
     names = predictor.schema.names
     X, _base, values = predictor.global_explanation()
     st.plotly_chart(risk_charts.importance_bar(values, names), key="risk_importance")
     st.plotly_chart(risk_charts.beeswarm(X, values, names), key="risk_beeswarm")
     strongest = int(abs(values).mean(axis=0).argmax())
-    feature = st.selectbox("Dependence plot for", names, index=strongest, key="risk_dependence_feature")
+    feature = st.selectbox(_("Dependence plot for"), names, index=strongest, key="risk_dependence_feature")
     imputed = predictor.model.imputed_values().get(feature)
     st.plotly_chart(risk_charts.dependence_plot(feature, X, values, names, imputed, predictor.schema.by_name[feature]),
                     key="risk_dependence")
     families = predictor.meta.get("validation", {}).get("families", [])
     if families:
-        st.markdown("**Model families compared (cross-validation on the same folds)**")
+        st.markdown("**" + _("Model families compared (cross-validation on the same folds)") + "**")
         st.dataframe(
-            [{"family": f["family"], "CV AUC": round(f["cv_auc"], 3),
-              "95% CI": f"{f['cv_auc_ci95'][0]:.3f}–{f['cv_auc_ci95'][1]:.3f}", "Brier": round(f["brier"], 4),
-              "explainer": f["explainer"]} for f in families],
+            [{_("family"): f["family"], _("CV AUC"): round(f["cv_auc"], 3),
+              _("95% CI"): f"{f['cv_auc_ci95'][0]:.3f}–{f['cv_auc_ci95'][1]:.3f}", _("Brier"): round(f["brier"], 4),
+              _("explainer"): f["explainer"]} for f in families],
             hide_index=True,
         )
-        st.caption("Chosen by: " + predictor.meta["validation"].get("selection_rule", ""))
+        # The rule's wording is stored with the model (meta.json): data, not a UI string.
+        st.caption(_("Chosen by: {rule}").format(rule=predictor.meta["validation"].get("selection_rule", "")))
 
 
-@st.cache_data(show_spinner="Scoring the patients…", max_entries=8)
+@st.cache_data(show_spinner=False, max_entries=8)
 def score_upload(data: bytes, name: str, spec: str) -> list[dict]:
     """Score an uploaded CSV once; reruns (what-if edits in another tab) reuse the result."""
-    return tabular.score_rows_of(data, get_predictor(spec), name)
+    return tabular.score_rows_of(data, _load_predictor(spec), name)
+
+
+def shown_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The batch table with its column headers in the reader's language (the CSV download keeps its own names)."""
+    headers = {"row": _("row"), "ok": _("scored"), "risk": _("risk"), "above_threshold": _("above threshold"),
+               "top_contributions": _("top contributions"), "error": _("error")}
+
+    def header(key: str) -> str:
+        if key.startswith("shap_"):
+            return _("SHAP {feature}").format(feature=key[len("shap_"):])
+        return headers.get(key, key)
+
+    return [{header(k): v for k, v in row.items()} for row in rows]
 
 
 def batch_view(predictor: tabular.RiskPredictor) -> None:
     schema = predictor.schema
     zero_missing = [s.name for s in schema.features if s.zero_means_missing]
-    st.caption("One patient per row with the columns " + ", ".join(schema.names) + ". Blank means not measured"
-               + (f" (and 0 too in {', '.join(zero_missing)})" if zero_missing else "")
-               + "; extra columns are ignored.")
-    upload = st.file_uploader("Patients CSV", type=["csv"], key="risk_batch_upload")
+    if zero_missing:
+        note = _("One patient per row with the columns {columns}. Blank means not measured (and 0 too in {zero_fields}); "
+                 "extra columns are ignored.").format(columns=_(", ").join(schema.names),
+                                                      zero_fields=_(", ").join(zero_missing))
+    else:
+        note = _("One patient per row with the columns {columns}. Blank means not measured; extra columns are "
+                 "ignored.").format(columns=_(", ").join(schema.names))
+    st.caption(note)
+    upload = st.file_uploader(_("Patients CSV"), type=["csv"], key="risk_batch_upload")
     if upload is None:
         return
     try:
-        results = score_upload(upload.getvalue(), upload.name, predictor.spec)
+        with st.spinner(_("Scoring the patients…")):
+            results = score_upload(upload.getvalue(), upload.name, predictor.spec)
     except LucidDxError as exc:
         audit.record(USER, "risk", model=predictor.spec, data=upload.getvalue(), outcome="bad-input")
         st.error(str(exc), icon=":material/error:")
@@ -208,35 +242,40 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
         audit.record(USER, "risk", model=predictor.spec, data=upload.getvalue())
         audited.add((upload.file_id, predictor.spec))
     bad = [r for r in results if not r["ok"]]
-    st.markdown(f"Scored **{len(results) - len(bad)}** of {len(results)} rows.")
+    st.markdown(ngettext("Scored **{scored}** of {n} row.", "Scored **{scored}** of {n} rows.", len(results))
+                .format(scored=len(results) - len(bad), n=len(results)))
     for r in bad:
         st.error(r["error"], icon=":material/error:")
-    st.dataframe(tabular.batch_table(results), hide_index=True)
-    st.download_button("Download the results (CSV)", tabular.export_csv(results, predictor), file_name="risk_results.csv",
+    st.dataframe(shown_table(tabular.batch_table(results)), hide_index=True)
+    st.download_button(_("Download the results (CSV)"), tabular.export_csv(results, predictor), file_name="risk_results.csv",
                        mime="text/csv", key="risk_batch_download", icon=":material/download:",
                        on_click=audit.record, args=(USER, "export"), kwargs={"model": predictor.spec, "data": upload.getvalue()})
 
 
 apply_language()
 USER = require_page("risk")
-st.title("Patient risk")
+st.title(_("Patient risk"))
 specs, default_index = tabular.model_choices()
 if not specs:
-    st.error("No risk model is registered. Train one: python -m core train-risk --csv FILE --target COLUMN --name NAME",
+    st.error(_("No risk model is registered. Train one: {command}").format(
+        command="`python -m core train-risk --csv FILE --target COLUMN --name NAME`"),
              icon=":material/error:")
     st.stop()
-model_spec = st.selectbox("Risk model", specs, index=default_index, key="risk_model")
+model_spec = st.selectbox(_("Risk model"), specs, index=default_index, key="risk_model")
 try:
     predictor = get_predictor(model_spec)
 except LucidDxError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
-st.caption(f"{predictor.meta.get('intended_use', '')} Every value's effect is explained exactly. "
-           "Decision support only: a clinician reviews every result.")
+# The intended use is the model's own text (meta.json); the sentences after it are ours.
+st.caption(" ".join(part for part in (predictor.meta.get("intended_use", ""),
+                                      _("Every value's effect is explained exactly."),
+                                      _("Decision support only: a clinician reviews every result.")) if part))
 model_card_panel(model_spec)
 
-patient_tab, batch_tab, research_tab = st.tabs([":material/person: Patient", ":material/table: Batch (CSV)",
-                                                ":material/science: For researchers"])
+patient_tab, batch_tab, research_tab = st.tabs([":material/person: " + _("Patient"),
+                                                ":material/table: " + _("Batch (CSV)"),
+                                                ":material/science: " + _("For researchers")])
 with patient_tab:
     patient_form(predictor)
     patient = st.session_state.get(PATIENT_KEY)

@@ -16,7 +16,8 @@ ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ ,]+[A-Za-z][a-z]+){2,}\b")
 CODE_SPAN = re.compile(r"`[^`]*`")
 # Titles of cited publications stay in their original language.
 CITATIONS = ("Model Cards for Model Reporting",)
-TRANSLATED_PAGES = {"pages/model_cards.py": "模型卡", "pages/retrain.py": "重新训练", "pages/image_diagnosis.py": "影像诊断"}
+TRANSLATED_PAGES = {"pages/model_cards.py": "模型卡", "pages/retrain.py": "重新训练", "pages/image_diagnosis.py": "影像诊断",
+                    "pages/patient_risk.py": "患者风险", "pages/admin.py": "系统管理", "pages/worklist.py": "DICOM 工作列表"}
 
 
 def shown_text(at: AppTest) -> list[str]:
@@ -33,7 +34,7 @@ def shown_text(at: AppTest) -> list[str]:
 
 
 def card_strings() -> set[str]:
-    """English runs inside the stored model cards' own prose (written with each model; not yet translated)."""
+    """English runs inside the stored model cards' and model metadata's own prose (written with each model; not yet translated)."""
     found: set[str] = set()
 
     def walk(value) -> None:
@@ -49,6 +50,9 @@ def card_strings() -> set[str]:
     for refs in registry.list_models().values():
         for ref in refs:
             walk(cards.load_card(ref))
+            # The model's own stored text (meta.json: intended use, schema labels and help, the selection rule)
+            # is model-authored data, shown as written, like the card's prose.
+            walk(ref.meta)
     return found
 
 

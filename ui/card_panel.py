@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.models import cards, kinds, registry
 from core.errors import LucidDxError
-from core.i18n import _
+from core.i18n import _, format_decimal, format_percent
 
 CARD_PAGE = "pages/model_cards.py"
 SPEC_PARAM = "model"
@@ -42,11 +42,11 @@ def threshold_note(card: dict[str, Any]) -> str | None:
     if in_force.get("threshold") is None:
         return None
     if in_force["source"] == "stored":
-        return _("Threshold in force: {threshold}, stored with this version.").format(threshold=f"{in_force['threshold']:.2f}")
+        return _("Threshold in force: {threshold}, stored with this version.").format(threshold=format_decimal(in_force["threshold"], 2))
     return _("Threshold in force: {threshold}, adopted by this site from its validation {validation} "
-             "(stored threshold {stored}).").format(threshold=f"{in_force['threshold']:.2f}",
+             "(stored threshold {stored}).").format(threshold=format_decimal(in_force["threshold"], 2),
                                                     validation=in_force["source"].split(":", 1)[1],
-                                                    stored=f"{card['model_details']['threshold']:.2f}")
+                                                    stored=format_decimal(card["model_details"]["threshold"], 2))
 
 
 def format_metric(entry: dict[str, Any] | None) -> tuple[str, str | None]:
@@ -54,8 +54,8 @@ def format_metric(entry: dict[str, Any] | None) -> tuple[str, str | None]:
     if not entry or entry.get("value") is None:
         return _("n/a"), None
     low, high = entry.get("ci95") or [None, None]
-    interval = _("95% CI {low}–{high}").format(low=f"{low:.3f}", high=f"{high:.3f}") if low is not None else None
-    return f"{entry['value']:.3f}", interval
+    interval = _("95% CI {low}–{high}").format(low=format_decimal(low, 3), high=format_decimal(high, 3)) if low is not None else None
+    return format_decimal(entry["value"], 3), interval
 
 
 def ood_note(card: dict[str, Any]) -> str | None:
@@ -66,9 +66,9 @@ def ood_note(card: dict[str, Any]) -> str | None:
     parts = []
     if ood.get("non_chest_flag_rate") is not None:
         parts.append(_("flagged {rate} of {n} non-chest test images").format(
-            rate=f"{ood['non_chest_flag_rate']:.0%}", n=ood["non_chest_n"]))
+            rate=format_percent(ood["non_chest_flag_rate"], 0), n=ood["non_chest_n"]))
     if ood.get("validation_flag_rate") is not None:
-        parts.append(_("{rate} of {n} validation X-rays").format(rate=f"{ood['validation_flag_rate']:.1%}", n=ood["validation_n"]))
+        parts.append(_("{rate} of {n} validation X-rays").format(rate=format_percent(ood["validation_flag_rate"], 1), n=ood["validation_n"]))
     return _("Inputs unlike the training images are flagged as out of distribution and their prediction marked "
              "unreliable. Measured: {rates}.").format(rates=_(", ").join(parts))
 

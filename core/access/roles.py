@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from core.errors import PermissionDeniedError
-from core.i18n import _
+from core.i18n import N_, _
 
 ROLES = ("clinician", "researcher", "admin")
 RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -23,6 +23,26 @@ PERMISSIONS: dict[str, str] = {
     "users": "admin", "apikeys": "admin", "activate": "admin", "rollback": "admin", "delete": "admin",
     "threshold": "admin", "audit": "admin",
 }
+
+
+# What each action and role is called where a person reads it (the codes above stay in logs and JSON).
+ACTION_NAMES = {
+    "predict": N_("Predicting on images"), "explain": N_("Explaining a prediction"), "risk": N_("Scoring patient risk"),
+    "cards": N_("Reading model cards"), "report": N_("Case reports"), "worklist": N_("The DICOM worklist"),
+    "evaluate": N_("Evaluating a model"), "validate": N_("Site validation"), "train": N_("Training models"),
+    "train-risk": N_("Training risk models"), "deidentify": N_("De-identifying DICOM"), "users": N_("Managing accounts"),
+    "apikeys": N_("Managing API keys"), "activate": N_("Activating model versions"), "rollback": N_("Rolling back models"),
+    "delete": N_("Deleting model versions"), "threshold": N_("Changing thresholds"), "audit": N_("Reading the audit log"),
+}
+ROLE_NAMES = {"clinician": N_("clinician"), "researcher": N_("researcher"), "admin": N_("administrator")}
+
+
+def action_name(action: str) -> str:
+    return _(ACTION_NAMES.get(action, action))
+
+
+def role_name(role: str) -> str:
+    return _(ROLE_NAMES.get(role, role))
 
 
 class HasRole(Protocol):
@@ -48,14 +68,15 @@ def allowed(role: str, action: str) -> bool:
 def require(user: HasRole | None, action: str) -> None:
     """Raise :class:`PermissionDeniedError` unless ``user`` is signed in, enabled and allowed ``action``."""
     if user is None:
-        raise PermissionDeniedError(_("Sign in first: {action} needs an account.").format(action=action))
+        raise PermissionDeniedError(_("Sign in first: {action} needs an account.").format(action=action_name(action)))
     if getattr(user, "disabled", False):
         raise PermissionDeniedError(
             _("The account {name} is disabled; ask an administrator to enable it.").format(name=user.name))
     if not allowed(user.role, action):
         raise PermissionDeniedError(
             _("{action} needs the {needed} role; {name} is a {role}. Ask an administrator if you need it.").format(
-                action=action, needed=PERMISSIONS[action], name=user.name, role=user.role))
+                action=action_name(action), needed=role_name(PERMISSIONS[action]), name=user.name,
+                role=role_name(user.role)))
 
 
 def actions_for(role: str) -> list[str]:

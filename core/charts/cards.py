@@ -30,7 +30,7 @@ def _title(card: dict[str, Any], what: str) -> dict[str, Any]:
 def _curves(card: dict[str, Any], binary_key: str, by_class_key: str) -> dict[str, dict[str, Any]]:
     qa = _qa(card)
     if binary_key in qa:
-        return {card["model_details"].get("positive_class") or "positive": qa[binary_key]}
+        return {card["model_details"].get("positive_class") or _("positive"): qa[binary_key]}
     return qa.get(by_class_key, {})
 
 
@@ -38,18 +38,25 @@ def roc_figure(card: dict[str, Any]) -> go.Figure:
     """ROC curve(s) with the chance diagonal and the operating point marked."""
     fig = go.Figure()
     auc = _qa(card)["overall"]["auc"]
+    roc_hover = _("FPR {fpr}<br>TPR {tpr}<br>threshold {threshold}").format(
+        fpr="%{x:.3f}", tpr="%{y:.3f}", threshold="%{customdata:.4g}")
     for label, curve in _curves(card, "roc_curve", "roc_curve_by_class").items():
         fig.add_trace(go.Scatter(x=curve["fpr"], y=curve["tpr"], mode="lines", name=f"{label}",
-                                 customdata=curve["threshold"], hovertemplate="FPR %{x:.3f}<br>TPR %{y:.3f}<br>threshold %{customdata:.4g}"))
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(dash="dot", color="grey")))
+                                 customdata=curve["threshold"], hovertemplate=roc_hover))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=_("chance"), line=dict(dash="dot", color="grey")))
     overall = _qa(card)["overall"]
     if card["model_details"].get("threshold") is not None and "roc_curve" in _qa(card):
         fig.add_trace(go.Scatter(x=[1 - overall["specificity"]["value"]], y=[overall["sensitivity"]["value"]], mode="markers",
-                                 marker=dict(size=12, symbol="x", color="crimson"), name="operating threshold"))
+                                 marker=dict(size=12, symbol="x", color="crimson"), name=_("operating threshold")))
     ci = auc["ci95"]
-    subtitle = f"AUC {auc['value']:.3f}" + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci[0] is not None else "")
-    fig.update_layout(title=_title(card, f"ROC curve · {subtitle}"), xaxis_title="1 - specificity (false positive rate)",
-                      yaxis_title="Sensitivity (true positive rate)", **_LAYOUT)
+    if ci[0] is not None:
+        subtitle = _("AUC {auc} (95% CI {low}-{high})").format(auc=f"{auc['value']:.3f}", low=f"{ci[0]:.3f}",
+                                                               high=f"{ci[1]:.3f}")
+    else:
+        subtitle = _("AUC {auc}").format(auc=f"{auc['value']:.3f}")
+    fig.update_layout(title=_title(card, _("ROC curve · {subtitle}").format(subtitle=subtitle)),
+                      xaxis_title=_("1 - specificity (false positive rate)"),
+                      yaxis_title=_("Sensitivity (true positive rate)"), **_LAYOUT)
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
     return fig
@@ -60,11 +67,11 @@ def pr_figure(card: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     for label, curve in _curves(card, "pr_curve", "pr_curve_by_class").items():
         fig.add_trace(go.Scatter(x=curve["recall"], y=curve["precision"], mode="lines",
-                                 name=f"{label} (AP {curve['average_precision']:.3f})"))
+                                 name=_("{label} (AP {ap})").format(label=label, ap=f"{curve['average_precision']:.3f}")))
         fig.add_trace(go.Scatter(x=[0, 1], y=[curve["prevalence"]] * 2, mode="lines", line=dict(dash="dot", color="grey"),
-                                 name=f"prevalence {curve['prevalence']:.2f}"))
-    fig.update_layout(title=_title(card, "Precision-recall curve"), xaxis_title="Recall (sensitivity)",
-                      yaxis_title="Precision (PPV)", **_LAYOUT)
+                                 name=_("prevalence {prevalence}").format(prevalence=f"{curve['prevalence']:.2f}")))
+    fig.update_layout(title=_title(card, _("Precision-recall curve")), xaxis_title=_("Recall (sensitivity)"),
+                      yaxis_title=_("Precision (PPV)"), **_LAYOUT)
     fig.update_yaxes(range=[0, 1.02])
     return fig
 
@@ -74,15 +81,16 @@ def calibration_figure(card: dict[str, Any]) -> go.Figure:
     cal = _qa(card)["calibration"]
     bins = cal["bins"]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfect calibration", line=dict(dash="dot", color="grey")))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name=_("perfect calibration"), line=dict(dash="dot", color="grey")))
     fig.add_trace(go.Scatter(
-        x=[b["mean_predicted"] for b in bins], y=[b["observed"] for b in bins], mode="lines+markers", name="model",
+        x=[b["mean_predicted"] for b in bins], y=[b["observed"] for b in bins], mode="lines+markers", name=_("model"),
         marker=dict(size=[6 + 20 * (b["count"] / max(x["count"] for x in bins)) ** 0.5 for b in bins]),
-        customdata=[b["count"] for b in bins], hovertemplate="predicted %{x:.2f}<br>observed %{y:.2f}<br>n=%{customdata}",
+        customdata=[b["count"] for b in bins], hovertemplate=_("predicted {predicted}<br>observed {observed}<br>n={n}").format(
+            predicted="%{x:.2f}", observed="%{y:.2f}", n="%{customdata}"),
     ))
-    x_title = "Top-class confidence" if "of" in cal else "Mean predicted probability"
-    fig.update_layout(title=_title(card, f"Reliability diagram · ECE {cal['expected_calibration_error']:.3f}"),
-                      xaxis_title=x_title, yaxis_title="Observed frequency", **_LAYOUT)
+    x_title = _("Top-class confidence") if "of" in cal else _("Mean predicted probability")
+    title = _("Reliability diagram · ECE {ece}").format(ece=f"{cal['expected_calibration_error']:.3f}")
+    fig.update_layout(title=_title(card, title), xaxis_title=x_title, yaxis_title=_("Observed frequency"), **_LAYOUT)
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
     return fig
@@ -95,11 +103,12 @@ def decision_curve_figure(card: dict[str, Any]) -> go.Figure | None:
         return None
     x = curve["threshold_probability"]
     fig = go.Figure()
-    fig.add_trace(go.Scatter(x=x, y=curve["model"], mode="lines", name="model"))
-    fig.add_trace(go.Scatter(x=x, y=curve["treat_all"], mode="lines", name="treat all", line=dict(dash="dash")))
-    fig.add_trace(go.Scatter(x=x, y=curve["treat_none"], mode="lines", name="treat none", line=dict(dash="dot", color="grey")))
+    fig.add_trace(go.Scatter(x=x, y=curve["model"], mode="lines", name=_("model")))
+    fig.add_trace(go.Scatter(x=x, y=curve["treat_all"], mode="lines", name=_("treat all"), line=dict(dash="dash")))
+    fig.add_trace(go.Scatter(x=x, y=curve["treat_none"], mode="lines", name=_("treat none"), line=dict(dash="dot", color="grey")))
     top = max(max(curve["model"]), max(curve["treat_all"]), 0.01)
-    fig.update_layout(title=_title(card, "Decision curve"), xaxis_title="Threshold probability", yaxis_title="Net benefit", **_LAYOUT)
+    fig.update_layout(title=_title(card, _("Decision curve")), xaxis_title=_("Threshold probability"),
+                      yaxis_title=_("Net benefit"), **_LAYOUT)
     fig.update_yaxes(range=[-0.05 * top - 0.02, top * 1.1])
     return fig
 
@@ -108,8 +117,10 @@ def confusion_matrix_figure(card: dict[str, Any]) -> go.Figure:
     """Heatmap of counts (rows: true class, columns: predicted class)."""
     cm = _qa(card)["confusion_matrix"]
     fig = go.Figure(go.Heatmap(z=cm["counts"], x=cm["classes"], y=cm["classes"], colorscale="Blues", showscale=False,
-                               text=cm["counts"], texttemplate="%{text}", hovertemplate="true %{y}<br>predicted %{x}<br>n=%{z}"))
-    fig.update_layout(title=_title(card, "Confusion matrix"), xaxis_title="Predicted", yaxis_title="True", **_LAYOUT)
+                               text=cm["counts"], texttemplate="%{text}", hovertemplate=_("true {true}<br>predicted {predicted}<br>n={n}").format(
+                                   true="%{y}", predicted="%{x}", n="%{z}")))
+    fig.update_layout(title=_title(card, _("Confusion matrix")), xaxis_title=_("Predicted"), yaxis_title=_("True"),
+                      **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -126,8 +137,8 @@ def metrics_figure(card: dict[str, Any]) -> go.Figure:
     """Forest plot: every overall metric with its 95% bootstrap interval."""
     overall = _qa(card)["overall"]
     names = [_(metrics.METRIC_LABELS[k]) for k in overall]
-    fig = go.Figure(_interval_trace(names, list(overall.values()), "value (95% CI)"))
-    fig.update_layout(title=_title(card, "Metrics with 95% CIs"), xaxis_title="Value", **_LAYOUT)
+    fig = go.Figure(_interval_trace(names, list(overall.values()), _("value (95% CI)")))
+    fig.update_layout(title=_title(card, _("Metrics with 95% CIs")), xaxis_title=_("Value"), **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
     return fig
 
@@ -149,7 +160,7 @@ def subgroup_figure(card: dict[str, Any]) -> go.Figure | None:
                 entries.append(entry)
         if entries:
             fig.add_trace(_interval_trace(names, entries, _(metrics.METRIC_LABELS[metric])))
-    fig.update_layout(title=_title(card, "Subgroups (95% CIs)"), xaxis_title="Value", scattermode="group", **_LAYOUT)
+    fig.update_layout(title=_title(card, _("Subgroups (95% CIs)")), xaxis_title=_("Value"), scattermode="group", **_LAYOUT)
     return fig
 
 
@@ -160,7 +171,8 @@ def comparison_figure(comparison: dict[str, Any]) -> go.Figure:
     entries = [{"value": deltas[k]["delta"], "ci95": deltas[k]["ci95"]} for k in keys]
     fig = go.Figure(_interval_trace([_(metrics.METRIC_LABELS[k]) for k in keys], entries, f"{comparison['b']} - {comparison['a']}"))
     fig.add_vline(x=0, line_dash="dot", line_color="grey")
-    fig.update_layout(title=f"Change from {comparison['a']} to {comparison['b']} (95% CI)", xaxis_title="Difference", **_LAYOUT)
+    fig.update_layout(title=_("Change from {a} to {b} (95% CI)").format(a=comparison["a"], b=comparison["b"]),
+                      xaxis_title=_("Difference"), **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
     return fig
 

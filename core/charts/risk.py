@@ -12,14 +12,45 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.i18n import _, format_percent, ngettext
 from core.tabular.predictor import RiskResult
 from core.tabular.schema import FeatureSpec
 
 UP, DOWN, NEUTRAL = "#c0392b", "#2471a3", "#7f8c8d"
 
 
+def shown_value(spec: FeatureSpec, value) -> str:
+    """``148 mg/dL`` / ``M`` as the schema formats it; a blank value says 'not measured' in the reader's language."""
+    return _("not measured") if value is None else spec.format_value(value)
+
+
+def _imputed_value(result: RiskResult, name: str) -> str | None:
+    spec = result.specs.get(name) or FeatureSpec(name, name)
+    imputed = result.imputed.get(name)
+    if result.values.get(name) is not None or imputed is None:
+        return None
+    return spec.format_value(spec.levels[int(imputed)] if spec.categorical else round(imputed, 3))
+
+
+def value_label(result: RiskResult, name: str) -> str:
+    """``Glucose = 148 mg/dL`` / ``Insulin = not measured (imputed 125 µU/mL)``, in the reader's language.
+
+    Names, units and categories are the model's (its stored schema); only the words around them are translated.
+    """
+    spec = result.specs.get(name) or FeatureSpec(name, name)
+    imputed = _imputed_value(result, name)
+    if imputed is not None:
+        return _("{name} = not measured (imputed {value})").format(name=name, value=imputed)
+    return _("{name} = {value}").format(name=name, value=shown_value(spec, result.values.get(name)))
+
+
+def imputed_note(result: RiskResult, name: str) -> str:
+    """``Insulin (imputed 125 µU/mL)`` for a field left blank."""
+    return _("{name} (imputed {value})").format(name=name, value=_imputed_value(result, name))
+
+
 def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | None = None,
-               title: str = "Risk") -> go.Figure:
+               title: str | None = None) -> go.Figure:
     """A 0-100 % gauge of the risk with the decision threshold marked (and the 95% interval, if given)."""
     steps = [{"range": [0, threshold * 100], "color": "#eaf2f8"}, {"range": [threshold * 100, 100], "color": "#fdedec"}]
     if interval is not None:
@@ -28,7 +59,7 @@ def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | No
         mode="gauge+number",
         value=risk * 100,
         number={"suffix": " %", "valueformat": ".1f"},
-        title={"text": title},
+        title={"text": title if title is not None else _("Risk")},
         gauge={
             "axis": {"range": [0, 100], "ticksuffix": "%"},
             "bar": {"color": UP if risk >= threshold else DOWN},
@@ -40,23 +71,25 @@ def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | No
     return fig
 
 
-def waterfall(result: RiskResult, max_features: int | None = None, outcome: str = "the outcome") -> go.Figure:
+def waterfall(result: RiskResult, max_features: int | None = None, outcome: str | None = None) -> go.Figure:
     """Base value -> one bar per feature (labelled with the value as entered) -> this patient's log-odds.
 
     The last bar equals ``result.output`` exactly: base value + sum of contributions.
     """
-    labels = result.value_labels()
+    labels = {name: value_label(result, name) for name in result.values}
     ranked = sorted(result.contributions.items(), key=lambda kv: abs(kv[1]))  # smallest at the top
     if max_features is not None and len(ranked) > max_features:
         rest = ranked[: len(ranked) - max_features]
-        ranked = [(f"{len(rest)} other features", sum(v for _, v in rest))] + ranked[len(ranked) - max_features:]
+        others = ngettext("{n} other feature", "{n} other features", len(rest)).format(n=len(rest))
+        ranked = [(others, sum(v for _name, v in rest))] + ranked[len(ranked) - max_features:]
         labels = {**labels, ranked[0][0]: ranked[0][0]}
-    names = [labels[name] for name, _ in ranked]
-    values = [v for _, v in ranked]
+    names = [labels[name] for name, _v in ranked]
+    values = [v for _name, v in ranked]
     fig = go.Figure(go.Waterfall(
         orientation="h",
         measure=["absolute", *["relative"] * len(values), "total"],
-        y=["Average patient (base value)", *names, f"This patient: risk {result.risk:.1%}"],
+        y=[_("Average patient (base value)"), *names,
+           _("This patient: risk {risk}").format(risk=format_percent(result.risk, 1))],
         x=[result.base_value, *values, result.output],
         base=0,
         text=[f"{result.base_value:+.2f}", *[f"{v:+.2f}" for v in values], f"{result.output:+.2f}"],
@@ -71,8 +104,9 @@ def waterfall(result: RiskResult, max_features: int | None = None, outcome: str 
     pad = 0.18 * (hi - lo or 1.0)  # room for the "+0.84" labels outside the bars
     fig.update_traces(cliponaxis=False)
     fig.update_layout(
-        title="Why this risk: SHAP contributions (log-odds; red raises the risk, blue lowers it)",
-        xaxis={"title": f"log-odds of {outcome} (0 = 50 % risk)", "range": [lo - pad, hi + pad]},
+        title=_("Why this risk: SHAP contributions (log-odds; red raises the risk, blue lowers it)"),
+        xaxis={"title": (_("log-odds of {outcome} (0 = 50 % risk)").format(outcome=outcome) if outcome
+                         else _("log-odds of the outcome (0 = 50 % risk)")), "range": [lo - pad, hi + pad]},
         yaxis={"autorange": "reversed"},
         height=120 + 38 * (len(values) + 2),
         margin={"l": 10, "r": 40, "t": 50, "b": 40},
@@ -87,8 +121,8 @@ def importance_bar(shap_values: np.ndarray, names: Sequence[str]) -> go.Figure:
     order = np.argsort(mean_abs)
     fig = go.Figure(go.Bar(x=mean_abs[order], y=[names[i] for i in order], orientation="h", marker_color=NEUTRAL,
                            text=[f"{v:.3f}" for v in mean_abs[order]], textposition="outside", cliponaxis=False))
-    fig.update_layout(title="Global importance: mean |SHAP| (training patients)",
-                      xaxis_title="mean |contribution| (log-odds)", height=360, margin={"l": 10, "r": 40, "t": 50, "b": 40})
+    fig.update_layout(title=_("Global importance: mean |SHAP| (training patients)"),
+                      xaxis_title=_("mean |contribution| (log-odds)"), height=360, margin={"l": 10, "r": 40, "t": 50, "b": 40})
     return fig
 
 
@@ -103,6 +137,7 @@ def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str], seed:
     shap_values = np.asarray(shap_values, dtype=float)
     order = np.argsort(np.abs(shap_values).mean(axis=0))
     rng = np.random.default_rng(seed)
+    not_measured = _("not measured")
     fig = go.Figure()
     for row, j in enumerate(order):
         col = X[:, j]
@@ -113,7 +148,7 @@ def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str], seed:
         fig.add_trace(go.Scattergl(
             x=shap_values[measured, j], y=row + jitter[measured], mode="markers",
             marker={"size": 4, "color": scaled[measured], "colorscale": "RdBu_r", "cmin": 0, "cmax": 1,
-                    "colorbar": {"title": "feature value", "tickvals": [0, 1], "ticktext": ["low", "high"]} if row == 0 else None,
+                    "colorbar": {"title": _("feature value"), "tickvals": [0, 1], "ticktext": [_("low"), _("high")]} if row == 0 else None,
                     "showscale": row == 0},
             name=names[j], showlegend=False,
             hovertext=[f"{names[j]} = {v:g}" for v in col[measured]], hoverinfo="text+x",
@@ -121,12 +156,12 @@ def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str], seed:
         if (~measured).any():
             fig.add_trace(go.Scattergl(
                 x=shap_values[~measured, j], y=row + jitter[~measured], mode="markers",
-                marker={"size": 4, "color": "#aaaaaa"}, name="not measured", showlegend=False,
-                hovertext=[f"{names[j]} not measured"] * int((~measured).sum()), hoverinfo="text+x",
+                marker={"size": 4, "color": "#aaaaaa"}, name=not_measured, showlegend=False,
+                hovertext=[_("{name} not measured").format(name=names[j])] * int((~measured).sum()), hoverinfo="text+x",
             ))
     fig.update_layout(
-        title="SHAP beeswarm (training patients; grey = not measured)",
-        xaxis_title="contribution (log-odds)",
+        title=_("SHAP beeswarm (training patients; grey = not measured)"),
+        xaxis_title=_("contribution (log-odds)"),
         yaxis={"tickvals": list(range(len(order))), "ticktext": [names[j] for j in order]},
         height=80 + 45 * len(order), margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
@@ -141,15 +176,15 @@ def dependence_plot(feature: str, X: np.ndarray, shap_values: np.ndarray, names:
     col = np.asarray(X, dtype=float)[:, j]
     values = np.asarray(shap_values, dtype=float)[:, j]
     measured = ~np.isnan(col)
-    fig = go.Figure(go.Scatter(x=col[measured], y=values[measured], mode="markers", name="measured",
+    fig = go.Figure(go.Scatter(x=col[measured], y=values[measured], mode="markers", name=_("measured"),
                                marker={"size": 5, "color": DOWN, "opacity": 0.6}))
     if (~measured).any():
         x_missing = np.full(int((~measured).sum()), imputed if imputed is not None else np.nanmin(col))
-        fig.add_trace(go.Scatter(x=x_missing, y=values[~measured], mode="markers", name="not measured (imputed)",
+        fig.add_trace(go.Scatter(x=x_missing, y=values[~measured], mode="markers", name=_("not measured (imputed)"),
                                  marker={"size": 8, "color": UP, "symbol": "x"}))
     fig.add_hline(y=0, line_color="#999999", line_dash="dot")
-    fig.update_layout(title=f"Dependence: how {feature} moves the risk", xaxis_title=f"{feature}{unit}",
-                      yaxis_title="contribution (log-odds)", height=380, margin={"l": 10, "r": 10, "t": 50, "b": 40})
+    fig.update_layout(title=_("Dependence: how {feature} moves the risk").format(feature=feature), xaxis_title=f"{feature}{unit}",
+                      yaxis_title=_("contribution (log-odds)"), height=380, margin={"l": 10, "r": 10, "t": 50, "b": 40})
     if spec is not None and spec.categorical:  # categories are drawn at their index: label them
         fig.update_xaxes(tickvals=list(range(len(spec.levels))), ticktext=list(spec.levels))
     return fig

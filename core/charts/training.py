@@ -6,6 +6,8 @@ from collections import Counter
 from typing import Any
 
 import plotly.graph_objects as go
+
+from core.i18n import _, ngettext
 from plotly.subplots import make_subplots
 
 _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, template="plotly_white")
@@ -14,20 +16,20 @@ _LAYOUT = dict(margin=dict(l=10, r=10, t=40, b=10), height=320, template="plotly
 def training_curves(epoch_events: list[dict[str, Any]]) -> go.Figure:
     """Training loss and validation AUC per epoch, from a job's ``epoch`` events; best AUC marked."""
     epochs = [e["epoch"] for e in epoch_events]
-    figure = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Validation AUC"))
+    figure = make_subplots(rows=1, cols=2, subplot_titles=(_("Loss"), _("Validation AUC")))
     figure.add_trace(go.Scatter(x=epochs, y=[e.get("loss") for e in epoch_events], mode="lines+markers",
-                                name="training loss"), row=1, col=1)
+                                name=_("training loss")), row=1, col=1)
     val_loss = [e.get("val_loss") for e in epoch_events]
     if any(v is not None for v in val_loss):
-        figure.add_trace(go.Scatter(x=epochs, y=val_loss, mode="lines+markers", name="validation loss"), row=1, col=1)
+        figure.add_trace(go.Scatter(x=epochs, y=val_loss, mode="lines+markers", name=_("validation loss")), row=1, col=1)
     aucs = [e.get("val_auc") for e in epoch_events]
-    figure.add_trace(go.Scatter(x=epochs, y=aucs, mode="lines+markers", name="validation AUC"), row=1, col=2)
+    figure.add_trace(go.Scatter(x=epochs, y=aucs, mode="lines+markers", name=_("validation AUC")), row=1, col=2)
     if aucs:
         best = max(range(len(aucs)), key=lambda i: aucs[i] if aucs[i] is not None else -1.0)
-        figure.add_trace(go.Scatter(x=[epochs[best]], y=[aucs[best]], mode="markers", name="best (kept)",
+        figure.add_trace(go.Scatter(x=[epochs[best]], y=[aucs[best]], mode="markers", name=_("best (kept)"),
                                     marker=dict(size=13, symbol="star")), row=1, col=2)
-    figure.add_hline(y=0.5, line_dash="dot", annotation_text="chance", row=1, col=2)
-    figure.update_xaxes(title_text="epoch", dtick=1 if len(epochs) <= 20 else None)
+    figure.add_hline(y=0.5, line_dash="dot", annotation_text=_("chance"), row=1, col=2)
+    figure.update_xaxes(title_text=_("epoch"), dtick=1 if len(epochs) <= 20 else None)
     figure.update_yaxes(range=[0.0, 1.02], row=1, col=2)
     figure.update_layout(**_LAYOUT, legend=dict(orientation="h", y=-0.25))
     return figure
@@ -36,20 +38,21 @@ def training_curves(epoch_events: list[dict[str, Any]]) -> go.Figure:
 def class_counts_bar(counts: dict[str, int]) -> go.Figure:
     """Readable images per class."""
     figure = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), text=list(counts.values()), textposition="auto"))
-    figure.update_layout(**_LAYOUT, title="Readable images per class", yaxis_title="images")
+    figure.update_layout(**_LAYOUT, title=_("Readable images per class"), yaxis_title=_("images"))
     return figure
 
 
 def image_size_scatter(sizes: list[tuple[int, int]]) -> go.Figure:
     """Image sizes (width x height in pixels); marker area grows with how many images share a size."""
     counts = Counter(sizes)
-    heights, widths = [h for h, _ in counts], [w for _, w in counts]
+    heights, widths = [h for h, _w in counts], [w for _h, w in counts]
     n = list(counts.values())
     biggest = max(n, default=1)
     figure = go.Figure(go.Scatter(
-        x=widths, y=heights, mode="markers", text=[f"{c} image(s)" for c in n],
+        x=widths, y=heights, mode="markers", text=[ngettext("{n} image", "{n} images", c).format(n=c) for c in n],
         marker=dict(size=[8 + 30 * (c / biggest) ** 0.5 for c in n], opacity=0.7),
-        hovertemplate="%{x} x %{y} px: %{text}<extra></extra>",
+        hovertemplate=_("{width} x {height} px: {count}").format(width="%{x}", height="%{y}", count="%{text}")
+        + "<extra></extra>",
     ))
-    figure.update_layout(**_LAYOUT, title="Image sizes", xaxis_title="width (px)", yaxis_title="height (px)")
+    figure.update_layout(**_LAYOUT, title=_("Image sizes"), xaxis_title=_("width (px)"), yaxis_title=_("height (px)"))
     return figure

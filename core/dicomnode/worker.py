@@ -1,0 +1,142 @@
+"""The background worker: one thread, one model load per process, scoring received instances in order.
+
+Each instance goes through :func:`core.services.imaging.diagnose` (the same door, preprocessing,
+prediction and Grad-CAM as the page and ``predict``), then its results are built as DICOM, the index
+row is updated and the audit trail records it. Nothing here raises into the thread: whatever goes
+wrong ends as a ``failed`` row with its reason.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import queue
+import threading
+import time
+from pathlib import Path
+
+import pydicom
+
+from core.access import audit
+from core.dicomnode import index, pacs, results
+from core.errors import LucidDxError
+from core.i18n import _
+from core.services import imaging as diagnosis
+
+log = logging.getLogger(__name__)
+ROLE = "dicom-node"
+ACTION = "predict"
+OVERLAY_OPACITY = 0.4
+
+
+_LOAD_LOCK = threading.Lock()
+
+
+def classifier(spec: str | None) -> diagnosis.ImageClassifier:
+    """The image model, loaded once per process (per spec) and shared by every node in it."""
+    with _LOAD_LOCK:  # two nodes starting at once must not load TensorFlow models side by side
+        return _load(spec)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(spec: str | None) -> diagnosis.ImageClassifier:
+    return diagnosis.load_model(spec)
+
+
+def record(sender: str, model: str | None, sha256: str | None, outcome: str) -> None:
+    """One audit record per received instance; a failing audit store is logged, never fatal to the node."""
+    try:
+        audit.record(sender, ROLE, ACTION, model=model, input_sha256=sha256, outcome=outcome)
+    except (LucidDxError, ValueError) as exc:
+        log.error("audit record failed: %s", type(exc).__name__)
+
+
+class Worker:
+    """A queue of SOP Instance UIDs and the thread that scores them."""
+
+    def __init__(self, home: Path, model: str | None = None, pacs_target: str | None = None) -> None:
+        self.home = home
+        self.model_spec = model
+        self.pacs_target = pacs_target
+        self._queue: queue.Queue[tuple[str, str, str] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="luciddx-dicom-worker", daemon=True)
+        self.ready = threading.Event()
+
+    def start(self) -> "Worker":
+        self._thread.start()
+        return self
+
+    def submit(self, uid: str, sender: str, sha256: str) -> None:
+        self._queue.put((uid, sender, sha256))
+
+    def stop(self, timeout: float = 30.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        try:
+            classifier(self.model_spec)  # load before the first instance, so its latency is scoring alone
+        except LucidDxError as exc:
+            log.error("the model could not be loaded: %s", exc)
+        self.ready.set()
+        while (item := self._queue.get()) is not None:
+            try:
+                self.process(*item)
+            except Exception as exc:  # a bug of ours must not stop the worker: that row fails, the rest go on
+                # The exception's text may quote header values: its type only, the traceback on request.
+                log.error("scoring %s failed unexpectedly (%s)", item[0], type(exc).__name__,
+                          exc_info=bool(os.environ.get("LUCIDDX_DEBUG")))
+                record(item[1], None, item[2], "failed")
+                index.update(item[0], self.home, status="failed", finished=index.now_text(),
+                             reason=_("Scoring failed unexpectedly ({error}); see the node's log.").format(
+                                 error=type(exc).__name__))
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def process(self, uid: str, sender: str, sha256: str) -> None:
+        """Score one received instance and write its results; the index row says how it ended."""
+        index.update(uid, self.home, status="scoring")
+        started = time.perf_counter()
+        try:
+            model = classifier(self.model_spec)
+        except LucidDxError as exc:
+            record(sender, None, sha256, "failed")
+            index.update(uid, self.home, status="failed", reason=str(exc), finished=index.now_text())
+            return
+        path = index.incoming_path(uid, self.home)
+        result = diagnosis.diagnose(path, f"instance {uid}", model)
+        if not result.ok or result.prediction is None or result.explanation is None:
+            record(sender, model.spec, sha256, "bad-input")
+            index.update(uid, self.home, status="failed", reason=result.error, model=model.spec,
+                         finished=index.now_text())
+            log.info("instance %s: failed (%s)", uid, result.error)
+            return
+        prediction = result.prediction
+        overlay = diagnosis.overlay(result.image.pixels, result.explanation, OVERLAY_OPACITY)
+        try:
+            files = results.write_results(pydicom.dcmread(path), overlay, prediction, index.results_dir(uid, self.home))
+        except (LucidDxError, ValueError, AttributeError, TypeError) as exc:
+            reason = _("The prediction was made but its DICOM results could not be built ({error}).").format(
+                error=exc if isinstance(exc, LucidDxError) else type(exc).__name__)
+            record(sender, model.spec, sha256, "failed")
+            index.update(uid, self.home, status="failed", reason=reason, label=prediction.label,
+                         probabilities=prediction.probabilities, model=model.spec, finished=index.now_text())
+            return
+        reason = None
+        if prediction.out_of_distribution:
+            reason = _("The image is unlike the chest films the model was trained on: the result is unreliable.")
+        reason = self._forward(files, reason)
+        record(sender, model.spec, sha256, "ok")  # before the row says "done": a reader then finds both
+        index.update(uid, self.home, status="done", label=prediction.label, probabilities=prediction.probabilities,
+                     out_of_distribution=prediction.out_of_distribution, model=model.spec, results=files.paths(),
+                     reason=reason, finished=index.now_text())
+        log.info("instance %s: done in %.0f ms", uid, 1000 * (time.perf_counter() - started))
+
+    def _forward(self, files: results.ResultFiles, reason: str | None) -> str | None:
+        """Send the results to the configured PACS, if any; a failure is noted beside the reason."""
+        if not self.pacs_target:
+            return reason
+        problem = pacs.send([files.secondary_capture, files.report], self.pacs_target)
+        return reason if problem is None else "; ".join(filter(None, [reason, problem]))

@@ -1,0 +1,51 @@
+"""The worklist: every instance the node received and what became of it, for the CLI and a page.
+
+:func:`entries` gives the contract's fields (CLI.md "dicom-node") plus ``reason``, ``model``,
+``calling_aet`` and ``finished``; :func:`describe` one line a person reads, in their language. No
+patient field is ever stored, so none can be shown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from core.dicomnode import index
+from core.i18n import _
+
+CONTRACT_FIELDS = ("sop_instance_uid", "received", "modality", "status", "label", "probabilities",
+                   "out_of_distribution", "results")
+
+
+def entries(home: Path | None = None, status: str | None = None) -> list[dict]:
+    """Every received instance, newest first (optionally only those with ``status``), as plain dicts."""
+    rows = [entry.public() for entry in index.all_entries(home)]
+    return [row for row in rows if status is None or row["status"] == status]
+
+
+def status_text(status: str) -> str:
+    """A status word in the reader's language."""
+    words = {"queued": _("queued"), "scoring": _("scoring"), "done": _("done"), "failed": _("failed"),
+             "refused": _("refused")}
+    return words.get(status, status)
+
+
+def describe(row: dict) -> str:
+    """One line for a person: time, UID, modality, status, and the call or the reason."""
+    head = _("{received}  {uid}  {modality}  {status}").format(
+        received=row["received"], uid=row["sop_instance_uid"], modality=row["modality"] or "-",
+        status=status_text(row["status"]))
+    if row["label"] is not None and row["probabilities"]:
+        head += "  " + _("{label} (probability {probability:.3f})").format(
+            label=row["label"], probability=row["probabilities"].get(row["label"], 0.0))
+    if row["out_of_distribution"]:
+        head += "  " + _("[UNRELIABLE: unlike the training images]")
+    if row["reason"] and row["status"] in ("failed", "refused"):
+        head += "  " + _("reason: {reason}").format(reason=row["reason"])
+    return head
+
+
+def summary(rows: list[dict]) -> str:
+    """The whole worklist for a terminal."""
+    if not rows:
+        return _("No DICOM instances received yet.")
+    return "\n".join(describe(row) for row in rows)
