@@ -40,6 +40,8 @@ SAFE_FIELDS = (
     "PixelSpacing",
 )
 _MAX_METADATA_CHARS = 64
+PIXEL_SLACK = 1.25
+"""Pixel data may exceed what the header describes by this factor (trailing padding) before it is refused."""
 # Coded-string fields are shown only when they hold a code: a free-text value (a patient's name typed
 # into BodyPartExamined, say) never reaches the screen. Body parts: defined terms of PS3.16 Annex L.
 CODED_FIELDS = ("Modality", "BodyPartExamined", "ViewPosition", "PhotometricInterpretation")
@@ -141,7 +143,9 @@ def _check_pixel_length(stream: BinaryIO, ds: "Dataset", syntax: "object", n_fra
     length = getattr(element, "length", None)  # a deferred (raw) element knows its length unread
     if length is None and isinstance(element.value, (bytes, bytearray)):
         length = len(element.value)
-    if element is not None and length not in (None, 0xFFFFFFFF) and length > expected + 1:  # one pad byte allowed
+    # Some writers pad the pixel data a little (pydicom's MR_small_padded: +1.6%); a file with far more
+    # bytes than its header describes holds something else, and reading only the start would hide that.
+    if length not in (None, 0xFFFFFFFF) and length > expected * PIXEL_SLACK + 1:
         raise UnsupportedImageError(
             f"{display_name}: its pixel data holds {length:,} bytes where the header describes {expected:,} "
             f"({length / expected:.1f} times as many); the file is damaged or mislabelled. Export the study again."
