@@ -13,6 +13,7 @@ from core.charts.viewer import VIEWER_CONFIG, film_figure, window_text
 from core.errors import LucidDxError
 from core.i18n import _
 from core.services import imaging as diagnosis
+from core import i18n
 from core.services import audit, deid, table_export
 from ui.auth import allows, require_page
 from ui.card_panel import model_card_panel
@@ -232,8 +233,22 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
         file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png", mime="image/png",
         icon=":material/download:", on_click=audit.record, args=(USER, "export"), kwargs={"model": spec, "data": data},
     )
+    lang = "zh" if i18n.language().startswith("zh") else "en"  # the click is served outside this run
+    st.download_button(
+        _("Download case report (PDF)"),
+        lambda: case_report_pdf(data, result.name, spec, method, lang),  # rendered only when clicked
+        file_name="luciddx_case_report.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",
+        key="case_report", on_click=audit.record, args=(USER, "report"), kwargs={"model": spec, "data": data},
+    )
     if image.format == "DICOM" and allows(USER, "deidentify"):
         deidentified_download(data, result.name)
+
+
+def case_report_pdf(data: bytes, name: str, spec: str, method: str, lang: str) -> bytes:
+    """The one-page PDF case report; its module (cards, reportlab) loads on the first click, not at first paint."""
+    from core.services import reports
+
+    return reports.case_report([(data, name)], spec, method, lang).pdf
 
 
 def deidentified_download(data: bytes, name: str) -> None:

@@ -92,6 +92,8 @@ def test_clinician_prediction_on_the_image_page_is_audited(people) -> None:
     actions = [(r.user, r.action, r.outcome) for r in audit.records()[before:]]
     assert ("clinician1", "predict", "ok") in actions and ("clinician1", "explain", "ok") in actions
     assert all(len(r.input_sha256 or "") == 64 for r in audit.records()[before:])
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download case report (PDF)" in labels and "Download heatmap (PNG)" in labels
 
 
 def test_a_dicom_is_deidentified_in_memory_for_download() -> None:
