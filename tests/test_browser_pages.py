@@ -1,0 +1,70 @@
+"""Every page in a real browser: it draws its title without an error, and a screenshot is taken.
+
+Headless Debian Chromium on a machine without an emoji font: icons are Streamlit's Material font, so
+nothing in the navigation or on the page depends on a system glyph (the emoji scan checks the source).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until_healthy
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = {"": "Image diagnosis", "patient_risk": "Patient risk", "model_cards": "Model cards",
+         "worklist": "DICOM worklist", "retrain": "Retrain", "admin": "Administration"}
+
+
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    home = tmp_path_factory.mktemp("home")
+    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT), "LUCIDDX_AUTH": "off"}
+    port, log = free_port(), home / "streamlit.log"
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none"]
+    with log.open("wb") as sink:
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_until_healthy(url, server, log)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=20)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("path", sorted(PAGES))
+def test_each_page_draws_in_a_real_browser(server_url: str, browser: Browser, path: str, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 1400})
+    try:
+        page.goto(f"{server_url}/{path}", wait_until="domcontentloaded")
+        expect(page.get_by_role("heading", name=PAGES[path], exact=True)).to_be_visible(timeout=90_000)
+        page.wait_for_timeout(1000)
+        assert not page.locator('[data-testid="stException"]').count()
+        shot = tmp_path / f"{path or 'image_diagnosis'}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        assert shot.stat().st_size > 10_000  # a drawn page, not a blank one
+        sidebar = page.locator('[data-testid="stSidebar"]')
+        for title in PAGES.values():
+            expect(sidebar.get_by_text(title, exact=True)).to_be_visible()
+    finally:
+        page.close()
