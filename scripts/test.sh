@@ -7,10 +7,11 @@ python3 -m venv .venv
 .venv/bin/python -m pip install --quiet -r requirements-dev.txt
 # Debian packages the tests use: Chromium for the browser test (Playwright's own browser download is
 # never used), PostgreSQL server binaries (the access store tests start a throwaway server), dcmtk,
-# CJK fonts and poppler-utils. Installed only when missing.
+# dicom3tools (dciodvfy validates the result objects), CJK fonts and poppler-utils. Installed only when missing.
 MISSING=""
 for pair in chromium:/usr/bin/chromium chromium-driver:/usr/bin/chromedriver dcmtk:/usr/bin/dcmdump \
-            poppler-utils:/usr/bin/pdftotext fonts-noto-cjk:/usr/share/fonts/opentype/noto; do
+            poppler-utils:/usr/bin/pdftotext fonts-noto-cjk:/usr/share/fonts/opentype/noto \
+            dicom3tools:/usr/bin/dciodvfy; do
   [ -e "${pair#*:}" ] || MISSING="$MISSING ${pair%%:*}"
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || MISSING="$MISSING postgresql"

@@ -86,6 +86,9 @@ def secondary_capture(source: Dataset, overlay_rgb: np.ndarray) -> hd.sc.SCImage
         transfer_syntax_uid=ExplicitVRLittleEndian,
     )
     image.BurnedInAnnotation = "YES"
+    # General Series Laterality is type 2C: DICOM validators (dciodvfy) reject the object without it.
+    side = str(source.get("Laterality") or source.get("ImageLaterality") or "")
+    image.Laterality = side if side in ("R", "L") else ""  # series laterality allows only R or L, or empty
     image.SeriesDescription = "LucidDx Grad-CAM (AI result, not for diagnosis)"
     image.ImageComments = BURNED_IN_TEXT
     image.DerivationDescription = "Grad-CAM heatmap of the model's call blended over the source image"
