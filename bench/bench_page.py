@@ -18,58 +18,22 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from playwright.sync_api import Browser, Playwright, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"  # 224 x 224 px
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run"]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.dashboard import running_dashboard  # noqa: E402
+from tests.test_browser import CHROMIUM_ARGS, SAMPLE  # noqa: E402  (SAMPLE: a 224 x 224 px film)
+
 TITLE = "Image diagnosis"
 TIMEOUT_MS = 120_000
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def streamlit_server(home: Path) -> Iterator[str]:
-    """A headless ``streamlit run app.py`` on a free local port; yields its URL once healthy."""
-    port = free_port()
-    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read().strip() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("streamlit did not become healthy within 60 s")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
 
 
 def _launch(playwright: Playwright, chromium: str) -> Browser:
@@ -117,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--chromium", default="/usr/bin/chromium")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory() as home, streamlit_server(Path(home)) as url, sync_playwright() as playwright:
+    with tempfile.TemporaryDirectory() as home, running_dashboard(Path(home), Path(home) / "streamlit.log",
+                                                                          LUCIDDX_AUTH="off") as dashboard, \
+            sync_playwright() as playwright:
+        url = dashboard.url
         paints = [first_paint(playwright, args.chromium, url) for _ in range(args.runs + 1)]
         results = [upload_to_result(playwright, args.chromium, url) for _ in range(args.runs + 1)]
     rows = [

@@ -25,26 +25,19 @@ from playwright.async_api import Browser, async_playwright, expect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SAMPLE, free_port, wait_until_healthy  # noqa: E402
+from tests.support.dashboard import running_dashboard  # noqa: E402
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SAMPLE  # noqa: E402
 
 PASSWORD = "correct horse battery"
 
 
-def start_server(home: Path, users: int) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT), "LUCIDDX_AUTH": "on"}
+def add_accounts(home: Path, users: int) -> None:
+    """An administrator (so the sign-in form shows) and ``users`` clinicians, all with PASSWORD."""
+    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT)}
     add = ("from core.access import accounts\n"
            f"accounts.add('admin', 'admin', {PASSWORD!r})\n"
            f"for i in range({users}):\n    accounts.add(f'clinician{{i}}', 'clinician', {PASSWORD!r})\n")
     subprocess.run([sys.executable, "-c", add], cwd=ROOT, env=env, check=True)
-    port, log = free_port(), home / "streamlit.log"
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-    with log.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    wait_until_healthy(url, server, log)
-    return server, url
 
 
 def peak_memory_mb(pid: int) -> float:
@@ -101,13 +94,10 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as home:
-        server, url = start_server(Path(home), args.sessions)
-        try:
-            alone, together, failures = asyncio.run(run(url, args.sessions))
-            peak = peak_memory_mb(server.pid)
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
+        add_accounts(Path(home), args.sessions)
+        with running_dashboard(Path(home), Path(home) / "streamlit.log", LUCIDDX_AUTH="on") as dashboard:
+            alone, together, failures = asyncio.run(run(dashboard.url, args.sessions))
+            peak = peak_memory_mb(dashboard.pid)
     median_alone = statistics.median(alone)
     print(f"{args.sessions} concurrent sessions, sample {SAMPLE.name}, {os.cpu_count()} CPUs\n")
     print("| sessions | results | p50 upload -> result | p95 | vs one session alone |")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_browser import free_port, wait_until_healthy
+from tests.support.dashboard import free_port, wait_until_healthy
 
 ROOT = Path(__file__).resolve().parents[1]
 SUPPORT = Path(__file__).resolve().parent / "support"

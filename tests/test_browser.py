@@ -7,11 +7,6 @@ is downloaded. Set ``LUCIDDX_SCREENSHOT=path.png`` to keep a screenshot of the f
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from core.imaging.classifier import load_classifier
+from tests.support.dashboard import running_dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"
@@ -31,52 +27,12 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-STARTUP_SECONDS = 60
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def wait_until_healthy(url: str, server: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {server.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                if response.read().strip() == b"ok":
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise RuntimeError(f"streamlit did not answer within {STARTUP_SECONDS} s:\n{log.read_text()[-3000:]}")
 
 
 @pytest.fixture()
 def server_url(isolated_home: Path, tmp_path: Path) -> Iterator[str]:
-    port = free_port()
-    log = tmp_path / "streamlit.log"
-    env = {**os.environ, "LUCIDDX_HOME": str(isolated_home), "PYTHONPATH": str(ROOT)}
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
-        "--server.headless", "true", "--server.port", str(port), "--server.address", "127.0.0.1",
-        "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none",
-    ]  # fmt: skip
-    with log.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=10)
+    with running_dashboard(isolated_home, tmp_path / "streamlit.log") as dashboard:
+        yield dashboard.url
 
 
 @pytest.fixture()

@@ -6,16 +6,14 @@ nothing in the navigation or on the page depends on a system glyph (the emoji sc
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, expect, sync_playwright
 
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_until_healthy
+from tests.support.dashboard import running_dashboard
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"": "Image diagnosis", "patient_risk": "Patient risk", "model_cards": "Model cards",
@@ -25,20 +23,8 @@ PAGES = {"": "Image diagnosis", "patient_risk": "Patient risk", "model_cards": "
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT), "LUCIDDX_AUTH": "off"}
-    port, log = free_port(), home / "streamlit.log"
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-    with log.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with running_dashboard(home, home / "streamlit.log", LUCIDDX_AUTH="off") as dashboard:
+        yield dashboard.url
 
 
 @pytest.fixture(scope="module")

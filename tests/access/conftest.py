@@ -7,7 +7,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -16,17 +15,13 @@ from pathlib import Path
 import pytest
 
 from core.access import store
+from tests.support.dashboard import free_port
 
 
 def _pg_bin(tool: str) -> str | None:
     found = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{tool}"), reverse=True)
     return found[0] if found else shutil.which(tool)
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="session")
@@ -42,7 +37,7 @@ def postgres_url():
             pytest.skip("running as root and no runuser to start PostgreSQL as the postgres user")
         shutil.chown(folder, "postgres", "postgres")
         prefix = ["runuser", "-u", "postgres", "--"]
-    data, port = folder / "data", _free_port()
+    data, port = folder / "data", free_port()
     run = lambda *cmd: subprocess.run(prefix + list(cmd), check=True, capture_output=True, text=True, timeout=120)  # noqa: E731
     try:
         run(initdb, "-D", str(data), "-A", "trust", "-U", "luciddx", "--no-sync", "-E", "UTF8")

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from core.access import accounts
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SAMPLE, free_port, wait_until_healthy
+from tests.support.dashboard import running_dashboard
+from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SAMPLE
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -26,21 +26,10 @@ SEES = {"clinician": ({"Image diagnosis", "Patient risk", "Model cards"}, {"Retr
 @pytest.fixture(scope="module")
 def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("home")
-    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT), "LUCIDDX_AUTH": "on"}
+    env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", _ADD_ACCOUNTS], cwd=ROOT, env=env, check=True)
-    port, log = free_port(), home / "streamlit.log"
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-               "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-    with log.open("wb") as sink:
-        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=sink, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-        wait_until_healthy(url, server, log)
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=20)
+    with running_dashboard(home, home / "streamlit.log", LUCIDDX_AUTH="on") as dashboard:
+        yield dashboard.url
 
 
 _ADD_ACCOUNTS = f"""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -13,16 +12,12 @@ import httpx
 
 from core.access import audit
 from tests.api.conftest import ROOT, SAMPLES
+from tests.support.dashboard import free_port
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_serve_api_answers_health_docs_and_predict(isolated_home: Path, clinician) -> None:
-    port = _free_port()
+    port = free_port()
     env = os.environ | {"LUCIDDX_HOME": str(isolated_home)}
     server = subprocess.Popen([sys.executable, "-m", "core", "serve-api", "--port", str(port), "--log-level", "warning"],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

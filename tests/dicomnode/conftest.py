@@ -4,7 +4,6 @@ made into DX DICOM from the bundled samples; helpers that wait for the worker.""
 from __future__ import annotations
 
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from core.dicomnode import index
 from core.services.imaging import SAMPLES_DIR
+from tests.support.dashboard import free_port
 
 PATIENT_NAME = "TEST^PATIENT"
 PATIENT_ID = "PID-TEST-0042"
@@ -26,11 +26,6 @@ FINAL = {"done", "failed", "refused"}
 
 pytestmark = pytest.mark.skipif(shutil.which("storescu") is None, reason="DCMTK (storescu, echoscu) not installed")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -12,7 +12,8 @@ import time
 from pathlib import Path
 
 from core.config import PROJECT_ROOT
-from tests.dicomnode.conftest import PATIENT_ID, PATIENT_NAME, chest_dx, echoscu, free_port, storescu
+from tests.dicomnode.conftest import PATIENT_ID, PATIENT_NAME, chest_dx, echoscu, storescu
+from tests.support.dashboard import free_port
 
 
 def _worklist(env: dict) -> list[dict]:

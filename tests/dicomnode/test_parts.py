@@ -17,7 +17,8 @@ from core.dicomnode import admission, index, pacs, results, worklist
 from core.errors import DicomNodeError, DicomResultError
 from core.imaging.classifier import Prediction
 from core.i18n import using
-from tests.dicomnode.conftest import chest_dx, free_port
+from tests.dicomnode.conftest import chest_dx
+from tests.support.dashboard import free_port
 
 PREDICTION = Prediction("chest_xray:1", "PNEUMONIA", {"NORMAL": 0.1, "PNEUMONIA": 0.9}, 0.155, "PNEUMONIA", True, 3.2)
 
