@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from core.imaging.classifier import load_classifier
 from tests.support.dashboard import running_dashboard
@@ -33,6 +33,16 @@ CHROMIUM_ARGS = [
 def server_url(isolated_home: Path, tmp_path: Path) -> Iterator[str]:
     with running_dashboard(isolated_home, tmp_path / "streamlit.log") as dashboard:
         yield dashboard.url
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @pytest.fixture()

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from tests.support.dashboard import running_dashboard
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
+from tests.test_browser import browser  # noqa: F401 (the shared Chromium fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"": "Image diagnosis", "patient_risk": "Patient risk", "model_cards": "Model cards",
@@ -25,16 +25,6 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     home = tmp_path_factory.mktemp("home")
     with running_dashboard(home, home / "streamlit.log", LUCIDDX_AUTH="off") as dashboard:
         yield dashboard.url
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 @pytest.mark.timeout(180)

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests.support.dashboard import running_dashboard
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SAMPLE
+from tests.test_browser import SAMPLE, browser  # noqa: F401 (the shared Chromium fixture)
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
@@ -38,16 +38,6 @@ for role in ("clinician", "researcher", "admin"):
     accounts.add(role + "1", role, {PASSWORD!r})
 accounts.add("clinician2", "clinician", {PASSWORD!r})
 """
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            browser.close()
 
 
 def sign_in(browser: Browser, url: str, name: str) -> Page:
