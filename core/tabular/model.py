@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import InvalidModelError
 from core.tabular import explain as exact
 
@@ -210,10 +211,10 @@ def load_model(path: Path) -> RiskModel:
     try:
         model = joblib.load(path)
     except FileNotFoundError as exc:
-        raise InvalidModelError(f"{path}: the model file is missing; reinstall or retrain this model version.") from exc
+        raise InvalidModelError(_("{path}: the model file is missing; reinstall or retrain this model version.").format(path=path)) from exc
     except Exception as exc:  # a truncated, foreign or incompatible pickle: joblib raises many kinds
-        raise InvalidModelError(f"{path}: the model file is damaged or was written by an incompatible version "
-                                f"({type(exc).__name__}); retrain this model version.") from exc
+        raise InvalidModelError(_("{path}: the model file is damaged or was written by an incompatible version ({error_type}); "
+                "retrain this model version.").format(path=path, error_type=type(exc).__name__)) from exc
     if not isinstance(model, RiskModel) or not hasattr(model, "estimator_"):
-        raise InvalidModelError(f"{path}: does not hold a fitted LucidDx risk model ({type(model).__name__}).")
+        raise InvalidModelError(_("{path}: does not hold a fitted LucidDx risk model ({error_type}).").format(path=path, error_type=type(model).__name__))
     return model

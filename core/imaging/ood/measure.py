@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from core import config
+from core.i18n import _
 from core.errors import InvalidModelError, LucidDxError
 from core.imaging import datasets
 from core.imaging.classifier import ImageClassifier
@@ -135,8 +136,8 @@ def _flag_images(model: ImageClassifier, images: Iterator[tuple[str, np.ndarray]
 def _require_detector(model: ImageClassifier) -> OodDetector:
     if model.ood_detector is None:
         raise InvalidModelError(
-            f"Model '{model.spec}' has no {OOD_FILE}, so it cannot flag unfamiliar inputs; "
-            "refit it with `python -m core.imaging.ood refit MODEL_DIR`, or retrain this model."
+            _("Model '{spec}' has no {file}, so it cannot flag unfamiliar inputs; refit it with `python -m "
+                "core.imaging.ood refit MODEL_DIR`, or retrain this model.").format(spec=model.spec, file=OOD_FILE)
         )
     return model.ood_detector
 
@@ -209,8 +210,8 @@ def refit(model_dir: Path) -> dict[str, Any]:
     split = reproduced_split(meta)
     if split is None:
         raise InvalidDatasetError(
-            f"{model_dir}: its training data ({(meta.get('training') or {}).get('data')}) is not available "
-            "to refit the detector; put the training folder back where it was, or retrain the model."
+            _("{model_dir}: its training data ({data}) is not available to refit the detector; put the training "
+                "folder back where it was, or retrain the model.").format(model_dir=model_dir, data=(meta.get('training') or {}).get('data'))
         )
     dataset, train_idx, val_idx = split
     ref = registry.ModelRef(meta.get("name", ""), meta.get("version", ""), model_dir, False, meta)

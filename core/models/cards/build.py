@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import InvalidModelError
 from core.models import curves, kinds, metrics, registry, thresholds
 import core.models.cards.sections as sections
@@ -39,8 +40,8 @@ def load_predictions(model_dir: Path) -> dict[str, np.ndarray]:
             out["subgroups"] = data["subgroups"].astype(str) if "subgroups" in data else np.full(len(labels), "all")
     except (OSError, ValueError, KeyError) as exc:
         raise InvalidModelError(
-            f"{path.parent.name}: its stored validation predictions ({PREDICTIONS_FILE}) are missing or damaged, "
-            "so no model card can be computed; retrain or delete this version."
+            _("{name}: its stored validation predictions ({file}) are missing or damaged, so no "
+                "model card can be computed; retrain or delete this version.").format(name=path.parent.name, file=PREDICTIONS_FILE)
         ) from exc
     return out
 
@@ -51,9 +52,9 @@ def read_meta(model_dir: Path) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise InvalidModelError(f"{path}: unreadable model metadata ({type(exc).__name__}).") from exc
+        raise InvalidModelError(_("{path}: unreadable model metadata ({error_type}).").format(path=path, error_type=type(exc).__name__)) from exc
     if not isinstance(meta.get("classes"), list) or not meta["classes"]:
-        raise InvalidModelError(f"{path}: the model metadata names no classes.")
+        raise InvalidModelError(_("{path}: the model metadata names no classes.").format(path=path))
     return meta
 
 
