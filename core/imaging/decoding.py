@@ -11,10 +11,10 @@ from typing import Callable
 
 import numpy as np
 
-from core.i18n import _, ngettext
+from core.i18n import N_, _, ngettext
 from core.errors import UnsupportedImageError
 
-SUPPORTED_FORMATS = "PNG, JPEG, BMP, TIFF or DICOM"
+SUPPORTED_FORMATS = N_("PNG, JPEG, BMP, TIFF or DICOM")
 MAX_PIXELS = 50_000_000
 """Largest decoded frame (rows x columns); a 50 MP frame as float32 is 200 MB; with the upload and decode buffers one upload stays under ~1 GB."""
 # ITU-R BT.601 luma, the weights Pillow's convert("L") uses, so RGB and L inputs agree.

@@ -81,7 +81,7 @@ def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dat
         ds = pydicom.dcmread(stream, stop_before_pixels=True, force=force)
     except InvalidDicomError as exc:
         raise UnsupportedImageError(
-            _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=decoding.SUPPORTED_FORMATS)
+            _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
         ) from exc
     except Exception as exc:  # pydicom raises many types for a damaged header; all mean the same
         raise UnsupportedImageError(
@@ -96,7 +96,7 @@ def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dat
                     "image series itself.").format(display_name=display_name)
             )
         raise UnsupportedImageError(
-            _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=decoding.SUPPORTED_FORMATS)
+            _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
         )
     return ds
 

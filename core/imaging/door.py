@@ -185,16 +185,16 @@ def _sniff_format(stream: BinaryIO, suffix: str, display_name: str) -> str:
     for magic, what in _OTHER_MAGIC.items():
         if head.startswith(magic):
             raise UnsupportedImageError(
-                _("{display_name}: this is {what}, not an image; upload a {formats} file.").format(display_name=display_name, what=what, formats=SUPPORTED_FORMATS)
+                _("{display_name}: this is {what}, not an image; upload a {formats} file.").format(display_name=display_name, what=what, formats=_(SUPPORTED_FORMATS))
             )
     if _looks_like_text(head):
         raise UnsupportedImageError(
-            _("{display_name}: this is a text file, not an image; upload a {formats} file.").format(display_name=display_name, formats=SUPPORTED_FORMATS)
+            _("{display_name}: this is a text file, not an image; upload a {formats} file.").format(display_name=display_name, formats=_(SUPPORTED_FORMATS))
         )
     if suffix in dicom.DICOM_EXTENSIONS or not suffix:
         return "dicom"  # DICOM without the 128-byte preamble, as some PACS exports write it
     raise UnsupportedImageError(
-        _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=SUPPORTED_FORMATS)
+        _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(SUPPORTED_FORMATS))
     )
 
 

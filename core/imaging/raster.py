@@ -60,7 +60,7 @@ def decode_raster(stream: BinaryIO, display_name: str, frame: int | None) -> dec
     except Image.UnidentifiedImageError as exc:
         raise UnsupportedImageError(
             _("{display_name}: not a readable image (the contents do not match any {formats} "
-                "layout); export it again.").format(display_name=display_name, formats=decoding.SUPPORTED_FORMATS)
+                "layout); export it again.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
         ) from exc
     except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:
         # Pillow signals truncated or corrupt streams with these.
