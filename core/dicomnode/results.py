@@ -127,7 +127,7 @@ def _finding_items(prediction: Prediction) -> list:
                                   relationship_type=contains)]
     if prediction.threshold is not None:
         items.append(hd.sr.NumContentItem(THRESHOLD, float(prediction.threshold), UNITLESS, relationship_type=contains))
-    name, _, version = prediction.model.partition(":")
+    name, _sep, version = prediction.model.partition(":")
     items += [
         hd.sr.TextContentItem(codes.DCM.AlgorithmName, name, relationship_type=contains),
         hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, version or "unknown", relationship_type=contains),

@@ -91,7 +91,7 @@ def find_class_root(root: Path) -> Path:
     if not root.is_dir():
         raise InvalidDatasetError(_("{root}: not a folder. Give a folder with one subfolder per class.").format(root=root))
     current = root
-    for _ in range(3):
+    for _attempt in range(3):
         subdirs = [p for p in current.iterdir() if p.is_dir() and not is_ignored_folder(p)]
         if len(subdirs) == 1 and not any(is_image_file(p) for p in loose_files(current)):
             current = subdirs[0]
@@ -184,7 +184,7 @@ def split_groups(dataset: LabeledDataset, validation_fraction: float) -> tuple[n
 
 def split_by_patient(dataset: LabeledDataset, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train/validation indices with every patient's files on one side only."""
-    groups, _ = split_groups(dataset, validation_fraction)
+    groups, _sizes = split_groups(dataset, validation_fraction)
     splitter = StratifiedGroupKFold(n_splits=_n_splits(validation_fraction), shuffle=True, random_state=seed)
     try:
         train_idx, val_idx = next(splitter.split(np.zeros(len(groups)), dataset.labels, groups))

@@ -47,7 +47,7 @@ def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClass
                 names.append(str(path.relative_to(root)))
                 yield pixels
 
-    probs = [batch_probs for batch_probs, _ in model.predict_pixels(readable_images(), BATCH)]
+    probs = [batch_probs for batch_probs, _features in model.predict_pixels(readable_images(), BATCH)]
     if not labels:
         raise InvalidDatasetError(_("{data_dir}: no readable images in the class folders.").format(data_dir=data_dir))
     return {

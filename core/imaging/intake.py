@@ -290,7 +290,7 @@ def dataset_report(folder: Path, progress: Callable[[int, int], None] | None = N
     for class_name in report.classes:
         report.counts.setdefault(class_name, 0)
     report.duplicates = [
-        {"files": [f for f, _ in group], "classes": sorted({c for _, c in group}), "cross_class": len({c for _, c in group}) > 1}
+        {"files": [f for f, _c in group], "classes": sorted({c for _f, c in group}), "cross_class": len({c for _f, c in group}) > 1}
         for group in hashes.values() if len(group) > 1
     ]
     _add_findings(report, loose_files(class_root))

@@ -152,7 +152,7 @@ class Explainer:
         cams = tf.nn.relu(tf.einsum("nhwc,knc->knhw", conv_maps, weights))
         return logits, cams, features
 
-    def _predict_logits(self, inputs: object, batch_size: int | None = None, **_: object) -> np.ndarray:
+    def _predict_logits(self, inputs: object, batch_size: int | None = None, **_ignored: object) -> np.ndarray:
         """``model.predict`` stand-in for Score-CAM: (N, S, S, 1) -> logits (N, K), no progress bar."""
         batch = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
         return self._logits(tf.convert_to_tensor(batch, tf.float32)).numpy()

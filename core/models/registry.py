@@ -142,7 +142,7 @@ def resolve(spec: str | None, kind: str | None = None) -> ModelRef:
         if kind is None:
             raise ModelNotFoundError(_("Name a model: NAME or NAME:VERSION."))
         spec = config.default_model(kind)
-    name, _, version = spec.partition(":")
+    name, _sep, version = spec.partition(":")
     if not version:
         ref = active_version(name)
     else:

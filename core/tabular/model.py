@@ -118,7 +118,7 @@ class RiskModel:
         self.bootstrap_: list[Any] = []  # trees: whole refits; linear: (coef (D,), intercept) on the fixed design
         design = None if exact.is_tree(self.family) else self.estimator_[0]
         Z = design.transform(X) if design is not None else None
-        for _ in range(self.n_bootstrap):
+        for _round in range(self.n_bootstrap):
             idx = rng.integers(0, len(X), len(X))
             if design is None:
                 self.bootstrap_.append(self._estimator().fit(X[idx], y[idx]))
@@ -158,8 +158,8 @@ class RiskModel:
         if not self.bootstrap_:
             p = 1.0 / (1.0 + np.exp(-output))
             return np.column_stack([p, p])
-        coefs = np.stack([c for c, _ in self.bootstrap_])
-        intercepts = np.array([b for _, b in self.bootstrap_])
+        coefs = np.stack([c for c, _b in self.bootstrap_])
+        intercepts = np.array([b for _c, b in self.bootstrap_])
         risks = 1.0 / (1.0 + np.exp(-(coefs @ Z.T + intercepts[:, None])))
         tail = (1 - level) / 2 * 100
         return np.percentile(risks, [tail, 100 - tail], axis=0).T
