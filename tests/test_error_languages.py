@@ -55,7 +55,7 @@ def _csv_row_error() -> str:
 
 def _schema_refusal() -> str:
     schema = load_risk_model("diabetes_risk:1").schema
-    return _raised(lambda: schema.validate_patient({**schema.example, "Glucose": 900}))
+    return _raised(lambda: schema.validate_patient({**schema.example, "Glucose": 5000}))
 
 
 def _adopt_unknown_validation() -> str:
