@@ -118,3 +118,8 @@ THRESHOLD_DIGITS = 2  # as every reading shows its probability and threshold (co
 def format_threshold(value: float) -> str:
     """A decision threshold as clinicians read it everywhere (0.1546 -> '0.15'), in the current locale."""
     return format_decimal(value, THRESHOLD_DIGITS)
+
+
+def translated(text: str | None) -> str | None:
+    """Text stored as data (a bundled model's own words) in the current language; unknown text as written."""
+    return gettext(text) if text else text

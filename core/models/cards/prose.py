@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.i18n import N_, _, format_percent, format_threshold
+from core.i18n import N_, _, format_percent, format_threshold, translated
 from core.models import kinds, metrics
 
 SECTIONS = (
@@ -74,7 +74,7 @@ def computed_caveats(analyses: dict[str, Any]) -> list[str]:
     for entry in analyses.get("subgroups", []):
         if entry["n"] < 30:
             out.append(_("Subgroup '{label}' has only {n} cases; its figures are imprecise.").format(
-                label=_(entry["label"]), n=entry["n"]))
+                label=translated(entry["label"]), n=entry["n"]))
     ece = analyses.get("calibration", {}).get("expected_calibration_error")
     if ece is not None and ece > 0.1:
         out.append(_("Probabilities are poorly calibrated (expected calibration error {ece}): read them as scores, "
