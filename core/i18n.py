@@ -110,3 +110,16 @@ def format_decimal(value: float, digits: int = 2) -> str:
 def format_percent(value: float, digits: int = 1) -> str:
     """0.3812 -> '38.1%' in the current locale (Babel)."""
     return numbers.format_percent(value, format="#,##0." + "0" * digits + "%" if digits else "#,##0%", locale=_locale())
+
+
+THRESHOLD_DIGITS = 2  # as every reading shows its probability and threshold (core.imaging.reading)
+
+
+def format_threshold(value: float) -> str:
+    """A decision threshold as clinicians read it everywhere (0.1546 -> '0.15'), in the current locale."""
+    return format_decimal(value, THRESHOLD_DIGITS)
+
+
+def translated(text: str | None) -> str | None:
+    """Text stored as data (a bundled model's own words) in the current language; unknown text as written."""
+    return gettext(text) if text else text

@@ -10,7 +10,7 @@ import streamlit as st
 from core.charts import cards as card_charts
 from core.models import cards, metrics, registry
 from core.errors import LucidDxError
-from core.i18n import _
+from core.i18n import _, format_threshold
 from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note, threshold_note
 from ui.auth import require_page
 from ui.language import apply_language
@@ -100,7 +100,7 @@ def show_charts(card: dict[str, Any]) -> None:
     if table:
         st.markdown(_("**Threshold table** (the chosen operating threshold is marked)"))
         st.dataframe(
-            [{"threshold": f"{r['threshold']:.4g}", "chosen": _("◀ chosen") if r["chosen"] else "", "sensitivity": r["sensitivity"],
+            [{"threshold": format_threshold(r['threshold']), "chosen": _("◀ chosen") if r["chosen"] else "", "sensitivity": r["sensitivity"],
               "specificity": r["specificity"], "PPV": r["ppv"], "NPV": r["npv"], "flagged": r["flagged"], "note": r["note"]}
              for r in table],
             hide_index=True,

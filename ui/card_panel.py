@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.models import cards, kinds, registry
 from core.errors import LucidDxError
-from core.i18n import _, format_decimal, format_percent
+from core.i18n import _, format_decimal, format_percent, format_threshold
 
 CARD_PAGE = "pages/model_cards.py"
 SPEC_PARAM = "model"
@@ -33,7 +33,7 @@ def card_for(spec: str) -> dict[str, Any]:
     card = dict(_cached_card(ref.spec, str(ref.path), stamp))
     card["model_details"] = dict(card["model_details"])
     cards.attach_site_evidence(card, ref)  # validations and site thresholds change without the model's files
-    return card
+    return cards.localized(card)
 
 
 def threshold_note(card: dict[str, Any]) -> str | None:
@@ -42,11 +42,11 @@ def threshold_note(card: dict[str, Any]) -> str | None:
     if in_force.get("threshold") is None:
         return None
     if in_force["source"] == "stored":
-        return _("Threshold in force: {threshold}, stored with this version.").format(threshold=format_decimal(in_force["threshold"], 2))
+        return _("Threshold in force: {threshold}, stored with this version.").format(threshold=format_threshold(in_force["threshold"]))
     return _("Threshold in force: {threshold}, adopted by this site from its validation {validation} "
-             "(stored threshold {stored}).").format(threshold=format_decimal(in_force["threshold"], 2),
+             "(stored threshold {stored}).").format(threshold=format_threshold(in_force["threshold"]),
                                                     validation=in_force["source"].split(":", 1)[1],
-                                                    stored=format_decimal(card["model_details"]["threshold"], 2))
+                                                    stored=format_threshold(card["model_details"]["threshold"]))
 
 
 def format_metric(entry: dict[str, Any] | None) -> tuple[str, str | None]:

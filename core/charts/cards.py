@@ -11,6 +11,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.charts.theme import styled
 from core.i18n import _
 from core.models import metrics
 
@@ -59,7 +60,7 @@ def roc_figure(card: dict[str, Any]) -> go.Figure:
                       yaxis_title=_("Sensitivity (true positive rate)"), **_LAYOUT)
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
-    return fig
+    return styled(fig)
 
 
 def pr_figure(card: dict[str, Any]) -> go.Figure:
@@ -73,7 +74,7 @@ def pr_figure(card: dict[str, Any]) -> go.Figure:
     fig.update_layout(title=_title(card, _("Precision-recall curve")), xaxis_title=_("Recall (sensitivity)"),
                       yaxis_title=_("Precision (PPV)"), **_LAYOUT)
     fig.update_yaxes(range=[0, 1.02])
-    return fig
+    return styled(fig)
 
 
 def calibration_figure(card: dict[str, Any]) -> go.Figure:
@@ -93,7 +94,7 @@ def calibration_figure(card: dict[str, Any]) -> go.Figure:
     fig.update_layout(title=_title(card, title), xaxis_title=x_title, yaxis_title=_("Observed frequency"), **_LAYOUT)
     fig.update_xaxes(range=[0, 1])
     fig.update_yaxes(range=[0, 1.02])
-    return fig
+    return styled(fig)
 
 
 def decision_curve_figure(card: dict[str, Any]) -> go.Figure | None:
@@ -110,7 +111,7 @@ def decision_curve_figure(card: dict[str, Any]) -> go.Figure | None:
     fig.update_layout(title=_title(card, _("Decision curve")), xaxis_title=_("Threshold probability"),
                       yaxis_title=_("Net benefit"), **_LAYOUT)
     fig.update_yaxes(range=[-0.05 * top - 0.02, top * 1.1])
-    return fig
+    return styled(fig)
 
 
 def confusion_matrix_figure(card: dict[str, Any]) -> go.Figure:
@@ -122,7 +123,7 @@ def confusion_matrix_figure(card: dict[str, Any]) -> go.Figure:
     fig.update_layout(title=_title(card, _("Confusion matrix")), xaxis_title=_("Predicted"), yaxis_title=_("True"),
                       **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return styled(fig)
 
 
 def _interval_trace(names: list[str], entries: list[dict[str, Any]], label: str, key_value: str = "value") -> go.Scatter:
@@ -140,7 +141,7 @@ def metrics_figure(card: dict[str, Any]) -> go.Figure:
     fig = go.Figure(_interval_trace(names, list(overall.values()), _("value (95% CI)")))
     fig.update_layout(title=_title(card, _("Metrics with 95% CIs")), xaxis_title=_("Value"), **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return styled(fig)
 
 
 def subgroup_figure(card: dict[str, Any]) -> go.Figure | None:
@@ -161,7 +162,7 @@ def subgroup_figure(card: dict[str, Any]) -> go.Figure | None:
         if entries:
             fig.add_trace(_interval_trace(names, entries, _(metrics.METRIC_LABELS[metric])))
     fig.update_layout(title=_title(card, _("Subgroups (95% CIs)")), xaxis_title=_("Value"), scattermode="group", **_LAYOUT)
-    return fig
+    return styled(fig)
 
 
 def comparison_figure(comparison: dict[str, Any]) -> go.Figure:
@@ -174,7 +175,7 @@ def comparison_figure(comparison: dict[str, Any]) -> go.Figure:
     fig.update_layout(title=_("Change from {a} to {b} (95% CI)").format(a=comparison["a"], b=comparison["b"]),
                       xaxis_title=_("Difference"), **_LAYOUT)
     fig.update_yaxes(autorange="reversed")
-    return fig
+    return styled(fig)
 
 
 def all_figures(card: dict[str, Any]) -> dict[str, go.Figure]:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import plotly.graph_objects as go
 
+from core.charts.theme import styled
 from core.i18n import _
 from core.imaging.reading import reading
 
@@ -56,4 +57,4 @@ def probability_figure(prediction: "Prediction") -> go.Figure:
         xaxis={"range": [0, 1], "title": _("probability")},
         height=110 + 40 * len(classes), margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False,
     )
-    return figure
+    return styled(figure)

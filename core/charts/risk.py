@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from core.charts.theme import styled
 from core.i18n import _, format_percent, ngettext
 from core.tabular.predictor import RiskResult
 from core.tabular.schema import FeatureSpec
@@ -68,7 +69,7 @@ def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | No
         },
     ))
     fig.update_layout(height=260, margin={"l": 30, "r": 30, "t": 60, "b": 10})
-    return fig
+    return styled(fig)
 
 
 def waterfall(result: RiskResult, max_features: int | None = None, outcome: str | None = None) -> go.Figure:
@@ -112,7 +113,7 @@ def waterfall(result: RiskResult, max_features: int | None = None, outcome: str 
         margin={"l": 10, "r": 40, "t": 50, "b": 40},
         showlegend=False,
     )
-    return fig
+    return styled(fig)
 
 
 def importance_bar(shap_values: np.ndarray, names: Sequence[str]) -> go.Figure:
@@ -123,7 +124,7 @@ def importance_bar(shap_values: np.ndarray, names: Sequence[str]) -> go.Figure:
                            text=[f"{v:.3f}" for v in mean_abs[order]], textposition="outside", cliponaxis=False))
     fig.update_layout(title=_("Global importance: mean |SHAP| (training patients)"),
                       xaxis_title=_("mean |contribution| (log-odds)"), height=360, margin={"l": 10, "r": 40, "t": 50, "b": 40})
-    return fig
+    return styled(fig)
 
 
 def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str], seed: int = 0) -> go.Figure:
@@ -165,7 +166,7 @@ def beeswarm(X: np.ndarray, shap_values: np.ndarray, names: Sequence[str], seed:
         yaxis={"tickvals": list(range(len(order))), "ticktext": [names[j] for j in order]},
         height=80 + 45 * len(order), margin={"l": 10, "r": 10, "t": 50, "b": 40},
     )
-    return fig
+    return styled(fig)
 
 
 def dependence_plot(feature: str, X: np.ndarray, shap_values: np.ndarray, names: Sequence[str],
@@ -187,4 +188,4 @@ def dependence_plot(feature: str, X: np.ndarray, shap_values: np.ndarray, names:
                       yaxis_title=_("contribution (log-odds)"), height=380, margin={"l": 10, "r": 10, "t": 50, "b": 40})
     if spec is not None and spec.categorical:  # categories are drawn at their index: label them
         fig.update_xaxes(tickvals=list(range(len(spec.levels))), ticktext=list(spec.levels))
-    return fig
+    return styled(fig)

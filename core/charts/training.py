@@ -7,6 +7,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from core.charts.theme import styled
 from core.i18n import _, ngettext
 from plotly.subplots import make_subplots
 
@@ -32,14 +33,14 @@ def training_curves(epoch_events: list[dict[str, Any]]) -> go.Figure:
     figure.update_xaxes(title_text=_("epoch"), dtick=1 if len(epochs) <= 20 else None)
     figure.update_yaxes(range=[0.0, 1.02], row=1, col=2)
     figure.update_layout(**_LAYOUT, legend=dict(orientation="h", y=-0.25))
-    return figure
+    return styled(figure)
 
 
 def class_counts_bar(counts: dict[str, int]) -> go.Figure:
     """Readable images per class."""
     figure = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), text=list(counts.values()), textposition="auto"))
     figure.update_layout(**_LAYOUT, title=_("Readable images per class"), yaxis_title=_("images"))
-    return figure
+    return styled(figure)
 
 
 def image_size_scatter(sizes: list[tuple[int, int]]) -> go.Figure:
@@ -55,4 +56,4 @@ def image_size_scatter(sizes: list[tuple[int, int]]) -> go.Figure:
         + "<extra></extra>",
     ))
     figure.update_layout(**_LAYOUT, title=_("Image sizes"), xaxis_title=_("width (px)"), yaxis_title=_("height (px)"))
-    return figure
+    return styled(figure)

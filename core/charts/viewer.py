@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
 
+from core.charts.theme import styled
 from core.i18n import _
 
 VIEWER_CONFIG = {"scrollZoom": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -55,7 +56,7 @@ def film_figure(original: np.ndarray, overlay: np.ndarray, shape: tuple[int, int
                         autorange="reversed")
     figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 50, "b": 0}, dragmode="pan",
                          uirevision=revision)
-    return figure
+    return styled(figure)
 
 
 def window_text(window: tuple[float, float] | None) -> str:

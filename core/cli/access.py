@@ -95,8 +95,7 @@ def _iso(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an ISO 8601 time, e.g. 2026-11-29 or "
-                                         f"2026-11-29T08:00:00Z") from exc
+        raise argparse.ArgumentTypeError(_("{text!r} is not an ISO 8601 time, e.g. 2026-11-29 or 2026-11-29T08:00:00Z").format(text=text)) from exc
     return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 

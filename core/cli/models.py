@@ -6,6 +6,7 @@ import argparse
 import sys
 from typing import Any
 
+from core.i18n import _
 from core.cli.common import EXIT_OK, emit
 from core.errors import ModelNotFoundError
 
@@ -31,9 +32,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _name_and_version(spec: str, verb: str) -> tuple[str, str]:
-    name, _, version = spec.partition(":")
+    name, _sep, version = spec.partition(":")
     if not version:
-        raise ModelNotFoundError(f"Give NAME:VERSION to {verb}, e.g. chest_xray:2.")
+        raise ModelNotFoundError(_("Give NAME:VERSION to {verb}, e.g. chest_xray:2.").format(verb=verb))
     return name, version
 
 

@@ -24,6 +24,7 @@ from pydicom.sr.codedict import codes
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian
 
+from core.i18n import _
 from core.errors import DicomResultError
 from core.imaging.classifier import Prediction
 
@@ -126,7 +127,7 @@ def _finding_items(prediction: Prediction) -> list:
                                   relationship_type=contains)]
     if prediction.threshold is not None:
         items.append(hd.sr.NumContentItem(THRESHOLD, float(prediction.threshold), UNITLESS, relationship_type=contains))
-    name, _, version = prediction.model.partition(":")
+    name, _sep, version = prediction.model.partition(":")
     items += [
         hd.sr.TextContentItem(codes.DCM.AlgorithmName, name, relationship_type=contains),
         hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, version or "unknown", relationship_type=contains),
@@ -185,21 +186,21 @@ def check(files: ResultFiles, source: Dataset) -> None:
     sr = pydicom.dcmread(files.report)
     problems = []
     if sc.SOPClassUID != pydicom.uid.SecondaryCaptureImageStorage or sc.BurnedInAnnotation != "YES":
-        problems.append("the Secondary Capture's class or burned-in flag")
+        problems.append(_("the Secondary Capture's class or burned-in flag"))
     if sc.SourceImageSequence[0].ReferencedSOPInstanceUID != source.SOPInstanceUID:
-        problems.append("the Secondary Capture's source reference")
+        problems.append(_("the Secondary Capture's source reference"))
     if sr.SOPClassUID != pydicom.uid.Comprehensive3DSRStorage:
-        problems.append("the report's SOP class")
+        problems.append(_("the report's SOP class"))
     if source.SOPInstanceUID not in referenced_instances(sr):
-        problems.append("the report's evidence reference")
+        problems.append(_("the report's evidence reference"))
     if not any(item.ConceptNameCodeSequence[0].CodeValue == PNEUMONIA.value for item in sr.ContentSequence):
-        problems.append("the report's finding")
+        problems.append(_("the report's finding"))
     if any(ds.StudyInstanceUID != source.StudyInstanceUID for ds in (sc, sr)):
-        problems.append("the study instance UID")
-    problems += [f"dciodvfy on {path.name}: {error}" for path in (files.secondary_capture, files.report)
+        problems.append(_("the study instance UID"))
+    problems += [_("dciodvfy on {file}: {error}").format(file=path.name, error=error) for path in (files.secondary_capture, files.report)
                  for error in dciodvfy_errors(path)]
     if problems:
-        raise DicomResultError("The result objects failed their check: " + "; ".join(problems) + ".")
+        raise DicomResultError(_("The result objects failed their check: {problems}.").format(problems="; ".join(problems)))
 
 
 def referenced_instances(report: Dataset) -> set[str]:

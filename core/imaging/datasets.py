@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
+from core.i18n import _
 from core.errors import InvalidDatasetError
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".dic", ""}
@@ -88,9 +89,9 @@ def find_class_root(root: Path) -> Path:
     """The folder whose subfolders are the classes; a single wrapping folder is looked through."""
     root = Path(root)
     if not root.is_dir():
-        raise InvalidDatasetError(f"{root}: not a folder. Give a folder with one subfolder per class.")
+        raise InvalidDatasetError(_("{root}: not a folder. Give a folder with one subfolder per class.").format(root=root))
     current = root
-    for _ in range(3):
+    for _attempt in range(3):
         subdirs = [p for p in current.iterdir() if p.is_dir() and not is_ignored_folder(p)]
         if len(subdirs) == 1 and not any(is_image_file(p) for p in loose_files(current)):
             current = subdirs[0]
@@ -115,8 +116,8 @@ def class_folders(root: Path, shown_as: str | None = None) -> tuple[Path, list[P
     if len(class_dirs) < 2:
         found = ", ".join(p.name for p in class_dirs) or "none"
         raise InvalidDatasetError(
-            f"{shown_as or root}: found {len(class_dirs)} class folder(s) ({found}); a classifier needs at "
-            "least two subfolders, one per class, each holding that class's images."
+            _("{folder}: found {count} class folder(s) ({found}); a classifier needs at least two subfolders, "
+                "one per class, each holding that class's images.").format(folder=shown_as or root, count=len(class_dirs), found=found)
         )
     return class_root, class_dirs
 
@@ -144,7 +145,7 @@ def require_enough_images(dataset: LabeledDataset, where: str) -> None:
     if thin:
         listing = ", ".join(f"'{c}' has {n}" for c, n in thin.items())
         raise InvalidDatasetError(
-            f"{where}: too few usable images ({listing}); each class needs at least {MIN_IMAGES_PER_CLASS}."
+            _("{where}: too few usable images ({listing}); each class needs at least {minimum}.").format(where=where, listing=listing, minimum=MIN_IMAGES_PER_CLASS)
         )
 
 
@@ -183,14 +184,14 @@ def split_groups(dataset: LabeledDataset, validation_fraction: float) -> tuple[n
 
 def split_by_patient(dataset: LabeledDataset, validation_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Stratified train/validation indices with every patient's files on one side only."""
-    groups, _ = split_groups(dataset, validation_fraction)
+    groups, _sizes = split_groups(dataset, validation_fraction)
     splitter = StratifiedGroupKFold(n_splits=_n_splits(validation_fraction), shuffle=True, random_state=seed)
     try:
         train_idx, val_idx = next(splitter.split(np.zeros(len(groups)), dataset.labels, groups))
     except ValueError as exc:
-        raise InvalidDatasetError(f"{dataset.root}: too few images to hold out a validation set; add images.") from exc
+        raise InvalidDatasetError(_("{root}: too few images to hold out a validation set; add images.").format(root=dataset.root)) from exc
     if len(np.unique(dataset.labels[val_idx])) < len(dataset.classes):
         raise InvalidDatasetError(
-            f"{dataset.root}: too few patients to give every class a validation image; add images."
+            _("{root}: too few patients to give every class a validation image; add images.").format(root=dataset.root)
         )
     return train_idx, val_idx

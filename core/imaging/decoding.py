@@ -11,9 +11,10 @@ from typing import Callable
 
 import numpy as np
 
+from core.i18n import N_, _, ngettext
 from core.errors import UnsupportedImageError
 
-SUPPORTED_FORMATS = "PNG, JPEG, BMP, TIFF or DICOM"
+SUPPORTED_FORMATS = N_("PNG, JPEG, BMP, TIFF or DICOM")
 MAX_PIXELS = 50_000_000
 """Largest decoded frame (rows x columns); a 50 MP frame as float32 is 200 MB; with the upload and decode buffers one upload stays under ~1 GB."""
 # ITU-R BT.601 luma, the weights Pillow's convert("L") uses, so RGB and L inputs agree.
@@ -73,7 +74,7 @@ def float_to_unit(values: np.ndarray, notes: list[str]) -> np.ndarray:
     """32-bit float data (owned, changed in place): kept if already in [0, 1], else stretched by min..max."""
     finite = np.isfinite(values)
     if not finite.all():
-        notes.append("Some pixels were not numbers (NaN/infinite) and were set to black.")
+        notes.append(_("Some pixels were not numbers (NaN/infinite) and were set to black."))
         values[~finite] = np.nan
     if finite.any() and np.nanmin(values) >= 0.0 and np.nanmax(values) <= 1.0:
         return np.nan_to_num(values, copy=False, nan=0.0)
@@ -95,7 +96,12 @@ def too_large_error(display_name: str, width: int | None = None, height: int | N
 
 def check_frame_index(index: int, n_frames: int, display_name: str, unit: str) -> None:
     if not 0 <= index < n_frames:
-        raise UnsupportedImageError(
-            f"{display_name}: {unit} {index} does not exist; the file has {n_frames} {unit}"
-            f"{'s' if n_frames != 1 else ''} (numbered 0 to {n_frames - 1})."
-        )
+        if unit == "page":
+            template = ngettext("{display_name}: page {index} does not exist; the file has {n} page (numbered 0 to {last}).",
+                                "{display_name}: page {index} does not exist; the file has {n} pages (numbered 0 to {last}).",
+                                n_frames)
+        else:
+            template = ngettext("{display_name}: frame {index} does not exist; the file has {n} frame (numbered 0 to {last}).",
+                                "{display_name}: frame {index} does not exist; the file has {n} frames (numbered 0 to {last}).",
+                                n_frames)
+        raise UnsupportedImageError(template.format(display_name=display_name, index=index, n=n_frames, last=n_frames - 1))

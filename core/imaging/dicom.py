@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import UnsupportedImageError
 from core.imaging import decoding
 
@@ -80,22 +81,22 @@ def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dat
         ds = pydicom.dcmread(stream, stop_before_pixels=True, force=force)
     except InvalidDicomError as exc:
         raise UnsupportedImageError(
-            f"{display_name}: not a recognised image format; upload a {decoding.SUPPORTED_FORMATS} file."
+            _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
         ) from exc
     except Exception as exc:  # pydicom raises many types for a damaged header; all mean the same
         raise UnsupportedImageError(
-            f"{display_name}: the DICOM header is damaged or incomplete (truncated); export the study again."
+            _("{display_name}: the DICOM header is damaged or incomplete (truncated); export the study again.").format(display_name=display_name)
         ) from exc
     finally:
         stream.seek(0)
     if "Rows" not in ds or "Columns" not in ds:
         if "SOPClassUID" in ds or "TransferSyntaxUID" in getattr(ds, "file_meta", {}):
             raise UnsupportedImageError(
-                f"{display_name}: this DICOM file holds no image (it may be a report or a directory); "
-                "upload the image series itself."
+                _("{display_name}: this DICOM file holds no image (it may be a report or a directory); upload the "
+                    "image series itself.").format(display_name=display_name)
             )
         raise UnsupportedImageError(
-            f"{display_name}: not a recognised image format; upload a {decoding.SUPPORTED_FORMATS} file."
+            _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
         )
     return ds
 
@@ -109,17 +110,17 @@ def _check_dicom_size(ds: "Dataset", display_name: str) -> int:
         bits = int(ds.get("BitsAllocated") or 16)
     except (TypeError, ValueError) as exc:
         raise UnsupportedImageError(
-            f"{display_name}: the DICOM header gives an unreadable image size; export the study again."
+            _("{display_name}: the DICOM header gives an unreadable image size; export the study again.").format(display_name=display_name)
         ) from exc
     if rows < 1 or cols < 1 or n_frames < 1:
-        raise UnsupportedImageError(f"{display_name}: the DICOM header says the image is empty ({rows} x {cols}).")
+        raise UnsupportedImageError(_("{display_name}: the DICOM header says the image is empty ({rows} x {cols}).").format(display_name=display_name, rows=rows, cols=cols))
     decoding.check_pixel_count(cols, rows, display_name)
     claimed = rows * cols * samples * max(bits, 8) // 8 * n_frames
     if claimed > MAX_DICOM_PIXEL_BYTES:
         raise UnsupportedImageError(
-            f"{display_name}: the DICOM header claims {n_frames} frames of {rows} x {cols} pixels "
-            f"({claimed / 1024**3:.1f} GB of pixel data), more than LucidDx can safely open; "
-            "export the single image you want to analyse."
+            _("{display_name}: the DICOM header claims {n_frames} frames of {rows} x {cols} pixels "
+                "({size_gb:.1f} GB of pixel data), more than LucidDx can safely open; export the single image you "
+                "want to analyse.").format(display_name=display_name, n_frames=n_frames, rows=rows, cols=cols, size_gb=claimed / 1024**3)
         )
     return n_frames
 
@@ -147,8 +148,8 @@ def _check_pixel_length(stream: BinaryIO, ds: "Dataset", syntax: "object", n_fra
     # bytes than its header describes holds something else, and reading only the start would hide that.
     if length not in (None, 0xFFFFFFFF) and length > expected * PIXEL_SLACK + 1:
         raise UnsupportedImageError(
-            f"{display_name}: its pixel data holds {length:,} bytes where the header describes {expected:,} "
-            f"({length / expected:.1f} times as many); the file is damaged or mislabelled. Export the study again."
+            _("{display_name}: its pixel data holds {length:,} bytes where the header describes {expected:,} "
+                "({ratio:.1f} times as many); the file is damaged or mislabelled. Export the study again.").format(display_name=display_name, length=length, expected=expected, ratio=length / expected)
         )
 
 
@@ -171,8 +172,8 @@ def _check_decoder(syntax: "object", display_name: str) -> None:
     if not available:
         name = getattr(syntax, "name", str(syntax))
         raise UnsupportedImageError(
-            f"{display_name}: the image is compressed as '{name}', which LucidDx cannot decode; "
-            "export it as uncompressed DICOM, or as PNG."
+            _("{display_name}: the image is compressed as '{name}', which LucidDx cannot decode; export it as "
+                "uncompressed DICOM, or as PNG.").format(display_name=display_name, name=name)
         )
 
 
@@ -222,16 +223,16 @@ def _dicom_to_grey(arr: np.ndarray, ds: "Dataset") -> tuple[np.ndarray, list[str
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     notes: list[str] = []
     if photometric == "PALETTE COLOR":
-        notes.append("Palette colour image converted to greyscale.")
+        notes.append(_("Palette colour image converted to greyscale."))
         return decoding.by_rows(arr, lambda block: _luma_block(apply_color_lut(block, ds))), notes
     if arr.ndim == 3:
-        notes.append(f"{photometric} colour image converted to greyscale.")
+        notes.append(_("{photometric} colour image converted to greyscale.").format(photometric=photometric))
         bits = int(ds.get("BitsStored") or 8)
         return decoding.by_rows(arr, lambda block: _luma_block(block, bits)), notes
     grey = _apply_dicom_voi(arr, ds, notes)
     if photometric == "MONOCHROME1":
         np.subtract(np.float32(1.0), grey, out=grey)
-        notes.append("MONOCHROME1 image inverted so that dense tissue is bright.")
+        notes.append(_("MONOCHROME1 image inverted so that dense tissue is bright."))
     return grey, notes
 
 
@@ -255,14 +256,14 @@ def _apply_dicom_voi(arr: np.ndarray, ds: "Dataset", notes: list[str]) -> np.nda
         try:
             windowed = decoding.by_rows(arr, lambda block: apply_voi_lut(apply_modality_lut(block, ds), ds, index=0))
             if has_lut:
-                notes.append("Display VOI LUT from the file applied.")
+                notes.append(_("Display VOI LUT from the file applied."))
                 return decoding.min_max_inplace(windowed)
             # The window's output range, found by pushing the extremes through the same window.
             lo, hi = apply_voi_lut(np.array([-1e12, 1e12]), ds, index=0)
-            notes.append("Display window from the file applied.")
+            notes.append(_("Display window from the file applied."))
             return decoding.scale_inplace(windowed, float(lo), float(hi))
         except (ValueError, TypeError, AttributeError, IndexError, KeyError):  # malformed VOI: say so
-            notes.append("The display window in the file is unreadable; the full value range was used.")
+            notes.append(_("The display window in the file is unreadable; the full value range was used."))
     return decoding.min_max_inplace(decoding.by_rows(arr, lambda block: apply_modality_lut(block, ds)))
 
 

@@ -7,6 +7,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from core.i18n import _
 from core.imaging import classifier as classifier_mod
 from core.errors import InvalidDatasetError, LucidDxError
 from core.imaging.door import load_image
@@ -27,8 +28,8 @@ def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClass
     unknown = [p.name for p in subfolders(root) if p.name.lower() not in by_lower]
     if len(folders) < 2:
         raise InvalidDatasetError(
-            f"{data_dir}: needs a subfolder per class named like the model's classes {model.classes} "
-            f"(any case); found {sorted(p.name for p in root.iterdir() if p.is_dir()) or 'none'}."
+            _("{data_dir}: needs a subfolder per class named like the model's classes {classes} (any case); "
+                "found {found}.").format(data_dir=data_dir, classes=model.classes, found=sorted(p.name for p in root.iterdir() if p.is_dir()) or _("none"))
         )
     labels: list[int] = []
     names: list[str] = []
@@ -46,9 +47,9 @@ def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClass
                 names.append(str(path.relative_to(root)))
                 yield pixels
 
-    probs = [batch_probs for batch_probs, _ in model.predict_pixels(readable_images(), BATCH)]
+    probs = [batch_probs for batch_probs, _features in model.predict_pixels(readable_images(), BATCH)]
     if not labels:
-        raise InvalidDatasetError(f"{data_dir}: no readable images in the class folders.")
+        raise InvalidDatasetError(_("{data_dir}: no readable images in the class folders.").format(data_dir=data_dir))
     return {
         "labels": np.asarray(labels),
         "probabilities": np.concatenate(probs),

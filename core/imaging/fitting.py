@@ -11,6 +11,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import TrainingCancelledError
 from core.imaging import network as network_mod
 from core.models.metrics import multiclass_auc
@@ -51,7 +52,7 @@ def validation_callback(
         def on_train_batch_end(self, batch, logs=None):
             if cancel is not None and cancel():
                 self.model.stop_training = True
-                raise TrainingCancelledError("Training was cancelled; nothing was registered.")
+                raise TrainingCancelledError(_("Training was cancelled; nothing was registered."))
             if progress and batch % 10 == 0:
                 progress({"event": "step", "step": batch + 1, "steps": steps, "loss": float((logs or {}).get("loss", np.nan))})
 
@@ -114,5 +115,5 @@ def fit(trainer, settings: FitSettings, n_classes: int, train: tuple[np.ndarray,
         callbacks=callbacks, shuffle=False, verbose=0,  # the tf.data pipeline already reshuffles every epoch
     )
     if cancel is not None and cancel():
-        raise TrainingCancelledError("Training was cancelled; nothing was registered.")
+        raise TrainingCancelledError(_("Training was cancelled; nothing was registered."))
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from core.i18n import _
 from core.errors import InvalidModelError
 
 HISTEQ_V1 = "histeq-v1"
@@ -37,9 +38,8 @@ def check_recipe(method: str, model: str = "this model") -> None:
     """Raises InvalidModelError if ``method`` is not a recipe this build knows."""
     if method not in SUPPORTED_PREPROCESSING:
         raise InvalidModelError(
-            f"Model '{model}': its meta.json names the preprocessing recipe '{method}', which this version of "
-            f"LucidDx does not know (it knows {', '.join(SUPPORTED_PREPROCESSING)}); pick another model version "
-            "or upgrade LucidDx."
+            _("Model '{model}': its meta.json names the preprocessing recipe '{method}', which this version of "
+                "LucidDx does not know (it knows {items}); pick another model version or upgrade LucidDx.").format(model=model, method=method, items=', '.join(SUPPORTED_PREPROCESSING))
         )
 
 

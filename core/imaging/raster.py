@@ -9,6 +9,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 from PIL import Image, ImageOps
 
+from core.i18n import _
 from core.errors import UnsupportedImageError
 from core.imaging import decoding
 
@@ -58,20 +59,20 @@ def decode_raster(stream: BinaryIO, display_name: str, frame: int | None) -> dec
         raise decoding.too_large_error(display_name) from exc
     except Image.UnidentifiedImageError as exc:
         raise UnsupportedImageError(
-            f"{display_name}: not a readable image (the contents do not match any {decoding.SUPPORTED_FORMATS} "
-            "layout); export it again."
+            _("{display_name}: not a readable image (the contents do not match any {formats} "
+                "layout); export it again.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
         ) from exc
     except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:
         # Pillow signals truncated or corrupt streams with these.
         raise UnsupportedImageError(
-            f"{display_name}: the {_format_word(stream)} file is damaged or incomplete (truncated); "
-            "upload the original file again."
+            _("{display_name}: the {format_word} file is damaged or incomplete (truncated); upload the "
+                "original file again.").format(display_name=display_name, format_word=_format_word(stream))
         ) from exc
     if rotated:
-        notes.append("Rotated upright using the orientation stored in the file.")
+        notes.append(_("Rotated upright using the orientation stored in the file."))
     if n_frames > 1:
         metadata["n_frames"] = str(n_frames)
-        notes.append(f"Page {index + 1} of {n_frames} was used.")
+        notes.append(_("Page {page} of {n_frames} was used.").format(page=index + 1, n_frames=n_frames))
     return decoding.Decoded(pixels, fmt, metadata, index if n_frames > 1 else None, n_frames, notes)
 
 
@@ -79,7 +80,7 @@ def _format_word(stream: BinaryIO) -> str:
     """The raster format named by the stream's magic bytes, for messages."""
     stream.seek(0)
     head = stream.read(8)
-    return next((fmt for magic, fmt in RASTER_MAGIC.items() if head.startswith(magic)), "image")
+    return next((fmt for magic, fmt in RASTER_MAGIC.items() if head.startswith(magic)), _("image"))
 
 
 def _choose_raster_frame(frame: int | None, n_frames: int, display_name: str) -> int:
@@ -111,7 +112,7 @@ def _raster_to_grey(img: Image.Image) -> tuple[np.ndarray, list[str]]:
         img = img.convert("RGBA")
     elif mode not in ("RGB", "RGBA", "LA"):
         img = img.convert("RGB")  # CMYK, YCbCr, LAB, HSV...: Pillow knows their colour maths
-        notes.append(f"Converted from {mode} colour to greyscale.")
+        notes.append(_("Converted from {mode} colour to greyscale.").format(mode=mode))
     return _colour_to_grey(np.asarray(img), img.mode, notes), notes
 
 
@@ -122,9 +123,9 @@ def _colour_to_grey(arr: np.ndarray, mode: str, notes: list[str]) -> np.ndarray:
     read as dense tissue.
     """
     if mode != "LA" and _is_coloured(arr[..., :3]):
-        notes.append("The image has colour; it was converted to greyscale. Radiographs are normally grey.")
+        notes.append(_("The image has colour; it was converted to greyscale. Radiographs are normally grey."))
     if mode in ("LA", "RGBA") and int(arr[..., -1].min()) < 255:
-        notes.append("Transparent areas were treated as black (empty).")
+        notes.append(_("Transparent areas were treated as black (empty)."))
     return decoding.by_rows(arr, lambda block: _composite_block(block, mode))
 
 

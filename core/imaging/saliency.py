@@ -29,6 +29,7 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import zoom
 
+from core.i18n import _
 from core.errors import InvalidExplanationError, InvalidModelError
 from core.imaging.methods import METHODS
 from core.imaging.classifier import FEATURES_LAYER, LAST_CONV_LAYER, ImageClassifier, Prediction
@@ -151,7 +152,7 @@ class Explainer:
         cams = tf.nn.relu(tf.einsum("nhwc,knc->knhw", conv_maps, weights))
         return logits, cams, features
 
-    def _predict_logits(self, inputs: object, batch_size: int | None = None, **_: object) -> np.ndarray:
+    def _predict_logits(self, inputs: object, batch_size: int | None = None, **_ignored: object) -> np.ndarray:
         """``model.predict`` stand-in for Score-CAM: (N, S, S, 1) -> logits (N, K), no progress bar."""
         batch = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
         return self._logits(tf.convert_to_tensor(batch, tf.float32)).numpy()
@@ -162,11 +163,11 @@ class Explainer:
             target = predicted
         if isinstance(target, str):
             if target not in self.classes:
-                raise InvalidExplanationError(f"Unknown class '{target}'; this model knows {', '.join(self.classes)}.")
+                raise InvalidExplanationError(_("Unknown class '{target}'; this model knows {items}.").format(target=target, items=', '.join(self.classes)))
             return self.classes.index(target)
         if not 0 <= int(target) < len(self.classes):
             raise InvalidExplanationError(
-                f"Class index {target} is out of range: this model has {len(self.classes)} classes (0 to {len(self.classes) - 1})."
+                _("Class index {target} is out of range: this model has {count} classes (0 to {last}).").format(target=target, count=len(self.classes), last=len(self.classes) - 1)
             )
         return int(target)
 
@@ -189,7 +190,7 @@ class Explainer:
             InvalidExplanationError: unknown method or class.
         """
         if method not in METHODS:
-            raise InvalidExplanationError(f"Unknown explanation method '{method}'; choose one of {', '.join(METHODS)}.")
+            raise InvalidExplanationError(_("Unknown explanation method '{method}'; choose one of {items}.").format(method=method, items=', '.join(METHODS)))
         batch = np.asarray(prepared, dtype=np.float32).reshape(1, self.input_size, self.input_size, 1)
         if method == "gradcam":
             return self.gradcam_with_prediction(batch, target)[1]
@@ -211,7 +212,7 @@ class Explainer:
     def _require_classifier(self) -> ImageClassifier:
         classifier = self._classifier()
         if classifier is None:
-            raise InvalidModelError("The model this explanation was asked of has been unloaded; reload the page and try again.")
+            raise InvalidModelError(_("The model this explanation was asked of has been unloaded; reload the page and try again."))
         return classifier
 
 

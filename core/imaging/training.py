@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import InvalidDatasetError, LucidDxError
 from core.imaging import datasets, fitting, network as network_mod, ood, preprocessing
 from core.imaging.door import load_image
@@ -104,7 +105,7 @@ def prepare_dataset(data_dir: Path, config: TrainConfig, progress: ProgressFn | 
     classes = dataset.classes
     positive_class = config.positive_class or (classes[1] if len(classes) == 2 else None)
     if positive_class is not None and positive_class not in classes:
-        raise InvalidDatasetError(f"Positive class '{positive_class}' is not one of the class folders {classes}.")
+        raise InvalidDatasetError(_("Positive class '{positive_class}' is not one of the class folders {classes}.").format(positive_class=positive_class, classes=classes))
     return PreparedData(dataset, inputs[ok], resized[ok], classes.index(positive_class) if positive_class else None)
 
 

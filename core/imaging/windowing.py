@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import UnsupportedImageError
 
 PRESETS: dict[str, tuple[float, float]] = {
@@ -68,7 +69,7 @@ def read_levels(source: bytes | Path, frame: int | None = None) -> Levels | None
             arr = ds.pixel_array if index is None else pydicom.pixels.pixel_array(ds, index=index)
             values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
     except (pydicom.errors.InvalidDicomError, ValueError, AttributeError, TypeError) as exc:
-        raise UnsupportedImageError("The DICOM frame could not be read again for windowing.") from exc
+        raise UnsupportedImageError(_("The DICOM frame could not be read again for windowing.")) from exc
     if values.ndim != 2:
         return None
     invert = str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1"
@@ -105,7 +106,7 @@ def window(values: np.ndarray, centre: float, width: float, invert: bool = False
         ValueError: ``width`` below 1 (a window must span at least one value).
     """
     if width < 1:
-        raise ValueError(f"window width must be at least 1, got {width}")
+        raise ValueError(_("window width must be at least 1, got {width}").format(width=width))
     low = centre - 0.5 - (width - 1) / 2.0
     out = (np.asarray(values, dtype=np.float32) - np.float32(low)) / np.float32(width - 1 or 1)
     np.clip(out, 0.0, 1.0, out=out)
@@ -121,5 +122,5 @@ def preset_window(levels: Levels, preset: str) -> tuple[float, float]:
     if preset == "full":
         return levels.full_window
     if preset not in PRESETS:
-        raise ValueError(f"unknown window preset {preset!r}; choose file, full or one of {', '.join(PRESETS)}")
+        raise ValueError(_("unknown window preset {preset!r}; choose file, full or one of {items}").format(preset=preset, items=', '.join(PRESETS)))
     return PRESETS[preset]

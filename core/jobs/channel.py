@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from core.i18n import _
 from core.errors import LucidDxError, TrainingCancelledError
 
 
@@ -43,7 +44,7 @@ class JobChannel:
             also(event)
             self.write(event)
             if event.get("event") == "loading" and self.cancelled():
-                raise TrainingCancelledError("Training was cancelled; nothing was registered.")
+                raise TrainingCancelledError(_("Training was cancelled; nothing was registered."))
 
         return callback
 
@@ -53,20 +54,20 @@ class JobChannel:
         previous = None
         if self.progress_file is not None:
             def on_sigterm(signum, frame):  # noqa: ARG001
-                raise TrainingCancelledError("Training was stopped (SIGTERM); nothing was registered.")
+                raise TrainingCancelledError(_("Training was stopped (SIGTERM); nothing was registered."))
 
             previous = signal.signal(signal.SIGTERM, on_sigterm)
         try:
             yield
         except TrainingCancelledError:
             # Keras may append its layer-call context to the message; viewers get the plain sentence.
-            self.write({"event": "cancelled", "error": "Training was cancelled; nothing was registered."})
+            self.write({"event": "cancelled", "error": _("Training was cancelled; nothing was registered.")})
             raise
         except LucidDxError as exc:
             self.write({"event": "failed", "error": str(exc)})
             raise
         except BaseException as exc:
-            self.write({"event": "failed", "error": f"internal error ({type(exc).__name__}: {exc}); see the log."})
+            self.write({"event": "failed", "error": _("internal error ({error_type}: {exc}); see the log.").format(error_type=type(exc).__name__, exc=exc)})
             raise
         finally:
             if previous is not None:

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from core import config
+from core.i18n import _
 from core.models import registry
 from core.errors import LucidDxError
 
@@ -62,9 +63,9 @@ class JobRequest:
         for key, low, high in (("epochs", 1, 1000), ("image_size", 32, 1024), ("batch_size", 1, 1024)):
             value = getattr(self, key)
             if not low <= value <= high:
-                raise LucidDxError(f"{key.replace('_', ' ')} must be between {low} and {high}; got {value}.")
+                raise LucidDxError(_("{field} must be between {low} and {high}; got {value}.").format(field=key.replace('_', ' '), low=low, high=high, value=value))
         if not Path(self.data).exists():
-            raise LucidDxError(f"{self.data}: not found on the server.")
+            raise LucidDxError(_("{data}: not found on the server.").format(data=self.data))
 
     def argv(self, job_dir: Path) -> list[str]:
         args = [sys.executable, "-m", "core", "train", "--data", str(Path(self.data).resolve()), "--name", self.name,
@@ -120,21 +121,21 @@ class JobProgress:
 
 def job_dir(job_id: str) -> Path:
     if not job_id or "/" in job_id or job_id.startswith("."):
-        raise LucidDxError(f"'{job_id}' is not a job id.")
+        raise LucidDxError(_("'{job_id}' is not a job id.").format(job_id=job_id))
     return config.jobs_dir() / job_id
 
 
 def _read_status(job_id: str) -> dict[str, Any]:
     path = job_dir(job_id) / STATUS_FILE
     if not path.exists():
-        raise LucidDxError(f"No training job '{job_id}'. It may have been deleted; see the list of jobs.")
+        raise LucidDxError(_("No training job '{job_id}'. It may have been deleted; see the list of jobs.").format(job_id=job_id))
     try:
         status = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise LucidDxError(f"Training job '{job_id}': its status file is damaged ({type(exc).__name__}), so its state "
-                           f"is unknown. Its log and events are in {path.parent}; delete that folder to remove it.") from exc
+        raise LucidDxError(_("Training job '{job_id}': its status file is damaged ({error_type}), so its state is unknown. "
+                "Its log and events are in {parent}; delete that folder to remove it.").format(job_id=job_id, error_type=type(exc).__name__, parent=path.parent)) from exc
     if not isinstance(status, dict) or "state" not in status:
-        raise LucidDxError(f"Training job '{job_id}': its status file has no state; delete {path.parent} to remove it.")
+        raise LucidDxError(_("Training job '{job_id}': its status file has no state; delete {parent} to remove it.").format(job_id=job_id, parent=path.parent))
     return status
 
 
@@ -216,7 +217,7 @@ def _finish_from_files(job_id: str, status: dict[str, Any], events: list[dict[st
         if isinstance(result, dict) and result.get("model"):
             return {"state": "succeeded", "model": result["model"], "error": None}
     if (job_dir(job_id) / CANCEL_FILE).exists():
-        return {"state": "cancelled", "model": None, "error": "Cancelled; nothing was registered."}
+        return {"state": "cancelled", "model": None, "error": _("Cancelled; nothing was registered.")}
     tail = " ".join(log_tail(job_id, 3).split())[-300:]
     return {"state": "failed", "model": None,
             "error": "The training process stopped without finishing (killed or crashed); nothing was registered."

@@ -29,14 +29,14 @@ METRIC_LABELS = {
     "brier": N_("Brier score (lower is better)"),
 }
 METRIC_DESCRIPTIONS = {
-    "auc": "Probability that a random positive case scores higher than a random negative one; threshold-free.",
-    "sensitivity": "Of the patients who have the condition, the share the model flags.",
-    "specificity": "Of the patients who do not have the condition, the share the model clears.",
-    "ppv": "Of the flagged patients, the share who have the condition (depends on prevalence).",
-    "npv": "Of the cleared patients, the share who do not have the condition (depends on prevalence).",
-    "accuracy": "Share of all patients classified correctly (misleading when classes are imbalanced).",
-    "f1": "Harmonic mean of PPV and sensitivity.",
-    "brier": "Mean squared error of the predicted probabilities (0 is perfect; calibration and sharpness).",
+    "auc": N_("Probability that a random positive case scores higher than a random negative one; threshold-free."),
+    "sensitivity": N_("Of the patients who have the condition, the share the model flags."),
+    "specificity": N_("Of the patients who do not have the condition, the share the model clears."),
+    "ppv": N_("Of the flagged patients, the share who have the condition (depends on prevalence)."),
+    "npv": N_("Of the cleared patients, the share who do not have the condition (depends on prevalence)."),
+    "accuracy": N_("Share of all patients classified correctly (misleading when classes are imbalanced)."),
+    "f1": N_("Harmonic mean of PPV and sensitivity."),
+    "brier": N_("Mean squared error of the predicted probabilities (0 is perfect; calibration and sharpness)."),
 }
 DEFAULT_RESAMPLES = 1000
 DEFAULT_SEED = 20190129  # the date Mitchell et al.'s model cards paper was presented (FAT* 2019)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from core import config
+from core.i18n import _
 from core.errors import InvalidDatasetError
 
 DESCRIPTIONS_DIR = config.ASSETS_DIR / "datasets"
@@ -24,9 +25,9 @@ def load_description(path: Path) -> dict[str, Any]:
     try:
         description = json.loads(Path(path).read_text())
     except (OSError, ValueError) as exc:
-        raise InvalidDatasetError(f"{path}: is not a readable dataset description ({type(exc).__name__}).") from exc
+        raise InvalidDatasetError(_("{path}: is not a readable dataset description ({error_type}).").format(path=path, error_type=type(exc).__name__)) from exc
     if not isinstance(description, dict):
-        raise InvalidDatasetError(f"{path}: a dataset description must be a JSON object.")
+        raise InvalidDatasetError(_("{path}: a dataset description must be a JSON object.").format(path=path))
     return description
 
 

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core import config
+from core.i18n import _
 from core.errors import ModelNotFoundError, RegistryError
 from core.models import kinds
 
@@ -125,7 +126,7 @@ def active_version(name: str) -> ModelRef:
     """The version used when a model is named without one: the user's choice, else the newest."""
     versions = list_versions(name)
     if not versions:
-        raise ModelNotFoundError(f"No model named '{name}' is registered. Known models: {', '.join(list_models()) or 'none'}.")
+        raise ModelNotFoundError(_("No model named '{name}' is registered. Known models: {known}.").format(name=name, known=', '.join(list_models()) or _("none")))
     chosen_file = config.home_models_dir() / name / ACTIVE_FILE
     if chosen_file.exists():
         chosen = chosen_file.read_text().strip()
@@ -139,20 +140,20 @@ def resolve(spec: str | None, kind: str | None = None) -> ModelRef:
     """Turn ``NAME`` or ``NAME:VERSION`` (or None: the default model of ``kind``) into a ModelRef."""
     if not spec:
         if kind is None:
-            raise ModelNotFoundError("Name a model: NAME or NAME:VERSION.")
+            raise ModelNotFoundError(_("Name a model: NAME or NAME:VERSION."))
         spec = config.default_model(kind)
-    name, _, version = spec.partition(":")
+    name, _sep, version = spec.partition(":")
     if not version:
         ref = active_version(name)
     else:
         matches = [r for r in list_versions(name) if r.version == version]
         if not matches:
             known = ", ".join(r.version for r in list_versions(name)) or "none"
-            raise ModelNotFoundError(f"Model '{name}' has no version '{version}'. Its versions: {known}.")
+            raise ModelNotFoundError(_("Model '{name}' has no version '{version}'. Its versions: {known}.").format(name=name, version=version, known=known))
         ref = matches[0]
     if kind is not None and ref.kind != kind:
         raise ModelNotFoundError(
-            f"Model '{ref.spec}' is a {ref.kind or 'unknown'} model, but a {kind} model is needed here."
+            _("Model '{spec}' is a {actual} model, but a {kind} model is needed here.").format(spec=ref.spec, actual=ref.kind or _("unknown"), kind=kind)
         )
     return ref
 
@@ -168,7 +169,7 @@ def delete_version(name: str, version: str) -> None:
     """Remove a user-trained version. Bundled versions are read-only and refuse."""
     ref = resolve(f"{name}:{version}")
     if ref.bundled:
-        raise RegistryError(f"'{ref.spec}' is a bundled model and cannot be deleted.")
+        raise RegistryError(_("'{spec}' is a bundled model and cannot be deleted.").format(spec=ref.spec))
     active_file = config.home_models_dir() / name / ACTIVE_FILE
     if active_file.exists() and active_file.read_text().strip() == version:
         active_file.unlink()
@@ -188,8 +189,8 @@ def check_model_name(name: str) -> None:
     """Refuse names that could escape ``$LUCIDDX_HOME/models`` or that the registry cannot list."""
     if not MODEL_NAME_PATTERN.match(name or "") or ".." in name:
         raise RegistryError(
-            f"Model name '{name}' is not allowed: use 1-64 letters, digits, '_', '-' or '.', "
-            "starting with a letter or digit (e.g. knee_mri)."
+            _("Model name '{name}' is not allowed: use 1-64 letters, digits, '_', '-' or '.', starting with a "
+                "letter or digit (e.g. knee_mri).").format(name=name)
         )
 
 
@@ -228,7 +229,7 @@ def commit_version(staging: Path, name: str, activate_it: bool = False) -> Model
     check_model_name(name)
     meta_path = staging / META_FILE
     if not meta_path.exists():
-        raise RegistryError(f"Cannot register '{name}': the build folder has no {META_FILE}.")
+        raise RegistryError(_("Cannot register '{name}': the build folder has no {file}.").format(name=name, file=META_FILE))
     name_dir = config.home_models_dir() / name
     name_dir.mkdir(parents=True, exist_ok=True)
     if not activate_it and list_versions(name) and not (name_dir / ACTIVE_FILE).exists():
@@ -251,4 +252,4 @@ def commit_version(staging: Path, name: str, activate_it: bool = False) -> Model
         if activate_it:
             write_text_atomic(name_dir / ACTIVE_FILE, version)
         return resolve(f"{name}:{version}")
-    raise RegistryError(f"Could not find a free version number for '{name}'.")
+    raise RegistryError(_("Could not find a free version number for '{name}'.").format(name=name))

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from core import config
+from core.i18n import _
 from core.errors import InvalidDatasetError, RegistryError
 from core.models import curves, metrics, registry, thresholds
 
@@ -93,14 +94,13 @@ def evaluate_site(
     """
     classes, positive_class, stored = list(meta["classes"]), meta.get("positive_class"), meta.get("threshold")
     if positive_class not in classes or stored is None or len(classes) != 2:
-        raise InvalidDatasetError("Site validation needs a two-class model with a positive class and a threshold.")
+        raise InvalidDatasetError(_("Site validation needs a two-class model with a positive class and a threshold."))
     if not 0.0 < target_sensitivity <= 1.0:
-        raise InvalidDatasetError(f"The target sensitivity must be between 0 and 1; got {target_sensitivity}.")
+        raise InvalidDatasetError(_("The target sensitivity must be between 0 and 1; got {target_sensitivity}.").format(target_sensitivity=target_sensitivity))
     labels, probabilities = np.asarray(labels, dtype=np.int64), np.asarray(probabilities, dtype=np.float64)
     is_pos = labels == classes.index(positive_class)
     if is_pos.all() or not is_pos.any():
-        raise InvalidDatasetError(f"Site validation needs cases of both classes ({', '.join(classes)}); "
-                                  f"these {len(labels)} cases have only one.")
+        raise InvalidDatasetError(_("Site validation needs cases of both classes ({items}); these {count} cases have only one.").format(items=', '.join(classes), count=len(labels)))
     scores = probabilities[:, classes.index(positive_class)]
     overall = metrics.binary_metrics_with_ci(is_pos, scores, float(stored))
     return {
@@ -146,18 +146,18 @@ def list_validations(ref: registry.ModelRef) -> list[dict[str, Any]]:
             try:
                 found.append(json.loads(path.read_text()))
             except (OSError, ValueError) as exc:
-                raise RegistryError(f"{ref.spec}: the recorded validation {folder.name} is damaged ({type(exc).__name__}); "
-                                    f"remove {folder} or restore it from a backup.") from exc
+                raise RegistryError(_("{spec}: the recorded validation {name} is damaged ({error_type}); remove {folder} or restore it "
+                        "from a backup.").format(spec=ref.spec, name=folder.name, error_type=type(exc).__name__, folder=folder)) from exc
     return found
 
 
 def load_validation(ref: registry.ModelRef, validation_id: str) -> dict[str, Any]:
     if not _ID_PATTERN.match(validation_id or ""):
-        raise RegistryError(f"'{validation_id}' is not a validation id (they look like 20261125-043000-1a2b3c).")
+        raise RegistryError(_("'{validation_id}' is not a validation id (they look like 20261125-043000-1a2b3c).").format(validation_id=validation_id))
     for entry in list_validations(ref):
         if entry["id"] == validation_id:
             return entry
-    raise RegistryError(f"{ref.spec} has no recorded validation '{validation_id}'; see `python -m core card --model {ref.spec}`.")
+    raise RegistryError(_("{spec} has no recorded validation '{validation_id}'; see `python -m core card --model {spec}`.").format(spec=ref.spec, validation_id=validation_id))
 
 
 def _threshold_file(ref: registry.ModelRef) -> Path:
@@ -167,7 +167,7 @@ def _threshold_file(ref: registry.ModelRef) -> Path:
 def adopt_threshold(ref: registry.ModelRef, validation_id: str, rule: str, by: str) -> dict[str, Any]:
     """Use the threshold that ``rule`` found in a recorded site validation for every later prediction."""
     if rule not in RULES:
-        raise RegistryError(f"Unknown threshold rule '{rule}'; choose one of {', '.join(RULES)}.")
+        raise RegistryError(_("Unknown threshold rule '{rule}'; choose one of {items}.").format(rule=rule, items=', '.join(RULES)))
     validation = load_validation(ref, validation_id)
     row = next(r for r in validation["thresholds"] if r["rule"] == rule)
     adopted = {"threshold": row["threshold"], "source": f"site:{validation_id}", "rule": rule,
@@ -190,7 +190,7 @@ def threshold_in_force(ref: registry.ModelRef) -> tuple[float | None, str]:
             adopted = json.loads(path.read_text())
             return float(adopted["threshold"]), str(adopted["source"])
         except (OSError, ValueError, KeyError) as exc:
-            raise RegistryError(f"{ref.spec}: the adopted site threshold file {path} is damaged; "
-                                "run `python -m core threshold --model NAME:VERSION --reset`.") from exc
+            raise RegistryError(_("{spec}: the adopted site threshold file {path} is damaged; run `python -m core threshold "
+                    "--model NAME:VERSION --reset`.").format(spec=ref.spec, path=path)) from exc
     stored = ref.meta.get("threshold")
     return (float(stored) if stored is not None else None), "stored"

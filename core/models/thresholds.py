@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import N_
 from core.models.metrics import finite_or_none, binary_metrics
 
 def threshold_at_sensitivity(is_positive: np.ndarray, scores: np.ndarray, target: float) -> float:
@@ -42,8 +43,8 @@ def threshold_table(
     """
     is_positive = np.asarray(is_positive, dtype=bool)
     rows: dict[float, str] = {float(t): "" for t in grid}
-    rows[float(threshold_at_sensitivity(is_positive, scores, 0.95))] = "reaches 95% sensitivity"
-    rows[float(threshold_at_specificity(is_positive, scores, 0.95))] = "reaches 95% specificity"
+    rows[float(threshold_at_sensitivity(is_positive, scores, 0.95))] = N_("reaches 95% sensitivity")
+    rows[float(threshold_at_specificity(is_positive, scores, 0.95))] = N_("reaches 95% specificity")
     if chosen is not None:
         rows[float(chosen)] = "chosen operating threshold"
     table = []

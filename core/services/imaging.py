@@ -100,9 +100,9 @@ def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | 
         return bytes(source), name or "upload"
     path = Path(source)
     if path.is_dir():
-        raise LucidDxError(f"{name or source}: is a folder; name the image files in it (e.g. {path}/*.dcm).")
+        raise LucidDxError(_("{file}: is a folder; name the image files in it (e.g. {path}/*.dcm).").format(file=name or source, path=path))
     if not path.is_file():
-        raise LucidDxError(f"{name or source}: file not found; check the path.")
+        raise LucidDxError(_("{file}: file not found; check the path.").format(file=name or source))
     return path, name or str(source)
 
 
@@ -152,7 +152,7 @@ def explain(result: FileResult, classifier: "ImageClassifier", method: str = "gr
     from core.imaging import saliency
 
     if result.prepared is None or result.prediction is None:
-        raise LucidDxError(f"{result.name}: there is no prediction to explain ({result.error or 'not diagnosed'}).")
+        raise LucidDxError(_("{name}: there is no prediction to explain ({reason}).").format(name=result.name, reason=result.error or _("not diagnosed")))
     chosen = target or result.prediction.label
     done = result.explanation
     if done is not None and method == done.method and chosen == done.class_name:
@@ -255,7 +255,7 @@ def film_view(result: FileResult, explanation: "Explanation", opacity: float, le
     Display size: at most DISPLAY_MAX_SIDE pixels a side, or FULL_MAX_SIDE with ``full_resolution``.
     """
     if result.image is None:
-        raise LucidDxError(f"{result.name}: there is no film to show ({result.error or 'not diagnosed'}).")
+        raise LucidDxError(_("{name}: there is no film to show ({reason}).").format(name=result.name, reason=result.error or _("not diagnosed")))
     pixels = result.image.pixels
     if levels is not None and window is not None:
         pixels = windowing.window(levels.values, window[0], window[1], levels.invert)

@@ -7,6 +7,7 @@ import shutil
 import time
 from pathlib import Path
 
+from core.i18n import _
 from core.imaging import intake
 from core.jobs import runner
 from core.errors import InvalidDatasetError
@@ -69,10 +70,10 @@ def server_dataset(path: str | Path) -> Path:
     """
     roots = data_roots()
     if not roots:
-        raise InvalidDatasetError("Reading datasets from server folders is switched off: an administrator can allow "
-                                  "folders by setting LUCIDDX_DATA_ROOTS (e.g. /data/radiology). Upload a zip instead.")
+        raise InvalidDatasetError(_("Reading datasets from server folders is switched off: an administrator can allow folders by "
+                "setting LUCIDDX_DATA_ROOTS (e.g. /data/radiology). Upload a zip instead."))
     resolved = Path(path).expanduser().resolve()
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         allowed = ", ".join(str(r) for r in roots)
-        raise InvalidDatasetError(f"{path}: outside the folders this server may read datasets from ({allowed}).")
+        raise InvalidDatasetError(_("{path}: outside the folders this server may read datasets from ({allowed}).").format(path=path, allowed=allowed))
     return resolved

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from core.i18n import _
 from core.errors import InvalidPatientDataError
 from core.exports import csv_text
 from core.tabular.predictor import RiskPredictor, RiskResult
@@ -37,16 +38,16 @@ def _read_bytes(source: Path | bytes | str, label: str) -> bytes:
     """The CSV's bytes, refusing anything over MAX_CSV_BYTES before reading it into memory."""
     if isinstance(source, Path):
         if source.is_dir():
-            raise InvalidPatientDataError(f"{label}: is a folder, not a CSV file.")
+            raise InvalidPatientDataError(_("{label}: is a folder, not a CSV file.").format(label=label))
         size = source.stat().st_size
         if size > MAX_CSV_BYTES:
-            raise InvalidPatientDataError(f"{label}: is {size / 1024**2:.0f} MB; LucidDx reads CSV files up to "
-                                          f"{MAX_CSV_BYTES // 1024**2} MB. Split it into smaller files.")
+            raise InvalidPatientDataError(_("{label}: is {size_mb:.0f} MB; LucidDx reads CSV files up to {limit_mb} MB. Split it into smaller "
+                    "files.").format(label=label, size_mb=size / 1024**2, limit_mb=MAX_CSV_BYTES // 1024**2))
         return source.read_bytes()
     data = source.encode() if isinstance(source, str) else source
     if len(data) > MAX_CSV_BYTES:
-        raise InvalidPatientDataError(f"{label}: is {len(data) / 1024**2:.0f} MB; LucidDx reads CSV files up to "
-                                      f"{MAX_CSV_BYTES // 1024**2} MB. Split it into smaller files.")
+        raise InvalidPatientDataError(_("{label}: is {size_mb:.0f} MB; LucidDx reads CSV files up to {limit_mb} MB. Split it into smaller "
+                "files.").format(label=label, size_mb=len(data) / 1024**2, limit_mb=MAX_CSV_BYTES // 1024**2))
     return data
 
 
@@ -59,26 +60,26 @@ def read_table(source: Path | bytes | str, name: str = "") -> list[list[str]]:
     try:
         data = _read_bytes(source, label)
         if b"\x00" in data[:4096]:
-            raise InvalidPatientDataError(f"{label}: is a binary file, not a CSV. Export it as 'CSV UTF-8'.")
+            raise InvalidPatientDataError(_("{label}: is a binary file, not a CSV. Export it as 'CSV UTF-8'.").format(label=label))
         text = data.decode("utf-8-sig")
     except FileNotFoundError as exc:
-        raise InvalidPatientDataError(f"{label}: file not found.") from exc
+        raise InvalidPatientDataError(_("{label}: file not found.").format(label=label)) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidPatientDataError(f"{label}: cannot be read as a UTF-8 CSV file ({exc.__class__.__name__}). "
-                                      "Export it from the spreadsheet as 'CSV UTF-8'.") from exc
+        raise InvalidPatientDataError(_("{label}: cannot be read as a UTF-8 CSV file ({error_type}). Export it from the spreadsheet as "
+                "'CSV UTF-8'.").format(label=label, error_type=exc.__class__.__name__)) from exc
     try:
         table = list(csv.reader(io.StringIO(text), delimiter=_separator(text)))
     except csv.Error as exc:
-        raise InvalidPatientDataError(f"{label}: is not a valid CSV ({exc}).") from exc
+        raise InvalidPatientDataError(_("{label}: is not a valid CSV ({exc}).").format(label=label, exc=exc)) from exc
     if len(table) > MAX_ROWS + 1:
-        raise InvalidPatientDataError(f"{label}: has {len(table) - 1:,} rows; LucidDx scores up to {MAX_ROWS:,} "
-                                      "patients per file. Split it into smaller files.")
+        raise InvalidPatientDataError(_("{label}: has {rows:,} rows; LucidDx scores up to {max_rows:,} patients per file. Split it into "
+                "smaller files.").format(label=label, rows=len(table) - 1, max_rows=MAX_ROWS))
     while table and not any(cell.strip() for cell in table[0]):
         table.pop(0)
     while len(table) > 1 and not any(cell.strip() for cell in table[-1]):
         table.pop()  # spreadsheets often end files with blank lines; they are not patients
     if not table:
-        raise InvalidPatientDataError(f"{label}: is empty; it needs a header row naming the columns.")
+        raise InvalidPatientDataError(_("{label}: is empty; it needs a header row naming the columns.").format(label=label))
     return table
 
 
@@ -95,8 +96,7 @@ def read_patient_csv(source: Path | bytes | str, schema: Schema, name: str = "")
     missing = [n for n in schema.names if n not in header]
     if missing:
         raise InvalidPatientDataError(
-            f"{label}: missing column(s) {', '.join(missing)}. The header must name {', '.join(schema.names)} "
-            "(extra columns are ignored).")
+            _("{label}: missing column(s) {missing}. The header must name {columns} (extra columns are ignored).").format(label=label, missing=', '.join(missing), columns=', '.join(schema.names)))
     rows = []
     for raw in table[1:]:
         padded = raw + [""] * (len(header) - len(raw))
@@ -106,9 +106,9 @@ def read_patient_csv(source: Path | bytes | str, schema: Schema, name: str = "")
 
 def _row_problem(i: int, row: Mapping[str, str]) -> str | None:
     if EXTRA_MARK in row:
-        return f"row {i + 1}: has more cells than the header has columns."
+        return _("row {row}: has more cells than the header has columns.").format(row=i + 1)
     if not any(str(v).strip() for v in row.values()):
-        return f"row {i + 1}: is empty."
+        return _("row {row}: is empty.").format(row=i + 1)
     return None
 
 
@@ -121,7 +121,7 @@ def score_rows(rows: Sequence[Mapping[str, str]], predictor: RiskPredictor) -> l
         if problem is None:
             clean, issues = predictor.schema.check_patient(row, from_csv=True)
             errors = [x.message for x in issues if x.severity == "error"]
-            problem = f"row {i + 1}: " + " ".join(errors) if errors else None
+            problem = _("row {row}: {errors}").format(row=i + 1, errors=" ".join(errors)) if errors else None
         if problem is not None:
             results[i] = {"row": i + 1, "ok": False, "error": problem}
         else:

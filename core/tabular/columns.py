@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import InvalidDatasetError
 from core.tabular.schema import FeatureSpec, level_text, parse_number
 
@@ -121,7 +122,7 @@ def _match(wanted: list[str], distinct: Sequence[str], target: str, option: str)
     for value in wanted:
         matches = [d for d in distinct if d.lower() == value.lower()]
         if not matches:
-            raise InvalidDatasetError(f"{option} {value!r} is not a value of '{target}'; its values: {', '.join(distinct[:20])}.")
+            raise InvalidDatasetError(_("{option} {value!r} is not a value of '{target}'; its values: {items}.").format(option=option, value=value, target=target, items=', '.join(distinct[:20])))
         found.extend(matches)  # 'yes' and 'Yes' are the same outcome
     return found
 
@@ -142,13 +143,13 @@ def target_labels(cells: Sequence[str], target: str, positive: str | Sequence[st
     values = [level_text(c) for c in cells]
     distinct = sorted({v for v in values if v is not None}, key=_level_key)
     if len(distinct) < 2:
-        raise InvalidDatasetError(f"The outcome column '{target}' has only one value ({', '.join(distinct) or 'none'}): "
-                                  "a risk model needs examples of both outcomes.")
+        raise InvalidDatasetError(_("The outcome column '{target}' has only one value ({values}): a risk model needs examples of both "
+                "outcomes.").format(target=target, values=', '.join(distinct) or _("none")))
     if positive is None:
         if len(distinct) > 2:
             shown = ", ".join(distinct[:10]) + (" ..." if len(distinct) > 10 else "")
-            raise InvalidDatasetError(f"The outcome column '{target}' has {len(distinct)} values ({shown}); name the one "
-                                      "to predict with --positive VALUE (every other value counts as negative).")
+            raise InvalidDatasetError(_("The outcome column '{target}' has {count} values ({shown}); name the one to predict with "
+                    "--positive VALUE (every other value counts as negative).").format(target=target, count=len(distinct), shown=shown))
         positive = _default_positive(distinct)
     positives = set(_match(_as_values(positive), distinct, target, "--positive"))
     negatives = set(_match(_as_values(negative), distinct, target, "--negative"))

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import InvalidModelError
 from core.tabular import explain as exact
 
@@ -117,7 +118,7 @@ class RiskModel:
         self.bootstrap_: list[Any] = []  # trees: whole refits; linear: (coef (D,), intercept) on the fixed design
         design = None if exact.is_tree(self.family) else self.estimator_[0]
         Z = design.transform(X) if design is not None else None
-        for _ in range(self.n_bootstrap):
+        for _round in range(self.n_bootstrap):
             idx = rng.integers(0, len(X), len(X))
             if design is None:
                 self.bootstrap_.append(self._estimator().fit(X[idx], y[idx]))
@@ -157,8 +158,8 @@ class RiskModel:
         if not self.bootstrap_:
             p = 1.0 / (1.0 + np.exp(-output))
             return np.column_stack([p, p])
-        coefs = np.stack([c for c, _ in self.bootstrap_])
-        intercepts = np.array([b for _, b in self.bootstrap_])
+        coefs = np.stack([c for c, _b in self.bootstrap_])
+        intercepts = np.array([b for _c, b in self.bootstrap_])
         risks = 1.0 / (1.0 + np.exp(-(coefs @ Z.T + intercepts[:, None])))
         tail = (1 - level) / 2 * 100
         return np.percentile(risks, [tail, 100 - tail], axis=0).T
@@ -210,10 +211,10 @@ def load_model(path: Path) -> RiskModel:
     try:
         model = joblib.load(path)
     except FileNotFoundError as exc:
-        raise InvalidModelError(f"{path}: the model file is missing; reinstall or retrain this model version.") from exc
+        raise InvalidModelError(_("{path}: the model file is missing; reinstall or retrain this model version.").format(path=path)) from exc
     except Exception as exc:  # a truncated, foreign or incompatible pickle: joblib raises many kinds
-        raise InvalidModelError(f"{path}: the model file is damaged or was written by an incompatible version "
-                                f"({type(exc).__name__}); retrain this model version.") from exc
+        raise InvalidModelError(_("{path}: the model file is damaged or was written by an incompatible version ({error_type}); "
+                "retrain this model version.").format(path=path, error_type=type(exc).__name__)) from exc
     if not isinstance(model, RiskModel) or not hasattr(model, "estimator_"):
-        raise InvalidModelError(f"{path}: does not hold a fitted LucidDx risk model ({type(model).__name__}).")
+        raise InvalidModelError(_("{path}: does not hold a fitted LucidDx risk model ({error_type}).").format(path=path, error_type=type(model).__name__))
     return model

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from core import config
+from core.i18n import _
 from core.errors import InvalidModelError, InvalidPatientDataError
 from core.models import kinds, registry
 from core.tabular.model import RiskModel, load_model, single_threaded
@@ -67,8 +68,8 @@ class RiskPredictor:
 
     def __init__(self, ref: registry.ModelRef, model: RiskModel, schema: Schema) -> None:
         if list(model.names) != schema.names:
-            raise InvalidModelError(f"Model '{ref.spec}': its meta.json lists the features {schema.names}, but the "
-                                    f"saved model was fitted on {list(model.names)}; retrain it.")
+            raise InvalidModelError(_("Model '{spec}': its meta.json lists the features {names}, but the saved model was fitted on "
+                    "{fitted}; retrain it.").format(spec=ref.spec, names=schema.names, fitted=list(model.names)))
         self.ref = ref
         self.model = model
         self.schema = schema
@@ -76,7 +77,7 @@ class RiskPredictor:
         try:
             self.threshold = float(ref.meta["threshold"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidModelError(f"Model '{ref.spec}': meta.json has no usable 'threshold'.") from exc
+            raise InvalidModelError(_("Model '{spec}': meta.json has no usable 'threshold'.").format(spec=ref.spec)) from exc
         self._imputed = model.imputed_values()
         self._global: tuple[float, np.ndarray] | None = None
 

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import InvalidModelError, InvalidPatientDataError
 
 Value = float | str | None
@@ -82,7 +83,7 @@ class FeatureSpec:
                        levels=tuple(str(v) for v in entry.get("levels") or ()),
                        zero_means_missing=bool(entry.get("zero_means_missing", False)))
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidModelError(f"A feature entry in the model's meta.json is unusable ({entry!r}): {exc}.") from exc
+            raise InvalidModelError(_("A feature entry in the model's meta.json is unusable ({entry!r}): {exc}.").format(entry=entry, exc=exc)) from exc
 
 
 def _pair(raw: object) -> tuple[float, float]:
@@ -139,8 +140,8 @@ class Schema:
         classes = meta.get("classes")
         if not entries or not isinstance(entries, list) or not classes or len(classes) != 2:
             raise InvalidModelError(
-                f"Model '{meta.get('name', '?')}:{meta.get('version', '?')}' has no usable feature schema in its "
-                "meta.json (it needs 'features' and two 'classes'); retrain it with python -m core train-risk.")
+                _("Model '{name}:{version}' has no usable feature schema in its meta.json (it needs 'features' and two "
+                    "'classes'); retrain it with python -m core train-risk.").format(name=meta.get('name', '?'), version=meta.get('version', '?')))
         extra = meta.get("schema") or {}
         return cls(features=tuple(FeatureSpec.from_meta(e) for e in entries), classes=(str(classes[0]), str(classes[1])),
                    positive_class=str(meta.get("positive_class") or classes[1]), target=str(extra.get("target") or ""),
@@ -178,7 +179,7 @@ class Schema:
         clean, issues = self.check_patient(values, from_csv)
         errors = [i.message for i in issues if i.severity == "error"]
         if errors:
-            raise InvalidPatientDataError(where + " ".join(errors))
+            raise InvalidPatientDataError(" ".join(filter(None, [where.strip(), *errors])))
         return clean
 
     def to_matrix(self, patients: Sequence[Mapping[str, Value]]) -> np.ndarray:
@@ -227,6 +228,10 @@ def decode(spec: FeatureSpec, number: float) -> Value:
     return spec.levels[int(number)] if spec.categorical else number
 
 
+class AmbiguousNumberError(ValueError):
+    """Text like "1,000" that reads as a thousand to some and as one to others (its message says how to write it)."""
+
+
 def parse_number(raw: object) -> float | None:
     """A number, or None for blank. Raises ValueError for text that is not a number."""
     if raw is None:
@@ -237,10 +242,11 @@ def parse_number(raw: object) -> float | None:
             return None
         if re.fullmatch(r"[+-]?\d{1,3},\d{3}", raw):
             # "1,000" is a thousands separator to some and a decimal comma to others: refuse to guess.
-            raise ValueError(f"'{raw}' is ambiguous; write it without a comma (e.g. 1000) or with a point (1.0)")
+            raise AmbiguousNumberError(_("'{raw}' is ambiguous; write it without a comma (e.g. 1000) or with a point "
+                                         "(1.0)").format(raw=raw))
         return float(raw.replace(",", ".")) if raw.count(",") == 1 and "." not in raw else float(raw)
     if isinstance(raw, bool):
-        raise ValueError("a yes/no value is not a number")
+        raise ValueError(_("a yes/no value is not a number"))
     value = float(raw)  # type: ignore[arg-type]
     return None if math.isnan(value) else value
 
@@ -264,11 +270,11 @@ def level_text(raw: object) -> str | None:
 def _check_level(spec: FeatureSpec, raw: object) -> tuple[Value, FieldIssue | None]:
     text = level_text(raw)
     if text is None:
-        return None, None if spec.optional else FieldIssue(spec.name, "error", f"{spec.name} is required; choose a value.")
+        return None, None if spec.optional else FieldIssue(spec.name, "error", _("{name} is required; choose a value.").format(name=spec.name))
     matches = [lv for lv in spec.levels if lv.lower() == text.lower()]
     if not matches:
-        return None, FieldIssue(spec.name, "error", f"{spec.name}: '{text}' is not one of the values the model knows "
-                                                    f"({', '.join(spec.levels)}).")
+        return None, FieldIssue(spec.name, "error", _("{name}: '{text}' is not one of the values the model knows ({levels}).").format(
+            name=spec.name, text=text, levels=", ".join(spec.levels)))
     return matches[0], None
 
 
@@ -280,27 +286,30 @@ def check_field(spec: FeatureSpec, raw: object, from_csv: bool = False) -> tuple
     try:
         value = parse_number(raw)
     except (TypeError, ValueError) as exc:
-        reason = str(exc) if "ambiguous" in str(exc) else f"'{raw}' is not a number"
-        return None, FieldIssue(spec.name, "error", f"{label}: {reason}.")
+        reason = str(exc) if isinstance(exc, AmbiguousNumberError) else _("'{raw}' is not a number").format(raw=raw)
+        return None, FieldIssue(spec.name, "error", _("{label}: {reason}.").format(label=label, reason=reason))
     if value is not None and not math.isfinite(value):
-        return None, FieldIssue(spec.name, "error", f"{label}: '{value}' is not a finite number.")
+        return None, FieldIssue(spec.name, "error", _("{label}: '{value}' is not a finite number.").format(label=label, value=value))
     if value is not None and from_csv and spec.zero_means_missing and value == 0:
         value = None
     if value is None:
-        return None, None if spec.optional else FieldIssue(spec.name, "error", f"{label} is required; enter a value.")
+        return None, None if spec.optional else FieldIssue(spec.name, "error", _("{label} is required; enter a value.").format(label=label))
     return value, _range_issue(spec, label, value)
 
 
 def _range_issue(spec: FeatureSpec, label: str, value: float) -> FieldIssue | None:
     lo, hi = spec.hard_limits
     if not lo <= value <= hi:
-        hint = " Leave it blank if it was not measured." if spec.optional else ""
-        return FieldIssue(spec.name, "error", f"{label} = {value:g} is physiologically impossible (allowed {lo:g} to "
-                                              f"{hi:g}); check the value and its unit.{hint}")
+        message = (_("{label} = {value:g} is physiologically impossible (allowed {low:g} to {high:g}); check the value "
+                     "and its unit. Leave it blank if it was not measured.") if spec.optional
+                   else _("{label} = {value:g} is physiologically impossible (allowed {low:g} to {high:g}); check the "
+                          "value and its unit."))
+        return FieldIssue(spec.name, "error", message.format(label=label, value=value, low=lo, high=hi))
     if spec.integer and not float(value).is_integer():
-        return FieldIssue(spec.name, "error", f"{label} must be a whole number, not {value:g}.")
+        return FieldIssue(spec.name, "error", _("{label} must be a whole number, not {value:g}.").format(label=label, value=value))
     p_lo, p_hi = spec.plausible
     if not p_lo <= value <= p_hi:
-        return FieldIssue(spec.name, "warning", f"{label} = {value:g} is outside the range the model was trained on "
-                                                f"({p_lo:g} to {p_hi:g}); the risk is an extrapolation, interpret it with care.")
+        return FieldIssue(spec.name, "warning", _("{label} = {value:g} is outside the range the model was trained on ({low:g} "
+                                                  "to {high:g}); the risk is an extrapolation, interpret it with care.").format(
+            label=label, value=value, low=p_lo, high=p_hi))
     return None

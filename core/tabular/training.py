@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from core.i18n import _
 from core.errors import InvalidDatasetError, InvalidOptionError
 from core.models import metrics, provenance, registry
 from core.models.thresholds import youden_threshold
@@ -49,7 +50,7 @@ def _find_target(header: Sequence[str], target: str, label: str) -> str:
     for column in header:
         if column.strip().lower() == target.strip().lower():
             return column
-    raise InvalidDatasetError(f"{label}: has no column '{target}' to predict; its columns: {', '.join(header)}.")
+    raise InvalidDatasetError(_("{label}: has no column '{target}' to predict; its columns: {items}.").format(label=label, target=target, items=', '.join(header)))
 
 
 def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target: str,
@@ -65,7 +66,7 @@ def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target
             dropped.append({"column": name, "reason": "unnamed and empty in every row (a trailing comma in the file)"})
             continue
         if col.kind == "empty":
-            raise InvalidDatasetError(f"Column '{name}' is empty in every row: remove it (or fill it in) and train again.")
+            raise InvalidDatasetError(_("Column '{name}' is empty in every row: remove it (or fill it in) and train again.").format(name=name))
         if col.kind in columns.DROP_REASONS:
             dropped.append({"column": name, "reason": columns.DROP_REASONS[col.kind]})
             continue
@@ -76,7 +77,7 @@ def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target
             specs.append(columns.categorical_spec(name, col.values, entry or None))
         kept.append(col)
     if not specs:
-        raise InvalidDatasetError("No usable predictor column is left after dropping identifiers, dates and free text.")
+        raise InvalidDatasetError(_("No usable predictor column is left after dropping identifiers, dates and free text."))
     return specs, dropped, kept
 
 
@@ -87,7 +88,7 @@ def load_training_table(csv_path: Path, target: str | None = None, positive: str
     tabular = (description or {}).get("tabular", {})
     target = target or tabular.get("target")
     if not target:
-        raise InvalidDatasetError(f"{csv_path.name}: name the outcome column to predict with --target COLUMN.")
+        raise InvalidDatasetError(_("{name}: name the outcome column to predict with --target COLUMN.").format(name=csv_path.name))
     table = batch.read_table(Path(csv_path))
     header = [h.strip() for h in table[0]]
     target = _find_target(header, target, csv_path.name)
@@ -104,16 +105,16 @@ def load_training_table(csv_path: Path, target: str | None = None, positive: str
     for i, raw in enumerate(data):
         row = dict(zip(header, raw))
         if y_all[i] == columns.EXCLUDED:
-            skipped.append({"row": i + 1, "error": f"row {i + 1}: the outcome '{raw[header.index(target)]}' is neither "
-                                                   "a positive nor a negative value; left out."})
+            skipped.append({"row": i + 1, "error": _("row {row}: the outcome '{value}' is neither a positive nor a negative "
+                                                     "value; left out.").format(row=i + 1, value=raw[header.index(target)])})
             continue
         if y_all[i] < 0:
-            skipped.append({"row": i + 1, "error": f"row {i + 1}: the outcome '{target}' is blank."})
+            skipped.append({"row": i + 1, "error": _("row {row}: the outcome '{target}' is blank.").format(row=i + 1, target=target)})
             continue
         clean, issues = schema.check_patient(row, from_csv=True)
         errors = [x.message for x in issues if x.severity == "error"]
         if errors:
-            skipped.append({"row": i + 1, "error": f"row {i + 1}: " + " ".join(errors)})
+            skipped.append({"row": i + 1, "error": _("row {row}: {errors}").format(row=i + 1, errors=" ".join(errors))})
             continue
         patients.append(clean)
         labels.append(int(y_all[i]))
@@ -128,14 +129,14 @@ def check_table(table: TrainingTable) -> None:
     classes = table.schema.classes
     if counts.min() < MIN_PER_CLASS:
         raise InvalidDatasetError(
-            f"Too few patients to train on: {int(counts[0])} '{classes[0]}' and {int(counts[1])} '{classes[1]}' usable "
-            f"rows; each outcome needs at least {MIN_PER_CLASS}.")
+            _("Too few patients to train on: {n_first} '{first}' and {n_second} '{second}' usable rows; each "
+                "outcome needs at least {minimum}.").format(n_first=int(counts[0]), first=classes[0], n_second=int(counts[1]), second=classes[1], minimum=MIN_PER_CLASS))
     for j, spec in enumerate(table.schema.features):
         auc = single_column_auc(table.X[:, j], table.y, spec.categorical)
         if auc >= LEAK_AUC:
             raise InvalidDatasetError(
-                f"Column '{spec.name}' alone separates the outcomes almost perfectly (AUC {auc:.3f}): it is probably "
-                "the outcome itself or recorded after it (a leak). Remove it from the table and train again.")
+                _("Column '{name}' alone separates the outcomes almost perfectly (AUC {auc:.3f}): it is probably "
+                    "the outcome itself or recorded after it (a leak). Remove it from the table and train again.").format(name=spec.name, auc=auc))
 
 
 def single_column_auc(col: np.ndarray, y: np.ndarray, categorical: bool) -> float:
@@ -217,8 +218,8 @@ def train_risk_model(csv_path: Path, name: str, target: str | None = None, posit
     registry.check_model_name(name)
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families or folds < 2:
-        raise InvalidOptionError(f"Cannot train with families {list(families)} and {folds} folds: families must be "
-                                 f"among {', '.join(FAMILIES)} and folds at least 2.")
+        raise InvalidOptionError(_("Cannot train with families {families} and {folds} folds: families must be among {items} and folds "
+                "at least 2.").format(families=list(families), folds=folds, items=', '.join(FAMILIES)))
     with single_threaded():
         return _train(Path(csv_path), name, target, (positive, negative), command, activate, families, folds,
                       n_bootstrap, progress or (lambda _msg: None))

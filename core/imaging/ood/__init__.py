@@ -24,6 +24,7 @@ import numpy as np
 from sklearn.covariance import LedoitWolf
 from sklearn.model_selection import KFold
 
+from core.i18n import _
 from core.errors import InvalidModelError
 
 OOD_FILE = "ood.npz"
@@ -73,8 +74,8 @@ class OodDetector:
                 return cls(data["mean"], data["precision"], float(data["threshold"]))
         except (OSError, ValueError, KeyError) as exc:
             raise InvalidModelError(
-                f"{Path(model_dir).name}: its out-of-distribution statistics ({OOD_FILE}) are damaged; "
-                "refit them with `python -m core.imaging.ood refit MODEL_DIR`, or retrain this model."
+                _("{name}: its out-of-distribution statistics ({file}) are damaged; refit them with `python -m "
+                    "core.imaging.ood refit MODEL_DIR`, or retrain this model.").format(name=Path(model_dir).name, file=OOD_FILE)
             ) from exc
 
 

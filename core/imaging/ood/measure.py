@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from core import config
+from core.i18n import _
 from core.errors import InvalidModelError, LucidDxError
 from core.imaging import datasets
 from core.imaging.classifier import ImageClassifier
@@ -101,7 +102,7 @@ def validation_image_files(meta: dict[str, Any], project_root: Path | None = Non
     split = reproduced_split(meta, project_root)
     if split is None:
         return None
-    dataset, _, val_idx = split
+    dataset, _train_idx, val_idx = split
     return [dataset.files[i] for i in val_idx]
 
 
@@ -124,7 +125,7 @@ def _flag_images(model: ImageClassifier, images: Iterator[tuple[str, np.ndarray]
             names.append(name)
             yield pixels
 
-    for _, feats in model.predict_pixels(pixels_noting_names(), _BATCH):
+    for _probs, feats in model.predict_pixels(pixels_noting_names(), _BATCH):
         started = time.perf_counter()
         scores = model.ood_detector.score(feats)
         flags.extend(model.ood_detector.is_out(float(score)) for score in scores)
@@ -135,8 +136,8 @@ def _flag_images(model: ImageClassifier, images: Iterator[tuple[str, np.ndarray]
 def _require_detector(model: ImageClassifier) -> OodDetector:
     if model.ood_detector is None:
         raise InvalidModelError(
-            f"Model '{model.spec}' has no {OOD_FILE}, so it cannot flag unfamiliar inputs; "
-            "refit it with `python -m core.imaging.ood refit MODEL_DIR`, or retrain this model."
+            _("Model '{spec}' has no {file}, so it cannot flag unfamiliar inputs; refit it with `python -m "
+                "core.imaging.ood refit MODEL_DIR`, or retrain this model.").format(spec=model.spec, file=OOD_FILE)
         )
     return model.ood_detector
 
@@ -154,7 +155,7 @@ def measure_rates(model: ImageClassifier, validation_files: list[Path] | None) -
     detector = _require_detector(model)
     result: dict[str, Any] = {"method": METHOD, "threshold": float(detector.threshold_)}
     if validation_files:
-        _, flags, _ = _flag_images(model, _chest_images(validation_files))
+        _scores, flags, _names = _flag_images(model, _chest_images(validation_files))
         result.update(validation_flag_rate=float(flags.mean()), validation_n=int(len(flags)),
                       validation_source="the model's own validation split, reproduced from its training record")
     else:
@@ -209,14 +210,14 @@ def refit(model_dir: Path) -> dict[str, Any]:
     split = reproduced_split(meta)
     if split is None:
         raise InvalidDatasetError(
-            f"{model_dir}: its training data ({(meta.get('training') or {}).get('data')}) is not available "
-            "to refit the detector; put the training folder back where it was, or retrain the model."
+            _("{model_dir}: its training data ({data}) is not available to refit the detector; put the training "
+                "folder back where it was, or retrain the model.").format(model_dir=model_dir, data=(meta.get('training') or {}).get('data'))
         )
     dataset, train_idx, val_idx = split
     ref = registry.ModelRef(meta.get("name", ""), meta.get("version", ""), model_dir, False, meta)
     model = ImageClassifier(ref)
-    pixels = (image for _, image in _chest_images([dataset.files[i] for i in train_idx]))
-    features = np.concatenate([feats for _, feats in model.predict_pixels(pixels, _BATCH)])
+    pixels = (image for _name, image in _chest_images([dataset.files[i] for i in train_idx]))
+    features = np.concatenate([feats for _probs, feats in model.predict_pixels(pixels, _BATCH)])
     OodDetector.fit(features).save(model_dir)
     model.ood_detector = OodDetector.load(model_dir)
     return store_measurement(model_dir, measure_rates(model, [dataset.files[i] for i in val_idx]))

@@ -9,12 +9,13 @@ out-of-fold cases). ``build`` computes, ``store`` keeps cards current, ``markdow
 
 from core.models.cards.build import CARD_SCHEMA_VERSION, PREDICTIONS_FILE, build_card, fingerprint, load_predictions
 from core.models.cards.compare import compare_versions
+from core.models.cards.localize import localized
 from core.models.cards.markdown import render_markdown
 from core.models.cards.prose import SECTION_TITLES, SECTIONS
 from core.models.cards.store import attach_site_evidence, is_current, key_metrics, load_card, missing_sections, rebuild_card, write_card
 
 __all__ = [
     "CARD_SCHEMA_VERSION", "PREDICTIONS_FILE", "SECTIONS", "SECTION_TITLES", "attach_site_evidence", "build_card", "compare_versions",
-    "fingerprint", "is_current", "key_metrics", "load_card", "load_predictions", "missing_sections",
+    "fingerprint", "is_current", "key_metrics", "load_card", "localized", "load_predictions", "missing_sections",
     "rebuild_card", "render_markdown", "write_card",
 ]

@@ -15,7 +15,9 @@ from typing import Any
 
 import numpy as np
 
+from core import i18n
 from core.errors import InvalidModelError
+from core.i18n import N_, _
 from core.models import curves, kinds, metrics, registry, thresholds
 import core.models.cards.sections as sections
 from core.models.cards.prose import computed_caveats, texts_for
@@ -39,8 +41,8 @@ def load_predictions(model_dir: Path) -> dict[str, np.ndarray]:
             out["subgroups"] = data["subgroups"].astype(str) if "subgroups" in data else np.full(len(labels), "all")
     except (OSError, ValueError, KeyError) as exc:
         raise InvalidModelError(
-            f"{path.parent.name}: its stored validation predictions ({PREDICTIONS_FILE}) are missing or damaged, "
-            "so no model card can be computed; retrain or delete this version."
+            _("{name}: its stored validation predictions ({file}) are missing or damaged, so no "
+                "model card can be computed; retrain or delete this version.").format(name=path.parent.name, file=PREDICTIONS_FILE)
         ) from exc
     return out
 
@@ -51,9 +53,9 @@ def read_meta(model_dir: Path) -> dict[str, Any]:
     try:
         meta = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise InvalidModelError(f"{path}: unreadable model metadata ({type(exc).__name__}).") from exc
+        raise InvalidModelError(_("{path}: unreadable model metadata ({error_type}).").format(path=path, error_type=type(exc).__name__)) from exc
     if not isinstance(meta.get("classes"), list) or not meta["classes"]:
-        raise InvalidModelError(f"{path}: the model metadata names no classes.")
+        raise InvalidModelError(_("{path}: the model metadata names no classes.").format(path=path))
     return meta
 
 
@@ -107,7 +109,7 @@ def _multiclass_analyses(meta: dict[str, Any], preds: dict[str, np.ndarray]) -> 
     labels, probs, classes = preds["labels"], preds["probabilities"], list(meta["classes"])
     predicted = probs.argmax(1)
     calibration = curves.reliability_bins(predicted == labels, probs.max(1))
-    calibration["of"] = "top-class confidence vs accuracy"
+    calibration["of"] = N_("top-class confidence vs accuracy")
     return {
         "overall": metrics.multiclass_metrics_with_ci(labels, probs),
         "confusion_matrix": {"classes": classes, "counts": metrics.confusion_matrix(labels, predicted, len(classes))},
@@ -120,16 +122,16 @@ def _multiclass_analyses(meta: dict[str, Any], preds: dict[str, np.ndarray]) -> 
 def ood_section(meta: dict[str, Any]) -> dict[str, Any]:
     """The out-of-distribution rates the model's training (or ``core.imaging.ood measure``) stored."""
     if kinds.normalise(meta.get("kind")) != kinds.IMAGE_CLASSIFIER:
-        return {"measured": False, "note": "Not an image model: inputs outside each field's hard limits are refused, "
-                "and values outside the training range are warned about (see the feature schema)."}
+        return {"measured": False, "note": N_("Not an image model: inputs outside each field's hard limits are refused, "
+                                              "and values outside the training range are warned about (see the feature schema).")}
     stored = meta.get("ood") or {}
     if stored.get("measured"):
         return dict(stored)
     if stored:
         return {"measured": False, "validation_flag_rate": stored.get("validation_flag_rate"),
-                "note": "The detector's rates on non-chest images were not measured for this version "
-                        "(python -m core.imaging.ood measure MODEL_DIR measures and stores them)."}
-    return {"measured": False, "note": "This version has no out-of-distribution detector."}
+                "note": N_("The detector's rates on non-chest images were not measured for this version "
+                           "(python -m core.imaging.ood measure MODEL_DIR measures and stores them).")}
+    return {"measured": False, "note": N_("This version has no out-of-distribution detector.")}
 
 
 def quantitative_analyses(meta: dict[str, Any], preds: dict[str, np.ndarray]) -> dict[str, Any]:
@@ -146,8 +148,16 @@ def quantitative_analyses(meta: dict[str, Any], preds: dict[str, np.ndarray]) ->
 
 
 def build_card(model_dir: Path) -> dict[str, Any]:
-    """Compute the full card of the model version in ``model_dir`` (see module docstring)."""
-    model_dir = Path(model_dir)
+    """Compute the full card of the model version in ``model_dir`` (see module docstring).
+
+    The stored card is always English (the msgids); :func:`core.models.cards.localize.localized` renders its
+    prose in the reader's language.
+    """
+    with i18n.using(i18n.DEFAULT_LANGUAGE):
+        return _build_card(Path(model_dir))
+
+
+def _build_card(model_dir: Path) -> dict[str, Any]:
     meta = read_meta(model_dir)
     preds = load_predictions(model_dir)
     texts, documented = texts_for(meta)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.i18n import _
+from core.i18n import _, format_threshold
+from core.models.cards.localize import localized
 from core.models import metrics
 
 
@@ -61,7 +62,7 @@ def _details(card: dict[str, Any]) -> list[str]:
         schema=card["schema_version"]), ""]
     lines += [_("## Model details"), ""]
     for key, label in _detail_labels().items():
-        lines.append(_field(label, _reading(d.get(key))))
+        lines.append(_field(label, format_threshold(d[key]) if key == "threshold" and d.get(key) is not None else _reading(d.get(key))))
     lines.append(_field(_("Input"), json.dumps(d.get("input"))))
     lines.append(_field(_("Training command"), f"`{d.get('training_command')}`"))
     return lines
@@ -120,7 +121,7 @@ def _thresholds_and_subgroups(qa: dict[str, Any]) -> list[str]:
         lines += ["", _("Threshold table:"), "", "| " + " | ".join(head) + " |", "|---|---|---|---|---|---|---|"]
         for row in qa["threshold_table"]:
             mark = "**" if row["chosen"] else ""
-            lines.append(f"| {mark}{row['threshold']:.3f}{mark} | {_fmt(row['sensitivity'])} | {_fmt(row['specificity'])} | "
+            lines.append(f"| {mark}{format_threshold(row['threshold'])}{mark} | {_fmt(row['sensitivity'])} | {_fmt(row['specificity'])} | "
                          f"{_fmt(row['ppv'])} | {_fmt(row['npv'])} | {row['flagged']} | {row['note']} |")
     if qa.get("subgroups"):
         head = [_("Subgroup"), "n", _("pos/neg"), "AUC", _("Sensitivity"), _("Specificity"), _("AUC vs all negatives")]
@@ -170,12 +171,13 @@ def _evidence(card: dict[str, Any]) -> list[str]:
     in_force = card["model_details"].get("threshold_in_force") or {}
     if in_force.get("threshold") is not None:
         lines += ["", _("Threshold in force: {threshold} ({source}).").format(
-            threshold=f"{in_force['threshold']:.2f}", source=in_force["source"])]
+            threshold=format_threshold(in_force["threshold"]), source=in_force["source"])]
     return lines
 
 
 def render_markdown(card: dict[str, Any]) -> str:
-    """The card as Markdown: every section, tables for metrics, thresholds and subgroups."""
+    """The card as Markdown in the current language: every section, tables for metrics, thresholds and subgroups."""
+    card = localized(card)
     qa = card["quantitative_analyses"]
     lines = _details(card) + _evidence(card) + _use_and_factors(card) + _data(card)
     lines += _overall_and_confusion(qa) + _thresholds_and_subgroups(qa) + _calibration_robustness_ood(qa)

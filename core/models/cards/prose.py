@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.models import kinds
+from core.i18n import N_, _, format_percent, format_threshold, translated
+from core.models import kinds, metrics
 
 SECTIONS = (
     "model_details",
@@ -25,28 +26,28 @@ SECTION_TITLES = {s: s.replace("_", " ").capitalize() for s in SECTIONS}
 # Prose for a model whose data has no description in assets/datasets (a user's own folder or table).
 KIND_TEXTS: dict[str, dict[str, Any]] = {
     kinds.IMAGE_CLASSIFIER: {
-        "primary_uses": ["Research use: classify images like those in the folder it was trained on into its classes."],
-        "primary_users": ["The researcher or clinician who trained it, for evaluation before any clinical use."],
-        "out_of_scope": ["Any clinical decision: this model has not been independently evaluated.",
-                         "Images unlike its training images (other body parts, modalities, views or populations)."],
-        "factors": ["Unknown: the training folder did not describe patients or acquisition; evaluate per site and scanner."],
-        "ethical": ["The training data, its consent and its licence are the responsibility of whoever supplied the folder.",
-                    "Subgroup performance is unknown unless the data name subgroups."],
-        "caveats": ["Retrained by a user on their own folder: NOT independently evaluated. The figures below come "
-                    "from a held-out part of that same folder and are likely optimistic.",
-                    "Read every prediction with the image; treat flagged out-of-distribution inputs as unreliable."],
+        "primary_uses": [N_("Research use: classify images like those in the folder it was trained on into its classes.")],
+        "primary_users": [N_("The researcher or clinician who trained it, for evaluation before any clinical use.")],
+        "out_of_scope": [N_("Any clinical decision: this model has not been independently evaluated."),
+                         N_("Images unlike its training images (other body parts, modalities, views or populations).")],
+        "factors": [N_("Unknown: the training folder did not describe patients or acquisition; evaluate per site and scanner.")],
+        "ethical": [N_("The training data, its consent and its licence are the responsibility of whoever supplied the folder."),
+                    N_("Subgroup performance is unknown unless the data name subgroups.")],
+        "caveats": [N_("Retrained by a user on their own folder: NOT independently evaluated. The figures below come "
+                    "from a held-out part of that same folder and are likely optimistic."),
+                    N_("Read every prediction with the image; treat flagged out-of-distribution inputs as unreliable.")],
     },
     kinds.TABULAR_RISK: {
-        "primary_uses": ["Research use: estimate risk for records like those it was trained on."],
-        "primary_users": ["The researcher who trained it, for evaluation before any clinical use."],
-        "out_of_scope": ["Any clinical decision: this model has not been independently evaluated."],
-        "factors": ["Only what the table records: subgroups (age bands or sex, when the table has such a column) "
-                    "are evaluated below; every other factor is unknown."],
-        "ethical": ["The training data's consent and licence are the responsibility of whoever supplied it.",
-                    "Columns that identify patients are dropped before training; check the card's feature list."],
-        "caveats": ["Trained by a user on their own table: NOT independently evaluated; cross-validated figures "
-                    "are optimistic.",
-                    "Values outside a field's training range are extrapolations and are flagged at the field."],
+        "primary_uses": [N_("Research use: estimate risk for records like those it was trained on.")],
+        "primary_users": [N_("The researcher who trained it, for evaluation before any clinical use.")],
+        "out_of_scope": [N_("Any clinical decision: this model has not been independently evaluated.")],
+        "factors": [N_("Only what the table records: subgroups (age bands or sex, when the table has such a column) "
+                    "are evaluated below; every other factor is unknown.")],
+        "ethical": [N_("The training data's consent and licence are the responsibility of whoever supplied it."),
+                    N_("Columns that identify patients are dropped before training; check the card's feature list.")],
+        "caveats": [N_("Trained by a user on their own table: NOT independently evaluated; cross-validated figures "
+                    "are optimistic."),
+                    N_("Values outside a field's training range are extrapolations and are flagged at the field.")],
     },
 }
 
@@ -64,21 +65,54 @@ def computed_caveats(analyses: dict[str, Any]) -> list[str]:
     overall = analyses.get("overall", {})
     prevalence = analyses.get("pr_curve", {}).get("prevalence")
     if prevalence is not None:
-        out.append(f"Prevalence of the positive class in the evaluation data is {prevalence:.1%}; recompute PPV and "
-                   "NPV for your own prevalence before relying on them.")
+        out.append(_("Prevalence of the positive class in the evaluation data is {prevalence}; recompute PPV and NPV "
+                     "for your own prevalence before relying on them.").format(prevalence=format_percent(prevalence)))
     auc = overall.get("auc", {})
     if auc.get("ci95") and auc["ci95"][0] is not None and auc["ci95"][1] - auc["ci95"][0] > 0.1:
-        out.append(f"The AUC interval is wide ({auc['ci95'][0]:.3f}-{auc['ci95'][1]:.3f}): few validation cases.")
+        out.append(_("The AUC interval is wide ({low}-{high}): few validation cases.").format(
+            low=f"{auc['ci95'][0]:.3f}", high=f"{auc['ci95'][1]:.3f}"))
     for entry in analyses.get("subgroups", []):
         if entry["n"] < 30:
-            out.append(f"Subgroup '{entry['label']}' has only {entry['n']} cases; its figures are imprecise.")
+            out.append(_("Subgroup '{label}' has only {n} cases; its figures are imprecise.").format(
+                label=translated(entry["label"]), n=entry["n"]))
     ece = analyses.get("calibration", {}).get("expected_calibration_error")
     if ece is not None and ece > 0.1:
-        out.append(f"Probabilities are poorly calibrated (expected calibration error {ece:.2f}): read them as "
-                   "scores, not as risks.")
+        out.append(_("Probabilities are poorly calibrated (expected calibration error {ece}): read them as scores, "
+                     "not as risks.").format(ece=f"{ece:.2f}"))
     ood = analyses.get("out_of_distribution", {})
     if ood.get("non_chest_flag_rate") is not None and ood["non_chest_flag_rate"] < 0.9:
-        out.append(f"The out-of-distribution check missed {1 - ood['non_chest_flag_rate']:.0%} of non-chest images.")
+        out.append(_("The out-of-distribution check missed {rate} of non-chest images.").format(
+            rate=format_percent(1 - ood["non_chest_flag_rate"], 0)))
     if ood.get("validation_flag_rate") is not None and ood["validation_flag_rate"] > 0.05:
-        out.append(f"The out-of-distribution check flags {ood['validation_flag_rate']:.0%} of genuine validation films.")
+        out.append(_("The out-of-distribution check flags {rate} of genuine validation films.").format(
+            rate=format_percent(ood["validation_flag_rate"], 0)))
     return out
+
+
+def decision_text(details: dict[str, Any]) -> str:
+    """How the model decides, in the current language (thresholds as readings show them)."""
+    if details.get("positive_class") is None or details.get("threshold") is None or len(details["classes"]) != 2:
+        return _("the class with the highest probability; metrics are macro one-vs-rest averages")
+    return _("'{positive}' when its probability >= {threshold} ({rule})").format(
+        positive=details["positive_class"], threshold=format_threshold(details["threshold"]),
+        rule=_(details.get("threshold_rule") or ""))
+
+
+def uncertainty_text() -> str:
+    return _("95% percentile bootstrap intervals, {resamples} resamples stratified by class, seed {seed}").format(
+        resamples=metrics.DEFAULT_RESAMPLES, seed=metrics.DEFAULT_SEED)
+
+
+def evaluation_description(kind: str | None, folds: int | None, fraction: float | None) -> str:
+    """What the card's figures were computed on, in words."""
+    if kinds.normalise(kind) == kinds.TABULAR_RISK:
+        if folds:
+            return _("Out-of-fold predictions from cross-validation on the training data ({folds}-fold): every case is "
+                     "predicted by a model that did not see it.").format(folds=folds)
+        return _("Out-of-fold predictions from cross-validation on the training data: every case is predicted by a "
+                 "model that did not see it.")
+    if fraction:
+        return _("Held-out validation split of the training folder ({fraction}), split by patient (file-name prefixes) "
+                 "so no patient is on both sides.").format(fraction=format_percent(fraction, 0))
+    return _("Held-out validation split of the training folder, split by patient (file-name prefixes) so no patient "
+             "is on both sides.")

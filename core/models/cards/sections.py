@@ -8,6 +8,7 @@ import numpy as np
 
 from core.i18n import N_
 from core.models import kinds, metrics
+from core.models.cards.prose import decision_text, evaluation_description, uncertainty_text
 
 
 def model_details(meta: dict[str, Any], documented: bool) -> dict[str, Any]:
@@ -24,8 +25,8 @@ def model_details(meta: dict[str, Any], documented: bool) -> dict[str, Any]:
         "classes": list(meta["classes"]),
         "positive_class": meta.get("positive_class"),
         "threshold": meta.get("threshold"),
-        "threshold_rule": meta.get("threshold_rule") or (None if binary else "argmax of class probabilities"),
-        "training_command": training.get("command") or "(not recorded: trained through the API or the Retrain page)",
+        "threshold_rule": meta.get("threshold_rule") or (None if binary else N_("argmax of class probabilities")),
+        "training_command": training.get("command") or N_("(not recorded: trained through the API or the Retrain page)"),
         "training_device": training.get("device"),
         "training_seconds": training.get("seconds"),
         "documented_model": documented,
@@ -34,16 +35,13 @@ def model_details(meta: dict[str, Any], documented: bool) -> dict[str, Any]:
 
 def metrics_section(meta: dict[str, Any], binary: bool) -> dict[str, Any]:
     """Which metrics are reported, what each means, how decisions and intervals are made."""
-    if binary:
-        decision = f"'{meta['positive_class']}' when its probability >= {meta['threshold']:.4g} ({meta.get('threshold_rule', '')})"
-    else:
-        decision = "the class with the highest probability; metrics are macro one-vs-rest averages"
+    details = {"classes": list(meta["classes"]), "positive_class": meta.get("positive_class") if binary else None,
+               "threshold": meta.get("threshold") if binary else None, "threshold_rule": meta.get("threshold_rule")}
     return {
         "reported": [{"name": k, "label": metrics.METRIC_LABELS[k], "meaning": metrics.METRIC_DESCRIPTIONS[k]}
                      for k in metrics.BINARY_METRICS],
-        "decision": decision,
-        "uncertainty": f"95% percentile bootstrap intervals, {metrics.DEFAULT_RESAMPLES} resamples stratified by "
-        f"class, seed {metrics.DEFAULT_SEED}",
+        "decision": decision_text(details),
+        "uncertainty": uncertainty_text(),
         "curves": [N_("ROC"), N_("precision-recall"), N_("reliability (calibration)")]
         + ([N_("threshold table"), N_("decision curve (net benefit)")] if binary else []),
     }
@@ -52,17 +50,14 @@ def metrics_section(meta: dict[str, Any], binary: bool) -> dict[str, Any]:
 def evaluation_data(meta: dict[str, Any], labels: np.ndarray, subgroups: np.ndarray) -> dict[str, Any]:
     """What the card's figures were computed on: description, size, class and subgroup counts."""
     training, classes = meta.get("training") or {}, list(meta["classes"])
-    if kinds.normalise(meta.get("kind")) == kinds.TABULAR_RISK:
-        folds = (meta.get("validation") or {}).get("cv_folds")
-        description = ("Out-of-fold predictions from cross-validation on the training data"
-                       + (f" ({folds}-fold)" if folds else "") + ": every case is predicted by a model that did not see it.")
-    else:
-        fraction = (training.get("config") or {}).get("validation_fraction")
-        description = ("Held-out validation split of the training folder" + (f" ({fraction:.0%})" if fraction else "")
-                       + ", split by patient (file-name prefixes) so no patient is on both sides.")
+    tabular = kinds.normalise(meta.get("kind")) == kinds.TABULAR_RISK
+    folds = (meta.get("validation") or {}).get("cv_folds") if tabular else None
+    fraction = None if tabular else (training.get("config") or {}).get("validation_fraction")
     counts = np.bincount(labels, minlength=len(classes))
     return {
-        "description": description,
+        "description": evaluation_description(meta.get("kind"), folds, fraction),
+        "cv_folds": folds,  # kept so the description can be rendered again in the reader's language
+        "validation_fraction": fraction,
         "n": int(len(labels)),
         "class_counts": {c: int(n) for c, n in zip(classes, counts)},
         "subgroup_counts": {str(g): int(n) for g, n in zip(*np.unique(subgroups, return_counts=True))},
@@ -75,9 +70,9 @@ def training_data(meta: dict[str, Any]) -> dict[str, Any]:
     section = {
         "dataset": provenance.get("name", ("The user's own table (" if kinds.normalise(meta.get("kind")) == kinds.TABULAR_RISK
                                             else "The user's own folder (") + str(training.get("data", "unknown")) + ")"),
-        "source": provenance.get("source", "Supplied by the user who trained this version; not documented here."),
-        "license": provenance.get("license", "Unknown: set by whoever supplied the data."),
-        "population": provenance.get("population", "Unknown."),
+        "source": provenance.get("source", N_("Supplied by the user who trained this version; not documented here.")),
+        "license": provenance.get("license", N_("Unknown: set by whoever supplied the data.")),
+        "population": provenance.get("population", N_("Unknown.")),
         "class_counts": training.get("class_counts")
         or ({"rows": training.get("rows"), "positives": training.get("positives")} if training.get("rows") else None),
         "train_images": training.get("train_images"),
@@ -92,4 +87,4 @@ def training_data(meta: dict[str, Any]) -> dict[str, Any]:
 def factors(texts: dict[str, Any], analyses: dict[str, Any]) -> dict[str, Any]:
     evaluated = [{"subgroup": e["subgroup"], "label": e["label"], "n": e["n"]} for e in analyses.get("subgroups", [])]
     return {"relevant": texts["factors"],
-            "evaluated": evaluated or [{"subgroup": "all", "label": "no subgroups available", "n": analyses["n"]}]}
+            "evaluated": evaluated or [{"subgroup": "all", "label": N_("no subgroups available"), "n": analyses["n"]}]}

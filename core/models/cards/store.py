@@ -11,7 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from core import config
+from core import config, i18n
+from core.i18n import _
 from core.models import registry, site_validation
 from core.models.cards.build import CARD_SCHEMA_VERSION, build_card, fingerprint
 from core.models.cards.prose import SECTIONS
@@ -82,7 +83,8 @@ def attach_site_evidence(card: dict[str, Any], ref: registry.ModelRef) -> None:
     """
     external = [summarise_validation(v) for v in site_validation.list_validations(ref)]
     card["external_validations"] = external
-    card["evidence"] = {"internal": internal_summary(card), "external": external, "read": reading_advice(card, external)}
+    with i18n.using(i18n.DEFAULT_LANGUAGE):  # the stored and downloaded card stays English; localize.py renders it
+        card["evidence"] = {"internal": internal_summary(card), "external": external, "read": reading_advice(card, external)}
     threshold, source = site_validation.threshold_in_force(ref)
     card["model_details"]["threshold_in_force"] = {"threshold": threshold, "source": source}
 
@@ -106,12 +108,12 @@ def reading_advice(card: dict[str, Any], external: list[dict[str, Any]]) -> str:
     """In words: which evidence a clinician should read."""
     if external:
         latest = external[-1]
-        return (f"Read the external validation recorded on {latest['recorded'][:10]} ({latest['n']} cases from "
-                f"{latest['description'] or 'your site'}): it measures this model on cases like yours. The internal "
-                "validation comes from the data the model was developed on and is optimistic.")
-    return ("No external validation is recorded. The figures come from the data the model was developed on and are "
-            "likely optimistic for your patients and equipment: validate it on your own labeled cases "
-            "(python -m core validate --data DIR --model NAME:VERSION --record) before clinical use.")
+        return _("Read the external validation recorded on {date} ({n} cases from {source}): it measures this model on "
+                 "cases like yours. The internal validation comes from the data the model was developed on and is "
+                 "optimistic.").format(date=latest["recorded"][:10], n=latest["n"], source=latest["description"] or _("your site"))
+    return _("No external validation is recorded. The figures come from the data the model was developed on and are "
+             "likely optimistic for your patients and equipment: validate it on your own labeled cases "
+             "(python -m core validate --data DIR --model NAME:VERSION --record) before clinical use.")
 
 
 def rebuild_card(ref: registry.ModelRef | str) -> dict[str, Any]:
