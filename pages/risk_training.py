@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.charts import training as training_charts
 from core.errors import LucidDxError
-from core.i18n import _
+from core.i18n import N_, _
 from core.jobs import runner as jobs
 from core.services import audit
 from core.services import risk_training as service
@@ -18,11 +18,19 @@ from ui.language import apply_language
 
 TABLE_KEY = "risk_table"  # the upload's rows, in this session's memory only (never its file name)
 JOB_KEY = "risk_job"
-KIND_NAMES = {"numeric": _("numeric"), "binary": _("binary"), "categorical": _("categorical"),
-              "identifier": _("identifier"), "date": _("date"), "text": _("free text"), "empty": _("empty"),
-              "outcome": _("outcome")}
-STATE_NAMES = {"queued": _("queued"), "running": _("running"), "succeeded": _("succeeded"), "failed": _("failed"),
-               "cancelled": _("cancelled"), "damaged": _("damaged")}
+KIND_NAMES = {"numeric": N_("numeric"), "binary": N_("binary"), "categorical": N_("categorical"),
+              "identifier": N_("identifier"), "date": N_("date"), "text": N_("free text"), "empty": N_("empty"),
+              "outcome": N_("outcome")}
+STATE_NAMES = {"queued": N_("queued"), "running": N_("running"), "succeeded": N_("succeeded"), "failed": N_("failed"),
+               "cancelled": N_("cancelled"), "damaged": N_("damaged")}
+
+
+def kind_name(kind: str) -> str:
+    return _(KIND_NAMES[kind]) if kind in KIND_NAMES else kind
+
+
+def state_name(state: str) -> str:
+    return _(STATE_NAMES[state]) if state in STATE_NAMES else state
 
 
 def upload_step() -> None:
@@ -87,11 +95,11 @@ def show_report(report: service.TableReport) -> None:
         st.warning(warning, icon=":material/warning:")
     labels = {"column": _("column"), "type": _("type"), "values": _("range or levels"), "missing": _("missing"),
               "notes": _("implausible values / notes"), "leak": _("AUC alone"), "training": _("in training")}
-    rows = [{labels["column"]: c.column, labels["type"]: KIND_NAMES.get(c.kind, c.kind), labels["values"]: _range(c),
+    rows = [{labels["column"]: c.column, labels["type"]: kind_name(c.kind), labels["values"]: _range(c),
              labels["missing"]: f"{c.missing} ({100 * c.missing_fraction:.0f}%)", labels["notes"]: "; ".join(c.notes),
              labels["leak"]: None if c.leak_auc is None else round(c.leak_auc, 3),
              labels["training"]: _("outcome") if c.kind == "outcome" else _("used") if c.used
-             else _("dropped: {reason}").format(reason=c.drop_reason)} for c in report.columns]
+             else _("dropped: {reason}").format(reason=kind_name(c.kind))} for c in report.columns]
     st.dataframe(rows, hide_index=True, key="risk_report_table")
     left, right = st.columns(2)
     left.plotly_chart(training_charts.class_balance_bar(report.class_counts), key="risk_balance")
@@ -142,7 +150,7 @@ def train_step(table: list[list[str]], report: service.TableReport, positive: li
 def draw_job(progress: jobs.JobProgress) -> None:
     """One risk job: progress while it runs, then the family comparison and the new version (not activated)."""
     st.progress(progress.fraction, text=_("Cross-validating the model families…") if progress.active
-                else STATE_NAMES.get(progress.state, progress.state))
+                else state_name(progress.state))
     if progress.active:
         st.button(_("Cancel training"), key=f"risk_cancel_{progress.job_id}", on_click=jobs.cancel,
                   args=(progress.job_id,))
@@ -181,7 +189,7 @@ def show_jobs() -> None:
         st.session_state[JOB_KEY] = ids[0]
     job_id = st.selectbox(_("Job"), ids, key=JOB_KEY,
                           format_func=lambda i: f"{i} · {by_id[i]['request'].get('name', '')} · "
-                                                      f"{STATE_NAMES.get(by_id[i]['state'], by_id[i]['state'])}")
+                                                      f"{state_name(by_id[i]['state'])}")
     try:
         if by_id[job_id]["state"] in jobs.ACTIVE_STATES:
             live_job(job_id)

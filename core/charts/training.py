@@ -70,6 +70,6 @@ def missingness_bar(fractions: dict[str, float]) -> go.Figure:
     shown = sorted(((k, v) for k, v in fractions.items() if v > 0), key=lambda kv: -kv[1])
     figure = go.Figure(go.Bar(x=[k for k, _v in shown], y=[100 * v for _k, v in shown],
                               text=[f"{100 * v:.0f}%" for _k, v in shown], textposition="auto"))
-    figure.update_layout(**_LAYOUT, title=_("Missing values per column"), yaxis_title=_("% of rows blank"),
+    figure.update_layout(**_LAYOUT, title=_("Missing values per column"), yaxis_title=_("blank rows (%)"),
                          yaxis_range=[0, 100])
     return figure

@@ -113,3 +113,22 @@ def test_an_oversized_upload_is_refused_before_it_is_read() -> None:
     csv.writer(text).writerows([["a", "b"]])
     with pytest.raises(InvalidPatientDataError, match="no rows"):
         service.read_table(text.getvalue().encode())
+
+
+def test_the_page_with_its_report_reads_in_chinese() -> None:
+    from tests.test_page_languages import ENGLISH_RUN, shown_text
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["language"] = "zh_CN"
+    at.session_state["risk_table"] = service.read_table(DIABETES_CSV.read_bytes())
+    at.run()
+    at.switch_page("pages/risk_training.py").run()
+    at.selectbox(key="risk_target").set_value("Outcome").run()
+    assert not at.exception, at.exception
+    assert at.title[0].value == "基于数据表的风险模型" and "3. 数据报告" in [s.value for s in at.subheader]
+    report = at.dataframe[0].value
+    assert "类型" in report.columns and "数值" in set(report["类型"])
+    leftovers = [m.group(0) for text in shown_text(at) for m in ENGLISH_RUN.finditer(text)]
+    notes = " ".join(str(v) for v in report.iloc[:, 4])
+    leftovers += [m.group(0) for m in ENGLISH_RUN.finditer(notes)]
+    assert not leftovers, leftovers
