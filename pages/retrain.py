@@ -195,7 +195,7 @@ def live_job_panel(job_id: str) -> None:
 
 def show_jobs() -> None:
     st.subheader(_("4. Training jobs"))
-    all_jobs = jobs.list_jobs()
+    all_jobs = [j for j in jobs.list_jobs() if j.get("request", {}).get("kind") != "risk"]  # those have their own page
     if not all_jobs:
         st.info(_("No training job yet. Jobs keep running when this tab is closed; come back to follow them."))
         return

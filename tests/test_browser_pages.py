@@ -17,7 +17,8 @@ from tests.test_browser import browser  # noqa: F401 (the shared Chromium fixtur
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = {"": "Image diagnosis", "patient_risk": "Patient risk", "model_cards": "Model cards",
-         "worklist": "DICOM worklist", "retrain": "Retrain", "admin": "Administration"}
+         "worklist": "DICOM worklist", "retrain": "Retrain", "risk_training": "Risk model from a table",
+         "admin": "Administration"}
 
 
 @pytest.fixture(scope="module")

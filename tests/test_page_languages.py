@@ -16,7 +16,8 @@ ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ ,]+[A-Za-z][a-z]+){2,}\b")
 CODE_SPAN = re.compile(r"`[^`]*`")
 # Titles of cited publications stay in their original language.
 CITATIONS = ("Model Cards for Model Reporting",)
-TRANSLATED_PAGES = {"pages/model_cards.py": "模型卡", "pages/retrain.py": "重新训练", "pages/image_diagnosis.py": "影像诊断",
+TRANSLATED_PAGES = {"pages/model_cards.py": "模型卡", "pages/retrain.py": "重新训练", "pages/risk_training.py": "基于数据表的风险模型",
+                    "pages/image_diagnosis.py": "影像诊断",
                     "pages/patient_risk.py": "患者风险", "pages/admin.py": "系统管理", "pages/worklist.py": "DICOM 工作列表"}
 
 

@@ -57,3 +57,20 @@ def image_size_scatter(sizes: list[tuple[int, int]]) -> go.Figure:
     ))
     figure.update_layout(**_LAYOUT, title=_("Image sizes"), xaxis_title=_("width (px)"), yaxis_title=_("height (px)"))
     return styled(figure)
+
+
+def class_balance_bar(counts: dict[str, int]) -> go.Figure:
+    """Rows per outcome value of a table (negative, positive, left out, blank)."""
+    figure = go.Figure(go.Bar(x=list(counts), y=list(counts.values()), text=list(counts.values()), textposition="auto"))
+    figure.update_layout(**_LAYOUT, title=_("Class balance"), yaxis_title=_("rows"))
+    return styled(figure)
+
+
+def missingness_bar(fractions: dict[str, float]) -> go.Figure:
+    """Share of blank cells per column, most missing first (columns with none are left out)."""
+    shown = sorted(((k, v) for k, v in fractions.items() if v > 0), key=lambda kv: -kv[1])
+    figure = go.Figure(go.Bar(x=[k for k, _v in shown], y=[100 * v for _k, v in shown],
+                              text=[f"{100 * v:.0f}%" for _k, v in shown], textposition="auto"))
+    figure.update_layout(**_LAYOUT, title=_("Missing values per column"), yaxis_title=_("blank rows (%)"),
+                         yaxis_range=[0, 100])
+    return styled(figure)

@@ -29,11 +29,16 @@ def cmd_risk(args: argparse.Namespace) -> int:
 
 
 def cmd_train_risk(args: argparse.Namespace) -> int:
+    from core.jobs.channel import JobChannel
     from core.services import tabular
 
     options = {"folds": args.folds, "negative": args.negative} | ({"families": args.families.split(",")} if args.families else {})
-    payload = tabular.train(Path(args.csv), args.name, target=args.target, positive=args.positive,
-                            command=command_line(), activate=args.activate, progress=log, **options)
+    channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
+    with channel.watch():
+        payload = tabular.train(Path(args.csv), args.name, target=args.target, positive=args.positive,
+                                command=command_line(), activate=args.activate, progress=log,
+                                run=tabular.run_options(args.overrides, args.data_label, channel), **options)
+        channel.finished(payload)
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
@@ -71,5 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")
     p.add_argument("--families", default=None, metavar="LIST",
                    help="model families to compare, comma-separated (default: logistic,spline_logistic,gradient_boosting)")
+    p.add_argument("--overrides", default=None, metavar="FILE",
+                   help="JSON of confirmed choices per column: use, unit, plausible_range [low, high], missing_codes")
+    p.add_argument("--data-label", default=None, help="how the data is named in the model's metadata (default: its path)")
+    p.add_argument("--progress-file", default=None, metavar="FILE", help="append JSON progress events to FILE (jobs)")
+    p.add_argument("--cancel-file", default=None, metavar="FILE", help="stop without registering once FILE exists")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_train_risk)

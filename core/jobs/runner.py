@@ -25,7 +25,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from core import config
 from core.i18n import _
@@ -168,8 +168,10 @@ def _pid_alive(job_id: str, pid: int | None, start_ticks: str | None) -> bool:
     return start_ticks is None or _process_start_ticks(pid) in (None, start_ticks)
 
 
-def start_job(request: JobRequest) -> str:
-    """Launch ``python -m core train`` for ``request`` in its own session; return the job id.
+def start_job(request: Any, inputs: Mapping[str, bytes] | None = None) -> str:
+    """Launch the training command of ``request`` (a JobRequest, or any object with validate/argv) in its own
+    session; return the job id. ``inputs`` (file name -> bytes) are written into the job folder first and
+    deleted once the job ends (a table with patients must not outlive its job).
 
     Raises:
         LucidDxError: the request is invalid (name, ranges, missing data).
@@ -178,8 +180,10 @@ def start_job(request: JobRequest) -> str:
     job_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
     folder = job_dir(job_id)
     folder.mkdir(parents=True)
-    status = {"id": job_id, "state": "queued", "created": time.time(), "request": request.__dict__, "pid": None,
-              "model": None, "error": None}
+    for file_name, content in (inputs or {}).items():
+        (folder / Path(file_name).name).write_bytes(content)
+    status = {"id": job_id, "state": "queued", "created": time.time(), "request": dict(request.__dict__), "pid": None,
+              "model": None, "error": None, "inputs": [Path(f).name for f in inputs or {}]}
     registry.write_json_atomic(folder / STATUS_FILE, status)
     env = {**os.environ, "LUCIDDX_HOME": str(config.luciddx_home()), "PYTHONUNBUFFERED": "1"}
     with open(folder / LOG_FILE, "ab") as log, open(folder / RESULT_FILE, "wb") as out:
@@ -252,7 +256,15 @@ def refresh(job_id: str) -> dict[str, Any]:
     status.update(final, finished=time.time())
     registry.write_json_atomic(job_dir(job_id) / STATUS_FILE, status)
     _CHILDREN.pop(job_id, None)
+    remove_inputs(job_id, status)
     return status
+
+
+def remove_inputs(job_id: str, status: Mapping[str, Any]) -> None:
+    """Delete the files a job was given (an uploaded table) once it has ended."""
+    for name in status.get("inputs") or []:
+        with contextlib.suppress(OSError):
+            (job_dir(job_id) / Path(name).name).unlink(missing_ok=True)
 
 
 def read_progress(job_id: str) -> JobProgress:

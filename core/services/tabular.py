@@ -7,12 +7,16 @@ into these calls and the results into their output.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.errors import InvalidOptionError, TrainingCancelledError
 from core.tabular import batch, training
+from core.tabular.overrides import Overrides, parse_overrides
+from core.tabular.training import RunOptions
 from core.tabular.predictor import RiskPredictor, RiskResult, load_risk_model, model_choices
 from core.tabular.schema import FeatureSpec, FieldIssue, Schema
 
@@ -81,7 +85,29 @@ def top_contributions(contributions: Mapping[str, float], top: int = 3) -> list[
 
 
 def train(csv_path: Path, name: str, target: str | None = None, positive: str | None = None, command: str = "",
-          activate: bool = False, progress: Callable[[str], None] | None = None, **options: Any) -> dict[str, Any]:
+          activate: bool = False, progress: Callable[[str], None] | None = None, run: RunOptions | None = None,
+          **options: Any) -> dict[str, Any]:
     """Train and register a risk model version from a labelled table (see ``core.tabular.training``)."""
     return training.train_risk_model(Path(csv_path), name, target=target, positive=positive, command=command,
-                                     activate=activate, progress=progress, **options)
+                                     activate=activate, progress=progress, options=run, **options)
+
+
+def run_options(overrides_file: str | None, data_label: str | None, channel: Any = None) -> RunOptions:
+    """A training run's options from the command line: the overrides JSON file, the data's label, a job channel.
+
+    With a channel, every step is written as a progress event and a requested cancel stops the run.
+    Raises InvalidOptionError when the overrides file is unreadable.
+    """
+    overrides = Overrides()
+    if overrides_file:
+        try:
+            overrides = parse_overrides(json.loads(Path(overrides_file).read_text()))
+        except (OSError, ValueError) as exc:
+            raise InvalidOptionError(f"{overrides_file}: not a readable overrides JSON file ({exc}).") from exc
+
+    def events(event: dict[str, Any]) -> None:
+        channel.write(event)
+        if channel.cancelled():
+            raise TrainingCancelledError("Training was cancelled; nothing was registered.")
+
+    return RunOptions(overrides, data_label, events if channel is not None else None)

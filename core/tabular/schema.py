@@ -41,6 +41,7 @@ class FeatureSpec:
     step: float = 1.0
     levels: tuple[str, ...] = ()  # categorical (or binary) field: the allowed values; code = index
     zero_means_missing: bool = False  # a 0 in a CSV means "not measured" (e.g. the Pima convention)
+    missing_codes: tuple[str, ...] = ()  # CSV cells (as level_text) that mean "not measured", e.g. "-9", "999"
 
     @property
     def categorical(self) -> bool:
@@ -69,6 +70,8 @@ class FeatureSpec:
             out["levels"] = list(self.levels)
         if self.zero_means_missing:
             out["zero_means_missing"] = True
+        if self.missing_codes:
+            out["missing_codes"] = list(self.missing_codes)
         return out
 
     @classmethod
@@ -81,7 +84,8 @@ class FeatureSpec:
                        optional=bool(entry.get("optional", False)), help=str(entry.get("help") or ""),
                        integer=bool(entry.get("integer", False)), step=float(entry.get("step") or 1.0),
                        levels=tuple(str(v) for v in entry.get("levels") or ()),
-                       zero_means_missing=bool(entry.get("zero_means_missing", False)))
+                       zero_means_missing=bool(entry.get("zero_means_missing", False)),
+                       missing_codes=tuple(str(c) for c in entry.get("missing_codes") or ()))
         except (KeyError, TypeError, ValueError) as exc:
             raise InvalidModelError(_("A feature entry in the model's meta.json is unusable ({entry!r}): {exc}.").format(entry=entry, exc=exc)) from exc
 
@@ -280,6 +284,8 @@ def _check_level(spec: FeatureSpec, raw: object) -> tuple[Value, FieldIssue | No
 
 def check_field(spec: FeatureSpec, raw: object, from_csv: bool = False) -> tuple[Value, FieldIssue | None]:
     """One field -> (clean value, the issue to show at it or None)."""
+    if from_csv and spec.missing_codes and level_text(raw) in spec.missing_codes:
+        raw = None  # the table's own "not measured" code, confirmed when the model was trained
     if spec.categorical:
         return _check_level(spec, raw)
     label = f"{spec.name} ({spec.unit})" if spec.unit else spec.name  # the column name: what a CSV user can find

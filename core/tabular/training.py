@@ -11,7 +11,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from core.errors import InvalidDatasetError, InvalidOptionError
 from core.models import metrics, provenance, registry
 from core.models.thresholds import youden_threshold
 from core.tabular import batch, columns
+from core.tabular.overrides import LEFT_OUT, Overrides, apply_override, blank_codes
 from core.tabular.model import FAMILIES, FAMILY_DESCRIPTIONS, FAMILY_EXPLAINERS, RiskModel, build_estimator, save_model, \
     single_threaded
 from core.tabular.predictor import EXPLANATION_SPACE, KIND
@@ -46,22 +47,27 @@ class TrainingTable:
     description: dict[str, Any] | None
 
 
-def _find_target(header: Sequence[str], target: str, label: str) -> str:
+def find_target(header: Sequence[str], target: str, label: str) -> str:
     for column in header:
         if column.strip().lower() == target.strip().lower():
             return column
     raise InvalidDatasetError(_("{label}: has no column '{target}' to predict; its columns: {items}.").format(label=label, target=target, items=', '.join(header)))
 
 
-def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target: str,
-                    tabular: Mapping[str, Any]) -> tuple[list[Any], list[dict[str, str]], list[columns.Column]]:
+def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target: str, tabular: Mapping[str, Any],
+                    overrides: Overrides) -> tuple[list[Any], list[dict[str, str]], list[columns.Column]]:
     described = {f["name"]: f for f in tabular.get("features", [])}
     zero_missing = set(tabular.get("zero_means_missing", []))
     specs, dropped, kept = [], [], []
     for k, name in enumerate(header):
         if name == target:
             continue
-        col = columns.classify(name, [r[k] if k < len(r) else "" for r in rows])
+        override = overrides.get(name)
+        if override is not None and not override.use:
+            dropped.append({"column": name, "reason": LEFT_OUT})
+            continue
+        cells, blanked = blank_codes([r[k] if k < len(r) else "" for r in rows], override.missing_codes if override else ())
+        col = columns.classify(name, cells)
         if col.kind == "empty" and not name:
             dropped.append({"column": name, "reason": "unnamed and empty in every row (a trailing comma in the file)"})
             continue
@@ -72,9 +78,10 @@ def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target
             continue
         entry = dict(described.get(name) or {}) | ({"zero_means_missing": True} if name in zero_missing else {})
         if col.kind == "numeric":
-            specs.append(columns.numeric_spec(name, col.values, entry or None))
+            spec = columns.numeric_spec(name, col.values, entry or None)
         else:
-            specs.append(columns.categorical_spec(name, col.values, entry or None))
+            spec = columns.categorical_spec(name, col.values, entry or None)
+        specs.append(apply_override(spec, override, blanked > 0))
         kept.append(col)
     if not specs:
         raise InvalidDatasetError(_("No usable predictor column is left after dropping identifiers, dates and free text."))
@@ -82,8 +89,12 @@ def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target
 
 
 def load_training_table(csv_path: Path, target: str | None = None, positive: str | None = None,
-                        negative: str | None = None) -> TrainingTable:
-    """Read, type and check a labelled CSV. Raises InvalidDatasetError (or InvalidPatientDataError) when unusable."""
+                        negative: str | None = None, overrides: Overrides | None = None) -> TrainingTable:
+    """Read, type and check a labelled CSV. Raises InvalidDatasetError (or InvalidPatientDataError) when unusable.
+
+    ``overrides``: the researcher's confirmed units, plausible ranges, "not measured" codes and left-out columns.
+    """
+    overrides = overrides or Overrides()
     description = provenance.find_description(csv_path)
     tabular = (description or {}).get("tabular", {})
     target = target or tabular.get("target")
@@ -91,12 +102,13 @@ def load_training_table(csv_path: Path, target: str | None = None, positive: str
         raise InvalidDatasetError(_("{name}: name the outcome column to predict with --target COLUMN.").format(name=csv_path.name))
     table = batch.read_table(Path(csv_path))
     header = [h.strip() for h in table[0]]
-    target = _find_target(header, target, csv_path.name)
+    target = find_target(header, target, csv_path.name)
     data = table[1:]
     y_all, classes, positive_value = columns.target_labels([r[header.index(target)] if header.index(target) < len(r) else ""
                                                             for r in data], target, positive or tabular.get("positive"),
                                                            negative or tabular.get("negative"))
-    specs, dropped, kept = _infer_features(header, data, target, tabular)
+    specs, dropped, kept = _infer_features(header, data, target, tabular, overrides)
+    dropped = [*overrides.removed, *dropped]
     schema = Schema(features=tuple(specs), classes=tuple(tabular.get("classes") or classes),  # type: ignore[arg-type]
                     positive_class=str(tabular.get("positive_class") or classes[1]), target=target,
                     positive_value=positive_value, subgroups=columns.subgroup_definition(kept, tabular.get("subgroups")),
@@ -150,8 +162,8 @@ def single_column_auc(col: np.ndarray, y: np.ndarray, categorical: bool) -> floa
 
 
 def cross_validate_family(family: str, X: np.ndarray, y: np.ndarray, schema: Schema, folds: int = 10,
-                          seed: int = 0) -> dict[str, Any]:
-    """Out-of-fold probabilities (N,) and metrics of one family by stratified k-fold CV."""
+                          seed: int = 0, on_fold: Callable[[], None] | None = None) -> dict[str, Any]:
+    """Out-of-fold probabilities (N,) and metrics of one family by stratified k-fold CV (``on_fold`` after each fold)."""
     from sklearn.model_selection import StratifiedKFold
 
     names, optional, levels = _design_args(schema, X)
@@ -161,6 +173,8 @@ def cross_validate_family(family: str, X: np.ndarray, y: np.ndarray, schema: Sch
         est = build_estimator(family, names, optional, levels, seed).fit(X[train], y[train])
         oof[test] = est.predict_proba(X[test])[:, 1]
         fold_aucs.append(metrics.auc_score(y[test] == 1, oof[test]))
+        if on_fold is not None:
+            on_fold()
     slope, intercept = metrics.calibration_fit(y, oof)
     return {"family": family, "description": FAMILY_DESCRIPTIONS[family], "explainer": FAMILY_EXPLAINERS[family],
             "cv_auc": metrics.auc_score(y == 1, oof), "cv_auc_ci95": metrics.auc_with_ci(y == 1, oof)["ci95"],
@@ -205,10 +219,19 @@ def validation_record(comparison: Sequence[Mapping[str, Any]], family: str, y: n
     }
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What a front end adds to a training run: confirmed overrides, how the data is named, structured progress."""
+
+    overrides: Overrides = field(default_factory=Overrides)
+    data_label: str | None = None  # recorded instead of the CSV's path (an upload's file name is never kept)
+    events: Callable[[dict[str, Any]], None] | None = None  # {"event": "started"|"step", "step", "steps"}
+
+
 def train_risk_model(csv_path: Path, name: str, target: str | None = None, positive: str | None = None,
                      command: str = "", activate: bool = True, families: Sequence[str] = FAMILIES, folds: int = 10,
                      n_bootstrap: int = 30, progress: Callable[[str], None] | None = None,
-                     negative: str | None = None) -> dict[str, Any]:
+                     negative: str | None = None, options: RunOptions | None = None) -> dict[str, Any]:
     """Compare model families by k-fold CV, fit the chosen one on all rows and register it with its card.
 
     ``activate=False`` registers without changing which version is used when ``name`` is given alone.
@@ -222,19 +245,34 @@ def train_risk_model(csv_path: Path, name: str, target: str | None = None, posit
                 "at least 2.").format(families=list(families), folds=folds, items=', '.join(FAMILIES)))
     with single_threaded():
         return _train(Path(csv_path), name, target, (positive, negative), command, activate, families, folds,
-                      n_bootstrap, progress or (lambda _msg: None))
+                      n_bootstrap, progress or (lambda _msg: None), options or RunOptions())
+
+
+def _stepper(options: RunOptions, steps: int) -> Callable[[], None]:
+    """A callback that reports one more of ``steps`` units of work done (folds, then the final fit)."""
+    done = [0]
+    if options.events is not None:
+        options.events({"event": "started", "epochs": 1, "steps": steps, "device": "CPU"})
+
+    def step() -> None:
+        done[0] += 1
+        if options.events is not None:
+            options.events({"event": "step", "step": done[0], "steps": steps})
+
+    return step
 
 
 def _train(csv_path: Path, name: str, target: str | None, outcome: tuple[str | None, str | None], command: str,
            activate: bool, families: Sequence[str], folds: int, n_bootstrap: int,
-           say: Callable[[str], None]) -> dict[str, Any]:
+           say: Callable[[str], None], options: RunOptions) -> dict[str, Any]:
     started = time.monotonic()
-    table = load_training_table(csv_path, target, *outcome)
+    table = load_training_table(csv_path, target, *outcome, overrides=options.overrides)
     X, y, schema = table.X, table.y, table.schema
+    step = _stepper(options, len(families) * folds + 1)
     comparison = []
     for family in families:
         say(f"cross-validating {family} ({folds} folds)")
-        comparison.append(cross_validate_family(family, X, y, schema, folds))
+        comparison.append(cross_validate_family(family, X, y, schema, folds, on_fold=step))
         c = comparison[-1]
         say(f"  {family}: AUC {c['cv_auc']:.3f} [{c['cv_auc_ci95'][0]:.3f}, {c['cv_auc_ci95'][1]:.3f}], Brier {c['brier']:.4f}")
     family = choose_family(comparison)
@@ -242,10 +280,19 @@ def _train(csv_path: Path, name: str, target: str | None, outcome: tuple[str | N
     say(f"fitting {family} on all {len(y)} rows")
     names, optional, levels = _design_args(schema, X)
     model = RiskModel(family, names, optional, levels, n_bootstrap=n_bootstrap).fit(X, y)
+    step()
     oof = next(c for c in comparison if c["family"] == family)["oof"]
-    meta = version_meta(table, model, validation, command, csv_path, started)
+    meta = version_meta(table, model, validation, command, options.data_label or str(csv_path), started)
     ref = _register(name, model, meta, y, oof, schema.subgroup_labels(X), activate)
     say(f"registered {ref.spec}")
+    return _payload(ref, table, validation, comparison, family, folds, name, started)
+
+
+def _payload(ref: registry.ModelRef, table: TrainingTable, validation: dict[str, Any],
+             comparison: Sequence[Mapping[str, Any]], family: str, folds: int, name: str,
+             started: float) -> dict[str, Any]:
+    """The CLI's JSON document (CLI.md, train-risk)."""
+    y, schema = table.y, table.schema
     return {
         "model": ref.spec, "family": family, "n": int(len(y)),
         "classes": {schema.classes[0]: int((y == 0).sum()), schema.classes[1]: int((y == 1).sum())},
@@ -262,7 +309,7 @@ def _train(csv_path: Path, name: str, target: str | None, outcome: tuple[str | N
     }
 
 
-def version_meta(table: TrainingTable, model: RiskModel, validation: dict[str, Any], command: str, csv_path: Path,
+def version_meta(table: TrainingTable, model: RiskModel, validation: dict[str, Any], command: str, data: str,
                  started: float) -> dict[str, Any]:
     """Everything about the new version, schema included: the predictor and the card read only this."""
     import shap
@@ -272,7 +319,7 @@ def version_meta(table: TrainingTable, model: RiskModel, validation: dict[str, A
     tabular = (table.description or {}).get("tabular", {})
     intended = tabular.get("intended_use") or (
         f"Research use: estimate the probability that '{schema.target}' is '{schema.positive_value}' for records "
-        f"like those in {csv_path.name}; not independently evaluated.")
+        f"like those in {Path(data).name}; not independently evaluated.")
     meta = {
         "name": "", "version": "", "kind": KIND, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "framework": f"scikit-learn {sklearn.__version__} / shap {shap.__version__}",
@@ -282,7 +329,7 @@ def version_meta(table: TrainingTable, model: RiskModel, validation: dict[str, A
         "threshold_rule": "maximise Youden's J (sensitivity + specificity - 1) on the out-of-fold probabilities",
         "intended_use": intended,
         "imputation": {k: v for k, v in model.imputed_values().items() if v is not None},
-        "training": {"command": command, "data": str(csv_path), "rows": int(len(y)), "positives": int(y.sum()),
+        "training": {"command": command, "data": data, "rows": int(len(y)), "positives": int(y.sum()),
                      "dropped_columns": table.dropped, "skipped": table.skipped,
                      "missing_counts": {n: int(np.isnan(X[:, j]).sum()) for j, n in enumerate(schema.names)},
                      "seed": 0, "seconds": round(time.monotonic() - started, 1)},

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 # page -> the least role that may open it
 PAGES = {"pages/image_diagnosis.py": "clinician", "pages/worklist.py": "clinician", "pages/patient_risk.py": "clinician", "pages/model_cards.py": "clinician",
-         "pages/retrain.py": "researcher", "pages/admin.py": "admin"}
+         "pages/retrain.py": "researcher", "pages/risk_training.py": "researcher", "pages/admin.py": "admin"}
 ROLES = ("clinician", "researcher", "admin")
 
 
