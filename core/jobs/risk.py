@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.errors import InvalidOptionError
+from core.i18n import _
 from core.jobs.runner import CANCEL_FILE, EVENTS_FILE
 
 TABLE_FILE, OVERRIDES_FILE = "table.csv", "overrides.json"
@@ -34,7 +35,7 @@ class RiskJobRequest:
 
         check_model_name(self.name)
         if not 2 <= self.folds <= 20:
-            raise InvalidOptionError(f"folds must be between 2 and 20; got {self.folds}.")
+            raise InvalidOptionError(_("The number of folds must be between 2 and 20; got {folds}.").format(folds=self.folds))
 
     def argv(self, job_dir: Path) -> list[str]:
         args = [sys.executable, "-m", "core", "train-risk", "--csv", str(job_dir / TABLE_FILE), "--target", self.target,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidOptionError, TrainingCancelledError
+from core.i18n import _
 from core.tabular import batch, training
 from core.tabular.overrides import Overrides, parse_overrides
 from core.tabular.training import RunOptions
@@ -103,11 +104,12 @@ def run_options(overrides_file: str | None, data_label: str | None, channel: Any
         try:
             overrides = parse_overrides(json.loads(Path(overrides_file).read_text()))
         except (OSError, ValueError) as exc:
-            raise InvalidOptionError(f"{overrides_file}: not a readable overrides JSON file ({exc}).") from exc
+            raise InvalidOptionError(_("{file}: not a readable overrides JSON file ({reason}).").format(
+                file=overrides_file, reason=exc)) from exc
 
     def events(event: dict[str, Any]) -> None:
         channel.write(event)
         if channel.cancelled():
-            raise TrainingCancelledError("Training was cancelled; nothing was registered.")
+            raise TrainingCancelledError(_("Training was cancelled; nothing was registered."))
 
     return RunOptions(overrides, data_label, events if channel is not None else None)

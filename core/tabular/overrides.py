@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import InvalidOptionError
+from core.i18n import _
 from core.tabular.schema import FeatureSpec, level_text
 
 LEFT_OUT = "left out by the researcher at the data review"
@@ -57,7 +58,8 @@ def _number(value: object, column: str) -> float | None:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise InvalidOptionError(f"Column '{column}': the plausible limit {value!r} is not a number.") from exc
+        raise InvalidOptionError(_("Column '{column}': the plausible limit {value} is not a number.").format(
+            column=column, value=repr(value))) from exc
     return None if math.isnan(number) else number
 
 
@@ -75,8 +77,8 @@ def parse_override(column: str, entry: Mapping[str, Any]) -> FeatureOverride:
     if bounds:
         lo, hi = (_number(b, column) for b in bounds)
         if lo is not None and hi is not None and lo >= hi:
-            raise InvalidOptionError(f"Column '{column}': the lowest plausible value ({lo:g}) must be below the highest "
-                                     f"({hi:g}).")
+            raise InvalidOptionError(_("Column '{column}': the lowest plausible value ({low}) must be below the highest "
+                                       "({high}).").format(column=column, low=f"{lo:g}", high=f"{hi:g}"))
         plausible = None if lo is None and hi is None else (lo, hi)
     unit = entry.get("unit")
     return FeatureOverride(use=bool(entry.get("use", True)), unit=None if unit is None else str(unit).strip(),
@@ -89,7 +91,7 @@ def parse_overrides(raw: Mapping[str, Any] | None) -> Overrides:
         return Overrides()
     features = raw.get("features") or {}
     if not isinstance(features, Mapping):
-        raise InvalidOptionError("The overrides' 'features' must map each column name to its choices.")
+        raise InvalidOptionError(_("The overrides' 'features' must map each column name to its choices."))
     removed = tuple({"column": str(r["column"]), "reason": str(r["reason"])} for r in raw.get("removed") or [])
     return Overrides({str(k): parse_override(str(k), v) for k, v in features.items()}, removed)
 
