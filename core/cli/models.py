@@ -32,7 +32,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _name_and_version(spec: str, verb: str) -> tuple[str, str]:
-    name, _, version = spec.partition(":")
+    name, _sep, version = spec.partition(":")
     if not version:
         raise ModelNotFoundError(f"Give NAME:VERSION to {verb}, e.g. chest_xray:2.")
     return name, version
