@@ -81,3 +81,15 @@ class UploadTooLargeError(UnsupportedImageError):
 
 class ReportError(LucidDxError):
     """A case report that cannot be made (no film could be read, an unknown language...)."""
+
+
+class EvalSetError(LucidDxError):
+    """A locked evaluation set is missing, unusable, or its files changed since it was locked."""
+
+
+class GateFailedError(LucidDxError):
+    """A version was refused activation: worse than the active one on the locked evaluation set."""
+
+    def __init__(self, message: str, gate: dict | None = None) -> None:
+        super().__init__(message)
+        self.gate = gate

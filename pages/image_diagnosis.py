@@ -52,7 +52,10 @@ def cached_result(data: bytes, name: str, spec: str, frame: int | None,
     key = (diagnosis.digest(data), name, spec, frame, in_force)
     memo = st.session_state.setdefault("diagnosis_results", {})
     if key not in memo:
-        result = diagnosis.diagnose(data, name, get_classifier(spec), frame)
+        waiting = st.empty()
+        result = diagnosis.diagnose(data, name, get_classifier(spec), frame, on_wait=lambda ahead: waiting.info(
+            _("Many films are being read right now: {ahead} ahead of yours. Yours follows in turn.").format(ahead=ahead)))
+        waiting.empty()
         audit.record(USER, "predict", model=spec, data=data, outcome="ok" if result.ok else "bad-input")
         _memo("diagnosis_results")[key] = result
     return memo[key]

@@ -16,6 +16,7 @@ from core.charts import training as training_charts
 from core.errors import LucidDxError
 from core.i18n import _
 from ui.card_panel import model_card_panel
+from ui.gate_panel import gate_and_activate
 from core.services import audit
 from ui.auth import allows, require_page
 from ui.language import apply_language
@@ -216,16 +217,6 @@ def show_jobs() -> None:
         st.error(str(exc), icon=":material/block:")
 
 
-def _activate(name: str, version: str) -> None:
-    try:
-        audit.authorize(USER, "activate")
-        ref = registry.activate(name, version)
-        audit.record(USER, "activate", model=ref.spec)
-        st.session_state["registry_message"] = ("success", _("{spec} is now the active version of {name}.").format(spec=ref.spec, name=name))
-    except LucidDxError as exc:
-        st.session_state["registry_message"] = ("error", str(exc))
-
-
 def _delete(name: str, version: str) -> None:
     try:
         audit.authorize(USER, "delete")
@@ -256,10 +247,9 @@ def show_registry() -> None:
         st.session_state.pop(f"registry_version_{name}", None)  # e.g. just deleted
     version = st.selectbox(_("Version"), versions, index=versions.index(active), key=f"registry_version_{name}",
                            format_func=lambda v: _("{version} (active)").format(version=v) if v == active else v)
-    c1, c2, c3 = st.columns([2, 1, 2])
     admin = allows(USER, "activate")
-    c1.button(_("Make active (roll back or forward)"), key="registry_activate", on_click=_activate, args=(name, version),
-              disabled=version == active or not admin)
+    gate_and_activate(USER, name, version, active, admin)
+    c2, c3 = st.columns([1, 2])
     confirm = c2.checkbox(_("Confirm"), key="registry_confirm_delete", disabled=not admin)
     c3.button(_("Delete this version"), key="registry_delete", on_click=_delete, args=(name, version), disabled=not confirm)
     if not admin:

@@ -126,9 +126,13 @@ def test_registry_controls_activate_roll_back_and_refuse_deleting_bundled() -> N
     assert at.selectbox(key=version_box).value == trained.version
 
     at.selectbox(key=version_box).set_value(bundled.version).run()
+    # No locked evaluation set: the gate cannot run, and rolling back needs an override with a reason.
+    assert any("No evaluation set is locked" in w.value for w in at.warning)
+    assert at.button(key="registry_activate").disabled and at.button(key="registry_activate").label == "Override and activate"
+    at.text_input(key="registry_override_reason").input("roll back after the drill").run()
     at.button(key="registry_activate").click().run()
     assert registry.resolve("chest_xray").version == bundled.version
-    assert any("is now the active version" in s.value for s in at.success)
+    assert any("is now the active version" in s.value and "overridden" in s.value for s in at.success)
 
     at.checkbox(key="registry_confirm_delete").check().run()
     at.button(key="registry_delete").click().run()
@@ -149,3 +153,27 @@ def test_server_folders_outside_the_data_roots_are_refused(page: AppTest, monkey
     monkeypatch.delenv("LUCIDDX_DATA_ROOTS")
     at = check_server_folder(open_page(), Path("/etc"))
     assert any("LUCIDDX_DATA_ROOTS" in e.value for e in at.error)
+
+
+def test_the_gate_table_comes_before_the_button(films: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.services import audit, eval_sets
+
+    data = tmp_path / "site"
+    for label in ("NORMAL", "PNEUMONIA"):
+        shutil.copytree(films / label, data / label, ignore=shutil.ignore_patterns("*.txt", "misfiled*"))
+    monkeypatch.setenv("LUCIDDX_DATA_ROOTS", str(tmp_path))
+    eval_sets.lock(audit.Actor("ada", "admin"), "chest_xray", data)
+    bundled = registry.resolve("chest_xray")
+    staging = registry.new_staging_dir()
+    shutil.copytree(bundled.path, staging, dirs_exist_ok=True)
+    copy = registry.commit_version(staging, "chest_xray")
+    at = open_page()
+    at.selectbox(key="registry_model").set_value("chest_xray").run()
+    at.selectbox(key="registry_version_chest_xray").set_value(copy.version).run()
+    assert not at.exception, at.exception
+    table = at.dataframe[-1].value
+    assert list(table.iloc[:, 0]) == [f"candidate: {copy.spec}", f"active: {bundled.spec}", "difference (candidate - active)"]
+    assert "95% CI" in table.iloc[0]["AUC"] and "95% CI" in table.iloc[0]["sensitivity"]
+    assert at.button(key="registry_activate").label == "Make active (roll back or forward)"
+    at.button(key="registry_activate").click().run()
+    assert registry.resolve("chest_xray").spec == copy.spec

@@ -8,16 +8,21 @@ account or changing its role takes effect at the next click.
 With no administrator account yet, the page shows the one-time set-up command instead of a sign-in
 form: there is no default password. ``LUCIDDX_AUTH=off`` switches the gate off for development and
 the automated page tests only; the sidebar then says so on every page.
+
+With ``LUCIDDX_SSO=oidc`` and Streamlit's ``[auth]`` settings in ``.streamlit/secrets.toml`` (and Authlib
+installed), the sign-in screen also offers the hospital's identity provider (``st.login``); the identity
+must name an enabled local account (``core.access.sso``), and that account's role applies.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from datetime import datetime, timezone
 
 import streamlit as st
 
-from core.access import accounts, audit, roles
+from core.access import accounts, audit, roles, sso
 from core.errors import AccountLockedError, AuthenticationError, LucidDxError, PermissionDeniedError
 from core.i18n import _
 
@@ -46,14 +51,22 @@ def current_user() -> accounts.Account | None:
     if not session:
         return None
     if accounts.session_expired(session["last_seen"], _now()):
-        sign_out(_("Your session ended after a period without activity; sign in again."))
+        _end(session, _("Your session ended after a period without activity; sign in again."))
         return None
     account = accounts.find(session["name"])
     if account is None or account.disabled:
-        sign_out(_("Your account was disabled; ask an administrator."))
+        _end(session, _("Your account was disabled; ask an administrator."))
         return None
     session["last_seen"] = _now()
     return account
+
+
+def _end(session: dict, reason: str) -> None:
+    sign_out(reason)
+    if session.get("sso"):
+        # The identity provider's cookie would sign the next run straight back in: idle expiry and a
+        # disabled account must end it too.
+        st.logout()
 
 
 def sign_out(reason: str | None = None) -> None:
@@ -64,11 +77,57 @@ def sign_out(reason: str | None = None) -> None:
         st.session_state["luciddx_signed_out_because"] = reason
 
 
+def _auth_section() -> dict | None:
+    """Streamlit's ``[auth]`` secrets, or None when there is no secrets file or no such section."""
+    if not st.secrets.load_if_toml_exists() or "auth" not in st.secrets:
+        return None
+    return dict(st.secrets["auth"])
+
+
+def _authlib_present() -> bool:
+    return importlib.util.find_spec("authlib") is not None
+
+
+def sso_enabled() -> bool:
+    """Whether the sign-in screen offers the hospital account (see core.access.sso.configured)."""
+    return sso.configured(_auth_section(), _authlib_present())
+
+
+def _start_session(account: accounts.Account, via_sso: bool = False) -> None:
+    st.session_state[SESSION_KEY] = {"name": account.name, "role": account.role, "last_seen": _now(), "sso": via_sso}
+    _record(account.name, account.role, "login", "ok")
+
+
+def _sso_session() -> accounts.Account | None:
+    """After ``st.login``: the local account of the hospital identity, or a refusal (audited once) and stop."""
+    claims = dict(st.user)  # a mapping: attribute access raises when [auth] is missing from the real secrets
+    if not claims.get("is_logged_in"):
+        return None
+    try:
+        account = sso.account_for(claims)
+    except AuthenticationError as exc:
+        if not st.session_state.get("luciddx_sso_refused"):
+            st.session_state["luciddx_sso_refused"] = True
+            _record("unknown", "none", "login", "failed")  # the identity itself may name a person: not recorded
+        st.title(_("Sign in to LucidDx"))
+        st.error(str(exc))
+        if st.button(_("Sign out of the hospital account"), key="luciddx_sso_logout"):
+            st.session_state.pop("luciddx_sso_refused", None)
+            st.logout()
+        st.stop()
+    _start_session(account, via_sso=True)
+    return account
+
+
 def _sign_in_form() -> None:
     st.title(_("Sign in to LucidDx"))
     reason = st.session_state.pop("luciddx_signed_out_because", None)
     if reason:
         st.warning(reason)
+    if sso_enabled():
+        if st.button(_("Sign in with the hospital account"), key="luciddx_sso_login", type="primary"):
+            st.login(sso.provider())
+        st.caption(_("Or sign in with a LucidDx name and password:"))
     with st.form("luciddx_sign_in"):
         name = st.text_input(_("Name"), key="luciddx_sign_in_name")
         password = st.text_input(_("Password"), type="password")  # no key: never kept in session_state
@@ -84,8 +143,7 @@ def _sign_in_form() -> None:
                 "locked" if isinstance(exc, AccountLockedError) else "failed")
         st.error(str(exc))
         return
-    st.session_state[SESSION_KEY] = {"name": account.name, "role": account.role, "last_seen": _now()}
-    _record(account.name, account.role, "login", "ok")
+    _start_session(account)
     st.rerun()
 
 
@@ -103,6 +161,8 @@ def gate() -> accounts.Account | None:
             st.caption(_("Then reload this page and sign in. See docs/access.md."))
             st.stop()
         user = current_user()
+        if user is None and sso_enabled():
+            user = _sso_session()
     except LucidDxError as exc:
         st.error(str(exc))
         st.stop()
@@ -141,5 +201,8 @@ def sidebar(user: accounts.Account | None) -> None:
         return
     st.caption(_("Signed in as {name} ({role})").format(name=user.name, role=user.role))
     if st.button(_("Sign out"), key="luciddx_sign_out"):
+        via_sso = (st.session_state.get(SESSION_KEY) or {}).get("sso")
         sign_out()
+        if via_sso:
+            st.logout()  # also end the identity provider's cookie, or the next run would sign in again
         st.rerun()

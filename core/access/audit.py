@@ -25,7 +25,9 @@ from core.errors import AccessStoreError
 from core.i18n import _
 
 GENESIS = "0" * 64
-OUTCOMES = ("ok", "failed", "denied", "bad-input", "locked")
+# "gate-passed" / "override": an activation that passed the quality gate, or one an administrator forced with a
+# typed reason (the reason itself is kept in the activation record whose SHA-256 the audit record carries).
+OUTCOMES = ("ok", "failed", "denied", "bad-input", "locked", "gate-passed", "override")
 FIELDS = ("seq", "time", "user", "role", "action", "model", "input_sha256", "outcome")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$")

@@ -21,7 +21,7 @@ PERMISSIONS: dict[str, str] = {
     "deidentify": "researcher",
     # running the installation
     "users": "admin", "apikeys": "admin", "activate": "admin", "rollback": "admin", "delete": "admin",
-    "threshold": "admin", "audit": "admin",
+    "threshold": "admin", "audit": "admin", "eval-set": "admin",
 }
 
 
@@ -33,6 +33,7 @@ ACTION_NAMES = {
     "train-risk": N_("Training risk models"), "deidentify": N_("De-identifying DICOM"), "users": N_("Managing accounts"),
     "apikeys": N_("Managing API keys"), "activate": N_("Activating model versions"), "rollback": N_("Rolling back models"),
     "delete": N_("Deleting model versions"), "threshold": N_("Changing thresholds"), "audit": N_("Reading the audit log"),
+    "eval-set": N_("Locking evaluation sets"),
 }
 ROLE_NAMES = {"clinician": N_("clinician"), "researcher": N_("researcher"), "admin": N_("administrator")}
 

@@ -1,6 +1,6 @@
 """Every command a person runs is one record per input in the audit log, as the operating-system user.
 
-The commands of ``cli/access.py`` record themselves; the others are recorded here after they ran, with
+The commands of ``cli/access.py``, ``activate`` and ``eval-set`` record themselves (through core.services); the others are recorded here after they ran, with
 the model version they used and the SHA-256 of each input file (never its name).
 """
 
@@ -21,7 +21,7 @@ AUDITED = {
     "predict": ("predict", kinds.IMAGE_CLASSIFIER), "evaluate": ("evaluate", kinds.IMAGE_CLASSIFIER),
     "validate": ("validate", kinds.IMAGE_CLASSIFIER), "train": ("train", None),
     "risk": ("risk", kinds.TABULAR_RISK), "train-risk": ("train-risk", None),
-    "threshold": ("threshold", None), "activate": ("activate", None), "delete": ("delete", None),
+    "threshold": ("threshold", None), "delete": ("delete", None),
     "report": ("report", kinds.IMAGE_CLASSIFIER),
 }
 

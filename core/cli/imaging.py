@@ -81,22 +81,36 @@ def cmd_train(args: argparse.Namespace) -> int:
     with channel.watch():
         with intake.open_dataset(Path(args.data)) as folder:
             result = train_image_model(folder, args.name, config, progress=channel.progress(_train_progress),
-                                       cancel=channel.cancelled, command=command_line(), activate=args.activate)
+                                       cancel=channel.cancelled, command=command_line())
         payload = result.as_dict()
         if args.progress_file:  # a background job's output is kept on disk: no file names in it
             payload["dataset"]["skipped"] = datasets.redacted(payload["dataset"]["skipped"])
-        payload["active"] = registry.active_version(args.name).spec == payload["model"]
+        payload.update(activation_outcome(args.activate, payload["model"]))
         channel.finished(payload)
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
         state = "active" if r["active"] else f"not active: review its card, then python -m core activate {r['model']}"
+        if r.get("activation") and not r["activation"]["activated"]:
+            state += f"; {r['activation']['reason']}"
         return (f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, "
                 f"accuracy {fmt(v['accuracy'])} ({state})")
 
     emit(payload, args.json, human)
     # Skipped files are bad input even though the rest trained: the contract's exit status 1.
     return EXIT_BAD_INPUT if payload["dataset"]["skipped"] else EXIT_OK
+
+
+def activation_outcome(requested: bool, spec: str) -> dict[str, Any]:
+    """``--activate`` goes through the quality gate like every activation; a refusal leaves the version
+    registered but not active and says why in ``activation`` (exit 0: the training itself succeeded)."""
+    from core.services import activation, audit
+
+    outcome: dict[str, Any] = {}
+    if requested:
+        outcome["activation"] = activation.activate_after_training(audit.os_actor(), spec)
+    name = spec.partition(":")[0]
+    return outcome | {"active": registry.active_version(name).spec == spec}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -124,7 +138,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
     p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
     p.add_argument("--activate", action="store_true",
-                   help="also make it the active version (otherwise an administrator activates it after review)")
+                   help="also make it the active version if it passes the quality gate (otherwise an administrator "
+                        "activates it after review)")
     p.add_argument("--no-activate", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     p.add_argument("--progress-file", default=None, metavar="FILE", help="append JSON progress events to FILE (jobs)")
     p.add_argument("--cancel-file", default=None, metavar="FILE", help="stop without registering once FILE exists")

@@ -6,9 +6,9 @@ import argparse
 import sys
 from typing import Any
 
+from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, EXIT_OK, emit, log
+from core.errors import GateFailedError, ModelNotFoundError
 from core.i18n import _
-from core.cli.common import EXIT_OK, emit
-from core.errors import ModelNotFoundError
 
 
 def cmd_card(args: argparse.Namespace) -> int:
@@ -38,11 +38,77 @@ def _name_and_version(spec: str, verb: str) -> tuple[str, str]:
     return name, version
 
 
-def cmd_activate(args: argparse.Namespace) -> int:
-    from core.models import registry
+def _interval(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("value") is None:
+        return "n/a"
+    low, high = entry["ci95"]
+    return f"{entry['value']:.3f} [{'n/a' if low is None else f'{low:.3f}'}, {'n/a' if high is None else f'{high:.3f}'}]"
 
-    ref = registry.activate(*_name_and_version(args.model, "activate"))
-    emit({"model": ref.spec, "active": True}, args.json, lambda r: f"{r['model']} is now active")
+
+def gate_text(gate: dict[str, Any]) -> str:
+    """The gate as a small table for a terminal: each version's AUC, sensitivity, specificity with 95% CIs."""
+    from core.models.gate import explain
+
+    lines = [_("quality gate: {status}").format(status=gate["status"])]
+    for side in (gate.get("candidate"), gate.get("active")):
+        if side and "auc" in side:
+            lines.append(f"  {side['model']:<20} AUC {_interval(side['auc'])}  sensitivity {_interval(side['sensitivity'])}"
+                         f"  specificity {_interval(side['specificity'])}  threshold {side['threshold']:.3f} "
+                         f"({side['threshold_source']})")
+    if gate.get("auc_difference"):
+        lines.append("  " + _("AUC difference (candidate - active): {value}; margin -{margin}").format(
+            value=_interval(gate["auc_difference"]), margin=gate["margin"]))
+    lines.append("  " + explain(gate))
+    return "\n".join(lines)
+
+
+def cmd_activate(args: argparse.Namespace) -> int:
+    """Activate (or roll back to) NAME:VERSION through the quality gate; exit 1 when the gate refuses."""
+    from core.services import activation, audit
+
+    name, version = _name_and_version(args.model, "activate")
+    if args.override and not (args.reason or "").strip():
+        log(_("error: --override needs --reason TEXT saying why the gate is overridden (no patient details)."))
+        return EXIT_MISUSE
+    try:
+        done = activation.activate(audit.os_actor(), name, version, args.reason if args.override else None)
+    except GateFailedError as exc:
+        payload = {"ok": False, "model": f"{name}:{version}", "active": False, "gate": exc.gate, "error": str(exc)}
+        emit(payload, args.json, lambda r: gate_text(r["gate"]) + "\n" + _("error: {message}").format(message=r["error"]))
+        return EXIT_BAD_INPUT
+
+    def human(r: dict[str, Any]) -> str:
+        state = _("{model} is now active (override: {reason})").format(model=r["model"], reason=r["override_reason"]) \
+            if r["override"] else _("{model} is now active").format(model=r["model"])
+        return gate_text(r["gate"]) + "\n" + state
+
+    emit(done, args.json, human)
+    return EXIT_OK
+
+
+def cmd_eval_set(args: argparse.Namespace) -> int:
+    """``eval-set lock`` (admin: audited) and ``eval-set show`` of a model name's locked evaluation set."""
+    from core.services import audit, eval_sets
+
+    if args.verb == "lock":
+        if not args.data:
+            log(_("error: eval-set lock needs --data DIR_OR_ZIP_OR_CSV."))
+            return EXIT_MISUSE
+        record = eval_sets.lock(audit.os_actor(), args.model, args.data)
+    else:
+        record = eval_sets.show(args.model)
+        if record is None:
+            emit({"ok": False, "model": args.model, "error": _("No evaluation set is locked for {name}.").format(
+                name=args.model)}, args.json, lambda r: r["error"])
+            return EXIT_BAD_INPUT
+
+    def human(r: dict[str, Any]) -> str:
+        return _("{model}: {n} cases ({labels}), prevalence {prevalence:.3f}, locked by {who} at {when}; "
+                 "fingerprint {fingerprint}").format(model=r["model"], n=r["n"], prevalence=r["prevalence"],
+                                                     labels=", ".join(f"{k} {v}" for k, v in r["labels"].items()),
+                                                     who=r["locked_by"], when=r["locked_at"], fingerprint=r["fingerprint"])
+
+    emit(record, args.json, human)
     return EXIT_OK
 
 
@@ -64,9 +130,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
 
-    for verb, func, text in (("activate", cmd_activate, "make a version active (also rolls back)"),
-                             ("delete", cmd_delete, "delete a user-trained version")):
-        p = sub.add_parser(verb, help=text)
-        p.add_argument("model", metavar="NAME:VERSION")
-        p.add_argument("--json", action="store_true")
-        p.set_defaults(func=func)
+    p = sub.add_parser("activate", help="make a version active (also rolls back) once it passes the quality gate")
+    p.add_argument("model", metavar="NAME:VERSION")
+    p.add_argument("--override", action="store_true", help="activate even though the gate did not pass (needs --reason)")
+    p.add_argument("--reason", default=None, metavar="TEXT", help="why the gate is overridden (kept in the activation "
+                                                                  "record; no patient details)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_activate)
+
+    p = sub.add_parser("delete", help="delete a user-trained version")
+    p.add_argument("model", metavar="NAME:VERSION")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_delete)
+
+    p = sub.add_parser("eval-set", help="lock or show a model's evaluation set (the quality gate's cases)")
+    p.add_argument("verb", choices=("lock", "show"))
+    p.add_argument("--model", required=True, metavar="NAME")
+    p.add_argument("--data", default=None, metavar="DIR_OR_ZIP_OR_CSV", help="inside LUCIDDX_DATA_ROOTS (lock)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_eval_set)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, log
+from core.cli.imaging import activation_outcome
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
@@ -36,13 +37,16 @@ def cmd_train_risk(args: argparse.Namespace) -> int:
     channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
     with channel.watch():
         payload = tabular.train(Path(args.csv), args.name, target=args.target, positive=args.positive,
-                                command=command_line(), activate=args.activate, progress=log,
+                                command=command_line(), activate=False, progress=log,
                                 run=tabular.run_options(args.overrides, args.data_label, channel), **options)
+        payload.update(activation_outcome(args.activate, payload["model"]))
         channel.finished(payload)
 
     def human(r: dict[str, Any]) -> str:
         v = r["validation"]
         state = "active" if r["active"] else f"not active: python -m core activate {r['model']}"
+        if r.get("activation") and not r["activation"]["activated"]:
+            state += f"; {r['activation']['reason']}"
         return (f"registered {r['model']} ({r['family']}, {state}) in {r['seconds']:.0f} s: {r['cv']['folds']}-fold CV "
                 f"AUC {v['auc']:.3f} [95% CI {v['cv_auc_ci95'][0]:.3f}-{v['cv_auc_ci95'][1]:.3f}], Brier {v['brier']:.4f}, "
                 f"threshold {v['threshold']}; dropped: " + (", ".join(d["column"] for d in r["dropped"]) or "none"))
@@ -70,7 +74,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(default: every value not positive is negative)")
     p.add_argument("--name", required=True)
     p.add_argument("--activate", action="store_true",
-                   help="make the new version the active one (default: the active version stays as it is; "
+                   help="make the new version the active one if it passes the quality gate (default: the active "
+                        "version stays as it is; "
                         "the first version of a new name is active because it is the only one)")
     p.add_argument("--no-activate", action="store_false", dest="activate", help=argparse.SUPPRESS)
     p.add_argument("--folds", type=int, default=10, help="cross-validation folds (default 10)")

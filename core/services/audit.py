@@ -50,8 +50,11 @@ def authorize(actor: Actor | None, action: str) -> None:
 
 
 def record(actor: Actor | None, action: str, *, model: str | None = None, data: bytes | None = None,
-           outcome: str = "ok") -> None:
-    """Append one audit record for ``actor`` (``None``: sign-in off, recorded as ``anonymous``)."""
+           outcome: str = "ok", digest: str | None = None) -> None:
+    """Append one audit record for ``actor`` (``None``: sign-in off, recorded as ``anonymous``).
+
+    ``data``: the input bytes, recorded by their SHA-256; or ``digest``: a SHA-256 already computed.
+    """
     name, role = (actor.name, actor.role) if actor is not None else ("anonymous", "none")
-    digest = audit.sha256_of(data) if data is not None else None
+    digest = audit.sha256_of(data) if data is not None else digest
     audit.record(name, role, action, model=model, input_sha256=digest, outcome=outcome)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -25,6 +26,7 @@ from core.imaging.methods import METHODS
 from core.models import kinds, registry
 from core.imaging.reading import Reading, filter_choices, filter_name, filter_rows, reading, reading_text, results_table
 from core.imaging.windowing import preset_window
+from core.services import inference_queue
 
 if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module: the page paints first
     from core.imaging.classifier import ImageClassifier, Prediction
@@ -108,9 +110,13 @@ def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | 
 
 def diagnose(
     source: bytes | str | Path, name: str | None, classifier: "ImageClassifier", frame: int | None = None,
-    explain: bool = True,
+    explain: bool = True, on_wait: Callable[[int], None] | None = None,
 ) -> FileResult:
     """Decode, prepare, predict and (``explain``) Grad-CAM one file, in ONE forward pass.
+
+    The work waits its turn in the process's fair inference queue (``inference_queue``): with many
+    sessions at once, films are scored in arrival order at close to full speed instead of all together
+    and all late; ``on_wait(films_ahead)`` lets a front end say how many are ahead.
 
     Args:
         source: the upload's bytes, or a file path.
@@ -127,14 +133,15 @@ def diagnose(
     key = digest(source) if isinstance(source, (bytes, bytearray)) else digest(str(source).encode())
     result = FileResult(name=name or str(source), digest=key, frame=frame)
     try:
-        readable, result.name = _read_source(source, name)
-        result.image = load_image(readable, name=result.name, frame=frame)
-        result.prepared = classifier.prepare(result.image.pixels)
-        if explain:
-            result.prediction, result.explanation = saliency.predict_and_explain(classifier, result.prepared)
-        else:
-            result.prediction = classifier.predict_prepared(result.prepared[np.newaxis])[0]
-        result.prediction = _in_force(classifier, result.prediction)
+        with inference_queue.QUEUE.slot(on_wait):
+            readable, result.name = _read_source(source, name)
+            result.image = load_image(readable, name=result.name, frame=frame)
+            result.prepared = classifier.prepare(result.image.pixels)
+            if explain:
+                result.prediction, result.explanation = saliency.predict_and_explain(classifier, result.prepared)
+            else:
+                result.prediction = classifier.predict_prepared(result.prepared[np.newaxis])[0]
+            result.prediction = _in_force(classifier, result.prediction)
     except LucidDxError as exc:
         result.error = str(exc)
     return result

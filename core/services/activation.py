@@ -1,0 +1,91 @@
+"""Activation as every front end does it: the quality gate first, then the switch, the record and the audit.
+
+A version goes live only if it is non-inferior to the active version on the model's locked evaluation
+set (``core.models.gate``), or if an administrator overrides with a typed reason. Rolling back is an
+activation too. The audit record says "gate-passed" or "override" and carries the SHA-256 of the
+activation record, which holds the gate's numbers and the reason.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.errors import EvalSetError, GateFailedError
+from core.i18n import _
+from core.models import eval_sets as eval_set_store
+from core.models import gate as gate_mod
+from core.models import registry
+from core.services import audit, eval_sets
+
+
+def _other_active(candidate: registry.ModelRef) -> registry.ModelRef | None:
+    active = registry.active_version(candidate.name)
+    return None if active.spec == candidate.spec else active
+
+
+def run_gate(name: str, version: str) -> dict[str, Any]:
+    """The gate's result for ``name:version`` against the active version (see ``core.models.gate``).
+
+    Raises EvalSetError when the locked set changed or cannot be read; returns status "not-run" when
+    no set is locked.
+    """
+    candidate = registry.resolve(f"{name}:{version}")
+    active = _other_active(candidate)
+    record = eval_set_store.load(name)
+    if record is None:
+        return gate_mod.not_run(candidate.spec, active.spec if active else None, _(
+            "No evaluation set is locked for {name}, so the quality gate cannot run: lock one with "
+            "`python -m core eval-set lock --model {name} --data DIR`, or override with a reason.").format(name=name))
+    refs = [candidate] + ([active] if active else [])
+    is_positive, scores = eval_sets.scored_cases(record, refs)
+    sides = [gate_mod.Scored(ref.spec, s, *eval_sets.threshold_of(ref)) for ref, s in zip(refs, scores)]
+    return gate_mod.compare(is_positive, sides[0], sides[1] if active else None, record)
+
+
+def activate(actor: audit.Actor | None, name: str, version: str, override_reason: str | None = None) -> dict[str, Any]:
+    """Make ``name:version`` active if it passes the gate, or with an override reason (admins only).
+
+    Returns ``{"model", "active": True, "gate", "override", "activation_record"}``.
+    Raises:
+        PermissionDeniedError: ``actor`` may not activate.
+        GateFailedError: the gate did not pass and no reason was given (its ``gate`` holds the numbers).
+        EvalSetError: the locked set changed, and no reason was given.
+    """
+    audit.authorize(actor, "activate")
+    spec = registry.resolve(f"{name}:{version}").spec
+    reason = (override_reason or "").strip() or None
+    try:
+        result = run_gate(name, version)
+    except EvalSetError as exc:
+        if reason is None:
+            audit.record(actor, "activate", model=spec, outcome="failed")
+            raise
+        result = gate_mod.not_run(spec, None, str(exc))
+    passed = result["status"] == gate_mod.PASSED
+    if not passed and reason is None:
+        audit.record(actor, "activate", model=spec, outcome="failed")
+        raise GateFailedError(gate_mod.explain(result) + " " + _(
+            "{model} was not activated. An administrator may still activate it with an override and a typed "
+            "reason (python -m core activate {model} --override --reason TEXT).").format(model=spec), result)
+    ref = registry.activate(name, version)
+    path, digest = gate_mod.record_activation(ref, result, actor.name if actor else "anonymous",
+                                              None if passed else reason)
+    audit.record(actor, "activate", model=ref.spec, digest=digest, outcome="gate-passed" if passed else "override")
+    return {"model": ref.spec, "active": True, "gate": result, "override": not passed,
+            "override_reason": None if passed else reason, "activation_record": str(path)}
+
+
+def activate_after_training(actor: audit.Actor | None, spec: str) -> dict[str, Any]:
+    """``train --activate``: try to activate a just-registered version through the gate, never override.
+
+    Returns ``{"activated": bool, "gate": result or None, "reason": text or None}``: training succeeded
+    either way, so a refusal is reported, not raised.
+    """
+    name, _sep, version = spec.partition(":")
+    try:
+        done = activate(actor, name, version)
+    except GateFailedError as exc:
+        return {"activated": False, "gate": exc.gate, "reason": str(exc)}
+    except EvalSetError as exc:
+        return {"activated": False, "gate": None, "reason": str(exc)}
+    return {"activated": True, "gate": done["gate"], "reason": None}
