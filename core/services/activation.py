@@ -64,9 +64,10 @@ def activate(actor: audit.Actor | None, name: str, version: str, override_reason
     passed = result["status"] == gate_mod.PASSED
     if not passed and reason is None:
         audit.record(actor, "activate", model=spec, outcome="failed")
-        raise GateFailedError(gate_mod.explain(result) + " " + _(
-            "{model} was not activated. An administrator may still activate it with an override and a typed "
-            "reason (python -m core activate {model} --override --reason TEXT).").format(model=spec), result)
+        raise GateFailedError(_(
+            "{explanation} {model} was not activated. An administrator may still activate it with an override and "
+            "a typed reason (python -m core activate {model} --override --reason TEXT).").format(
+                explanation=gate_mod.explain(result), model=spec), result)
     ref = registry.activate(name, version)
     path, digest = gate_mod.record_activation(ref, result, actor.name if actor else "anonymous",
                                               None if passed else reason)
