@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 from datetime import datetime, timezone
 
 import sqlalchemy as sa
 
 from core.access import passwords, roles, settings, store
 from core.access.store import accounts as table
-from core.errors import AccountError, AccountLockedError, AuthenticationError
+from core.errors import AccountError, AccountLockedError, AuthenticationError, LucidDxError
 from core.i18n import _, ngettext
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -135,39 +136,51 @@ def set_password(name: str, password: str) -> Account:
 
 def authenticate(name: str, password: str, now: datetime | None = None) -> Account:
     """The account if ``password`` is right; otherwise :class:`AuthenticationError` (the same message for
-    an unknown name and a wrong password) or :class:`AccountLockedError` while locked."""
+    an unknown name and a wrong password) or :class:`AccountLockedError` while locked.
+
+    The slow, memory-hard check runs outside any transaction: under SQLite every write transaction holds
+    the database's one write lock, and twenty people signing in at once on a busy server queued behind
+    each other's Argon2 until "database is locked" (bench/bench_sessions.py).
+    """
     now = now or utcnow()
     wrong = AuthenticationError(_("The name or password is not right. Check both and try again."))
     with store.begin() as db:
         row = db.execute(sa.select(table).where(table.c.name == name)).first()
-        if row is None:
-            passwords.burn_time(password)
-            raise wrong
-        locked_until = _aware(row.locked_until)
-        if locked_until is not None and locked_until > now:
-            raise _locked(locked_until, now)
-        if row.disabled:
-            passwords.burn_time(password)
-            raise AuthenticationError(_("The account {name} is disabled; ask an administrator to enable it.")
-                                      .format(name=name))
-        if not passwords.verify(row.password_hash, password):
-            failed = row.failed_logins + 1
-            if failed >= settings.max_failed_logins():
-                until = now + settings.lockout()
-                db.execute(table.update().where(table.c.id == row.id).values(failed_logins=0, locked_until=until))
-                error = _locked(until, now)
-            else:
-                db.execute(table.update().where(table.c.id == row.id).values(failed_logins=failed))
-                error = wrong
-        else:
-            values = {"failed_logins": 0, "locked_until": None, "last_login": now}
-            if passwords.needs_rehash(row.password_hash):
-                values["password_hash"] = passwords.hasher().hash(password)
-            db.execute(table.update().where(table.c.id == row.id).values(**values))
-            error = None
-    if error is not None:  # raised after the block so the failure count is committed
-        raise error
-    return get(name)
+    if row is None:
+        passwords.burn_time(password)
+        raise wrong
+    locked_until = _aware(row.locked_until)
+    if locked_until is not None and locked_until > now:
+        raise _locked(locked_until, now)
+    if row.disabled:
+        passwords.burn_time(password)
+        raise AuthenticationError(_("The account {name} is disabled; ask an administrator to enable it.")
+                                  .format(name=name))
+    if passwords.verify(row.password_hash, password):
+        _record_success(row, password, now)
+        return get(name)
+    raise _record_failure(row.id, now, wrong)
+
+
+def _record_success(row: Any, password: str, now: datetime) -> None:
+    values: dict[str, Any] = {"failed_logins": 0, "locked_until": None, "last_login": now}
+    if passwords.needs_rehash(row.password_hash):
+        values["password_hash"] = passwords.hasher().hash(password)  # before the transaction: it is slow
+    with store.begin() as db:
+        db.execute(table.update().where(table.c.id == row.id).values(**values))
+
+
+def _record_failure(account_id: int, now: datetime, wrong: AuthenticationError) -> LucidDxError:
+    """Count one failed sign-in (an increment in the database, so concurrent failures all count); the error
+    to raise: the lock once the limit is reached, else ``wrong``."""
+    with store.begin() as db:
+        db.execute(table.update().where(table.c.id == account_id).values(failed_logins=table.c.failed_logins + 1))
+        failed = db.execute(sa.select(table.c.failed_logins).where(table.c.id == account_id)).scalar_one()
+        if failed < settings.max_failed_logins():
+            return wrong
+        until = now + settings.lockout()
+        db.execute(table.update().where(table.c.id == account_id).values(failed_logins=0, locked_until=until))
+    return _locked(until, now)
 
 
 def _locked(until: datetime, now: datetime) -> AccountLockedError:
