@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import i18n
 from core.models import cards, registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -89,7 +90,8 @@ def test_page_in_chinese_has_no_english_sentence(page: str, isolated_home: Path)
 def test_every_bundled_models_card_page_in_chinese_has_no_english_sentence(model: str, isolated_home: Path) -> None:
     """The card's own stored text (intended use, limits, provenance, caveats) is in the catalog too."""
     at = open_in_chinese("pages/model_cards.py")
-    at.selectbox(key="card_model").set_value(model).run()
+    with i18n.using("zh_CN"):  # AppTest formats the version picker's labels in this thread
+        at.selectbox(key="card_model").set_value(model).run()
     assert not at.exception, at.exception
     assert any(model in text for text in shown_text(at))
     leftovers = english_left(shown_text(at))
