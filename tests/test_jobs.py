@@ -196,10 +196,11 @@ def test_a_job_reports_its_failure_in_the_language_of_whoever_started_it(tmp_pat
     """The language is a per-session choice the child process cannot see: the runner hands it over."""
     from core import i18n
 
-    (tmp_path / "only_one_class").mkdir()
+    films = tmp_path / "films"
+    (films / "only_one_class").mkdir(parents=True)
     with i18n.using("zh_CN"):
-        chinese = jobs.start_job(jobs.JobRequest(data=str(tmp_path), name="empty_zh", epochs=1, image_size=32))
-    english = jobs.start_job(jobs.JobRequest(data=str(tmp_path), name="empty_en", epochs=1, image_size=32))
+        chinese = jobs.start_job(jobs.JobRequest(data=str(films), name="empty_zh", epochs=1, image_size=32))
+    english = jobs.start_job(jobs.JobRequest(data=str(films), name="empty_en", epochs=1, image_size=32))
     said = {job: jobs.wait(job, timeout=240) for job in (chinese, english)}
     assert said[chinese]["state"] == said[english]["state"] == "failed"
     assert "分类器至少需要两个子文件夹" in said[chinese]["error"], said[chinese]["error"]
