@@ -112,11 +112,16 @@ def _to_truetype(font) -> None:
     font.sfntVersion = "\000\001\000\000"
 
 
-def truetype_subset(path: Path, characters: frozenset[str]) -> bytes:
-    """A TrueType font (bytes) holding the SC face's glyphs for ``characters``."""
+def truetype_subset(path: Path, characters: frozenset[str], postscript_name: str) -> bytes:
+    """A TrueType font (bytes) holding the SC face's glyphs for ``characters``, named ``postscript_name``
+    (reportlab knows a font by that name: two subsets sharing one would draw with the first's glyphs)."""
     font = _sc_face(path)
     _subset(font, characters)
     _to_truetype(font)
+    names = font["name"]
+    names.removeNames(nameID=6)
+    names.setName(postscript_name, 6, 3, 1, 0x409)
+    names.setName(postscript_name, 6, 1, 0, 0)
     buffer = io.BytesIO()
     font.save(buffer)
     return buffer.getvalue()
@@ -128,6 +133,7 @@ def _remember(digest: str, name: str) -> None:
         _old, dropped = _registered.popitem(last=False)
         # reportlab has no unregister: a server writing many reports would otherwise keep every subset.
         getattr(pdfmetrics, "_fonts", {}).pop(dropped, None)
+        getattr(pdfmetrics, "_dynFaceNames", {}).pop(dropped, None)
 
 
 def register_for(text: str) -> str:
@@ -146,7 +152,7 @@ def register_for(text: str) -> str:
         if path is None:
             raise FileNotFoundError(f"no '{FAMILY}' font installed (Debian: fonts-noto-cjk)")
         name = f"NotoSansCJKsc-{digest}"
-        pdfmetrics.registerFont(ReportlabTTFont(name, io.BytesIO(truetype_subset(path, characters))))
+        pdfmetrics.registerFont(ReportlabTTFont(name, io.BytesIO(truetype_subset(path, characters, name))))
     except Exception as exc:  # noqa: BLE001 - any font trouble must leave a readable report, never a failure
         log.warning("Chinese PDF text falls back to the non-embedded %s font: %s", FALLBACK_FONT, exc)
         if FALLBACK_FONT not in pdfmetrics.getRegisteredFontNames():

@@ -24,7 +24,7 @@ from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, S
 
 from core import i18n
 from core.i18n import _
-from core.reports import cjk_font
+from core.reports.cjk_font import register_for
 
 LATIN_FONTS = ("Helvetica", "Helvetica-Bold")
 IMAGE_WIDTH = 82 * mm
@@ -178,7 +178,7 @@ def _fonts_for(pages: list[FilmPage], summary: dict[str, Any], lang: str) -> Fon
     if not lang.startswith("zh"):
         return LATIN_FONTS
     draft = _story(pages, summary, LATIN_FONTS)  # laid out once only to learn its characters
-    name = cjk_font.register_for(_text_of(draft) + _footer_text() + _("LucidDx case report"))
+    name = register_for(_text_of(draft) + _footer_text() + _("LucidDx case report"))
     return name, name
 
 

@@ -84,6 +84,10 @@ def test_a_chinese_report_embeds_a_noto_subset_and_its_text_extracts_as_written(
     text = pdf_text(out)
     assert "LucidDx 病例报告" in text and "患儿胸片甲.jpeg" in text and "肺炎辅助阅片" in text
     assert "AI 结果，仅供辅助决策，不可用于诊断。" in text
+    # A second report with other characters gets its own subset, not the first one's glyphs.
+    page.name, summary["intended_use"] = "乙丙丁.jpeg", ["儿童胸片第二阅片者"]
+    out.write_bytes(render([page], summary, "zh_CN"))
+    assert "乙丙丁.jpeg" in pdf_text(out) and "儿童胸片第二阅片者" in pdf_text(out)
 
 
 def test_without_a_cjk_font_a_chinese_report_falls_back_and_says_so(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
