@@ -13,7 +13,7 @@ import streamlit as st
 
 from core.charts import risk as risk_charts
 from core.errors import LucidDxError
-from core.i18n import _, format_decimal, format_percent, ngettext
+from core.i18n import _, format_decimal, format_percent, ngettext, translated
 from core.services import tabular
 from core.services import audit
 from ui.auth import require_page
@@ -47,8 +47,8 @@ def field_help(spec: tabular.FeatureSpec) -> str:
     else:
         lo, hi = spec.plausible
         allowed = _("Trained range {range}.").format(range=f"{lo:g}–{hi:g} {spec.unit}".strip())
-    # The help text itself is the model's (stored with its schema); the sentences after it are ours.
-    return " ".join(part for part in (spec.help, allowed, optional) if part).strip()
+    # The help text itself is the model's (stored with its schema, in the catalog for a bundled model); the sentences after it are ours.
+    return " ".join(part for part in (translated(spec.help), allowed, optional) if part).strip()
 
 
 def fill_example(schema: tabular.Schema) -> None:
@@ -193,8 +193,8 @@ def researcher_view(predictor: tabular.RiskPredictor) -> None:
               _("explainer"): f["explainer"]} for f in families],
             hide_index=True,
         )
-        # The rule's wording is stored with the model (meta.json): data, not a UI string.
-        st.caption(_("Chosen by: {rule}").format(rule=predictor.meta["validation"].get("selection_rule", "")))
+        # The rule's wording is stored with the model (meta.json): a bundled model's is in the catalog.
+        st.caption(_("Chosen by: {rule}").format(rule=translated(predictor.meta["validation"].get("selection_rule", ""))))
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -267,8 +267,8 @@ try:
 except LucidDxError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
-# The intended use is the model's own text (meta.json); the sentences after it are ours.
-st.caption(" ".join(part for part in (predictor.meta.get("intended_use", ""),
+# The intended use is the model's own text (meta.json, in the catalog for a bundled model); the sentences after it are ours.
+st.caption(" ".join(part for part in (translated(predictor.meta.get("intended_use", "")),
                                       _("Every value's effect is explained exactly."),
                                       _("Decision support only: a clinician reviews every result.")) if part))
 model_card_panel(model_spec)

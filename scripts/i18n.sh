@@ -4,6 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYBABEL=".venv/bin/pybabel"
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"  # babel.cfg names our JSON extractor, core.i18n_extract
 $PYBABEL extract -F babel.cfg -k _ -k N_ -k ngettext:1,2 --no-location --sort-output \
   --project LucidDx -o locale/luciddx.pot .
 for po in locale/*/LC_MESSAGES/luciddx.po; do

@@ -119,3 +119,38 @@ def test_no_module_that_translates_rebinds_the_underscore() -> None:
                                       for n in ast.walk(tree)):
             offenders.append(str(path.relative_to(ROOT)))
     assert not offenders, f"these modules assign to _ although they translate with it: {offenders}"
+
+
+def test_the_json_extractor_takes_stored_prose_and_leaves_names_codes_and_references() -> None:
+    from core.i18n_extract import stored_prose
+
+    document = {
+        "dataset": {"name": "Pima Indians Diabetes Database", "paper": "Smith et al. A paper. 1988.",
+                    "source": "Kermany D. Labeled images. doi:10.17632/x.2", "license": "CC BY 4.0",
+                    "population": "Women of Pima heritage aged 21 and over."},
+        "card_text": {"caveats": ["Recalibrate before use in a population with a different diabetes prevalence."]},
+        "subgroup_labels": {"young": "21-29", "viral": "viral pneumonia"},
+        "training_command": "python -m core train-risk --csv data.csv --name model",
+        "features": [{"name": "BMI", "label": "Body-mass index", "help": "Weight in kg divided by height in m squared."},
+                     {"name": "Age", "label": "Age", "help": "Age in years."}],
+    }
+    assert stored_prose(document) == [
+        "Recalibrate before use in a population with a different diabetes prevalence.",
+        "Women of Pima heritage aged 21 and over.", "viral pneumonia", "Body-mass index",
+        "Weight in kg divided by height in m squared.", "Age", "Age in years."]
+    columns_only = {"features": [{"name": "TSH", "label": "TSH", "help": "Seen in training: 0.005 to 530."}]}
+    assert stored_prose(columns_only) == []
+
+
+def test_every_stored_prose_string_of_a_bundled_model_is_translated() -> None:
+    """What the cards pass to gettext from a bundled model's files reaches the catalog through babel.cfg."""
+    import json
+
+    from core.i18n_extract import stored_prose
+
+    texts = {text for path in [*(ROOT / "models").glob("*/*/*.json"), *(ROOT / "assets" / "datasets").glob("*.json")]
+             for text in stored_prose(json.loads(path.read_text()))}
+    assert len(texts) > 100
+    with i18n.using("zh_CN"):
+        untranslated = sorted(t for t in texts if i18n._(t) == t)
+    assert not untranslated, untranslated[:5]

@@ -190,3 +190,18 @@ def test_clean_up_waits_while_a_job_is_running(isolated_home: Path, monkeypatch:
     os.utime(staging, (time.time() - 48 * 3600,) * 2)
     monkeypatch.setattr(jobs, "list_jobs", lambda: [{"id": "x", "state": "running"}])
     assert training_service.clean_up(max_age_hours=24) == [] and staging.exists()
+
+
+def test_a_job_reports_its_failure_in_the_language_of_whoever_started_it(tmp_path: Path) -> None:
+    """The language is a per-session choice the child process cannot see: the runner hands it over."""
+    from core import i18n
+
+    films = tmp_path / "films"
+    (films / "only_one_class").mkdir(parents=True)
+    with i18n.using("zh_CN"):
+        chinese = jobs.start_job(jobs.JobRequest(data=str(films), name="empty_zh", epochs=1, image_size=32))
+    english = jobs.start_job(jobs.JobRequest(data=str(films), name="empty_en", epochs=1, image_size=32))
+    said = {job: jobs.wait(job, timeout=240) for job in (chinese, english)}
+    assert said[chinese]["state"] == said[english]["state"] == "failed"
+    assert "分类器至少需要两个子文件夹" in said[chinese]["error"], said[chinese]["error"]
+    assert "needs at least two subfolders" in said[english]["error"] and "分类器" not in said[english]["error"], said[english]["error"]

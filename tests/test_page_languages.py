@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core import i18n
 from core.models import cards, registry
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -16,9 +20,40 @@ ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ ,]+[A-Za-z][a-z]+){2,}\b")
 CODE_SPAN = re.compile(r"`[^`]*`")
 # Titles of cited publications stay in their original language.
 CITATIONS = ("Model Cards for Model Reporting",)
+# Proper names quoted inside a bundled dataset's translated provenance (institutions, databases, authors).
+PROPER_NAMES = ("Pima Indians Diabetes Database", "Smith et al.", "Thyroid Disease data", "Garavan Institute, Sydney",
+                "UCI Machine Learning Repository", "Wisconsin Diagnostic Breast Cancer")
+BUNDLED_MODELS = ("chest_xray", "diabetes_risk", "thyroid_risk", "hypertension_risk")
 TRANSLATED_PAGES = {"pages/model_cards.py": "模型卡", "pages/retrain.py": "重新训练", "pages/risk_training.py": "基于数据表的风险模型",
                     "pages/image_diagnosis.py": "影像诊断",
                     "pages/patient_risk.py": "患者风险", "pages/admin.py": "系统管理", "pages/worklist.py": "DICOM 工作列表"}
+
+
+def kept_as_written() -> set[str]:
+    """What a Chinese page may show in English: a bundled model's class labels, its dataset's name and its
+    formal references (a paper, a source with a DOI), and the proper names quoted inside translated text."""
+    kept = set(CITATIONS) | set(PROPER_NAMES)
+    for refs in registry.list_models().values():
+        for ref in refs:
+            card = cards.load_card(ref)
+            data = card["training_data"]
+            kept.update(str(c) for c in card["model_details"]["classes"])
+            kept.update(data[key] for key in ("dataset", "paper") if data.get(key))
+            if data.get("source") and "doi:" in data["source"].lower():
+                kept.add(data["source"])
+    return kept
+
+
+def english_left(texts: list[str]) -> list[str]:
+    """Runs of English words left in ``texts`` once code spans, names and citations are taken out."""
+    kept = sorted(kept_as_written(), key=len, reverse=True)  # a long name before the shorter one inside it
+    found = []
+    for text in texts:
+        text = CODE_SPAN.sub("", text)
+        for name in kept:
+            text = text.replace(name, "")
+        found += [m.group(0) for m in ENGLISH_RUN.finditer(text)]
+    return found
 
 
 def shown_text(at: AppTest) -> list[str]:
@@ -34,29 +69,6 @@ def shown_text(at: AppTest) -> list[str]:
     return cleaned
 
 
-def card_strings() -> set[str]:
-    """English runs inside the stored model cards' and model metadata's own prose (written with each model; not yet translated)."""
-    found: set[str] = set()
-
-    def walk(value) -> None:
-        if isinstance(value, str):
-            found.update(m.group(0) for m in ENGLISH_RUN.finditer(value))
-        elif isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-
-    for refs in registry.list_models().values():
-        for ref in refs:
-            walk(cards.load_card(ref))
-            # The model's own stored text (meta.json: intended use, schema labels and help, the selection rule)
-            # is model-authored data, shown as written, like the card's prose.
-            walk(ref.meta)
-    return found
-
-
 def open_in_chinese(page: str) -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["language"] = "zh_CN"
@@ -70,13 +82,34 @@ def open_in_chinese(page: str) -> AppTest:
 def test_page_in_chinese_has_no_english_sentence(page: str, isolated_home: Path) -> None:
     at = open_in_chinese(page)
     assert at.title[0].value == TRANSLATED_PAGES[page]
-    from_cards = card_strings()
-    leftovers = [m.group(0) for text in shown_text(at) for m in ENGLISH_RUN.finditer(text)
-                 if not any(m.group(0) in said for said in from_cards)]
+    leftovers = english_left(shown_text(at))
     assert not leftovers, f"{page} shows English in Chinese: {leftovers[:8]}"
+
+
+@pytest.mark.parametrize("model", BUNDLED_MODELS)
+def test_every_bundled_models_card_page_in_chinese_has_no_english_sentence(model: str, isolated_home: Path) -> None:
+    """The card's own stored text (intended use, limits, provenance, caveats) is in the catalog too."""
+    at = open_in_chinese("pages/model_cards.py")
+    with i18n.using("zh_CN"):  # AppTest formats the version picker's labels in this thread
+        at.selectbox(key="card_model").set_value(model).run()
+    assert not at.exception, at.exception
+    assert any(model in text for text in shown_text(at))
+    leftovers = english_left(shown_text(at))
+    assert not leftovers, f"the {model} card shows English in Chinese: {leftovers[:8]}"
+
+
+@pytest.mark.parametrize("model", BUNDLED_MODELS)
+def test_card_markdown_from_the_command_line_in_chinese_has_no_english_sentence(model: str, isolated_home: Path) -> None:
+    env = {**os.environ, "LUCIDDX_LANG": "zh_CN"}
+    done = subprocess.run([sys.executable, "-m", "core", "card", "--model", model, "--format", "md"], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300, check=True)
+    assert "## " in done.stdout and "预期用途" in done.stdout
+    leftovers = english_left(done.stdout.splitlines())
+    assert not leftovers, f"`card --model {model} --format md` in Chinese says: {leftovers[:8]}"
 
 
 def test_the_detector_catches_an_english_sentence() -> None:
     """Negative control: the rule that passes the pages does flag an untranslated sentence."""
     assert ENGLISH_RUN.search("模型卡 Train a new version of an image model")
     assert not ENGLISH_RUN.search("受试者工作特征曲线下面积（AUC）chest_xray:1")
+    assert english_left(["适用人群：Adults trained only on children"]) and not english_left(["见 `python -m core card`"])

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from core import config
+from core import i18n
 from core.i18n import _
 from core.models import registry
 from core.errors import LucidDxError
@@ -185,7 +186,10 @@ def start_job(request: Any, inputs: Mapping[str, bytes] | None = None) -> str:
     status = {"id": job_id, "state": "queued", "created": time.time(), "request": dict(request.__dict__), "pid": None,
               "model": None, "error": None, "inputs": [Path(f).name for f in inputs or {}]}
     registry.write_json_atomic(folder / STATUS_FILE, status)
-    env = {**os.environ, "LUCIDDX_HOME": str(config.luciddx_home()), "PYTHONUNBUFFERED": "1"}
+    # The job's messages (its failure reason above all) are read by whoever started it: in their language,
+    # not the server's (a Streamlit session's choice lives in a context variable the child cannot see).
+    env = {**os.environ, "LUCIDDX_HOME": str(config.luciddx_home()), "PYTHONUNBUFFERED": "1",
+           "LUCIDDX_LANG": i18n.language()}
     with open(folder / LOG_FILE, "ab") as log, open(folder / RESULT_FILE, "wb") as out:
         process = subprocess.Popen(request.argv(folder), cwd=config.PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=log, start_new_session=True)
@@ -223,9 +227,10 @@ def _finish_from_files(job_id: str, status: dict[str, Any], events: list[dict[st
     if (job_dir(job_id) / CANCEL_FILE).exists():
         return {"state": "cancelled", "model": None, "error": _("Cancelled; nothing was registered.")}
     tail = " ".join(log_tail(job_id, 3).split())[-300:]
-    return {"state": "failed", "model": None,
-            "error": "The training process stopped without finishing (killed or crashed); nothing was registered."
-                     + (f" Last log lines: {tail}" if tail else "")}
+    error = _("The training process stopped without finishing (killed or crashed); nothing was registered.")
+    if tail:
+        error = _("{error} Last log lines: {tail}").format(error=error, tail=tail)
+    return {"state": "failed", "model": None, "error": error}
 
 
 def _enforce_cancel(job_id: str, status: dict[str, Any]) -> None:

@@ -2,8 +2,8 @@
 card's key numbers and intended use, the decision-support disclaimer), built with reportlab.
 
 Every string a reader sees goes through ``_`` and is rendered in the language in force
-(``core.i18n.using``). Chinese text uses reportlab's built-in CID font ``STSong-Light`` (Adobe-GB1,
-no font file to embed or download); readers substitute a CJK font (Debian: fonts-noto-cjk).
+(``core.i18n.using``). Chinese text is set in Noto Sans CJK SC, subset to the report's characters and
+embedded (``core.reports.cjk_font``), so any reader shows it as written.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
 from core import i18n
 from core.i18n import _
+from core.reports.cjk_font import register_for
 
-CJK_FONT = "STSong-Light"
+LATIN_FONTS = ("Helvetica", "Helvetica-Bold")
 IMAGE_WIDTH = 82 * mm
+Fonts = tuple[str, str]  # (regular, bold) names registered with reportlab
 
 
 @dataclass
@@ -45,18 +45,9 @@ class FilmPage:
     target: str
 
 
-def _fonts(lang: str) -> tuple[str, str]:
-    """(regular, bold) font names for ``lang``; the CJK CID font is registered on first use."""
-    if lang.startswith("zh"):
-        if CJK_FONT not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
-        return CJK_FONT, CJK_FONT
-    return "Helvetica", "Helvetica-Bold"
-
-
-def _styles(lang: str) -> dict[str, ParagraphStyle]:
-    regular, bold = _fonts(lang)
-    wrap = "CJK" if lang.startswith("zh") else None
+def _styles(fonts: Fonts) -> dict[str, ParagraphStyle]:
+    regular, bold = fonts
+    wrap = None if fonts == LATIN_FONTS else "CJK"
     base = {"fontName": regular, "fontSize": 9.5, "leading": 13, "wordWrap": wrap}
     return {
         "title": ParagraphStyle("title", **(base | {"fontName": bold, "fontSize": 16, "leading": 20})),
@@ -112,19 +103,20 @@ def _metric_rows(summary: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def _card_section(summary: dict[str, Any], styles: dict[str, ParagraphStyle], lang: str) -> list:
+def _card_section(summary: dict[str, Any], styles: dict[str, ParagraphStyle], fonts: Fonts) -> list:
     table = Table(_metric_rows(summary), hAlign="LEFT", colWidths=[45 * mm, 30 * mm, 50 * mm])
-    table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), _fonts(lang)[0]), ("FONTSIZE", (0, 0), (-1, -1), 9),
+    table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts[0]), ("FONTSIZE", (0, 0), (-1, -1), 9),
                                ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f1f5f9"))]))
     story: list = [Paragraph(escape(_("Model card: {model}").format(model=summary["model"])), styles["heading"]), table,
                    Paragraph(escape(_("Intended use")), styles["heading"])]
-    story += [Paragraph("- " + escape(use), styles["body"]) for use in summary.get("intended_use", [])]
+    # The intended use is the model's stored text: a bundled model's is in the catalog.
+    story += [Paragraph("- " + escape(i18n.translated(use) or ""), styles["body"]) for use in summary.get("intended_use", [])]
     return story
 
 
-def _film_story(page: FilmPage, index: int, total: int, summary: dict[str, Any], lang: str) -> list:
-    styles = _styles(lang)
+def _film_story(page: FilmPage, index: int, total: int, summary: dict[str, Any], fonts: Fonts) -> list:
+    styles = _styles(fonts)
     headline, lines = result_lines(page.prediction)
     caption = _("Overlay: {method}, class {target}").format(method=page.method, target=page.target)
     images = Table([[_image(page.film), _image(page.overlay)],
@@ -139,12 +131,15 @@ def _film_story(page: FilmPage, index: int, total: int, summary: dict[str, Any],
              Spacer(1, 4 * mm), images, Spacer(1, 3 * mm),
              Paragraph(escape(headline), styles["warning" if page.prediction.get("out_of_distribution") else "result"])]
     story += [Paragraph(escape(line), styles["body"]) for line in lines]
-    return story + _card_section(summary, styles, lang)
+    return story + _card_section(summary, styles, fonts)
 
 
-def _footer(lang: str):
-    regular = _fonts(lang)[0]
-    text = _("AI result, decision support only, not for diagnosis.")
+def _footer_text() -> str:
+    return _("AI result, decision support only, not for diagnosis.")
+
+
+def _footer(fonts: Fonts):
+    regular, text = fonts[0], _footer_text()
 
     def draw(canvas, doc) -> None:
         canvas.saveState()
@@ -157,6 +152,36 @@ def _footer(lang: str):
     return draw
 
 
+def _story(pages: list[FilmPage], summary: dict[str, Any], fonts: Fonts) -> list:
+    story: list = []
+    for index, page in enumerate(pages, start=1):
+        if index > 1:
+            story.append(PageBreak())
+        story += _film_story(page, index, len(pages), summary, fonts)
+    return story
+
+
+def _text_of(flowables: list) -> str:
+    """Every character the flowables will draw (paragraph text, table cells, nested)."""
+    parts: list[str] = []
+    for item in flowables:
+        if isinstance(item, Paragraph):
+            parts.append(item.text)
+        elif isinstance(item, Table):
+            for row in item._cellvalues:
+                parts += [cell if isinstance(cell, str) else _text_of(cell if isinstance(cell, list) else [cell]) for cell in row]
+    return "".join(parts)
+
+
+def _fonts_for(pages: list[FilmPage], summary: dict[str, Any], lang: str) -> Fonts:
+    """Helvetica for English; for Chinese, the embedded CJK subset of exactly the text this report draws."""
+    if not lang.startswith("zh"):
+        return LATIN_FONTS
+    draft = _story(pages, summary, LATIN_FONTS)  # laid out once only to learn its characters
+    name = register_for(_text_of(draft) + _footer_text() + _("LucidDx case report"))
+    return name, name
+
+
 def render(pages: list[FilmPage], summary: dict[str, Any], lang: str | None = None) -> bytes:
     """The case report as PDF bytes, one page per film, in ``lang`` (None = the language in force).
 
@@ -165,14 +190,10 @@ def render(pages: list[FilmPage], summary: dict[str, Any], lang: str | None = No
         summary: ``core.services.catalog.card_summary`` of the model's card.
     """
     with i18n.using(lang or i18n.language()) as chosen:
+        fonts = _fonts_for(pages, summary, chosen)
         buffer = io.BytesIO()
         doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=16 * mm, rightMargin=16 * mm, topMargin=14 * mm,
                                 bottomMargin=20 * mm, title=_("LucidDx case report"), author="LucidDx")
-        story: list = []
-        for index, page in enumerate(pages, start=1):
-            if index > 1:
-                story.append(PageBreak())
-            story += _film_story(page, index, len(pages), summary, chosen)
-        footer = _footer(chosen)
-        doc.build(story, onFirstPage=footer, onLaterPages=footer)
+        footer = _footer(fonts)
+        doc.build(_story(pages, summary, fonts), onFirstPage=footer, onLaterPages=footer)
         return buffer.getvalue()

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.i18n import _
+from core.i18n import _, translated
 from core.errors import InvalidModelError, InvalidPatientDataError
 
 Value = float | str | None
@@ -57,7 +57,9 @@ class FeatureSpec:
         return f"{text} {self.unit}".strip()
 
     def display_label(self) -> str:
-        return f"{self.label} ({self.unit})" if self.unit else self.label
+        """The field's label as a person reads it, in the current language (a bundled model's is in the catalog)."""
+        label = translated(self.label) or self.label
+        return f"{label} ({self.unit})" if self.unit else label
 
     def to_meta(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "label": self.label, "unit": self.unit,

@@ -13,6 +13,7 @@ from PIL import Image
 
 from core.access import audit
 from core.cli import main as cli_main
+from core.reports import FilmPage, cjk_font, render
 from core.reports.pdf import result_lines
 from tests.api.conftest import SAMPLES, upload
 
@@ -66,6 +67,37 @@ def test_cli_report_names_a_bad_film_and_keeps_the_good_ones(tmp_path: Path, cap
     assert not (tmp_path / "none.pdf").exists()
 
 
+@pytest.mark.skipif(not shutil.which("pdffonts"), reason="poppler-utils (pdffonts) is not installed")
+@pytest.mark.skipif(cjk_font.font_file() is None, reason="no Noto Sans CJK font installed (fonts-noto-cjk)")
+def test_a_chinese_report_embeds_a_noto_subset_and_its_text_extracts_as_written(tmp_path: Path) -> None:
+    summary = {"model": "chest_xray:1", "metrics": {}, "intended_use": ["肺炎辅助阅片"]}
+    pixels = np.asarray(Image.open(FILM).convert("L"))
+    prediction = {"label": "PNEUMONIA", "probabilities": {"NORMAL": 0.2, "PNEUMONIA": 0.8}, "threshold": 0.155,
+                  "positive_class": "PNEUMONIA", "out_of_distribution": False, "model": "chest_xray:1"}
+    page = FilmPage("患儿胸片甲.jpeg", pixels, np.stack([pixels] * 3, axis=-1), prediction, "gradcam", "PNEUMONIA")
+    out = tmp_path / "zh.pdf"
+    out.write_bytes(render([page], summary, "zh_CN"))
+    fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True, check=True).stdout.splitlines()
+    noto = [line for line in fonts if "NotoSansCJKsc" in line]
+    assert noto and all(line.split()[-5] == "yes" for line in noto), fonts  # columns: ... emb sub uni object ID
+    assert not any("STSong" in line for line in fonts)
+    text = pdf_text(out)
+    assert "LucidDx 病例报告" in text and "患儿胸片甲.jpeg" in text and "肺炎辅助阅片" in text
+    assert "AI 结果，仅供辅助决策，不可用于诊断。" in text
+    # A second report with other characters gets its own subset, not the first one's glyphs.
+    page.name, summary["intended_use"] = "乙丙丁.jpeg", ["儿童胸片第二阅片者"]
+    out.write_bytes(render([page], summary, "zh_CN"))
+    assert "乙丙丁.jpeg" in pdf_text(out) and "儿童胸片第二阅片者" in pdf_text(out)
+
+
+def test_without_a_cjk_font_a_chinese_report_falls_back_and_says_so(monkeypatch: pytest.MonkeyPatch, caplog) -> None:
+    monkeypatch.setattr(cjk_font, "font_file", lambda: None)
+    monkeypatch.setattr(cjk_font, "_registered", cjk_font.OrderedDict())
+    with caplog.at_level("WARNING", logger=cjk_font.__name__):
+        assert cjk_font.register_for("一段没有缓存的文字") == cjk_font.FALLBACK_FONT
+    assert "fonts-noto-cjk" in caplog.text
+
+
 def test_out_of_distribution_is_not_assessable() -> None:
     prediction = {"label": "PNEUMONIA", "probabilities": {"NORMAL": 0.3, "PNEUMONIA": 0.7}, "threshold": 0.155,
                   "positive_class": "PNEUMONIA", "out_of_distribution": True}
@@ -86,8 +118,8 @@ def test_api_report_is_a_pdf_in_either_language(client, clinician, tmp_path: Pat
     assert_not_blank(page)
     text = pdf_text(out)
     assert "PNEUMONIA" in text and "0.155" in text and name in text
-    fonts = subprocess.run(["pdffonts", str(out)], capture_output=True, text=True).stdout if shutil.which("pdffonts") else ""
-    if lang == "zh" and fonts:
-        assert "STSong-Light" in fonts
+    if lang == "zh":
+        assert "LucidDx 病例报告" in text and "AI 结果，仅供辅助决策，不可用于诊断。" in text
+        assert "儿童前后位胸部X线片的第二阅片者" in "".join(text.split())  # the model's stored intended use (wrapped)
     (record,) = audit.records()
     assert (record.action, record.model, record.outcome) == ("report", "chest_xray:1", "ok")

@@ -132,3 +132,20 @@ def test_the_page_with_its_report_reads_in_chinese() -> None:
     notes = " ".join(str(v) for v in report.iloc[:, 4])
     leftovers += [m.group(0) for m in ENGLISH_RUN.finditer(notes)]
     assert not leftovers, leftovers
+
+
+def test_a_job_started_in_chinese_reports_its_failure_in_chinese() -> None:
+    """The page's language reaches the train-risk process: a Chinese reader is told why in Chinese."""
+    from core import i18n
+
+    table = service.read_table(DIABETES_CSV.read_bytes())
+    table = [row + [row[-1] if i else "Copy"] for i, row in enumerate(table)]  # the outcome in disguise
+    report = service.data_report(table, "Outcome", ["1"])
+    kept = [dict(r, use=True) for r in service.review_rows(report)]
+    with i18n.using("zh_CN"):
+        job_id = service.start_job(table, report, ["1"], kept, "leaky_zh", folds=2)
+    status = jobs.wait(job_id, timeout=120)
+    assert status["state"] == "failed"
+    assert "“Copy”" in status["error"] and "信息泄漏" in status["error"], status["error"]
+    assert "separates" not in status["error"]
+    assert registry.list_versions("leaky_zh") == []

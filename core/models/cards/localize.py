@@ -69,6 +69,7 @@ def localized(card: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(card)
     details = out["model_details"]
     details["threshold_rule"] = _text(details.get("threshold_rule"))
+    details["architecture"] = _text(details.get("architecture"))
     details["training_command"] = _text(details.get("training_command"))
     for section, keys in _STORED_TEXT.items():
         for key in keys:
