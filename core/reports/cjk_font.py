@@ -61,7 +61,18 @@ def _sc_face(path: Path):
     for face in collection.fonts:
         if face["name"].getDebugName(1) == FAMILY:
             return face
-    raise LookupError(f"{path} has no '{FAMILY}' face")
+    raise MissingFaceError(path)
+
+
+class MissingFaceError(LookupError):
+    """A font collection without the Simplified Chinese face (logged; the report falls back)."""
+
+
+def _fallback(reason: str) -> str:
+    log.warning("Chinese PDF text falls back to the non-embedded %s font: %s", FALLBACK_FONT, reason)
+    if FALLBACK_FONT not in pdfmetrics.getRegisteredFontNames():
+        pdfmetrics.registerFont(UnicodeCIDFont(FALLBACK_FONT))
+    return FALLBACK_FONT
 
 
 def _subset(font, characters: frozenset[str]) -> None:
@@ -148,15 +159,12 @@ def register_for(text: str) -> str:
         _registered.move_to_end(digest)
         return _registered[digest]
     path = font_file()
+    if path is None:
+        return _fallback(f"no '{FAMILY}' font installed (Debian: fonts-noto-cjk)")
+    name = f"NotoSansCJKsc-{digest}"
     try:
-        if path is None:
-            raise FileNotFoundError(f"no '{FAMILY}' font installed (Debian: fonts-noto-cjk)")
-        name = f"NotoSansCJKsc-{digest}"
         pdfmetrics.registerFont(ReportlabTTFont(name, io.BytesIO(truetype_subset(path, characters, name))))
     except Exception as exc:  # noqa: BLE001 - any font trouble must leave a readable report, never a failure
-        log.warning("Chinese PDF text falls back to the non-embedded %s font: %s", FALLBACK_FONT, exc)
-        if FALLBACK_FONT not in pdfmetrics.getRegisteredFontNames():
-            pdfmetrics.registerFont(UnicodeCIDFont(FALLBACK_FONT))
-        return FALLBACK_FONT
+        return _fallback(str(exc) or type(exc).__name__)
     _remember(digest, name)
     return name
