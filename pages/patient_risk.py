@@ -48,7 +48,7 @@ def field_help(spec: tabular.FeatureSpec) -> str:
         lo, hi = spec.plausible
         allowed = _("Trained range {range}.").format(range=f"{lo:g}–{hi:g} {spec.unit}".strip())
     # The help text itself is the model's (stored with its schema, in the catalog for a bundled model); the sentences after it are ours.
-    return " ".join(part for part in (translated(spec.help), allowed, optional) if part).strip()
+    return " ".join(part for part in (spec.reader_help(), allowed, optional) if part).strip()
 
 
 def fill_example(schema: tabular.Schema) -> None:

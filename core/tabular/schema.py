@@ -22,6 +22,9 @@ import numpy as np
 from core.i18n import _, translated
 from core.errors import InvalidModelError, InvalidPatientDataError
 
+# Help that core.tabular.columns writes from training values when nobody described the field (English, stored).
+GENERATED_HELP = re.compile(r"^(Seen in training: \S+ to \S+\.( May be left blank\.)?|One of: .*\.)$", re.S)
+
 Value = float | str | None
 MISSING_TEXT = {"", "na", "nan", "n/a", "none", "null", "?"}
 
@@ -55,6 +58,13 @@ class FeatureSpec:
             return value
         text = f"{value:.0f}" if self.integer or float(value).is_integer() else f"{value:g}"
         return f"{text} {self.unit}".strip()
+
+    def reader_help(self) -> str | None:
+        """The model author's help in the current language; None where training wrote it from the data alone
+        ("Seen in training: ...", "One of: ..."): the form states the range and the levels itself."""
+        if not self.help or GENERATED_HELP.match(self.help):
+            return None
+        return translated(self.help) or self.help
 
     def display_label(self) -> str:
         """The field's label as a person reads it, in the current language (a bundled model's is in the catalog)."""

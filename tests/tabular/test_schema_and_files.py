@@ -148,3 +148,15 @@ def test_too_many_rows_are_refused_with_the_count(monkeypatch) -> None:
     monkeypatch.setattr(batch, "MAX_ROWS", 3)
     with pytest.raises(InvalidPatientDataError, match="has 5 rows"):
         batch.read_table(b"a\n1\n2\n3\n4\n5\n", "rows.csv")
+
+
+def test_help_written_from_training_values_is_left_to_the_form_and_an_authors_help_is_kept() -> None:
+    """The form states ranges and levels itself, in the reader's language; only an author's help is shown."""
+    from core.tabular.columns import categorical_spec, numeric_spec
+
+    generated = numeric_spec("TSH", [0.5, 4.0, None], None)
+    levels = categorical_spec("sex", ["F", "M", None], None)
+    assert generated.help.startswith("Seen in training") and generated.reader_help() is None
+    assert levels.help.startswith("One of") and levels.reader_help() is None
+    authored = FeatureSpec.from_meta({**generated.to_meta(), "help": "Thyroid-stimulating hormone, fasting."})
+    assert authored.reader_help() == "Thyroid-stimulating hormone, fasting."
