@@ -143,7 +143,7 @@ def require_enough_images(dataset: LabeledDataset, where: str) -> None:
     """Raises InvalidDatasetError naming every class with fewer than MIN_IMAGES_PER_CLASS images."""
     thin = {c: n for c, n in dataset.counts().items() if n < MIN_IMAGES_PER_CLASS}
     if thin:
-        listing = ", ".join(f"'{c}' has {n}" for c, n in thin.items())
+        listing = _(", ").join(_("'{name}' has {count}").format(name=c, count=n) for c, n in thin.items())
         raise InvalidDatasetError(
             _("{where}: too few usable images ({listing}); each class needs at least {minimum}.").format(where=where, listing=listing, minimum=MIN_IMAGES_PER_CLASS)
         )
