@@ -42,7 +42,8 @@ with st.sidebar:
         st.page_link(page)
     st.divider()
     auth.sidebar(user)
-    st.selectbox(_("Language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="language")
+    st.selectbox(_("Language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="language",
+                 on_change=auth.remember_language)
     st.caption(
         _("LucidDx is decision support for qualified clinicians. It does not diagnose: every prediction "
           "needs a clinician's review. Read each model's card before trusting it.")

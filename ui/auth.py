@@ -17,6 +17,7 @@ must name an enabled local account (``core.access.sso``), and that account's rol
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 from datetime import datetime, timezone
 
@@ -24,7 +25,10 @@ import streamlit as st
 
 from core.access import accounts, audit, roles, sso
 from core.errors import AccountLockedError, AuthenticationError, LucidDxError, PermissionDeniedError
+from core import i18n
 from core.i18n import _
+
+log = logging.getLogger(__name__)
 
 SESSION_KEY = "luciddx_session"
 SETUP_COMMAND = "python -m core users add NAME --role admin"
@@ -96,6 +100,19 @@ def sso_enabled() -> bool:
 def _start_session(account: accounts.Account, via_sso: bool = False) -> None:
     st.session_state[SESSION_KEY] = {"name": account.name, "role": account.role, "last_seen": _now(), "sso": via_sso}
     _record(account.name, account.role, "login", "ok")
+    if account.language:  # the language this person chose last time, on any machine
+        st.session_state["language"] = i18n.set_language(account.language)
+
+
+def remember_language() -> None:
+    """The language picker's on_change: a signed-in person's choice is kept with their account."""
+    session = st.session_state.get(SESSION_KEY)
+    if not (enabled() and session):
+        return
+    try:
+        accounts.set_language(session["name"], st.session_state["language"])
+    except LucidDxError as exc:  # the choice still holds for this session; only remembering it failed
+        log.warning("The language choice could not be saved: %s", exc)
 
 
 def _sso_session() -> accounts.Account | None:

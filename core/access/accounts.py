@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from core.access import passwords, roles, settings, store
 from core.access.store import accounts as table
 from core.errors import AccountError, AccountLockedError, AuthenticationError, LucidDxError
+from core import i18n
 from core.i18n import _, ngettext
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -33,11 +34,12 @@ class Account:
     created: datetime
     last_login: datetime | None = None
     locked_until: datetime | None = None
+    language: str | None = None  # the language this person chose in the dashboard; None: the browser's
 
     def as_dict(self) -> dict:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
         return {"name": self.name, "role": self.role, "disabled": self.disabled, "created": iso(self.created),
-                "last_login": iso(self.last_login), "locked_until": iso(self.locked_until)}
+                "last_login": iso(self.last_login), "locked_until": iso(self.locked_until), "language": self.language}
 
 
 def utcnow() -> datetime:
@@ -51,7 +53,7 @@ def _aware(t: datetime | None) -> datetime | None:
 
 def _account(row) -> Account:
     return Account(row.name, row.role, bool(row.disabled), _aware(row.created), _aware(row.last_login),
-                   _aware(row.locked_until))
+                   _aware(row.locked_until), row.language)
 
 
 def check_name(name: str) -> str:
@@ -128,6 +130,14 @@ def enable(name: str) -> Account:
 
 def set_role(name: str, role: str) -> Account:
     return _update(name, role=_role(role))
+
+
+def set_language(name: str, code: str) -> Account:
+    """Remember the language ``name`` chose (a code of ``core.i18n.LANGUAGES``) for their next sign-in."""
+    if code not in i18n.LANGUAGES:
+        raise AccountError(_("{code} is not a language LucidDx speaks; choose one of {choices}.").format(
+            code=str(code)[:16], choices=", ".join(i18n.LANGUAGES)))
+    return _update(name, language=code)
 
 
 def set_password(name: str, password: str) -> Account:

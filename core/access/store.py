@@ -35,6 +35,7 @@ accounts = sa.Table(
     sa.Column("locked_until", sa.DateTime(timezone=True), nullable=True),
     sa.Column("created", sa.DateTime(timezone=True), nullable=False),
     sa.Column("last_login", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("language", sa.String(16), nullable=True),  # the person's chosen language (revision 0002)
 )
 
 api_keys = sa.Table(

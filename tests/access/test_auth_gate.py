@@ -99,3 +99,45 @@ def test_unknown_names_are_never_recorded_and_disabled_accounts_are_signed_out()
     accounts.disable("admin1")
     at.run()
     assert "TRAINING PAGE CONTENT" not in shown(at) and "disabled" in shown(at)
+
+
+def language_page():
+    """The app's order: language first, then the gate; the picker saves the choice like app.py's."""
+    import streamlit as st
+
+    from core import i18n
+    from core.i18n import _
+    from ui import auth
+    from ui.language import apply_language
+
+    apply_language()
+    auth.gate()
+    st.selectbox("language", list(i18n.LANGUAGES), key="language", on_change=auth.remember_language)
+    st.title(_("Image diagnosis"))
+
+
+def test_each_account_remembers_its_language_across_sign_ins() -> None:
+    accounts.add("admin1", "admin", PASSWORD)
+    accounts.add("wang", "clinician", PASSWORD)
+    assert accounts.get("wang").language is None  # follows the browser until the person chooses
+    at = AppTest.from_function(language_page, default_timeout=60)
+    at.run()
+    sign_in(at, "wang", PASSWORD)
+    assert at.title[0].value == "Image diagnosis"
+
+    at.selectbox(key="language").select("zh_CN").run()
+    assert at.title[0].value == "影像诊断" and accounts.get("wang").language == "zh_CN"
+
+    fresh = AppTest.from_function(language_page, default_timeout=60)  # another browser, another day
+    fresh.run()
+    assert fresh.title[0].value == "Sign in to LucidDx"
+    sign_in(fresh, "wang", PASSWORD)
+    assert fresh.title[0].value == "影像诊断" and fresh.session_state["language"] == "zh_CN"
+    assert accounts.get("admin1").language is None  # one person's choice is theirs alone
+
+
+def test_a_language_luciddx_does_not_speak_is_refused() -> None:
+    accounts.add("wang", "clinician", PASSWORD)
+    with pytest.raises(accounts.AccountError, match="not a language"):
+        accounts.set_language("wang", "fr")
+    assert accounts.get("wang").language is None

@@ -18,9 +18,24 @@ pytestmark = pytest.mark.usefixtures("backend")
 def test_schema_is_created_by_the_shipped_migration() -> None:
     engine = store.get_engine()
     with engine.connect() as db:
-        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0001"
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
         assert {"accounts", "api_keys", "audit_log"} <= set(sa.inspect(db).get_table_names())
+        assert "language" in {c["name"] for c in sa.inspect(db).get_columns("accounts")}
     store.upgrade(engine)  # a second upgrade is a no-op
+
+
+def test_a_database_from_the_first_release_upgrades_and_keeps_its_accounts(tmp_path) -> None:
+    """Revision 0002 adds each account's language to an existing 0001 database; nothing else changes."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    store.upgrade(engine, "0001")
+    with engine.begin() as db:
+        db.execute(sa.text("INSERT INTO accounts (name, role, password_hash, disabled, failed_logins, created) "
+                           "VALUES ('alice', 'admin', 'x', 0, 0, '2026-11-01 00:00:00')"))
+        assert "language" not in {c["name"] for c in sa.inspect(db).get_columns("accounts")}
+    store.upgrade(engine)
+    with engine.connect() as db:
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert db.execute(sa.text("SELECT name, role, language FROM accounts")).all() == [("alice", "admin", None)]
 
 
 def test_add_list_disable_set_role() -> None:
