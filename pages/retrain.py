@@ -15,10 +15,9 @@ from core.models import kinds, registry
 from core.charts import training as training_charts
 from core.errors import LucidDxError
 from core.i18n import _
-from ui.card_panel import model_card_panel
-from ui.gate_panel import gate_and_activate
+from ui import registry_panel
 from core.services import audit
-from ui.auth import allows, require_page
+from ui.auth import require_page
 from ui.language import apply_language
 
 JOB_PARAM = "job"
@@ -217,49 +216,6 @@ def show_jobs() -> None:
         st.error(str(exc), icon=":material/block:")
 
 
-def _delete(name: str, version: str) -> None:
-    try:
-        audit.authorize(USER, "delete")
-        registry.delete_version(name, version)
-        audit.record(USER, "delete", model=f"{name}:{version}")
-        st.session_state["registry_message"] = ("success", _("{name}:{version} was deleted.").format(name=name, version=version))
-    except LucidDxError as exc:
-        st.session_state["registry_message"] = ("error", str(exc))
-
-
-def show_registry() -> None:
-    st.subheader(_("5. Registered image models"))
-    models = registry.list_models(kind=kinds.IMAGE_CLASSIFIER)
-    if not models:
-        st.info(_("No image model is registered yet."))
-        return
-    name = st.selectbox(_("Model"), list(models), key="registry_model")
-    active = registry.active_version(name).version
-    st.dataframe(
-        [{_("version"): r.version, _("active"): r.version == active,
-          _("source"): _("bundled") if r.bundled else _("trained here"), _("created"): r.meta.get("created"),
-          _("classes"): ", ".join(r.meta.get("classes", [])),
-          _("validation AUC"): (r.meta.get("validation") or {}).get("auc")} for r in models[name]],
-        hide_index=True,
-    )
-    versions = [r.version for r in models[name]]
-    if st.session_state.get(f"registry_version_{name}") not in versions:
-        st.session_state.pop(f"registry_version_{name}", None)  # e.g. just deleted
-    version = st.selectbox(_("Version"), versions, index=versions.index(active), key=f"registry_version_{name}",
-                           format_func=lambda v: _("{version} (active)").format(version=v) if v == active else v)
-    admin = allows(USER, "activate")
-    gate_and_activate(USER, name, version, active, admin)
-    c2, c3 = st.columns([1, 2])
-    confirm = c2.checkbox(_("Confirm"), key="registry_confirm_delete", disabled=not admin)
-    c3.button(_("Delete this version"), key="registry_delete", on_click=_delete, args=(name, version), disabled=not confirm)
-    if not admin:
-        st.caption(_("Activating and deleting versions is for administrators."))
-    message = st.session_state.pop("registry_message", None)
-    if message:
-        (st.success if message[0] == "success" else st.error)(message[1])
-    model_card_panel(f"{name}:{version}")
-
-
 apply_language()
 USER = require_page("train")
 st.title(_("Retrain"))
@@ -271,4 +227,5 @@ if report is not None:
     show_report(report)
     settings_form(report)
 show_jobs()
-show_registry()
+registry_panel.show(USER, kinds.IMAGE_CLASSIFIER, _("5. Registered image models"),
+                    _("No image model is registered yet."))

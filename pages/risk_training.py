@@ -13,6 +13,8 @@ from core.jobs import runner as jobs
 from core.services import audit
 from core.services import risk_training as service
 from ui.auth import require_page
+from core.models import kinds
+from ui import registry_panel
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
 
@@ -213,3 +215,4 @@ if TABLE is not None:
         show_report(REPORT)
         train_step(TABLE, REPORT, choice[1], review_step(REPORT))
 show_jobs()
+registry_panel.show(USER, kinds.TABULAR_RISK, _("Registered risk models"), _("No risk model is registered yet."))

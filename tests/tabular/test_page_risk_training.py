@@ -149,3 +149,28 @@ def test_a_job_started_in_chinese_reports_its_failure_in_chinese() -> None:
     assert "“Copy”" in status["error"] and "信息泄漏" in status["error"], status["error"]
     assert "separates" not in status["error"]
     assert registry.list_versions("leaky_zh") == []
+
+
+def test_an_administrator_activates_a_risk_version_here_through_the_gate() -> None:
+    """The page lists registered risk models with the same gate and override as image models."""
+    import shutil
+
+    from core.access import audit as audit_log
+
+    bundled = registry.resolve("diabetes_risk")
+    staging = registry.new_staging_dir()
+    shutil.copytree(bundled.path, staging, dirs_exist_ok=True)
+    candidate = registry.commit_version(staging, "diabetes_risk")  # registered, not active
+    assert registry.resolve("diabetes_risk").version == bundled.version
+    at = open_with(service.read_table(BREAST.read_bytes()))
+    assert "Registered risk models" in [s.value for s in at.subheader]
+    at.selectbox(key="registry_model").set_value("diabetes_risk").run()
+    at.selectbox(key="registry_version_diabetes_risk").set_value(candidate.version).run()
+    assert any("No evaluation set is locked" in w.value for w in at.warning)
+    assert at.button(key="registry_activate").disabled  # an override needs a typed reason
+    at.text_input(key="registry_override_reason").input("site pilot, reviewed card").run()
+    at.button(key="registry_activate").click().run()
+    assert not at.exception, at.exception
+    assert registry.resolve("diabetes_risk").version == candidate.version
+    assert ("activate", "override") in [(r.action, r.outcome) for r in audit_log.records()]
+    assert "chest_xray" not in at.selectbox(key="registry_model").options  # image models live on Retrain

@@ -1,0 +1,69 @@
+"""A model name's registered versions: the table, the quality gate and activation, deletion, the card.
+
+Shared by the Retrain page (image models) and the risk-training page (risk models): the same admin
+controls for every kind, so activating a risk model never needs the command line.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.access.accounts import Account
+from core.errors import LucidDxError
+from core.i18n import _
+from core.models import registry
+from core.services import audit
+from ui.auth import allows
+from ui.card_panel import model_card_panel
+from ui.gate_panel import gate_and_activate
+
+
+def _delete(user: Account | None, name: str, version: str) -> None:
+    try:
+        audit.authorize(user, "delete")
+        registry.delete_version(name, version)
+        audit.record(user, "delete", model=f"{name}:{version}")
+        st.session_state["registry_message"] = ("success", _("{name}:{version} was deleted.").format(name=name, version=version))
+    except LucidDxError as exc:
+        st.session_state["registry_message"] = ("error", str(exc))
+
+
+def _versions_table(models: list[registry.ModelRef], active: str) -> None:
+    st.dataframe(
+        [{_("version"): r.version, _("active"): r.version == active,
+          _("source"): _("bundled") if r.bundled else _("trained here"), _("created"): r.meta.get("created"),
+          _("classes"): ", ".join(r.meta.get("classes", [])),
+          _("validation AUC"): (r.meta.get("validation") or {}).get("auc")} for r in models],
+        hide_index=True,
+    )
+
+
+def show(user: Account | None, kind: str, heading: str, empty: str) -> None:
+    """Every registered model of ``kind``: pick a name and a version; admins activate (through the gate) and delete."""
+    st.subheader(heading)
+    models = registry.list_models(kind=kind)
+    if not models:
+        st.info(empty)
+        return
+    name = st.selectbox(_("Model"), list(models), key="registry_model")
+    active = registry.active_version(name).version
+    _versions_table(models[name], active)
+    versions = [r.version for r in models[name]]
+    if st.session_state.get(f"registry_version_{name}") not in versions:
+        st.session_state.pop(f"registry_version_{name}", None)  # e.g. just deleted
+    # Labels made now, in this run's language (a format_func translating later may run in another context).
+    labels = {v: _("{version} (active)").format(version=v) if v == active else v for v in versions}
+    version = st.selectbox(_("Version"), versions, index=versions.index(active), key=f"registry_version_{name}",
+                           format_func=labels.__getitem__)
+    admin = allows(user, "activate")
+    gate_and_activate(user, name, version, active, admin)
+    c2, c3 = st.columns([1, 2])
+    confirm = c2.checkbox(_("Confirm"), key="registry_confirm_delete", disabled=not admin)
+    c3.button(_("Delete this version"), key="registry_delete", on_click=_delete, args=(user, name, version),
+              disabled=not confirm)
+    if not admin:
+        st.caption(_("Activating and deleting versions is for administrators."))
+    message = st.session_state.pop("registry_message", None)
+    if message:
+        (st.success if message[0] == "success" else st.error)(message[1])
+    model_card_panel(f"{name}:{version}")
