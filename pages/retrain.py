@@ -15,7 +15,7 @@ from core.models import kinds, registry
 from core.charts import training as training_charts
 from core.errors import LucidDxError
 from core.i18n import _
-from ui import registry_panel
+from ui import jobs_panel, registry_panel
 from core.services import audit
 from ui.auth import require_page
 from ui.language import apply_language
@@ -199,21 +199,9 @@ def show_jobs() -> None:
     if not all_jobs:
         st.info(_("No training job yet. Jobs keep running when this tab is closed; come back to follow them."))
         return
-    ids = [j["id"] for j in all_jobs]
-    by_id = {j["id"]: j for j in all_jobs}
-    wanted = st.query_params.get(JOB_PARAM)
-    if "job_pick" not in st.session_state or st.session_state["job_pick"] not in ids:
-        st.session_state["job_pick"] = wanted if wanted in ids else ids[0]
-    job_id = st.selectbox(_("Job"), ids, key="job_pick", format_func=lambda i: f"{i} · {by_id[i].get('request', {}).get('name', '')} · "
-                                                                   f"{STATE_NAMES.get(by_id[i]['state'], by_id[i]['state'])}")
+    job_id = jobs_panel.pick_and_show(all_jobs, "job_pick", lambda state: STATE_NAMES.get(state, state),
+                                      live_job_panel, draw_job, wanted=st.query_params.get(JOB_PARAM))
     st.query_params[JOB_PARAM] = job_id  # a reload or a shared link reopens this job
-    try:
-        if by_id[job_id]["state"] in jobs.ACTIVE_STATES:
-            live_job_panel(job_id)
-        else:
-            draw_job(jobs.read_progress(job_id))
-    except LucidDxError as exc:
-        st.error(str(exc), icon=":material/block:")
 
 
 apply_language()

@@ -14,7 +14,7 @@ from core.services import audit
 from core.services import risk_training as service
 from ui.auth import require_page
 from core.models import kinds
-from ui import registry_panel
+from ui import jobs_panel, registry_panel
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
 
@@ -185,20 +185,7 @@ def show_jobs() -> None:
     if not listed:
         st.info(_("No risk training job yet."))
         return
-    ids = [j["id"] for j in listed]
-    by_id = {j["id"]: j for j in listed}
-    if st.session_state.get(JOB_KEY) not in ids:
-        st.session_state[JOB_KEY] = ids[0]
-    job_id = st.selectbox(_("Job"), ids, key=JOB_KEY,
-                          format_func=lambda i: f"{i} · {by_id[i]['request'].get('name', '')} · "
-                                                      f"{state_name(by_id[i]['state'])}")
-    try:
-        if by_id[job_id]["state"] in jobs.ACTIVE_STATES:
-            live_job(job_id)
-        else:
-            draw_job(jobs.read_progress(job_id))
-    except LucidDxError as exc:
-        st.error(str(exc), icon=":material/block:")
+    jobs_panel.pick_and_show(listed, JOB_KEY, state_name, live_job, draw_job)
 
 
 apply_language()

@@ -1,0 +1,35 @@
+"""Pick one of the background training jobs and show it: live while it runs, its outcome once it ended.
+
+Shared by the Retrain page (image jobs) and the risk-training page (risk jobs).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import streamlit as st
+
+from core.errors import LucidDxError
+from core.i18n import _
+from core.jobs import runner as jobs
+
+
+def pick_and_show(listed: list[dict[str, Any]], key: str, state_name: Callable[[str], str],
+                  live: Callable[[str], None], ended: Callable[[jobs.JobProgress], None],
+                  wanted: str | None = None) -> str:
+    """A job picker over ``listed`` (newest first) and the chosen job's panel; returns the chosen id."""
+    ids = [j["id"] for j in listed]
+    # Labels made now, in this run's language (a format_func translating later may run in another context).
+    labels = {j["id"]: f"{j['id']} · {j.get('request', {}).get('name', '')} · {state_name(j['state'])}" for j in listed}
+    if st.session_state.get(key) not in ids:
+        st.session_state[key] = wanted if wanted in ids else ids[0]
+    job_id = st.selectbox(_("Job"), ids, key=key, format_func=labels.__getitem__)
+    state = next(j["state"] for j in listed if j["id"] == job_id)
+    try:
+        if state in jobs.ACTIVE_STATES:
+            live(job_id)
+        else:
+            ended(jobs.read_progress(job_id))
+    except LucidDxError as exc:
+        st.error(str(exc), icon=":material/block:")
+    return job_id
