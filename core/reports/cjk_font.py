@@ -15,6 +15,7 @@ import io
 import logging
 import shutil
 import subprocess
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from pathlib import Path
@@ -35,6 +36,9 @@ MAX_ERR = 1.0  # font units: the quadratic outline stays within 1/1000 em of the
 KEEP_REGISTERED = 16  # distinct character sets kept registered; older ones are dropped from reportlab's registry
 
 _registered: OrderedDict[str, str] = OrderedDict()  # character-set digest -> registered font name
+# The API's worker threads and every dashboard session write reports in one process: the registry above
+# and reportlab's are shared, so one report at a time looks up, subsets and registers its font.
+_LOCK = threading.Lock()
 
 
 @lru_cache(maxsize=1)
@@ -155,6 +159,11 @@ def register_for(text: str) -> str:
     """
     characters = frozenset(text) | ALWAYS
     digest = hashlib.sha1("".join(sorted(characters)).encode("utf-8", "surrogatepass")).hexdigest()[:12]
+    with _LOCK:
+        return _registered_font(digest, characters)
+
+
+def _registered_font(digest: str, characters: frozenset[str]) -> str:
     if digest in _registered:
         _registered.move_to_end(digest)
         return _registered[digest]
