@@ -69,7 +69,8 @@ def class_balance_bar(counts: dict[str, int]) -> go.Figure:
 def missingness_bar(fractions: dict[str, float]) -> go.Figure:
     """Share of blank cells per column, most missing first (columns with none are left out)."""
     shown = sorted(((k, v) for k, v in fractions.items() if v > 0), key=lambda kv: -kv[1])
-    figure = go.Figure(go.Bar(x=[k for k, _v in shown], y=[100 * v for _k, v in shown],
+    # A trailing separator in a CSV header makes a column with no name: it still needs a label on the axis.
+    figure = go.Figure(go.Bar(x=[k.strip() or _("(unnamed column)") for k, _v in shown], y=[100 * v for _k, v in shown],
                               text=[f"{100 * v:.0f}%" for _k, v in shown], textposition="auto"))
     figure.update_layout(**_LAYOUT, title=_("Missing values per column"), yaxis_title=_("blank rows (%)"),
                          yaxis_range=[0, 100])

@@ -91,3 +91,11 @@ def test_a_missing_code_reads_as_blank_in_a_scored_csv_and_bad_limits_are_refuse
         overrides.from_review([{"column": "Glucose", "use": True, "low": 50, "high": 10}])
     with pytest.raises(InvalidOptionError, match="not a number"):
         overrides.from_review([{"column": "Glucose", "use": True, "low": "abc"}])
+
+
+def test_a_column_without_a_name_still_has_a_label_in_the_missingness_chart() -> None:
+    """The Wisconsin CSV's header ends with a comma: an all-blank column named ''."""
+    from core.charts.training import missingness_bar
+
+    bars = missingness_bar({"": 1.0, "radius_mean": 0.25, "texture_mean": 0.0}).data[0]
+    assert list(bars.x) == ["(unnamed column)", "radius_mean"] and list(bars.y) == [100.0, 25.0]
