@@ -111,8 +111,9 @@ def settings_form(report: intake.DatasetReport) -> None:
     with st.form("train_settings"):
         name = st.text_input(_("Model name (a new version is added if it exists)"), key="train_name")
         c1, c2, c3, c4 = st.columns(4)
-        epochs = c1.number_input(_("Epochs (at most)"), 1, 300, 30, key="train_epochs",
-                                 help=_("Early stopping on validation AUC usually ends sooner."))
+        epochs = c1.number_input(_("Epochs"), 1, 300, jobs.JobRequest.epochs, key="train_epochs",
+                                 help=_("Split into three learning-rate cycles; the model averages the network at "
+                                        "the end of each cycle."))
         size = c2.selectbox(_("Image size (px)"), IMAGE_SIZES, index=IMAGE_SIZES.index(192), key="train_size")
         batch = c3.number_input(_("Batch size"), 1, 512, 32, key="train_batch")
         limit = c4.number_input(_("Images per class (0 = all)"), 0, 10_000_000, 0, key="train_limit")

@@ -5,12 +5,15 @@ Debian's chromium through Playwright (see tests/test_browser.py for the server a
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 from pydicom.data import get_testdata_file
 
+from core.i18n import format_threshold
+from core.models import registry
 from tests.test_browser import page, server_url  # noqa: F401 (fixtures)
 
 CT_SLICE = Path(get_testdata_file("CT_small.dcm"))
@@ -42,7 +45,9 @@ def test_a_dicom_at_800_px_zooms_both_films_together_and_rewindows(server_url: s
 
     heading = page.get_by_role("heading", name=f"{CT_SLICE.name}: Not assessable")
     expect(heading).to_be_visible(timeout=60_000)
-    expect(page.get_by_text("PNEUMONIA probability 0.33, threshold 0.15: Not assessable")).to_be_visible()
+    threshold = format_threshold(registry.resolve("chest_xray").meta["threshold"])
+    expect(page.get_by_text(re.compile(rf"^PNEUMONIA probability [0-9.]+, threshold {re.escape(threshold)}: Not assessable$"))
+           ).to_be_visible()
     main = page.locator('[data-testid="stMain"]')
     assert main.evaluate("el => el.scrollWidth <= el.clientWidth + 1"), "no horizontal scrollbar at 800 px"
     box = heading.bounding_box()

@@ -147,3 +147,33 @@ def test_version_deltas_are_paired_on_the_same_cases_and_bracket_the_change(bina
     assert delta["auc"]["delta"] > 0 and delta["auc"]["ci95"][0] > 0  # a clearly better model
     for v in delta.values():
         assert v["ci95"][0] <= v["delta"] <= v["ci95"][1]
+
+
+def test_temperature_fit_recovers_a_known_overconfidence_and_keeps_the_ranking() -> None:
+    from core.models import calibration
+
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, 2.0, 4000)
+    labels = (rng.random(4000) < 1 / (1 + np.exp(-logits))).astype(int)  # calibrated at T = 1
+    overconfident = 1 / (1 + np.exp(-2.5 * logits))  # the same model, logits x 2.5
+    probs = np.stack([1 - overconfident, overconfident], axis=1)
+    t = calibration.fit_temperature(probs, labels)
+    assert t == pytest.approx(2.5, rel=0.1)
+    scaled = calibration.rescale(probs, t)
+    assert calibration.negative_log_likelihood(scaled, labels) < calibration.negative_log_likelihood(probs, labels)
+    assert calibration.expected_calibration_error(labels == 1, scaled[:, 1]) < \
+        calibration.expected_calibration_error(labels == 1, probs[:, 1])
+    assert np.array_equal(np.argsort(scaled[:, 1], kind="stable"), np.argsort(probs[:, 1], kind="stable"))
+
+
+def test_centred_threshold_keeps_a_margin_where_best_youden_hugs_the_crowded_edge() -> None:
+    is_pos = np.array([True] * 60 + [False] * 60)
+    # Normals crowd just under 0.1; pneumonia spreads from 0.6 up: every cut in (0.1, 0.6) is perfect.
+    scores = np.concatenate([np.linspace(0.6, 0.999, 60), np.linspace(0.05, 0.099, 60)])
+    both = np.stack([is_pos]), np.stack([scores])
+    centred = thresholds.centred_youden_threshold(*both)
+    logit = lambda p: np.log(p / (1 - p))  # noqa: E731
+    assert logit(centred) == pytest.approx((logit(0.099) + logit(0.6)) / 2, abs=0.05)
+    assert ((scores >= centred) == is_pos).all()
+    assert thresholds.rule_threshold(thresholds.CENTRED_YOUDEN, *both) == centred
+    assert thresholds.rule_threshold(thresholds.ROBUST_YOUDEN, *both) == thresholds.robust_youden_threshold(*both)

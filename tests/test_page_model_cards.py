@@ -28,12 +28,15 @@ def open_cards_page() -> AppTest:
 
 @pytest.fixture()
 def second_version(isolated_home: Path) -> str:
-    target = config.home_models_dir() / "chest_xray" / "2"
-    shutil.copytree(config.BUNDLED_MODELS_DIR / "chest_xray" / "1", target)
+    """The newest bundled version copied as the next version: identical weights and predictions."""
+    newest = registry.resolve("chest_xray").version
+    following = str(int(newest) + 1)
+    target = config.home_models_dir() / "chest_xray" / following
+    shutil.copytree(config.BUNDLED_MODELS_DIR / "chest_xray" / newest, target)
     meta = json.loads((target / "meta.json").read_text())
-    meta["version"] = "2"
+    meta["version"] = following
     (target / "meta.json").write_text(json.dumps(meta))
-    return "chest_xray:2"
+    return f"chest_xray:{following}"
 
 
 def test_page_shows_the_card_its_charts_and_downloads() -> None:
@@ -61,16 +64,17 @@ def test_page_shows_the_card_its_charts_and_downloads() -> None:
 
 def test_page_compares_two_versions_with_deltas(second_version: str) -> None:
     at = open_cards_page()
+    original = f"chest_xray:{int(second_version.split(':')[1]) - 1}"
     at.selectbox(key="card_model").select("chest_xray").run()
-    assert at.selectbox(key="card_version_chest_xray").value == "2"  # the newest is active
-    at.selectbox(key="card_compare_with").select("chest_xray:1").run()
+    assert at.selectbox(key="card_version_chest_xray").value == second_version.split(":")[1]  # the newest is active
+    at.selectbox(key="card_compare_with").select(original).run()
     assert not at.exception, at.exception
     table = at.dataframe[-1].value
     assert list(table["metric"])[:3] == ["AUC (ROC)", "Sensitivity (recall)", "Specificity"]
-    assert set(table.columns) >= {"chest_xray:1", "chest_xray:2", "change", "change 95% CI"}
+    assert set(table.columns) >= {original, second_version, "change", "change 95% CI"}
     assert (table["change"] == 0).all()  # an identical copy: no change, paired interval of zero width
     assert "paired" in " ".join(c.value for c in at.caption)
-    assert any("Change from chest_xray:1 to chest_xray:2" in json.loads(c.proto.spec)["layout"]["title"]["text"]
+    assert any(f"Change from {original} to {second_version}" in json.loads(c.proto.spec)["layout"]["title"]["text"]
                for c in at.get("plotly_chart"))
 
     at.selectbox(key="card_version_chest_xray").select("1").run()
@@ -100,7 +104,7 @@ def test_card_panel_shows_version_use_metrics_with_ci_limits_and_ood_note() -> N
 def test_page_shows_a_recorded_external_validation_beside_the_internal_one() -> None:
     from core.models import site_validation
 
-    ref = registry.resolve("chest_xray:1")
+    ref = registry.resolve("chest_xray")  # the version the page opens on
     preds = cards.load_predictions(ref.path)
     labels, probs = preds["labels"][::2], preds["probabilities"][::2]  # real stored predictions, half the films
     result = site_validation.evaluate_site(labels, probs, ref.meta)

@@ -76,6 +76,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     config = TrainConfig(
         epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, seed=args.seed,
         init_from=args.init_from, positive_class=args.positive_class, max_images_per_class=args.max_per_class,
+        augmentation=args.augmentation, mixup=args.mixup, snapshots=args.snapshots, ensemble=args.ensemble,
+        threshold_rule=args.threshold_rule,
     )
     channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
     with channel.watch():
@@ -114,6 +116,10 @@ def activation_outcome(requested: bool, spec: str) -> dict[str, Any]:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from core.imaging.network import AUGMENTATIONS
+    from core.imaging.training import TrainConfig
+    from core.models.thresholds import THRESHOLD_RULES
+
     p = sub.add_parser("predict", help="predict images (PNG, JPEG, BMP, TIFF, DICOM)")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--model", default=None, help="NAME or NAME:VERSION (default: chest_xray)")
@@ -130,10 +136,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train and register a new image model version")
     p.add_argument("--data", required=True, metavar="DIR_OR_ZIP")
     p.add_argument("--name", required=True)
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--image-size", type=int, default=192)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--seed", type=int, default=1234)
+    defaults = TrainConfig()
+    p.add_argument("--epochs", type=int, default=defaults.epochs)
+    p.add_argument("--image-size", type=int, default=defaults.image_size)
+    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--augmentation", choices=AUGMENTATIONS, default=defaults.augmentation)
+    p.add_argument("--mixup", type=float, default=defaults.mixup, metavar="ALPHA", help="mixup Beta(a, a); 0 = off")
+    p.add_argument("--snapshots", type=int, default=defaults.snapshots, metavar="N",
+                   help="cosine learning-rate cycles, one snapshot each; 0 = plateau decay with early stopping")
+    p.add_argument("--ensemble", type=int, default=defaults.ensemble, metavar="K",
+                   help="average the last K snapshots into the registered model")
+    p.add_argument("--threshold-rule", choices=list(THRESHOLD_RULES), default=defaults.threshold_rule)
     p.add_argument("--init-from", default=None, metavar="MODEL", help="start from this registered model's weights")
     p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
     p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")

@@ -30,6 +30,12 @@ class FitSettings:
     patience: int
     seed: int
     init_from: str | None = None
+    augmentation: str = "standard"
+    mixup: float = 0.0
+    """Beta(a, a) mixing of image pairs and their labels (Zhang et al. 2018); 0 = off."""
+    snapshots: int = 0
+    """Cosine learning-rate cycles, each ending in a kept snapshot (Huang et al. 2017); 0 = one
+    run with plateau decay and early stopping instead."""
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -74,7 +80,7 @@ def validation_callback(
     return ValidationAuc()
 
 
-def compile_trainer(settings: FitSettings, size: int, n_classes: int, strategy: Any):
+def compile_trainer(settings: FitSettings, size: int, n_classes: int, strategy: Any, steps: int):
     """(network, trainer): the network, and it behind the augmentation, compiled under ``strategy``."""
     from core.imaging.tfsetup import keras
 
@@ -82,36 +88,96 @@ def compile_trainer(settings: FitSettings, size: int, n_classes: int, strategy: 
         network = network_mod.build_network(size, n_classes)
         if settings.init_from:
             network_mod.transfer_weights(network, settings.init_from)
-        trainer = keras.Sequential([keras.Input((size, size, 1)), network_mod.build_augmentation(settings.seed), network])
-        trainer.compile(optimizer=keras.optimizers.Adam(settings.learning_rate),
-                        loss=keras.losses.SparseCategoricalCrossentropy())
+        trainer = keras.Sequential([keras.Input((size, size, 1)),
+                                    network_mod.build_augmentation(settings.seed, settings.augmentation), network])
+        trainer.compile(optimizer=keras.optimizers.Adam(_learning_rate(settings, steps)),
+                        loss=keras.losses.CategoricalCrossentropy())
     return network, trainer
 
 
+def _learning_rate(settings: FitSettings, steps: int):
+    """A constant rate (decayed on plateau by a callback), or cosine cycles restarting every cycle."""
+    from core.imaging.tfsetup import keras
+
+    if not settings.snapshots:
+        return settings.learning_rate
+    cycle_steps = max(1, steps * cycle_epochs(settings))
+    return keras.optimizers.schedules.CosineDecayRestarts(settings.learning_rate, cycle_steps, t_mul=1.0, m_mul=1.0, alpha=0.01)
+
+
+def cycle_epochs(settings: FitSettings) -> int:
+    return max(1, settings.epochs // max(settings.snapshots, 1))
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return int(np.ceil(n_train / batch_size))
+
+
+def batches(x: np.ndarray, y: np.ndarray, n_classes: int, settings: FitSettings):
+    """Shuffled one-hot batches weighted so each class pulls equally; mixed pairwise when mixup is on."""
+    from core.imaging.tfsetup import tf
+
+    weights = class_weights(y, n_classes)
+    sample_weight = np.asarray([weights[int(k)] for k in y], dtype=np.float32)
+    one_hot = np.eye(n_classes, dtype=np.float32)[y]
+    data = (tf.data.Dataset.from_tensor_slices((x, one_hot, sample_weight))
+            .shuffle(len(x), seed=settings.seed, reshuffle_each_iteration=True)
+            .batch(settings.batch_size))
+    if settings.mixup > 0:
+        alpha = float(settings.mixup)
+
+        def mix(images, labels, w):
+            n = tf.shape(images)[0]
+            a = tf.random.gamma([n], alpha, seed=settings.seed)
+            b = tf.random.gamma([n], alpha, seed=settings.seed + 1)
+            lam = a / (a + b)
+            order = tf.random.shuffle(tf.range(n), seed=settings.seed + 2)
+            lam_image = tf.reshape(lam, [-1, 1, 1, 1])
+            images = lam_image * images + (1 - lam_image) * tf.gather(images, order)
+            labels = lam[:, None] * labels + (1 - lam[:, None]) * tf.gather(labels, order)
+            return images, labels, lam * w + (1 - lam) * tf.gather(w, order)
+
+        data = data.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+    return data.prefetch(tf.data.AUTOTUNE)
+
+
+def snapshot_callback(network, settings: FitSettings, kept: list):
+    """Keeps ``network``'s weights at the end of every cosine cycle (the learning rate's minimum)."""
+    from core.imaging.tfsetup import keras
+
+    class Snapshots(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1) % cycle_epochs(settings) == 0:
+                kept.append([w.copy() for w in network.get_weights()])
+
+    return Snapshots()
+
+
 def fit(trainer, settings: FitSettings, n_classes: int, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-        positive: int | None, progress: ProgressFn | None, cancel: CancelFn | None) -> dict[str, list[float]]:
-    """Fit ``trainer`` on ``train`` with early stopping on ``val`` AUC; returns the Keras history.
+        positive: int | None, progress: ProgressFn | None, cancel: CancelFn | None,
+        network=None, snapshots: list | None = None) -> dict[str, list[float]]:
+    """Fit ``trainer`` on ``train``; returns the Keras history.
+
+    With ``settings.snapshots`` the run lasts all epochs and appends each cycle's ``network`` weights
+    to ``snapshots``; otherwise it stops early on ``val`` AUC and restores the best epoch.
 
     Raises:
         TrainingCancelledError: ``cancel()`` returned True.
     """
-    from core.imaging.tfsetup import keras, tf
+    from core.imaging.tfsetup import keras
 
     (x_train, y_train), (x_val, y_val) = train, val
-    batches = (
-        tf.data.Dataset.from_tensor_slices((x_train, y_train))
-        .shuffle(len(x_train), seed=settings.seed, reshuffle_each_iteration=True)
-        .batch(settings.batch_size)
-        .prefetch(tf.data.AUTOTUNE)
-    )
-    steps = int(np.ceil(len(x_train) / settings.batch_size))
-    callbacks = [
-        validation_callback(x_val, y_val, positive, progress, cancel, settings.epochs, steps, len(x_train)),
-        keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3, patience=3, min_lr=1e-5),
-        keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=settings.patience, restore_best_weights=True),
-    ]
+    steps = steps_per_epoch(len(x_train), settings.batch_size)
+    callbacks = [validation_callback(x_val, y_val, positive, progress, cancel, settings.epochs, steps, len(x_train))]
+    if settings.snapshots:
+        callbacks.append(snapshot_callback(network, settings, snapshots if snapshots is not None else []))
+    else:
+        callbacks += [
+            keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3, patience=3, min_lr=1e-5),
+            keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=settings.patience, restore_best_weights=True),
+        ]
     history = trainer.fit(
-        batches, epochs=settings.epochs, class_weight=class_weights(y_train, n_classes),
+        batches(x_train, y_train, n_classes, settings), epochs=settings.epochs,
         callbacks=callbacks, shuffle=False, verbose=0,  # the tf.data pipeline already reshuffles every epoch
     )
     if cancel is not None and cancel():

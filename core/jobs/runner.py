@@ -50,7 +50,7 @@ class JobRequest:
 
     data: str
     name: str
-    epochs: int = 30
+    epochs: int = 12  # TrainConfig's default (core.jobs may not import core.imaging; a test ties them)
     image_size: int = 192
     batch_size: int = 32
     init_from: str | None = None

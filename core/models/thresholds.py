@@ -13,6 +13,22 @@ import numpy as np
 from core.i18n import N_
 from core.models.metrics import finite_or_none, binary_metrics
 
+ROBUST_YOUDEN = "robust-youden"
+CENTRED_YOUDEN = "centred-youden"
+THRESHOLD_RULES = {
+    ROBUST_YOUDEN: N_("maximise Youden's J averaged over clean and perturbed validation images"),
+    CENTRED_YOUDEN: N_("the log-odds midpoint of the cuts within 0.01 of the best Youden's J averaged over clean and "
+                       "perturbed tuning images"),
+}
+
+
+def rule_threshold(rule: str, is_positive: np.ndarray, scores: np.ndarray) -> float:
+    """The cut ``rule`` (a THRESHOLD_RULES key) picks on (C, N) cases under C conditions."""
+    if rule == CENTRED_YOUDEN:
+        return centred_youden_threshold(is_positive, scores)
+    return robust_youden_threshold(is_positive, scores)
+
+
 def threshold_at_sensitivity(is_positive: np.ndarray, scores: np.ndarray, target: float) -> float:
     """The highest threshold whose sensitivity is at least ``target``."""
     positives = np.sort(np.asarray(scores, dtype=np.float64)[np.asarray(is_positive, dtype=bool)])
@@ -82,11 +98,37 @@ def robust_youden_threshold(is_positive: np.ndarray, scores: np.ndarray) -> floa
     if len(distinct) == 1:
         return float(distinct[0])
     candidates = (distinct[:-1] + distinct[1:]) / 2.0
-    j_total = np.zeros(len(candidates))
+    j_mean = _mean_youden(is_positive, scores, candidates)
+    best = candidates[j_mean >= j_mean.max() - 1e-9]
+    return float(np.median(best))
+
+
+def _mean_youden(is_positive: np.ndarray, scores: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    j_total = np.zeros(len(cuts))
     for pos, sc in zip(is_positive, scores):
         positives, negatives = np.sort(sc[pos]), np.sort(sc[~pos])
-        sensitivity = 1.0 - np.searchsorted(positives, candidates, "left") / max(len(positives), 1)
-        specificity = np.searchsorted(negatives, candidates, "left") / max(len(negatives), 1)
+        sensitivity = 1.0 - np.searchsorted(positives, cuts, "left") / max(len(positives), 1)
+        specificity = np.searchsorted(negatives, cuts, "left") / max(len(negatives), 1)
         j_total += sensitivity + specificity - 1.0
-    best = candidates[j_total >= j_total.max() - 1e-9]
-    return float(np.median(best))
+    return j_total / max(len(scores), 1)
+
+
+def centred_youden_threshold(is_positive: np.ndarray, scores: np.ndarray, tolerance: float = 0.01) -> float:
+    """The log-odds midpoint of all cuts whose mean Youden's J is within ``tolerance`` of the best.
+
+    A well-separated validation set leaves a wide band of near-best cuts; the best-J rule lands at
+    whichever end the validation films happen to crowd. Films from elsewhere move both classes'
+    scores, so the cut that keeps the widest margin on both sides (in log-odds, where shifts are
+    roughly symmetric) is the one least likely to fall off the edge.
+    """
+    is_positive, scores = np.asarray(is_positive, dtype=bool), np.asarray(scores, dtype=np.float64)
+    eps = 1e-6
+    logits = np.log(np.clip(scores, eps, 1 - eps) / (1 - np.clip(scores, eps, 1 - eps)))
+    distinct = np.unique(logits)
+    if len(distinct) == 1:
+        return float(scores.ravel()[0])
+    cuts = (distinct[:-1] + distinct[1:]) / 2.0
+    j = _mean_youden(is_positive, logits, cuts)
+    near = cuts[j >= j.max() - tolerance]
+    centre = (near.min() + near.max()) / 2.0
+    return float(1.0 / (1.0 + np.exp(-centre)))

@@ -7,6 +7,7 @@ import hashlib
 import pytest
 
 from core.access import accounts, audit, roles
+from core.models import registry
 from tests.api.conftest import SAMPLES, upload
 
 FILM = SAMPLES / "normal_1.jpeg"
@@ -46,7 +47,7 @@ def test_audit_records_the_sha256_and_never_the_file_name(client, clinician) -> 
     client.post("/v1/predict", headers=clinician, files={"file": ("Doe^Jane_1961.jpeg", data, "image/jpeg")})
     client.post("/v1/predict", headers=clinician, files={"file": ("Doe^Jane_1961.png", b"not an image", "image/png")})
     ok, failed = audit.records()
-    assert (ok.action, ok.model, ok.outcome) == ("predict", "chest_xray:1", "ok")
+    assert (ok.action, ok.model, ok.outcome) == ("predict", registry.resolve("chest_xray").spec, "ok")
     assert ok.input_sha256 == hashlib.sha256(data).hexdigest()
     assert (failed.outcome, failed.input_sha256) == ("bad-input", hashlib.sha256(b"not an image").hexdigest())
     everything = repr([r.public() for r in audit.records()])
@@ -58,7 +59,7 @@ def test_card_and_models_calls_are_audited_with_the_model(client, clinician) -> 
     client.get("/v1/models/chest_xray/card", headers=clinician)
     client.get("/v1/models/no_such_model/card", headers=clinician)
     records = audit.records()
-    assert [(r.action, r.model, r.outcome) for r in records] == [("cards", "chest_xray:1", "ok"), ("cards", None, "bad-input")]
+    assert [(r.action, r.model, r.outcome) for r in records] == [("cards", registry.resolve("chest_xray").spec, "ok"), ("cards", None, "bad-input")]
 
 
 def test_health_needs_no_key_and_says_nothing_secret(client, clinician) -> None:

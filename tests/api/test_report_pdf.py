@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from core.access import audit
+from core.models import registry
 from core.cli import main as cli_main
 from core.reports import FilmPage, cjk_font, render
 from core.reports.pdf import result_lines
@@ -117,9 +118,10 @@ def test_api_report_is_a_pdf_in_either_language(client, clinician, tmp_path: Pat
     (page,) = rendered_pages(out)
     assert_not_blank(page)
     text = pdf_text(out)
-    assert "PNEUMONIA" in text and "0.155" in text and name in text
+    threshold = registry.resolve("chest_xray").meta["threshold"]
+    assert "PNEUMONIA" in text and f"{threshold:.3f}" in text and name in text
     if lang == "zh":
         assert "LucidDx 病例报告" in text and "AI 结果，仅供辅助决策，不可用于诊断。" in text
         assert "儿童前后位胸部X线片的第二阅片者" in "".join(text.split())  # the model's stored intended use (wrapped)
     (record,) = audit.records()
-    assert (record.action, record.model, record.outcome) == ("report", "chest_xray:1", "ok")
+    assert (record.action, record.model, record.outcome) == ("report", registry.resolve("chest_xray").spec, "ok")

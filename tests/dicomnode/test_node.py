@@ -17,6 +17,7 @@ from core.access import audit
 from core.cli import main
 from core.dicomnode import index, results, worklist
 from core.dicomnode.worker import classifier
+from core.models import registry
 from tests.dicomnode.conftest import (PATIENT_ID, PATIENT_NAME, chest_dx, echoscu, read, storescu, wait_for)
 
 
@@ -35,7 +36,7 @@ def test_a_chest_dx_comes_back_scored_with_sc_and_sr(node, isolated_home: Path, 
     assert entry.status == "done", entry.reason
     assert entry.label in ("NORMAL", "PNEUMONIA") and entry.modality == "DX" and entry.calling_aet == "MY_PC"
     assert abs(sum(entry.probabilities.values()) - 1) < 1e-3 and entry.out_of_distribution is False
-    assert entry.model == "chest_xray:1" and len(entry.results) == 2
+    assert entry.model == registry.resolve("chest_xray").spec and len(entry.results) == 2
     assert index.incoming_path(source.SOPInstanceUID, isolated_home).is_file()
 
     sc = read(next(p for p in entry.results if p.endswith("secondary_capture.dcm")))
@@ -56,7 +57,7 @@ def test_a_chest_dx_comes_back_scored_with_sc_and_sr(node, isolated_home: Path, 
     assert items["111003"].TextValue == "1" and items["111001"].TextValue == "chest_xray"
 
     trail = audit.records(action="predict")
-    assert [(r.user, r.role, r.model, r.outcome) for r in trail] == [("MY_PC", "dicom-node", "chest_xray:1", "ok")]
+    assert [(r.user, r.role, r.model, r.outcome) for r in trail] == [("MY_PC", "dicom-node", entry.model, "ok")]
     assert len(trail[0].input_sha256) == 64
 
     assert main(["worklist", "--json"]) == 0

@@ -9,6 +9,7 @@ import pytest
 from pydicom.data import get_testdata_file
 from streamlit.testing.v1 import AppTest
 
+from core.i18n import format_threshold
 from core.imaging.classifier import load_classifier
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -57,7 +58,8 @@ def test_an_uploaded_xray_gets_a_prediction_a_heatmap_and_the_card(app: AppTest)
     assert figure["layout"]["annotations"][0]["text"] == "Original" and overlay_caption(app) == f"Grad-CAM for {predicted}"
     assert figure["layout"]["xaxis2"]["matches"] == "x" and figure["layout"]["yaxis2"]["matches"] == "y"
     said = next(c.value for c in app.caption if c.value.startswith("PNEUMONIA probability "))
-    assert said.endswith(f": {predicted}") and ", threshold 0.15: " in said  # the chart's numbers as text
+    threshold_text = format_threshold(load_classifier().threshold)
+    assert said.endswith(f": {predicted}") and f", threshold {threshold_text}: " in said  # the chart's numbers as text
     assert app.get("plotly_chart")[0].proto.alt == said
     assert [b.label for b in app.get("download_button")] == ["Download heatmap (PNG)", "Download case report (PDF)"]
     assert any("chest_xray:" in md.value for md in app.markdown), "the model card panel is shown"
@@ -81,7 +83,8 @@ def test_a_bad_file_shows_its_error_and_the_others_go_on(app: AppTest) -> None:
     )
     table = app.dataframe[0].value
     assert list(table["file"]) == ["bad.png", SAMPLE.name, "empty.dcm"]
-    assert all(table["model"] == "chest_xray:1") and all(table["threshold"] == 0.15)
+    model = load_classifier()
+    assert all(table["model"] == model.spec) and all(table["threshold"] == round(model.threshold, 2))
     assert table["error"][0] and table["error"][2] and not table["error"][1]
     assert table["label"][1] in load_classifier().classes
     errors = [e.value for e in app.error]
@@ -185,8 +188,9 @@ def test_a_batch_reads_the_positive_class_at_the_threshold_in_force(app: AppTest
     assert list(table["class"][:3]) == ["PNEUMONIA"] * 3  # one meaning per number, whatever the label
     assert table["probability"][0] > 0.9 and table["probability"][1] < 0.1  # NORMAL's row: PNEUMONIA is unlikely
     assert list(table["finding"][:3]) == ["PNEUMONIA", "NORMAL", "Not assessable"]
-    assert set(table["threshold"]) == {0.15} and set(table["threshold source"]) == {"stored"}
-    assert set(table["model"]) == {"chest_xray:1"}
+    model = load_classifier()
+    assert set(table["threshold"]) == {round(model.threshold, 2)} and set(table["threshold source"]) == {"stored"}
+    assert set(table["model"]) == {model.spec}
     assert [b.label for b in app.get("download_button")][:2] == ["Export CSV", "Export Excel"]
 
     app.selectbox(key="result_filter").set_value("not_assessable").run()
@@ -202,7 +206,7 @@ def test_a_batch_reads_the_positive_class_at_the_threshold_in_force(app: AppTest
     app.button(key="previous_file").click().run()
     assert not app.exception and app.subheader[0].value.startswith(SAMPLE.name)
 
-    threshold, source = _adopt_strict_threshold(registry.resolve("chest_xray:1"))
+    threshold, source = _adopt_strict_threshold(registry.resolve(model.spec))
     app.selectbox(key="result_filter").set_value("all").run()
     table = app.dataframe[0].value
     assert set(table["threshold"]) == {round(threshold, 2)} and set(table["threshold source"]) == {source}

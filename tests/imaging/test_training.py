@@ -198,3 +198,11 @@ def test_kermany_names_split_by_patient():
 
     dataset = scan_labeled_folder(CHEST_XRAY_TRAIN, max_per_class=60, seed=0)
     assert split_groups(dataset, 0.2)[1]
+
+
+def test_the_retrain_pages_job_defaults_are_the_training_recipes():
+    from core.jobs.runner import JobRequest
+
+    request, recipe = JobRequest(data="x", name="y"), TrainConfig()
+    assert (request.epochs, request.image_size, request.batch_size, request.seed) == \
+        (recipe.epochs, recipe.image_size, recipe.batch_size, recipe.seed)

@@ -85,7 +85,7 @@ def localized(card: dict[str, Any]) -> dict[str, Any]:
         entry["label"], entry["meaning"] = _text(entry["label"]), _text(entry["meaning"])
     evaluation = out["evaluation_data"]
     evaluation["description"] = (evaluation_description(details.get("kind"), evaluation.get("cv_folds"),
-                                                        evaluation.get("validation_fraction"))
+                                                        evaluation.get("validation_fraction"), bool(evaluation.get("held_apart")))
                                  if "cv_folds" in evaluation else _text(evaluation["description"]))
     out["ethical_considerations"] = [_text(v) for v in out["ethical_considerations"]]
     out["caveats_and_recommendations"] = _caveats(card)

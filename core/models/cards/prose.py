@@ -103,8 +103,12 @@ def uncertainty_text() -> str:
         resamples=metrics.DEFAULT_RESAMPLES, seed=metrics.DEFAULT_SEED)
 
 
-def evaluation_description(kind: str | None, folds: int | None, fraction: float | None) -> str:
+def evaluation_description(kind: str | None, folds: int | None, fraction: float | None, held_apart: bool = False) -> str:
     """What the card's figures were computed on, in words."""
+    if held_apart and kinds.normalise(kind) != kinds.TABULAR_RISK:
+        return _("Held-out half of the patient-wise validation split of the training folder ({fraction}): these "
+                 "patients trained nothing and chose neither the threshold nor the temperature (the other half "
+                 "did).").format(fraction=format_percent(fraction or 0.0, 0))
     if kinds.normalise(kind) == kinds.TABULAR_RISK:
         if folds:
             return _("Out-of-fold predictions from cross-validation on the training data ({folds}-fold): every case is "

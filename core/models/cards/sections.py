@@ -54,10 +54,12 @@ def evaluation_data(meta: dict[str, Any], labels: np.ndarray, subgroups: np.ndar
     folds = (meta.get("validation") or {}).get("cv_folds") if tabular else None
     fraction = None if tabular else (training.get("config") or {}).get("validation_fraction")
     counts = np.bincount(labels, minlength=len(classes))
+    held_apart = bool(training.get("holdout_images")) and training.get("holdout_images") != training.get("validation_images")
     return {
-        "description": evaluation_description(meta.get("kind"), folds, fraction),
+        "description": evaluation_description(meta.get("kind"), folds, fraction, held_apart),
         "cv_folds": folds,  # kept so the description can be rendered again in the reader's language
         "validation_fraction": fraction,
+        "held_apart": held_apart,
         "n": int(len(labels)),
         "class_counts": {c: int(n) for c, n in zip(classes, counts)},
         "subgroup_counts": {str(g): int(n) for g, n in zip(*np.unique(subgroups, return_counts=True))},
