@@ -10,6 +10,7 @@ import streamlit as st
 from core.charts import cards as card_charts
 from core.models import cards, metrics, registry
 from core.errors import LucidDxError
+from core import i18n
 from core.i18n import _, format_threshold
 from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note, threshold_note
 from ui.auth import require_page
@@ -17,8 +18,9 @@ from ui.language import apply_language
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def cached_comparison(spec_a: str, spec_b: str, stamp: str) -> dict[str, Any]:
-    # ``stamp`` (both cards' fingerprints) keys the cache so replaced predictions are re-compared.
+def cached_comparison(spec_a: str, spec_b: str, stamp: str, language: str) -> dict[str, Any]:
+    # ``stamp`` (both cards' fingerprints) keys the cache so replaced predictions are re-compared;
+    # ``language`` because the result carries its method in words.
     return cards.compare_versions(spec_a, spec_b)
 
 
@@ -115,7 +117,7 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
     other = st.selectbox(_("Compare with"), others, key="card_compare_with")
     baseline, candidate = sorted([other, spec], key=lambda s: registry.version_key(s.partition(":")[2]))
     stamp = "|".join(card_for(s)["generated"]["fingerprint"] for s in (baseline, candidate))
-    comparison = cached_comparison(baseline, candidate, stamp)
+    comparison = cached_comparison(baseline, candidate, stamp, i18n.language())
     st.plotly_chart(card_charts.comparison_figure(comparison), key="chart_compare")
     st.dataframe(
         [{"metric": _(metrics.METRIC_LABELS[k]), baseline: v["a"], candidate: v["b"], "change": v["delta"],

@@ -148,10 +148,10 @@ def _copy_bundled_into_home(version: str) -> Path:
 
 
 def test_a_changed_model_gets_a_fresh_card_and_old_schemas_are_rebuilt(isolated_home: Path) -> None:
-    target = _copy_bundled_into_home("2")
-    ref = registry.resolve("chest_xray:2")
+    target = _copy_bundled_into_home("9")  # a version number no bundled version uses
+    ref = registry.resolve("chest_xray:9")
     copied = cards.load_card(ref)
-    assert copied["model_details"]["version"] == "2"  # the copied card is still current, renamed
+    assert copied["model_details"]["version"] == "9"  # the copied card is still current, renamed
 
     old = dict(copied, schema_version=cards.CARD_SCHEMA_VERSION - 1)
     assert not cards.is_current(old, target)
@@ -167,7 +167,7 @@ def test_a_changed_model_gets_a_fresh_card_and_old_schemas_are_rebuilt(isolated_
     (target / "meta.json").write_text(json.dumps(meta))
     assert not cards.is_current(json.loads((target / "card.json").read_text()), target)
 
-    fresh = cards.load_card(registry.resolve("chest_xray:2"))
+    fresh = cards.load_card(registry.resolve("chest_xray:9"))
     positive = meta["classes"].index(meta["positive_class"])
     assert fresh["quantitative_analyses"]["overall"]["auc"]["value"] == pytest.approx(
         roc_auc_score(preds["labels"] == positive, flipped[:, positive]))

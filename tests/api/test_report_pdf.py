@@ -53,7 +53,8 @@ def test_cli_report_one_page_per_film(tmp_path: Path, capsys) -> None:
         assert_not_blank(page)
     text = pdf_text(out)
     assert "Result: PNEUMONIA" in text and "Result: NORMAL" in text
-    assert "Threshold: 0.155" in text and "Probability of PNEUMONIA" in text
+    threshold = registry.resolve("chest_xray").meta["threshold"]
+    assert f"Threshold: {threshold:.3f}" in text and "Probability of PNEUMONIA" in text
     assert "AUC" in text and "Sensitivity" in text and "Specificity" in text and "Intended use" in text
     assert "AI result, decision support only, not for diagnosis." in text
 

@@ -54,7 +54,7 @@ def test_a_chest_dx_comes_back_scored_with_sc_and_sr(node, isolated_home: Path, 
     probability = float(items["probability"].MeasuredValueSequence[0].NumericValue)
     assert probability == pytest.approx(entry.probabilities["PNEUMONIA"], abs=1e-3)
     assert float(items["threshold"].MeasuredValueSequence[0].NumericValue) == pytest.approx(classifier(None).threshold)
-    assert items["111003"].TextValue == "1" and items["111001"].TextValue == "chest_xray"
+    assert items["111003"].TextValue == registry.resolve("chest_xray").version and items["111001"].TextValue == "chest_xray"
 
     trail = audit.records(action="predict")
     assert [(r.user, r.role, r.model, r.outcome) for r in trail] == [("MY_PC", "dicom-node", entry.model, "ok")]

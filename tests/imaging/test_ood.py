@@ -32,7 +32,7 @@ def validation_files(model) -> list[Path]:
 
 def test_rates_meet_the_targets_and_equal_the_card(model, validation_files) -> None:
     measured = measure.measure_rates(model, validation_files)
-    assert measured["validation_n"] == len(validation_files) == model.ref.meta["validation"]["n"]
+    assert measured["validation_n"] == len(validation_files) == model.ref.meta["training"]["validation_images"]
     assert measured["non_chest_n"] >= 50  # pydicom CT/MR/US/... files and scikit-image samples
     assert measured["validation_flag_rate"] <= 0.05
     assert measured["non_chest_flag_rate"] >= 0.90
@@ -93,7 +93,7 @@ def test_refit_updates_the_detector_meta_and_makes_the_card_recompute(isolated_h
 
     from core import config
 
-    target = config.home_models_dir() / "chest_xray" / "2"
+    target = config.home_models_dir() / "chest_xray" / "9"  # a version number no bundled version uses
     shutil.copytree(config.BUNDLED_MODELS_DIR / "chest_xray" / "1", target)
     meta = json.loads((target / "meta.json").read_text())
     meta["training"]["config"]["max_images_per_class"] = 40  # a small training record keeps this test fast
@@ -106,7 +106,7 @@ def test_refit_updates_the_detector_meta_and_makes_the_card_recompute(isolated_h
     assert after.threshold_ == pytest.approx(stated["threshold"]) and after.threshold_ != pytest.approx(before)
     assert json.loads((target / "meta.json").read_text())["ood"] == stated
     assert 0.0 <= stated["validation_flag_rate"] <= 1.0
-    card = cards.load_card(registry.resolve("chest_xray:2"))
+    card = cards.load_card(registry.resolve("chest_xray:9"))
     assert card["quantitative_analyses"]["out_of_distribution"]["threshold"] == pytest.approx(after.threshold_)
 
 

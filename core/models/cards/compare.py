@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.i18n import _
 from core.models import metrics, registry
 from core.models.cards.build import load_predictions
 
@@ -19,4 +20,5 @@ def compare_versions(ref_a: registry.ModelRef | str, ref_b: registry.ModelRef | 
         sides.append({**preds, "positive": positive, "threshold": ref.meta.get("threshold")})
     deltas = metrics.delta_with_ci(sides[0], sides[1])
     return {"a": refs[0].spec, "b": refs[1].spec, "deltas": deltas,
-            "method": f"b - a; 95% percentile bootstrap of the difference, {metrics.DEFAULT_RESAMPLES} resamples"}
+            "method": _("b - a; 95% percentile bootstrap of the difference, {resamples} resamples").format(
+                resamples=metrics.DEFAULT_RESAMPLES)}
