@@ -178,7 +178,8 @@ def _check_decoder(syntax: "object", display_name: str) -> None:
     from pydicom.pixels import get_decoder
 
     try:
-        available = get_decoder(syntax).is_available
+        # A made-up syntax never reaches pydicom, whose warning about it would quote it into the log.
+        available = bool(_UID.fullmatch(str(syntax))) and get_decoder(syntax).is_available
     except NotImplementedError:
         available = False
     if not available:
