@@ -277,11 +277,22 @@ def deidentify_file(path: str | os.PathLike, out_dir: str | os.PathLike) -> Deid
     path, out_dir = Path(path), Path(out_dir)
     if not path.is_file():
         raise UnsupportedImageError(_("{file}: not found (or not a file).").format(file=path.name))
-    data, removed, burned_in, uid = deidentify_bytes(path.read_bytes(), path.name)
+    try:
+        source = path.read_bytes()
+    except OSError as exc:
+        raise UnsupportedImageError(_("{file}: could not be read ({error}).").format(
+            file=path.name, error=exc.strerror or type(exc).__name__)) from exc
+    data, removed, burned_in, uid = deidentify_bytes(source, path.name)
     digest = hashlib.sha256(data).hexdigest()
-    out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / f"{uid or digest[:32]}.dcm"
     partial = target.with_suffix(".dcm.partial")
-    partial.write_bytes(data)
-    os.replace(partial, target)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        partial.write_bytes(data)
+        os.replace(partial, target)
+    except OSError as exc:  # a full disk or a read-only folder: this file fails, the batch goes on
+        with contextlib.suppress(OSError):
+            partial.unlink()
+        raise UnsupportedImageError(_("{file}: its de-identified copy could not be written to {folder} ({error}).")
+                                    .format(file=path.name, folder=out_dir, error=exc.strerror or type(exc).__name__)) from exc
     return DeidResult(file=str(path), out=str(target), removed=removed, burned_in_annotation=burned_in, sha256=digest)

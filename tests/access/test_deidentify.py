@@ -181,3 +181,10 @@ def test_a_broken_file_fails_alone_and_the_good_one_is_written(kind: str, tmp_pa
     assert "not a readable DICOM file" in rows[0]["error"]
     assert [p.name for p in (tmp_path / "out").iterdir()] == [Path(rows[1]["out"]).name]
     assert pydicom.dcmread(rows[1]["out"]).PatientIdentityRemoved == "YES"
+
+
+def test_an_unwritable_output_fails_that_file_with_its_reason(tmp_path: Path) -> None:
+    source, _ = _identified_copy("CT_small.dcm", tmp_path)
+    (tmp_path / "blocker").write_text("a file where the output folder should be")
+    with pytest.raises(UnsupportedImageError, match="could not be written"):
+        deidentify_file(source, tmp_path / "blocker" / "out")
