@@ -149,17 +149,21 @@ def csv_columns(classes: list[str]) -> list[str]:
             "threshold", "threshold_source"]
 
 
-def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    flat = {k: row.get(k) for k in ("file", "ok", "error", "model", "label", "assessable", "threshold",
-                                    "threshold_source")}
-    flat.update({f"probability_{c}": round(p, 6) for c, p in (row.get("probabilities") or {}).items()})
-    return flat
+def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Scored rows flattened to the CSV's columns (a probability column per class)."""
+    flat_rows = []
+    for row in rows:
+        flat = {k: row.get(k) for k in ("file", "ok", "error", "model", "label", "assessable", "threshold",
+                                        "threshold_source")}
+        flat.update({f"probability_{c}": round(p, 6) for c, p in (row.get("probabilities") or {}).items()})
+        flat_rows.append(flat)
+    return flat_rows
 
 
-def score_folder(actor: Actor | None, data: Path, out: Path, spec: str | None = None,
+def score_folder(actor: Actor | None, data: Path, out: Path | None, spec: str | None = None,
                  progress: ProgressFn | None = None) -> dict[str, Any]:
     """Score every film under ``data`` (a folder, or a zip checked like any upload) on the engine and write
-    ``out`` (CSV). Returns CLI.md's ``{"model", "n", "ok", "failed", "seconds", "films_per_s", "nodes_used",
+    ``out`` (CSV; None: the rows are only returned, as the dashboard keeps them in memory). Returns CLI.md's ``{"model", "n", "ok", "failed", "seconds", "films_per_s", "nodes_used",
     "out"}``. Each film is audited by its SHA-256 (never its name), as a ``predict``.
 
     Raises:
@@ -179,19 +183,21 @@ def score_folder(actor: Actor | None, data: Path, out: Path, spec: str | None = 
         engine.connect()
         rows = _score_all(root, films, ref.spec, progress)
     seconds = time.perf_counter() - started
-    classes = list(ref.meta.get("classes", []))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    temporary = out.with_name(out.name + ".partial")
-    temporary.write_text(csv_text(csv_columns(classes), [_csv_row(r) for r in rows]), encoding="utf-8")
-    temporary.replace(out)  # a reader never sees half a table
+    if out is not None:
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        temporary = out.with_name(out.name + ".partial")
+        temporary.write_text(csv_text(csv_columns(list(ref.meta.get("classes", []))), table_rows(rows)),
+                             encoding="utf-8")
+        temporary.replace(out)  # a reader never sees half a table
     for row in rows:
         audit.record(actor, "predict", model=ref.spec, digest=row.get("sha256"),
                      outcome="ok" if row["ok"] else "bad-input")
     ok = sum(1 for r in rows if r["ok"])
     return {"model": ref.spec, "n": len(rows), "ok": ok, "failed": len(rows) - ok, "seconds": round(seconds, 2),
             "films_per_s": round(len(rows) / seconds, 2) if seconds else None,
-            "nodes_used": len({r["node"] for r in rows if r.get("node")}), "out": str(out), "rows": rows}
+            "nodes_used": len({r["node"] for r in rows if r.get("node")}), "out": str(out) if out else None,
+            "rows": rows}
 
 
 def engine_status() -> dict[str, Any]:
