@@ -7,8 +7,9 @@ N real training films (``../shared/data/chest_xray/train``, both classes) are sc
 - 1 node:   ``score_folder`` on the embedded Ray (this machine's CPUs, one actor per CPU);
 - 2 nodes:  ``score_folder`` on ``ray.cluster_utils.Cluster`` with the CPUs split over two simulated nodes.
 
-Each engine run is timed twice: the first includes starting the actors and loading the model in each,
-the second (a fresh run, same engine) is reported as the steady rate a long archive approaches. On one
+Each engine run is timed twice: the first includes starting the engine, the second only its actors
+(each loads the model once per run, as a real run does). The larger N, the closer both come to the rate
+a long archive runs at. On one
 machine the simulated second node adds no cores, so it shows the engine's overhead, not a speed-up; what a
 real second machine adds is written under the table.
 
@@ -87,7 +88,7 @@ def main() -> None:
         cluster.shutdown()
     base = rows[0][1]
     print(f"\n{args.n} films, {platform.processor() or platform.machine()}, {cpus} CPUs, Python {platform.python_version()}\n")
-    print("| path | films/s (first run, with start-up) | films/s (steady) | vs bare | nodes used |")
+    print("| path | films/s (engine starting) | films/s (engine running) | vs bare | nodes used |")
     print("|---|---|---|---|---|")
     for name, first, steady, nodes in rows:
         rate = steady if steady is not None else first
