@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from core.access import accounts, apikeys, audit as audit_log
+from core.access import accounts, apikeys, audit as audit_log, roles
+from core.errors import LucidDxError
 from core.exports import csv_text
 from core.services.audit import Actor, authorize, record
 
 AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "input_sha256", "outcome")
+ROLES = roles.ROLES
+AUDIT_ACTIONS = ("login", "logout", *roles.PERMISSIONS)  # what the audit log can be filtered by
 
 
 def list_accounts(actor: Actor | None) -> list[dict]:
@@ -22,7 +25,11 @@ def list_accounts(actor: Actor | None) -> list[dict]:
 
 def add_account(actor: Actor | None, name: str, role: str, password: str) -> accounts.Account:
     authorize(actor, "users")
-    account = accounts.add(name, role, password)
+    try:
+        account = accounts.add(name, role, password)
+    except LucidDxError:
+        record(actor, "users", outcome="failed")
+        raise
     record(actor, "users", outcome="ok")
     return account
 
@@ -50,9 +57,10 @@ def create_api_key(actor: Actor | None, name: str) -> str:
     return key
 
 
-def list_api_keys(actor: Actor | None) -> list[dict]:
+def list_api_keys(actor: Actor | None, user: str | None = None) -> list[dict]:
+    """Every key (or ``user``'s): prefix, user, created, revoked; never the key itself."""
     authorize(actor, "apikeys")
-    return apikeys.list_keys()
+    return apikeys.list_keys(user)
 
 
 def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
@@ -63,10 +71,17 @@ def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
 
 
 def audit_records(actor: Actor | None, since: datetime | None = None, user: str | None = None,
-                  action: str | None = None) -> list[dict]:
-    """The audit log, filtered, as the contract's fields (oldest first)."""
+                  action: str | None = None, recorded: bool = False) -> list[dict]:
+    """The audit log, filtered, as the contract's fields (oldest first).
+
+    ``recorded``: the reading itself is recorded (a command run once); a page that redraws on every click
+    records its export and verification instead.
+    """
     authorize(actor, "audit")
-    return [r.public() for r in audit_log.records(since, user or None, action or None)]
+    rows = [r.public() for r in audit_log.records(since, user or None, action or None)]
+    if recorded:
+        record(actor, "audit")
+    return rows
 
 
 def audit_csv(rows: list[dict]) -> str:
@@ -75,5 +90,8 @@ def audit_csv(rows: list[dict]) -> str:
 
 
 def verify_audit(actor: Actor | None) -> audit_log.Verification:
+    """Check the hash chain; the check itself is recorded with its outcome."""
     authorize(actor, "audit")
-    return audit_log.verify()
+    result = audit_log.verify()
+    record(actor, "audit", outcome="ok" if result.ok else "failed")
+    return result
