@@ -12,7 +12,6 @@ import pydicom
 import pytest
 from pynetdicom import AE
 
-from core.dicomnode import index
 from core.imaging import dicom as door_dicom
 from tests.dicomnode.conftest import DX_FOR_PRESENTATION, chest_dx, wait_for
 
@@ -32,6 +31,7 @@ def _send(port: int, path: Path) -> pydicom.Dataset:
 
 def _nowhere(home: Path, caplog: pytest.LogCaptureFixture, *texts: str) -> None:
     stored = b"".join(p.read_bytes() for p in home.rglob("index.sqlite*") if p.is_file())
+    assert stored, "the index was not found"
     for text in texts:
         for word in text.split():
             assert word.encode() not in stored and word not in caplog.text, word
