@@ -8,6 +8,7 @@ source instance. :func:`check` reads each file back and confirms what was promis
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import warnings
@@ -54,6 +55,9 @@ _CARRIED = ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "SeriesInst
 # Patient and study attributes of type 2 (present, may be empty) that highdicom copies from the source.
 _TYPE2_FROM_SOURCE = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
                       "StudyDate", "StudyTime", "ReferringPhysicianName")
+
+
+_QUOTED_VALUE = re.compile(r"(?<!attribute )(?<!Element=)(?<!Module=)<[^>]*>")
 
 
 @dataclass(frozen=True)
@@ -226,4 +230,7 @@ def dciodvfy_errors(path: Path) -> list[str]:
     if tool is None:
         return []
     run = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=60)
-    return [line.strip() for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")][:5]
+    # dciodvfy quotes offending values ("Patient's Name PN [1] = <...>"): the attribute is kept, its value
+    # never, since these lines become the worklist's reason and the node's log.
+    return [_QUOTED_VALUE.sub("<value>", line.strip())
+            for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")][:5]

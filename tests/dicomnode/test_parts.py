@@ -4,6 +4,7 @@ check, PACS forwarding (to a throwaway pynetdicom SCP), the worklist's words, th
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -95,6 +96,17 @@ def test_results_carry_only_what_files_them_with_their_study(tmp_path: Path) -> 
         for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
                         "StudyDate", "StudyTime", "AccessionNumber", "StudyID"):
             assert result[keyword].value == source[keyword].value, (path.name, keyword)
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools (dciodvfy) not installed")
+def test_a_validator_error_names_the_attribute_never_its_value(tmp_path: Path) -> None:
+    source = chest_dx(tmp_path / "a.dcm")
+    source.PatientName = "ZEBRAFISH^WALTER^X^Y^Z^Q^R"  # too many components: dciodvfy quotes it in its error
+    with pytest.raises(DicomResultError) as raised:
+        results.write_results(source, np.zeros((source.Rows, source.Columns, 3), np.uint8), PREDICTION,
+                              tmp_path / "out")
+    assert "Patient's Name" in str(raised.value)
+    assert "ZEBRAFISH" not in str(raised.value) and "WALTER" not in str(raised.value)
 
 
 def test_dciodvfy_is_used_when_installed(tmp_path: Path) -> None:
