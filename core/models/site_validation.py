@@ -160,6 +160,50 @@ def load_validation(ref: registry.ModelRef, validation_id: str) -> dict[str, Any
     raise RegistryError(_("{spec} has no recorded validation '{validation_id}'; see `python -m core card --model {spec}`.").format(spec=ref.spec, validation_id=validation_id))
 
 
+HEADLINE_METRICS = ("auc", "sensitivity", "specificity", "ppv", "npv", "accuracy")
+
+
+def figures_at(ref: registry.ModelRef, validation: dict[str, Any], threshold: float) -> dict[str, dict[str, Any]]:
+    """A recorded validation's figures ``{metric: {"value", "ci95"}}`` at ``threshold``, recomputed from its
+    stored predictions (the recorded ones are at the threshold of the day it was recorded).
+
+    When the predictions file is gone, the recorded figures are returned if they were taken at ``threshold``.
+
+    Raises:
+        RegistryError: the predictions are missing and the recorded figures are at another threshold.
+    """
+    if validation.get("threshold") is not None and abs(float(validation["threshold"]) - threshold) < 1e-12:
+        return {k: {"value": validation.get(k), "ci95": validation["intervals"].get(k, [None, None])} for k in HEADLINE_METRICS}
+    path = _validations_dir(ref) / validation["id"] / "predictions.npz"
+    if not path.is_file():
+        raise RegistryError(_("{spec}: the predictions of validation {id} are missing ({path}); record the validation "
+                              "again.").format(spec=ref.spec, id=validation["id"], path=path))
+    key = (str(path), path.stat().st_mtime_ns, float(threshold))
+    if key not in _FIGURES:  # every page that shows a prediction asks again: bootstrap once per threshold
+        with np.load(path) as stored:
+            labels, probabilities = stored["labels"], stored["probabilities"]
+        positive = list(ref.meta["classes"]).index(validation.get("positive_class") or ref.meta["positive_class"])
+        figures = metrics.binary_metrics_with_ci(labels == positive, probabilities[:, positive], float(threshold))
+        _FIGURES[key] = {k: {"value": metrics.finite_or_none(figures[k]["value"]), "ci95": figures[k]["ci95"]}
+                         for k in HEADLINE_METRICS}
+    return _FIGURES[key]
+
+
+_FIGURES: dict[tuple[str, int, float], dict[str, dict[str, Any]]] = {}
+
+
+def adopted_record(ref: registry.ModelRef) -> dict[str, Any] | None:
+    """The adopted site threshold's record (threshold, source, rule, adopted, by, stored_threshold), or None."""
+    path = _threshold_file(ref)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RegistryError(_("{spec}: the adopted site threshold file {path} is damaged; run `python -m core threshold "
+                "--model NAME:VERSION --reset`.").format(spec=ref.spec, path=path)) from exc
+
+
 def _threshold_file(ref: registry.ModelRef) -> Path:
     return config.home_models_dir() / ref.name / "site_thresholds" / f"{ref.version}.json"
 

@@ -34,8 +34,10 @@ def card_text(card: dict[str, Any], fmt: str = "json") -> str:
 
 
 def card_summary(card: dict[str, Any]) -> dict[str, Any]:
-    """What a compact display (a report page, a panel) needs: spec, key metrics with 95% CIs, intended use."""
+    """What a compact display (a report page, a panel) needs: spec, key metrics with 95% CIs, intended use, and
+    ``headline``: the figures that apply here (a site validation's when one is recorded) with the threshold's source."""
     details = card.get("model_details", {})
     return {"model": f"{details.get('name')}:{details.get('version')}", "metrics": cards.key_metrics(card),
             "intended_use": list(card.get("intended_use", {}).get("primary_uses", [])),
-            "out_of_scope": list(card.get("intended_use", {}).get("out_of_scope", []))}
+            "out_of_scope": list(card.get("intended_use", {}).get("out_of_scope", [])),
+            "headline": (card.get("evidence") or {}).get("headline")}
