@@ -127,7 +127,7 @@ def settings_form(report: intake.DatasetReport) -> None:
                                   image_size=int(size), batch_size=int(batch), max_per_class=int(limit) or None,
                                   init_from=TRANSFER_MODEL if start == "transfer" else None)
         try:
-            job_id = jobs.start_job(request)
+            job_id = jobs.start_job(request, started_by=audit.started_by(USER))  # its records name this person
         except LucidDxError as exc:
             audit.record(USER, "train", outcome="bad-input")
             st.error(str(exc), icon=":material/block:")

@@ -140,7 +140,7 @@ def train_step(table: list[list[str]], report: service.TableReport, positive: li
     if not submitted:
         return
     try:
-        job_id = service.start_job(table, report, positive, rows, name, int(folds))
+        job_id = service.start_job(table, report, positive, rows, name, int(folds), started_by=audit.started_by(USER))
     except LucidDxError as exc:
         audit.record(USER, "train-risk", outcome="bad-input")
         st.error(str(exc), icon=":material/block:")

@@ -70,7 +70,8 @@ def _training_csv(table: Sequence[Sequence[str]], keep: Sequence[str]) -> bytes:
 
 
 def start_job(table: Sequence[Sequence[str]], report: TableReport, positive: Sequence[str], rows: Sequence[Mapping[str, Any]],
-              name: str, folds: int = 10, negative: Sequence[str] | None = None) -> str:
+              name: str, folds: int = 10, negative: Sequence[str] | None = None,
+              started_by: tuple[str, str] | None = None) -> str:
     """Start training from the confirmed review ``rows``; returns the job id. The new version is not activated.
 
     Raises a LucidDxError for a bad name, folds, or an unreadable confirmation (a limit that is not a number).
@@ -82,7 +83,8 @@ def start_job(table: Sequence[Sequence[str]], report: TableReport, positive: Seq
                                        negative=",".join(negative) if negative else None, folds=int(folds))
     data = _training_csv(table, [report.target, *(str(r["column"]) for r in used)])
     return runner.start_job(request, inputs={risk_jobs.TABLE_FILE: data,
-                                             risk_jobs.OVERRIDES_FILE: json.dumps(overrides.to_json()).encode()})
+                                             risk_jobs.OVERRIDES_FILE: json.dumps(overrides.to_json()).encode()},
+                            started_by=started_by)
 
 
 def list_jobs() -> list[dict[str, Any]]:
