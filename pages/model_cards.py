@@ -57,9 +57,15 @@ def show_headline(card: dict[str, Any]) -> None:
             st.warning(caution, icon=":material/warning:")
         st.markdown("#### " + _("Internal validation (the developer's data)"))
     metric_row(card["quantitative_analyses"]["overall"], metrics.BINARY_METRICS)
+    note = ood_note(card)
+    if note:
+        st.info(note)
+    show_evidence(card)
+    if not details.get("documented_model"):
+        st.warning(_("This version was trained on a user's own data and has not been independently evaluated."))
 
 
-def metric_row(figures: dict[str, Any], names) -> None:
+def metric_row(figures: dict[str, Any], names: tuple[str, ...]) -> None:
     """One metric per name with its 95% interval, four to a row."""
     cols = st.columns(4)
     for i, name in enumerate(names):
@@ -67,12 +73,6 @@ def metric_row(figures: dict[str, Any], names) -> None:
         cols[i % 4].metric(_(metrics.METRIC_LABELS[name]), value, help=interval)
         if interval:
             cols[i % 4].caption(interval)
-    note = ood_note(card)
-    if note:
-        st.info(note)
-    show_evidence(card)
-    if not details.get("documented_model"):
-        st.warning(_("This version was trained on a user's own data and has not been independently evaluated."))
 
 
 def show_evidence(card: dict[str, Any]) -> None:

@@ -133,3 +133,24 @@ def test_validate_cli_records_an_evaluation_recomputable_from_its_predictions(tm
     reset = json.loads(run("threshold", "--model", "chest_xray:1", "--reset", "--json").stdout)
     assert reset == {"model": "chest_xray:1", "threshold": registry.resolve("chest_xray:1").meta["threshold"],
                      "threshold_source": "stored"}
+
+
+def test_the_pdf_names_the_thresholds_source_and_leads_with_the_site(site_cases, isolated_home) -> None:
+    from core.reports.pdf import _card_section, _styles, LATIN_FONTS, _text_of, result_lines
+    from core.services import catalog
+
+    ref, labels, probs = site_cases
+    result = site_validation.evaluate_site(labels, probs, ref.meta)
+    validation_id = site_validation.record(ref, result, labels, probs, source="a second hospital")
+    adopted = site_validation.adopt_threshold(ref, validation_id, "youden", by="admin")
+    summary = catalog.card_summary(cards.load_card(ref))
+    headline = summary["headline"]
+    assert headline["scope"] == "site" and headline["n"] == len(labels) and headline["rule"] == "youden"
+    prediction = {"label": "NORMAL", "probabilities": {"NORMAL": 0.9, "PNEUMONIA": 0.1}, "positive_class": "PNEUMONIA",
+                  "threshold": adopted["threshold"], "threshold_source": f"site:{validation_id}", "out_of_distribution": False}
+    _headline, lines = result_lines(prediction, headline)
+    date = headline["recorded"][:10]
+    assert f"Threshold: {adopted['threshold']:.2f}, adopted from site validation {validation_id} of {date}" in lines
+    text = _text_of(_card_section(summary, _styles(LATIN_FONTS), LATIN_FONTS))
+    assert text.index(f"At this site (site validation {validation_id}") < text.index("Internal validation (the developer")
+    assert f"{len(labels)} cases" in text and "cross-fitting" in text

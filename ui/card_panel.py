@@ -103,7 +103,7 @@ def model_card_panel(model_spec: str) -> None:
         st.markdown(_("**Model card** · `{spec}` · {architecture} · {date}").format(
             spec=spec, architecture=details.get("architecture") or details["kind"], date=(details.get("date") or "")[:10]))
         st.caption(card["intended_use"]["primary_uses"][0])
-        shown = {"sensitivity": _("Sensitivity"), "specificity": _("Specificity"), "auc": _("AUC")}
+        shown = {"auc": _("AUC"), "sensitivity": _("Sensitivity"), "specificity": _("Specificity")}
         headline = card.get("evidence", {}).get("headline") or {}
         internal = cards.key_metrics(card, tuple(shown))
         if headline.get("scope") == "site":

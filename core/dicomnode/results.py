@@ -29,7 +29,8 @@ from core.errors import DicomResultError
 from core.imaging.classifier import Prediction
 
 BURNED_IN_TEXT = "AI result - not for diagnosis"
-NOT_ASSESSABLE_TEXT = "NOT ASSESSABLE - AI result - not for diagnosis"
+NOT_ASSESSABLE = "NOT ASSESSABLE"
+NOT_ASSESSABLE_TEXT = f"{NOT_ASSESSABLE} - {BURNED_IN_TEXT}"
 MANUFACTURER = "LucidDx"
 SERIES_NUMBER_SC, SERIES_NUMBER_SR = 9901, 9902
 # SNOMED CT: 233604007 Pneumonia (disorder); 52101004 Present; 2667000 Absent; 373066001 Yes; 373067005 No.
@@ -61,8 +62,9 @@ class ResultFiles:
         return [str(self.secondary_capture), str(self.report)]
 
 
-def burn_in(rgb: np.ndarray, text: str = BURNED_IN_TEXT) -> np.ndarray:
-    """(H, W, 3) uint8 -> the same with ``text`` drawn on a dark band at the top, in the pixels."""
+def burn_in(rgb: np.ndarray, text: str = BURNED_IN_TEXT, second_line: str | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 -> the same with ``text`` (and ``second_line`` under it) drawn on a dark band at the
+    top, in the pixels; the font fits ``text``, so a second line never makes the warning smaller."""
     image = Image.fromarray(rgb, mode="RGB")
     height, width = rgb.shape[:2]
     size = max(10, min(width // max(len(text) // 2 + 2, 1), height // 12))
@@ -71,10 +73,14 @@ def burn_in(rgb: np.ndarray, text: str = BURNED_IN_TEXT) -> np.ndarray:
     except (TypeError, OSError):  # a Pillow without FreeType: the fixed bitmap font
         font = ImageFont.load_default()
     draw = ImageDraw.Draw(image)
-    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    lines = [text] + ([second_line] if second_line else [])
+    boxes = [draw.textbbox((0, 0), line, font=font) for line in lines]
     pad = max(2, size // 4)
-    draw.rectangle((0, 0, min(width, right - left + 2 * pad), bottom - top + 2 * pad), fill=(0, 0, 0))
-    draw.text((pad - left, pad - top), text, fill=(255, 255, 0), font=font)
+    line_height = max(bottom - top for _left, top, _right, bottom in boxes) + pad
+    band_width = max(right - left for left, _top, right, _bottom in boxes) + 2 * pad
+    draw.rectangle((0, 0, min(width, band_width), line_height * len(lines) + pad), fill=(0, 0, 0))
+    for row, (line, (left, top, _right, _bottom)) in enumerate(zip(lines, boxes)):
+        draw.text((pad - left, pad - top + row * line_height), line, fill=(255, 255, 0), font=font)
     return np.asarray(image)
 
 
@@ -83,7 +89,8 @@ def secondary_capture(source: Dataset, overlay_rgb: np.ndarray, assessable: bool
 
     A film that is not assessable says so in its pixels and its description: no finding is read from it."""
     warning = BURNED_IN_TEXT if assessable else NOT_ASSESSABLE_TEXT
-    pixels = burn_in(np.ascontiguousarray(overlay_rgb, dtype=np.uint8), warning)
+    pixels = burn_in(np.ascontiguousarray(overlay_rgb, dtype=np.uint8), BURNED_IN_TEXT,
+                     None if assessable else NOT_ASSESSABLE)
     orientation = source.get("PatientOrientation")
     image = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=source, pixel_array=pixels, photometric_interpretation="RGB", bits_allocated=8,
