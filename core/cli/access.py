@@ -113,11 +113,14 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
         emit(result.as_dict(), args.json, human)
         return EXIT_OK if result.ok else EXIT_BAD_INPUT
-    listing = [r.public() for r in audit.records(args.since, args.user, args.action)]
+    from core.services.admin import with_changes
+
+    listing = with_changes([r.public() for r in audit.records(args.since, args.user, args.action)])
     _audit("audit")
     emit(listing, args.json, lambda rows: "\n".join(
         f"{r['time']}  {r['user']:<16} {r['role']:<10} {r['action']:<11} {r['model'] or '-':<20} "
-        f"{(r['input_sha256'] or '-')[:12]:<12} {r['outcome']}" for r in rows) or _("no records"))
+        f"{(r['input_sha256'] or '-')[:12]:<12} {r['outcome']}" + (f"  {r['change']}" if r["change"] else "")
+        for r in rows) or _("no records"))
     return EXIT_OK
 
 

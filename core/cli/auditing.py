@@ -58,7 +58,9 @@ def record_command(args: argparse.Namespace, status: int) -> None:
     actor = audit.command_actor()  # a dashboard job's command is recorded as the person who started it
     try:
         model = _model(args, kind)
+        changed = getattr(args, "audit_digest", None)  # a command that changed something names its record of it
         for data in _inputs(args):
-            audit.record(actor, action, model=model, data=data, outcome=outcome)
+            audit.record(actor, action, model=model, data=data, outcome=outcome,
+                         digest=changed if data is None else None)
     except (LucidDxError, ValueError) as exc:
         log(_("warning: this command could not be recorded in the audit log ({reason})").format(reason=safe_text(str(exc))))

@@ -48,9 +48,9 @@ def cmd_threshold(args: argparse.Namespace) -> int:
         log("error: name the version the threshold belongs to: --model NAME:VERSION.")
         return EXIT_MISUSE
     if args.reset:
-        site_validation.reset_threshold(ref)
+        args.audit_digest = site_validation.reset_threshold(ref, by=getpass.getuser())  # the audit record's "what changed"
     elif args.adopt and args.rule:
-        site_validation.adopt_threshold(ref, args.adopt, args.rule, by=getpass.getuser())
+        args.audit_digest = site_validation.adopt_threshold(ref, args.adopt, args.rule, by=getpass.getuser())["sha256"]
     elif args.adopt or args.rule:
         log("error: --adopt VALIDATION_ID and --rule RULE go together.")
         return EXIT_MISUSE

@@ -214,16 +214,50 @@ def adopt_threshold(ref: registry.ModelRef, validation_id: str, rule: str, by: s
         raise RegistryError(_("Unknown threshold rule '{rule}'; choose one of {items}.").format(rule=rule, items=', '.join(RULES)))
     validation = load_validation(ref, validation_id)
     row = next(r for r in validation["thresholds"] if r["rule"] == rule)
+    before, before_source = threshold_in_force(ref)
     adopted = {"threshold": row["threshold"], "source": f"site:{validation_id}", "rule": rule,
                "adopted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "by": by,
                "stored_threshold": ref.meta.get("threshold")}
     registry.write_json_atomic(_threshold_file(ref), adopted)
+    adopted["sha256"] = _record_change(ref, {"model": ref.spec, "threshold": adopted["threshold"], "source": adopted["source"],
+                                             "rule": rule, "previous": {"threshold": before, "source": before_source},
+                                             "time": adopted["adopted"], "by": by})
     return adopted
 
 
-def reset_threshold(ref: registry.ModelRef) -> None:
-    """Go back to the threshold stored with the version."""
+def reset_threshold(ref: registry.ModelRef, by: str = "") -> str:
+    """Go back to the threshold stored with the version; returns the SHA-256 of the change's record."""
+    before, before_source = threshold_in_force(ref)
     _threshold_file(ref).unlink(missing_ok=True)
+    stored = ref.meta.get("threshold")
+    return _record_change(ref, {"model": ref.spec, "threshold": stored, "source": "stored", "rule": "stored",
+                                "previous": {"threshold": before, "source": before_source},
+                                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "by": by})
+
+
+def _history_dir(ref: registry.ModelRef) -> Path:
+    return config.home_models_dir() / ref.name / "site_thresholds" / "history"
+
+
+def _record_change(ref: registry.ModelRef, change: dict[str, Any]) -> str:
+    """Keep what a threshold change did (old -> new) as a file; its SHA-256 is what the audit record carries."""
+    import hashlib
+
+    body = json.dumps(change, indent=2).encode("utf-8")
+    digest = hashlib.sha256(body).hexdigest()
+    folder = _history_dir(ref)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{digest[:16]}.json").write_bytes(body)
+    return digest
+
+
+def threshold_changes(name: str) -> dict[str, dict[str, Any]]:
+    """Every recorded threshold change of any version of ``name``, by the SHA-256 its audit record carries."""
+    import hashlib
+
+    root = config.home_models_dir() / name / "site_thresholds" / "history"
+    return {hashlib.sha256(path.read_bytes()).hexdigest(): json.loads(path.read_text())
+            for path in sorted(root.glob("*.json"))} if root.is_dir() else {}
 
 
 def threshold_in_force(ref: registry.ModelRef) -> tuple[float | None, str]:
