@@ -127,3 +127,14 @@ def test_api_report_is_a_pdf_in_either_language(client, clinician, tmp_path: Pat
         assert "儿童前后位胸部X线片的第二阅片者" in "".join(text.split())  # the model's stored intended use (wrapped)
     (record,) = audit.records()
     assert (record.action, record.model, record.outcome) == ("report", registry.resolve("chest_xray").spec, "ok")
+
+
+@needs_poppler
+def test_the_report_shows_the_class_the_clinician_chose_to_explain(tmp_path: Path) -> None:
+    """Issue 21 item 10: the overlay in the PDF is the one on screen (method and explained class)."""
+    from core.services import reports
+
+    out = tmp_path / "normal.pdf"
+    out.write_bytes(reports.case_report([(FILM, FILM.name)], method="gradcam", lang="en", target="NORMAL").pdf)
+    text = pdf_text(out)
+    assert "Overlay: gradcam, class NORMAL" in text and "Result: PNEUMONIA" in text
