@@ -10,13 +10,16 @@ import hashlib
 import json
 from datetime import datetime
 
-from core.access import accounts, apikeys, audit as audit_log
+from core.access import accounts, apikeys, audit as audit_log, roles
+from core.errors import LucidDxError
 from core.exports import csv_text
 from core.i18n import _, format_threshold
 from core.models import gate, site_validation
 from core.services.audit import Actor, authorize, record
 
 AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "change", "input_sha256", "outcome")
+ROLES = roles.ROLES
+AUDIT_ACTIONS = ("login", "logout", *roles.PERMISSIONS)  # what the audit log can be filtered by
 
 
 def list_accounts(actor: Actor | None) -> list[dict]:
@@ -26,7 +29,11 @@ def list_accounts(actor: Actor | None) -> list[dict]:
 
 def add_account(actor: Actor | None, name: str, role: str, password: str) -> accounts.Account:
     authorize(actor, "users")
-    account = accounts.add(name, role, password)
+    try:
+        account = accounts.add(name, role, password)
+    except LucidDxError:
+        record(actor, "users", outcome="failed")
+        raise
     record(actor, "users", outcome="ok")
     return account
 
@@ -54,9 +61,10 @@ def create_api_key(actor: Actor | None, name: str) -> str:
     return key
 
 
-def list_api_keys(actor: Actor | None) -> list[dict]:
+def list_api_keys(actor: Actor | None, user: str | None = None) -> list[dict]:
+    """Every key (or ``user``'s): prefix, user, created, revoked; never the key itself."""
     authorize(actor, "apikeys")
-    return apikeys.list_keys()
+    return apikeys.list_keys(user)
 
 
 def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
@@ -67,10 +75,17 @@ def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
 
 
 def audit_records(actor: Actor | None, since: datetime | None = None, user: str | None = None,
-                  action: str | None = None) -> list[dict]:
-    """The audit log, filtered, as the contract's fields (oldest first) and ``change``: what the action changed."""
+                  action: str | None = None, recorded: bool = False) -> list[dict]:
+    """The audit log, filtered, as the contract's fields (oldest first) and ``change``: what the action changed.
+
+    ``recorded``: the reading itself is recorded (a command run once); a page that redraws on every click
+    records its export and verification instead.
+    """
     authorize(actor, "audit")
-    return with_changes([r.public() for r in audit_log.records(since, user or None, action or None)])
+    rows = with_changes([r.public() for r in audit_log.records(since, user or None, action or None)])
+    if recorded:
+        record(actor, "audit")
+    return rows
 
 
 def with_changes(rows: list[dict]) -> list[dict]:
@@ -104,5 +119,8 @@ def audit_csv(rows: list[dict]) -> str:
 
 
 def verify_audit(actor: Actor | None) -> audit_log.Verification:
+    """Check the hash chain; the check itself is recorded with its outcome."""
     authorize(actor, "audit")
-    return audit_log.verify()
+    result = audit_log.verify()
+    record(actor, "audit", outcome="ok" if result.ok else "failed")
+    return result

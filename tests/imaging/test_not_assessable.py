@@ -17,7 +17,9 @@ from openpyxl import load_workbook
 from pydicom.data import get_testdata_file
 
 from core.cli import main
-from core.dicomnode import index, results, worklist
+from core.dicomnode import results
+from core.imaging import dicom_index as index
+from core.services import worklist
 from core.imaging.reading import UNRELIABLE_PROBABILITY
 from core.services import imaging, reports, table_export
 from tests.api.conftest import client, clinician, make_key  # noqa: F401 (fixtures)
