@@ -55,7 +55,10 @@ def test_a_job_trains_in_its_own_process_and_any_viewer_sees_its_progress(tiny_s
     assert final["model"] == "job_model:1"
     from core.access import audit as audit_log
 
-    trained = [r for r in audit_log.records(action="train")]  # the job's own record names who started it
+    deadline = time.monotonic() + 60  # the command records itself as it exits, just after its result is written
+    while not audit_log.records(action="train") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    trained = audit_log.records(action="train")  # the job's own record names who started it, not the OS user
     assert [(r.user, r.role, r.outcome) for r in trained] == [("rita.r", "researcher", "ok")]
     assert [r.spec for r in registry.list_versions("job_model")] == ["job_model:1"]
     jobs._CHILDREN.clear()  # a second server process (or a reloaded page) knows only the files
