@@ -163,7 +163,7 @@ def _evidence(card: dict[str, Any]) -> list[str]:
         return []
     columns = [*reversed(evidence["external"]), evidence["internal"]]  # the site's figures lead, newest first
     lines = ["", _("## Evidence: which figures to read"), "", f"**{evidence['read']}**", ""]
-    if evidence.get("headline"):
+    if (evidence.get("headline") or {}).get("scope") == "site":  # the site's figures lead; else the table says it all
         from core.models.cards.store import headline_lines  # store imports this module's callers
 
         said, caution = headline_lines(evidence["headline"])
