@@ -47,13 +47,16 @@ def show_headline(card: dict[str, Any]) -> None:
     st.caption(_("{kind} · {source} · created {created} · card computed {computed} from {files}").format(
         kind=details["kind"], source=source, created=details.get("date"), computed=card["generated"]["at"],
         files=", ".join(card["generated"]["from"])))
-    overall = card["quantitative_analyses"]["overall"]
-    cols = st.columns(4)
-    for i, name in enumerate(catalog.BINARY_METRICS):
-        value, interval = format_metric(overall.get(name))
-        cols[i % 4].metric(_(catalog.METRIC_LABELS[name]), value, help=interval)
-        if interval:
-            cols[i % 4].caption(interval)
+    headline = card["evidence"].get("headline") or {}
+    if headline.get("scope") == "site":  # the figures that apply here lead; the internal ones follow, labelled
+        said, caution = catalog.headline_lines(headline)
+        st.markdown("#### " + _("At this site: {label}").format(label=headline["label"]))
+        metric_row(headline, ("sensitivity", "specificity", "auc", "ppv", "npv", "accuracy"))
+        st.caption(said)
+        if caution:
+            st.warning(caution, icon=":material/warning:")
+        st.markdown("#### " + _("Internal validation (the developer's data)"))
+    metric_row(card["quantitative_analyses"]["overall"], catalog.BINARY_METRICS)
     note = ood_note(card)
     if note:
         st.info(note)
@@ -62,11 +65,21 @@ def show_headline(card: dict[str, Any]) -> None:
         st.warning(_("This version was trained on a user's own data and has not been independently evaluated."))
 
 
+def metric_row(figures: dict[str, Any], names: tuple[str, ...]) -> None:
+    """One metric per name with its 95% interval, four to a row."""
+    cols = st.columns(4)
+    for i, name in enumerate(names):
+        value, interval = format_metric(figures.get(name))
+        cols[i % 4].metric(_(catalog.METRIC_LABELS[name]), value, help=interval)
+        if interval:
+            cols[i % 4].caption(interval)
+
+
 def show_evidence(card: dict[str, Any]) -> None:
     """Internal and external validations side by side, with the advice on which to read."""
     evidence = card["evidence"]
     (st.success if evidence["external"] else st.warning)(evidence["read"])
-    columns = [evidence["internal"], *evidence["external"]]
+    columns = [*reversed(evidence["external"]), evidence["internal"]]  # the site's figures lead, newest first
     rows = [{"": _("cases (n)"), **{c["label"]: str(c["n"]) for c in columns}},
             {"": _("prevalence"), **{c["label"]: _("n/a") if c.get("prevalence") is None else f"{c['prevalence']:.1%}" for c in columns}}]
     for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):

@@ -38,7 +38,8 @@ def upload_step() -> None:
     st.subheader(_("1. Table"))
     st.caption(_("A CSV with one patient per row and an outcome column. Identifier, date and free-text columns are "
                  "found and never used; the table stays in this session's memory and is not stored."))
-    upload = st.file_uploader(_("CSV table"), type=["csv", "txt"], key="risk_upload")
+    upload = st.file_uploader(_("CSV table"), type=["csv", "txt"], key="risk_upload",
+                              max_upload_size=service.MAX_CSV_BYTES // 1024**2)  # the reader's limit, stated in the box
     if upload is None or not st.button(_("Read table"), key="risk_read"):
         return
     try:

@@ -98,7 +98,8 @@ def cmd_audit(args: argparse.Namespace) -> int:
     listing = admin.audit_records(actor, args.since, args.user, args.action, recorded=True)
     emit(listing, args.json, lambda rows: "\n".join(
         f"{r['time']}  {r['user']:<16} {r['role']:<10} {r['action']:<11} {r['model'] or '-':<20} "
-        f"{(r['input_sha256'] or '-')[:12]:<12} {r['outcome']}" for r in rows) or _("no records"))
+        f"{(r['input_sha256'] or '-')[:12]:<12} {r['outcome']}" + (f"  {r['change']}" if r["change"] else "")
+        for r in rows) or _("no records"))
     return EXIT_OK
 
 

@@ -53,7 +53,7 @@ def record_command(args: argparse.Namespace, status: int) -> None:
     if action is None:
         return
     outcome = "ok" if status == 0 else "failed"
-    actor = audit.os_actor()
+    actor = audit.command_actor()  # a dashboard job's command is recorded as the person who started it
     try:
         model = _model(args, kind)
         for data in _inputs(args):

@@ -31,7 +31,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 continue
             # One meaning per number: the positive (or top) class's probability beside the threshold in force.
             source = "" if r["threshold_source"] == "stored" else f" ({r['threshold_source']})"
-            warn = "" if r["assessable"] else f"  [model label {r['label']}: unreliable, the image is unlike the training images]"
+            warn = "" if r["assessable"] else "  [no label: unreliable, the image is unlike the training images]"
             lines.append(f"{r['file']}: {readings[r['file']]}{source}{warn}")
         return "\n".join(lines)
 

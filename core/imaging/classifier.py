@@ -28,7 +28,8 @@ class Prediction:
     """What the model says about one image."""
 
     model: str
-    label: str
+    label: str | None
+    """The class a reader may read, at the threshold in force; None when the film is not assessable."""
     probabilities: dict[str, float]
     threshold: float | None
     positive_class: str | None
@@ -36,6 +37,19 @@ class Prediction:
     ood_score: float | None
     threshold_source: str = "stored"
     """Where ``threshold`` comes from: "stored" (the version's own) or "site:<validation id>" (adopted)."""
+    decision: str | None = None
+    """The class the probabilities point to at the threshold, assessable or not: what an explanation
+    explains unless told otherwise. Never a finding: it is not in ``as_dict`` and no table shows it."""
+
+    def __post_init__(self) -> None:
+        # The one place every prediction passes (built, or re-decided at a site threshold by
+        # dataclasses.replace): a film that is not assessable carries no label, whoever reads it.
+        if self.label is not None:
+            object.__setattr__(self, "decision", self.label)
+        elif self.decision is None and self.probabilities:
+            object.__setattr__(self, "decision", max(self.probabilities, key=self.probabilities.__getitem__))
+        if self.out_of_distribution:
+            object.__setattr__(self, "label", None)
 
     @property
     def assessable(self) -> bool:

@@ -184,7 +184,7 @@ class Explainer:
         logits, cams, features = self._forward_and_gradients(tf.convert_to_tensor(batch, tf.float32))
         probs = tf.nn.softmax(logits).numpy().astype(np.float64)
         prediction = classifier.predictions_from_outputs(probs, features.numpy(), threshold, threshold_source)[0]
-        index = self.class_index(target, prediction.label)
+        index = self.class_index(target, prediction.decision)
         heatmap = normalise(_resize_map(cams[index, 0].numpy(), (self.input_size, self.input_size)))
         return prediction, Explanation("gradcam", self.classes[index], heatmap)
 
@@ -199,7 +199,7 @@ class Explainer:
         batch = np.asarray(prepared, dtype=np.float32).reshape(1, self.input_size, self.input_size, 1)
         if method == "gradcam":
             return self.gradcam_with_prediction(batch, target)[1]
-        predicted = self._require_classifier().predict_prepared(batch)[0].label if target is None else ""
+        predicted = self._require_classifier().predict_prepared(batch)[0].decision if target is None else ""
         index = self.class_index(target, predicted)
         score = CategoricalScore(index)
         common = {"penultimate_layer": PENULTIMATE_LAYER, "seek_penultimate_conv_layer": False}

@@ -68,9 +68,10 @@ def activate(actor: audit.Actor | None, name: str, version: str, override_reason
             "{explanation} {model} was not activated. An administrator may still activate it with an override and "
             "a typed reason (python -m core activate {model} --override --reason TEXT).").format(
                 explanation=gate_mod.explain(result), model=spec), result)
+    previous = _other_active(registry.resolve(spec))  # what the audit log shows as changed: previous -> this
     ref = registry.activate(name, version)
     path, digest = gate_mod.record_activation(ref, result, actor.name if actor else "anonymous",
-                                              None if passed else reason)
+                                              None if passed else reason, previous.spec if previous else None)
     audit.record(actor, "activate", model=ref.spec, digest=digest, outcome="gate-passed" if passed else "override")
     return {"model": ref.spec, "active": True, "gate": result, "override": not passed,
             "override_reason": None if passed else reason, "activation_record": str(path)}

@@ -98,7 +98,7 @@ def _score_all(root: Path, films: list[Path], spec: str, progress: ProgressFn | 
     # SPREAD: one scorer per node before two on one, so a second machine adds throughput at once.
     remote = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_Scorer)
     count = max(1, min(engine.cluster_cpus(), -(-len(films) // BATCH_FILES)))
-    free = [remote.remote(spec, str(config.luciddx_home())) for _ in range(count)]
+    free = [remote.remote(spec, str(config.luciddx_home())) for _i in range(count)]
     alive = set(free)
     retry: list[tuple[list, int]] = []
     batches = _batches(root, films)

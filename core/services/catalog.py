@@ -72,11 +72,13 @@ def card_text(card: dict[str, Any], fmt: str = "json") -> str:
 
 
 def card_summary(card: dict[str, Any]) -> dict[str, Any]:
-    """What a compact display (a report page, a panel) needs: spec, key metrics with 95% CIs, intended use."""
+    """What a compact display (a report page, a panel) needs: spec, key metrics with 95% CIs, intended use, and
+    ``headline``: the figures that apply here (a site validation's when one is recorded) with the threshold's source."""
     details = card.get("model_details", {})
     return {"model": f"{details.get('name')}:{details.get('version')}", "metrics": cards.key_metrics(card),
             "intended_use": list(card.get("intended_use", {}).get("primary_uses", [])),
-            "out_of_scope": list(card.get("intended_use", {}).get("out_of_scope", []))}
+            "out_of_scope": list(card.get("intended_use", {}).get("out_of_scope", [])),
+            "headline": (card.get("evidence") or {}).get("headline")}
 
 
 def display_card(ref: ModelRef, card: dict[str, Any]) -> dict[str, Any]:
@@ -105,3 +107,13 @@ def key_metrics(card: dict[str, Any], shown: Any = None) -> dict[str, Any]:
 def compare_versions(spec_a: str, spec_b: str) -> dict[str, Any]:
     """Two versions' metrics side by side, with deltas and intervals."""
     return cards.compare_versions(spec_a, spec_b)
+
+
+def headline_lines(headline: dict[str, Any]) -> tuple[str, str | None]:
+    """The figures that apply here in one sentence, and the caution when the threshold was chosen on those cases."""
+    return cards.headline_lines(headline)
+
+
+def threshold_source_text(headline: dict[str, Any]) -> str:
+    """Where the threshold in force comes from, in words (stored, or a site validation's id and date)."""
+    return cards.threshold_source_text(headline)

@@ -156,7 +156,7 @@ def explain(result: FileResult, classifier: "ImageClassifier", method: str = "gr
 
     if result.prepared is None or result.prediction is None:
         raise LucidDxError(_("{name}: there is no prediction to explain ({reason}).").format(name=result.name, reason=result.error or _("not diagnosed")))
-    chosen = target or result.prediction.label
+    chosen = target or result.prediction.decision
     done = result.explanation
     if done is not None and method == done.method and chosen == done.class_name:
         return done

@@ -13,7 +13,7 @@ from core.errors import LucidDxError
 from core.jobs import runner
 from core.jobs.channel import JobChannel
 from core.jobs.runner import ACTIVE_STATES, JobProgress, JobRequest
-from core.services.audit import Actor, authorize, record
+from core.services.audit import Actor, authorize, record, started_by
 
 __all__ = ["ACTIVE_STATES", "JobChannel", "JobProgress", "JobRequest", "cancel", "follow", "is_active",
            "list_jobs", "log_tail", "start", "wait"]
@@ -32,7 +32,7 @@ def start(actor: Actor | None, request: Any, inputs: Mapping[str, bytes] | None 
     """
     authorize(actor, action)
     try:
-        job_id = runner.start_job(request, inputs)
+        job_id = runner.start_job(request, inputs, started_by=started_by(actor))  # its own records name this person
     except LucidDxError:
         record(actor, action, outcome="bad-input")
         raise

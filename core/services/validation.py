@@ -50,11 +50,11 @@ def adopt_threshold(actor: Actor | None, spec: str, validation_id: str, rule: st
     authorize(actor, "threshold")
     ref = registry.resolve(spec)
     try:
-        site_validation.adopt_threshold(ref, validation_id, rule, by=actor.name if actor else "anonymous")
+        adopted = site_validation.adopt_threshold(ref, validation_id, rule, by=actor.name if actor else "anonymous")
     except LucidDxError:
         record(actor, "threshold", model=ref.spec, outcome="bad-input")
         raise
-    record(actor, "threshold", model=ref.spec)
+    record(actor, "threshold", model=ref.spec, digest=adopted["sha256"])  # the record of old -> new
     return threshold_in_force(ref.spec)
 
 
@@ -62,6 +62,6 @@ def reset_threshold(actor: Actor | None, spec: str) -> dict[str, Any]:
     """Go back to the threshold stored with the version (admins), audited."""
     authorize(actor, "threshold")
     ref = registry.resolve(spec)
-    site_validation.reset_threshold(ref)
-    record(actor, "threshold", model=ref.spec)
+    change = site_validation.reset_threshold(ref, by=actor.name if actor else "anonymous")
+    record(actor, "threshold", model=ref.spec, digest=change)  # the record of old -> new
     return threshold_in_force(ref.spec)
