@@ -146,3 +146,16 @@ def test_deeply_nested_json_is_a_clear_422(client, clinician) -> None:
     listed = client.post("/v1/risk", headers={**clinician, "Content-Type": "application/json"},
                          content="[" * 20_000 + "]" * 20_000)
     assert listed.status_code == 422
+
+
+def test_a_deflate_bomb_to_predict_is_a_422_naming_the_limit(client, clinician, monkeypatch) -> None:
+    """Issue 22 item 1 through POST /v1/predict (the door's test has the memory bound)."""
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    from core.imaging import dicom
+    from tests.imaging.test_dicom_limits import padded
+
+    monkeypatch.setattr(dicom, "MAX_INFLATED_BYTES", 2 * 1024**2)
+    bomb = padded(DeflatedExplicitVRLittleEndian, 64 * 1024**2)
+    response = client.post("/v1/predict", headers=clinician, files={"file": ("bomb.dcm", bomb, "application/dicom")})
+    assert response.status_code == 422 and "2 MB limit" in response.json()["detail"]
