@@ -18,10 +18,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from core import i18n
 from core.access import apikeys, audit, roles
 from core.api.errors import status_of
-from core.api import uploads
+from core.api.uploads import upload_limit
 from core.errors import AuthenticationError, LucidDxError
 from core.i18n import _
-from core.tabular import batch
+from core.services.tabular import csv_limit
 
 FORM_OVERHEAD = 1024**2  # multipart boundaries and headers around a file at the size limit
 MAX_JSON_BYTES = 1024**2
@@ -41,12 +41,12 @@ def body_limit(path: str, content_type: str) -> tuple[int, str]:
     """(the most bytes a body to ``path`` may have, the message that refuses one past it)."""
     if path.rstrip("/").endswith("/risk"):
         if content_type.startswith("multipart/"):
-            limit = batch.MAX_CSV_BYTES
+            limit = csv_limit()
             return limit + FORM_OVERHEAD, _("The CSV upload is larger than the {limit} MB limit; split it into smaller "
                                             "files.").format(limit=limit // 1024**2)
         return MAX_JSON_BYTES, _("The request body is larger than the {limit} KB limit for one patient; send one "
                                  "patient as a JSON object, or many as a CSV file.").format(limit=MAX_JSON_BYTES // 1024)
-    limit = uploads.MAX_BYTES
+    limit = upload_limit()
     return limit + FORM_OVERHEAD, _("The upload is larger than the {limit} MB limit; export a single image, or a "
                                     "smaller or compressed copy.").format(limit=limit // 1024**2)
 

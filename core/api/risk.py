@@ -17,7 +17,6 @@ from core.errors import InvalidOptionError, InvalidPatientDataError
 from core.i18n import _
 from core.models import kinds, registry
 from core.services import tabular
-from core.tabular import batch
 from core.services.results import patient_json
 
 router = APIRouter(tags=["risk"])
@@ -61,7 +60,7 @@ async def _csv_upload(request: Request) -> tuple[bytes, str]:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidPatientDataError(_("Send the CSV file as the form field 'file'."))
-    data = await run_in_threadpool(read_upload, upload, batch.MAX_CSV_BYTES)
+    data = await run_in_threadpool(read_upload, upload, tabular.csv_limit())
     return data, display_name(upload)
 
 
