@@ -211,7 +211,7 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox(_("Explanation method"), list(diagnosis.METHODS), format_func=diagnosis.METHODS.get,
                           key="explain_method")
-    target = c2.selectbox(_("Explain class"), classes, index=classes.index(prediction.label),
+    target = c2.selectbox(_("Explain class"), classes, index=classes.index(prediction.decision),
                           key=f"explain_class_{result.digest}")
     opacity = c3.slider(_("Heatmap opacity"), 0.0, 1.0, 0.45, 0.05, key="heatmap_opacity")
     levels = cached_levels(data, result)
@@ -239,7 +239,7 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     lang = "zh" if i18n.language().startswith("zh") else "en"  # the click is served outside this run
     st.download_button(
         _("Download case report (PDF)"),
-        lambda: case_report_pdf(data, result.name, spec, method, lang),  # rendered only when clicked
+        lambda: case_report_pdf(data, result.name, spec, method, lang, target),  # rendered only when clicked
         file_name="luciddx_case_report.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",
         key="case_report", on_click=audit.record, args=(USER, "report"), kwargs={"model": spec, "data": data},
     )
@@ -247,11 +247,12 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
         deidentified_download(data, result.name)
 
 
-def case_report_pdf(data: bytes, name: str, spec: str, method: str, lang: str) -> bytes:
-    """The one-page PDF case report; its module (cards, reportlab) loads on the first click, not at first paint."""
+def case_report_pdf(data: bytes, name: str, spec: str, method: str, lang: str, target: str | None = None) -> bytes:
+    """The one-page PDF case report with the overlay on screen (``method`` for class ``target``); its module
+    (cards, reportlab) loads on the first click, not at first paint."""
     from core.services import reports
 
-    return reports.case_report([(data, name)], spec, method, lang).pdf
+    return reports.case_report([(data, name)], spec, method, lang, target).pdf
 
 
 def deidentified_download(data: bytes, name: str) -> None:

@@ -34,6 +34,14 @@ MAX_INSTANCE_PIXEL_BYTES = 64 * 1024**2
 sample). Decoding, windowing and the model take several times this in memory, so a 98 MB film would
 take the node from under 1 GB to several; refused from the header, before anything is decoded."""
 REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID")
+# Modality defined terms (PS3.3 C.7.3.1.1.1): a header's Modality is recorded only when it is one of them,
+# so free text typed into it (a name, say) never reaches the index, the log or the worklist.
+MODALITIES = frozenset("""
+ANN AR ASMT AU BDUS BI BMD CFM CR CT CTPROTOCOL DMS DOC DX ECG EEG EMG EOG EPS ES FID GM HC HD IO IOL IVOCT
+IVUS KER KO LEN LS MG MR M3D NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PA PLAN POS PR PT PX REG RESP RF
+RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR SR SRF STAIN TEXTUREMAP TG US
+VA XA XAPROTOCOL XC
+""".split())
 _WORD = re.compile(r"[^A-Za-z0-9._:@+-]+")
 
 
@@ -82,8 +90,9 @@ def screen(sop_class: str, sop_instance: str, header: Dataset | None) -> str | N
                  "send the instance again.")
     body_part = str(header.get("BodyPartExamined", "") or "").strip().upper()
     if body_part and body_part not in CHEST_BODY_PARTS:
-        return _("Not a chest radiograph: Body Part Examined is {part}; the model reads chest films only.").format(
-            part=body_part[:16])
+        # The attribute is named, never its value: free text typed into it can identify the patient.
+        return _("Not a chest radiograph: its Body Part Examined is not CHEST, THORAX or LUNG; the model reads "
+                 "chest films only.")
     return missing_uid(header)
 
 
@@ -126,13 +135,13 @@ def pixel_reason(header: Dataset) -> str | None:
     described = rows * columns * max(frames, 1) * samples * -(-max(bits, 8) // 8)
     if described > MAX_INSTANCE_PIXEL_BYTES:
         return _("Pixel data over the {limit_mb} MB limit per instance: {rows} x {columns} pixels, {frames} frame(s), "
-                 "{size_mb:.0f} MB; send a single-frame film of at most about 5,000 x 5,000 pixels.").format(rows=rows, columns=columns, frames=frames,
-                                                  size_mb=described / 1024**2,
-                                                  limit_mb=MAX_INSTANCE_PIXEL_BYTES // 1024**2)
+                 "{size_mb:.0f} MB; send a single-frame film of at most about 5,000 x 5,000 pixels.").format(
+            rows=rows, columns=columns, frames=frames, size_mb=described / 1024**2,
+            limit_mb=MAX_INSTANCE_PIXEL_BYTES // 1024**2)
     return None
 
 
 def modality_of(sop_class: str, header: Dataset | None) -> str | None:
-    """The header's Modality (a technical code such as DX), else the one its SOP class implies."""
-    value = str(header.get("Modality", "") or "").strip()[:16] if header is not None else ""
-    return value or CHEST_SOP_CLASSES.get(UID(sop_class))
+    """The header's Modality when it is a defined term (such as DX), else the one its SOP class implies."""
+    value = str(header.get("Modality", "") or "").strip() if header is not None else ""
+    return value if value in MODALITIES else CHEST_SOP_CLASSES.get(UID(sop_class))

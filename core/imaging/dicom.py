@@ -55,6 +55,8 @@ PIXEL_SLACK = 1.25
 # into BodyPartExamined, say) never reaches the screen. Body parts: defined terms of PS3.16 Annex L.
 CODED_FIELDS = ("Modality", "BodyPartExamined", "ViewPosition", "PhotometricInterpretation")
 _CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+COLOUR_PHOTOMETRICS = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"})
 BODY_PARTS = frozenset("""
 ABDOMEN ABDOMENPELVIS ANKLE ARM BRAIN BREAST CHEST CHESTABDOMEN CHESTABDPELVIS CLAVICLE COCCYX CSPINE ELBOW
 EXTREMITY FEMUR FINGER FOOT FOREARM HAND HEAD HEADNECK HEART HIP HUMERUS JAW KNEE LEG LSPINE LUNG NECK ORBIT
@@ -222,16 +224,27 @@ def _dicom_transfer_syntax(ds: "Dataset") -> "object":
     return UID(syntax) if syntax else ImplicitVRLittleEndian
 
 
+def syntax_name(syntax: object) -> str:
+    """A transfer syntax's dictionary name; a value the header made up is never quoted (it can be free text)."""
+    from pydicom.uid import UID
+
+    text = str(syntax)
+    if _UID.fullmatch(text) and len(text) <= 64 and UID(text).is_transfer_syntax:
+        return UID(text).name
+    return _("an unknown transfer syntax")
+
+
 def _check_decoder(syntax: "object", display_name: str) -> None:
     """Refuse, naming the syntax, if no installed plugin can decode this compression."""
     from pydicom.pixels import get_decoder
 
     try:
-        available = get_decoder(syntax).is_available
+        # A made-up syntax never reaches pydicom, whose warning about it would quote it into the log.
+        available = bool(_UID.fullmatch(str(syntax))) and get_decoder(syntax).is_available
     except NotImplementedError:
         available = False
     if not available:
-        name = getattr(syntax, "name", str(syntax))
+        name = syntax_name(syntax)
         raise UnsupportedImageError(
             _("{display_name}: the image is compressed as '{name}', which LucidDx cannot decode; export it as "
                 "uncompressed DICOM, or as PNG.").format(display_name=display_name, name=name)
@@ -264,7 +277,7 @@ def _damaged_pixels_error(syntax: object, display_name: str) -> UnsupportedImage
     """The message for pixel data that would not decode, naming the compression if there is one."""
     if getattr(syntax, "is_compressed", False):
         return UnsupportedImageError(
-            f"{display_name}: the DICOM image data (compressed as '{getattr(syntax, 'name', syntax)}') could not "
+            f"{display_name}: the DICOM image data (compressed as '{syntax_name(syntax)}') could not "
             "be decoded: it is damaged, truncated, or a variant LucidDx cannot read; export it again as "
             "uncompressed DICOM, or as PNG."
         )
@@ -287,7 +300,10 @@ def _dicom_to_grey(arr: np.ndarray, ds: "Dataset") -> tuple[np.ndarray, list[str
         notes.append(_("Palette colour image converted to greyscale."))
         return decoding.by_rows(arr, lambda block: _luma_block(apply_color_lut(block, ds))), notes
     if arr.ndim == 3:
-        notes.append(_("{photometric} colour image converted to greyscale.").format(photometric=photometric))
+        if photometric in COLOUR_PHOTOMETRICS:  # a defined term; free text in the header is never quoted
+            notes.append(_("{photometric} colour image converted to greyscale.").format(photometric=photometric))
+        else:
+            notes.append(_("Colour image converted to greyscale."))
         bits = int(ds.get("BitsStored") or 8)
         return decoding.by_rows(arr, lambda block: _luma_block(block, bits)), notes
     grey = _apply_dicom_voi(arr, ds, notes)
@@ -348,5 +364,5 @@ def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
         if keyword in CODED_FIELDS and not _is_code(keyword, text):
             text = "(not shown: not a standard code)"
         metadata[keyword] = text[:_MAX_METADATA_CHARS]
-    metadata["TransferSyntax"] = str(getattr(syntax, "name", syntax))[:_MAX_METADATA_CHARS]
+    metadata["TransferSyntax"] = syntax_name(syntax)[:_MAX_METADATA_CHARS]
     return metadata

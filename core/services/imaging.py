@@ -7,7 +7,6 @@ page and the CLI's ``predict`` call it, and the page draws what it returns (figu
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -84,16 +83,12 @@ def threshold_in_force(spec: str | None = None) -> tuple[float | None, str]:
     return site_validation.threshold_in_force(registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER))
 
 
-def _in_force(classifier: "ImageClassifier", prediction: "Prediction") -> "Prediction":
-    """The prediction decided at the threshold in force (an adopted site threshold, else the stored one)."""
+def _in_force(classifier: "ImageClassifier") -> tuple[float | None, str]:
+    """(threshold, source) in force for ``classifier``: read ONCE per film, before it is predicted, so that
+    its label, the class its map explains and every view of it (row, PDF, SC, SR) come from one decision."""
     from core.models import site_validation
 
-    threshold, source = site_validation.threshold_in_force(classifier.ref)
-    if source == "stored" or threshold is None:
-        return prediction
-    row = np.array([prediction.probabilities[c] for c in classifier.classes])
-    return dataclasses.replace(prediction, label=classifier.decide(row, threshold), threshold=threshold,
-                               threshold_source=source)
+    return site_validation.threshold_in_force(classifier.ref)
 
 
 def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | Path, str]:
@@ -137,11 +132,12 @@ def diagnose(
             readable, result.name = _read_source(source, name)
             result.image = load_image(readable, name=result.name, frame=frame)
             result.prepared = classifier.prepare(result.image.pixels)
+            threshold, source = _in_force(classifier)
             if explain:
-                result.prediction, result.explanation = saliency.predict_and_explain(classifier, result.prepared)
+                result.prediction, result.explanation = saliency.predict_and_explain(
+                    classifier, result.prepared, None, threshold, source)
             else:
-                result.prediction = classifier.predict_prepared(result.prepared[np.newaxis])[0]
-            result.prediction = _in_force(classifier, result.prediction)
+                result.prediction = classifier.predict_prepared(result.prepared[np.newaxis], threshold, source)[0]
     except LucidDxError as exc:
         result.error = str(exc)
     return result
@@ -160,7 +156,7 @@ def explain(result: FileResult, classifier: "ImageClassifier", method: str = "gr
 
     if result.prepared is None or result.prediction is None:
         raise LucidDxError(_("{name}: there is no prediction to explain ({reason}).").format(name=result.name, reason=result.error or _("not diagnosed")))
-    chosen = target or result.prediction.label
+    chosen = target or result.prediction.decision
     done = result.explanation
     if done is not None and method == done.method and chosen == done.class_name:
         return done

@@ -11,7 +11,8 @@ import pytest
 from pydicom.uid import DeflatedExplicitVRLittleEndian
 from pynetdicom import AE
 
-from core.dicomnode import admission, index
+from core.dicomnode import admission
+from core.imaging import dicom_index as index
 from core.imaging import dicom
 from tests.dicomnode.conftest import DX_FOR_PRESENTATION, chest_dx, storescu, wait_for
 

@@ -13,7 +13,7 @@ from pydicom.data import get_testdata_file
 from core.charts.viewer import film_figure
 from core.imaging import windowing
 from core.imaging.classifier import Prediction
-from core.imaging.reading import filter_choices, filter_rows, reading, reading_text
+from core.imaging.reading import UNRELIABLE_PROBABILITY, filter_choices, filter_rows, reading, reading_text
 from core.models import cards, registry, site_validation
 from core.services import imaging as diagnosis
 from core.services import table_export
@@ -53,7 +53,8 @@ def _results() -> list[diagnosis.FileResult]:
 
 def test_the_table_and_its_filters() -> None:
     rows = diagnosis.results_table(_results(), "chest_xray:1", (0.15, "stored"))
-    assert [r["probability"] for r in rows[:3]] == [0.38, 0.14, 0.33]
+    assert [r["probability"] for r in rows[:3]] == [0.38, 0.14, None]  # not assessable: sorts apart, no label
+    assert [r[UNRELIABLE_PROBABILITY] for r in rows[:3]] == [None, None, 0.33] and rows[2]["label"] is None
     assert {r["class"] for r in rows[:3]} == {"PNEUMONIA"}
     assert all(r["model"] == "chest_xray:1" and r["threshold"] == 0.15 for r in rows)
     assert [r["finding"] for r in rows] == ["PNEUMONIA", "NORMAL", "Not assessable", None]
@@ -138,7 +139,7 @@ def test_predict_uses_the_threshold_in_force(isolated_home: Path, capsys: pytest
     after = json.loads(predict("--json"))
     assert [r["threshold_source"] for r in after] == [source, source]
     assert after[0]["threshold"] == pytest.approx(threshold)
-    assert (before[0]["label"], after[0]["label"]) == ("PNEUMONIA", "NORMAL")  # decided at the site's threshold
+    assert (before[0]["label"], after[0]["label"]) == (None, None)  # the CT is not assessable: no class at any threshold
     assert after[1]["label"] == "PNEUMONIA" and after[1]["probabilities"] == before[1]["probabilities"]
     assert diagnosis.threshold_in_force("chest_xray:1") == (pytest.approx(threshold), source)
     human = predict().splitlines()
