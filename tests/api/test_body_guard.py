@@ -159,3 +159,10 @@ def test_a_deflate_bomb_to_predict_is_a_422_naming_the_limit(client, clinician, 
     bomb = padded(DeflatedExplicitVRLittleEndian, 64 * 1024**2)
     response = client.post("/v1/predict", headers=clinician, files={"file": ("bomb.dcm", bomb, "application/dicom")})
     assert response.status_code == 422 and "2 MB limit" in response.json()["detail"]
+
+
+def test_a_csv_past_the_row_cap_is_refused_naming_the_cap(client, clinician) -> None:
+    """Issue 22 item 4 through POST /v1/risk: the real cap (100,000 rows), a 300 KB file of tiny rows."""
+    many = b"Glucose\n" + b"1\n" * 150_000
+    response = client.post("/v1/risk", headers=clinician, files={"file": ("many.csv", many, "text/csv")})
+    assert response.status_code == 422 and "many.csv: has more than 100,000 rows" in response.json()["detail"]

@@ -183,3 +183,14 @@ def test_help_written_from_training_values_is_left_to_the_form_and_an_authors_he
     assert levels.help.startswith("One of") and levels.reader_help() is None
     authored = FeatureSpec.from_meta({**generated.to_meta(), "help": "Thyroid-stimulating hormone, fasting."})
     assert authored.reader_help() == "Thyroid-stimulating hormone, fasting."
+
+
+def test_the_cli_refuses_a_csv_past_the_real_row_cap(tmp_path: Path, isolated_home: Path) -> None:
+    """Issue 22 item 4 through ``risk --csv``: 150,000 one-character rows (300 KB), the real 100,000 cap."""
+    many = tmp_path / "many.csv"
+    many.write_bytes(b"Glucose\n" + b"1\n" * 150_000)
+    done = subprocess.run([sys.executable, "-m", "core", "risk", "--csv", str(many), "--json"], cwd=ROOT,
+                          env={**os.environ, "LUCIDDX_HOME": str(isolated_home)}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "many.csv: has more than 100,000 rows" in json.loads(done.stdout)["error"]
