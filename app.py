@@ -3,12 +3,14 @@
 import streamlit as st
 
 from core import i18n
+from core.config import ASSETS_DIR
 from core.i18n import _
 from core.services import training as training_service
 from ui import auth
 from ui.language import apply_language
 
-st.set_page_config(page_title="LucidDx", page_icon=":material/radiology:", layout="wide")
+# A file this server serves: a ":material/...:" favicon is fetched by the browser from a public font CDN.
+st.set_page_config(page_title="LucidDx", page_icon=str(ASSETS_DIR / "favicon.png"), layout="wide")
 
 
 @st.cache_resource(show_spinner=False)

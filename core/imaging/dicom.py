@@ -14,7 +14,7 @@ import numpy as np
 
 from core.i18n import _
 from core.errors import UnsupportedImageError
-from core.imaging import decoding
+from core.imaging import decoding, windowing
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -77,11 +77,12 @@ def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: 
     _check_pixel_length(stream, ds, syntax, n_frames, display_name)
     raw = _read_dicom_frame(stream, ds, syntax, index if n_frames > 1 else None, display_name)
     pixels, notes = _dicom_to_grey(raw, ds)
+    levels = windowing.levels_of(raw, ds) if str(ds.get("PhotometricInterpretation", "")).upper() != "PALETTE COLOR" else None
     metadata = _dicom_metadata(ds, syntax)
     if n_frames > 1:
         which = "the middle frame" if frame is None else "the requested frame"
         notes.insert(0, f"Frame {index + 1} of {n_frames} ({which}) was used.")
-    return decoding.Decoded(pixels, "DICOM", metadata, index if n_frames > 1 else None, n_frames, notes)
+    return decoding.Decoded(pixels, "DICOM", metadata, index if n_frames > 1 else None, n_frames, notes, levels)
 
 
 def check_inflated_size(stream: BinaryIO, display_name: str, force: bool = True) -> None:

@@ -24,7 +24,7 @@ from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
 from core.imaging.methods import METHODS
 from core.models import kinds, registry
 from core.imaging.reading import Reading, filter_choices, filter_name, filter_rows, reading, reading_text, results_table
-from core.imaging.windowing import preset_window
+from core.imaging.windowing import preset_name, preset_window
 from core.services import inference_queue
 
 if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module: the page paints first
@@ -34,7 +34,7 @@ if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module
 __all__ = ["METHODS", "MAX_UPLOAD_MB", "Explanation", "FileResult", "Reading", "diagnose", "explain", "load_model",
            "overlay", "heatmap_png", "reading", "reading_text", "results_table", "model_choices", "sample_images",
            "display_image", "header_rows", "digest", "threshold_in_force", "FilmView", "film_levels", "film_view",
-           "filter_choices", "filter_name", "filter_rows", "preset_window"]
+           "filter_choices", "filter_name", "filter_rows", "preset_window", "window_presets"]
 MAX_UPLOAD_MB = MAX_FILE_BYTES // 1024**2
 
 SAMPLES_DIR = config.ASSETS_DIR / "samples"
@@ -240,15 +240,18 @@ class FilmView:
     window: tuple[float, float] | None = None
 
 
-def film_levels(source: bytes | str | Path, result: FileResult) -> "windowing.Levels | None":
-    """The re-windowable values of a diagnosed monochrome DICOM frame; None for other files."""
-    if result.image is None or result.image.format != "DICOM":
+def film_levels(result: FileResult) -> "windowing.Levels | None":
+    """The re-windowable values of a diagnosed monochrome DICOM frame, from the door's one decode; None for
+    other files."""
+    if result.image is None or result.image.levels is None or result.image.levels.stored.shape != result.image.shape:
         return None
-    readable, _name = _read_source(source, result.name)
-    levels = windowing.read_levels(readable, result.image.frame_index)
-    if levels is None or levels.values.shape != result.image.shape:
-        return None
-    return levels
+    return result.image.levels
+
+
+def window_presets(levels: "windowing.Levels") -> dict[str, str]:
+    """The views that fit this film (key -> name in the reader's language), in the order to offer them:
+    the file's own windows, Hounsfield presets for CT or histogram views for a radiograph, the full range."""
+    return {key: preset_name(key) for key in windowing.presets(levels)}
 
 
 def film_view(result: FileResult, explanation: "Explanation", opacity: float, levels: "windowing.Levels | None" = None,
