@@ -97,6 +97,24 @@ def class_files(class_dir: Path) -> list[Path]:
     )
 
 
+def archive_images(root: Path) -> tuple[list[Path], list[Path]]:
+    """(every image file under ``root`` at any depth, the links among them that lead outside ``root``).
+
+    An archive is scored file by file, so a link out of it is reported on its own and never read,
+    instead of refusing the whole archive as a training dataset is.
+    """
+    films, escaping = [], []
+    for path in sorted(Path(root).rglob("*")):
+        if any(is_ignored_folder(Path(part)) for part in path.relative_to(root).parts[:-1]):
+            continue
+        if path.is_file() and is_image_file(path) and not path.name.startswith("."):
+            try:
+                films.append(inside(path, Path(root)))
+            except InvalidDatasetError:
+                escaping.append(path)
+    return films, escaping
+
+
 def class_images(class_dir: Path) -> list[Path]:
     """The image files of one class folder (``class_files`` with an image extension)."""
     return [p for p in class_files(class_dir) if is_image_file(p)]
