@@ -45,7 +45,7 @@ def show_headline(card: dict[str, Any]) -> None:
     source = _("bundled") if details.get("bundled") else _("trained in this installation")
     st.subheader(f"{details['name']}:{details['version']}")
     st.caption(_("{kind} · {source} · created {created} · card computed {computed} from {files}").format(
-        kind=details["kind"], source=source, created=details.get("date"), computed=card["generated"]["at"],
+        kind=catalog.kind_name(details["kind"]), source=source, created=details.get("date"), computed=card["generated"]["at"],
         files=", ".join(card["generated"]["from"])))
     headline = card["evidence"].get("headline") or {}
     if headline.get("scope") == "site":  # the figures that apply here lead; the internal ones follow, labelled

@@ -46,7 +46,7 @@ def field_help(spec: tabular.FeatureSpec) -> str:
         allowed = _("Values: {levels}.").format(levels=_(", ").join(spec.levels))
     else:
         lo, hi = spec.plausible
-        allowed = _("Trained range {range}.").format(range=f"{lo:g}–{hi:g} {spec.unit}".strip())
+        allowed = _("Trained range {range}.").format(range=f"{lo:g}–{hi:g} {spec.display_unit}".strip())
     # The help text itself is the model's (stored with its schema, in the catalog for a bundled model); the sentences after it are ours.
     return " ".join(part for part in (spec.reader_help(), allowed, optional) if part).strip()
 
@@ -108,7 +108,8 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
 
 
 def outcome_name(predictor: tabular.RiskPredictor) -> str:
-    return predictor.schema.positive_class
+    """What the risk is of, in the reader's language ("diabetes", not "Yes")."""
+    return tabular.outcome_name(predictor)
 
 
 def show_result(predictor: tabular.RiskPredictor, result: tabular.RiskResult) -> None:

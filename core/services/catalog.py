@@ -19,8 +19,13 @@ BINARY_METRICS, METRIC_LABELS = metrics.BINARY_METRICS, metrics.METRIC_LABELS
 
 __all__ = ["BINARY_METRICS", "IMAGE_CLASSIFIER", "METRIC_LABELS", "TABULAR_RISK", "ModelRef", "active_version",
            "card_markdown", "card_summary", "card_text", "compare_versions", "delete_version", "display_card",
-           "key_metrics", "missing_sections", "model_card", "model_listing", "models_by_name", "resolve",
+           "key_metrics", "kind_name", "missing_sections", "model_card", "model_listing", "models_by_name", "resolve",
            "version_key"]
+
+
+def kind_name(kind: str | None) -> str:
+    """A model kind as a reader sees it ("image classifier"), in their language."""
+    return kinds.kind_name(kind)
 
 
 def models_by_name(kind: str | None = None) -> dict[str, list[ModelRef]]:

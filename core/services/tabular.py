@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import InvalidOptionError, TrainingCancelledError
-from core.i18n import _
+from core.i18n import N_, _, translated
 from core.tabular import batch, training
 from core.tabular.overrides import Overrides, parse_overrides
 from core.tabular.training import RunOptions
@@ -123,3 +123,16 @@ def run_options(overrides_file: str | None, data_label: str | None, channel: Any
             raise TrainingCancelledError(_("Training was cancelled; nothing was registered."))
 
     return RunOptions(overrides, data_label, events if channel is not None else None)
+
+
+# The bundled risk models' outcomes, named here so the translation catalog carries them.
+BUNDLED_OUTCOMES = (N_("diabetes"), N_("thyroid dysfunction"), N_("hypertension"))
+_YES = {"yes", "y", "1", "true", "positive"}
+
+
+def outcome_name(predictor: RiskPredictor) -> str:
+    """What the risk is of, in the reader's language: the positive class, or the model's name when the
+    class is only "Yes"/"1" (hypertension_risk -> "hypertension")."""
+    positive = str(predictor.schema.positive_class)
+    name = predictor.ref.name.removesuffix("_risk").replace("_", " ") if positive.strip().lower() in _YES else positive
+    return translated(name) or name
