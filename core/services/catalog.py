@@ -9,17 +9,22 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.i18n import _
 from core.models import cards, registry
 
 
 def model_listing() -> list[dict[str, Any]]:
-    """Every registered version: ``model`` (NAME:VERSION), ``kind``, ``bundled``, ``active``, ``created``."""
+    """Every registered version: ``model`` (NAME:VERSION), ``kind``, ``bundled``, ``active``, ``approved``, ``created``.
+
+    ``approved`` equals ``active``: only the active version is approved for clinical use.
+    """
     listing = []
     for name, versions in registry.list_models().items():
-        active = registry.active_version(name).version
+        approved = registry.approved_version(name)
         for ref in versions:
-            listing.append({"model": ref.spec, "kind": ref.kind, "bundled": ref.bundled, "active": ref.version == active,
-                            "created": ref.meta.get("created")})
+            active = approved is not None and ref.version == approved.version
+            listing.append({"model": ref.spec, "kind": ref.kind, "bundled": ref.bundled, "active": active,
+                            "approved": active, "created": ref.meta.get("created")})
     return listing
 
 
@@ -28,9 +33,19 @@ def model_card(spec: str) -> dict[str, Any]:
     return cards.load_card(registry.resolve(spec))
 
 
+def card_document(spec: str) -> dict[str, Any]:
+    """``model_card`` with ``approved``: whether the version is approved (active) for clinical use."""
+    ref = registry.resolve(spec)
+    return {**cards.load_card(ref), "approved": registry.is_approved(ref)}
+
+
 def card_text(card: dict[str, Any], fmt: str = "json") -> str:
-    """The card as Markdown (``fmt="md"``) or JSON text."""
-    return cards.render_markdown(card) if fmt == "md" else json.dumps(card, default=float)
+    """The card as Markdown (``fmt="md"``) or JSON text; Markdown of a version not approved says so first."""
+    if fmt != "md":
+        return json.dumps(card, default=float)
+    note = "" if card.get("approved", True) else "**" + _("Not approved for clinical use: an administrator has not "
+                                                           "activated this version.") + "**\n\n"
+    return note + cards.render_markdown(card)
 
 
 def card_summary(card: dict[str, Any]) -> dict[str, Any]:

@@ -105,7 +105,10 @@ def open_cases(location: Path, ref: registry.ModelRef) -> Iterator[Cases]:
 def lock(actor: audit.Actor | None, name: str, data: str | Path) -> dict[str, Any]:
     """Lock the evaluation set of ``name`` (admin): every case's digest and label, who and when; audited."""
     audit.authorize(actor, "eval-set")
-    ref = registry.active_version(name)
+    # The set is for the name, so any version tells its kind and classes: a first version awaiting
+    # activation needs a locked set before its gate can run.
+    versions = registry.list_versions(name)
+    ref = registry.approved_version(name) or (versions[-1] if versions else registry.active_version(name))
     location = training.server_dataset(data)
     with open_cases(location, ref) as cases:
         record = eval_sets.build(name, ref.kind, location, cases.items, cases.positive_labels,
