@@ -49,7 +49,7 @@ def test_the_data_report_flags_the_identifier_and_draws_balance_and_missingness(
     assert "4. Confirm the fields" in [s.value for s in at.subheader]
     review = at.dataframe(key="risk_review").value  # the confirmation editor, prefilled from the report
     assert "id" not in set(review["column"]) and len(review) == 30
-    assert not at.button(key="FormSubmitter:risk_train-Start training").disabled
+    assert not at.button(key="risk_start_button").disabled
 
 
 def test_too_few_rows_block_training_with_the_reason() -> None:
@@ -57,7 +57,7 @@ def test_too_few_rows_block_training_with_the_reason() -> None:
     at = open_with(table)
     at.selectbox(key="risk_target").set_value("Outcome").run()
     assert any("Too few patients" in e.value for e in at.error)
-    assert at.button(key="FormSubmitter:risk_train-Start training").disabled
+    assert at.button(key="risk_start_button").disabled
 
 
 def test_training_runs_as_a_job_and_shows_the_comparison_and_card_without_activating() -> None:
@@ -66,7 +66,7 @@ def test_training_runs_as_a_job_and_shows_the_comparison_and_card_without_activa
     at.selectbox(key="risk_target").set_value("Outcome").run()
     at.text_input(key="risk_name").input("diabetes_risk")
     at.number_input(key="risk_folds").set_value(2)
-    at.button(key="FormSubmitter:risk_train-Start training").click().run()
+    at.button(key="risk_start_button").click().run()
     assert not at.exception, at.exception
     job_id = at.session_state["risk_job"]
     status = jobs.wait(job_id, timeout=300)
