@@ -200,3 +200,31 @@ def test_the_gate_table_comes_before_the_button(films: Path, tmp_path: Path, mon
     assert at.button(key="registry_activate").label == "Make active (roll back or forward)"
     at.button(key="registry_activate").click().run()
     assert registry.resolve("chest_xray").spec == copy.spec
+
+
+def test_a_confirmation_arms_one_action_on_one_version() -> None:
+    """One tick never arms two actions, and a tick for one version is no tick for another."""
+    bundled = registry.resolve("chest_xray")
+    copies = []
+    for _i in range(2):
+        staging = registry.new_staging_dir()
+        shutil.copytree(bundled.path, staging, dirs_exist_ok=True)
+        copies.append(registry.commit_version(staging, "chest_xray"))
+    first, second = copies
+    at = open_page()
+    at.selectbox(key="registry_model").set_value("chest_xray").run()
+    box = "registry_version_chest_xray"
+    at.selectbox(key=box).set_value(first.version).run()
+    at.checkbox(key=f"registry_confirm_delete_chest_xray_{first.version}").check().run()
+    assert not at.button(key="registry_delete").disabled
+    # The delete tick does not arm the override (no reason, no override tick).
+    at.text_input(key=f"registry_override_reason_chest_xray_{first.version}").input("site pilot reviewed by the lead").run()
+    assert at.button(key="registry_activate").disabled
+
+    at.selectbox(key=box).set_value(second.version).run()  # the selection changes: nothing stays armed
+    assert not at.checkbox(key=f"registry_confirm_delete_chest_xray_{second.version}").value
+    assert at.button(key="registry_delete").disabled and at.button(key="registry_activate").disabled
+    at.checkbox(key=f"registry_confirm_override_chest_xray_{second.version}").check().run()
+    assert at.button(key="registry_delete").disabled  # the override tick does not arm Delete
+    assert {r.version for r in registry.list_versions("chest_xray")} >= {first.version, second.version}
+    assert registry.resolve("chest_xray") == bundled
