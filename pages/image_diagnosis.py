@@ -72,15 +72,6 @@ def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target:
     return memo[key]
 
 
-def cached_levels(data: bytes, result: diagnosis.FileResult):
-    """Per-session memo of a DICOM frame's re-windowable values (None for other files)."""
-    key = (result.digest, result.frame)
-    memo = st.session_state.setdefault("film_levels", {})
-    if key not in memo:
-        _memo("film_levels")[key] = diagnosis.film_levels(data, result)
-    return memo[key]
-
-
 def pick_model() -> str | None:
     """The model to read with: clinicians see approved versions only, others see every version, marked."""
     specs, default_index = diagnosis.model_choices(USER)
@@ -191,13 +182,11 @@ def show_reading(result: diagnosis.FileResult) -> None:
 
 
 def pick_window(levels, digest: str) -> tuple[float, float] | None:
-    """Window/level of a DICOM: the file's own, lung, mediastinum, full range, or set by hand."""
+    """Window/level of a DICOM: the views that fit its units (the file's own, CT presets only for CT,
+    histogram views for a radiograph), the full range, or set by hand."""
     if levels is None:
         return None
-    presets = {"file": _("The file's own window"), "lung": _("Lung"), "mediastinum": _("Mediastinum"),
-               "full": _("Full range"), "custom": _("Adjust by hand")}
-    if levels.file_window is None:
-        presets.pop("file")
+    presets = {**diagnosis.window_presets(levels), "custom": _("Adjust by hand")}
     default = list(presets).index("file" if "file" in presets else "full")  # what the door showed: the file's view
     preset = st.selectbox(_("Window/level"), list(presets), index=default, format_func=presets.get,
                           key=f"window_preset_{digest}")
@@ -220,10 +209,10 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     c1, c2, c3 = st.columns(3)
     method = c1.selectbox(_("Explanation method"), list(diagnosis.METHODS), format_func=diagnosis.METHODS.get,
                           key="explain_method")
-    target = c2.selectbox(_("Explain class"), classes, index=classes.index(prediction.label),
+    target = c2.selectbox(_("Explain class"), classes, index=classes.index(prediction.decision),
                           key=f"explain_class_{result.digest}")
     opacity = c3.slider(_("Heatmap opacity"), 0.0, 1.0, 0.45, 0.05, key="heatmap_opacity")
-    levels = cached_levels(data, result)
+    levels = diagnosis.film_levels(result)  # kept by the door's one decode; values computed once, on demand
     window = pick_window(levels, result.digest)
     full = st.toggle(_("Full resolution"), key="full_resolution",
                      help=_("Off: a downsampled film for speed. On: every pixel (slower for large films)."))
@@ -248,7 +237,7 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     lang = "zh" if i18n.language().startswith("zh") else "en"  # the click is served outside this run
     st.download_button(
         _("Download case report (PDF)"),
-        lambda: case_report_pdf(data, result.name, spec, method, lang),  # rendered only when clicked
+        lambda: case_report_pdf(data, result.name, spec, method, lang, target),  # rendered only when clicked
         file_name="luciddx_case_report.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",
         key="case_report", on_click=audit.record, args=(USER, "report"), kwargs={"model": spec, "data": data},
     )
@@ -256,11 +245,12 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
         deidentified_download(data, result.name)
 
 
-def case_report_pdf(data: bytes, name: str, spec: str, method: str, lang: str) -> bytes:
-    """The one-page PDF case report; its module (cards, reportlab) loads on the first click, not at first paint."""
+def case_report_pdf(data: bytes, name: str, spec: str, method: str, lang: str, target: str | None = None) -> bytes:
+    """The one-page PDF case report with the overlay on screen (``method`` for class ``target``); its module
+    (cards, reportlab) loads on the first click, not at first paint."""
     from core.services import reports
 
-    return reports.case_report([(data, name)], spec, method, lang).pdf
+    return reports.case_report([(data, name)], spec, method, lang, target).pdf
 
 
 def deidentified_download(data: bytes, name: str) -> None:

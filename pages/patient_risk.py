@@ -167,10 +167,11 @@ def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: t
                 right.error(issue.message, icon=":material/error:")
         return
     changed = outcome.result
-    st.metric(_("Risk with {field} = {value}").format(field=spec.name, value=risk_charts.shown_value(spec, new_value)),
-              format_percent(changed.risk, 1),
-              delta=_("{change} percentage points").format(change=f"{(changed.risk - result.risk) * 100:+.1f}"),
-              delta_color="inverse")
+    change = risk_charts.risk_change(result.risk, changed.risk)
+    st.metric(_("Risk with {field} = {value}").format(field=translated(spec.label) or spec.name, value=risk_charts.shown_value(spec, new_value)),
+              format_percent(changed.risk, 1), delta=change.text,
+              delta_color="inverse" if change.moved else "off",  # a higher risk is the bad direction: red
+              delta_arrow="auto" if change.moved else "off")
 
 
 def researcher_view(predictor: tabular.RiskPredictor) -> None:
@@ -205,7 +206,8 @@ def score_upload(data: bytes, name: str, spec: str) -> list[dict]:
 
 def shown_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The batch table with its column headers in the reader's language (the CSV download keeps its own names)."""
-    headers = {"row": _("row"), "ok": _("scored"), "risk": _("risk"), "above_threshold": _("above threshold"),
+    headers = {"row": _("row"), "ok": _("scored"), "model": _("model"), "threshold": _("threshold"),
+               "risk": _("risk"), "above_threshold": _("above threshold"),
                "top_contributions": _("top contributions"), "error": _("error")}
 
     def header(key: str) -> str:
@@ -227,7 +229,8 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
         note = _("One patient per row with the columns {columns}. Blank means not measured; extra columns are "
                  "ignored.").format(columns=_(", ").join(schema.names))
     st.caption(note)
-    upload = st.file_uploader(_("Patients CSV"), type=["csv"], key="risk_batch_upload")
+    upload = st.file_uploader(_("Patients CSV"), type=["csv"], key="risk_batch_upload",
+                              max_upload_size=tabular.MAX_CSV_MB)  # the reader's limit, stated in the box
     if upload is None:
         return
     try:
@@ -246,7 +249,7 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
                 .format(scored=len(results) - len(bad), n=len(results)))
     for r in bad:
         st.error(r["error"], icon=":material/error:")
-    st.dataframe(shown_table(tabular.batch_table(results)), hide_index=True)
+    st.dataframe(shown_table(tabular.batch_table(results, predictor)), hide_index=True)
     st.download_button(_("Download the results (CSV)"), tabular.export_csv(results, predictor), file_name="risk_results.csv",
                        mime="text/csv", key="risk_batch_download", icon=":material/download:",
                        on_click=audit.record, args=(USER, "export"), kwargs={"model": predictor.spec, "data": upload.getvalue()})

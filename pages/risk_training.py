@@ -9,11 +9,9 @@ import streamlit as st
 from core.charts import training as training_charts
 from core.errors import LucidDxError
 from core.i18n import N_, _
-from core.jobs import runner as jobs
-from core.services import audit
+from core.services import catalog, jobs
 from core.services import risk_training as service
 from ui.auth import require_page
-from core.models import kinds
 from ui import jobs_panel, registry_panel
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
@@ -40,7 +38,8 @@ def upload_step() -> None:
     st.subheader(_("1. Table"))
     st.caption(_("A CSV with one patient per row and an outcome column. Identifier, date and free-text columns are "
                  "found and never used; the table stays in this session's memory and is not stored."))
-    upload = st.file_uploader(_("CSV table"), type=["csv", "txt"], key="risk_upload")
+    upload = st.file_uploader(_("CSV table"), type=["csv", "txt"], key="risk_upload",
+                              max_upload_size=service.MAX_CSV_BYTES // 1024**2)  # the reader's limit, stated in the box
     if upload is None or not st.button(_("Read table"), key="risk_read"):
         return
     try:
@@ -140,12 +139,10 @@ def train_step(table: list[list[str]], report: service.TableReport, positive: li
     if not clicked:
         return
     try:
-        job_id = service.start_job(table, report, positive, rows, name, int(folds))
+        job_id = service.start_job(table, report, positive, rows, name, int(folds), actor=USER)
     except LucidDxError as exc:
-        audit.record(USER, "train-risk", outcome="bad-input")
         st.error(str(exc), icon=":material/block:")
         return
-    audit.record(USER, "train-risk", model=name.strip())
     st.session_state[JOB_KEY] = job_id
     st.rerun()
 
@@ -174,7 +171,7 @@ def draw_job(progress: jobs.JobProgress) -> None:
 
 @st.fragment(run_every=2.0)
 def live_job(job_id: str) -> None:
-    progress = jobs.read_progress(job_id)
+    progress = jobs.follow(job_id)
     draw_job(progress)
     if not progress.active:
         st.rerun()
@@ -203,4 +200,4 @@ if TABLE is not None:
         show_report(REPORT)
         train_step(TABLE, REPORT, choice[1], review_step(REPORT))
 show_jobs()
-registry_panel.show(USER, kinds.TABULAR_RISK, _("Registered risk models"), _("No risk model is registered yet."))
+registry_panel.show(USER, catalog.TABULAR_RISK, _("Registered risk models"), _("No risk model is registered yet."))

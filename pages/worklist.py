@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.dicomnode import worklist
+from core.services import worklist
 from core.i18n import _
 from ui.auth import require_page
 from ui.language import apply_language
 
-STATUSES = ("queued", "scoring", "done", "failed", "refused")
+STATUSES = worklist.STATUSES
 
 
 def rows_for_reading(entries: list[dict]) -> list[dict]:
@@ -19,7 +19,7 @@ def rows_for_reading(entries: list[dict]) -> list[dict]:
         probabilities = e.get("probabilities") or {}
         table.append({
             _("Received"): e["received"], _("Modality"): e["modality"] or "-",
-            _("Status"): worklist.status_text(e["status"]), _("Finding"): e["label"] or "",
+            _("Status"): worklist.status_text(e["status"]), _("Finding"): _("Not assessable") if e["out_of_distribution"] else (e["label"] or ""),
             _("Probability of the finding"): round(probabilities.get(e["label"], 0.0), 2) if e["label"] else None,
             _("Unlike the training films"): bool(e["out_of_distribution"]), _("Reason"): e.get("reason") or "",
             _("Result objects"): len(e.get("results") or []), _("Instance UID"): e["sop_instance_uid"],

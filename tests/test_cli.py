@@ -67,7 +67,7 @@ def test_predict_labels_follow_the_stored_threshold(isolated_home, real_films):
     rows = json.loads(run_cli("predict", *map(str, real_films["PNEUMONIA"]), "--json", home=isolated_home).stdout)
     for row in rows:
         said_pneumonia = row["probabilities"]["PNEUMONIA"] >= row["threshold"]
-        assert row["label"] == ("PNEUMONIA" if said_pneumonia else "NORMAL")
+        assert row["label"] == (None if not row["assessable"] else "PNEUMONIA" if said_pneumonia else "NORMAL")
 
 
 def test_evaluate_on_a_labeled_folder(tmp_path, isolated_home, real_films):

@@ -43,7 +43,8 @@ def wait_for_event(job_id: str, kind: str, timeout: float = 120) -> None:
 
 
 def test_a_job_trains_in_its_own_process_and_any_viewer_sees_its_progress(tiny_set: Path) -> None:
-    job_id = jobs.start_job(jobs.JobRequest(data=str(tiny_set), name="job_model", epochs=2, image_size=32, batch_size=4))
+    job_id = jobs.start_job(jobs.JobRequest(data=str(tiny_set), name="job_model", epochs=2, image_size=32, batch_size=4),
+                            started_by=("rita.r", "researcher"))
     status = json.loads((config.jobs_dir() / job_id / jobs.STATUS_FILE).read_text())
     assert status["state"] == "running" and status["pid"] != os.getpid()
     assert os.getsid(status["pid"]) == status["pid"]  # its own session: closing the page does not stop it
@@ -52,6 +53,13 @@ def test_a_job_trains_in_its_own_process_and_any_viewer_sees_its_progress(tiny_s
 
     assert final["state"] == "succeeded", jobs.log_tail(job_id)
     assert final["model"] == "job_model:1"
+    from core.access import audit as audit_log
+
+    deadline = time.monotonic() + 60  # the command records itself as it exits, just after its result is written
+    while not audit_log.records(action="train") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    trained = audit_log.records(action="train")  # the job's own record names who started it, not the OS user
+    assert [(r.user, r.role, r.outcome) for r in trained] == [("rita.r", "researcher", "ok")]
     assert [r.spec for r in registry.list_versions("job_model")] == ["job_model:1"]
     jobs._CHILDREN.clear()  # a second server process (or a reloaded page) knows only the files
     progress = jobs.read_progress(job_id)
@@ -205,3 +213,15 @@ def test_a_job_reports_its_failure_in_the_language_of_whoever_started_it(tmp_pat
     assert said[chinese]["state"] == said[english]["state"] == "failed"
     assert "分类器至少需要两个子文件夹" in said[chinese]["error"], said[chinese]["error"]
     assert "needs at least two subfolders" in said[english]["error"] and "分类器" not in said[english]["error"], said[english]["error"]
+
+
+def test_a_command_acts_for_the_person_who_started_its_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.services import audit
+
+    monkeypatch.delenv(jobs.JOB_ACTOR_ENV, raising=False)
+    assert audit.command_actor() == audit.os_actor()  # a person at the shell: the OS user
+    monkeypatch.setenv(jobs.JOB_ACTOR_ENV, "rita.r:researcher")
+    assert audit.command_actor() == audit.Actor("rita.r", "researcher")
+    for forged in ("rita r:researcher", "rita:superuser", ":admin", "rita"):
+        monkeypatch.setenv(jobs.JOB_ACTOR_ENV, forged)
+        assert audit.command_actor() == audit.os_actor(), forged

@@ -5,6 +5,7 @@ Layers, from the front to the floor:
     reports      core.reports (lays out computed results; PDF)
     views        core.charts (plotly figures of domain results)
     domains      core.imaging, core.tabular, core.jobs, core.access
+    engine       core.engine (where work runs: embedded or clustered Ray)
     models       core.models (registry, cards, metrics, kinds, provenance)
     floor        core.errors, core.config, core.i18n
 A module may import its own layer's siblings only inside its own package, and anything below it.
@@ -26,7 +27,7 @@ ALLOWED = {
     "cli": {"services", "imaging", "tabular", "jobs", "models", "charts", "access", "dicomnode", "api"},
     "api": {"services", "access", "models", "reports"},
     "dicomnode": {"services", "imaging", "models", "access"},
-    "services": {"imaging", "tabular", "jobs", "models", "access", "reports"},
+    "services": {"imaging", "tabular", "jobs", "models", "access", "reports", "engine"},
     "reports": {"imaging", "models"},
     "charts": {"imaging", "tabular", "models"},
     "imaging": {"models"},
@@ -34,6 +35,7 @@ ALLOWED = {
     "jobs": {"models"},
     "access": {"models"},
     "models": set(),
+    "engine": set(),
 }
 FLOOR = {"errors", "config", "i18n", "i18n_extract", "exports", "__init__", "__main__"}
 

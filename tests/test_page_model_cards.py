@@ -115,7 +115,53 @@ def test_page_shows_a_recorded_external_validation_beside_the_internal_one() -> 
     at = open_cards_page()
     at.selectbox(key="card_model").select("chest_xray").run()
     assert not at.exception, at.exception
-    evidence = at.dataframe[0].value
-    assert list(evidence.columns) == ["", "internal validation", f"external validation {validation_id}"]
+    evidence = at.dataframe[0].value  # the site's figures lead, the internal ones follow
+    assert list(evidence.columns) == ["", f"external validation {validation_id}", "internal validation"]
     assert evidence.iloc[0][f"external validation {validation_id}"] == str(len(labels))
     assert "Read the external validation" in " ".join(s.value for s in at.success)
+
+
+def test_with_a_site_threshold_adopted_the_site_figures_lead_the_card_and_the_panel() -> None:
+    """Issue 21 item 6: the figures that apply here (n, intervals, threshold and its source) come first."""
+    from core.models import metrics
+    from tests.imaging.test_reading_viewer import _adopt_strict_threshold
+
+    ref = registry.resolve("chest_xray")
+    threshold, source = _adopt_strict_threshold(ref)
+    validation_id = source.split(":", 1)[1]
+    headline = cards.load_card(ref)["evidence"]["headline"]
+    preds = cards.load_predictions(ref.path)
+    positive = ref.meta["classes"].index(ref.meta["positive_class"])
+    expected = metrics.binary_metrics(preds["labels"] == positive, preds["probabilities"][:, positive], threshold)
+    assert headline["sensitivity"]["value"] == pytest.approx(expected["sensitivity"])
+    assert headline["specificity"]["value"] == pytest.approx(expected["specificity"])
+
+    at = open_cards_page()
+    at.selectbox(key="card_model").select("chest_xray").run()
+    assert not at.exception, at.exception
+    text = [m.value for m in at.markdown]
+    site_at = next(i for i, t in enumerate(text) if t.startswith(f"#### At this site: site validation {validation_id}"))
+    internal_at = next(i for i, t in enumerate(text) if t.startswith("#### Internal validation"))
+    assert site_at < internal_at
+    sensitivity = [m.value for m in at.metric if m.label == "Sensitivity (recall)"]
+    overall = cards.load_card(ref)["quantitative_analyses"]["overall"]
+    assert sensitivity == [f"{expected['sensitivity']:.3f}", f"{overall['sensitivity']['value']:.3f}"]
+    captions = " ".join(c.value for c in at.caption)
+    assert f"{len(preds['labels'])} cases" in captions and f"adopted from site validation {validation_id}" in captions
+    assert "chosen on these same cases" in " ".join(w.value for w in at.warning)  # its honest, cross-fitted figure
+    card_text = cards.render_markdown(cards.load_card(ref))
+    assert card_text.index("Figures that apply here") < card_text.index("| | external validation")
+
+    def script() -> None:
+        from ui.card_panel import model_card_panel
+
+        model_card_panel("chest_xray")
+
+    panel = AppTest.from_function(script, default_timeout=60).run()
+    assert not panel.exception, panel.exception
+    lead = "\n".join(m.value for m in panel.markdown)
+    assert f"**At this site** · site validation {validation_id}" in lead
+    assert [m.value for m in panel.metric][1] == f"{expected['sensitivity']:.3f}"  # AUC, sensitivity, specificity
+    captions = " ".join(c.value for c in panel.caption)
+    assert f"Threshold in force: {threshold:.2f}, adopted from site validation {validation_id}" in captions
+    assert "Internal validation (" in captions  # the internal figures follow, labelled

@@ -133,3 +133,55 @@ def test_validate_cli_records_an_evaluation_recomputable_from_its_predictions(tm
     reset = json.loads(run("threshold", "--model", "chest_xray:1", "--reset", "--json").stdout)
     assert reset == {"model": "chest_xray:1", "threshold": registry.resolve("chest_xray:1").meta["threshold"],
                      "threshold_source": "stored"}
+
+
+def test_the_pdf_names_the_thresholds_source_and_leads_with_the_site(site_cases, isolated_home) -> None:
+    from core.reports.pdf import _card_section, _styles, LATIN_FONTS, _text_of, result_lines
+    from core.services import catalog
+
+    ref, labels, probs = site_cases
+    result = site_validation.evaluate_site(labels, probs, ref.meta)
+    validation_id = site_validation.record(ref, result, labels, probs, source="a second hospital")
+    adopted = site_validation.adopt_threshold(ref, validation_id, "youden", by="admin")
+    summary = catalog.card_summary(cards.load_card(ref))
+    headline = summary["headline"]
+    assert headline["scope"] == "site" and headline["n"] == len(labels) and headline["rule"] == "youden"
+    prediction = {"label": "NORMAL", "probabilities": {"NORMAL": 0.9, "PNEUMONIA": 0.1}, "positive_class": "PNEUMONIA",
+                  "threshold": adopted["threshold"], "threshold_source": f"site:{validation_id}", "out_of_distribution": False}
+    _headline, lines = result_lines(prediction, headline)
+    date = headline["recorded"][:10]
+    assert f"Threshold: {adopted['threshold']:.2f}, adopted from site validation {validation_id} of {date}" in lines
+    text = _text_of(_card_section(summary, _styles(LATIN_FONTS), LATIN_FONTS))
+    assert text.index(f"At this site (site validation {validation_id}") < text.index("Internal validation (the developer")
+    assert f"{len(labels)} cases" in text and "cross-fitting" in text
+
+
+def test_the_audit_log_shows_what_changed(site_cases, isolated_home, capsys) -> None:
+    """Issue 21 item 10: an activation says from which version to which; a threshold, old -> new and their sources."""
+    import json
+
+    from core.cli import main
+    from core.services import activation, admin
+    from core.services.audit import Actor
+
+    ref, labels, probs = site_cases
+    validation_id = site_validation.record(ref, site_validation.evaluate_site(labels, probs, ref.meta), labels, probs,
+                                          source="a second hospital")
+    assert main(["threshold", "--model", ref.spec, "--adopt", validation_id, "--rule", "youden", "--json"]) == 0
+    youden = json.loads(capsys.readouterr().out)["threshold"]
+    assert main(["threshold", "--model", ref.spec, "--reset"]) == 0
+    active = registry.active_version(ref.name).spec
+    admin_actor = Actor("ada", "admin")
+    activation.activate(admin_actor, ref.name, ref.version, override_reason="rollback drill")
+    rows = admin.audit_records(admin_actor)
+    changes = [(r["action"], r["change"]) for r in rows if r["action"] in ("threshold", "activate")]
+    stored = f"{ref.meta['threshold']:.2f}"
+    assert changes == [
+        ("threshold", f"threshold {stored} (stored) -> {youden:.2f} (site:{validation_id})"),
+        ("threshold", f"threshold {youden:.2f} (site:{validation_id}) -> {stored} (stored)"),
+        ("activate", f"{active} -> {ref.spec}"),
+    ]
+    assert "change" in admin.audit_csv(rows).splitlines()[0]
+    capsys.readouterr()
+    assert main(["audit", "--action", "activate", "--json"]) == 0
+    assert [r["change"] for r in json.loads(capsys.readouterr().out)] == [f"{active} -> {ref.spec}"]

@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.models import cards, kinds, registry
+from core.services import catalog
 from core.errors import LucidDxError
 from core.i18n import _, format_decimal, format_percent, format_threshold
 
@@ -23,17 +23,14 @@ SPEC_PARAM = "model"
 def _cached_card(spec: str, path: str, stamp: float) -> dict[str, Any]:
     # ``path`` and ``stamp`` (newest file time in the version folder) key the cache: a rebuilt or
     # replaced model gets a fresh card.
-    return cards.load_card(registry.resolve(spec))
+    return catalog.model_card(spec)
 
 
 def card_for(spec: str) -> dict[str, Any]:
     """The current card of ``NAME`` / ``NAME:VERSION`` (computed once per change of the files)."""
-    ref = registry.resolve(spec)
+    ref = catalog.resolve(spec)
     stamp = max((p.stat().st_mtime for p in ref.path.iterdir() if p.is_file()), default=0.0)
-    card = dict(_cached_card(ref.spec, str(ref.path), stamp))
-    card["model_details"] = dict(card["model_details"])
-    cards.attach_site_evidence(card, ref)  # validations and site thresholds change without the model's files
-    return cards.localized(card)
+    return catalog.display_card(ref, _cached_card(ref.spec, str(ref.path), stamp))
 
 
 def threshold_note(card: dict[str, Any]) -> str | None:
@@ -73,6 +70,23 @@ def ood_note(card: dict[str, Any]) -> str | None:
              "unreliable. Measured: {rates}.").format(rates=_(", ").join(parts))
 
 
+def site_headline(headline: dict[str, Any], shown: dict[str, str]) -> None:
+    """The site's figures first: which validation, n, each metric with its interval, the threshold in force and its source."""
+    st.markdown(_("**At this site** · {label} · recorded {date} · {n} cases").format(
+        label=headline["label"], date=headline["recorded"][:10], n=headline["n"]))
+    cols = st.columns(len(shown))
+    for col, (name, title) in zip(cols, shown.items()):
+        value, interval = format_metric(headline.get(name))
+        col.metric(title, value, help=interval)
+        if interval:
+            col.caption(interval)
+    st.caption(_("Threshold in force: {threshold}, {source}.").format(
+        threshold=format_threshold(headline["threshold"]), source=catalog.threshold_source_text(headline)))
+    _said, caution = catalog.headline_lines(headline)
+    if caution:
+        st.caption(":material/warning: " + caution)
+
+
 def model_card_panel(model_spec: str) -> None:
     """Version, intended use, key metrics with CIs, limitations, OOD note, link to the full card."""
     try:
@@ -87,20 +101,28 @@ def model_card_panel(model_spec: str) -> None:
             spec=spec, architecture=details.get("architecture") or details["kind"], date=(details.get("date") or "")[:10]))
         st.caption(card["intended_use"]["primary_uses"][0])
         shown = {"auc": _("AUC"), "sensitivity": _("Sensitivity"), "specificity": _("Specificity")}
-        cols = st.columns(len(shown))
-        for col, (name, entry) in zip(cols, cards.key_metrics(card, shown).items()):
-            value, interval = format_metric(entry)
-            col.metric(shown[name], value, help=interval)
-            if interval:
-                col.caption(interval)
-        n = card["quantitative_analyses"]["n"]
-        on_cases = (_("On {n} out-of-fold cases.") if details["kind"] == kinds.TABULAR_RISK
-                    else _("On {n} held-out validation cases."))
-        st.caption(on_cases.format(n=n) + " " + card["metrics"]["decision"])
+        headline = card.get("evidence", {}).get("headline") or {}
+        internal = catalog.key_metrics(card, tuple(shown))
+        if headline.get("scope") == "site":
+            site_headline(headline, shown)
+            said, _caution = catalog.headline_lines({**card["evidence"]["internal"], "scope": "internal",
+                                                   "threshold": details.get("threshold"), "threshold_source": "stored"})
+            st.caption(said)  # the internal figures follow, labelled as such, in one line
+        else:
+            cols = st.columns(len(shown))
+            for col, (name, entry) in zip(cols, internal.items()):
+                value, interval = format_metric(entry)
+                col.metric(shown[name], value, help=interval)
+                if interval:
+                    col.caption(interval)
+            n = card["quantitative_analyses"]["n"]
+            on_cases = (_("Internal validation: {n} out-of-fold cases.") if details["kind"] == catalog.TABULAR_RISK
+                        else _("Internal validation: {n} held-out cases."))
+            st.caption(on_cases.format(n=n) + " " + card["metrics"]["decision"])
         limits = card["caveats_and_recommendations"][:2] + card["intended_use"]["out_of_scope"][:1]
         st.markdown(_("**Limitations**") + "\n" + "\n".join(f"- {item}" for item in limits))
         threshold = threshold_note(card)
-        if threshold:
+        if threshold and headline.get("scope") != "site":
             st.caption(threshold)
         st.caption(card["evidence"]["read"])
         note = ood_note(card)

@@ -8,31 +8,28 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.access.accounts import Account
 from core.errors import LucidDxError
 from core.i18n import _
-from core.models import registry
-from core.services import audit
+from core.services import catalog
+from core.services.audit import Actor
 from ui.auth import allows
 from ui.card_panel import model_card_panel
 from ui.gate_panel import confirm_key, confirmed, gate_and_activate
 
 
-def _delete(user: Account | None, name: str, version: str) -> None:
+def _delete(user: Actor | None, name: str, version: str) -> None:
     if not confirmed("delete", name, version):  # the click must match the box ticked for this version
         st.session_state["registry_message"] = ("error", _("Tick the confirmation for deleting {name}:{version} first.").format(
             name=name, version=version))
         return
     try:
-        audit.authorize(user, "delete")
-        registry.delete_version(name, version)
-        audit.record(user, "delete", model=f"{name}:{version}")
+        catalog.delete_version(user, name, version)
         st.session_state["registry_message"] = ("success", _("{name}:{version} was deleted.").format(name=name, version=version))
     except LucidDxError as exc:
         st.session_state["registry_message"] = ("error", str(exc))
 
 
-def _versions_table(models: list[registry.ModelRef], active: str | None) -> None:
+def _versions_table(models: list[catalog.ModelRef], active: str | None) -> None:
     st.dataframe(
         [{_("version"): r.version, _("active"): r.version == active,
           _("approval"): _("approved") if r.version == active else _("not approved"),
@@ -43,15 +40,15 @@ def _versions_table(models: list[registry.ModelRef], active: str | None) -> None
     )
 
 
-def show(user: Account | None, kind: str, heading: str, empty: str) -> None:
+def show(user: Actor | None, kind: str, heading: str, empty: str) -> None:
     """Every registered model of ``kind``: pick a name and a version; admins activate (through the gate) and delete."""
     st.subheader(heading)
-    models = registry.list_models(kind=kind)
+    models = catalog.models_by_name(kind)
     if not models:
         st.info(empty)
         return
     name = st.selectbox(_("Model"), list(models), key="registry_model")
-    approved = registry.approved_version(name)
+    approved = catalog.approved_version(name)
     active = approved.version if approved else None
     _versions_table(models[name], active)
     versions = [r.version for r in models[name]]

@@ -79,12 +79,13 @@ def explain(file: UploadFile = UPLOAD, model: str | None = MODEL, method: str = 
              responses={200: {"content": {"application/pdf": {}}}})
 def report(file: UploadFile = UPLOAD, model: str | None = MODEL, method: str = METHOD,
            lang: Literal["en", "zh"] = Query("en", description="Language of the report."),
+           target: str | None = Query(None, description="Class the overlay explains (default: the model's call)."),
            caller: Caller = Depends(caller_for("report"))) -> Response:
     """The film, its overlay, the result against the threshold and the model card's key numbers."""
     data = read_upload(file)
     caller.hash_input(data)
     caller.model = imaging.load_model(model, caller.account).ref.spec
-    done = reports.case_report([(data, display_name(file))], caller.model, method, lang)
+    done = reports.case_report([(data, display_name(file))], caller.model, method, lang, target)
     if done.failed:
         raise UnsupportedImageError(" ".join(item["error"] for item in done.failed))
     return Response(done.pdf, media_type="application/pdf",

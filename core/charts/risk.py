@@ -2,18 +2,20 @@
 
 Builders only draw what ``core.tabular.predictor`` computed; they never fit or explain anything themselves,
 and they know no dataset: names, units and the outcome's name come from the model's stored schema.
-All SHAP values are in log-odds (the model's output space), so bars add up exactly.
+All SHAP values are in log-odds (the model's output space), so bars add up exactly; the waterfall says so on
+every bar and reads its axis as the risk the log-odds stand for, and names fields by their labels and units.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 
 from core.charts.theme import styled
-from core.i18n import _, format_percent, ngettext
+from core.i18n import _, format_percent, ngettext, translated
 from core.tabular.predictor import RiskResult
 from core.tabular.schema import FeatureSpec
 
@@ -33,21 +35,45 @@ def _imputed_value(result: RiskResult, name: str) -> str | None:
     return spec.format_value(spec.levels[int(imputed)] if spec.categorical else round(imputed, 3))
 
 
-def value_label(result: RiskResult, name: str) -> str:
-    """``Glucose = 148 mg/dL`` / ``Insulin = not measured (imputed 125 µU/mL)``, in the reader's language.
+def field_label(result: RiskResult, name: str) -> str:
+    """The field's label as its schema names it (``Plasma glucose, 2-h OGTT``), in the reader's language; the column name without one."""
+    spec = result.specs.get(name)
+    return (translated(spec.label) or spec.label) if spec is not None and spec.label else name
 
-    Names, units and categories are the model's (its stored schema); only the words around them are translated.
+
+def value_label(result: RiskResult, name: str) -> str:
+    """``Plasma glucose, 2-h OGTT = 148 mg/dL`` / ``Serum insulin, 2-h = not measured (imputed 125 µU/mL)``.
+
+    Labels, units and categories are the model's (its stored schema); only the words around them are translated.
     """
     spec = result.specs.get(name) or FeatureSpec(name, name)
+    label = field_label(result, name)
     imputed = _imputed_value(result, name)
     if imputed is not None:
-        return _("{name} = not measured (imputed {value})").format(name=name, value=imputed)
-    return _("{name} = {value}").format(name=name, value=shown_value(spec, result.values.get(name)))
+        return _("{name} = not measured (imputed {value})").format(name=label, value=imputed)
+    return _("{name} = {value}").format(name=label, value=shown_value(spec, result.values.get(name)))
+
+
+@dataclass(frozen=True)
+class RiskChange:
+    """How a what-if moved the risk: ``text`` in percentage points, ``moved`` False when it rounds to no change."""
+
+    text: str
+    moved: bool
+
+
+def risk_change(before: float, after: float) -> RiskChange:
+    """The change from ``before`` to ``after`` (probabilities) as a reader reads it: "+2.3 percentage points";
+    a change that rounds to 0.0 is "no change", with no sign (and so no arrow, no colour)."""
+    points = round((after - before) * 100, 1)
+    if points == 0:
+        return RiskChange(_("no change"), False)
+    return RiskChange(_("{change} percentage points").format(change=f"{points:+.1f}"), True)
 
 
 def imputed_note(result: RiskResult, name: str) -> str:
     """``Insulin (imputed 125 µU/mL)`` for a field left blank."""
-    return _("{name} (imputed {value})").format(name=name, value=_imputed_value(result, name))
+    return _("{name} (imputed {value})").format(name=field_label(result, name), value=_imputed_value(result, name))
 
 
 def risk_gauge(risk: float, threshold: float, interval: tuple[float, float] | None = None,
@@ -95,6 +121,8 @@ def waterfall(result: RiskResult, max_features: int | None = None, outcome: str 
         base=0,
         text=[f"{result.base_value:+.2f}", *[f"{v:+.2f}" for v in values], f"{result.output:+.2f}"],
         textposition="outside",
+        hovertext=[_("{value} log-odds").format(value=f"{v:+.3f}") for v in (result.base_value, *values, result.output)],
+        hoverinfo="y+text",
         increasing={"marker": {"color": UP}},
         decreasing={"marker": {"color": DOWN}},
         totals={"marker": {"color": NEUTRAL}},
@@ -104,16 +132,27 @@ def waterfall(result: RiskResult, max_features: int | None = None, outcome: str 
     lo, hi = min(0.0, running.min(), result.output), max(0.0, running.max(), result.output)
     pad = 0.18 * (hi - lo or 1.0)  # room for the "+0.84" labels outside the bars
     fig.update_traces(cliponaxis=False)
+    ticks = [t for t in RISK_TICKS if lo - pad <= _logit(t) <= hi + pad]
     fig.update_layout(
-        title=_("Why this risk: SHAP contributions (log-odds; red raises the risk, blue lowers it)"),
-        xaxis={"title": (_("log-odds of {outcome} (0 = 50 % risk)").format(outcome=outcome) if outcome
-                         else _("log-odds of the outcome (0 = 50 % risk)")), "range": [lo - pad, hi + pad]},
+        title=_("Why this risk: each field's SHAP contribution, in log-odds (red raises the risk, blue lowers it)"),
+        xaxis={"title": (_("Risk of {outcome}: the axis is in log-odds, labelled with the risk each point stands for").format(outcome=outcome)
+                         if outcome else _("Risk of the outcome: the axis is in log-odds, labelled with the risk each point stands for")),
+               "range": [lo - pad, hi + pad], "tickvals": [_logit(t) for t in ticks],
+               "ticktext": [format_percent(t, 0 if t >= 0.01 else 1) for t in ticks]},
         yaxis={"autorange": "reversed"},
         height=120 + 38 * (len(values) + 2),
         margin={"l": 10, "r": 40, "t": 50, "b": 40},
         showlegend=False,
     )
     return styled(fig)
+
+
+RISK_TICKS = (0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
+"""Risks whose log-odds label the waterfall's axis: the reader reads a position as a risk."""
+
+
+def _logit(p: float) -> float:
+    return float(np.log(p / (1 - p)))
 
 
 def importance_bar(shap_values: np.ndarray, names: Sequence[str]) -> go.Figure:

@@ -20,7 +20,8 @@ def cmd_serve_api(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from core.services import reports
 
-    done = reports.case_report([(Path(name), name) for name in args.files], args.model, args.method, args.report_lang)
+    done = reports.case_report([(Path(name), name) for name in args.files], args.model, args.method, args.report_lang,
+                               args.target)
     Path(args.out).write_bytes(done.pdf)
     for item in done.failed:
         log(f"error: {safe_text(item['error'])}")
@@ -40,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--model", default=None, help="NAME or NAME:VERSION (default: chest_xray)")
     p.add_argument("--method", default="gradcam", help="explanation method (gradcam, gradcam++, scorecam, smoothgrad)")
+    p.add_argument("--target", default=None, metavar="CLASS", help="class the overlay explains (default: the model's call)")
     p.add_argument("--out", required=True, metavar="PDF")
     p.add_argument("--lang", dest="report_lang", choices=("en", "zh"), default=None,
                    help="report language (default: the global --lang, else $LUCIDDX_LANG, else en)")

@@ -25,6 +25,14 @@ CHEST_SOP_CLASSES = {
     UID("1.2.840.10008.5.1.4.1.1.7"): "OT",  # Secondary Capture Image Storage
 }
 CHEST_BODY_PARTS = {"CHEST", "THORAX", "LUNG"}
+# Modality defined terms (PS3.3 C.7.3.1.1.1): a header's Modality is recorded only when it is one of them,
+# so free text typed into it (a name, say) never reaches the index, the log or the worklist.
+MODALITIES = frozenset("""
+ANN AR ASMT AU BDUS BI BMD CFM CR CT CTPROTOCOL DMS DOC DX ECG EEG EMG EOG EPS ES FID GM HC HD IO IOL IVOCT
+IVUS KER KO LEN LS MG MR M3D NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PA PLAN POS PR PT PX REG RESP RF
+RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR SR SRF STAIN TEXTUREMAP TG US
+VA XA XAPROTOCOL XC
+""".split())
 _WORD = re.compile(r"[^A-Za-z0-9._:@+-]+")
 
 
@@ -73,12 +81,13 @@ def screen(sop_class: str, sop_instance: str, header: Dataset | None) -> str | N
                  "send the instance again.")
     body_part = str(header.get("BodyPartExamined", "") or "").strip().upper()
     if body_part and body_part not in CHEST_BODY_PARTS:
-        return _("Not a chest radiograph: Body Part Examined is {part}; the model reads chest films only.").format(
-            part=body_part[:16])
+        # The attribute is named, never its value: free text typed into it can identify the patient.
+        return _("Not a chest radiograph: its Body Part Examined is not CHEST, THORAX or LUNG; the model reads "
+                 "chest films only.")
     return None
 
 
 def modality_of(sop_class: str, header: Dataset | None) -> str | None:
-    """The header's Modality (a technical code such as DX), else the one its SOP class implies."""
-    value = str(header.get("Modality", "") or "").strip()[:16] if header is not None else ""
-    return value or CHEST_SOP_CLASSES.get(UID(sop_class))
+    """The header's Modality when it is a defined term (such as DX), else the one its SOP class implies."""
+    value = str(header.get("Modality", "") or "").strip() if header is not None else ""
+    return value if value in MODALITIES else CHEST_SOP_CLASSES.get(UID(sop_class))

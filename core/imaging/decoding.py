@@ -7,12 +7,15 @@ blocks keep the temporaries of a 50-megapixel frame small.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from core.i18n import N_, _, ngettext
 from core.errors import UnsupportedImageError
+
+if TYPE_CHECKING:
+    from core.imaging.windowing import Levels
 
 SUPPORTED_FORMATS = N_("PNG, JPEG, BMP, TIFF or DICOM")
 MAX_PIXELS = 50_000_000
@@ -32,6 +35,7 @@ class Decoded:
     frame_index: int | None
     n_frames: int
     notes: list[str]
+    levels: "Levels | None" = None  # a monochrome DICOM frame's values for re-windowing (same decode)
 
 
 def by_rows(src: np.ndarray, convert: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

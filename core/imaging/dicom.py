@@ -13,7 +13,7 @@ import numpy as np
 
 from core.i18n import _
 from core.errors import UnsupportedImageError
-from core.imaging import decoding
+from core.imaging import decoding, windowing
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -47,6 +47,8 @@ PIXEL_SLACK = 1.25
 # into BodyPartExamined, say) never reaches the screen. Body parts: defined terms of PS3.16 Annex L.
 CODED_FIELDS = ("Modality", "BodyPartExamined", "ViewPosition", "PhotometricInterpretation")
 _CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+COLOUR_PHOTOMETRICS = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"})
 BODY_PARTS = frozenset("""
 ABDOMEN ABDOMENPELVIS ANKLE ARM BRAIN BREAST CHEST CHESTABDOMEN CHESTABDPELVIS CLAVICLE COCCYX CSPINE ELBOW
 EXTREMITY FEMUR FINGER FOOT FOREARM HAND HEAD HEADNECK HEART HIP HUMERUS JAW KNEE LEG LSPINE LUNG NECK ORBIT
@@ -65,11 +67,12 @@ def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: 
     _check_pixel_length(stream, ds, syntax, n_frames, display_name)
     raw = _read_dicom_frame(stream, ds, syntax, index if n_frames > 1 else None, display_name)
     pixels, notes = _dicom_to_grey(raw, ds)
+    levels = windowing.levels_of(raw, ds) if str(ds.get("PhotometricInterpretation", "")).upper() != "PALETTE COLOR" else None
     metadata = _dicom_metadata(ds, syntax)
     if n_frames > 1:
         which = "the middle frame" if frame is None else "the requested frame"
         notes.insert(0, f"Frame {index + 1} of {n_frames} ({which}) was used.")
-    return decoding.Decoded(pixels, "DICOM", metadata, index if n_frames > 1 else None, n_frames, notes)
+    return decoding.Decoded(pixels, "DICOM", metadata, index if n_frames > 1 else None, n_frames, notes, levels)
 
 
 def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dataset":
@@ -161,16 +164,27 @@ def _dicom_transfer_syntax(ds: "Dataset") -> "object":
     return UID(syntax) if syntax else ImplicitVRLittleEndian
 
 
+def syntax_name(syntax: object) -> str:
+    """A transfer syntax's dictionary name; a value the header made up is never quoted (it can be free text)."""
+    from pydicom.uid import UID
+
+    text = str(syntax)
+    if _UID.fullmatch(text) and len(text) <= 64 and UID(text).is_transfer_syntax:
+        return UID(text).name
+    return _("an unknown transfer syntax")
+
+
 def _check_decoder(syntax: "object", display_name: str) -> None:
     """Refuse, naming the syntax, if no installed plugin can decode this compression."""
     from pydicom.pixels import get_decoder
 
     try:
-        available = get_decoder(syntax).is_available
+        # A made-up syntax never reaches pydicom, whose warning about it would quote it into the log.
+        available = bool(_UID.fullmatch(str(syntax))) and get_decoder(syntax).is_available
     except NotImplementedError:
         available = False
     if not available:
-        name = getattr(syntax, "name", str(syntax))
+        name = syntax_name(syntax)
         raise UnsupportedImageError(
             _("{display_name}: the image is compressed as '{name}', which LucidDx cannot decode; export it as "
                 "uncompressed DICOM, or as PNG.").format(display_name=display_name, name=name)
@@ -203,7 +217,7 @@ def _damaged_pixels_error(syntax: object, display_name: str) -> UnsupportedImage
     """The message for pixel data that would not decode, naming the compression if there is one."""
     if getattr(syntax, "is_compressed", False):
         return UnsupportedImageError(
-            f"{display_name}: the DICOM image data (compressed as '{getattr(syntax, 'name', syntax)}') could not "
+            f"{display_name}: the DICOM image data (compressed as '{syntax_name(syntax)}') could not "
             "be decoded: it is damaged, truncated, or a variant LucidDx cannot read; export it again as "
             "uncompressed DICOM, or as PNG."
         )
@@ -226,7 +240,10 @@ def _dicom_to_grey(arr: np.ndarray, ds: "Dataset") -> tuple[np.ndarray, list[str
         notes.append(_("Palette colour image converted to greyscale."))
         return decoding.by_rows(arr, lambda block: _luma_block(apply_color_lut(block, ds))), notes
     if arr.ndim == 3:
-        notes.append(_("{photometric} colour image converted to greyscale.").format(photometric=photometric))
+        if photometric in COLOUR_PHOTOMETRICS:  # a defined term; free text in the header is never quoted
+            notes.append(_("{photometric} colour image converted to greyscale.").format(photometric=photometric))
+        else:
+            notes.append(_("Colour image converted to greyscale."))
         bits = int(ds.get("BitsStored") or 8)
         return decoding.by_rows(arr, lambda block: _luma_block(block, bits)), notes
     grey = _apply_dicom_voi(arr, ds, notes)
@@ -287,5 +304,5 @@ def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
         if keyword in CODED_FIELDS and not _is_code(keyword, text):
             text = "(not shown: not a standard code)"
         metadata[keyword] = text[:_MAX_METADATA_CHARS]
-    metadata["TransferSyntax"] = str(getattr(syntax, "name", syntax))[:_MAX_METADATA_CHARS]
+    metadata["TransferSyntax"] = syntax_name(syntax)[:_MAX_METADATA_CHARS]
     return metadata

@@ -3,11 +3,13 @@
 Every view shows the probability of the model's POSITIVE class next to the threshold IN FORCE (the
 adopted site threshold, else the stored one), rounded for reading, and the label they give; a
 multi-class model shows its top class and that class's probability. A film unlike the training
-films is "Not assessable": its numbers are kept, but no finding is read from it.
+films is "Not assessable": it carries no label anywhere (table, export, report), and its probability
+moves to a column of its own, so sorting by probability never puts it among the labelled films.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +19,8 @@ if TYPE_CHECKING:
     from core.imaging.classifier import Prediction
 
 NOT_ASSESSABLE = N_("Not assessable")
+UNRELIABLE_PROBABILITY = "probability (not assessable)"
+"""The results table's column for the probability of a film that is not assessable (never "probability")."""
 FILTERS = {"all": N_("All files"), "not_assessable": N_("Not assessable"), "errors": N_("Errors")}
 """Filter keys of the results table; a label's filter is ``label:<LABEL>``."""
 
@@ -26,7 +30,7 @@ class Reading:
     """A prediction as a reader meets it.
 
     Attributes:
-        label: the model's label at the threshold in force (the CLI's ``label``).
+        label: the model's label at the threshold in force (the CLI's ``label``); None when not assessable.
         score_class: the positive class (two-class model with a threshold) or the top class.
         probability: the probability of ``score_class``, in [0, 1], full precision.
         threshold: the threshold in force, or None (multi-class: the top class wins).
@@ -34,7 +38,7 @@ class Reading:
         assessable: False when the film is unlike the training films.
     """
 
-    label: str
+    label: str | None
     score_class: str
     probability: float
     threshold: float | None
@@ -44,7 +48,7 @@ class Reading:
     @property
     def finding(self) -> str:
         """The label, or "Not assessable" (untranslated: translate it where it is shown)."""
-        return self.label if self.assessable else NOT_ASSESSABLE
+        return self.label if self.assessable and self.label is not None else NOT_ASSESSABLE
 
     def rounded(self) -> tuple[str, str | None]:
         """(probability, threshold) as text with 2 decimals, 3 when 2 would make them look equal."""
@@ -57,14 +61,21 @@ class Reading:
 
 def reading(prediction: "Prediction") -> Reading:
     """The Reading of one prediction (positive-class probability, or the top class's for multi-class)."""
-    probabilities = prediction.probabilities
-    binary = prediction.positive_class in probabilities and prediction.threshold is not None and len(probabilities) == 2
-    score_class = prediction.positive_class if binary else max(probabilities, key=probabilities.__getitem__)
+    return reading_of(prediction.as_dict())
+
+
+def reading_of(fields: Mapping[str, Any]) -> Reading:
+    """The Reading of a prediction's contract fields (the ``predict --json`` object): what a report prints
+    is then rounded and worded exactly as the screen shows it."""
+    probabilities, positive, threshold = fields["probabilities"], fields.get("positive_class"), fields.get("threshold")
+    binary = positive in probabilities and threshold is not None and len(probabilities) == 2
+    score_class = positive if binary else max(probabilities, key=probabilities.__getitem__)
     assert score_class is not None
+    assessable = bool(fields.get("assessable", not fields.get("out_of_distribution", False)))
     return Reading(
-        label=prediction.label, score_class=score_class, probability=float(probabilities[score_class]),
-        threshold=prediction.threshold if binary else None, threshold_source=prediction.threshold_source,
-        assessable=prediction.assessable,
+        label=fields.get("label") if assessable else None, score_class=score_class,
+        probability=float(probabilities[score_class]), threshold=threshold if binary else None,
+        threshold_source=fields.get("threshold_source") or "stored", assessable=assessable,
     )
 
 
@@ -85,6 +96,8 @@ def results_table(results: list[Any], model: str | None = None,
 
     Numbers are rounded for reading (2 decimals). ``model`` and ``in_force`` ((threshold, source), see
     ``threshold_in_force``) fill the model and threshold of failed files too: every row names both.
+    A film that is not assessable has no ``label`` and no ``probability``: its (unreliable) probability
+    is in ``probability (not assessable)``, so it sorts apart from every labelled film.
     """
     in_force_threshold, source = in_force or (None, None)
     rows = []
@@ -92,12 +105,13 @@ def results_table(results: list[Any], model: str | None = None,
         row: dict[str, Any] = {"file": item.name, "label": None, "finding": None, "class": None, "probability": None,
                                "threshold": None if in_force_threshold is None else round(in_force_threshold, 2),
                                "threshold source": source, "assessable": None, "model": model,
-                               "error": item.error or ""}
+                               "error": item.error or "", UNRELIABLE_PROBABILITY: None}
         if item.prediction is not None:
             said = reading(item.prediction)
             probability, threshold = said.rounded()
-            row.update({"label": said.label, "finding": _(said.finding), "class": said.score_class,
-                        "probability": float(probability), "threshold": None if threshold is None else float(threshold),
+            row.update({"label": said.label if said.assessable else None, "finding": _(said.finding),
+                        "class": said.score_class, "threshold": None if threshold is None else float(threshold),
+                        "probability" if said.assessable else UNRELIABLE_PROBABILITY: float(probability),
                         "threshold source": said.threshold_source, "assessable": said.assessable,
                         "model": item.prediction.model})
         rows.append(row)

@@ -169,10 +169,15 @@ def _pid_alive(job_id: str, pid: int | None, start_ticks: str | None) -> bool:
     return start_ticks is None or _process_start_ticks(pid) in (None, start_ticks)
 
 
-def start_job(request: Any, inputs: Mapping[str, bytes] | None = None) -> str:
+JOB_ACTOR_ENV = "LUCIDDX_JOB_ACTOR"
+"""``name:role`` of the person who started a job: the job's command records its work as theirs."""
+
+
+def start_job(request: Any, inputs: Mapping[str, bytes] | None = None, started_by: tuple[str, str] | None = None) -> str:
     """Launch the training command of ``request`` (a JobRequest, or any object with validate/argv) in its own
     session; return the job id. ``inputs`` (file name -> bytes) are written into the job folder first and
-    deleted once the job ends (a table with patients must not outlive its job).
+    deleted once the job ends (a table with patients must not outlive its job). ``started_by`` (name, role):
+    the signed-in person, whom the job's audit records name (not the server's operating-system user).
 
     Raises:
         LucidDxError: the request is invalid (name, ranges, missing data).
@@ -184,12 +189,16 @@ def start_job(request: Any, inputs: Mapping[str, bytes] | None = None) -> str:
     for file_name, content in (inputs or {}).items():
         (folder / Path(file_name).name).write_bytes(content)
     status = {"id": job_id, "state": "queued", "created": time.time(), "request": dict(request.__dict__), "pid": None,
-              "model": None, "error": None, "inputs": [Path(f).name for f in inputs or {}]}
+              "model": None, "error": None, "inputs": [Path(f).name for f in inputs or {}],
+              "started_by": started_by[0] if started_by else None}
     registry.write_json_atomic(folder / STATUS_FILE, status)
     # The job's messages (its failure reason above all) are read by whoever started it: in their language,
     # not the server's (a Streamlit session's choice lives in a context variable the child cannot see).
     env = {**os.environ, "LUCIDDX_HOME": str(config.luciddx_home()), "PYTHONUNBUFFERED": "1",
            "LUCIDDX_LANG": i18n.language()}
+    env.pop(JOB_ACTOR_ENV, None)
+    if started_by is not None:
+        env[JOB_ACTOR_ENV] = f"{started_by[0]}:{started_by[1]}"
     with open(folder / LOG_FILE, "ab") as log, open(folder / RESULT_FILE, "wb") as out:
         process = subprocess.Popen(request.argv(folder), cwd=config.PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
                                    stdout=out, stderr=log, start_new_session=True)

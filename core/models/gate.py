@@ -97,15 +97,17 @@ def _num(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def record_activation(ref: registry.ModelRef, gate: dict[str, Any], by: str, override_reason: str | None) -> tuple[Path, str]:
-    """Keep who activated which version, its gate result and any override reason; returns (path, SHA-256).
+def record_activation(ref: registry.ModelRef, gate: dict[str, Any], by: str, override_reason: str | None,
+                      previous: str | None = None) -> tuple[Path, str]:
+    """Keep who activated which version (replacing ``previous``, the version active before), its gate result
+    and any override reason; returns (path, SHA-256).
 
     The audit log accepts no free text (a reason could name a patient), so its record carries this
     file's SHA-256 instead: the chain then vouches for the reason without holding it.
     """
     now = datetime.now(timezone.utc)
     record = {"model": ref.spec, "activated_by": by, "time": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-              "gate": gate, "override_reason": override_reason}
+              "gate": gate, "override_reason": override_reason, "previous": previous}
     body = json.dumps(record, indent=2, default=float).encode("utf-8")
     path = activations_dir(ref.name) / f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{ref.version}.json"
     path.parent.mkdir(parents=True, exist_ok=True)

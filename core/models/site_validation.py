@@ -160,6 +160,50 @@ def load_validation(ref: registry.ModelRef, validation_id: str) -> dict[str, Any
     raise RegistryError(_("{spec} has no recorded validation '{validation_id}'; see `python -m core card --model {spec}`.").format(spec=ref.spec, validation_id=validation_id))
 
 
+HEADLINE_METRICS = ("auc", "sensitivity", "specificity", "ppv", "npv", "accuracy")
+
+
+def figures_at(ref: registry.ModelRef, validation: dict[str, Any], threshold: float) -> dict[str, dict[str, Any]]:
+    """A recorded validation's figures ``{metric: {"value", "ci95"}}`` at ``threshold``, recomputed from its
+    stored predictions (the recorded ones are at the threshold of the day it was recorded).
+
+    When the predictions file is gone, the recorded figures are returned if they were taken at ``threshold``.
+
+    Raises:
+        RegistryError: the predictions are missing and the recorded figures are at another threshold.
+    """
+    if validation.get("threshold") is not None and abs(float(validation["threshold"]) - threshold) < 1e-12:
+        return {k: {"value": validation.get(k), "ci95": validation["intervals"].get(k, [None, None])} for k in HEADLINE_METRICS}
+    path = _validations_dir(ref) / validation["id"] / "predictions.npz"
+    if not path.is_file():
+        raise RegistryError(_("{spec}: the predictions of validation {id} are missing ({path}); record the validation "
+                              "again.").format(spec=ref.spec, id=validation["id"], path=path))
+    key = (str(path), path.stat().st_mtime_ns, float(threshold))
+    if key not in _FIGURES:  # every page that shows a prediction asks again: bootstrap once per threshold
+        with np.load(path) as stored:
+            labels, probabilities = stored["labels"], stored["probabilities"]
+        positive = list(ref.meta["classes"]).index(validation.get("positive_class") or ref.meta["positive_class"])
+        figures = metrics.binary_metrics_with_ci(labels == positive, probabilities[:, positive], float(threshold))
+        _FIGURES[key] = {k: {"value": metrics.finite_or_none(figures[k]["value"]), "ci95": figures[k]["ci95"]}
+                         for k in HEADLINE_METRICS}
+    return _FIGURES[key]
+
+
+_FIGURES: dict[tuple[str, int, float], dict[str, dict[str, Any]]] = {}
+
+
+def adopted_record(ref: registry.ModelRef) -> dict[str, Any] | None:
+    """The adopted site threshold's record (threshold, source, rule, adopted, by, stored_threshold), or None."""
+    path = _threshold_file(ref)
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise RegistryError(_("{spec}: the adopted site threshold file {path} is damaged; run `python -m core threshold "
+                "--model NAME:VERSION --reset`.").format(spec=ref.spec, path=path)) from exc
+
+
 def _threshold_file(ref: registry.ModelRef) -> Path:
     return config.home_models_dir() / ref.name / "site_thresholds" / f"{ref.version}.json"
 
@@ -170,16 +214,50 @@ def adopt_threshold(ref: registry.ModelRef, validation_id: str, rule: str, by: s
         raise RegistryError(_("Unknown threshold rule '{rule}'; choose one of {items}.").format(rule=rule, items=', '.join(RULES)))
     validation = load_validation(ref, validation_id)
     row = next(r for r in validation["thresholds"] if r["rule"] == rule)
+    before, before_source = threshold_in_force(ref)
     adopted = {"threshold": row["threshold"], "source": f"site:{validation_id}", "rule": rule,
                "adopted": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "by": by,
                "stored_threshold": ref.meta.get("threshold")}
     registry.write_json_atomic(_threshold_file(ref), adopted)
+    adopted["sha256"] = _record_change(ref, {"model": ref.spec, "threshold": adopted["threshold"], "source": adopted["source"],
+                                             "rule": rule, "previous": {"threshold": before, "source": before_source},
+                                             "time": adopted["adopted"], "by": by})
     return adopted
 
 
-def reset_threshold(ref: registry.ModelRef) -> None:
-    """Go back to the threshold stored with the version."""
+def reset_threshold(ref: registry.ModelRef, by: str = "") -> str:
+    """Go back to the threshold stored with the version; returns the SHA-256 of the change's record."""
+    before, before_source = threshold_in_force(ref)
     _threshold_file(ref).unlink(missing_ok=True)
+    stored = ref.meta.get("threshold")
+    return _record_change(ref, {"model": ref.spec, "threshold": stored, "source": "stored", "rule": "stored",
+                                "previous": {"threshold": before, "source": before_source},
+                                "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "by": by})
+
+
+def _history_dir(ref: registry.ModelRef) -> Path:
+    return config.home_models_dir() / ref.name / "site_thresholds" / "history"
+
+
+def _record_change(ref: registry.ModelRef, change: dict[str, Any]) -> str:
+    """Keep what a threshold change did (old -> new) as a file; its SHA-256 is what the audit record carries."""
+    import hashlib
+
+    body = json.dumps(change, indent=2).encode("utf-8")
+    digest = hashlib.sha256(body).hexdigest()
+    folder = _history_dir(ref)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{digest[:16]}.json").write_bytes(body)
+    return digest
+
+
+def threshold_changes(name: str) -> dict[str, dict[str, Any]]:
+    """Every recorded threshold change of any version of ``name``, by the SHA-256 its audit record carries."""
+    import hashlib
+
+    root = config.home_models_dir() / name / "site_thresholds" / "history"
+    return {hashlib.sha256(path.read_bytes()).hexdigest(): json.loads(path.read_text())
+            for path in sorted(root.glob("*.json"))} if root.is_dir() else {}
 
 
 def threshold_in_force(ref: registry.ModelRef) -> tuple[float | None, str]:

@@ -24,6 +24,8 @@ from reportlab.platypus import Image, PageBreak, Paragraph, SimpleDocTemplate, S
 
 from core import i18n
 from core.i18n import _
+from core.imaging.reading import reading_of
+from core.models.cards import headline_lines, threshold_source_text
 from core.reports.cjk_font import register_for
 
 LATIN_FONTS = ("Helvetica", "Helvetica-Bold")
@@ -73,22 +75,31 @@ def _number(value: float | None) -> str:
     return _("n/a") if value is None else f"{value:.3f}"
 
 
-def result_lines(prediction: dict[str, Any]) -> tuple[str, list[str]]:
-    """(the headline, the lines under it) for a prediction against its threshold."""
-    positive = prediction.get("positive_class") or prediction["label"]
-    probability = prediction["probabilities"].get(positive)
-    threshold = prediction.get("threshold")
-    if prediction.get("out_of_distribution"):
-        headline = _("Not assessable: this film is unlike the images the model was trained on.")
+def result_lines(prediction: dict[str, Any], headline: dict[str, Any] | None = None) -> tuple[str, list[str]]:
+    """(the headline, the lines under it) for a prediction against its threshold, rounded as the screen rounds
+    them (``core.imaging.reading``). A film that is not assessable gets no label and no side of the threshold.
+
+    ``headline``: the card's figures that apply here (``card_summary``), naming where the threshold comes from.
+    """
+    said = reading_of(prediction)
+    probability, threshold = said.rounded()
+    if said.assessable:
+        headline_text = _("Result: {label}").format(label=said.label)
     else:
-        headline = _("Result: {label}").format(label=prediction["label"])
-    side = ""
-    if probability is not None and threshold is not None:
-        side = _("above the threshold") if probability >= threshold else _("below the threshold")
-    lines = [_("Probability of {positive}: {p} ({side})").format(positive=positive, p=_number(probability), side=side),
-             _("Threshold: {threshold}").format(threshold=_number(threshold)),
-             _("Label: {label}").format(label=prediction["label"])]
-    return headline, lines
+        headline_text = _("Not assessable: this film is unlike the images the model was trained on.")
+    if not said.assessable:
+        side = _("unreliable: the film is not assessable")
+    elif threshold is not None:
+        side = _("above the threshold") if said.probability >= said.threshold else _("below the threshold")
+    else:
+        side = _("the top class")
+    lines = [_("Probability of {positive}: {p} ({side})").format(positive=said.score_class, p=probability, side=side)]
+    if threshold is not None:
+        source = threshold_source_text({**(headline or {}), "threshold_source": said.threshold_source})
+        lines.append(_("Threshold: {threshold}, {source}").format(threshold=threshold, source=source))
+    lines.append(_("Label: {label}").format(label=said.label) if said.assessable
+                 else _("Label: none (not assessable)"))
+    return headline_text, lines
 
 
 def _metric_rows(summary: dict[str, Any]) -> list[list[str]]:
@@ -108,8 +119,14 @@ def _card_section(summary: dict[str, Any], styles: dict[str, ParagraphStyle], fo
     table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts[0]), ("FONTSIZE", (0, 0), (-1, -1), 9),
                                ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f1f5f9"))]))
-    story: list = [Paragraph(escape(_("Model card: {model}").format(model=summary["model"])), styles["heading"]), table,
-                   Paragraph(escape(_("Intended use")), styles["heading"])]
+    story: list = [Paragraph(escape(_("Model card: {model}").format(model=summary["model"])), styles["heading"])]
+    headline = summary.get("headline") or {}
+    if headline.get("scope") == "site":  # the figures that apply here lead; the internal ones follow, labelled
+        said, caution = headline_lines(headline)
+        story += [Paragraph(escape(said), styles["body"])]
+        story += [Paragraph(escape(caution), styles["small"])] if caution else []
+    story += [Paragraph(escape(_("Internal validation (the developer's data)")), styles["body"]), table,
+              Paragraph(escape(_("Intended use")), styles["heading"])]
     # The intended use is the model's stored text: a bundled model's is in the catalog.
     story += [Paragraph("- " + escape(i18n.translated(use) or ""), styles["body"]) for use in summary.get("intended_use", [])]
     return story
@@ -117,8 +134,11 @@ def _card_section(summary: dict[str, Any], styles: dict[str, ParagraphStyle], fo
 
 def _film_story(page: FilmPage, index: int, total: int, summary: dict[str, Any], fonts: Fonts) -> list:
     styles = _styles(fonts)
-    headline, lines = result_lines(page.prediction)
+    headline, lines = result_lines(page.prediction, summary.get("headline"))
     caption = _("Overlay: {method}, class {target}").format(method=page.method, target=page.target)
+    if page.prediction.get("out_of_distribution"):
+        caption = _("Overlay: {method}, class {target} (not a finding: the film is not assessable)").format(
+            method=page.method, target=page.target)
     images = Table([[_image(page.film), _image(page.overlay)],
                     [Paragraph(escape(_("Film")), styles["small"]), Paragraph(escape(caption), styles["small"])]],
                    hAlign="LEFT")

@@ -122,9 +122,10 @@ def activate(actor: audit.Actor | None, name: str, version: str, override_reason
                 explanation=gate_mod.explain(result), model=spec), result)
     if not passed:
         result = {**result, "evidence": evidence(name, version)}  # what the override set aside, kept with it
+    previous = _other_active(registry.resolve(spec))  # what the audit log shows as changed: previous -> this
     ref = registry.activate(name, version)
     path, digest = gate_mod.record_activation(ref, result, actor.name if actor else "anonymous",
-                                              None if passed else reason)
+                                              None if passed else reason, previous.spec if previous else None)
     audit.record(actor, "activate", model=ref.spec, digest=digest, outcome="gate-passed" if passed else "override")
     return {"model": ref.spec, "active": True, "gate": result, "override": not passed,
             "override_reason": None if passed else reason, "activation_record": str(path)}
@@ -144,3 +145,17 @@ def activate_after_training(actor: audit.Actor | None, spec: str) -> dict[str, A
     except EvalSetError as exc:
         return {"activated": False, "gate": None, "reason": str(exc)}
     return {"activated": True, "gate": done["gate"], "reason": None}
+
+
+def gate_not_run(candidate: str, active: str | None, reason: str) -> dict[str, Any]:
+    """A gate result that says why the gate could not be run (shown in place of the comparison)."""
+    return gate_mod.not_run(candidate, active, reason)
+
+
+def gate_passed(result: dict[str, Any]) -> bool:
+    return result["status"] == gate_mod.PASSED
+
+
+def gate_explanation(result: dict[str, Any]) -> str:
+    """The gate's verdict in one or two sentences, in the reader's language."""
+    return gate_mod.explain(result)

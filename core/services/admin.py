@@ -6,13 +6,20 @@ appends an audit record of the change; the admin page and the command line share
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import datetime
 
-from core.access import accounts, apikeys, audit as audit_log
+from core.access import accounts, apikeys, audit as audit_log, roles
+from core.errors import LucidDxError
 from core.exports import csv_text
+from core.i18n import _, format_threshold
+from core.models import gate, site_validation
 from core.services.audit import Actor, authorize, record
 
-AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "input_sha256", "outcome")
+AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "change", "input_sha256", "outcome")
+ROLES = roles.ROLES
+AUDIT_ACTIONS = ("login", "logout", *roles.PERMISSIONS)  # what the audit log can be filtered by
 
 
 def list_accounts(actor: Actor | None) -> list[dict]:
@@ -22,7 +29,11 @@ def list_accounts(actor: Actor | None) -> list[dict]:
 
 def add_account(actor: Actor | None, name: str, role: str, password: str) -> accounts.Account:
     authorize(actor, "users")
-    account = accounts.add(name, role, password)
+    try:
+        account = accounts.add(name, role, password)
+    except LucidDxError:
+        record(actor, "users", outcome="failed")
+        raise
     record(actor, "users", outcome="ok")
     return account
 
@@ -50,9 +61,10 @@ def create_api_key(actor: Actor | None, name: str) -> str:
     return key
 
 
-def list_api_keys(actor: Actor | None) -> list[dict]:
+def list_api_keys(actor: Actor | None, user: str | None = None) -> list[dict]:
+    """Every key (or ``user``'s): prefix, user, created, revoked; never the key itself."""
     authorize(actor, "apikeys")
-    return apikeys.list_keys()
+    return apikeys.list_keys(user)
 
 
 def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
@@ -63,10 +75,42 @@ def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
 
 
 def audit_records(actor: Actor | None, since: datetime | None = None, user: str | None = None,
-                  action: str | None = None) -> list[dict]:
-    """The audit log, filtered, as the contract's fields (oldest first)."""
+                  action: str | None = None, recorded: bool = False) -> list[dict]:
+    """The audit log, filtered, as the contract's fields (oldest first) and ``change``: what the action changed.
+
+    ``recorded``: the reading itself is recorded (a command run once); a page that redraws on every click
+    records its export and verification instead.
+    """
     authorize(actor, "audit")
-    return [r.public() for r in audit_log.records(since, user or None, action or None)]
+    rows = with_changes([r.public() for r in audit_log.records(since, user or None, action or None)])
+    if recorded:
+        record(actor, "audit")
+    return rows
+
+
+def with_changes(rows: list[dict]) -> list[dict]:
+    """Each row with ``change`` in words: an activation's "previous -> new" version, a threshold's "old -> new".
+
+    The record of the change is a file whose SHA-256 the (hash-chained) audit record carries, so what is
+    shown is what the chain vouches for; a row whose file is gone says nothing rather than guess.
+    """
+    known: dict[str, str] = {}
+    for name in sorted({row["model"].partition(":")[0] for row in rows if row.get("model")}):
+        for path in sorted(gate.activations_dir(name).glob("*.json")) if gate.activations_dir(name).is_dir() else []:
+            body = path.read_bytes()
+            entry = json.loads(body)
+            known[hashlib.sha256(body).hexdigest()] = _("{previous} -> {model}").format(
+                previous=entry.get("previous") or _("none active"), model=entry["model"])
+        for digest, entry in site_validation.threshold_changes(name).items():
+            before = entry["previous"]
+            known[digest] = _("threshold {old} ({old_source}) -> {new} ({new_source})").format(
+                old=_threshold_text(before.get("threshold")), old_source=before.get("source"),
+                new=_threshold_text(entry.get("threshold")), new_source=entry.get("source"))
+    return [{**row, "change": known.get(row.get("input_sha256") or "", "")} for row in rows]
+
+
+def _threshold_text(value: float | None) -> str:
+    return _("none") if value is None else format_threshold(value)
 
 
 def audit_csv(rows: list[dict]) -> str:
@@ -75,5 +119,8 @@ def audit_csv(rows: list[dict]) -> str:
 
 
 def verify_audit(actor: Actor | None) -> audit_log.Verification:
+    """Check the hash chain; the check itself is recorded with its outcome."""
     authorize(actor, "audit")
-    return audit_log.verify()
+    result = audit_log.verify()
+    record(actor, "audit", outcome="ok" if result.ok else "failed")
+    return result

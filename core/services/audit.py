@@ -8,10 +8,11 @@ The record holds the SHA-256 of the input bytes, never a file name or a patient 
 from __future__ import annotations
 
 import getpass
+import os
 import re
 from dataclasses import dataclass
 
-from core.access import audit, roles
+from core.access import apikeys, audit, roles
 
 OS_ROLE = "os-user"
 
@@ -34,9 +35,41 @@ def os_user() -> str:
     return re.sub(r"[^A-Za-z0-9._@-]", "_", name)[:64] or "unknown"
 
 
+def actor_for_key(key: str) -> Actor:
+    """The enabled account an API key belongs to, as an actor; AuthenticationError (401) otherwise."""
+    account = apikeys.authenticate(key)
+    return Actor(account.name, account.role, account.disabled)
+
+
+def check_action(action: str) -> None:
+    """ValueError for an action no role knows (a programming error, found where a route is declared)."""
+    roles.allowed("clinician", action)
+
+
+def sha256_of(data: bytes) -> str:
+    """The SHA-256 an audit record names an input by (never its file name)."""
+    return audit.sha256_of(data)
+
+
 def os_actor() -> Actor:
     """The command line's actor: whoever runs it already holds the machine's files and models."""
     return Actor(os_user(), OS_ROLE)
+
+
+def command_actor() -> Actor:
+    """Who a command acts for: the person who started it from the dashboard (a training job runs the command
+    line for them, and says so in ``LUCIDDX_JOB_ACTOR``), else the operating-system user who runs it."""
+    from core.jobs.runner import JOB_ACTOR_ENV
+
+    name, _sep, role = os.environ.get(JOB_ACTOR_ENV, "").partition(":")
+    if name and role in roles.ROLES and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}", name):
+        return Actor(name, role)
+    return os_actor()
+
+
+def started_by(actor: Actor | None) -> tuple[str, str] | None:
+    """(name, role) a job carries for ``actor`` (None: sign-in off, the job is the OS user's)."""
+    return None if actor is None else (actor.name, actor.role)
 
 
 def authorize(actor: Actor | None, action: str) -> None:

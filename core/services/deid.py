@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from core.access import deidentify
+from core.errors import LucidDxError
+from core.services.audit import Actor, authorize, record
 
 
 @dataclass(frozen=True)
@@ -19,3 +22,20 @@ def deidentified(data: bytes, label: str) -> DeidentifiedFile:
     """A de-identified copy of DICOM ``data`` in memory; UnsupportedImageError (naming ``label``) otherwise."""
     out, changed, burned_in, uid = deidentify.deidentify_bytes(data, label)
     return DeidentifiedFile(out, f"{uid or 'deidentified'}.dcm", changed, burned_in)
+
+
+def deidentify_file(actor: Actor | None, path: str | os.PathLike, out_dir: str | os.PathLike) -> deidentify.DeidResult:
+    """Write a de-identified copy of the DICOM file ``path`` into ``out_dir``, authorized and audited here
+    (the record holds the input's SHA-256, never its name).
+
+    Raises:
+        UnsupportedImageError: ``path`` is missing or not DICOM; nothing is written (recorded as bad input).
+    """
+    authorize(actor, "deidentify")
+    try:
+        done = deidentify.deidentify_file(path, out_dir)
+    except LucidDxError:
+        record(actor, "deidentify", outcome="bad-input")
+        raise
+    record(actor, "deidentify", digest=done.sha256)
+    return done

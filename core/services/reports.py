@@ -30,9 +30,10 @@ class CaseReport:
     failed: list[dict[str, Any]] = field(default_factory=list)
 
 
-def film_page(result: imaging.FileResult, classifier: Any, method: str) -> FilmPage:
-    """One diagnosed file's page: the film and its overlay at display size (uint8), and its prediction."""
-    explanation = imaging.explain(result, classifier, method, None)
+def film_page(result: imaging.FileResult, classifier: Any, method: str, target: str | None = None) -> FilmPage:
+    """One diagnosed file's page: the film and its overlay (of class ``target``, None = the model's call) at
+    display size (uint8), and its prediction."""
+    explanation = imaging.explain(result, classifier, method, target)
     film = imaging.display_image(result.image.pixels)
     overlay = imaging.overlay(film.astype("float32") / 255.0, explanation, OVERLAY_OPACITY)
     return FilmPage(name=result.name, film=film, overlay=overlay, prediction=result.prediction.as_dict(),
@@ -40,8 +41,9 @@ def film_page(result: imaging.FileResult, classifier: Any, method: str) -> FilmP
 
 
 def case_report(sources: list[tuple[bytes | Path, str]], model: str | None = None, method: str = "gradcam",
-                lang: str | None = None) -> CaseReport:
-    """Diagnose each ``(bytes or path, name)``, explain its predicted class with ``method``, render the PDF.
+                lang: str | None = None, target: str | None = None) -> CaseReport:
+    """Diagnose each ``(bytes or path, name)``, explain class ``target`` (None = the model's call) with
+    ``method``, render the PDF: the report shows the overlay the clinician chose on screen.
 
     Raises:
         ReportError: an unknown language.
@@ -59,7 +61,7 @@ def case_report(sources: list[tuple[bytes | Path, str]], model: str | None = Non
         if not result.ok:
             failed.append(prediction_json(name, result))
             continue
-        pages.append(film_page(result, classifier, method))
+        pages.append(film_page(result, classifier, method, target))
     if not pages:
         raise UnsupportedImageError(" ".join(item["error"] for item in failed) or _("No film was given."))
     pdf = render(pages, summary, LANGS.get(lang or "", None) or i18n.language())

@@ -25,8 +25,12 @@ from core.services import approval
 from core.tabular.predictor import RiskPredictor, RiskResult, load_risk_model
 from core.tabular.schema import FeatureSpec, FieldIssue, Schema
 
-__all__ = ["FeatureSpec", "FieldIssue", "PatientOutcome", "RiskPredictor", "RiskResult", "Schema", "export_csv",
-           "load", "model_choices", "model_labels", "usable_model", "score_csv", "score_patient", "score_rows_of", "top_contributions", "train"]
+MAX_CSV_MB = batch.MAX_CSV_BYTES // 1024**2
+"""The largest patients CSV read, in MB: the upload box states it."""
+
+__all__ = ["MAX_CSV_MB", "FeatureSpec", "FieldIssue", "PatientOutcome", "RiskPredictor", "RiskResult", "Schema", "export_csv",
+           "load", "model_choices", "model_labels", "usable_model", "score_csv", "score_patient", "score_rows_of",
+           "top_contributions", "train"]
 
 
 @dataclass
@@ -99,13 +103,15 @@ def score_csv(source: Path | bytes | str, model_spec: str | None = None, name: s
     return score_rows_of(source, load_risk_model(model_spec), name)
 
 
-def batch_table(results: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    return batch.batch_table(results)
+def batch_table(results: Sequence[Mapping[str, Any]], predictor: RiskPredictor | None = None) -> list[dict[str, Any]]:
+    """The batch as flat rows, each naming the model version and threshold (``predictor``'s for unscored rows)."""
+    return batch.batch_table(results, model=predictor.spec if predictor else None,
+                             threshold=predictor.threshold if predictor else None)
 
 
 def export_csv(results: Sequence[Mapping[str, Any]], predictor: RiskPredictor) -> str:
     """The results as CSV text for download, safe to open in a spreadsheet."""
-    return batch.batch_csv(results, predictor.schema.names)
+    return batch.batch_csv(results, predictor.schema.names, predictor.spec, predictor.threshold)
 
 
 def top_contributions(contributions: Mapping[str, float], top: int = 3) -> list[tuple[str, float]]:

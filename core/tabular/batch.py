@@ -139,11 +139,15 @@ def row_result(row: int, result: RiskResult) -> dict[str, Any]:
             "threshold": result.threshold, "above_threshold": result.above_threshold, "warnings": result.warnings}
 
 
-def batch_table(results: Sequence[Mapping[str, Any]], top: int = 3) -> list[dict[str, Any]]:
-    """Flat rows for a table/CSV: row, ok, risk, above threshold, top contributions, error, shap_<feature>."""
+def batch_table(results: Sequence[Mapping[str, Any]], top: int = 3, model: str | None = None,
+                threshold: float | None = None) -> list[dict[str, Any]]:
+    """Flat rows for a table/CSV: row, ok, model, threshold, risk, above threshold, top contributions, error,
+    shap_<feature>. Every row names the model version and threshold that scored it (``model`` and
+    ``threshold`` fill them for rows that could not be scored)."""
     table = []
     for r in results:
-        entry: dict[str, Any] = {"row": r["row"], "ok": r["ok"], "risk": None, "above_threshold": None,
+        entry: dict[str, Any] = {"row": r["row"], "ok": r["ok"], "model": r.get("model") or model,
+                                 "threshold": r.get("threshold", threshold), "risk": None, "above_threshold": None,
                                  "top_contributions": "", "error": r.get("error") or ""}
         if r["ok"]:
             ranked = sorted(r["explanation"]["contributions"].items(), key=lambda kv: -abs(kv[1]))[:top]
@@ -155,8 +159,11 @@ def batch_table(results: Sequence[Mapping[str, Any]], top: int = 3) -> list[dict
     return table
 
 
-def batch_csv(results: Sequence[Mapping[str, Any]], feature_names: Sequence[str]) -> str:
-    """The batch table as CSV text (log-odds SHAP columns for every feature), formula-injection safe."""
-    rows = batch_table(results)
-    columns = ["row", "ok", "risk", "above_threshold", "top_contributions", "error", *[f"shap_{n}" for n in feature_names]]
+def batch_csv(results: Sequence[Mapping[str, Any]], feature_names: Sequence[str], model: str | None = None,
+              threshold: float | None = None) -> str:
+    """The batch table as CSV text (log-odds SHAP columns for every feature), formula-injection safe; every row
+    carries the model version and the threshold (``model``/``threshold`` for rows that could not be scored)."""
+    rows = batch_table(results, model=model, threshold=threshold)
+    columns = ["row", "ok", "model", "threshold", "risk", "above_threshold", "top_contributions", "error",
+               *[f"shap_{n}" for n in feature_names]]
     return csv_text(columns, rows)

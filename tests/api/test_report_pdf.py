@@ -54,7 +54,7 @@ def test_cli_report_one_page_per_film(tmp_path: Path, capsys) -> None:
     text = pdf_text(out)
     assert "Result: PNEUMONIA" in text and "Result: NORMAL" in text
     threshold = registry.resolve("chest_xray").meta["threshold"]
-    assert f"Threshold: {threshold:.3f}" in text and "Probability of PNEUMONIA" in text
+    assert f"Threshold: {threshold:.2f}, stored with this version" in text and "Probability of PNEUMONIA" in text
     assert "AUC" in text and "Sensitivity" in text and "Specificity" in text and "Intended use" in text
     assert "AI result, decision support only, not for diagnosis." in text
 
@@ -105,7 +105,8 @@ def test_out_of_distribution_is_not_assessable() -> None:
                   "positive_class": "PNEUMONIA", "out_of_distribution": True}
     headline, lines = result_lines(prediction)
     assert headline.startswith("Not assessable")
-    assert "0.700" in lines[0] and "above" in lines[0] and "0.155" in lines[1]
+    assert "0.70" in lines[0] and "unreliable" in lines[0] and "above" not in lines[0]  # no side, no class
+    assert lines[-1] == "Label: none (not assessable)" and not any("PNEUMONIA" in line for line in lines[1:])
 
 
 @needs_poppler
@@ -120,9 +121,20 @@ def test_api_report_is_a_pdf_in_either_language(client, clinician, tmp_path: Pat
     assert_not_blank(page)
     text = pdf_text(out)
     threshold = registry.resolve("chest_xray").meta["threshold"]
-    assert "PNEUMONIA" in text and f"{threshold:.3f}" in text and name in text
+    assert "PNEUMONIA" in text and f"{threshold:.2f}" in text and f"{threshold:.3f}" not in text and name in text
     if lang == "zh":
         assert "LucidDx 病例报告" in text and "AI 结果，仅供辅助决策，不可用于诊断。" in text
         assert "儿童前后位胸部X线片的第二阅片者" in "".join(text.split())  # the model's stored intended use (wrapped)
     (record,) = audit.records()
     assert (record.action, record.model, record.outcome) == ("report", registry.resolve("chest_xray").spec, "ok")
+
+
+@needs_poppler
+def test_the_report_shows_the_class_the_clinician_chose_to_explain(tmp_path: Path) -> None:
+    """Issue 21 item 10: the overlay in the PDF is the one on screen (method and explained class)."""
+    from core.services import reports
+
+    out = tmp_path / "normal.pdf"
+    out.write_bytes(reports.case_report([(FILM, FILM.name)], method="gradcam", lang="en", target="NORMAL").pdf)
+    text = pdf_text(out)
+    assert "Overlay: gradcam, class NORMAL" in text and "Result: PNEUMONIA" in text

@@ -172,6 +172,13 @@ def test_the_uploader_states_the_image_doors_limit() -> None:
     assert MAX_UPLOAD_MB * 1024**2 == MAX_FILE_BYTES
     page = (ROOT / "pages" / "image_diagnosis.py").read_text()
     assert "max_upload_size=diagnosis.MAX_UPLOAD_MB" in page
+    import tomllib
+
+    # Streamlit's own limit (what an upload box without its own says, "… per file") is the same 512 MB, not 1 GB
+    server = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["maxUploadSize"] == MAX_UPLOAD_MB == 512
+    for csv_page in ("patient_risk.py", "risk_training.py"):  # CSV boxes state the CSV reader's 64 MB
+        assert "max_upload_size=" in (ROOT / "pages" / csv_page).read_text()
     assert "apply_language()" in page
 
 
@@ -188,6 +195,8 @@ def test_a_batch_reads_the_positive_class_at_the_threshold_in_force(app: AppTest
     assert list(table["class"][:3]) == ["PNEUMONIA"] * 3  # one meaning per number, whatever the label
     assert table["probability"][0] > 0.9 and table["probability"][1] < 0.1  # NORMAL's row: PNEUMONIA is unlikely
     assert list(table["finding"][:3]) == ["PNEUMONIA", "NORMAL", "Not assessable"]
+    # the CT carries no class and no probability to sort on: sorted by probability it is never among the pneumonias
+    assert table["label"].isna()[2] and table["probability"].isna()[2] and not table["probability"].isna()[:2].any()
     model = load_classifier()
     assert set(table["threshold"]) == {round(model.threshold, 2)} and set(table["threshold source"]) == {"stored"}
     assert set(table["model"]) == {model.spec}
@@ -210,8 +219,11 @@ def test_a_batch_reads_the_positive_class_at_the_threshold_in_force(app: AppTest
     app.selectbox(key="result_filter").set_value("all").run()
     table = app.dataframe[0].value
     assert set(table["threshold"]) == {round(threshold, 2)} and set(table["threshold source"]) == {source}
-    assert list(table["label"][:2]) == ["PNEUMONIA", "NORMAL"]
+    assert list(table["label"][:2]) == ["PNEUMONIA", "NORMAL"] and table["label"].isna()[2]
     assert any(source.split(":", 1)[1] in i.value for i in app.info)
+    # the panel beside the prediction now leads with the site's figures and the threshold in force
+    assert any(m.value.startswith(f"**At this site** · site validation {source.split(':', 1)[1]}") for m in app.markdown)
+    assert any(f"Threshold in force: {threshold:.2f}, adopted from site validation" in c.value for c in app.caption)
 
 
 def test_full_resolution_is_on_demand(app: AppTest) -> None:

@@ -47,10 +47,17 @@ def test_form_shows_the_models_risk_and_a_waterfall():
     assert "waterfall" in chart_types(at) and "indicator" in chart_types(at)
     waterfall = next(json.loads(c.proto.spec)["data"][0] for c in at.get("plotly_chart")
                      if json.loads(c.proto.spec)["data"][0]["type"] == "waterfall")
-    assert "Glucose = 148 mg/dL" in waterfall["y"] and "Insulin = not measured (imputed 125 µU/mL)" in waterfall["y"]
+    # the fields' labels and units, never the raw column names; the axis reads as risk, the unit is named
+    assert "Plasma glucose, 2-h OGTT = 148 mg/dL" in waterfall["y"]
+    assert "Serum insulin, 2-h = not measured (imputed 125 µU/mL)" in waterfall["y"]
+    assert not any(label.startswith(("Glucose", "Insulin", "BMI")) for label in waterfall["y"])
+    layout = next(json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")
+                  if json.loads(c.proto.spec)["data"][0]["type"] == "waterfall")
+    assert "log-odds" in layout["title"]["text"] and "log-odds" in layout["xaxis"]["title"]["text"]
+    assert "50%" in layout["xaxis"]["ticktext"] and layout["xaxis"]["tickvals"][layout["xaxis"]["ticktext"].index("50%")] == 0
     assert waterfall["x"][-1] == pytest.approx(expected.output, abs=1e-9)
     assert waterfall["x"][0] + sum(waterfall["x"][1:-1]) == pytest.approx(expected.output, abs=1e-6)
-    assert any("Insulin" in info.value for info in at.info)  # blank field shown as imputed
+    assert any("Serum insulin, 2-h (imputed" in info.value for info in at.info)  # blank field shown as imputed
 
 
 def test_what_if_panel_shows_the_new_risk_and_the_change():
@@ -59,7 +66,16 @@ def test_what_if_panel_shows_the_new_risk_and_the_change():
     at.number_input(key="risk_whatif_value_Glucose").set_value(100.0).run()
     assert not at.exception
     lower = load_risk_model("diabetes_risk").predict_one({**PATIENT, "Insulin": None, "Glucose": 100.0})
-    assert metric(at, "Risk with Glucose = 100 mg/dL") == f"{lower.risk:.1%}"
+    assert metric(at, "Risk with Plasma glucose, 2-h OGTT = 100 mg/dL") == f"{lower.risk:.1%}"
+    from streamlit.proto.Metric_pb2 import Metric
+
+    lowered = next(m for m in at.metric if m.label.startswith("Risk with")).proto
+    assert lowered.delta.startswith("-") and lowered.delta.endswith(" percentage points")
+    assert (lowered.direction, lowered.color) == (Metric.MetricDirection.DOWN, Metric.MetricColor.GREEN)
+    at.number_input(key="risk_whatif_value_Glucose").set_value(148.0).run()  # back to the patient's own value
+    same = next(m for m in at.metric if m.label.startswith("Risk with")).proto
+    assert same.delta == "no change" and "+0.0" not in same.delta  # zero change: neutral, no arrow
+    assert (same.direction, same.color) == (Metric.MetricDirection.NONE, Metric.MetricColor.GRAY)
     assert {"bar", "scattergl", "scatter"} <= set(chart_types(at))  # the researchers' global views
 
 

@@ -169,8 +169,13 @@ def test_batch_reports_bad_rows_by_number_and_scores_the_rest(tmp_path, predicto
     table = tabular.batch_table(results)
     assert table[1]["risk"] is None and "Glucose" in table[1]["error"] and table[0]["top_contributions"].startswith("Glucose")
     text = tabular.export_csv(results, predictor)
-    assert text.splitlines()[0].startswith("row,ok,risk,above_threshold,top_contributions,error,shap_Pregnancies")
+    assert text.splitlines()[0].startswith("row,ok,model,threshold,risk,above_threshold,top_contributions,error,shap_Pregnancies")
     assert len(text.splitlines()) == 7
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(text)))  # every row, scored or not, names the version and threshold
+    assert {r["model"] for r in rows} == {predictor.spec} and {float(r["threshold"]) for r in rows} == {predictor.threshold}
 
 
 @pytest.mark.parametrize(

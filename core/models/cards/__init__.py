@@ -12,10 +12,11 @@ from core.models.cards.compare import compare_versions
 from core.models.cards.localize import localized
 from core.models.cards.markdown import render_markdown
 from core.models.cards.prose import SECTION_TITLES, SECTIONS
-from core.models.cards.store import attach_site_evidence, is_current, key_metrics, load_card, missing_sections, rebuild_card, write_card
+from core.models.cards.store import (attach_site_evidence, headline_lines, is_current, key_metrics, load_card, missing_sections,
+                                    rebuild_card, threshold_source_text, write_card)
 
 __all__ = [
     "CARD_SCHEMA_VERSION", "PREDICTIONS_FILE", "SECTIONS", "SECTION_TITLES", "attach_site_evidence", "build_card", "compare_versions",
     "fingerprint", "is_current", "key_metrics", "load_card", "localized", "load_predictions", "missing_sections",
-    "rebuild_card", "render_markdown", "write_card",
+    "rebuild_card", "render_markdown", "write_card", "headline_lines", "threshold_source_text",
 ]

@@ -60,6 +60,10 @@ def _evidence(card: dict[str, Any]) -> None:
     for entry in evidence["external"]:
         entry["label"] = _("external validation {id}").format(id=entry["id"])
     evidence["read"] = reading_advice(card, evidence["external"])
+    headline = evidence.get("headline")
+    if headline:
+        headline["label"] = (_("site validation {id}").format(id=headline["id"]) if headline["scope"] == "site"
+                             else _("internal validation"))
 
 
 def localized(card: dict[str, Any]) -> dict[str, Any]:

@@ -161,9 +161,14 @@ def _evidence(card: dict[str, Any]) -> list[str]:
     evidence = card.get("evidence")
     if not evidence:
         return []
-    columns = [evidence["internal"], *evidence["external"]]
-    lines = ["", _("## Evidence: which figures to read"), "", f"**{evidence['read']}**", "",
-             "| | " + " | ".join(c["label"] for c in columns) + " |", "|---" * (len(columns) + 1) + "|",
+    columns = [*reversed(evidence["external"]), evidence["internal"]]  # the site's figures lead, newest first
+    lines = ["", _("## Evidence: which figures to read"), "", f"**{evidence['read']}**", ""]
+    if (evidence.get("headline") or {}).get("scope") == "site":  # the site's figures lead; else the table says it all
+        from core.models.cards.store import headline_lines  # store imports this module's callers
+
+        said, caution = headline_lines(evidence["headline"])
+        lines += [_field(_("Figures that apply here"), said)] + ([f"  {caution}"] if caution else []) + [""]
+    lines += ["| | " + " | ".join(c["label"] for c in columns) + " |", "|---" * (len(columns) + 1) + "|",
              _row([_("Cases (n)"), *(str(c["n"]) for c in columns)]),
              _row([_("Prevalence"), *(_pct(c.get("prevalence")) for c in columns)])]
     for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from core import config, i18n
-from core.i18n import _
+from core.i18n import _, format_threshold
 from core.models import registry, site_validation
 from core.models.cards.build import CARD_SCHEMA_VERSION, build_card, fingerprint
 from core.models.cards.prose import SECTIONS
@@ -87,6 +87,76 @@ def attach_site_evidence(card: dict[str, Any], ref: registry.ModelRef) -> None:
         card["evidence"] = {"internal": internal_summary(card), "external": external, "read": reading_advice(card, external)}
     threshold, source = site_validation.threshold_in_force(ref)
     card["model_details"]["threshold_in_force"] = {"threshold": threshold, "source": source}
+    card["evidence"]["headline"] = headline_evidence(ref, card, threshold, source)
+
+
+def headline_evidence(ref: registry.ModelRef, card: dict[str, Any], threshold: float | None, source: str) -> dict[str, Any]:
+    """The figures that apply where the model is used, to lead every display of it.
+
+    With a site threshold adopted: the validation it came from, at that threshold. With a recorded site
+    validation and the stored threshold: the latest validation, at the stored threshold. Otherwise the
+    internal validation. ``scope`` says which ("site" / "internal"); metric entries are ``{"value", "ci95"}``.
+    """
+    validations = site_validation.list_validations(ref)
+    chosen = None
+    if source.startswith("site:"):
+        chosen = next((v for v in validations if v["id"] == source.split(":", 1)[1]), None)
+    elif validations and threshold is not None:
+        chosen = validations[-1]
+    if chosen is None or threshold is None:
+        internal = card["evidence"]["internal"]
+        return {"scope": "internal", "label": internal["label"], "n": internal["n"], "prevalence": internal["prevalence"],
+                "threshold": threshold, "threshold_source": source,
+                **{k: internal[k] for k in site_validation.HEADLINE_METRICS if k in internal}}
+    adopted = site_validation.adopted_record(ref) if source.startswith("site:") else None
+    rule = (adopted or {}).get("rule", "stored")
+    candidate = next((row for row in chosen.get("thresholds", []) if row["rule"] == rule), {})
+    return {"scope": "site", "label": f"site validation {chosen['id']}", "id": chosen["id"], "recorded": chosen["recorded"],
+            "description": chosen.get("source", ""), "n": chosen["n"], "prevalence": chosen["prevalence"],
+            "threshold": threshold, "threshold_source": source, "rule": rule,
+            "adopted": (adopted or {}).get("adopted"), "chosen_on_these_cases": bool(candidate.get("chosen_on_these_cases")),
+            "cross_fitted": candidate.get("cross_fitted"), **site_validation.figures_at(ref, chosen, threshold)}
+
+
+def threshold_source_text(headline: dict[str, Any]) -> str:
+    """Where the threshold in force comes from, in words: stored with the version, or a site validation (id, date)."""
+    source = headline.get("threshold_source") or "stored"
+    if not source.startswith("site:"):
+        return _("stored with this version")
+    validation = source.split(":", 1)[1]
+    if headline.get("scope") == "site" and headline.get("id") == validation:
+        return _("adopted from site validation {id} of {date}").format(id=validation, date=headline["recorded"][:10])
+    return _("adopted from site validation {id}").format(id=validation)
+
+
+def headline_lines(headline: dict[str, Any]) -> tuple[str, str | None]:
+    """(what the headline figures are, in one sentence; the caution when the threshold was chosen on those very cases)."""
+    def cell(key: str) -> str:
+        entry = headline.get(key) or {}
+        if entry.get("value") is None:
+            return _("n/a")
+        low, high = entry.get("ci95") or [None, None]
+        return f"{entry['value']:.3f}" + ("" if low is None else f" ({low:.3f}–{high:.3f})")
+
+    threshold = headline.get("threshold")
+    shown = _("n/a") if threshold is None else format_threshold(threshold)
+    if headline["scope"] == "site":
+        said = _("At this site ({label}, recorded {date}, {n} cases): sensitivity {sensitivity}, specificity {specificity}, "
+                 "AUC {auc}, at threshold {threshold} ({source}).")
+    else:
+        said = _("Internal validation ({n} cases, the developer's data): sensitivity {sensitivity}, specificity "
+                 "{specificity}, AUC {auc}, at threshold {threshold} ({source}).")
+    text = said.format(label=_("site validation {id}").format(id=headline.get("id")), date=(headline.get("recorded") or "")[:10], n=headline["n"],
+                       sensitivity=cell("sensitivity"), specificity=cell("specificity"), auc=cell("auc"), threshold=shown,
+                       source=threshold_source_text(headline))
+    honest = headline.get("cross_fitted") if headline.get("chosen_on_these_cases") else None
+    caution = None
+    if honest:
+        caution = _("The threshold was chosen on these same cases, so these figures flatter it; chosen without the "
+                    "scored cases (cross-fitting) it reached sensitivity {sensitivity}, specificity {specificity}.").format(
+            sensitivity=_("n/a") if honest.get("sensitivity") is None else f"{honest['sensitivity']:.3f}",
+            specificity=_("n/a") if honest.get("specificity") is None else f"{honest['specificity']:.3f}")
+    return text, caution
 
 
 def internal_summary(card: dict[str, Any]) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The worklist: every instance the node received and what became of it, for the CLI and a page.
+"""The worklist: every instance the DICOM node received and what became of it, for the CLI and a page.
 
 :func:`entries` gives the contract's fields (CLI.md "dicom-node") plus ``reason``, ``model``,
 ``calling_aet`` and ``finished``; :func:`describe` one line a person reads, in their language. No
@@ -9,17 +9,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.dicomnode import index
+from core.imaging import dicom_index as index
 from core.i18n import _
 
+STATUSES = index.STATUSES
 CONTRACT_FIELDS = ("sop_instance_uid", "received", "modality", "status", "label", "probabilities",
                    "out_of_distribution", "results")
 
 
 def entries(home: Path | None = None, status: str | None = None) -> list[dict]:
     """Every received instance, newest first (optionally only those with ``status``), as plain dicts."""
-    rows = [entry.public() for entry in index.all_entries(home)]
+    rows = [_no_label_when_unlike(entry.public()) for entry in index.all_entries(home)]
     return [row for row in rows if status is None or row["status"] == status]
+
+
+def _no_label_when_unlike(row: dict) -> dict:
+    """A film that is not assessable carries no label (rows indexed before that rule included)."""
+    return {**row, "label": None} if row.get("out_of_distribution") else row
 
 
 def status_text(status: str) -> str:
@@ -38,7 +44,7 @@ def describe(row: dict) -> str:
         head += "  " + _("{label} (probability {probability:.3f})").format(
             label=row["label"], probability=row["probabilities"].get(row["label"], 0.0))
     if row["out_of_distribution"]:
-        head += "  " + _("[UNRELIABLE: unlike the training images]")
+        head += "  " + _("Not assessable: unlike the training images")
     if row["reason"] and row["status"] in ("failed", "refused"):
         head += "  " + _("reason: {reason}").format(reason=row["reason"])
     return head
