@@ -126,7 +126,7 @@ def settings_form(report: training_service.DatasetReport) -> None:
                                   image_size=int(size), batch_size=int(batch), max_per_class=int(limit) or None,
                                   init_from=TRANSFER_MODEL if start == "transfer" else None)
         running = st.session_state.get("train_started")
-        if running and running[0] == request and jobs.read_progress(running[1]).active:
+        if running and running[0] == request and jobs.follow(running[1]).active:
             st.warning(_("This training is already running (job {job}); it was not started again.").format(job=running[1]),
                        icon=":material/block:")
             return
