@@ -16,7 +16,7 @@ from core.api.uploads import display_name, read_upload
 from core.errors import InvalidOptionError, InvalidPatientDataError
 from core.i18n import _
 from core.access import roles
-from core.services import tabular
+from core.services import catalog, tabular
 from core.services.results import patient_json
 
 router = APIRouter(tags=["risk"])
@@ -77,6 +77,8 @@ async def risk(request: Request, model: str | None = Query(None, description="NA
     caller.hash_input(data)
     predictor = await run_in_threadpool(risk_model, model, caller.account)
     caller.model = predictor.ref.spec
+    approved = {"approved": catalog.is_approved(predictor.ref)}  # as the CLI's risk rows say it
     if name:
-        return await run_in_threadpool(tabular.score_rows_of, data, predictor, name)
-    return [await run_in_threadpool(patient_json, predictor, _patient(data))]
+        rows = await run_in_threadpool(tabular.score_rows_of, data, predictor, name)
+        return [row | approved if row["ok"] else row for row in rows]
+    return [await run_in_threadpool(patient_json, predictor, _patient(data)) | approved]

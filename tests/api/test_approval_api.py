@@ -26,6 +26,8 @@ def test_a_clinician_s_api_key_gets_403_for_an_unapproved_version(client, make_k
     allowed = client.post("/v1/predict?model=knee_xray:1", headers=researcher, files=upload(FILM))
     assert allowed.status_code == 200 and allowed.json()["approved"] is False
     assert client.post("/v1/predict", headers=clinician, files=upload(FILM)).json()["approved"] is True
+    (row,) = client.post("/v1/risk?model=glaucoma_risk:1", headers=researcher, json=PATIENT).json()
+    assert row["ok"] and row["model"] == "glaucoma_risk:1" and row["approved"] is False
     listed = {r["model"]: r for r in client.get("/v1/models", headers=clinician).json()}
     assert listed["knee_xray:1"]["approved"] is False and listed["chest_xray:2"]["approved"] is True
     assert client.get("/v1/models/knee_xray:1/card", headers=clinician).json()["approved"] is False
