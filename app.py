@@ -31,6 +31,7 @@ PAGES = [
     (st.Page("pages/worklist.py", title=_("DICOM worklist"), icon=":material/list_alt:"), "worklist"),
     (st.Page("pages/retrain.py", title=_("Retrain"), icon=":material/model_training:"), "train"),
     (st.Page("pages/risk_training.py", title=_("Risk model from a table"), icon=":material/table_chart:"), "train-risk"),
+    (st.Page("pages/site_validation.py", title=_("Site validation"), icon=":material/verified:"), "validate"),
     (st.Page("pages/archive_scoring.py", title=_("Score an archive"), icon=":material/dataset:"), "evaluate"),
     (st.Page("pages/admin.py", title=_("Administration"), icon=":material/admin_panel_settings:"), "users"),
 ]

@@ -44,6 +44,9 @@ def risk_model(spec: str | None, account: roles.HasRole) -> tabular.RiskPredicto
 def _patient(body: bytes) -> dict[str, Any]:
     try:
         values = json.loads(body)
+    except RecursionError as exc:  # {"a":{"a":...}} thousands deep: the parser's stack, not ours
+        raise InvalidPatientDataError(_("The request body is JSON nested too deeply; send one patient as a flat "
+                                        "object {example}.").format(example='{"field": value, ...}')) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidPatientDataError(_("The request body is not valid JSON ({error}); send one patient as "
                                         "{example}.").format(error=exc, example='{"field": value, ...}')) from exc
@@ -58,7 +61,7 @@ async def _csv_upload(request: Request) -> tuple[bytes, str]:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidPatientDataError(_("Send the CSV file as the form field 'file'."))
-    data = await run_in_threadpool(read_upload, upload)
+    data = await run_in_threadpool(read_upload, upload, tabular.csv_limit())
     return data, display_name(upload)
 
 
@@ -75,10 +78,11 @@ async def risk(request: Request, model: str | None = Query(None, description="NA
         raise InvalidOptionError(_("Send application/json (one patient) or multipart/form-data (a CSV file), "
                                    "not {kind}.").format(kind=kind[:60]))
     caller.hash_input(data)
+    patient = None if name else _patient(data)  # a malformed body is refused before any model loads
     predictor = await run_in_threadpool(risk_model, model, caller.account)
     caller.model = predictor.ref.spec
     approved = {"approved": catalog.is_approved(predictor.ref)}  # as the CLI's risk rows say it
-    if name:
+    if patient is None:
         rows = await run_in_threadpool(tabular.score_rows_of, data, predictor, name)
         return [row | approved if row["ok"] else row for row in rows]
-    return [await run_in_threadpool(patient_json, predictor, _patient(data)) | approved]
+    return [await run_in_threadpool(patient_json, predictor, patient) | approved]

@@ -7,15 +7,12 @@ blocks keep the temporaries of a 50-megapixel frame small.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from core.i18n import N_, _, ngettext
 from core.errors import UnsupportedImageError
-
-if TYPE_CHECKING:
-    from core.imaging.windowing import Levels
 
 SUPPORTED_FORMATS = N_("PNG, JPEG, BMP, TIFF or DICOM")
 MAX_PIXELS = 50_000_000
@@ -35,7 +32,9 @@ class Decoded:
     frame_index: int | None
     n_frames: int
     notes: list[str]
-    levels: "Levels | None" = None  # a monochrome DICOM frame's values for re-windowing (same decode)
+    # A monochrome DICOM frame's core.imaging.windowing.Levels (same decode), else None. Typed Any: windowing
+    # builds on this module's row blocks, so naming its class here would make an import cycle.
+    levels: Any = None
 
 
 def by_rows(src: np.ndarray, convert: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

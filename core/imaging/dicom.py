@@ -7,6 +7,7 @@ library error texts (which can quote element values) never go into our messages.
 from __future__ import annotations
 
 import re
+import zlib
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
@@ -40,6 +41,13 @@ SAFE_FIELDS = (
     "WindowWidth",
     "PixelSpacing",
 )
+MAX_INFLATED_BYTES = 256 * 1024**2
+"""Largest dataset a Deflated Explicit VR file may inflate to; counted while inflating (a deflate bomb
+of a few MB can hold gigabytes)."""
+MAX_ELEMENT_BYTES = 64 * 1024**2
+"""Largest single header element (pixel data aside): no technical field needs more; a huge private
+element is a way to exhaust memory."""
+_INFLATE_CHUNK = 1024**2
 _MAX_METADATA_CHARS = 64
 PIXEL_SLACK = 1.25
 """Pixel data may exceed what the header describes by this factor (trailing padding) before it is refused."""
@@ -58,7 +66,9 @@ PELVIS RIB SACRUM SHOULDER SINUS SKULL SPINE SSPINE TIBIA TMJ THORAX TOE TSPINE 
 
 def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: bool) -> decoding.Decoded:
     """Decode one frame of a DICOM file: header and size checks first, then only that frame."""
+    check_inflated_size(stream, display_name, force)
     ds = _read_dicom_header(stream, display_name, force)
+    check_element_sizes(ds, display_name)
     n_frames = _check_dicom_size(ds, display_name)
     index = n_frames // 2 if frame is None else frame
     decoding.check_frame_index(index, n_frames, display_name, unit="frame")
@@ -75,13 +85,64 @@ def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: 
     return decoding.Decoded(pixels, "DICOM", metadata, index if n_frames > 1 else None, n_frames, notes, levels)
 
 
+def check_inflated_size(stream: BinaryIO, display_name: str, force: bool = True) -> None:
+    """Refuse a Deflated Explicit VR file whose dataset inflates past MAX_INFLATED_BYTES.
+
+    pydicom inflates such a dataset whole, in memory, before it parses one element. This counts the
+    inflated bytes as they stream (output discarded, at most a megabyte at a time) and stops at the
+    limit, so a deflate bomb is refused having cost a megabyte, not gigabytes. Other syntaxes: no-op.
+    """
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    try:
+        read_preamble(stream, force)
+        meta = _read_file_meta_info(stream)
+        deflated = meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+        if deflated:
+            _count_inflated(stream, display_name)
+    except UnsupportedImageError:
+        raise
+    except Exception:  # an unreadable meta or stream is the header reader's to report, with its own message
+        return
+    finally:
+        stream.seek(0)
+
+
+def _count_inflated(stream: BinaryIO, display_name: str) -> None:
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    while not inflater.eof and (pending := inflater.unconsumed_tail or stream.read(_INFLATE_CHUNK)):
+        total += len(inflater.decompress(pending, _INFLATE_CHUNK))
+        if total > MAX_INFLATED_BYTES:
+            raise UnsupportedImageError(
+                _("{display_name}: the deflate-compressed DICOM data expands to more than the {limit_mb} MB "
+                  "limit; LucidDx stopped inflating it. Export the image uncompressed, or as a single frame.").format(
+                    display_name=display_name, limit_mb=MAX_INFLATED_BYTES // 1024**2))
+
+
+def check_element_sizes(ds: "Dataset", display_name: str) -> None:
+    """Refuse a header with an element (pixel data aside) longer than MAX_ELEMENT_BYTES, naming the limit."""
+    for tag in list(ds.keys()):
+        element = ds.get_item(tag)  # raw: a deferred value keeps its length and stays unread
+        length = getattr(element, "length", None)
+        if length is None:
+            length = len(element.value) if isinstance(element.value, (bytes, bytearray, str)) else 0
+        if element.tag != 0x7FE00010 and length != 0xFFFFFFFF and length > MAX_ELEMENT_BYTES:
+            raise UnsupportedImageError(
+                _("{display_name}: a DICOM header element holds {size_mb:.0f} MB, more than the {limit_mb} MB limit "
+                  "for one element; the file is damaged or padded. Export the image again.").format(
+                    display_name=display_name, size_mb=length / 1024**2, limit_mb=MAX_ELEMENT_BYTES // 1024**2))
+
+
 def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dataset":
     """Parse every element before the pixel data (patient fields stay in here, never copied out)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(stream, stop_before_pixels=True, force=force)
+        # Large values stay unread (deferred): their lengths are checked before anything loads them.
+        ds = pydicom.dcmread(stream, stop_before_pixels=True, force=force, defer_size=_INFLATE_CHUNK)
     except InvalidDicomError as exc:
         raise UnsupportedImageError(
             _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
