@@ -73,12 +73,21 @@ def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target:
 
 
 def pick_model() -> str | None:
-    specs, default_index = diagnosis.model_choices()
+    """The model to read with: clinicians see approved versions only, others see every version, marked."""
+    specs, default_index = diagnosis.model_choices(USER)
     if not specs:
-        st.error(_("No image model is registered. Train one on the Retrain page."))
+        st.error(_("No approved image model is available: an administrator activates one on the Retrain page."))
         return None
-    return st.selectbox(_("Model"), specs, index=default_index, key="image_model",
-                        help=_("Every version of every image model."))
+    if st.session_state.get("image_model") not in specs:
+        st.session_state.pop("image_model", None)  # e.g. a version no longer approved
+    labels = diagnosis.model_labels(specs)  # made now, in this run's language
+    picked = st.selectbox(_("Model"), specs, index=default_index, key="image_model", format_func=labels.__getitem__,
+                          help=_("Approved (active) versions; researchers also see versions not approved for clinical use."))
+    spec, approved = diagnosis.usable_model(USER, picked)  # the service decides, not the picker
+    if not approved:
+        st.warning(_("{spec} is not approved for clinical use: for research only, not for patient care.").format(spec=spec),
+                   icon=WARNING_ICON)
+    return spec
 
 
 def gather_inputs() -> list[tuple[str, bytes]]:

@@ -259,14 +259,21 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
 apply_language()
 USER = require_page("risk")
 st.title(_("Patient risk"))
-specs, default_index = tabular.model_choices()
+specs, default_index = tabular.model_choices(USER)
 if not specs:
-    st.error(_("No risk model is registered. Train one: {command}").format(
+    st.error(_("No approved risk model is available. Train one ({command}); an administrator then activates it.").format(
         command="`python -m core train-risk --csv FILE --target COLUMN --name NAME`"),
              icon=":material/error:")
     st.stop()
-model_spec = st.selectbox(_("Risk model"), specs, index=default_index, key="risk_model")
+if st.session_state.get("risk_model") not in specs:
+    st.session_state.pop("risk_model", None)  # e.g. a version no longer approved
+labels = tabular.model_labels(specs)  # made now, in this run's language
+model_spec = st.selectbox(_("Risk model"), specs, index=default_index, key="risk_model", format_func=labels.__getitem__)
 try:
+    model_spec, approved = tabular.usable_model(USER, model_spec)  # the service decides, not the picker
+    if not approved:
+        st.warning(_("{spec} is not approved for clinical use: for research only, not for patient care.").format(
+            spec=model_spec), icon=":material/warning:")
     predictor = get_predictor(model_spec)
 except LucidDxError as exc:
     st.error(str(exc), icon=":material/error:")
