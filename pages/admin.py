@@ -31,11 +31,11 @@ def show_message() -> None:
 
 
 def add_account_form() -> None:
-    with st.form("admin_add_account", clear_on_submit=True):
+    with st.form("admin_add_account", clear_on_submit=True, enter_to_submit=False):
         st.markdown("**" + _("Add an account") + "**")
         c1, c2 = st.columns(2)
         name = c1.text_input(_("Name"), key="admin_new_name")
-        role = c2.selectbox(_("Role"), admin.ROLES, key="admin_new_role")
+        role = c2.selectbox(_("Role"), admin.ROLES, key="admin_new_role", format_func={r: admin.role_name(r) for r in admin.ROLES}.__getitem__)
         password = c1.text_input(_("Password"), type="password")  # no key: never kept in session_state
         again = c2.text_input(_("Password again"), type="password")
         submitted = st.form_submit_button(_("Add account"), icon=":material/person_add:")
@@ -57,7 +57,7 @@ def accounts_section() -> None:
     if names:
         c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
         name = c1.selectbox(_("Account"), names, key="admin_account")
-        role = c2.selectbox(_("New role"), admin.ROLES, key="admin_role")
+        role = c2.selectbox(_("New role"), admin.ROLES, key="admin_role", format_func={r: admin.role_name(r) for r in admin.ROLES}.__getitem__)
         c3.button(_("Set role"), key="admin_set_role", on_click=_act, args=(admin.set_role, name, role),
                   kwargs={"success": _("{name} is now a {role}.").format(name=name, role=role)})
         disabled = next(r["disabled"] for r in rows if r["name"] == name)
@@ -158,7 +158,8 @@ def audit_section() -> None:
     c1, c2, c3 = st.columns(3)
     since_day = c1.date_input(_("Since"), value=None, key="audit_since")
     user = c2.text_input(_("User"), key="audit_user").strip()
-    action = c3.selectbox(_("Action"), ["", *admin.AUDIT_ACTIONS], key="audit_action")
+    action = c3.selectbox(_("Action"), ["", *admin.AUDIT_ACTIONS], key="audit_action",
+                          format_func={a: admin.action_name(a) if a else _("all") for a in ["", *admin.AUDIT_ACTIONS]}.__getitem__)
     since = datetime.combine(since_day, time.min, tzinfo=timezone.utc) if since_day else None
     rows = admin.audit_records(USER, since, user, action)
     st.caption(_("{n} records").format(n=len(rows)))

@@ -78,7 +78,7 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
         st.button(_("Fill in an example patient"), on_click=fill_example, args=(schema,), key="risk_example",
                   icon=":material/person_add:")
     slots: dict[str, Any] = {}
-    with st.form(FORM_KEY):
+    with st.form(FORM_KEY, enter_to_submit=False):
         columns = st.columns(2)
         values: dict[str, Any] = {}
         for i, spec in enumerate(schema.features):
@@ -144,7 +144,8 @@ def show_result(predictor: tabular.RiskPredictor, result: tabular.RiskResult) ->
     for warning in result.warnings:
         st.warning(warning, icon=":material/warning:")
     st.plotly_chart(risk_charts.waterfall(result, max_features=15, outcome=outcome), key="risk_waterfall")
-    explainer = predictor.meta.get("explanation", {}).get("explainer") or _("exact explainer")
+    stored = predictor.meta.get("explanation", {}).get("explainer")
+    explainer = tabular.explainer_name(stored) if stored else _("exact explainer")
     st.caption(_("Exact SHAP ({explainer}): base value {base} + contributions {contributions} = {output} log-odds "
                  "= {risk}.").format(explainer=explainer, base=f"{result.base_value:+.3f}",
                                      contributions=f"{sum(result.contributions.values()):+.3f}",
@@ -190,9 +191,9 @@ def researcher_view(predictor: tabular.RiskPredictor) -> None:
     if families:
         st.markdown("**" + _("Model families compared (cross-validation on the same folds)") + "**")
         st.dataframe(
-            [{_("family"): f["family"], _("CV AUC"): round(f["cv_auc"], 3),
+            [{_("family"): tabular.family_name(f["family"]), _("CV AUC"): round(f["cv_auc"], 3),
               _("95% CI"): f"{f['cv_auc_ci95'][0]:.3f}–{f['cv_auc_ci95'][1]:.3f}", _("Brier"): round(f["brier"], 4),
-              _("explainer"): f["explainer"]} for f in families],
+              _("explainer"): tabular.explainer_name(f["explainer"])} for f in families],
             hide_index=True,
         )
         # The rule's wording is stored with the model (meta.json): a bundled model's is in the catalog.

@@ -19,7 +19,7 @@ from PIL import Image
 from core import config
 from core.access.roles import HasRole
 from core.errors import LucidDxError
-from core.i18n import _
+from core.i18n import N_, _
 from core.imaging import windowing
 from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
 from core.imaging.methods import METHODS
@@ -222,10 +222,24 @@ def display_image(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.nda
     return np.asarray(Image.fromarray(array).resize(size, Image.Resampling.LANCZOS))
 
 
+HEADER_FIELDS = {
+    "Modality": N_("Modality"), "BodyPartExamined": N_("Body part examined"), "ViewPosition": N_("View position"),
+    "Rows": N_("Rows"), "Columns": N_("Columns"), "BitsAllocated": N_("Bits allocated"), "BitsStored": N_("Bits stored"),
+    "PixelRepresentation": N_("Pixel representation"), "SamplesPerPixel": N_("Samples per pixel"),
+    "PhotometricInterpretation": N_("Photometric interpretation"), "NumberOfFrames": N_("Number of frames"),
+    "RescaleSlope": N_("Rescale slope"), "RescaleIntercept": N_("Rescale intercept"), "WindowCenter": N_("Window centre"),
+    "WindowWidth": N_("Window width"), "PixelSpacing": N_("Pixel spacing (mm)"), "TransferSyntax": N_("Transfer syntax"),
+    "format": N_("Format"), "mode": N_("Colour mode"), "width": N_("Width"), "height": N_("Height"),
+    "n_frames": N_("Pages"),
+}
+"""The header summary's field names as a reader sees them (the DICOM keyword stays in any export)."""
+
+
 def header_rows(image: LoadedImage) -> list[dict[str, str]]:
     """The safe header summary (no patient fields: core.images whitelists them) plus size, as rows."""
     rows = [{"field": _("Size (pixels)"), "value": f"{image.shape[1]} × {image.shape[0]}"}]
-    rows += [{"field": key, "value": value} for key, value in image.metadata.items()]
+    rows += [{"field": _(HEADER_FIELDS[key]) if key in HEADER_FIELDS else key, "value": _(value) if value.startswith("(not shown") else value}
+             for key, value in image.metadata.items()]
     if image.n_frames > 1:
         shown = "" if image.frame_index is None else _(" (showing frame {frame})").format(frame=image.frame_index + 1)
         rows.append({"field": _("Frames"), "value": f"{image.n_frames}{shown}"})

@@ -164,3 +164,22 @@ def outcome_name(predictor: RiskPredictor) -> str:
     positive = str(predictor.schema.positive_class)
     name = predictor.ref.name.removesuffix("_risk").replace("_", " ") if positive.strip().lower() in _YES else positive
     return translated(name) or name
+
+
+FAMILY_NAMES = {"logistic": N_("logistic regression"), "spline_logistic": N_("spline logistic regression (GAM-like)"),
+                "gradient_boosting": N_("gradient boosting")}
+EXPLAINER_NAMES = {
+    "shap.LinearExplainer (interventional, full training background)":
+        N_("SHAP linear explainer (interventional, the whole training set as background)"),
+    "shap.TreeExplainer (tree_path_dependent)": N_("SHAP tree explainer (tree-path dependent)"),
+}
+
+
+def family_name(family: str) -> str:
+    """A model family as a reader sees it, in their language (the code stays in meta.json)."""
+    return _(FAMILY_NAMES[family]) if family in FAMILY_NAMES else family
+
+
+def explainer_name(explainer: str) -> str:
+    """The stored explainer's description in the reader's language (an unknown one as written)."""
+    return _(EXPLAINER_NAMES[explainer]) if explainer in EXPLAINER_NAMES else explainer
