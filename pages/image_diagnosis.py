@@ -109,7 +109,8 @@ def gather_inputs() -> list[tuple[str, bytes]]:
 def show_table(rows: list[dict]) -> None:
     """The sortable results table (click a header to sort) and its CSV / Excel exports."""
     number = st.column_config.NumberColumn
-    st.dataframe(rows, hide_index=True, column_order=TABLE_COLUMNS, key="results_table", column_config={
+    shown = [{**row, "threshold source": diagnosis.threshold_source_text(row.get("threshold source"))} for row in rows]
+    st.dataframe(shown, hide_index=True, column_order=TABLE_COLUMNS, key="results_table", column_config={
         "file": _("File"), "finding": _("Finding"), "class": _("Probability of"), "model": _("Model"),
         "probability": number(_("Probability"), format="%.2f"), "threshold": number(_("Threshold"), format="%.2f"),
         "threshold source": _("Threshold source"), "error": _("Error"),

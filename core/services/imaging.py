@@ -35,7 +35,7 @@ if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module
 __all__ = ["METHODS", "MAX_UPLOAD_MB", "Explanation", "FileResult", "Reading", "diagnose", "explain", "load_model",
            "overlay", "heatmap_png", "reading", "reading_text", "results_table", "model_choices", "model_labels", "usable_model", "sample_images",
            "display_image", "header_rows", "digest", "threshold_in_force", "FilmView", "film_levels", "film_view",
-           "filter_choices", "filter_name", "filter_rows", "preset_window", "window_presets"]
+           "filter_choices", "filter_name", "filter_rows", "preset_window", "threshold_source_text", "window_presets"]
 MAX_UPLOAD_MB = MAX_FILE_BYTES // 1024**2
 
 SAMPLES_DIR = config.ASSETS_DIR / "samples"
@@ -296,3 +296,14 @@ def film_view(result: FileResult, explanation: "Explanation", opacity: float, le
     blended = overlay(shown.astype(np.float32) / 255.0, explanation, opacity)
     height, width = pixels.shape[:2]
     return FilmView(shown, blended, (height, width), window if levels is not None else None)
+
+
+def threshold_source_text(source: str | None) -> str | None:
+    """Where a threshold came from, in the reader's language ("stored", or the site validation's id)."""
+    if not source:
+        return source
+    if source == "stored":
+        return _("stored with the model")
+    if source.startswith("site:"):
+        return _("site validation {id}").format(id=source.split(":", 1)[1])
+    return source
