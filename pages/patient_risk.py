@@ -16,7 +16,7 @@ from core.errors import LucidDxError
 from core.i18n import _, format_decimal, format_percent, ngettext, translated
 from core.services import tabular
 from core.services import audit
-from ui.auth import require_page
+from ui.auth import guarded, require_page
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
 
@@ -252,7 +252,7 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
     for r in bad:
         st.error(r["error"], icon=":material/error:")
     st.dataframe(shown_table(tabular.batch_table(results, predictor)), hide_index=True)
-    st.download_button(_("Download the results (CSV)"), tabular.export_csv(results, predictor), file_name="risk_results.csv",
+    st.download_button(_("Download the results (CSV)"), guarded(lambda: tabular.export_csv(results, predictor)), file_name="risk_results.csv",
                        mime="text/csv", key="risk_batch_download", icon=":material/download:",
                        on_click=audit.record, args=(USER, "export"), kwargs={"model": predictor.spec, "data": upload.getvalue()})
 
