@@ -21,7 +21,6 @@ def housekeeping() -> int:
 
 housekeeping()
 apply_language()
-user = auth.gate()  # nothing below renders before sign-in (or the one-time set-up instruction)
 
 # Each page with the action it needs: a page is listed only to roles that may use it (and checks again itself).
 PAGES = [
@@ -35,14 +34,19 @@ PAGES = [
     (st.Page("pages/archive_scoring.py", title=_("Score an archive"), icon=":material/dataset:"), "evaluate"),
     (st.Page("pages/admin.py", title=_("Administration"), icon=":material/admin_panel_settings:"), "users"),
 ]
-PAGES = [page for page, action in PAGES if auth.allows(user, action)]
-
+# Every page stays reachable by its address, so a bookmark or a link a colleague sent opens that page after
+# sign-in, and a page this role may not open says so itself (require_page) instead of silently showing another.
+# The sidebar lists only the pages this role may use.
 # Streamlit also auto-discovers the pages/ folder and can flash that raw list on a direct URL load;
 # .streamlit/config.toml hides automatic navigation and the sidebar draws these links instead.
-navigation = st.navigation(PAGES, position="hidden")
+navigation = st.navigation([page for page, _action in PAGES], position="hidden")
+# The pages are declared before the gate, so the address a reader came with (a page and its query) is still
+# the one shown after sign-in; nothing of a page renders before then.
+user = auth.gate()  # the sign-in form (or the one-time set-up instruction) and stop, until someone signs in
+LISTED = [page for page, action in PAGES if auth.allows(user, action)]
 with st.sidebar:
     st.markdown("### :material/radiology: LucidDx")
-    for page in PAGES:
+    for page in LISTED:
         st.page_link(page)
     st.divider()
     auth.sidebar(user)

@@ -22,6 +22,7 @@ from ui.language import apply_language
 # Per-session memo size: each entry can hold a full-resolution image (up to ~200 MB).
 MEMO_ENTRIES = 16
 ERROR_ICON, WARNING_ICON = ":material/block:", ":material/warning:"
+KEPT_BATCH = "image_batch_kept"
 TABLE_COLUMNS = ["file", "finding", "class", "probability", "threshold", "threshold source", "model", "error"]
 
 
@@ -93,11 +94,25 @@ def pick_model() -> str | None:
 def gather_inputs() -> list[tuple[str, bytes]]:
     help_text = _("PNG, JPEG, BMP, TIFF or DICOM (.dcm or no extension), up to {mb} MB each. "
                   "Several files at once are fine.").format(mb=diagnosis.MAX_UPLOAD_MB)
+    came_back = "image_uploads" not in st.session_state  # the uploader's state is gone after another page
     uploads = st.file_uploader(
         _("Chest X-ray images"), accept_multiple_files=True, key="image_uploads", help=help_text,
         max_upload_size=diagnosis.MAX_UPLOAD_MB,  # the image door's limit, stated where users upload
     )
     files = [(upload.name, upload.getvalue()) for upload in uploads or []]
+    # Streamlit forgets an uploader's files when the reader opens another page; the batch is kept here (this
+    # session only, cleared at sign-out and idle expiry) so coming back shows the same films.
+    if files:
+        st.session_state[KEPT_BATCH] = files
+    elif not came_back:  # the reader removed the films from the uploader: they are gone
+        st.session_state.pop(KEPT_BATCH, None)
+    elif st.session_state.get(KEPT_BATCH):
+        files = st.session_state[KEPT_BATCH]
+        left, right = st.columns([3, 1])
+        left.caption(_("{n} film(s) kept from before you left this page.").format(n=len(files)))
+        if right.button(_("Clear these films"), key="clear_kept_batch"):
+            st.session_state.pop(KEPT_BATCH, None)
+            st.rerun()
     samples = diagnosis.sample_images()
     if not files and samples:
         if st.toggle(_("Try a sample image"), key="use_sample"):

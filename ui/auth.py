@@ -229,6 +229,8 @@ def require_page(action: str) -> accounts.Account | None:
     if not enabled():
         return None
     user = current_user()
+    if user is None:  # a page reached by its address before sign-in: sign in here, the address (and its
+        user = gate()  # query) stays, so the reader lands where the link pointed
     try:
         roles.require(user, action)
     except PermissionDeniedError as exc:

@@ -87,3 +87,16 @@ def test_two_people_at_once_never_see_each_others_films(server_url: str, browser
     assert second.get_by_text(SAMPLE.name).count() == 0
     assert second.locator('[data-testid="stPlotlyChart"]').count() == 0
     first.context.close(), second.context.close()
+
+
+@pytest.mark.timeout(240)
+def test_a_deep_link_survives_sign_in(server_url: str, browser: Browser) -> None:  # noqa: F811
+    """Issue 21.9: a bookmark to a model's card opens that card once the reader has signed in."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1400}).new_page()
+    page.goto(f"{server_url}/model_cards?model=chest_xray:1", wait_until="domcontentloaded")
+    page.get_by_role("textbox", name="Name").fill("clinician1")
+    page.get_by_role("textbox", name="Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Model cards")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="chest_xray:1")).to_be_visible(timeout=30_000)
+    assert "/model_cards" in page.url and "model=chest_xray" in page.url

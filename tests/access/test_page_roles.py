@@ -55,6 +55,17 @@ def test_navigation_lists_only_the_pages_a_role_may_open(people) -> None:
     assert any("patient_risk" in p for p in links) and not any("retrain" in p or "admin" in p for p in links)
 
 
+def test_a_page_the_role_may_not_open_says_so_when_reached_by_its_address(people) -> None:
+    """Issue 21.9: a bookmark to a page this role may not open explains itself instead of showing another page."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.session_state["luciddx_session"] = {"name": "clinician1", "role": "clinician", "last_seen": datetime.now(timezone.utc)}
+    at.run()
+    at.switch_page("pages/retrain.py").run()
+    assert not at.exception, at.exception
+    assert denied(at) and any("researcher" in e.value for e in at.error)
+    assert not any(t.value == "Image diagnosis" for t in at.title)  # not silently sent elsewhere
+
+
 def test_admin_adds_an_account_and_the_change_is_audited(people) -> None:
     at = open_as("admin", "pages/admin.py")
     at.text_input(key="admin_new_name").input("dana")

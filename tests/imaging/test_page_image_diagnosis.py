@@ -254,3 +254,20 @@ def test_a_reading_in_chinese_leaves_no_english_sentence(isolated_home: Path) ->
     assert any("无法评估" in w.value for w in at.warning)
     leftovers = english_left(shown_text(at))  # the model's card text included
     assert not leftovers, f"English left in Chinese: {leftovers[:8]}"
+
+
+def test_leaving_the_page_and_coming_back_keeps_the_batch(isolated_home: Path) -> None:
+    """Issue 21.9: Streamlit forgets an uploader when another page is shown; the batch is kept for the session."""
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
+    normal = SAMPLES / "normal_1.jpeg"
+    at.switch_page("pages/image_diagnosis.py").run()
+    at.file_uploader(key="image_uploads").set_value([(SAMPLE.name, SAMPLE.read_bytes(), "image/jpeg"),
+                                                     (normal.name, normal.read_bytes(), "image/jpeg")]).run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 2
+    at.switch_page("pages/model_cards.py").run()
+    at.switch_page("pages/image_diagnosis.py").run()
+    assert not at.exception, at.exception
+    assert len(at.dataframe[0].value) == 2 and any("kept from before" in c.value for c in at.caption)
+    at.button(key="clear_kept_batch").click().run()
+    assert not at.exception and not at.dataframe
