@@ -7,9 +7,11 @@ from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from core import i18n
 from core.api.catalog import router as models_router
+from core.api.auth import record_refusal
 from core.api.docs import render as render_docs
 from core.api.errors import install as install_error_handlers
 from core.api.imaging import router as images_router
@@ -27,6 +29,7 @@ async def _language_and_size(request: Request, call_next: Callable[[Request], Aw
     """Messages in the caller's ``Accept-Language``; a body announced over the upload limit is refused unread."""
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > MAX_BYTES + FORM_OVERHEAD:
+        await run_in_threadpool(record_refusal, request)  # the database and the key check block: off the loop
         return JSONResponse({"detail": _("The upload is larger than the {limit} MB limit; export a single image, or a "
                                          "smaller or compressed copy.").format(limit=MAX_BYTES // 1024**2)},
                             status_code=413)
@@ -45,8 +48,10 @@ def create_app() -> FastAPI:
                   openapi_url="/openapi.json")
     install_error_handlers(app)
     app.middleware("http")(_language_and_size)
-    for router in (images_router, risk_router, models_router):
+    routers = (images_router, risk_router, models_router)
+    for router in routers:
         app.include_router(router, prefix="/v1")
+    app.state.audited_routers = [("/v1", router) for router in routers]  # the action of a refusal (auth.py)
     app.get("/v1/health", tags=["service"], summary="Liveness (no API key)")(health)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)

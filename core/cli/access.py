@@ -165,6 +165,9 @@ def cmd_deidentify(args: argparse.Namespace) -> int:
             log(safe_text(exc))
             _audit("deidentify", "bad-input")
             continue
+        except Exception:  # an error of ours, or --out cannot be written: recorded before it is reported
+            _audit("deidentify", "failed")
+            raise
         results.append({"file": name, "ok": True, "error": None, "out": done.out, "removed": done.removed,
                         "burned_in_annotation": done.burned_in_annotation})
         _audit("deidentify", input_sha256=done.sha256)

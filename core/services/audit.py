@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 
 from core.access import audit, roles
+from core.errors import PermissionDeniedError
 
 OS_ROLE = "os-user"
 
@@ -40,13 +41,18 @@ def os_actor() -> Actor:
 
 
 def authorize(actor: Actor | None, action: str) -> None:
-    """Raise PermissionDeniedError unless ``actor`` may do ``action``; the OS user may do everything.
+    """Raise PermissionDeniedError unless ``actor`` may do ``action``, after recording the refusal as
+    ``denied``; the OS user may do everything.
 
     ``None`` means sign-in is switched off (development only): nothing is checked.
     """
     if actor is None or actor.role == OS_ROLE:
         return
-    roles.require(actor, action)
+    try:
+        roles.require(actor, action)
+    except PermissionDeniedError:
+        audit.record(actor.name, actor.role, action, outcome="denied")
+        raise
 
 
 def record(actor: Actor | None, action: str, *, model: str | None = None, data: bytes | None = None,
