@@ -140,7 +140,7 @@ def _client() -> str:
     """Who is trying to sign in, for the back-off: the browser's address; where Streamlit does not know it
     (this machine, or a proxy on it), the browser session."""
     address = st.context.ip_address
-    if address:
+    if isinstance(address, str) and address:
         return "ip:" + address
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
