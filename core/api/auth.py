@@ -12,6 +12,7 @@ named only by its SHA-256, never by a file name.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -24,6 +25,7 @@ from core.access.accounts import Account
 from core.errors import AuthenticationError, LucidDxError, PermissionDeniedError, UploadTooLargeError
 from core.i18n import _
 
+log = logging.getLogger("luciddx.api")
 bearer = HTTPBearer(auto_error=False, description="An API key: `python -m core apikeys create --user NAME`.")
 ANONYMOUS, NO_ROLE = "anonymous", "none"
 
@@ -112,8 +114,11 @@ def record_refusal(request: Request, outcome: str = "refused") -> None:
     if token.strip():
         credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
     try:
-        account = authenticate(credentials)
-        name, role = account.name, account.role
-    except AuthenticationError:
-        name, role = ANONYMOUS, NO_ROLE
-    audit.record(name, role, _action_of(request), outcome=outcome)
+        try:
+            account = authenticate(credentials)
+            name, role = account.name, account.role
+        except AuthenticationError:
+            name, role = ANONYMOUS, NO_ROLE
+        audit.record(name, role, _action_of(request), outcome=outcome)
+    except LucidDxError as exc:  # the store being down must not turn a 413 into a 500
+        log.error("the refusal could not be recorded in the audit log: %s", type(exc).__name__)
