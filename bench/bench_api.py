@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.dashboard import free_port  # noqa: E402
+from bench.support import free_port  # noqa: E402
 
 
 

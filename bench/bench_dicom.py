@@ -30,7 +30,7 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.dicomnode import index  # noqa: E402
+from core.imaging import dicom_index as index  # noqa: E402
 from core.dicomnode.scp import DicomNode  # noqa: E402
 from core.services import imaging as diagnosis  # noqa: E402
 

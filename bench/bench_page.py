@@ -29,8 +29,7 @@ from playwright.sync_api import Browser, Playwright, sync_playwright
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.dashboard import running_dashboard  # noqa: E402
-from tests.test_browser import CHROMIUM_ARGS, SAMPLE  # noqa: E402  (SAMPLE: a 224 x 224 px film)
+from bench.support import CHROMIUM_ARGS, SAMPLE, running_dashboard  # noqa: E402
 
 TITLE = "Image diagnosis"
 TIMEOUT_MS = 120_000

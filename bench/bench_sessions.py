@@ -25,8 +25,7 @@ from playwright.async_api import Browser, async_playwright, expect
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.dashboard import running_dashboard  # noqa: E402
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS, SAMPLE  # noqa: E402
+from bench.support import CHROMIUM, CHROMIUM_ARGS, SAMPLE, running_dashboard  # noqa: E402
 
 PASSWORD = "correct horse battery"
 

@@ -6,7 +6,6 @@ from datetime import datetime, time, timezone
 
 import streamlit as st
 
-from core.access import roles
 from core.errors import LucidDxError
 from core.i18n import _
 from core.services import admin
@@ -35,7 +34,7 @@ def add_account_form() -> None:
         st.markdown("**" + _("Add an account") + "**")
         c1, c2 = st.columns(2)
         name = c1.text_input(_("Name"), key="admin_new_name")
-        role = c2.selectbox(_("Role"), roles.ROLES, key="admin_new_role")
+        role = c2.selectbox(_("Role"), admin.ROLES, key="admin_new_role")
         password = c1.text_input(_("Password"), type="password")  # no key: never kept in session_state
         again = c2.text_input(_("Password again"), type="password")
         submitted = st.form_submit_button(_("Add account"), icon=":material/person_add:")
@@ -57,7 +56,7 @@ def accounts_section() -> None:
     if names:
         c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
         name = c1.selectbox(_("Account"), names, key="admin_account")
-        role = c2.selectbox(_("New role"), roles.ROLES, key="admin_role")
+        role = c2.selectbox(_("New role"), admin.ROLES, key="admin_role")
         c3.button(_("Set role"), key="admin_set_role", on_click=_act, args=(admin.set_role, name, role),
                   kwargs={"success": _("{name} is now a {role}.").format(name=name, role=role)})
         disabled = next(r["disabled"] for r in rows if r["name"] == name)
@@ -96,7 +95,7 @@ def audit_section() -> None:
     c1, c2, c3 = st.columns(3)
     since_day = c1.date_input(_("Since"), value=None, key="audit_since")
     user = c2.text_input(_("User"), key="audit_user").strip()
-    action = c3.selectbox(_("Action"), ["", "login", "logout", *roles.PERMISSIONS], key="audit_action")
+    action = c3.selectbox(_("Action"), ["", *admin.AUDIT_ACTIONS], key="audit_action")
     since = datetime.combine(since_day, time.min, tzinfo=timezone.utc) if since_day else None
     rows = admin.audit_records(USER, since, user, action)
     st.caption(_("{n} records").format(n=len(rows)))

@@ -8,7 +8,7 @@ from typing import Any
 import streamlit as st
 
 from core.charts import cards as card_charts
-from core.models import cards, metrics, registry
+from core.services import catalog
 from core.errors import LucidDxError
 from core import i18n
 from core.i18n import _, format_threshold
@@ -21,12 +21,12 @@ from ui.language import apply_language
 def cached_comparison(spec_a: str, spec_b: str, stamp: str, language: str) -> dict[str, Any]:
     # ``stamp`` (both cards' fingerprints) keys the cache so replaced predictions are re-compared;
     # ``language`` because the result carries its method in words.
-    return cards.compare_versions(spec_a, spec_b)
+    return catalog.compare_versions(spec_a, spec_b)
 
 
 def pick_version() -> tuple[str, list[str]]:
     """Model and version pickers (preselected from ?model=NAME:VERSION); returns the spec and all versions."""
-    models = registry.list_models()
+    models = catalog.models_by_name()
     if not models:
         raise LucidDxError(_("No models are registered: train one on the Retrain page."))
     wanted = st.query_params.get(SPEC_PARAM, "")
@@ -34,9 +34,9 @@ def pick_version() -> tuple[str, list[str]]:
     names = list(models)
     name = st.selectbox(_("Model"), names, index=names.index(wanted_name) if wanted_name in names else 0, key="card_model")
     versions = [r.version for r in models[name]]
-    default = wanted_version if wanted_name == name and wanted_version in versions else registry.active_version(name).version
+    default = wanted_version if wanted_name == name and wanted_version in versions else catalog.active_version(name).version
     version = st.selectbox(_("Version"), versions, index=versions.index(default), key=f"card_version_{name}",
-                           format_func=lambda v: _("{version} (active)").format(version=v) if v == registry.active_version(name).version else v)
+                           format_func=lambda v: _("{version} (active)").format(version=v) if v == catalog.active_version(name).version else v)
     return f"{name}:{version}", [f"{name}:{v}" for v in versions]
 
 
@@ -49,9 +49,9 @@ def show_headline(card: dict[str, Any]) -> None:
         files=", ".join(card["generated"]["from"])))
     overall = card["quantitative_analyses"]["overall"]
     cols = st.columns(4)
-    for i, name in enumerate(metrics.BINARY_METRICS):
+    for i, name in enumerate(catalog.BINARY_METRICS):
         value, interval = format_metric(overall.get(name))
-        cols[i % 4].metric(_(metrics.METRIC_LABELS[name]), value, help=interval)
+        cols[i % 4].metric(_(catalog.METRIC_LABELS[name]), value, help=interval)
         if interval:
             cols[i % 4].caption(interval)
     note = ood_note(card)
@@ -70,7 +70,7 @@ def show_evidence(card: dict[str, Any]) -> None:
     rows = [{"": _("cases (n)"), **{c["label"]: str(c["n"]) for c in columns}},
             {"": _("prevalence"), **{c["label"]: _("n/a") if c.get("prevalence") is None else f"{c['prevalence']:.1%}" for c in columns}}]
     for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):
-        row = {"": _(metrics.METRIC_LABELS[key])}
+        row = {"": _(catalog.METRIC_LABELS[key])}
         for c in columns:
             value, interval = format_metric(c.get(key))
             row[c["label"]] = value + (f" ({interval})" if interval else "")
@@ -84,7 +84,7 @@ def show_evidence(card: dict[str, Any]) -> None:
 def show_downloads(card: dict[str, Any]) -> None:
     stem = f"model_card_{card['model_details']['name']}_v{card['model_details']['version']}"
     left, right = st.columns(2)
-    left.download_button(_("Download card (Markdown)"), cards.render_markdown(card), file_name=f"{stem}.md",
+    left.download_button(_("Download card (Markdown)"), catalog.card_markdown(card), file_name=f"{stem}.md",
                          mime="text/markdown", key="card_md")
     right.download_button(_("Download card (JSON)"), json.dumps(card, indent=2), file_name=f"{stem}.json",
                           mime="application/json", key="card_json")
@@ -115,12 +115,12 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
         st.info(_("This model has a single version; retrain it to compare versions."))
         return
     other = st.selectbox(_("Compare with"), others, key="card_compare_with")
-    baseline, candidate = sorted([other, spec], key=lambda s: registry.version_key(s.partition(":")[2]))
+    baseline, candidate = sorted([other, spec], key=lambda s: catalog.version_key(s.partition(":")[2]))
     stamp = "|".join(card_for(s)["generated"]["fingerprint"] for s in (baseline, candidate))
     comparison = cached_comparison(baseline, candidate, stamp, i18n.language())
     st.plotly_chart(card_charts.comparison_figure(comparison), key="chart_compare")
     st.dataframe(
-        [{"metric": _(metrics.METRIC_LABELS[k]), baseline: v["a"], candidate: v["b"], "change": v["delta"],
+        [{"metric": _(catalog.METRIC_LABELS[k]), baseline: v["a"], candidate: v["b"], "change": v["delta"],
           "change 95% CI": _("n/a") if v["ci95"][0] is None else f"{v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f}"}
          for k, v in comparison["deltas"].items()],
         hide_index=True,
@@ -132,7 +132,7 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
     for col, s in ((left, baseline), (right, candidate)):
         with col:
             st.markdown(f"**{s}**")
-            st.markdown(cards.render_markdown(card_for(s)).split("## Quantitative analyses")[0])
+            st.markdown(catalog.card_markdown(card_for(s)).split("## Quantitative analyses")[0])
 
 
 apply_language()
@@ -148,12 +148,12 @@ except LucidDxError as exc:
     st.stop()
 show_headline(model_card)
 show_downloads(model_card)
-missing = cards.missing_sections(model_card)
+missing = catalog.missing_sections(model_card)
 if missing:
     st.error(_("This card is incomplete: {sections} missing.").format(sections=", ".join(missing)))
 card_tab, charts_tab, compare_tab = st.tabs([_("Card"), _("Charts"), _("Compare versions")])
 with card_tab:
-    st.markdown(cards.render_markdown(model_card))
+    st.markdown(catalog.card_markdown(model_card))
 with charts_tab:
     show_charts(model_card)
 with compare_tab:

@@ -8,15 +8,12 @@ from typing import Any
 
 import streamlit as st
 
-from core.imaging import intake
-from core.jobs import runner as jobs
+from core.services import catalog, jobs
 from core.services import training as training_service
-from core.models import kinds, registry
 from core.charts import training as training_charts
 from core.errors import LucidDxError
 from core.i18n import _
 from ui import jobs_panel, registry_panel
-from core.services import audit
 from ui.auth import require_page
 from ui.language import apply_language
 
@@ -40,7 +37,7 @@ def suggested_name(label: str) -> str:
 def check_dataset(folder: Path, label: str) -> None:
     """Read every file once (with a progress bar) and keep the report in the session."""
     bar = st.progress(0.0, text=_("Reading the dataset…"))
-    report = intake.dataset_report(folder, progress=lambda done, total: bar.progress(done / total, text=_("Reading {done}/{total} files").format(done=done, total=total)))
+    report = training_service.dataset_report(folder, progress=lambda done, total: bar.progress(done / total, text=_("Reading {done}/{total} files").format(done=done, total=total)))
     bar.empty()
     previous = st.session_state.get("dataset_folder")
     if previous and previous != str(folder):
@@ -60,19 +57,19 @@ def choose_dataset() -> None:
         if source == "upload":
             upload = st.file_uploader(_("Zip of the dataset folder"), type=["zip"], key="dataset_zip")
             if upload is not None and st.button(_("Check dataset"), key="check_upload"):
-                check_dataset(intake.import_upload(upload.getvalue(), upload.name), upload.name)
+                check_dataset(training_service.import_upload(upload.getvalue(), upload.name), upload.name)
         else:
             path = st.text_input(_("Folder (or .zip) on the server, for datasets too big to upload"), key="dataset_path",
                                  placeholder="/data/knee_mri")
             if st.button(_("Check dataset"), key="check_path", disabled=not path.strip()):
-                folder, _extracted = intake.resolve_source(training_service.server_dataset(path.strip()))
+                folder = training_service.open_server_folder(path.strip())
                 check_dataset(folder, Path(path.strip()).name)
     except LucidDxError as exc:
         st.session_state.pop("dataset_report", None)
         st.error(str(exc), icon=":material/block:")
 
 
-def show_report(report: intake.DatasetReport) -> None:
+def show_report(report: training_service.DatasetReport) -> None:
     st.subheader(_("2. Dataset report"))
     st.caption(_("`{label}` · {images} readable images in {classes} classes").format(
         label=st.session_state.get("dataset_label", ""), images=report.n_images, classes=len(report.classes)))
@@ -105,9 +102,9 @@ def show_report(report: intake.DatasetReport) -> None:
             st.image(thumbs, width=96)
 
 
-def settings_form(report: intake.DatasetReport) -> None:
+def settings_form(report: training_service.DatasetReport) -> None:
     st.subheader(_("3. Train"))
-    transfer_available = TRANSFER_MODEL in registry.list_models(kind=kinds.IMAGE_CLASSIFIER)
+    transfer_available = TRANSFER_MODEL in catalog.models_by_name(catalog.IMAGE_CLASSIFIER)
     with st.form("train_settings"):
         name = st.text_input(_("Model name (a new version is added if it exists)"), key="train_name")
         c1, c2, c3, c4 = st.columns(4)
@@ -127,12 +124,10 @@ def settings_form(report: intake.DatasetReport) -> None:
                                   image_size=int(size), batch_size=int(batch), max_per_class=int(limit) or None,
                                   init_from=TRANSFER_MODEL if start == "transfer" else None)
         try:
-            job_id = jobs.start_job(request)
+            job_id = jobs.start(USER, request)
         except LucidDxError as exc:
-            audit.record(USER, "train", outcome="bad-input")
             st.error(str(exc), icon=":material/block:")
             return
-        audit.record(USER, "train", model=request.name)
         st.session_state["job_pick"] = job_id
         st.query_params[JOB_PARAM] = job_id
         st.rerun()
@@ -188,7 +183,7 @@ def draw_job(progress: jobs.JobProgress) -> None:
 @st.fragment(run_every=2.0)
 def live_job_panel(job_id: str) -> None:
     """Redrawn every 2 s from the job folder, so any number of viewers follow the same job."""
-    progress = jobs.read_progress(job_id)
+    progress = jobs.follow(job_id)
     draw_job(progress)
     if not progress.active:
         st.rerun()  # the whole page, so the registry below lists the new version
@@ -196,7 +191,7 @@ def live_job_panel(job_id: str) -> None:
 
 def show_jobs() -> None:
     st.subheader(_("4. Training jobs"))
-    all_jobs = [j for j in jobs.list_jobs() if j.get("request", {}).get("kind") != "risk"]  # those have their own page
+    all_jobs = jobs.list_jobs("image")  # risk jobs have their own page
     if not all_jobs:
         st.info(_("No training job yet. Jobs keep running when this tab is closed; come back to follow them."))
         return
@@ -216,5 +211,5 @@ if report is not None:
     show_report(report)
     settings_form(report)
 show_jobs()
-registry_panel.show(USER, kinds.IMAGE_CLASSIFIER, _("5. Registered image models"),
+registry_panel.show(USER, catalog.IMAGE_CLASSIFIER, _("5. Registered image models"),
                     _("No image model is registered yet."))

@@ -9,11 +9,9 @@ import streamlit as st
 from core.charts import training as training_charts
 from core.errors import LucidDxError
 from core.i18n import N_, _
-from core.jobs import runner as jobs
-from core.services import audit
+from core.services import catalog, jobs
 from core.services import risk_training as service
 from ui.auth import require_page
-from core.models import kinds
 from ui import jobs_panel, registry_panel
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
@@ -139,12 +137,10 @@ def train_step(table: list[list[str]], report: service.TableReport, positive: li
     if not submitted:
         return
     try:
-        job_id = service.start_job(table, report, positive, rows, name, int(folds))
+        job_id = service.start_job(table, report, positive, rows, name, int(folds), actor=USER)
     except LucidDxError as exc:
-        audit.record(USER, "train-risk", outcome="bad-input")
         st.error(str(exc), icon=":material/block:")
         return
-    audit.record(USER, "train-risk", model=name.strip())
     st.session_state[JOB_KEY] = job_id
     st.rerun()
 
@@ -173,7 +169,7 @@ def draw_job(progress: jobs.JobProgress) -> None:
 
 @st.fragment(run_every=2.0)
 def live_job(job_id: str) -> None:
-    progress = jobs.read_progress(job_id)
+    progress = jobs.follow(job_id)
     draw_job(progress)
     if not progress.active:
         st.rerun()
@@ -202,4 +198,4 @@ if TABLE is not None:
         show_report(REPORT)
         train_step(TABLE, REPORT, choice[1], review_step(REPORT))
 show_jobs()
-registry_panel.show(USER, kinds.TABULAR_RISK, _("Registered risk models"), _("No risk model is registered yet."))
+registry_panel.show(USER, catalog.TABULAR_RISK, _("Registered risk models"), _("No risk model is registered yet."))

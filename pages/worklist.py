@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.dicomnode import worklist
+from core.services import worklist
 from core.i18n import _
 from ui.auth import require_page
 from ui.language import apply_language
 
-STATUSES = ("queued", "scoring", "done", "failed", "refused")
+STATUSES = worklist.STATUSES
 
 
 def rows_for_reading(entries: list[dict]) -> list[dict]:

@@ -14,19 +14,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from core.imaging.classifier import load_classifier
-from tests.support.dashboard import running_dashboard
+from tests.support.dashboard import CHROMIUM, CHROMIUM_ARGS, SAMPLE, running_dashboard
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 
 
 @pytest.fixture()

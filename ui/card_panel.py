@@ -11,7 +11,7 @@ from typing import Any
 
 import streamlit as st
 
-from core.models import cards, kinds, registry
+from core.services import catalog
 from core.errors import LucidDxError
 from core.i18n import _, format_decimal, format_percent, format_threshold
 
@@ -23,17 +23,14 @@ SPEC_PARAM = "model"
 def _cached_card(spec: str, path: str, stamp: float) -> dict[str, Any]:
     # ``path`` and ``stamp`` (newest file time in the version folder) key the cache: a rebuilt or
     # replaced model gets a fresh card.
-    return cards.load_card(registry.resolve(spec))
+    return catalog.model_card(spec)
 
 
 def card_for(spec: str) -> dict[str, Any]:
     """The current card of ``NAME`` / ``NAME:VERSION`` (computed once per change of the files)."""
-    ref = registry.resolve(spec)
+    ref = catalog.resolve(spec)
     stamp = max((p.stat().st_mtime for p in ref.path.iterdir() if p.is_file()), default=0.0)
-    card = dict(_cached_card(ref.spec, str(ref.path), stamp))
-    card["model_details"] = dict(card["model_details"])
-    cards.attach_site_evidence(card, ref)  # validations and site thresholds change without the model's files
-    return cards.localized(card)
+    return catalog.display_card(ref, _cached_card(ref.spec, str(ref.path), stamp))
 
 
 def threshold_note(card: dict[str, Any]) -> str | None:
@@ -88,13 +85,13 @@ def model_card_panel(model_spec: str) -> None:
         st.caption(card["intended_use"]["primary_uses"][0])
         shown = {"auc": _("AUC"), "sensitivity": _("Sensitivity"), "specificity": _("Specificity")}
         cols = st.columns(len(shown))
-        for col, (name, entry) in zip(cols, cards.key_metrics(card, shown).items()):
+        for col, (name, entry) in zip(cols, catalog.key_metrics(card, shown).items()):
             value, interval = format_metric(entry)
             col.metric(shown[name], value, help=interval)
             if interval:
                 col.caption(interval)
         n = card["quantitative_analyses"]["n"]
-        on_cases = (_("On {n} out-of-fold cases.") if details["kind"] == kinds.TABULAR_RISK
+        on_cases = (_("On {n} out-of-fold cases.") if details["kind"] == catalog.TABULAR_RISK
                     else _("On {n} held-out validation cases."))
         st.caption(on_cases.format(n=n) + " " + card["metrics"]["decision"])
         limits = card["caveats_and_recommendations"][:2] + card["intended_use"]["out_of_scope"][:1]

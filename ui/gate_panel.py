@@ -14,7 +14,6 @@ import streamlit as st
 
 from core.errors import LucidDxError
 from core.i18n import _
-from core.models import gate as gate_mod
 from core.services import activation, audit, eval_sets
 
 RESULT_KEY = "luciddx_gate_result"
@@ -52,7 +51,7 @@ def _result(name: str, version: str, active: str) -> dict[str, Any]:
             with st.spinner(_("Scoring the locked evaluation set with both versions...")):
                 result = activation.run_gate(name, version)
         except LucidDxError as exc:
-            result = gate_mod.not_run(f"{name}:{version}", f"{name}:{active}", str(exc))
+            result = activation.gate_not_run(f"{name}:{version}", f"{name}:{active}", str(exc))
         cached = (key, result)
         st.session_state[RESULT_KEY] = cached
     return cached[1]
@@ -81,8 +80,8 @@ def gate_and_activate(actor: audit.Actor | None, name: str, version: str, active
     rows = gate_rows(result)
     if rows:
         st.dataframe(rows, hide_index=True)
-    passed = result["status"] == gate_mod.PASSED
-    (st.success if passed else st.warning)(gate_mod.explain(result))
+    passed = activation.gate_passed(result)
+    (st.success if passed else st.warning)(activation.gate_explanation(result))
     if passed:
         st.button(_("Make active (roll back or forward)"), key="registry_activate", type="primary",
                   on_click=_activate, args=(actor, name, version, None))

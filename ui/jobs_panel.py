@@ -11,7 +11,7 @@ import streamlit as st
 
 from core.errors import LucidDxError
 from core.i18n import _
-from core.jobs import runner as jobs
+from core.services import jobs
 
 
 def pick_and_show(listed: list[dict[str, Any]], key: str, state_name: Callable[[str], str],
@@ -29,7 +29,7 @@ def pick_and_show(listed: list[dict[str, Any]], key: str, state_name: Callable[[
         if state in jobs.ACTIVE_STATES:
             live(job_id)
         else:
-            ended(jobs.read_progress(job_id))
+            ended(jobs.follow(job_id))
     except LucidDxError as exc:
         st.error(str(exc), icon=":material/block:")
     return job_id

@@ -8,27 +8,24 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.access.accounts import Account
 from core.errors import LucidDxError
 from core.i18n import _
-from core.models import registry
-from core.services import audit
+from core.services import catalog
+from core.services.audit import Actor
 from ui.auth import allows
 from ui.card_panel import model_card_panel
 from ui.gate_panel import gate_and_activate
 
 
-def _delete(user: Account | None, name: str, version: str) -> None:
+def _delete(user: Actor | None, name: str, version: str) -> None:
     try:
-        audit.authorize(user, "delete")
-        registry.delete_version(name, version)
-        audit.record(user, "delete", model=f"{name}:{version}")
+        catalog.delete_version(user, name, version)
         st.session_state["registry_message"] = ("success", _("{name}:{version} was deleted.").format(name=name, version=version))
     except LucidDxError as exc:
         st.session_state["registry_message"] = ("error", str(exc))
 
 
-def _versions_table(models: list[registry.ModelRef], active: str) -> None:
+def _versions_table(models: list[catalog.ModelRef], active: str) -> None:
     st.dataframe(
         [{_("version"): r.version, _("active"): r.version == active,
           _("source"): _("bundled") if r.bundled else _("trained here"), _("created"): r.meta.get("created"),
@@ -38,15 +35,15 @@ def _versions_table(models: list[registry.ModelRef], active: str) -> None:
     )
 
 
-def show(user: Account | None, kind: str, heading: str, empty: str) -> None:
+def show(user: Actor | None, kind: str, heading: str, empty: str) -> None:
     """Every registered model of ``kind``: pick a name and a version; admins activate (through the gate) and delete."""
     st.subheader(heading)
-    models = registry.list_models(kind=kind)
+    models = catalog.models_by_name(kind)
     if not models:
         st.info(empty)
         return
     name = st.selectbox(_("Model"), list(models), key="registry_model")
-    active = registry.active_version(name).version
+    active = catalog.active_version(name).version
     _versions_table(models[name], active)
     versions = [r.version for r in models[name]]
     if st.session_state.get(f"registry_version_{name}") not in versions:

@@ -20,21 +20,20 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from core.access import apikeys, audit, roles
-from core.access.accounts import Account
-from core.errors import AuthenticationError, LucidDxError, PermissionDeniedError, UploadTooLargeError
+from core.services import audit
+from core.services.audit import Actor
+from core.errors import AuthenticationError, LucidDxError, UploadTooLargeError
 from core.i18n import _
 
 log = logging.getLogger("luciddx.api")
 bearer = HTTPBearer(auto_error=False, description="An API key: `python -m core apikeys create --user NAME`.")
-ANONYMOUS, NO_ROLE = "anonymous", "none"
 
 
 @dataclass
 class Caller:
-    """The signed-in account of one request and what the audit record will say about it."""
+    """The account behind one request's key and what the audit record will say about it."""
 
-    account: Account
+    account: Actor
     action: str
     model: str | None = None
     input_sha256: str | None = None
@@ -44,29 +43,25 @@ class Caller:
         return self.input_sha256
 
 
-def authenticate(credentials: HTTPAuthorizationCredentials | None) -> Account:
+def authenticate(credentials: HTTPAuthorizationCredentials | None) -> Actor:
     """The enabled account of a bearer key; AuthenticationError (401) when missing or not valid."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
         raise AuthenticationError(_("An API key is required: send the header 'Authorization: Bearer <api key>'. "
                                     "An administrator creates one with 'python -m core apikeys create --user NAME'."))
-    return apikeys.authenticate(credentials.credentials)
+    return audit.actor_for_key(credentials.credentials)
 
 
 def caller_for(action: str) -> Callable[..., Iterator[Caller]]:
     """A dependency that authenticates, checks ``action`` against the role, and audits the call."""
-    roles.allowed("clinician", action)  # an unknown action is a programming error, found at import
+    audit.check_action(action)  # an unknown action is a programming error, found at import
 
     def dependency(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> Iterator[Caller]:
         try:
             account = authenticate(credentials)
         except AuthenticationError:
-            audit.record(ANONYMOUS, NO_ROLE, action, outcome="denied")
+            audit.record(None, action, outcome="denied")
             raise
-        try:
-            roles.require(account, action)
-        except PermissionDeniedError:
-            audit.record(account.name, account.role, action, outcome="denied")
-            raise
+        audit.authorize(account, action)  # a refusal is recorded there, as "denied"
         caller = Caller(account, action)
         outcome = "failed"  # a bug of ours, unless the route returns or refuses the input
         try:
@@ -79,8 +74,7 @@ def caller_for(action: str) -> Callable[..., Iterator[Caller]]:
             outcome = "bad-input"
             raise
         finally:
-            audit.record(account.name, account.role, action, model=caller.model, input_sha256=caller.input_sha256,
-                         outcome=outcome)
+            audit.record(account, action, model=caller.model, digest=caller.input_sha256, outcome=outcome)
 
     dependency.luciddx_action = action  # type: ignore[attr-defined]  # read by record_refusal
     return dependency
@@ -115,10 +109,9 @@ def record_refusal(request: Request, outcome: str = "refused") -> None:
         credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
     try:
         try:
-            account = authenticate(credentials)
-            name, role = account.name, account.role
+            actor = authenticate(credentials)
         except AuthenticationError:
-            name, role = ANONYMOUS, NO_ROLE
-        audit.record(name, role, _action_of(request), outcome=outcome)
+            actor = None  # recorded as "anonymous"
+        audit.record(actor, _action_of(request), outcome=outcome)
     except LucidDxError as exc:  # the store being down must not turn a 413 into a 500
         log.error("the refusal could not be recorded in the audit log: %s", type(exc).__name__)

@@ -15,8 +15,7 @@ from core.api.auth import Caller, caller_for
 from core.api.uploads import display_name, read_upload
 from core.errors import InvalidOptionError, InvalidPatientDataError
 from core.i18n import _
-from core.models import kinds, registry
-from core.services import tabular
+from core.services import catalog, tabular
 from core.services.results import patient_json
 
 router = APIRouter(tags=["risk"])
@@ -37,7 +36,7 @@ def _cached(spec: str) -> tabular.RiskPredictor:
 
 def risk_model(spec: str | None) -> tabular.RiskPredictor:
     """A risk model, loaded once per worker per version (the active version is looked up on every call)."""
-    return _cached(registry.resolve(spec, kind=kinds.TABULAR_RISK).spec)
+    return _cached(catalog.resolve(spec, kind=catalog.TABULAR_RISK).spec)
 
 
 def _patient(body: bytes) -> dict[str, Any]:

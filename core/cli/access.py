@@ -13,7 +13,7 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from core.access import roles
+from core.services import admin, deid
 from core.services import audit as audit_service
 from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, EXIT_OK, emit, log, safe_text
 from core.errors import AccountError, LucidDxError
@@ -21,12 +21,6 @@ from core.i18n import _
 
 OS_ROLE = audit_service.OS_ROLE
 os_user = audit_service.os_user
-
-
-def _audit(action: str, outcome: str = "ok", **fields: Any) -> None:
-    from core.access import audit
-
-    audit.record(os_user(), OS_ROLE, action, outcome=outcome, **fields)
 
 
 def read_password() -> str:
@@ -48,50 +42,39 @@ class _RefusePassword(argparse.Action):
 
 
 def cmd_users(args: argparse.Namespace) -> int:
-    from core.access import accounts
-
+    actor = audit_service.os_actor()
     if args.verb == "add":
-        try:
-            account = accounts.add(args.name, args.role, read_password())
-        except LucidDxError:
-            _audit("users", "failed")
-            raise
+        account = admin.add_account(actor, args.name, args.role, read_password())
         message = _("account {name} created with role {role}")
     elif args.verb == "disable":
-        account, message = accounts.disable(args.name), _("account {name} disabled")
+        account, message = admin.set_enabled(actor, args.name, False), _("account {name} disabled")
     elif args.verb == "enable":
-        account, message = accounts.enable(args.name), _("account {name} enabled (and unlocked)")
+        account, message = admin.set_enabled(actor, args.name, True), _("account {name} enabled (and unlocked)")
     elif args.verb == "set-role":
-        account, message = accounts.set_role(args.name, args.role), _("account {name} is now a {role}")
+        account, message = admin.set_role(actor, args.name, args.role), _("account {name} is now a {role}")
     else:  # list
-        listing = [a.as_dict() for a in accounts.list_accounts()]
+        listing = admin.list_accounts(actor)
         emit(listing, args.json, lambda rows: "\n".join(
             f"{r['name']:<24} {r['role']:<10} {_('disabled') if r['disabled'] else _('enabled'):<9} "
             f"{_('last sign-in')}: {r['last_login'] or '-'}" for r in rows)
             or _("no accounts yet: create the first with 'python -m core users add NAME --role admin'"))
-        _audit("users")
         return EXIT_OK
-    _audit("users")
     emit(account.as_dict(), args.json, lambda r: message.format(name=r["name"], role=r["role"]))
     return EXIT_OK
 
 
 def cmd_apikeys(args: argparse.Namespace) -> int:
-    from core.access import apikeys
-
+    actor = audit_service.os_actor()
     if args.verb == "create":
-        key = apikeys.create(args.user)
-        _audit("apikeys")
+        key = admin.create_api_key(actor, args.user)
         emit({"user": args.user, "key": key}, args.json, lambda r: r["key"])
         log(_("This key is shown once: store it now. It acts with {user}'s role.").format(user=args.user))
     elif args.verb == "revoke":
-        revoked = apikeys.revoke_matching(args.key)
-        _audit("apikeys")
+        revoked = admin.revoke_api_key_matching(actor, args.key)
         emit(revoked, args.json, lambda r: _("key {prefix} of {user} revoked: it is refused from now on").format(
             prefix=r["prefix"], user=r["user"]))
     else:
-        listing = apikeys.list_keys(args.user)
-        _audit("apikeys")
+        listing = admin.list_api_keys(actor, args.user)
         emit(listing, args.json, lambda rows: "\n".join(
             f"{r['prefix']}  {r['user']:<24} {r['created']}  {'revoked' if r['revoked'] else ''}" for r in rows))
     return EXIT_OK
@@ -106,32 +89,20 @@ def _iso(text: str) -> datetime:
 
 
 def cmd_audit(args: argparse.Namespace) -> int:
-    from core.access import audit
-
+    actor = audit_service.os_actor()
     if args.verb == "checkpoint":
         if not args.out:
             log(_("error: 'audit checkpoint' needs --out FILE: where to write the checkpoint (then keep a copy away "
                   "from this server)."))
             return EXIT_MISUSE
-        try:
-            written = audit.write_checkpoint(args.out)
-        except LucidDxError:
-            _audit("audit", "failed")
-            raise
-        _audit("audit")
+        written = admin.write_audit_checkpoint(actor, args.out)
         emit(written | {"out": str(args.out)}, args.json, lambda r: _(
             "checkpoint of {n} records (head {head}) written to {out}; keep a copy where this server's "
             "administrators cannot change it, and check with 'audit verify --checkpoint FILE'.").format(
                 n=r["count"], head=r["head"], out=safe_text(r["out"])))
         return EXIT_OK
     if args.verb == "verify":
-        try:
-            checkpoint = audit.read_checkpoint(args.checkpoint) if args.checkpoint else None
-        except LucidDxError:
-            _audit("audit", "bad-input")
-            raise
-        result = audit.verify(checkpoint)
-        _audit("audit", "ok" if result.ok else "failed")
+        result = admin.verify_audit(actor, args.checkpoint)
 
         def human(r: dict) -> str:
             if r["ok"]:
@@ -144,8 +115,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
         emit(result.as_dict(), args.json, human)
         return EXIT_OK if result.ok else EXIT_BAD_INPUT
-    listing = [r.public() for r in audit.records(args.since, args.user, args.action)]
-    _audit("audit")
+    listing = admin.audit_records(actor, args.since, args.user, args.action, recorded=True)
     emit(listing, args.json, lambda rows: "\n".join(
         f"{r['time']}  {r['user']:<16} {r['role']:<10} {r['action']:<11} {r['model'] or '-':<20} "
         f"{(r['input_sha256'] or '-')[:12]:<12} {r['outcome']}" for r in rows) or _("no records"))
@@ -153,24 +123,18 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_deidentify(args: argparse.Namespace) -> int:
-    from core.access.deidentify import deidentify_file
-
+    actor = audit_service.os_actor()
     results = []
     for name in args.files:
         try:
-            done = deidentify_file(name, args.out)
+            done = deid.deidentify_file(actor, name, args.out)
         except LucidDxError as exc:
             results.append({"file": name, "ok": False, "error": str(exc), "out": None, "removed": 0,
                             "burned_in_annotation": "unknown"})
             log(safe_text(exc))
-            _audit("deidentify", "bad-input")
             continue
-        except Exception:  # an error of ours, or --out cannot be written: recorded before it is reported
-            _audit("deidentify", "failed")
-            raise
         results.append({"file": name, "ok": True, "error": None, "out": done.out, "removed": done.removed,
                         "burned_in_annotation": done.burned_in_annotation})
-        _audit("deidentify", input_sha256=done.sha256)
 
     def human(rows: list[dict]) -> str:
         lines = []
@@ -193,7 +157,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
     q = verbs.add_parser("add", help="create an account; the password is read from stdin, never an argument")
     q.add_argument("name")
-    q.add_argument("--role", required=True, choices=roles.ROLES)
+    q.add_argument("--role", required=True, choices=admin.ROLES)
     q.add_argument("--password", action=_RefusePassword, help=argparse.SUPPRESS)
     q.add_argument("--json", action="store_true")
     q = verbs.add_parser("list", help="list accounts")
@@ -205,7 +169,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         q.add_argument("--json", action="store_true")
     q = verbs.add_parser("set-role", help="change an account's role")
     q.add_argument("name")
-    q.add_argument("role", choices=roles.ROLES)
+    q.add_argument("role", choices=admin.ROLES)
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_users)
 

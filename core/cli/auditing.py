@@ -1,6 +1,6 @@
 """Every command a person runs is one record per input in the audit log, as the operating-system user.
 
-The commands of ``cli/access.py``, ``activate`` and ``eval-set`` record themselves (through core.services); the others are recorded here after they ran, with
+The commands of ``cli/access.py``, ``activate``, ``delete``, ``threshold`` and ``eval-set`` record themselves (through core.services); the others are recorded here after they ran, with
 the model version they used and the SHA-256 of each input file (never its name).
 """
 
@@ -13,16 +13,14 @@ from core import config
 from core.cli.common import log, safe_text
 from core.errors import LucidDxError
 from core.i18n import _
-from core.models import kinds, registry
-from core.services import audit
+from core.services import audit, catalog
 
 # command -> (audit action, kind of its default model or None)
 AUDITED = {
-    "predict": ("predict", kinds.IMAGE_CLASSIFIER), "evaluate": ("evaluate", kinds.IMAGE_CLASSIFIER),
-    "validate": ("validate", kinds.IMAGE_CLASSIFIER), "train": ("train", None),
-    "risk": ("risk", kinds.TABULAR_RISK), "train-risk": ("train-risk", None),
-    "threshold": ("threshold", None), "delete": ("delete", None),
-    "report": ("report", kinds.IMAGE_CLASSIFIER),
+    "predict": ("predict", catalog.IMAGE_CLASSIFIER), "evaluate": ("evaluate", catalog.IMAGE_CLASSIFIER),
+    "validate": ("validate", catalog.IMAGE_CLASSIFIER), "train": ("train", None),
+    "risk": ("risk", catalog.TABULAR_RISK), "train-risk": ("train-risk", None),
+    "report": ("report", catalog.IMAGE_CLASSIFIER),
 }
 
 
@@ -31,7 +29,7 @@ def _model(args: argparse.Namespace, kind: str | None) -> str | None:
     if not spec:
         return None
     try:
-        return registry.resolve(spec).spec
+        return catalog.resolve(spec).spec
     except LucidDxError:
         return spec if ":" in spec or spec.isidentifier() else None
 

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, fmt, log
-from core.models import registry
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
@@ -41,9 +40,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.imaging.evaluation import evaluate_folder
+    from core.services.validation import evaluate_image_model
 
-    result = evaluate_folder(Path(args.data), args.model)
+    result = evaluate_image_model(Path(args.data), args.model)
 
     def human(r: dict[str, Any]) -> str:
         return (
@@ -69,11 +68,10 @@ def _train_progress(event: dict[str, Any]) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from core.imaging import datasets, intake
-    from core.imaging.training import TrainConfig, train_image_model
-    from core.jobs.channel import JobChannel
+    from core.services import training
+    from core.services.jobs import JobChannel
 
-    config = TrainConfig(
+    config = training.recipe_choices()["config"](
         epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, seed=args.seed,
         init_from=args.init_from, positive_class=args.positive_class, max_images_per_class=args.max_per_class,
         augmentation=args.augmentation, mixup=args.mixup, snapshots=args.snapshots, ensemble=args.ensemble,
@@ -81,12 +79,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     )
     channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
     with channel.watch():
-        with intake.open_dataset(Path(args.data)) as folder:
-            result = train_image_model(folder, args.name, config, progress=channel.progress(_train_progress),
-                                       cancel=channel.cancelled, command=command_line())
-        payload = result.as_dict()
-        if args.progress_file:  # a background job's output is kept on disk: no file names in it
-            payload["dataset"]["skipped"] = datasets.redacted(payload["dataset"]["skipped"])
+        payload = training.train_image(Path(args.data), args.name, config, progress=channel.progress(_train_progress),
+                                       cancel=channel.cancelled, command=command_line(),
+                                       redact_files=bool(args.progress_file))  # a job's output stays on disk
         payload.update(activation_outcome(args.activate, payload["model"]))
         channel.finished(payload)
 
@@ -106,19 +101,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 def activation_outcome(requested: bool, spec: str) -> dict[str, Any]:
     """``--activate`` goes through the quality gate like every activation; a refusal leaves the version
     registered but not active and says why in ``activation`` (exit 0: the training itself succeeded)."""
-    from core.services import activation, audit
+    from core.services import activation, audit, catalog
 
     outcome: dict[str, Any] = {}
     if requested:
         outcome["activation"] = activation.activate_after_training(audit.os_actor(), spec)
     name = spec.partition(":")[0]
-    return outcome | {"active": registry.active_version(name).spec == spec}
+    return outcome | {"active": catalog.active_version(name).spec == spec}
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from core.imaging.network import AUGMENTATIONS
-    from core.imaging.training import TrainConfig
-    from core.models.thresholds import THRESHOLD_RULES
+    from core.services.training import recipe_choices
+
+    choices = recipe_choices()
 
     p = sub.add_parser("predict", help="predict images (PNG, JPEG, BMP, TIFF, DICOM)")
     p.add_argument("files", nargs="+", metavar="FILE")
@@ -136,18 +131,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train and register a new image model version")
     p.add_argument("--data", required=True, metavar="DIR_OR_ZIP")
     p.add_argument("--name", required=True)
-    defaults = TrainConfig()
+    defaults = choices["defaults"]
     p.add_argument("--epochs", type=int, default=defaults.epochs)
     p.add_argument("--image-size", type=int, default=defaults.image_size)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--augmentation", choices=AUGMENTATIONS, default=defaults.augmentation)
+    p.add_argument("--augmentation", choices=choices["augmentations"], default=defaults.augmentation)
     p.add_argument("--mixup", type=float, default=defaults.mixup, metavar="ALPHA", help="mixup Beta(a, a); 0 = off")
     p.add_argument("--snapshots", type=int, default=defaults.snapshots, metavar="N",
                    help="cosine learning-rate cycles, one snapshot each; 0 = plateau decay with early stopping")
     p.add_argument("--ensemble", type=int, default=defaults.ensemble, metavar="K",
                    help="average the last K snapshots into the registered model")
-    p.add_argument("--threshold-rule", choices=list(THRESHOLD_RULES), default=defaults.threshold_rule)
+    p.add_argument("--threshold-rule", choices=choices["threshold_rules"], default=defaults.threshold_rule)
     p.add_argument("--init-from", default=None, metavar="MODEL", help="start from this registered model's weights")
     p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
     p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")

@@ -47,7 +47,7 @@ def _interval(entry: dict[str, Any] | None) -> str:
 
 def gate_text(gate: dict[str, Any]) -> str:
     """The gate as a small table for a terminal: each version's AUC, sensitivity, specificity with 95% CIs."""
-    from core.models.gate import explain
+    from core.services.activation import gate_explanation as explain
 
     lines = [_("quality gate: {status}").format(status=gate["status"])]
     for side in (gate.get("candidate"), gate.get("active")):
@@ -113,9 +113,9 @@ def cmd_eval_set(args: argparse.Namespace) -> int:
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
-    from core.models import registry
+    from core.services import audit, catalog
 
-    registry.delete_version(*_name_and_version(args.model, "delete"))
+    catalog.delete_version(audit.os_actor(), *_name_and_version(args.model, "delete"))
     emit({"model": args.model, "deleted": True}, args.json, lambda r: f"{r['model']} deleted")
     return EXIT_OK
 

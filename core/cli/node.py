@@ -37,14 +37,14 @@ def cmd_dicom_node(args: argparse.Namespace) -> int:
 
 
 def cmd_worklist(args: argparse.Namespace) -> int:
-    from core.dicomnode import worklist
+    from core.services import worklist
 
     emit(worklist.entries(status=args.status), args.json, worklist.summary)
     return EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from core.dicomnode.index import STATUSES
+    from core.services.worklist import STATUSES
 
     p = sub.add_parser("dicom-node", help="run the DICOM storage node (C-ECHO, C-STORE of chest radiographs)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")

@@ -30,7 +30,7 @@ def cmd_risk(args: argparse.Namespace) -> int:
 
 
 def cmd_train_risk(args: argparse.Namespace) -> int:
-    from core.jobs.channel import JobChannel
+    from core.services.jobs import JobChannel
     from core.services import tabular
 
     options = {"folds": args.folds, "negative": args.negative} | ({"families": args.families.split(",")} if args.families else {})

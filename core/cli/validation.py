@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import getpass
 from pathlib import Path
 from typing import Any
 
@@ -41,21 +40,22 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_threshold(args: argparse.Namespace) -> int:
-    from core.models import registry, site_validation
+    from core.services import audit, validation
 
-    ref = registry.resolve(args.model)
     if ":" not in args.model:
+        validation.threshold_in_force(args.model)  # an unknown model is said first, as before
         log("error: name the version the threshold belongs to: --model NAME:VERSION.")
         return EXIT_MISUSE
     if args.reset:
-        site_validation.reset_threshold(ref)
+        state = validation.reset_threshold(audit.os_actor(), args.model)
     elif args.adopt and args.rule:
-        site_validation.adopt_threshold(ref, args.adopt, args.rule, by=getpass.getuser())
+        state = validation.adopt_threshold(audit.os_actor(), args.model, args.adopt, args.rule)
     elif args.adopt or args.rule:
         log("error: --adopt VALIDATION_ID and --rule RULE go together.")
         return EXIT_MISUSE
-    threshold, source = site_validation.threshold_in_force(ref)
-    emit({"model": ref.spec, "threshold": threshold, "threshold_source": source}, args.json,
+    else:
+        state = validation.threshold_in_force(args.model)
+    emit(state, args.json,
          lambda r: f"{r['model']}: threshold {r['threshold']:.3g} ({r['threshold_source']})")
     return EXIT_OK
 

@@ -161,7 +161,7 @@ def structured_report(source: Dataset, prediction: Prediction) -> hd.sr.Comprehe
 
 def write_results(source: Dataset, overlay_rgb: np.ndarray, prediction: Prediction, folder: Path) -> ResultFiles:
     """Build, write (atomically, by rename) and check both objects under ``folder``."""
-    from core.dicomnode.index import write_atomically
+    from core.imaging.dicom_index import write_atomically
 
     folder.mkdir(parents=True, exist_ok=True)
     files = ResultFiles(folder / "secondary_capture.dcm", folder / "report_sr.dcm")

@@ -21,8 +21,9 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
 from core import config
-from core.access.audit import sha256_of
-from core.dicomnode import admission, index
+from core.services.audit import sha256_of
+from core.dicomnode import admission
+from core.imaging import dicom_index as index
 from core.dicomnode.worker import Worker, record
 from core.errors import DicomNodeError
 from core.i18n import _

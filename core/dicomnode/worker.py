@@ -18,11 +18,11 @@ from pathlib import Path
 
 import pydicom
 
-from core.access import audit
-from core.dicomnode import index, pacs, results
+from core.dicomnode import pacs, results
+from core.imaging import dicom_index as index
 from core.errors import LucidDxError
 from core.i18n import _
-from core.services import imaging as diagnosis
+from core.services import audit, imaging as diagnosis
 
 log = logging.getLogger(__name__)
 ROLE = "dicom-node"
@@ -47,7 +47,7 @@ def _load(spec: str | None) -> diagnosis.ImageClassifier:
 def record(sender: str, model: str | None, sha256: str | None, outcome: str) -> None:
     """One audit record per received instance; a failing audit store is logged, never fatal to the node."""
     try:
-        audit.record(sender, ROLE, ACTION, model=model, input_sha256=sha256, outcome=outcome)
+        audit.record(audit.Actor(sender, ROLE), ACTION, model=model, digest=sha256, outcome=outcome)
     except (LucidDxError, ValueError) as exc:
         log.error("audit record failed: %s", type(exc).__name__)
 

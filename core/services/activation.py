@@ -90,3 +90,17 @@ def activate_after_training(actor: audit.Actor | None, spec: str) -> dict[str, A
     except EvalSetError as exc:
         return {"activated": False, "gate": None, "reason": str(exc)}
     return {"activated": True, "gate": done["gate"], "reason": None}
+
+
+def gate_not_run(candidate: str, active: str | None, reason: str) -> dict[str, Any]:
+    """A gate result that says why the gate could not be run (shown in place of the comparison)."""
+    return gate_mod.not_run(candidate, active, reason)
+
+
+def gate_passed(result: dict[str, Any]) -> bool:
+    return result["status"] == gate_mod.PASSED
+
+
+def gate_explanation(result: dict[str, Any]) -> str:
+    """The gate's verdict in one or two sentences, in the reader's language."""
+    return gate_mod.explain(result)

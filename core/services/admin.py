@@ -7,12 +7,16 @@ appends an audit record of the change; the admin page and the command line share
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
-from core.access import accounts, apikeys, audit as audit_log
+from core.access import accounts, apikeys, audit as audit_log, roles
+from core.errors import LucidDxError
 from core.exports import csv_text
 from core.services.audit import Actor, authorize, record
 
 AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "input_sha256", "outcome")
+ROLES = roles.ROLES
+AUDIT_ACTIONS = ("login", "logout", *roles.PERMISSIONS)  # what the audit log can be filtered by
 
 
 def list_accounts(actor: Actor | None) -> list[dict]:
@@ -22,7 +26,11 @@ def list_accounts(actor: Actor | None) -> list[dict]:
 
 def add_account(actor: Actor | None, name: str, role: str, password: str) -> accounts.Account:
     authorize(actor, "users")
-    account = accounts.add(name, role, password)
+    try:
+        account = accounts.add(name, role, password)
+    except LucidDxError:
+        record(actor, "users", outcome="failed")
+        raise
     record(actor, "users", outcome="ok")
     return account
 
@@ -50,9 +58,23 @@ def create_api_key(actor: Actor | None, name: str) -> str:
     return key
 
 
-def list_api_keys(actor: Actor | None) -> list[dict]:
+def list_api_keys(actor: Actor | None, user: str | None = None) -> list[dict]:
+    """Every key (or ``user``'s): prefix, user, created, revoked; never the key itself."""
     authorize(actor, "apikeys")
-    return apikeys.list_keys()
+    return apikeys.list_keys(user)
+
+
+def revoke_api_key_matching(actor: Actor | None, key_or_prefix: str) -> dict:
+    """Revoke the key named by its prefix or the whole key: ``{"prefix", "user", "revoked"}``; AccountError
+    (recorded as bad input) when none matches."""
+    authorize(actor, "apikeys")
+    try:
+        revoked = apikeys.revoke_matching(key_or_prefix)
+    except LucidDxError:
+        record(actor, "apikeys", outcome="bad-input")
+        raise
+    record(actor, "apikeys")
+    return revoked
 
 
 def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
@@ -63,10 +85,17 @@ def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
 
 
 def audit_records(actor: Actor | None, since: datetime | None = None, user: str | None = None,
-                  action: str | None = None) -> list[dict]:
-    """The audit log, filtered, as the contract's fields (oldest first)."""
+                  action: str | None = None, recorded: bool = False) -> list[dict]:
+    """The audit log, filtered, as the contract's fields (oldest first).
+
+    ``recorded``: the reading itself is recorded (a command run once); a page that redraws on every click
+    records its export and verification instead.
+    """
     authorize(actor, "audit")
-    return [r.public() for r in audit_log.records(since, user or None, action or None)]
+    rows = [r.public() for r in audit_log.records(since, user or None, action or None)]
+    if recorded:
+        record(actor, "audit")
+    return rows
 
 
 def audit_csv(rows: list[dict]) -> str:
@@ -74,6 +103,28 @@ def audit_csv(rows: list[dict]) -> str:
     return csv_text(AUDIT_COLUMNS, rows)
 
 
-def verify_audit(actor: Actor | None) -> audit_log.Verification:
+def verify_audit(actor: Actor | None, checkpoint: str | Path | None = None) -> audit_log.Verification:
+    """Check the keyed hash chain, and with ``checkpoint`` (a file from :func:`write_audit_checkpoint`) that
+    the log still holds what it saw; the check itself is recorded with its outcome. A checkpoint file
+    that is not signed with this installation's key is refused (AuditCheckpointError, recorded as bad input)."""
     authorize(actor, "audit")
-    return audit_log.verify()
+    try:
+        seen = audit_log.read_checkpoint(checkpoint) if checkpoint else None
+    except LucidDxError:
+        record(actor, "audit", outcome="bad-input")
+        raise
+    result = audit_log.verify(seen)
+    record(actor, "audit", outcome="ok" if result.ok else "failed")
+    return result
+
+
+def write_audit_checkpoint(actor: Actor | None, path: str | Path) -> dict:
+    """Write a signed checkpoint of the audit log's head to ``path`` (to keep away from the server)."""
+    authorize(actor, "audit")
+    try:
+        written = audit_log.write_checkpoint(path)
+    except LucidDxError:
+        record(actor, "audit", outcome="failed")
+        raise
+    record(actor, "audit")
+    return written

@@ -11,7 +11,7 @@ import getpass
 import re
 from dataclasses import dataclass
 
-from core.access import audit, roles
+from core.access import apikeys, audit, roles
 from core.errors import PermissionDeniedError
 
 OS_ROLE = "os-user"
@@ -33,6 +33,22 @@ def os_user() -> str:
     except Exception:  # no login name (a container without an /etc/passwd entry)
         name = "unknown"
     return re.sub(r"[^A-Za-z0-9._@-]", "_", name)[:64] or "unknown"
+
+
+def actor_for_key(key: str) -> Actor:
+    """The enabled account an API key belongs to, as an actor; AuthenticationError (401) otherwise."""
+    account = apikeys.authenticate(key)
+    return Actor(account.name, account.role, account.disabled)
+
+
+def check_action(action: str) -> None:
+    """ValueError for an action no role knows (a programming error, found where a route is declared)."""
+    roles.allowed("clinician", action)
+
+
+def sha256_of(data: bytes) -> str:
+    """The SHA-256 an audit record names an input by (never its file name)."""
+    return audit.sha256_of(data)
 
 
 def os_actor() -> Actor:

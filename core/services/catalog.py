@@ -9,7 +9,45 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.models import cards, registry
+from core.models import cards, kinds, metrics, registry
+from core.models.registry import ModelRef
+from core.services.audit import Actor, authorize, record
+
+# What pages need to name kinds and metrics; the values live with the models package.
+IMAGE_CLASSIFIER, TABULAR_RISK = kinds.IMAGE_CLASSIFIER, kinds.TABULAR_RISK
+BINARY_METRICS, METRIC_LABELS = metrics.BINARY_METRICS, metrics.METRIC_LABELS
+
+__all__ = ["BINARY_METRICS", "IMAGE_CLASSIFIER", "METRIC_LABELS", "TABULAR_RISK", "ModelRef", "active_version",
+           "card_markdown", "card_summary", "card_text", "compare_versions", "delete_version", "display_card",
+           "key_metrics", "missing_sections", "model_card", "model_listing", "models_by_name", "resolve",
+           "version_key"]
+
+
+def models_by_name(kind: str | None = None) -> dict[str, list[ModelRef]]:
+    """Every registered model name (optionally of one ``kind``) -> its versions, oldest first."""
+    return registry.list_models(kind=kind)
+
+
+def active_version(name: str) -> ModelRef:
+    """The version of ``name`` that predictions use now; ModelNotFoundError when ``name`` is unknown."""
+    return registry.active_version(name)
+
+
+def resolve(spec: str | None, kind: str | None = None) -> ModelRef:
+    """``NAME`` (its active version) or ``NAME:VERSION`` -> the registered version; ModelNotFoundError if none."""
+    return registry.resolve(spec, kind=kind)
+
+
+def version_key(version: str) -> tuple[int, str]:
+    """Sort key that orders versions numerically (2 before 10)."""
+    return registry.version_key(version)
+
+
+def delete_version(actor: Actor | None, name: str, version: str) -> None:
+    """Delete a user-trained version (never a bundled or the active one), authorized and audited here."""
+    authorize(actor, "delete")
+    registry.delete_version(name, version)
+    record(actor, "delete", model=f"{name}:{version}")
 
 
 def model_listing() -> list[dict[str, Any]]:
@@ -39,3 +77,31 @@ def card_summary(card: dict[str, Any]) -> dict[str, Any]:
     return {"model": f"{details.get('name')}:{details.get('version')}", "metrics": cards.key_metrics(card),
             "intended_use": list(card.get("intended_use", {}).get("primary_uses", [])),
             "out_of_scope": list(card.get("intended_use", {}).get("out_of_scope", []))}
+
+
+def display_card(ref: ModelRef, card: dict[str, Any]) -> dict[str, Any]:
+    """``card`` (as stored for ``ref``) with the site's validations and threshold attached, in the reader's
+    language: validations and site thresholds change without the model's files changing."""
+    card = dict(card)
+    card["model_details"] = dict(card["model_details"])
+    cards.attach_site_evidence(card, ref)
+    return cards.localized(card)
+
+
+def card_markdown(card: dict[str, Any]) -> str:
+    return cards.render_markdown(card)
+
+
+def missing_sections(card: dict[str, Any]) -> list[str]:
+    """Sections a complete card has and this one lacks (Mitchell et al. 2019)."""
+    return cards.missing_sections(card)
+
+
+def key_metrics(card: dict[str, Any], shown: Any = None) -> dict[str, Any]:
+    """The headline metrics with 95% intervals, as the compact panel shows them."""
+    return cards.key_metrics(card) if shown is None else cards.key_metrics(card, shown)
+
+
+def compare_versions(spec_a: str, spec_b: str) -> dict[str, Any]:
+    """Two versions' metrics side by side, with deltas and intervals."""
+    return cards.compare_versions(spec_a, spec_b)

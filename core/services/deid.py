@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from core.access import deidentify
 from core.errors import LucidDxError
-from core.services import audit
+from core.services.audit import Actor, authorize, record
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class DeidentifiedFile:
     burned_in_annotation: str  # "YES" | "NO" | "unknown": text may be in the pixels unless "NO"
 
 
-def deidentified(data: bytes, label: str, actor: audit.Actor | None = None) -> DeidentifiedFile:
+def deidentified(data: bytes, label: str, actor: Actor | None = None) -> DeidentifiedFile:
     """A de-identified copy of DICOM ``data`` in memory; UnsupportedImageError (naming ``label``) otherwise.
 
     A failure is recorded in the audit log for ``actor`` (``bad-input``, or ``failed`` for an error of ours);
@@ -26,6 +27,27 @@ def deidentified(data: bytes, label: str, actor: audit.Actor | None = None) -> D
     try:
         out, changed, burned_in, uid = deidentify.deidentify_bytes(data, label)
     except Exception as exc:
-        audit.record(actor, "deidentify", data=data, outcome="bad-input" if isinstance(exc, LucidDxError) else "failed")
+        record(actor, "deidentify", data=data, outcome="bad-input" if isinstance(exc, LucidDxError) else "failed")
         raise
     return DeidentifiedFile(out, f"{uid or 'deidentified'}.dcm", changed, burned_in)
+
+
+def deidentify_file(actor: Actor | None, path: str | os.PathLike, out_dir: str | os.PathLike) -> deidentify.DeidResult:
+    """Write a de-identified copy of the DICOM file ``path`` into ``out_dir``, authorized and audited here
+    (the record holds the input's SHA-256, never its name).
+
+    Raises:
+        UnsupportedImageError: ``path`` is missing or not DICOM; nothing is written (recorded as bad input).
+        Anything else (an error of ours, an ``out_dir`` that cannot be written) is recorded as failed first.
+    """
+    authorize(actor, "deidentify")
+    try:
+        done = deidentify.deidentify_file(path, out_dir)
+    except LucidDxError:
+        record(actor, "deidentify", outcome="bad-input")
+        raise
+    except Exception:
+        record(actor, "deidentify", outcome="failed")
+        raise
+    record(actor, "deidentify", digest=done.sha256)
+    return done

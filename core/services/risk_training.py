@@ -12,10 +12,11 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from core.errors import InvalidPatientDataError
+from core.errors import InvalidPatientDataError, LucidDxError
 from core.i18n import _
 from core.jobs import risk as risk_jobs
-from core.jobs import runner
+from core.services import jobs
+from core.services.audit import Actor, authorize, record
 from core.tabular import batch
 from core.tabular.overrides import LEFT_OUT, from_review
 from core.tabular.report import TableReport, review_rows, table_report
@@ -44,12 +45,12 @@ def read_table(data: bytes) -> list[list[str]]:
 
 def outcome_values(table: Sequence[Sequence[str]], column: str) -> list[str]:
     """The distinct values of one column (the outcome's choices), in the order the training code sorts them."""
-    from core.tabular.columns import _level_key
+    from core.tabular.columns import level_key
     from core.tabular.schema import level_text
 
     k = [h.strip() for h in table[0]].index(column)
     values = {level_text(r[k]) for r in table[1:] if k < len(r)}
-    return sorted((v for v in values if v is not None), key=_level_key)
+    return sorted((v for v in values if v is not None), key=level_key)
 
 
 def data_report(table: Sequence[Sequence[str]], target: str, positive: Sequence[str],
@@ -70,21 +71,26 @@ def _training_csv(table: Sequence[Sequence[str]], keep: Sequence[str]) -> bytes:
 
 
 def start_job(table: Sequence[Sequence[str]], report: TableReport, positive: Sequence[str], rows: Sequence[Mapping[str, Any]],
-              name: str, folds: int = 10, negative: Sequence[str] | None = None) -> str:
+              name: str, folds: int = 10, negative: Sequence[str] | None = None, actor: Actor | None = None) -> str:
     """Start training from the confirmed review ``rows``; returns the job id. The new version is not activated.
 
     Raises a LucidDxError for a bad name, folds, or an unreadable confirmation (a limit that is not a number).
     """
-    used = [r for r in rows if r.get("use")]
-    removed = [*report.dropped, *({"column": str(r["column"]), "reason": LEFT_OUT} for r in rows if not r.get("use"))]
-    overrides = from_review(used, removed)
-    request = risk_jobs.RiskJobRequest(name=name.strip(), target=report.target, positive=",".join(positive),
-                                       negative=",".join(negative) if negative else None, folds=int(folds))
-    data = _training_csv(table, [report.target, *(str(r["column"]) for r in used)])
-    return runner.start_job(request, inputs={risk_jobs.TABLE_FILE: data,
-                                             risk_jobs.OVERRIDES_FILE: json.dumps(overrides.to_json()).encode()})
+    authorize(actor, "train-risk")
+    try:
+        used = [r for r in rows if r.get("use")]
+        removed = [*report.dropped, *({"column": str(r["column"]), "reason": LEFT_OUT} for r in rows if not r.get("use"))]
+        overrides = from_review(used, removed)
+        request = risk_jobs.RiskJobRequest(name=name.strip(), target=report.target, positive=",".join(positive),
+                                           negative=",".join(negative) if negative else None, folds=int(folds))
+        data = _training_csv(table, [report.target, *(str(r["column"]) for r in used)])
+    except LucidDxError:
+        record(actor, "train-risk", outcome="bad-input")
+        raise
+    return jobs.start(actor, request, action="train-risk",
+                      inputs={risk_jobs.TABLE_FILE: data, risk_jobs.OVERRIDES_FILE: json.dumps(overrides.to_json()).encode()})
 
 
 def list_jobs() -> list[dict[str, Any]]:
     """Risk training jobs, newest first."""
-    return [j for j in runner.list_jobs() if j.get("request", {}).get("kind") == "risk"]
+    return jobs.list_jobs("risk")

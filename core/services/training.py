@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from core.i18n import _
 from core.imaging import intake
@@ -77,3 +79,51 @@ def server_dataset(path: str | Path) -> Path:
         allowed = ", ".join(str(r) for r in roots)
         raise InvalidDatasetError(_("{path}: outside the folders this server may read datasets from ({allowed}).").format(path=path, allowed=allowed))
     return resolved
+
+
+DatasetReport = intake.DatasetReport
+
+
+def dataset_report(folder: Path, progress: Callable[[int, int], None] | None = None) -> intake.DatasetReport:
+    """Read every file of a labeled folder once: counts, unreadable files, duplicates, sizes, thumbnails."""
+    return intake.dataset_report(folder, progress=progress)
+
+
+def import_upload(data: bytes, filename: str) -> Path:
+    """An uploaded zip, checked (size, bombs, unsafe paths) and extracted into a folder LucidDx manages."""
+    return intake.import_upload(data, filename)
+
+
+def open_server_folder(path: str) -> Path:
+    """A folder or .zip under the configured data roots, ready to read (a zip is extracted, checked)."""
+    folder, _extracted = intake.resolve_source(server_dataset(path))
+    return folder
+
+
+def train_image(source: Path, name: str, config: Any, progress: Callable[[dict[str, Any]], None] | None = None,
+                cancel: Callable[[], bool] | None = None, command: str | None = None,
+                redact_files: bool = False) -> dict[str, Any]:
+    """Train and register a new version of ``name`` on a labeled folder or zip (``python -m core train``).
+
+    ``config``: a :class:`core.imaging.training.TrainConfig`. ``redact_files``: a background job's output
+    is kept on disk, so skipped files are listed without their names. Returns the CLI.md ``train`` JSON.
+    """
+    from core.imaging import datasets
+    from core.imaging.training import train_image_model
+
+    with intake.open_dataset(Path(source)) as folder:
+        result = train_image_model(folder, name, config, progress=progress, cancel=cancel, command=command)
+    payload = result.as_dict()
+    if redact_files:
+        payload["dataset"]["skipped"] = datasets.redacted(payload["dataset"]["skipped"])
+    return payload
+
+
+def recipe_choices() -> dict[str, Any]:
+    """What the ``train`` command offers: the default TrainConfig, augmentations and threshold rules."""
+    from core.imaging.network import AUGMENTATIONS
+    from core.imaging.training import TrainConfig
+    from core.models.thresholds import THRESHOLD_RULES
+
+    return {"defaults": TrainConfig(), "config": TrainConfig, "augmentations": AUGMENTATIONS,
+            "threshold_rules": list(THRESHOLD_RULES)}

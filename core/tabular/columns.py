@@ -92,13 +92,13 @@ def _step(seen: np.ndarray) -> float:
 
 
 def categorical_spec(name: str, values: Sequence[str | None], described: Mapping[str, Any] | None) -> FeatureSpec:
-    levels = tuple(sorted({v for v in values if v is not None}, key=_level_key))
+    levels = tuple(sorted({v for v in values if v is not None}, key=level_key))
     optional = any(v is None for v in values)
     base = {"label": name, "help": "One of: " + ", ".join(levels) + "."}
     return FeatureSpec.from_meta({**base, **(described or {}), "name": name, "levels": list(levels), "optional": optional})
 
 
-def _level_key(level: str) -> tuple[int, float, str]:
+def level_key(level: str) -> tuple[int, float, str]:
     try:
         return (0, float(level), level)
     except ValueError:
@@ -141,7 +141,7 @@ def target_labels(cells: Sequence[str], target: str, positive: str | Sequence[st
     Raises InvalidDatasetError for one class, or more than two values without ``positive``.
     """
     values = [level_text(c) for c in cells]
-    distinct = sorted({v for v in values if v is not None}, key=_level_key)
+    distinct = sorted({v for v in values if v is not None}, key=level_key)
     if len(distinct) < 2:
         raise InvalidDatasetError(_("The outcome column '{target}' has only one value ({values}): a risk model needs examples of both "
                 "outcomes.").format(target=target, values=', '.join(distinct) or _("none")))
@@ -155,7 +155,7 @@ def target_labels(cells: Sequence[str], target: str, positive: str | Sequence[st
     negatives = set(_match(_as_values(negative), distinct, target, "--negative"))
     others = [d for d in distinct if d not in positives]
     shown_positive = ",".join(_spelled(v, distinct) for v in _as_values(positive))
-    negative_label = ",".join(sorted(negatives, key=_level_key)) if negatives else (
+    negative_label = ",".join(sorted(negatives, key=level_key)) if negatives else (
         others[0] if len(others) == 1 else f"not {shown_positive}")
 
     def label(v: str | None) -> int:

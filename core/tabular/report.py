@@ -132,7 +132,7 @@ def _column_report(name: str, cells: list[str], y: np.ndarray) -> ColumnReport:
         present = values[~np.isnan(values)]
         return ColumnReport(**base, low=float(present.min()), high=float(present.max()), notes=notes,
                             suggested_codes=codes, leak_auc=_leak(values[labelled], y[labelled], False))
-    levels = tuple(sorted({v for v in col.values if v is not None}, key=columns._level_key))
+    levels = tuple(sorted({v for v in col.values if v is not None}, key=columns.level_key))
     encoded = np.array([np.nan if v is None else levels.index(v) for v in col.values], dtype=float)
     constant = len(levels) < 2
     notes = (_("constant: one value ({value}) in every row").format(value=levels[0]),) if constant else ()

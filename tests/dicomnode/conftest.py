@@ -15,7 +15,7 @@ from PIL import Image
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from core.dicomnode import index
+from core.imaging import dicom_index as index
 from core.services.imaging import SAMPLES_DIR
 from tests.support.dashboard import free_port
 

@@ -15,7 +15,9 @@ from pynetdicom import AE
 
 from core.access import audit
 from core.cli import main
-from core.dicomnode import index, results, worklist
+from core.dicomnode import results
+from core.imaging import dicom_index as index
+from core.services import worklist
 from core.dicomnode.worker import classifier
 from core.models import registry
 from tests.dicomnode.conftest import (PATIENT_ID, PATIENT_NAME, chest_dx, echoscu, read, storescu, wait_for)

@@ -13,7 +13,9 @@ import pytest
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from core.cli import main
-from core.dicomnode import admission, index, pacs, results, worklist
+from core.dicomnode import admission, pacs, results
+from core.imaging import dicom_index as index
+from core.services import worklist
 from core.errors import DicomNodeError, DicomResultError
 from core.imaging.classifier import Prediction
 from core.i18n import using

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.dicomnode import index
+from core.imaging import dicom_index as index
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,6 +7,11 @@ instance is named by its SOP Instance UID, the sender by its AE title.
 Files:
     dicom/incoming/<sop uid>.dcm     what was received, as received (written atomically)
     dicom/results/<sop uid>/         the Secondary Capture and the SR built from it
+
+Why plain ``sqlite3`` and not the access store's SQLAlchemy: the index lives beside the received files
+under one LUCIDDX_HOME and is written several times per film by the node's threads; keeping it out of
+the accounts/audit database means a PACS burst never contends with sign-ins and audit appends. Several
+machines sharing one node index would need it in the shared (PostgreSQL) store instead.
 """
 
 from __future__ import annotations

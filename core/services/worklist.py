@@ -1,4 +1,4 @@
-"""The worklist: every instance the node received and what became of it, for the CLI and a page.
+"""The worklist: every instance the DICOM node received and what became of it, for the CLI and a page.
 
 :func:`entries` gives the contract's fields (CLI.md "dicom-node") plus ``reason``, ``model``,
 ``calling_aet`` and ``finished``; :func:`describe` one line a person reads, in their language. No
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.dicomnode import index
+from core.imaging import dicom_index as index
 from core.i18n import _
 
+STATUSES = index.STATUSES
 CONTRACT_FIELDS = ("sop_instance_uid", "received", "modality", "status", "label", "probabilities",
                    "out_of_distribution", "results")
 
