@@ -98,3 +98,11 @@ class GateFailedError(LucidDxError):
     def __init__(self, message: str, gate: dict | None = None) -> None:
         super().__init__(message)
         self.gate = gate
+
+
+class AuditKeyError(AccessStoreError):
+    """The audit key (outside the database) is missing, unreadable, too short, or readable by others."""
+
+
+class AuditCheckpointError(LucidDxError):
+    """An audit checkpoint file that is unreadable, not a checkpoint, or not signed with this installation's key."""

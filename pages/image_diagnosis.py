@@ -272,11 +272,15 @@ def case_report_pdf(data: bytes, name: str, spec: str, method: str, lang: str, t
 def deidentified_download(data: bytes, name: str) -> None:
     """A de-identified copy of the DICOM (PS3.15 Basic Profile), built in memory when clicked."""
     memo = st.session_state.setdefault("deidentified", {})
-    try:
-        key = diagnosis.digest(data)
-        copy = memo[key] if key in memo else memo.setdefault(key, deid.deidentified(data, name))
-    except LucidDxError as exc:
-        st.warning(str(exc), icon=WARNING_ICON)
+    key = diagnosis.digest(data)
+    if key not in memo:  # built (and a failure audited) once per film, not on every rerun
+        try:
+            memo[key] = deid.deidentified(data, name, USER)
+        except LucidDxError as exc:
+            memo[key] = str(exc)
+    copy = memo[key]
+    if isinstance(copy, str):
+        st.warning(copy, icon=WARNING_ICON)
         return
     st.download_button(_("Download de-identified DICOM"), guarded(lambda: copy.data), file_name=copy.file_name,
                        mime="application/dicom", icon=":material/shield_person:", key="deidentified_download",

@@ -171,6 +171,18 @@ def _sso_session() -> accounts.Account | None:
     return account
 
 
+def _client() -> str:
+    """Who is trying to sign in, for the back-off: the browser's address; where Streamlit does not know it
+    (this machine, or a proxy on it), the browser session."""
+    address = st.context.ip_address
+    if isinstance(address, str) and address:
+        return "ip:" + address
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+
+    context = get_script_run_ctx()
+    return "session:" + (context.session_id if context else "unknown")
+
+
 def _sign_in_form() -> None:
     st.title(_("Sign in to LucidDx"))
     reason = st.session_state.pop("luciddx_signed_out_because", None)
@@ -187,7 +199,7 @@ def _sign_in_form() -> None:
     if not submitted:
         return
     try:
-        account = accounts.authenticate(name.strip(), password)
+        account = accounts.authenticate(name.strip(), password, client=_client())
     except AuthenticationError as exc:
         known = accounts.find(name.strip()) if accounts.NAME_PATTERN.match(name.strip() or "-") else None
         # A name that is no account may be a password typed in the wrong box: it is never recorded.

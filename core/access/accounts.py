@@ -1,23 +1,25 @@
-"""Accounts: add, list, disable, change role, sign in (with lockout), and the idle-session rule.
+"""Accounts: add, list, disable, change role, sign in (with back-off), and the idle-session rule.
 
-An account is a name, a role (:mod:`core.access.roles`) and an Argon2 password hash. After
-``LUCIDDX_MAX_FAILED_LOGINS`` failed sign-ins in a row the account is locked for
-``LUCIDDX_LOCKOUT_MINUTES``. There is no default account and no default password: the first
-administrator is created with ``python -m core users add NAME --role admin``.
+An account is a name, a role (:mod:`core.access.roles`) and an Argon2 password hash. Every failed
+sign-in says the same thing; after ``LUCIDDX_MAX_FAILED_LOGINS`` failures for one name from one client,
+that client backs off exponentially (:mod:`core.access.backoff`), and the account itself is never locked.
+There is no default account and no default password: the first administrator is created with
+``python -m core users add NAME --role admin``.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from core.access import passwords, roles, settings, store
+from core.access import backoff, passwords, roles, settings, store
 from core.access.store import accounts as table
-from core.errors import AccountError, AccountLockedError, AuthenticationError, LucidDxError
+from core.errors import AccountError, AccountLockedError, AuthenticationError
 from core import i18n
 from core.i18n import _, ngettext
 
@@ -74,7 +76,7 @@ def add(name: str, role: str, password: str) -> Account:
     """Create an enabled account; raises :class:`AccountError` if the name is taken or the password weak."""
     check_name(name)
     _role(role)
-    password_hash = passwords.hash_password(password)
+    password_hash = passwords.hash_password(password, (name,))
     now = utcnow()
     try:
         with store.begin() as db:
@@ -125,7 +127,10 @@ def disable(name: str) -> Account:
 
 
 def enable(name: str) -> Account:
-    return _update(name, disabled=False, failed_logins=0, locked_until=None)
+    """Enable ``name`` and forget every client's failed sign-ins for it."""
+    account = _update(name, disabled=False, failed_logins=0, locked_until=None)
+    backoff.clear(name)
+    return account
 
 
 def set_role(name: str, role: str) -> Account:
@@ -141,35 +146,46 @@ def set_language(name: str, code: str) -> Account:
 
 
 def set_password(name: str, password: str) -> Account:
-    return _update(name, password_hash=passwords.hash_password(password), failed_logins=0, locked_until=None)
+    return _update(name, password_hash=passwords.hash_password(password, (name,)), failed_logins=0, locked_until=None)
 
 
-def authenticate(name: str, password: str, now: datetime | None = None) -> Account:
-    """The account if ``password`` is right; otherwise :class:`AuthenticationError` (the same message for
-    an unknown name and a wrong password) or :class:`AccountLockedError` while locked.
+def failure_message(pause: timedelta | None = None) -> str:
+    """What every failed sign-in says, whatever went wrong (unknown name, wrong password, disabled account,
+    back-off): only the wait, which depends on the attempts alone, is added."""
+    message = _("The name or password is not right, or this account may not sign in. Check both and try again; "
+                "if it still fails, ask an administrator.")
+    if pause is None:
+        return message
+    seconds = max(1, math.ceil(pause.total_seconds()))
+    return message + " " + ngettext("Too many tries for this name from here: wait {n} second before the next one.",
+                                    "Too many tries for this name from here: wait {n} seconds before the next one.",
+                                    seconds).format(n=seconds)
 
+
+def authenticate(name: str, password: str, now: datetime | None = None, client: str = "local") -> Account:
+    """The account if ``password`` is right and it is enabled; otherwise :class:`AuthenticationError` with
+    :func:`failure_message` -- the same for an unknown name, a wrong password and a disabled account -- or,
+    while ``client`` must wait for ``name`` (:mod:`core.access.backoff`), :class:`AccountLockedError` with
+    that same message, without checking the password. No failure locks the account for anyone else.
+
+    ``client``: who is trying, as the front end knows it (the browser's address, else its session).
     The slow, memory-hard check runs outside any transaction: under SQLite every write transaction holds
     the database's one write lock, and twenty people signing in at once on a busy server queued behind
     each other's Argon2 until "database is locked" (bench/bench_sessions.py).
     """
     now = now or utcnow()
-    wrong = AuthenticationError(_("The name or password is not right. Check both and try again."))
+    pause = backoff.wait(name, client, now)
+    if pause is not None:
+        raise AccountLockedError(failure_message(pause))
     with store.begin() as db:
         row = db.execute(sa.select(table).where(table.c.name == name)).first()
-    if row is None:
+    if row is None or row.disabled:
         passwords.burn_time(password)
-        raise wrong
-    locked_until = _aware(row.locked_until)
-    if locked_until is not None and locked_until > now:
-        raise _locked(locked_until, now)
-    if row.disabled:
-        passwords.burn_time(password)
-        raise AuthenticationError(_("The account {name} is disabled; ask an administrator to enable it.")
-                                  .format(name=name))
-    if passwords.verify(row.password_hash, password):
+    elif passwords.verify(row.password_hash, password):
         _record_success(row, password, now)
+        backoff.succeeded(name, client)
         return get(name)
-    raise _record_failure(row.id, now, wrong)
+    raise AuthenticationError(failure_message(backoff.failed(name, client, now)))
 
 
 def _record_success(row: Any, password: str, now: datetime) -> None:
@@ -178,28 +194,6 @@ def _record_success(row: Any, password: str, now: datetime) -> None:
         values["password_hash"] = passwords.hasher().hash(password)  # before the transaction: it is slow
     with store.begin() as db:
         db.execute(table.update().where(table.c.id == row.id).values(**values))
-
-
-def _record_failure(account_id: int, now: datetime, wrong: AuthenticationError) -> LucidDxError:
-    """Count one failed sign-in (an increment in the database, so concurrent failures all count); the error
-    to raise: the lock once the limit is reached, else ``wrong``."""
-    with store.begin() as db:
-        db.execute(table.update().where(table.c.id == account_id).values(failed_logins=table.c.failed_logins + 1))
-        failed = db.execute(sa.select(table.c.failed_logins).where(table.c.id == account_id)).scalar_one()
-        if failed < settings.max_failed_logins():
-            return wrong
-        until = now + settings.lockout()
-        db.execute(table.update().where(table.c.id == account_id).values(failed_logins=0, locked_until=until))
-    return _locked(until, now)
-
-
-def _locked(until: datetime, now: datetime) -> AccountLockedError:
-    minutes = max(1, round((until - now).total_seconds() / 60))
-    return AccountLockedError(ngettext(
-        "Too many failed sign-ins: this account is locked for {minutes} more minute. "
-        "Wait, or ask an administrator to unlock it.",
-        "Too many failed sign-ins: this account is locked for {minutes} more minutes. "
-        "Wait, or ask an administrator to unlock it.", minutes).format(minutes=minutes))
 
 
 def session_expired(last_activity: datetime, now: datetime | None = None) -> bool:

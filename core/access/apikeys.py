@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from core.access import accounts, store
 from core.access.store import accounts as accounts_table
 from core.access.store import api_keys as table
-from core.errors import AuthenticationError
+from core.errors import AccountError, AuthenticationError
 from core.i18n import _
 
 SCHEME = "ldx"
@@ -60,6 +60,27 @@ def revoke(prefix: str) -> bool:
     """Revoke the key whose prefix is ``prefix``; whether one was found."""
     with store.begin() as db:
         return bool(db.execute(table.update().where(table.c.prefix == prefix).values(revoked=True)).rowcount)
+
+
+def revoke_matching(text: str) -> dict:
+    """Revoke the key that ``text`` names: its prefix (as ``list_keys`` shows it) or the whole key.
+
+    Returns ``{"prefix", "user", "revoked": True}``; AccountError when no key matches (the text is not echoed
+    in full: it may be a secret).
+    """
+    text = (text or "").strip()
+    parts = text.split("_", 2)
+    prefix = parts[1] if len(parts) == 3 and parts[0] == SCHEME else text
+    with store.begin() as db:
+        row = db.execute(sa.select(table.c.id, table.c.prefix, table.c.key_sha256, accounts_table.c.name)
+                         .join(accounts_table, accounts_table.c.id == table.c.account_id)
+                         .where(table.c.prefix == prefix)).first()
+        whole_key_wrong = row is not None and prefix != text and not hmac.compare_digest(row.key_sha256, _digest(text))
+        if row is None or whole_key_wrong:
+            raise AccountError(_("No API key has the prefix {prefix}; 'python -m core apikeys list' shows every key's "
+                                 "prefix.").format(prefix=prefix[:16]))
+        db.execute(table.update().where(table.c.id == row.id).values(revoked=True))
+    return {"prefix": row.prefix, "user": row.name, "revoked": True}
 
 
 def list_keys(name: str | None = None) -> list[dict]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from core.config import luciddx_home
 
 MIN_PASSWORD_LENGTH = 12
+MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 scale: 3 is "safely unguessable" (about 10^8 guesses and more)
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 SESSION_IDLE = timedelta(minutes=30)
@@ -40,6 +41,10 @@ def db_url() -> str:
 
 def min_password_length() -> int:
     return max(8, _int_env("LUCIDDX_MIN_PASSWORD_LENGTH", MIN_PASSWORD_LENGTH))
+
+
+def min_password_score() -> int:
+    return min(4, max(0, _int_env("LUCIDDX_MIN_PASSWORD_SCORE", MIN_PASSWORD_SCORE)))
 
 
 def max_failed_logins() -> int:

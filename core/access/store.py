@@ -66,6 +66,17 @@ audit_log = sa.Table(
 )
 sa.Index("ix_audit_log_time", audit_log.c.time)
 
+# Failed sign-ins per (name, client), for the back-off (core.access.backoff; revision 0004). Both are kept
+# only as HMACs under a key derived from the audit key: a password typed into the name box is never stored.
+sign_in_backoff = sa.Table(
+    "sign_in_backoff", metadata,
+    sa.Column("name_key", sa.String(64), primary_key=True),
+    sa.Column("client_key", sa.String(64), primary_key=True),
+    sa.Column("failures", sa.Integer, nullable=False),
+    sa.Column("last_failure", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("retry_after", sa.DateTime(timezone=True), nullable=True),
+)
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 

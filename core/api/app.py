@@ -31,8 +31,10 @@ def create_app() -> FastAPI:
     # Plain ASGI, not @app.middleware("http"): that one reads the body in a task group of its own, which
     # would turn a mid-stream 413 into a 400. BodyGuard also sets the language of every answer.
     app.add_middleware(BodyGuard)
-    for router in (images_router, risk_router, models_router):
+    routers = (images_router, risk_router, models_router)
+    for router in routers:
         app.include_router(router, prefix="/v1")
+    app.state.audited_routers = [("/v1", router) for router in routers]  # the action of a refusal (auth.py)
     app.get("/v1/health", tags=["service"], summary="Liveness (no API key)")(health)
 
     @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)

@@ -3,24 +3,29 @@ every call recorded in the audit log (user, role, action, model, SHA-256 of the 
 
 A route asks for ``caller = Depends(caller_for("predict"))``; it sets ``caller.model`` and
 ``caller.input_sha256`` as it learns them, and the outcome is recorded when the route returns or raises:
-``ok``; ``bad-input`` for a LucidDxError (the request or file was refused, as the pages record it);
-``failed`` for anything else; ``denied`` for no valid key or a role below the action. The input is named
-only by its SHA-256, never by a file name.
+``ok``; ``bad-input`` for a LucidDxError (the file or fields were read and refused, as the pages record it);
+``refused`` for a request turned away before its content was judged (FastAPI's 422 validation, an upload
+over the size limit -- also when the middleware refuses it unread, :func:`record_refusal`); ``failed`` for
+anything else (an error of ours); ``denied`` for no valid key or a role below the action. The input is
+named only by its SHA-256, never by a file name.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from fastapi import Depends
+from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from core.services import audit
 from core.services.audit import Actor
-from core.errors import AuthenticationError, LucidDxError, PermissionDeniedError
+from core.errors import AuthenticationError, LucidDxError, UploadTooLargeError
 from core.i18n import _
 
+log = logging.getLogger("luciddx.api")
 bearer = HTTPBearer(auto_error=False, description="An API key: `python -m core apikeys create --user NAME`.")
 
 
@@ -56,20 +61,57 @@ def caller_for(action: str) -> Callable[..., Iterator[Caller]]:
         except AuthenticationError:
             audit.record(None, action, outcome="denied")
             raise
-        try:
-            audit.authorize(account, action)
-        except PermissionDeniedError:
-            audit.record(account, action, outcome="denied")
-            raise
+        audit.authorize(account, action)  # a refusal is recorded there, as "denied"
         caller = Caller(account, action)
         outcome = "failed"  # a bug of ours, unless the route returns or refuses the input
         try:
             yield caller
             outcome = "ok"
+        except (RequestValidationError, UploadTooLargeError):
+            outcome = "refused"
+            raise
         except LucidDxError:
             outcome = "bad-input"
             raise
         finally:
             audit.record(account, action, model=caller.model, digest=caller.input_sha256, outcome=outcome)
 
+    dependency.luciddx_action = action  # type: ignore[attr-defined]  # read by record_refusal
     return dependency
+
+
+def _action_of(request: Request) -> str:
+    """The audit action of the route ``request`` is for (its caller_for dependency), else "request".
+
+    ``app.state.audited_routers``: the (prefix, router) pairs ``create_app`` included.
+    """
+    path = request.url.path
+    for prefix, router in getattr(request.app.state, "audited_routers", ()):
+        if not path.startswith(prefix):
+            continue
+        for route in router.routes:
+            regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None) or ()
+            if regex is None or not regex.match(path[len(prefix):]) or request.method not in methods:
+                continue
+            for dependency in getattr(route, "dependant").dependencies:
+                action = getattr(dependency.call, "luciddx_action", None)
+                if action:
+                    return action
+    return "request"
+
+
+def record_refusal(request: Request, outcome: str = "refused") -> None:
+    """Audit a request the middleware turns away before any route runs (a body over the size limit): its
+    route's action, and the key's account when the header names a valid one (headers only; no body is read)."""
+    credentials = None
+    scheme, _sep, token = request.headers.get("authorization", "").partition(" ")
+    if token.strip():
+        credentials = HTTPAuthorizationCredentials(scheme=scheme, credentials=token.strip())
+    try:
+        try:
+            actor = authenticate(credentials)
+        except AuthenticationError:
+            actor = None  # recorded as "anonymous"
+        audit.record(actor, _action_of(request), outcome=outcome)
+    except LucidDxError as exc:  # the store being down must not turn a 413 into a 500
+        log.error("the refusal could not be recorded in the audit log: %s", type(exc).__name__)

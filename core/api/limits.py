@@ -9,6 +9,8 @@ limit as soon as the count passes it.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import HTTPException
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
@@ -28,6 +30,8 @@ MAX_JSON_BYTES = 1024**2
 """One patient as JSON is a few hundred bytes; anything past a megabyte is not a patient."""
 PUBLIC_PATHS = ("/v1/health",)
 _NO_BODY = ("GET", "HEAD", "OPTIONS")
+
+log = logging.getLogger(__name__)
 
 
 class BodyTooLarge(HTTPException):
@@ -55,6 +59,17 @@ def _action(path: str) -> str | None:
     """The audited action of a ``/v1/<action>`` route, or None for a path that names none."""
     action = path.rstrip("/").rsplit("/", 1)[-1]
     return action if action in roles.PERMISSIONS else None
+
+
+def _record_too_large(headers: Headers, action: str | None) -> None:
+    """Audit a body refused for its size: the route's action and the (already authenticated) key's account."""
+    if not action:
+        return
+    try:
+        account = apikeys.authenticate(headers.get("authorization", "").partition(" ")[2].strip())
+        audit.record(account.name, account.role, action, outcome="refused")
+    except LucidDxError as exc:  # the store being down must not turn a 413 into a 500; it is logged
+        log.error("the 413 refusal could not be recorded in the audit log: %s", type(exc).__name__)
 
 
 def _check_caller(headers: Headers, action: str | None) -> None:
@@ -105,6 +120,7 @@ class BodyGuard:
         limit, message = body_limit(scope["path"], headers.get("content-type", "").lower())
         length = headers.get("content-length", "")
         if length.isdigit() and int(length) > limit:
+            await run_in_threadpool(_record_too_large, headers, _action(scope["path"]))
             await JSONResponse({"detail": message}, status_code=413)(scope, receive, send)
             return
         counted = 0
@@ -129,4 +145,5 @@ class BodyGuard:
         except BodyTooLarge as exc:  # read outside a route (a middleware): answer here, if nothing was sent yet
             if started:
                 raise
+            await run_in_threadpool(_record_too_large, headers, _action(scope["path"]))
             await JSONResponse({"detail": exc.detail}, status_code=413)(scope, receive, send)

@@ -1,4 +1,5 @@
-"""Accounts and audit commands: ``users``, ``apikeys``, ``audit``, ``deidentify`` (../shared/CLI.md).
+"""Accounts and audit commands: ``users``, ``apikeys`` (create, list, revoke), ``audit`` (list, verify,
+checkpoint), ``deidentify`` (../shared/CLI.md).
 
 Whoever runs these commands already holds the machine's files, so the CLI acts as the operating-system
 user and records every action in the audit log under that name, with the role ``os-user``.
@@ -10,11 +11,10 @@ import argparse
 import getpass
 import sys
 from datetime import datetime, timezone
-from typing import Any
 
 from core.services import admin, deid
 from core.services import audit as audit_service
-from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, emit, log, safe_text
+from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, EXIT_OK, emit, log, safe_text
 from core.errors import AccountError, LucidDxError
 from core.i18n import _
 
@@ -68,6 +68,10 @@ def cmd_apikeys(args: argparse.Namespace) -> int:
         key = admin.create_api_key(actor, args.user)
         emit({"user": args.user, "key": key}, args.json, lambda r: r["key"])
         log(_("This key is shown once: store it now. It acts with {user}'s role.").format(user=args.user))
+    elif args.verb == "revoke":
+        revoked = admin.revoke_api_key_matching(actor, args.key)
+        emit(revoked, args.json, lambda r: _("key {prefix} of {user} revoked: it is refused from now on").format(
+            prefix=r["prefix"], user=r["user"]))
     else:
         listing = admin.list_api_keys(actor, args.user)
         emit(listing, args.json, lambda rows: "\n".join(
@@ -85,12 +89,27 @@ def _iso(text: str) -> datetime:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     actor = audit_service.os_actor()
+    if args.verb == "checkpoint":
+        if not args.out:
+            log(_("error: 'audit checkpoint' needs --out FILE: where to write the checkpoint (then keep a copy away "
+                  "from this server)."))
+            return EXIT_MISUSE
+        written = admin.write_audit_checkpoint(actor, args.out)
+        emit(written | {"out": str(args.out)}, args.json, lambda r: _(
+            "checkpoint of {n} records (head {head}) written to {out}; keep a copy where this server's "
+            "administrators cannot change it, and check with 'audit verify --checkpoint FILE'.").format(
+                n=r["count"], head=r["head"], out=safe_text(r["out"])))
+        return EXIT_OK
     if args.verb == "verify":
-        result = admin.verify_audit(actor)
+        result = admin.verify_audit(actor, args.checkpoint)
 
         def human(r: dict) -> str:
             if r["ok"]:
-                return _("audit log intact: {n} records, head {head}").format(n=r["records"], head=r["head"])
+                text = _("audit log intact: {n} records, head {head}").format(n=r["records"], head=r["head"])
+                if r["checkpoint"]:
+                    text += "\n" + _("and it still holds every record of the checkpoint of {time}").format(
+                        time=r["checkpoint"])
+                return text
             return _("audit log BROKEN at record {seq}: {reason}").format(seq=r["broken"], reason=r["reason"])
 
         emit(result.as_dict(), args.json, human)
@@ -154,7 +173,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_users)
 
-    p = sub.add_parser("apikeys", help="API keys: create (printed once), list")
+    p = sub.add_parser("apikeys", help="API keys: create (printed once), list, revoke")
     verbs = p.add_subparsers(dest="verb", required=True, parser_class=type(p))
     q = verbs.add_parser("create", help="a new key for an account, printed once")
     q.add_argument("--user", required=True)
@@ -162,10 +181,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     q = verbs.add_parser("list", help="list keys (never the keys themselves)")
     q.add_argument("--user", default=None)
     q.add_argument("--json", action="store_true")
+    q = verbs.add_parser("revoke", help="revoke a key at once, named by the prefix 'apikeys list' shows, or the whole key")
+    q.add_argument("key", metavar="KEY_ID_OR_PREFIX")
+    q.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_apikeys)
 
-    p = sub.add_parser("audit", help="show the audit log, or 'audit verify' its hash chain")
-    p.add_argument("verb", nargs="?", choices=("verify",), default=None)
+    p = sub.add_parser("audit", help="show the audit log, 'audit verify [--checkpoint FILE]' its keyed hash chain, "
+                                     "or write a signed 'audit checkpoint --out FILE' of its head to keep elsewhere")
+    p.add_argument("verb", nargs="?", choices=("verify", "checkpoint"), default=None)
+    p.add_argument("--checkpoint", default=None, metavar="FILE",
+                   help="verify: also check that the log still holds every record this checkpoint saw")
+    p.add_argument("--out", default=None, metavar="FILE", help="checkpoint: the file to write")
     p.add_argument("--since", type=_iso, default=None, metavar="ISO8601")
     p.add_argument("--user", default=None)
     p.add_argument("--action", default=None)

@@ -109,7 +109,6 @@ def activation_outcome(requested: bool, spec: str) -> dict[str, Any]:
     outcome: dict[str, Any] = {}
     if requested:
         outcome["activation"] = activation.activate_after_training(audit.os_actor(), spec)
-    name = spec.partition(":")[0]
     return outcome | {"active": catalog.is_approved(catalog.resolve(spec))}
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
+from pathlib import Path
 
 from core.access import accounts, apikeys, audit as audit_log, roles
 from core.errors import LucidDxError
@@ -68,6 +69,19 @@ def list_api_keys(actor: Actor | None, user: str | None = None) -> list[dict]:
     return apikeys.list_keys(user)
 
 
+def revoke_api_key_matching(actor: Actor | None, key_or_prefix: str) -> dict:
+    """Revoke the key named by its prefix or the whole key: ``{"prefix", "user", "revoked"}``; AccountError
+    (recorded as bad input) when none matches."""
+    authorize(actor, "apikeys")
+    try:
+        revoked = apikeys.revoke_matching(key_or_prefix)
+    except LucidDxError:
+        record(actor, "apikeys", outcome="bad-input")
+        raise
+    record(actor, "apikeys")
+    return revoked
+
+
 def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
     authorize(actor, "apikeys")
     found = apikeys.revoke(prefix)
@@ -119,10 +133,17 @@ def audit_csv(rows: list[dict]) -> str:
     return csv_text(AUDIT_COLUMNS, rows)
 
 
-def verify_audit(actor: Actor | None) -> audit_log.Verification:
-    """Check the hash chain; the check itself is recorded with its outcome."""
+def verify_audit(actor: Actor | None, checkpoint: str | Path | None = None) -> audit_log.Verification:
+    """Check the keyed hash chain, and with ``checkpoint`` (a file from :func:`write_audit_checkpoint`) that
+    the log still holds what it saw; the check itself is recorded with its outcome. A checkpoint file
+    that is not signed with this installation's key is refused (AuditCheckpointError, recorded as bad input)."""
     authorize(actor, "audit")
-    result = audit_log.verify()
+    try:
+        seen = audit_log.read_checkpoint(checkpoint) if checkpoint else None
+    except LucidDxError:
+        record(actor, "audit", outcome="bad-input")
+        raise
+    result = audit_log.verify(seen)
     record(actor, "audit", outcome="ok" if result.ok else "failed")
     return result
 
@@ -132,3 +153,15 @@ def action_name(action: str) -> str:
     if action in ("login", "logout"):
         return _("Sign-in") if action == "login" else _("Sign-out")
     return roles.action_name(action)
+
+
+def write_audit_checkpoint(actor: Actor | None, path: str | Path) -> dict:
+    """Write a signed checkpoint of the audit log's head to ``path`` (to keep away from the server)."""
+    authorize(actor, "audit")
+    try:
+        written = audit_log.write_checkpoint(path)
+    except LucidDxError:
+        record(actor, "audit", outcome="failed")
+        raise
+    record(actor, "audit")
+    return written

@@ -10,7 +10,7 @@ newest bundled one; a trained version never is by being registered.
 from __future__ import annotations
 
 from core.access import roles
-from core.errors import ModelNotApprovedError, PermissionDeniedError
+from core.errors import ModelNotApprovedError
 from core.i18n import _
 from core.models import registry
 from core.services import audit
@@ -21,11 +21,7 @@ CLINICAL_USE = audit.Actor("dicom-node", "clinician")
 
 def may_use_unapproved(actor: roles.HasRole | None) -> bool:
     """Whether ``actor`` may use versions no administrator activated (researchers, administrators, the OS user)."""
-    try:
-        audit.authorize(actor, "use-unapproved")  # type: ignore[arg-type]  # an Account has name, role, disabled
-    except PermissionDeniedError:
-        return False
-    return True
+    return audit.allowed(actor, "use-unapproved")  # type: ignore[arg-type]  # an Account has name, role, disabled
 
 
 def resolve_model(actor: roles.HasRole | None, spec: str | None, kind: str | None = None) -> registry.ModelRef:

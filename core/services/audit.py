@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from core.access import apikeys, audit, roles
+from core.errors import PermissionDeniedError
 
 OS_ROLE = "os-user"
 
@@ -72,14 +73,26 @@ def started_by(actor: Actor | None) -> tuple[str, str] | None:
     return None if actor is None else (actor.name, actor.role)
 
 
+def allowed(actor: Actor | None, action: str) -> bool:
+    """Whether ``actor`` may do ``action``: a question (what to offer), never recorded; see :func:`authorize`."""
+    if actor is None or actor.role == OS_ROLE:
+        return True
+    return not getattr(actor, "disabled", False) and roles.allowed(actor.role, action)
+
+
 def authorize(actor: Actor | None, action: str) -> None:
-    """Raise PermissionDeniedError unless ``actor`` may do ``action``; the OS user may do everything.
+    """Raise PermissionDeniedError unless ``actor`` may do ``action``, after recording the refusal as
+    ``denied``; the OS user may do everything.
 
     ``None`` means sign-in is switched off (development only): nothing is checked.
     """
     if actor is None or actor.role == OS_ROLE:
         return
-    roles.require(actor, action)
+    try:
+        roles.require(actor, action)
+    except PermissionDeniedError:
+        audit.record(actor.name, actor.role, action, outcome="denied")
+        raise
 
 
 def record(actor: Actor | None, action: str, *, model: str | None = None, data: bytes | None = None,

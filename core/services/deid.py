@@ -22,10 +22,18 @@ class DeidentifiedFile:
     burned_in_annotation: str  # "YES" | "NO" | "unknown": text may be in the pixels unless "NO"
 
 
-def deidentified(data: bytes, label: str) -> DeidentifiedFile:
-    """A de-identified copy of DICOM ``data`` in memory; UnsupportedImageError (naming ``label``) otherwise."""
-    dicom.check_inflated_size(io.BytesIO(data), label)  # a deflate bomb is refused before pydicom inflates it
-    out, changed, burned_in, uid = deidentify.deidentify_bytes(data, label)
+def deidentified(data: bytes, label: str, actor: Actor | None = None) -> DeidentifiedFile:
+    """A de-identified copy of DICOM ``data`` in memory; UnsupportedImageError (naming ``label``) otherwise.
+
+    A failure is recorded in the audit log for ``actor`` (``bad-input``, or ``failed`` for an error of ours);
+    a success is recorded by the front end when the copy is handed over.
+    """
+    try:
+        dicom.check_inflated_size(io.BytesIO(data), label)  # a deflate bomb is refused before pydicom inflates it
+        out, changed, burned_in, uid = deidentify.deidentify_bytes(data, label)
+    except Exception as exc:
+        record(actor, "deidentify", data=data, outcome="bad-input" if isinstance(exc, LucidDxError) else "failed")
+        raise
     return DeidentifiedFile(out, f"{uid or 'deidentified'}.dcm", changed, burned_in)
 
 
@@ -35,6 +43,7 @@ def deidentify_file(actor: Actor | None, path: str | os.PathLike, out_dir: str |
 
     Raises:
         UnsupportedImageError: ``path`` is missing or not DICOM; nothing is written (recorded as bad input).
+        Anything else (an error of ours, an ``out_dir`` that cannot be written) is recorded as failed first.
     """
     authorize(actor, "deidentify")
     try:
@@ -43,6 +52,9 @@ def deidentify_file(actor: Actor | None, path: str | os.PathLike, out_dir: str |
         done = deidentify.deidentify_file(path, out_dir)
     except LucidDxError:
         record(actor, "deidentify", outcome="bad-input")
+        raise
+    except Exception:
+        record(actor, "deidentify", outcome="failed")
         raise
     record(actor, "deidentify", digest=done.sha256)
     return done

@@ -141,3 +141,27 @@ def test_a_language_luciddx_does_not_speak_is_refused() -> None:
     with pytest.raises(accounts.AccountError, match="not a language"):
         accounts.set_language("wang", "fr")
     assert accounts.get("wang").language is None
+
+
+@pytest.mark.usefixtures("fast_lockout")
+def test_one_message_for_every_failure_and_an_attacker_cannot_lock_the_clinician_out(monkeypatch) -> None:
+    from ui import auth
+
+    monkeypatch.setattr(auth, "_client", lambda: "ip:203.0.113.9")  # AppTest gives every session one id
+    accounts.add("admin1", "admin", PASSWORD)
+    accounts.add("clin", "clinician", PASSWORD)
+    accounts.add("gone", "clinician", PASSWORD)
+    accounts.disable("gone")
+    errors = []
+    for name, password in (("clin", "wrong password here"), ("nobody", PASSWORD), ("gone", PASSWORD)):
+        errors.append([e.value for e in sign_in(page(), name, password).error])
+    assert errors[0] == errors[1] == errors[2] and "disabled" not in str(errors)
+    attacker = page()
+    for _ in range(6):
+        sign_in(attacker, "clin", "wrong password here")
+    sign_in(attacker, "clin", PASSWORD)  # from the attacker's browser even the right password now waits
+    assert "wait" in shown(attacker) and "TRAINING PAGE CONTENT" not in shown(attacker)
+    assert ("clin", "login", "locked") in [(r.user, r.action, r.outcome) for r in audit.records()]
+    monkeypatch.setattr(auth, "_client", lambda: "ip:198.51.100.4")
+    clinician = sign_in(page(), "clin", PASSWORD)  # the clinician's own browser: in at once
+    assert "Signed in as clin (clinician)" in shown(clinician)

@@ -82,3 +82,42 @@ def test_deidentify_writes_good_files_and_reports_bad_ones(isolated_home: Path, 
     log = json.loads(run_cli("audit", "--action", "deidentify", "--json", home=isolated_home).stdout)
     assert [r["outcome"] for r in log] == ["bad-input", "ok"]
     assert log[1]["input_sha256"] and "notes" not in json.dumps(log) and "CT_small" not in json.dumps(log)
+
+
+def test_audit_checkpoint_catches_a_truncation_and_refuses_a_tampered_file(isolated_home: Path, tmp_path: Path) -> None:
+    from core.access import audit
+
+    for index in range(4):
+        audit.record("alice", "clinician", "predict", input_sha256=audit.sha256_of(bytes([index])))
+    checkpoint = tmp_path / "kept-elsewhere.json"
+    written = run_cli("audit", "checkpoint", "--out", str(checkpoint), "--json", home=isolated_home)
+    assert written.returncode == 0, written.stderr
+    assert json.loads(written.stdout)["count"] == 4 == json.loads(checkpoint.read_text())["count"]
+    intact = run_cli("audit", "verify", "--checkpoint", str(checkpoint), home=isolated_home)
+    assert intact.returncode == 0 and "intact" in intact.stdout
+    with sqlite3.connect(isolated_home / "luciddx.db") as db:  # the last records are cut off
+        db.execute("DELETE FROM audit_log WHERE seq >= 3")
+    assert audit.verify().ok  # the chain alone cannot tell
+    cut = run_cli("audit", "verify", "--checkpoint", str(checkpoint), "--json", home=isolated_home)
+    assert cut.returncode == 1 and json.loads(cut.stdout)["broken"] == 3 and "deleted" in json.loads(cut.stdout)["reason"]
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(json.loads(checkpoint.read_text()) | {"count": 2}))
+    refused = run_cli("audit", "verify", "--checkpoint", str(forged), home=isolated_home)
+    assert refused.returncode == 1 and "refused" in refused.stderr and "forged.json" in refused.stderr
+
+
+def test_apikeys_revoke_by_prefix_or_key_and_weak_passwords_say_why(isolated_home: Path) -> None:
+    from core.access import accounts, apikeys
+
+    accounts.add("alice", "clinician", PASSWORD)
+    first, second = apikeys.create("alice"), apikeys.create("alice")
+    by_prefix = run_cli("apikeys", "revoke", first.split("_")[1], "--json", home=isolated_home)
+    assert by_prefix.returncode == 0 and json.loads(by_prefix.stdout)["user"] == "alice"
+    by_key = run_cli("apikeys", "revoke", second, home=isolated_home)
+    assert by_key.returncode == 0 and second not in by_key.stdout + by_key.stderr
+    assert [k["revoked"] for k in apikeys.list_keys("alice")] == [True, True]
+    unknown = run_cli("apikeys", "revoke", "0123456789ab", home=isolated_home)
+    assert unknown.returncode == 1 and "apikeys list" in unknown.stderr
+    weak = run_cli("users", "add", "bob", "--role", "clinician", "--json", home=isolated_home, stdin="passwordpass\n")
+    error = json.loads(weak.stdout)["error"]
+    assert weak.returncode == 1 and "too easy to guess" in error and "commonly used password" in error

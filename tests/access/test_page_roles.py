@@ -69,6 +69,12 @@ def test_a_page_the_role_may_not_open_says_so_when_reached_by_its_address(people
 def test_admin_adds_an_account_and_the_change_is_audited(people) -> None:
     at = open_as("admin", "pages/admin.py")
     at.text_input(key="admin_new_name").input("dana")
+    for field in [t for t in at.text_input if t.key not in ("admin_new_name", "audit_user")]:
+        field.input("123456789012")  # twelve characters, but among the first passwords anyone tries
+    at.button(key="FormSubmitter:admin_add_account-Add account").click().run()
+    assert any("too easy to guess" in e.value and "commonly used" in e.value for e in at.error), at.error
+    assert accounts.find("dana") is None
+    at.text_input(key="admin_new_name").input("dana")
     at.selectbox(key="admin_new_role").select("researcher")
     secret = [t for t in at.text_input if t.key is None or "password" in str(t.label).lower()]
     for field in [t for t in at.text_input if t.key not in ("admin_new_name", "audit_user")]:

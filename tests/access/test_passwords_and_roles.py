@@ -26,6 +26,36 @@ def test_weak_passwords_are_refused_without_echoing_them(weak: str) -> None:
     assert not weak.strip() or weak.strip() not in str(caught.value)
 
 
+@pytest.mark.parametrize("weak, why", [
+    ("aaaaaaaaaaaa", "Repeats"), ("123456789012", "commonly used"), ("passwordpass", "commonly used"),
+    ("asdfghjkl;asdf", "rows of keys"), ("abcdefghijklmnop", "Sequences"), ("199019901990", "Repeats"),
+])
+def test_common_and_patterned_passwords_are_refused_saying_why(weak: str, why: str) -> None:
+    with pytest.raises(AccountError, match="too easy to guess") as caught:
+        passwords.hash_password(weak)
+    assert why in str(caught.value) and weak not in str(caught.value)
+
+
+def test_the_account_name_makes_a_password_weak(monkeypatch) -> None:
+    passwords.check_strength("alice.wonderland1", ())
+    with pytest.raises(AccountError, match="too easy to guess"):
+        passwords.check_strength("alice.wonderland1", ("alice.wonderland",))
+    monkeypatch.setenv("LUCIDDX_MIN_PASSWORD_SCORE", "0")  # the site may relax the rule, never the length
+    passwords.check_strength("aaaaaaaaaaaa")
+
+
+def test_every_zxcvbn_message_is_in_our_catalog() -> None:
+    """zxcvbn's own feedback strings, read from its source, all have an entry to translate."""
+    import ast
+    import inspect
+
+    from zxcvbn import feedback
+
+    said = {node.args[0].value for node in ast.walk(ast.parse(inspect.getsource(feedback)))
+            if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "_"}
+    assert said and said <= set(passwords.FEEDBACK)
+
+
 def test_a_hash_made_with_other_parameters_needs_rehash() -> None:
     previous = passwords.use(PasswordHasher(time_cost=1, memory_cost=8192, parallelism=1))
     try:

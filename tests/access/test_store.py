@@ -18,8 +18,8 @@ pytestmark = pytest.mark.usefixtures("backend")
 def test_schema_is_created_by_the_shipped_migration() -> None:
     engine = store.get_engine()
     with engine.connect() as db:
-        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
-        assert {"accounts", "api_keys", "audit_log"} <= set(sa.inspect(db).get_table_names())
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert {"accounts", "api_keys", "audit_log", "sign_in_backoff"} <= set(sa.inspect(db).get_table_names())
         assert "language" in {c["name"] for c in sa.inspect(db).get_columns("accounts")}
     store.upgrade(engine)  # a second upgrade is a no-op
 
@@ -34,7 +34,7 @@ def test_a_database_from_the_first_release_upgrades_and_keeps_its_accounts(tmp_p
         assert "language" not in {c["name"] for c in sa.inspect(db).get_columns("accounts")}
     store.upgrade(engine)
     with engine.connect() as db:
-        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0002"
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
         assert db.execute(sa.text("SELECT name, role, language FROM accounts")).all() == [("alice", "admin", None)]
 
 
@@ -51,38 +51,70 @@ def test_add_list_disable_set_role() -> None:
         accounts.add("bad name; drop", "clinician", PASSWORD)
     assert accounts.set_role("bob", "researcher").role == "researcher"
     assert accounts.disable("alice").disabled and not accounts.has_admin()
-    with pytest.raises(AuthenticationError, match="disabled"):
+    with pytest.raises(AuthenticationError, match="not right"):  # the same words as any failure
         accounts.authenticate("alice", PASSWORD)
     with pytest.raises(AccountError, match="no account named"):
         accounts.disable("nobody")
     assert "password" not in str(accounts.list_accounts()[0].as_dict())
 
 
-def test_authenticate_and_the_same_message_for_unknown_name_and_wrong_password() -> None:
+def test_authenticate_and_the_same_message_for_every_failure() -> None:
+    """Unknown name, wrong password, disabled account: one message, so none tells which names exist."""
     accounts.add("alice", "researcher", PASSWORD)
+    accounts.add("bob", "clinician", PASSWORD)
+    accounts.disable("bob")
     assert accounts.authenticate("alice", PASSWORD).last_login is not None
-    with pytest.raises(AuthenticationError) as wrong:
-        accounts.authenticate("alice", "wrong password!!")
-    with pytest.raises(AuthenticationError) as unknown:
-        accounts.authenticate("nobody", PASSWORD)
-    assert str(wrong.value) == str(unknown.value)
-    assert "wrong password" not in str(wrong.value) and PASSWORD not in str(unknown.value)
+    messages = set()
+    for name, password in (("alice", "wrong password!!"), ("nobody", PASSWORD), ("bob", PASSWORD),
+                           ("bob", "wrong password!!")):
+        with pytest.raises(AuthenticationError) as caught:
+            accounts.authenticate(name, password)
+        messages.add(str(caught.value))
+    assert len(messages) == 1
+    assert "wrong password" not in messages.pop() and "disabled" not in str(caught.value)
 
 
 @pytest.mark.usefixtures("fast_lockout")
-def test_lockout_after_failed_logins_then_unlock_after_the_wait() -> None:
+def test_back_off_slows_one_client_and_never_locks_the_account_for_another() -> None:
+    """An attacker hammering alice's name from one client waits longer each time; alice, from her own
+    client, signs in at once; an unknown name backs off exactly alike (no enumeration by lock-out)."""
     accounts.add("alice", "clinician", PASSWORD)
     now = datetime.now(timezone.utc)
-    for _ in range(2):
-        with pytest.raises(AuthenticationError) as caught:
-            accounts.authenticate("alice", "not the password", now=now)
-        assert not isinstance(caught.value, AccountLockedError)
-    with pytest.raises(AccountLockedError, match="10 more minute"):
-        accounts.authenticate("alice", "not the password", now=now)
-    with pytest.raises(AccountLockedError):  # even the right password waits
-        accounts.authenticate("alice", PASSWORD, now=now + timedelta(minutes=5))
-    assert accounts.authenticate("alice", PASSWORD, now=now + timedelta(minutes=11)).name == "alice"
-    assert accounts.enable("alice").locked_until is None
+    seen = {}
+    for name in ("alice", "nobody"):
+        messages = []
+        for _ in range(5):
+            with pytest.raises(AuthenticationError) as caught:
+                accounts.authenticate(name, "not the password", now=now, client="ip:203.0.113.9")
+            messages.append(str(caught.value))
+        seen[name] = messages
+    assert seen["alice"] == seen["nobody"]
+    assert "wait" not in seen["alice"][1] and "wait 1 second" in seen["alice"][2]
+    assert "wait" in seen["alice"][3]  # refused unchecked while waiting, with the same words and the wait
+    with pytest.raises(AccountLockedError) as held:  # even the right password waits, from that client
+        accounts.authenticate("alice", PASSWORD, now=now, client="ip:203.0.113.9")
+    assert str(held.value).startswith(seen["nobody"][0])
+    assert accounts.authenticate("alice", PASSWORD, now=now, client="ip:198.51.100.4").name == "alice"
+    with pytest.raises(AuthenticationError, match="wait 2 seconds"):  # the next failure doubles the wait
+        accounts.authenticate("alice", "not the password", now=now + timedelta(seconds=2), client="ip:203.0.113.9")
+    assert accounts.authenticate("alice", PASSWORD, now=now + timedelta(seconds=5), client="ip:203.0.113.9")
+    assert accounts.get("alice").locked_until is None
+
+
+def test_back_off_is_capped_and_cleared_by_enable(monkeypatch) -> None:
+    monkeypatch.setenv("LUCIDDX_MAX_FAILED_LOGINS", "1")
+    monkeypatch.setenv("LUCIDDX_LOCKOUT_MINUTES", "1")
+    accounts.add("alice", "clinician", PASSWORD)
+    now = datetime.now(timezone.utc)
+    for step in range(12):  # 1, 2, 4, ... seconds, but never more than a minute
+        with pytest.raises(AuthenticationError):
+            accounts.authenticate("alice", "not the password", now=now + timedelta(minutes=step), client="x")
+    with pytest.raises(AccountLockedError, match="wait 60 seconds"):
+        accounts.authenticate("alice", PASSWORD, now=now + timedelta(minutes=11), client="x")
+    with store.get_engine().connect() as db:  # neither the name nor the client is stored in clear
+        assert "alice" not in str(db.execute(sa.select(store.sign_in_backoff)).all())
+    accounts.enable("alice")
+    assert accounts.authenticate("alice", PASSWORD, now=now + timedelta(minutes=11), client="x").name == "alice"
 
 
 def test_old_hash_parameters_are_upgraded_at_sign_in() -> None:

@@ -67,3 +67,19 @@ def test_health_needs_no_key_and_says_nothing_secret(client, clinician) -> None:
     assert response.status_code == 200 and response.json()["status"] == "ok"
     assert "ldx_" not in response.text and "sqlite" not in response.text.lower()
     assert audit.records() == []
+
+
+def test_a_validation_refusal_is_recorded_as_refused_not_as_our_failure(client, clinician) -> None:
+    assert client.get("/v1/models/chest_xray/card?format=xml", headers=clinician).status_code == 422
+    assert client.post("/v1/predict", headers=clinician).status_code == 422  # no file part at all
+    assert [(r.user, r.action, r.outcome) for r in audit.records()] == [("dr.lee", "cards", "refused"),
+                                                                        ("dr.lee", "predict", "refused")]
+
+
+def test_a_body_over_the_limit_is_refused_unread_and_recorded(client, clinician) -> None:
+    huge = {"Content-Length": str(10**10)}
+    assert client.post("/v1/predict", headers=clinician | huge, content=b"x" * 16).status_code == 413
+    # Without a key nothing is read at all: the key is checked before the body (issue 22.2), so it is a 401.
+    assert client.post("/v1/risk", headers=huge, content=b"x" * 16).status_code == 401
+    assert [(r.user, r.role, r.action, r.outcome) for r in audit.records()] == [
+        ("dr.lee", "clinician", "predict", "refused"), ("anonymous", "none", "risk", "denied")]
