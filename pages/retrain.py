@@ -219,6 +219,9 @@ def draw_job(progress: jobs.JobProgress) -> None:
                      "it becomes the version in use only when an administrator activates it after reading its "
                      "card.").format(model=progress.model, auc=validation.get("auc", float("nan"))),
                    icon=":material/check_circle:")
+        if (progress.result or {}).get("recipe"):
+            st.caption(_("Trained with {explanation}").format(
+                explanation=training_service.recipe_explanation(progress.result["recipe"])))
     elif progress.state == "cancelled":
         st.warning(progress.error or _("Cancelled; nothing was registered."), icon=":material/cancel:")
     else:

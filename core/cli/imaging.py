@@ -56,7 +56,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _train_progress(event: dict[str, Any]) -> None:
-    if event["event"] == "loading":
+    if event["event"] == "recipe":
+        from core.models.recipe_text import explanation
+
+        log(f"recipe: {explanation(event['recipe'])}")
+    elif event["event"] == "loading":
         log(f"loading images {event['done']}/{event['total']}")
     elif event["event"] == "started":
         log(f"training on {event['device']}: {event['train_images']} training, {event['validation_images']} validation images")

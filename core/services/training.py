@@ -117,6 +117,8 @@ def train_image(source: Path, name: str, config: Any, progress: Callable[[dict[s
         recipe = None
         if config is None or isinstance(config, dict):
             config, recipe = automatic_config(folder, config or {}, schedule)
+            if progress:
+                progress({"event": "recipe", "recipe": recipe})
         result = train_image_model(folder, name, config, progress=progress, cancel=cancel, command=command,
                                    recipe=recipe)
     payload = result.as_dict()

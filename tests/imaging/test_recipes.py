@@ -131,3 +131,17 @@ def test_train_records_the_recipe_and_why_and_an_explicit_flag_overrides(tmp_pat
 
     markdown = catalog.card_markdown(catalog.model_card(payload["model"]))
     assert "**Recipe**" in markdown and "sampled images as chest films" in markdown
+
+
+def test_the_retrain_page_says_what_it_will_train_with_and_why_before_training(tmp_path_factory, monkeypatch):
+    from tests.test_page_retrain import check_server_folder, open_page, texts
+
+    films = real_subset(tmp_path_factory.mktemp("plan") / "plan_films", per_class=6, seed=8)
+    monkeypatch.setenv("LUCIDDX_DATA_ROOTS", str(tmp_path_factory.getbasetemp()))
+    at = check_server_folder(open_page(), films)
+    plan = [i.value for i in at.info if "LucidDx will train with" in i.value]
+    assert plan and "because the smallest class has 6 images" in plan[0] and "chest_xray" in plan[0]
+    assert at.number_input(key="train_epochs").value == 30 and at.radio(key="train_start").value == "transfer"
+    at.radio(key="train_schedule").set_value("snapshots").run()  # the override redraws the plan and the form
+    assert "the researcher picked the snapshots schedule" in texts(at)
+    assert at.number_input(key="train_epochs").value == 12
