@@ -88,7 +88,9 @@ def run_arm(folder: Path, name: str, arm: dict, image_size: int, seed: int) -> d
     v = result.validation
     return {"auc": v["auc"], "n_holdout": v["n"], "epochs": result.epochs, "seconds": round(time.monotonic() - started, 1),
             "recipe": f"{config.augmentation}, {'%d cycles' % config.snapshots if config.snapshots else 'plateau'}, "
-                      f"{config.epochs} ep" + (f", rule {recipe['reasons'][0]['code']}" if recipe else "")}
+                      f"{config.epochs} ep" + (f", rule {recipe['reasons'][0]['code']} (smallest class "
+                                               f"{recipe['facts']['smallest_class']}, chest-like {recipe['facts']['chest_like']})"
+                                               if recipe else "")}
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -238,6 +238,9 @@ def choose(facts: DataFacts, explicit: dict[str, Any] | None = None, schedule: s
     explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    cap = explicit.get("max_images_per_class")
+    if cap:  # the images that will train, not the folder's
+        facts = replace(facts, class_counts={c: min(n, int(cap)) for c, n in facts.class_counts.items()})
     reasons: list[Reason] = []
     if schedule == "auto":
         schedule, why = choose_schedule(facts)

@@ -67,6 +67,9 @@ def test_many_chest_films_get_the_chest_tuned_recipe(chest_facts):
 def test_imbalance_counts_the_smallest_class_not_the_total(chest_facts):
     skewed = dataclasses.replace(chest_facts, class_counts={"NORMAL": 120, "PNEUMONIA": 4880}, chest_like=1.0)
     assert recipes.choose(skewed).schedule == "plateau"
+    large = dataclasses.replace(skewed, class_counts={"NORMAL": 1341, "PNEUMONIA": 3875})
+    assert recipes.choose(large).schedule == "snapshots"
+    assert recipes.choose(large, {"max_images_per_class": 200}).schedule == "plateau"  # what will train, not the folder
 
 
 def test_digits_train_small_from_scratch_at_their_own_size(digit_facts):
