@@ -3,12 +3,14 @@
 import streamlit as st
 
 from core import i18n
+from core.config import ASSETS_DIR
 from core.i18n import _
 from core.services import training as training_service
 from ui import auth
 from ui.language import apply_language
 
-st.set_page_config(page_title="LucidDx", page_icon=":material/radiology:", layout="wide")
+# A file this server serves: a ":material/...:" favicon is fetched by the browser from a public font CDN.
+st.set_page_config(page_title="LucidDx", page_icon=str(ASSETS_DIR / "favicon.png"), layout="wide")
 
 
 @st.cache_resource(show_spinner=False)
@@ -29,6 +31,7 @@ PAGES = [
     (st.Page("pages/worklist.py", title=_("DICOM worklist"), icon=":material/list_alt:"), "worklist"),
     (st.Page("pages/retrain.py", title=_("Retrain"), icon=":material/model_training:"), "train"),
     (st.Page("pages/risk_training.py", title=_("Risk model from a table"), icon=":material/table_chart:"), "train-risk"),
+    (st.Page("pages/site_validation.py", title=_("Site validation"), icon=":material/verified:"), "validate"),
     (st.Page("pages/archive_scoring.py", title=_("Score an archive"), icon=":material/dataset:"), "evaluate"),
     (st.Page("pages/admin.py", title=_("Administration"), icon=":material/admin_panel_settings:"), "users"),
 ]

@@ -72,15 +72,6 @@ def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target:
     return memo[key]
 
 
-def cached_levels(data: bytes, result: diagnosis.FileResult):
-    """Per-session memo of a DICOM frame's re-windowable values (None for other files)."""
-    key = (result.digest, result.frame)
-    memo = st.session_state.setdefault("film_levels", {})
-    if key not in memo:
-        _memo("film_levels")[key] = diagnosis.film_levels(data, result)
-    return memo[key]
-
-
 def pick_model() -> str | None:
     specs, default_index = diagnosis.model_choices()
     if not specs:
@@ -182,13 +173,11 @@ def show_reading(result: diagnosis.FileResult) -> None:
 
 
 def pick_window(levels, digest: str) -> tuple[float, float] | None:
-    """Window/level of a DICOM: the file's own, lung, mediastinum, full range, or set by hand."""
+    """Window/level of a DICOM: the views that fit its units (the file's own, CT presets only for CT,
+    histogram views for a radiograph), the full range, or set by hand."""
     if levels is None:
         return None
-    presets = {"file": _("The file's own window"), "lung": _("Lung"), "mediastinum": _("Mediastinum"),
-               "full": _("Full range"), "custom": _("Adjust by hand")}
-    if levels.file_window is None:
-        presets.pop("file")
+    presets = {**diagnosis.window_presets(levels), "custom": _("Adjust by hand")}
     default = list(presets).index("file" if "file" in presets else "full")  # what the door showed: the file's view
     preset = st.selectbox(_("Window/level"), list(presets), index=default, format_func=presets.get,
                           key=f"window_preset_{digest}")
@@ -214,7 +203,7 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     target = c2.selectbox(_("Explain class"), classes, index=classes.index(prediction.decision),
                           key=f"explain_class_{result.digest}")
     opacity = c3.slider(_("Heatmap opacity"), 0.0, 1.0, 0.45, 0.05, key="heatmap_opacity")
-    levels = cached_levels(data, result)
+    levels = diagnosis.film_levels(result)  # kept by the door's one decode; values computed once, on demand
     window = pick_window(levels, result.digest)
     full = st.toggle(_("Full resolution"), key="full_resolution",
                      help=_("Off: a downsampled film for speed. On: every pixel (slower for large films)."))

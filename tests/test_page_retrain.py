@@ -177,3 +177,20 @@ def test_the_gate_table_comes_before_the_button(films: Path, tmp_path: Path, mon
     assert at.button(key="registry_activate").label == "Make active (roll back or forward)"
     at.button(key="registry_activate").click().run()
     assert registry.resolve("chest_xray").spec == copy.spec
+
+
+def test_a_nul_byte_a_huge_path_or_an_escaping_link_is_refused_with_a_message(page: AppTest, tmp_path: Path) -> None:
+    """Issue 22 items 16 and 17: each was an uncaught exception or a read outside the data root."""
+    at = check_server_folder(page, Path(str(tmp_path) + "/x\x00y"))
+    assert any("control character" in e.value for e in at.error)
+    at = check_server_folder(at, Path(str(tmp_path) + "/" + "/".join(["a" * 200] * 25)))
+    assert any("characters long" in e.value and "4,096" in e.value for e in at.error)
+    at = check_server_folder(at, tmp_path / ("b" * 300))
+    assert any("longer than 255 bytes" in e.value for e in at.error)
+    linked = tmp_path / "linked"
+    real_subset(linked, per_class=3)
+    (linked / "NORMAL" / "host.jpeg").symlink_to("/etc/hostname")
+    at = check_server_folder(at, linked)
+    assert any("NORMAL/host.jpeg: is a link that leads outside the dataset folder" in e.value for e in at.error)
+    assert not any("/etc/hostname" in e.value for e in at.error)
+    assert "2. Dataset report" not in [s.value for s in at.subheader]

@@ -42,6 +42,9 @@ def risk_model(spec: str | None) -> tabular.RiskPredictor:
 def _patient(body: bytes) -> dict[str, Any]:
     try:
         values = json.loads(body)
+    except RecursionError as exc:  # {"a":{"a":...}} thousands deep: the parser's stack, not ours
+        raise InvalidPatientDataError(_("The request body is JSON nested too deeply; send one patient as a flat "
+                                        "object {example}.").format(example='{"field": value, ...}')) from exc
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidPatientDataError(_("The request body is not valid JSON ({error}); send one patient as "
                                         "{example}.").format(error=exc, example='{"field": value, ...}')) from exc
@@ -56,7 +59,7 @@ async def _csv_upload(request: Request) -> tuple[bytes, str]:
     upload = form.get("file")
     if not isinstance(upload, UploadFile):
         raise InvalidPatientDataError(_("Send the CSV file as the form field 'file'."))
-    data = await run_in_threadpool(read_upload, upload)
+    data = await run_in_threadpool(read_upload, upload, tabular.csv_limit())
     return data, display_name(upload)
 
 
@@ -72,8 +75,9 @@ async def risk(request: Request, model: str | None = Query(None, description="NA
         raise InvalidOptionError(_("Send application/json (one patient) or multipart/form-data (a CSV file), "
                                    "not {kind}.").format(kind=kind[:60]))
     caller.hash_input(data)
+    patient = None if name else _patient(data)  # a malformed body is refused before any model loads
     predictor = await run_in_threadpool(risk_model, model)
     caller.model = predictor.ref.spec
-    if name:
+    if patient is None:
         return await run_in_threadpool(tabular.score_rows_of, data, predictor, name)
-    return [await run_in_threadpool(patient_json, predictor, _patient(data))]
+    return [await run_in_threadpool(patient_json, predictor, patient)]

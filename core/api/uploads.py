@@ -12,6 +12,11 @@ MAX_BYTES = MAX_UPLOAD_MB * 1024**2
 CHUNK = 1024**2
 
 
+def upload_limit() -> int:
+    """The image upload limit in bytes, read at call time (tests lower it)."""
+    return MAX_BYTES
+
+
 def display_name(upload: UploadFile) -> str:
     """The name messages and results use: the client's file name (last path part), else 'upload'."""
     name = (upload.filename or "").replace("\\", "/").rsplit("/", 1)[-1].strip()

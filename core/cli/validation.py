@@ -17,7 +17,9 @@ def _interval(r: dict[str, Any], key: str) -> str:
 def cmd_validate(args: argparse.Namespace) -> int:
     from core.services.validation import validate_image_model
 
-    result = validate_image_model(Path(args.data), args.model, args.target_sensitivity, args.record)
+    from core.services.audit import os_actor
+
+    result = validate_image_model(Path(args.data), args.model, args.target_sensitivity, args.record, actor=os_actor())
 
     def human(r: dict[str, Any]) -> str:
         lines = [f"{r['model']} on {r['n']} cases (prevalence {r['prevalence']:.1%}): AUC {_interval(r, 'auc')}, "

@@ -8,6 +8,7 @@ source instance. :func:`check` reads each file back and confirms what was promis
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import warnings
@@ -48,9 +49,19 @@ REPORT_TITLE = CodedConcept("18748-4", "LN", "Diagnostic imaging report")
 UNITLESS = CodedConcept("1", "UCUM", "no units")
 
 
+# What a result carries of its source: what files it with its patient and study in a PACS (the Patient
+# module's type 1/2 attributes, the General Study module's), what references the source instance, and
+# what orients the Secondary Capture. Nothing else: no comments, history, other IDs, institution or station.
+_CARRIED = ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID",
+            "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+            "StudyInstanceUID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
+            "PatientOrientation", "Laterality", "ImageLaterality")
 # Patient and study attributes of type 2 (present, may be empty) that highdicom copies from the source.
 _TYPE2_FROM_SOURCE = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
                       "StudyDate", "StudyTime", "ReferringPhysicianName")
+
+
+_QUOTED_VALUE = re.compile(r"(?<!attribute )(?<!Element=)(?<!Module=)<[^>]*>")
 
 
 @dataclass(frozen=True)
@@ -112,13 +123,12 @@ def secondary_capture(source: Dataset, overlay_rgb: np.ndarray, assessable: bool
 
 
 def source_header(source: Dataset) -> Dataset:
-    """A new dataset with the source's elements but not its pixels, and the type-2 patient/study
-    attributes present (empty where the sender left them out), as highdicom's constructors read them.
-    The source itself is left as it was."""
-    pixels = {Tag("PixelData"), Tag("FloatPixelData"), Tag("DoubleFloatPixelData")}
-    header = Dataset({tag: element for tag, element in source.items() if tag not in pixels})
-    if hasattr(source, "file_meta"):
-        header.file_meta = source.file_meta
+    """A new dataset with only what the results carry of the source (``_CARRIED``), and the type-2
+    patient/study attributes present (empty where the sender left them out), as highdicom's constructors
+    read them. highdicom copies whole modules (Patient, Patient Study, clinical trial...) and the source's
+    acquisition equipment from what it is given: giving it this header is what keeps patient comments,
+    history, other IDs and the institution out of the SC and SR. The source itself is left as it was."""
+    header = Dataset({tag: source[tag] for tag in map(Tag, _CARRIED) if tag in source})
     for keyword in _TYPE2_FROM_SOURCE:
         if keyword not in header:
             setattr(header, keyword, "")
@@ -238,4 +248,7 @@ def dciodvfy_errors(path: Path) -> list[str]:
     if tool is None:
         return []
     run = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=60)
-    return [line.strip() for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")][:5]
+    # dciodvfy quotes offending values ("Patient's Name PN [1] = <...>"): the attribute is kept, its value
+    # never, since these lines become the worklist's reason and the node's log.
+    return [_QUOTED_VALUE.sub("<value>", line.strip())
+            for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")][:5]

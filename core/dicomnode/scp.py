@@ -35,6 +35,7 @@ STATUS_SOP_CLASS_NOT_SUPPORTED = 0x0122  # "Refused: SOP Class not supported" (P
 STATUS_CANNOT_UNDERSTAND = 0xC000  # "Error: Cannot understand"
 STATUS_DOES_NOT_MATCH = 0xA900  # "Error: Data Set does not match SOP Class"
 STATUS_PROCESSING_FAILURE = 0x0110
+STATUS_OUT_OF_RESOURCES = 0xA700  # "Refused: Out of Resources": the instance is over a stated size limit
 MAX_PDU = 0  # unlimited receive PDU size
 
 
@@ -121,18 +122,23 @@ class DicomNode:
             record(sender, None, sha256, "bad-input")
             log.warning("refused an instance from %s: its SOP Instance UID is not a valid UID", sender)
             return _status(STATUS_CANNOT_UNDERSTAND, "SOP Instance UID is not a valid UID")
-        try:
-            header = admission.read_header(data)
-        except Exception:  # pydicom raises many types for a damaged header; all mean the same
-            header = None
+        header, code = None, STATUS_OUT_OF_RESOURCES
+        reason = admission.size_reason(data)  # before parsing: a deflate bomb is never inflated
+        if reason is None:
+            try:
+                header = admission.read_header(data)
+            except Exception:  # pydicom raises many types for a damaged header; all mean the same
+                header = None
+            reason, code = admission.screen(sop_class, uid, header), self._refusal_status(sop_class, header)
+            if reason is None and (reason := admission.pixel_reason(header)) is not None:
+                code = STATUS_OUT_OF_RESOURCES
         entry = index.Entry(uid, index.now_text(), admission.modality_of(sop_class, header), sop_class, sender)
-        reason = admission.screen(sop_class, uid, header)
         if reason is not None:
             entry.status, entry.reason, entry.finished = "refused", reason, index.now_text()
             record(sender, None, sha256, "bad-input")
             index.put(entry, self.home)
             log.info("instance %s from %s: refused (%s)", uid, sender, reason)
-            return _status(self._refusal_status(sop_class, header), reason)
+            return _status(code, reason)
         index.write_atomically(index.incoming_path(uid, self.home), data)
         index.put(entry, self.home)
         self.worker.submit(uid, sender, sha256)

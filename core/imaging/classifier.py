@@ -132,15 +132,20 @@ class ImageClassifier:
             return self.classes[positive] if probabilities[positive] >= threshold else self.classes[negative]
         return self.classes[int(np.argmax(probabilities))]
 
-    def predict_prepared(self, batch: np.ndarray) -> list[Prediction]:
-        """(N, S, S, 1) prepared inputs -> one Prediction per row."""
-        return self.predictions_from_outputs(*self.predict_inputs(batch))
+    def predict_prepared(self, batch: np.ndarray, threshold: float | None = None,
+                         threshold_source: str = "stored") -> list[Prediction]:
+        """(N, S, S, 1) prepared inputs -> one Prediction per row, decided at ``threshold`` (None = stored)."""
+        return self.predictions_from_outputs(*self.predict_inputs(batch), threshold, threshold_source)
 
-    def predictions_from_outputs(self, probs: np.ndarray, feats: np.ndarray) -> list[Prediction]:
+    def predictions_from_outputs(self, probs: np.ndarray, feats: np.ndarray, threshold: float | None = None,
+                                 threshold_source: str = "stored") -> list[Prediction]:
         """Probabilities (N, K) and pooled features (N, F) from any forward pass -> Predictions.
 
-        Lets an explainer that already ran the network (one forward+gradient pass) reuse it.
+        Lets an explainer that already ran the network (one forward+gradient pass) reuse it. ``threshold``
+        (None = the stored one) is the one decision of each row: its label, and the class a map explains.
         """
+        if threshold is None:
+            threshold, threshold_source = self.threshold, "stored"
         scores = self.ood_detector.score(feats) if self.ood_detector else None
         results = []
         for i, row in enumerate(probs):
@@ -148,9 +153,10 @@ class ImageClassifier:
             results.append(
                 Prediction(
                     model=self.spec,
-                    label=self.decide(row),
+                    label=self.decide(row, threshold),
                     probabilities={c: round(float(p), 6) for c, p in zip(self.classes, row)},
-                    threshold=self.threshold,
+                    threshold=threshold,
+                    threshold_source=threshold_source,
                     positive_class=self.positive_class,
                     out_of_distribution=bool(self.ood_detector.is_out(ood_score)) if self.ood_detector else False,
                     ood_score=ood_score,

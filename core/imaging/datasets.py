@@ -66,13 +66,53 @@ def is_image_file(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_SUFFIXES
 
 
+def inside(path: Path, folder: Path) -> Path:
+    """``path`` if it resolves (links followed) inside ``folder``; refused, naming the link, if it leads out.
+
+    A dataset folder on the server is read with the server's permissions: a class folder or file linked to
+    /etc or another patient archive would otherwise be listed, thumbnailed, trained on and locked.
+    The link's target is never named (it may be a server path nobody should learn).
+    """
+    shown = path.relative_to(folder).as_posix() if path.is_relative_to(folder) else path.name
+    try:
+        escaped = not path.resolve().is_relative_to(Path(folder).resolve())
+    except (OSError, RuntimeError, ValueError):  # a link loop, or a path the system cannot resolve
+        escaped = True
+    if escaped:
+        raise InvalidDatasetError(_("{name}: is a link that leads outside the dataset folder {folder}; LucidDx reads "
+                                    "only what is inside the folder it is given. Remove the link, or copy the files "
+                                    "into the folder.").format(name=shown, folder=Path(folder).name))
+    return path
+
+
 def class_files(class_dir: Path) -> list[Path]:
-    """Every file of one class folder (any depth), sorted, without hidden files or ignored folders."""
+    """Every file of one class folder (any depth), sorted, without hidden files or ignored folders.
+
+    Links may point elsewhere inside the dataset (the folder holding the classes), never outside it.
+    """
     return sorted(
-        p for p in Path(class_dir).rglob("*")
+        inside(p, Path(class_dir).parent) for p in Path(class_dir).rglob("*")
         if p.is_file() and not p.name.startswith(".")
         and not any(is_ignored_folder(Path(part)) for part in p.relative_to(class_dir).parts[:-1])
     )
+
+
+def archive_images(root: Path) -> tuple[list[Path], list[Path]]:
+    """(every image file under ``root`` at any depth, the links among them that lead outside ``root``).
+
+    An archive is scored file by file, so a link out of it is reported on its own and never read,
+    instead of refusing the whole archive as a training dataset is.
+    """
+    films, escaping = [], []
+    for path in sorted(Path(root).rglob("*")):
+        if any(is_ignored_folder(Path(part)) for part in path.relative_to(root).parts[:-1]):
+            continue
+        if path.is_file() and is_image_file(path) and not path.name.startswith("."):
+            try:
+                films.append(inside(path, Path(root)))
+            except InvalidDatasetError:
+                escaping.append(path)
+    return films, escaping
 
 
 def class_images(class_dir: Path) -> list[Path]:
@@ -82,7 +122,7 @@ def class_images(class_dir: Path) -> list[Path]:
 
 def loose_files(folder: Path) -> list[Path]:
     """Non-hidden files lying directly in ``folder`` (beside the class folders)."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
+    return sorted(inside(p, Path(folder)) for p in Path(folder).iterdir() if p.is_file() and not p.name.startswith("."))
 
 
 def find_class_root(root: Path) -> Path:
@@ -92,7 +132,7 @@ def find_class_root(root: Path) -> Path:
         raise InvalidDatasetError(_("{root}: not a folder. Give a folder with one subfolder per class.").format(root=root))
     current = root
     for _attempt in range(3):
-        subdirs = [p for p in current.iterdir() if p.is_dir() and not is_ignored_folder(p)]
+        subdirs = subfolders(current)
         if len(subdirs) == 1 and not any(is_image_file(p) for p in loose_files(current)):
             current = subdirs[0]
             continue
@@ -102,7 +142,7 @@ def find_class_root(root: Path) -> Path:
 
 def subfolders(folder: Path) -> list[Path]:
     """The candidate class folders of ``folder``, sorted by name."""
-    return sorted(p for p in Path(folder).iterdir() if p.is_dir() and not is_ignored_folder(p))
+    return sorted(inside(p, Path(folder)) for p in Path(folder).iterdir() if p.is_dir() and not is_ignored_folder(p))
 
 
 def class_folders(root: Path, shown_as: str | None = None) -> tuple[Path, list[Path]]:

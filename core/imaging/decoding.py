@@ -7,7 +7,7 @@ blocks keep the temporaries of a 50-megapixel frame small.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
@@ -32,6 +32,9 @@ class Decoded:
     frame_index: int | None
     n_frames: int
     notes: list[str]
+    # A monochrome DICOM frame's core.imaging.windowing.Levels (same decode), else None. Typed Any: windowing
+    # builds on this module's row blocks, so naming its class here would make an import cycle.
+    levels: Any = None
 
 
 def by_rows(src: np.ndarray, convert: Callable[[np.ndarray], np.ndarray]) -> np.ndarray:

@@ -7,13 +7,14 @@ library error texts (which can quote element values) never go into our messages.
 from __future__ import annotations
 
 import re
+import zlib
 from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from core.i18n import _
 from core.errors import UnsupportedImageError
-from core.imaging import decoding
+from core.imaging import decoding, windowing
 
 if TYPE_CHECKING:
     from pydicom.dataset import Dataset
@@ -40,6 +41,13 @@ SAFE_FIELDS = (
     "WindowWidth",
     "PixelSpacing",
 )
+MAX_INFLATED_BYTES = 256 * 1024**2
+"""Largest dataset a Deflated Explicit VR file may inflate to; counted while inflating (a deflate bomb
+of a few MB can hold gigabytes)."""
+MAX_ELEMENT_BYTES = 64 * 1024**2
+"""Largest single header element (pixel data aside): no technical field needs more; a huge private
+element is a way to exhaust memory."""
+_INFLATE_CHUNK = 1024**2
 _MAX_METADATA_CHARS = 64
 PIXEL_SLACK = 1.25
 """Pixel data may exceed what the header describes by this factor (trailing padding) before it is refused."""
@@ -47,6 +55,8 @@ PIXEL_SLACK = 1.25
 # into BodyPartExamined, say) never reaches the screen. Body parts: defined terms of PS3.16 Annex L.
 CODED_FIELDS = ("Modality", "BodyPartExamined", "ViewPosition", "PhotometricInterpretation")
 _CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
+_UID = re.compile(r"[0-9]+(\.[0-9]+)*")
+COLOUR_PHOTOMETRICS = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"})
 BODY_PARTS = frozenset("""
 ABDOMEN ABDOMENPELVIS ANKLE ARM BRAIN BREAST CHEST CHESTABDOMEN CHESTABDPELVIS CLAVICLE COCCYX CSPINE ELBOW
 EXTREMITY FEMUR FINGER FOOT FOREARM HAND HEAD HEADNECK HEART HIP HUMERUS JAW KNEE LEG LSPINE LUNG NECK ORBIT
@@ -56,7 +66,9 @@ PELVIS RIB SACRUM SHOULDER SINUS SKULL SPINE SSPINE TIBIA TMJ THORAX TOE TSPINE 
 
 def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: bool) -> decoding.Decoded:
     """Decode one frame of a DICOM file: header and size checks first, then only that frame."""
+    check_inflated_size(stream, display_name, force)
     ds = _read_dicom_header(stream, display_name, force)
+    check_element_sizes(ds, display_name)
     n_frames = _check_dicom_size(ds, display_name)
     index = n_frames // 2 if frame is None else frame
     decoding.check_frame_index(index, n_frames, display_name, unit="frame")
@@ -65,11 +77,62 @@ def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: 
     _check_pixel_length(stream, ds, syntax, n_frames, display_name)
     raw = _read_dicom_frame(stream, ds, syntax, index if n_frames > 1 else None, display_name)
     pixels, notes = _dicom_to_grey(raw, ds)
+    levels = windowing.levels_of(raw, ds) if str(ds.get("PhotometricInterpretation", "")).upper() != "PALETTE COLOR" else None
     metadata = _dicom_metadata(ds, syntax)
     if n_frames > 1:
         which = "the middle frame" if frame is None else "the requested frame"
         notes.insert(0, f"Frame {index + 1} of {n_frames} ({which}) was used.")
-    return decoding.Decoded(pixels, "DICOM", metadata, index if n_frames > 1 else None, n_frames, notes)
+    return decoding.Decoded(pixels, "DICOM", metadata, index if n_frames > 1 else None, n_frames, notes, levels)
+
+
+def check_inflated_size(stream: BinaryIO, display_name: str, force: bool = True) -> None:
+    """Refuse a Deflated Explicit VR file whose dataset inflates past MAX_INFLATED_BYTES.
+
+    pydicom inflates such a dataset whole, in memory, before it parses one element. This counts the
+    inflated bytes as they stream (output discarded, at most a megabyte at a time) and stops at the
+    limit, so a deflate bomb is refused having cost a megabyte, not gigabytes. Other syntaxes: no-op.
+    """
+    from pydicom.filereader import _read_file_meta_info, read_preamble
+    from pydicom.uid import DeflatedExplicitVRLittleEndian
+
+    try:
+        read_preamble(stream, force)
+        meta = _read_file_meta_info(stream)
+        deflated = meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+        if deflated:
+            _count_inflated(stream, display_name)
+    except UnsupportedImageError:
+        raise
+    except Exception:  # an unreadable meta or stream is the header reader's to report, with its own message
+        return
+    finally:
+        stream.seek(0)
+
+
+def _count_inflated(stream: BinaryIO, display_name: str) -> None:
+    inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+    total = 0
+    while not inflater.eof and (pending := inflater.unconsumed_tail or stream.read(_INFLATE_CHUNK)):
+        total += len(inflater.decompress(pending, _INFLATE_CHUNK))
+        if total > MAX_INFLATED_BYTES:
+            raise UnsupportedImageError(
+                _("{display_name}: the deflate-compressed DICOM data expands to more than the {limit_mb} MB "
+                  "limit; LucidDx stopped inflating it. Export the image uncompressed, or as a single frame.").format(
+                    display_name=display_name, limit_mb=MAX_INFLATED_BYTES // 1024**2))
+
+
+def check_element_sizes(ds: "Dataset", display_name: str) -> None:
+    """Refuse a header with an element (pixel data aside) longer than MAX_ELEMENT_BYTES, naming the limit."""
+    for tag in list(ds.keys()):
+        element = ds.get_item(tag)  # raw: a deferred value keeps its length and stays unread
+        length = getattr(element, "length", None)
+        if length is None:
+            length = len(element.value) if isinstance(element.value, (bytes, bytearray, str)) else 0
+        if element.tag != 0x7FE00010 and length != 0xFFFFFFFF and length > MAX_ELEMENT_BYTES:
+            raise UnsupportedImageError(
+                _("{display_name}: a DICOM header element holds {size_mb:.0f} MB, more than the {limit_mb} MB limit "
+                  "for one element; the file is damaged or padded. Export the image again.").format(
+                    display_name=display_name, size_mb=length / 1024**2, limit_mb=MAX_ELEMENT_BYTES // 1024**2))
 
 
 def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dataset":
@@ -78,7 +141,8 @@ def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dat
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(stream, stop_before_pixels=True, force=force)
+        # Large values stay unread (deferred): their lengths are checked before anything loads them.
+        ds = pydicom.dcmread(stream, stop_before_pixels=True, force=force, defer_size=_INFLATE_CHUNK)
     except InvalidDicomError as exc:
         raise UnsupportedImageError(
             _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
@@ -161,16 +225,27 @@ def _dicom_transfer_syntax(ds: "Dataset") -> "object":
     return UID(syntax) if syntax else ImplicitVRLittleEndian
 
 
+def syntax_name(syntax: object) -> str:
+    """A transfer syntax's dictionary name; a value the header made up is never quoted (it can be free text)."""
+    from pydicom.uid import UID
+
+    text = str(syntax)
+    if _UID.fullmatch(text) and len(text) <= 64 and UID(text).is_transfer_syntax:
+        return UID(text).name
+    return _("an unknown transfer syntax")
+
+
 def _check_decoder(syntax: "object", display_name: str) -> None:
     """Refuse, naming the syntax, if no installed plugin can decode this compression."""
     from pydicom.pixels import get_decoder
 
     try:
-        available = get_decoder(syntax).is_available
+        # A made-up syntax never reaches pydicom, whose warning about it would quote it into the log.
+        available = bool(_UID.fullmatch(str(syntax))) and get_decoder(syntax).is_available
     except NotImplementedError:
         available = False
     if not available:
-        name = getattr(syntax, "name", str(syntax))
+        name = syntax_name(syntax)
         raise UnsupportedImageError(
             _("{display_name}: the image is compressed as '{name}', which LucidDx cannot decode; export it as "
                 "uncompressed DICOM, or as PNG.").format(display_name=display_name, name=name)
@@ -203,7 +278,7 @@ def _damaged_pixels_error(syntax: object, display_name: str) -> UnsupportedImage
     """The message for pixel data that would not decode, naming the compression if there is one."""
     if getattr(syntax, "is_compressed", False):
         return UnsupportedImageError(
-            f"{display_name}: the DICOM image data (compressed as '{getattr(syntax, 'name', syntax)}') could not "
+            f"{display_name}: the DICOM image data (compressed as '{syntax_name(syntax)}') could not "
             "be decoded: it is damaged, truncated, or a variant LucidDx cannot read; export it again as "
             "uncompressed DICOM, or as PNG."
         )
@@ -226,7 +301,10 @@ def _dicom_to_grey(arr: np.ndarray, ds: "Dataset") -> tuple[np.ndarray, list[str
         notes.append(_("Palette colour image converted to greyscale."))
         return decoding.by_rows(arr, lambda block: _luma_block(apply_color_lut(block, ds))), notes
     if arr.ndim == 3:
-        notes.append(_("{photometric} colour image converted to greyscale.").format(photometric=photometric))
+        if photometric in COLOUR_PHOTOMETRICS:  # a defined term; free text in the header is never quoted
+            notes.append(_("{photometric} colour image converted to greyscale.").format(photometric=photometric))
+        else:
+            notes.append(_("Colour image converted to greyscale."))
         bits = int(ds.get("BitsStored") or 8)
         return decoding.by_rows(arr, lambda block: _luma_block(block, bits)), notes
     grey = _apply_dicom_voi(arr, ds, notes)
@@ -287,5 +365,5 @@ def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
         if keyword in CODED_FIELDS and not _is_code(keyword, text):
             text = "(not shown: not a standard code)"
         metadata[keyword] = text[:_MAX_METADATA_CHARS]
-    metadata["TransferSyntax"] = str(getattr(syntax, "name", syntax))[:_MAX_METADATA_CHARS]
+    metadata["TransferSyntax"] = syntax_name(syntax)[:_MAX_METADATA_CHARS]
     return metadata

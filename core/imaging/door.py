@@ -24,7 +24,7 @@ import string
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO, Iterator
 
 import numpy as np
 
@@ -33,6 +33,9 @@ from core.errors import UnsupportedImageError
 from core.imaging import dicom, raster
 from core.imaging.decoding import MAX_PIXELS, SUPPORTED_FORMATS
 from core.imaging.dicom import MAX_DICOM_PIXEL_BYTES
+
+if TYPE_CHECKING:
+    from core.imaging.windowing import Levels
 
 __all__ = ["LoadedImage", "load_image", "MAX_FILE_BYTES", "MAX_PIXELS", "MAX_DICOM_PIXEL_BYTES", "MIN_SIDE",
            "SUPPORTED_FORMATS"]
@@ -68,6 +71,8 @@ class LoadedImage:
         frame_index: which frame/page was decoded (0-based), or None for a single-frame file.
         n_frames: how many frames/pages the file holds.
         notes: plain-language remarks about what was done (frame chosen, colour removed, ...).
+        levels: a monochrome DICOM frame's values and the file's windows, for re-windowing without a
+            second decode (``core.imaging.windowing``); None for other images.
     """
 
     pixels: np.ndarray = field(repr=False)
@@ -77,6 +82,7 @@ class LoadedImage:
     frame_index: int | None = None
     n_frames: int = 1
     notes: list[str] = field(default_factory=list)
+    levels: "Levels | None" = field(default=None, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -129,6 +135,7 @@ def load_image(source: str | Path | bytes, name: str | None = None, frame: int |
         frame_index=decoded.frame_index,
         n_frames=decoded.n_frames,
         notes=decoded.notes,
+        levels=decoded.levels,
     )
 
 

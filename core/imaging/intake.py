@@ -172,9 +172,33 @@ def remove_dataset(folder: Path) -> None:
     shutil.rmtree(folder, ignore_errors=True)
 
 
+MAX_TYPED_PATH = 4096
+"""Longest path a person may type (Linux's PATH_MAX); each name in it at most 255 bytes (NAME_MAX)."""
+_MAX_NAME_BYTES = 255
+
+
+def typed_path(text: str | Path) -> Path:
+    """A path a person typed (dashboard field, command line), checked before the file system sees it.
+
+    A NUL byte or a path thousands of characters long makes the operating system raise instead of
+    answering; here they are refused with a message, and the path itself is not repeated back.
+    """
+    raw = str(text)
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in raw):
+        raise InvalidDatasetError(_("The path contains a control character (such as a NUL byte or a line break); "
+                                    "type or paste the folder's path as plain text."))
+    if len(raw) > MAX_TYPED_PATH:
+        raise InvalidDatasetError(_("The path is {length:,} characters long; paths on this server have at most "
+                                    "{limit:,}. Check what was pasted.").format(length=len(raw), limit=MAX_TYPED_PATH))
+    if any(len(part.encode("utf-8", "surrogateescape")) > _MAX_NAME_BYTES for part in Path(raw).parts):
+        raise InvalidDatasetError(_("A folder or file name in the path is longer than {limit} bytes, more than this "
+                                    "server allows; check what was pasted.").format(limit=_MAX_NAME_BYTES))
+    return Path(raw).expanduser()
+
+
 def resolve_source(source: Path, limits: ArchiveLimits = DEFAULT_LIMITS) -> tuple[Path, bool]:
     """A server path (folder or .zip) as a folder: (folder, extracted_here)."""
-    source = Path(source).expanduser()
+    source = typed_path(source)
     if not source.exists():
         raise InvalidDatasetError(_("{source}: not found. Give a folder with one subfolder per class, or a .zip of one.").format(source=source))
     if source.is_dir():

@@ -172,13 +172,18 @@ class Explainer:
         return int(target)
 
     def gradcam_with_prediction(
-        self, batch: np.ndarray, target: str | int | None = None
+        self, batch: np.ndarray, target: str | int | None = None, threshold: float | None = None,
+        threshold_source: str = "stored",
     ) -> tuple[Prediction, Explanation]:
-        """Grad-CAM and the prediction from one pass. ``batch``: (1, S, S, 1) prepared input."""
+        """Grad-CAM and the prediction from one pass. ``batch``: (1, S, S, 1) prepared input.
+
+        The label is decided at ``threshold`` (None = the stored one) and, without a ``target``, the map
+        explains that label: the caller reads the threshold in force once and hands it here.
+        """
         classifier = self._require_classifier()
         logits, cams, features = self._forward_and_gradients(tf.convert_to_tensor(batch, tf.float32))
         probs = tf.nn.softmax(logits).numpy().astype(np.float64)
-        prediction = classifier.predictions_from_outputs(probs, features.numpy())[0]
+        prediction = classifier.predictions_from_outputs(probs, features.numpy(), threshold, threshold_source)[0]
         index = self.class_index(target, prediction.decision)
         heatmap = normalise(_resize_map(cams[index, 0].numpy(), (self.input_size, self.input_size)))
         return prediction, Explanation("gradcam", self.classes[index], heatmap)
@@ -237,11 +242,13 @@ def explain(
 
 
 def predict_and_explain(
-    classifier: ImageClassifier, prepared: np.ndarray, target: str | int | None = None
+    classifier: ImageClassifier, prepared: np.ndarray, target: str | int | None = None,
+    threshold: float | None = None, threshold_source: str = "stored",
 ) -> tuple[Prediction, Explanation]:
-    """The prediction and its Grad-CAM from one forward+gradient pass. ``prepared``: (S, S, 1)."""
+    """The prediction (decided at ``threshold``, None = stored) and its Grad-CAM from one forward+gradient
+    pass. ``prepared``: (S, S, 1)."""
     batch = np.asarray(prepared, dtype=np.float32).reshape(1, classifier.input_size, classifier.input_size, 1)
-    return get_explainer(classifier).gradcam_with_prediction(batch, target)
+    return get_explainer(classifier).gradcam_with_prediction(batch, target, threshold, threshold_source)
 
 
 # A perceptually ordered blue -> cyan -> yellow -> red ramp (jet-like), so hot means "mattered most".

@@ -1,43 +1,82 @@
-"""Window/level for the film viewer: a DICOM frame's modality values, presets, and the windowed image.
+"""Window/level for the film viewer: a DICOM frame's modality values, the views that fit it, the windowed image.
 
-The door (``core.imaging.door``) hands every front end a display-ready (H, W) image in [0, 1]; a
-reader also wants to re-window a CT or DR frame. ``read_levels`` keeps what that needs: the frame's
-modality values (after the rescale / modality LUT, e.g. Hounsfield units), the file's own window
-(WindowCenter/Width, or the range its VOI LUT maps) and whether it is MONOCHROME1. ``window`` then
-maps values to [0, 1] with the linear DICOM window (PS3.3 C.11.2.1.2).
+The door (``core.imaging.door``) decodes a monochrome DICOM frame once and keeps, beside its
+display-ready pixels, a :class:`Levels`: the frame's stored values and the few header elements that
+turn them into modality values (rescale / modality LUT: Hounsfield units for CT, detector units for
+CR/DX), every window the file itself proposes (WindowCenter/Width, or the span of its VOI LUT), and
+whether it is MONOCHROME1. Nothing is decoded a second time; the modality values are computed only
+when a reader re-windows. ``window`` maps values to [0, 1] with the linear DICOM window (PS3.3
+C.11.2.1.2).
+
+Which views fit depends on the film's units: Hounsfield presets (lung, mediastinum) mean something
+only for CT. A radiograph's values are detector units that differ by vendor and exposure, so its
+views come from the frame's own histogram (percentiles): a soft-tissue view over the lower part of
+the range and a bone view over the upper part.
 """
 
 from __future__ import annotations
 
-import io
+import functools
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.i18n import _
-from core.errors import UnsupportedImageError
+from core.i18n import N_, _
 
-PRESETS: dict[str, tuple[float, float]] = {
+if TYPE_CHECKING:
+    from pydicom.dataset import Dataset
+
+CT_PRESETS: dict[str, tuple[float, float]] = {
     "lung": (-600.0, 1500.0),
     "mediastinum": (40.0, 400.0),
 }
-"""(centre, width) in Hounsfield units, the usual chest CT presets."""
+"""(centre, width) in Hounsfield units, the usual chest CT presets; offered for CT only."""
+
+RADIOGRAPH_PERCENTILES: dict[str, tuple[float, float]] = {
+    "soft-tissue": (5.0, 75.0),
+    "bone": (55.0, 99.5),
+}
+"""(low, high) percentiles of the frame's own values that span each view of a radiograph (or any non-CT film)."""
+
+PRESET_NAMES = {"file": N_("The file's own window"), "lung": N_("Lung (CT)"), "mediastinum": N_("Mediastinum (CT)"),
+                "soft-tissue": N_("Soft tissue"), "bone": N_("Bone"), "full": N_("Full range")}
+# Header elements that turn stored values into modality values and say how to show them (no patient field).
+_WINDOWING_KEYWORDS = ("RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence", "WindowCenter",
+                       "WindowWidth", "WindowCenterWidthExplanation", "VOILUTSequence", "PhotometricInterpretation",
+                       "Modality", "BitsStored", "BitsAllocated", "PixelRepresentation", "SamplesPerPixel")
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Levels:
-    """One monochrome DICOM frame ready to be re-windowed.
+    """One monochrome DICOM frame, ready to be re-windowed.
 
     Attributes:
-        values: (H, W) float32 modality values (Hounsfield units for CT).
-        file_window: (centre, width) from the file (WindowCenter/Width or its VOI LUT's span), or None.
+        stored: (H, W) the frame's stored values, as decoded once by the door.
+        header: a copy of the windowing elements of the header only (no patient field).
+        file_windows: every (centre, width) the file proposes, in its order; the first is its default view.
         invert: True for MONOCHROME1 (low values bright), so windowed images keep bright = dense.
+        modality: the DICOM Modality code ("CT", "CR", "DX", ...), or "" when absent.
     """
 
-    values: np.ndarray = field(repr=False)
-    file_window: tuple[float, float] | None
+    stored: np.ndarray = field(repr=False)
+    header: "Dataset" = field(repr=False)
+    file_windows: tuple[tuple[float, float], ...]
     invert: bool
+    modality: str
+
+    @functools.cached_property
+    def values(self) -> np.ndarray:
+        """(H, W) float32 modality values (Hounsfield units for CT), computed on first use."""
+        from pydicom.pixels import apply_modality_lut
+
+        from core.imaging import decoding
+
+        return decoding.by_rows(self.stored, lambda block: apply_modality_lut(block, self.header))
+
+    @property
+    def file_window(self) -> tuple[float, float] | None:
+        return self.file_windows[0] if self.file_windows else None
 
     @property
     def value_range(self) -> tuple[float, float]:
@@ -49,54 +88,59 @@ class Levels:
         lo, hi = self.value_range
         return (lo + hi) / 2.0, max(hi - lo, 1.0)
 
+    @functools.cached_property
+    def _percentiles(self) -> dict[float, float]:
+        wanted = sorted({p for pair in RADIOGRAPH_PERCENTILES.values() for p in pair})
+        step = max(1, int(np.sqrt(self.values.size / 250_000)))  # a quarter-megapixel sample is plenty
+        found = np.percentile(self.values[::step, ::step], wanted)
+        return dict(zip(wanted, (float(v) for v in found), strict=True))
 
-def read_levels(source: bytes | Path, frame: int | None = None) -> Levels | None:
-    """The modality values and file window of one monochrome DICOM frame; None for colour or non-DICOM.
+    def percentile_window(self, low: float, high: float) -> tuple[float, float]:
+        lo, hi = self._percentiles[low], self._percentiles[high]
+        return (lo + hi) / 2.0, max(hi - lo, 1.0)
 
-    ``source`` has already passed the door (``load_image``), so only its pixel data is decoded here.
+
+def levels_of(stored: np.ndarray, ds: "Dataset") -> Levels | None:
+    """The :class:`Levels` of one decoded frame (None for colour or palette frames).
+
+    Args:
+        stored: (H, W) the frame's stored values as the door decoded them.
+        ds: the file's header (read without pixel data); only its windowing elements are kept.
     """
-    import pydicom
-    from pydicom.pixels import apply_modality_lut
+    from pydicom.dataset import Dataset
 
-    stream = io.BytesIO(source) if isinstance(source, (bytes, bytearray)) else Path(source).open("rb")
-    try:
-        with stream:
-            ds = pydicom.dcmread(stream, force=True)
-            if int(ds.get("SamplesPerPixel") or 1) != 1 or "PixelData" not in ds:
-                return None
-            n_frames = int(ds.get("NumberOfFrames") or 1)
-            index = (n_frames // 2 if frame is None else frame) if n_frames > 1 else None
-            arr = ds.pixel_array if index is None else pydicom.pixels.pixel_array(ds, index=index)
-            values = np.asarray(apply_modality_lut(arr, ds), dtype=np.float32)
-    except (pydicom.errors.InvalidDicomError, ValueError, AttributeError, TypeError) as exc:
-        raise UnsupportedImageError(_("The DICOM frame could not be read again for windowing.")) from exc
-    if values.ndim != 2:
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if stored.ndim != 2 or photometric not in ("MONOCHROME1", "MONOCHROME2"):
         return None
-    invert = str(ds.get("PhotometricInterpretation", "")).upper() == "MONOCHROME1"
-    return Levels(values, _file_window(ds, values), invert)
+    header = Dataset()
+    for keyword in _WINDOWING_KEYWORDS:
+        if keyword in ds:
+            setattr(header, keyword, ds[keyword].value)
+    return Levels(stored, header, _file_windows(ds), photometric == "MONOCHROME1", str(ds.get("Modality", "")).upper())
 
 
-def _first(value: object) -> float:
-    """WindowCenter/Width may hold several values; the first is the default view."""
+def _values(value: object) -> list[float]:
+    """WindowCenter/Width may hold several values (several views the file proposes)."""
     if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
-        value = list(value)[0]  # type: ignore[arg-type]
-    return float(value)  # type: ignore[arg-type]
+        return [float(v) for v in value]  # type: ignore[union-attr]
+    return [float(value)]  # type: ignore[arg-type]
 
 
-def _file_window(ds: object, values: np.ndarray) -> tuple[float, float] | None:
-    """(centre, width) the file asks for: its WindowCenter/Width, else the input span of its VOI LUT."""
+def _file_windows(ds: "Dataset") -> tuple[tuple[float, float], ...]:
+    """Every (centre, width) the file asks for: its WindowCenter/Width pairs, else the span of its VOI LUT."""
     try:
-        if "WindowCenter" in ds and "WindowWidth" in ds:  # type: ignore[operator]
-            width = _first(ds.WindowWidth)  # type: ignore[attr-defined]
-            if width > 0:
-                return _first(ds.WindowCenter), width  # type: ignore[attr-defined]
-        if "VOILUTSequence" in ds:  # type: ignore[operator]
-            item = ds.VOILUTSequence[0]  # type: ignore[attr-defined]
+        if "WindowCenter" in ds and "WindowWidth" in ds:
+            pairs = zip(_values(ds.WindowCenter), _values(ds.WindowWidth), strict=False)
+            windows = tuple((c, w) for c, w in pairs if w > 0)
+            if windows:
+                return windows
+        if "VOILUTSequence" in ds:
+            item = ds.VOILUTSequence[0]
             entries, first = int(item.LUTDescriptor[0] or 65536), float(item.LUTDescriptor[1])
-            return first + entries / 2.0, float(entries)
+            return ((first + entries / 2.0, float(entries)),)
     except (ValueError, TypeError, AttributeError, IndexError, KeyError):
-        return None
-    return None
+        return ()
+    return ()
 
 
 def window(values: np.ndarray, centre: float, width: float, invert: bool = False) -> np.ndarray:
@@ -115,12 +159,40 @@ def window(values: np.ndarray, centre: float, width: float, invert: bool = False
     return out
 
 
+def presets(levels: Levels) -> dict[str, tuple[float, float]]:
+    """The views that fit this film, in the order to offer them -> (centre, width).
+
+    The file's own windows first ("file", then "file-2", ...), then Hounsfield presets for CT or
+    histogram views for any other film, then the full range.
+    """
+    views: dict[str, tuple[float, float]] = {}
+    for i, pair in enumerate(levels.file_windows):
+        views["file" if i == 0 else f"file-{i + 1}"] = pair
+    if levels.modality == "CT":
+        views.update(CT_PRESETS)
+    else:
+        views.update({name: levels.percentile_window(*span) for name, span in RADIOGRAPH_PERCENTILES.items()})
+    views["full"] = levels.full_window
+    return views
+
+
+def preset_name(preset: str) -> str:
+    """A view's name in the reader's language ("file-2" is the file's second window)."""
+    if preset.startswith("file-"):
+        return _("The file's window {n}").format(n=preset.split("-", 1)[1])
+    return _(PRESET_NAMES.get(preset, preset))
+
+
 def preset_window(levels: Levels, preset: str) -> tuple[float, float]:
-    """(centre, width) of ``preset``: "file", "full", or a key of PRESETS; "file" falls back to "full"."""
-    if preset == "file":
-        return levels.file_window or levels.full_window
-    if preset == "full":
-        return levels.full_window
-    if preset not in PRESETS:
-        raise ValueError(_("unknown window preset {preset!r}; choose file, full or one of {items}").format(preset=preset, items=', '.join(PRESETS)))
-    return PRESETS[preset]
+    """(centre, width) of ``preset`` (a key of :func:`presets`); "file" falls back to "full" when the file has none.
+
+    Raises:
+        ValueError: ``preset`` does not fit this film (e.g. "lung" for a radiograph).
+    """
+    views = presets(levels)
+    if preset == "file" and preset not in views:
+        return views["full"]
+    if preset not in views:
+        raise ValueError(_("the window {preset!r} does not fit this film; choose one of {items}").format(
+            preset=preset, items=", ".join(views)))
+    return views[preset]

@@ -32,15 +32,7 @@ ProgressFn = Callable[[int, int], None]
 def list_films(root: Path) -> list[Path]:
     """Every file under ``root`` (recursively) that looks like an image or DICOM, in a stable order;
     hidden and system folders are left out, and nothing that leaves ``root`` through a link is read."""
-    base = root.resolve()
-    films = []
-    for path in sorted(root.rglob("*")):
-        if any(datasets.is_ignored_folder(Path(part)) for part in path.relative_to(root).parts[:-1]):
-            continue
-        if path.is_file() and datasets.is_image_file(path) and not path.name.startswith("."):
-            if path.resolve().is_relative_to(base):
-                films.append(path)
-    return films
+    return datasets.archive_images(root)[0]
 
 
 class _Scorer:
@@ -98,7 +90,7 @@ def _score_all(root: Path, films: list[Path], spec: str, progress: ProgressFn | 
     # SPREAD: one scorer per node before two on one, so a second machine adds throughput at once.
     remote = ray.remote(num_cpus=1, scheduling_strategy="SPREAD")(_Scorer)
     count = max(1, min(engine.cluster_cpus(), -(-len(films) // BATCH_FILES)))
-    free = [remote.remote(spec, str(config.luciddx_home())) for _ in range(count)]
+    free = [remote.remote(spec, str(config.luciddx_home())) for _i in range(count)]
     alive = set(free)
     retry: list[tuple[list, int]] = []
     batches = _batches(root, films)
@@ -176,12 +168,15 @@ def score_folder(actor: Actor | None, data: Path, out: Path | None, spec: str | 
     ref = catalog.resolve(spec or config.default_model(catalog.IMAGE_CLASSIFIER), kind=catalog.IMAGE_CLASSIFIER)
     started = time.perf_counter()
     with intake.open_dataset(Path(data)) as root:
-        films = list_films(root)
+        films, escaping = datasets.archive_images(root)
         if not films:
             raise InvalidDatasetError(_("{folder}: no image or DICOM file was found in it (or its subfolders).").format(
                 folder=Path(data).name))
         engine.connect()
         rows = _score_all(root, films, ref.spec, progress)
+        rows += [{"file": str(p.relative_to(root)), "ok": False, "node": None, "sha256": None, "error": _(
+            "{file}: is a link that leads outside the archive; it was not read.").format(file=p.relative_to(root))}
+            for p in escaping]
     seconds = time.perf_counter() - started
     if out is not None:
         out = Path(out)

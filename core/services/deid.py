@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
 from core.access import deidentify
 from core.errors import LucidDxError
+from core.imaging import dicom
 from core.services.audit import Actor, authorize, record
 
 
@@ -20,6 +24,7 @@ class DeidentifiedFile:
 
 def deidentified(data: bytes, label: str) -> DeidentifiedFile:
     """A de-identified copy of DICOM ``data`` in memory; UnsupportedImageError (naming ``label``) otherwise."""
+    dicom.check_inflated_size(io.BytesIO(data), label)  # a deflate bomb is refused before pydicom inflates it
     out, changed, burned_in, uid = deidentify.deidentify_bytes(data, label)
     return DeidentifiedFile(out, f"{uid or 'deidentified'}.dcm", changed, burned_in)
 
@@ -33,6 +38,8 @@ def deidentify_file(actor: Actor | None, path: str | os.PathLike, out_dir: str |
     """
     authorize(actor, "deidentify")
     try:
+        with contextlib.suppress(OSError), open(path, "rb") as handle:  # a missing file: deidentify_file says so
+            dicom.check_inflated_size(handle, Path(path).name)
         done = deidentify.deidentify_file(path, out_dir)
     except LucidDxError:
         record(actor, "deidentify", outcome="bad-input")

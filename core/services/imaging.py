@@ -7,7 +7,6 @@ page and the CLI's ``predict`` call it, and the page draws what it returns (figu
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,7 +24,7 @@ from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
 from core.imaging.methods import METHODS
 from core.models import kinds, registry
 from core.imaging.reading import Reading, filter_choices, filter_name, filter_rows, reading, reading_text, results_table
-from core.imaging.windowing import preset_window
+from core.imaging.windowing import preset_name, preset_window
 from core.services import inference_queue
 
 if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module: the page paints first
@@ -35,7 +34,7 @@ if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module
 __all__ = ["METHODS", "MAX_UPLOAD_MB", "Explanation", "FileResult", "Reading", "diagnose", "explain", "load_model",
            "overlay", "heatmap_png", "reading", "reading_text", "results_table", "model_choices", "sample_images",
            "display_image", "header_rows", "digest", "threshold_in_force", "FilmView", "film_levels", "film_view",
-           "filter_choices", "filter_name", "filter_rows", "preset_window"]
+           "filter_choices", "filter_name", "filter_rows", "preset_window", "window_presets"]
 MAX_UPLOAD_MB = MAX_FILE_BYTES // 1024**2
 
 SAMPLES_DIR = config.ASSETS_DIR / "samples"
@@ -84,16 +83,12 @@ def threshold_in_force(spec: str | None = None) -> tuple[float | None, str]:
     return site_validation.threshold_in_force(registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER))
 
 
-def _in_force(classifier: "ImageClassifier", prediction: "Prediction") -> "Prediction":
-    """The prediction decided at the threshold in force (an adopted site threshold, else the stored one)."""
+def _in_force(classifier: "ImageClassifier") -> tuple[float | None, str]:
+    """(threshold, source) in force for ``classifier``: read ONCE per film, before it is predicted, so that
+    its label, the class its map explains and every view of it (row, PDF, SC, SR) come from one decision."""
     from core.models import site_validation
 
-    threshold, source = site_validation.threshold_in_force(classifier.ref)
-    if source == "stored" or threshold is None:
-        return prediction
-    row = np.array([prediction.probabilities[c] for c in classifier.classes])
-    return dataclasses.replace(prediction, label=classifier.decide(row, threshold), threshold=threshold,
-                               threshold_source=source)
+    return site_validation.threshold_in_force(classifier.ref)
 
 
 def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | Path, str]:
@@ -137,11 +132,12 @@ def diagnose(
             readable, result.name = _read_source(source, name)
             result.image = load_image(readable, name=result.name, frame=frame)
             result.prepared = classifier.prepare(result.image.pixels)
+            threshold, source = _in_force(classifier)
             if explain:
-                result.prediction, result.explanation = saliency.predict_and_explain(classifier, result.prepared)
+                result.prediction, result.explanation = saliency.predict_and_explain(
+                    classifier, result.prepared, None, threshold, source)
             else:
-                result.prediction = classifier.predict_prepared(result.prepared[np.newaxis])[0]
-            result.prediction = _in_force(classifier, result.prediction)
+                result.prediction = classifier.predict_prepared(result.prepared[np.newaxis], threshold, source)[0]
     except LucidDxError as exc:
         result.error = str(exc)
     return result
@@ -244,15 +240,18 @@ class FilmView:
     window: tuple[float, float] | None = None
 
 
-def film_levels(source: bytes | str | Path, result: FileResult) -> "windowing.Levels | None":
-    """The re-windowable values of a diagnosed monochrome DICOM frame; None for other files."""
-    if result.image is None or result.image.format != "DICOM":
+def film_levels(result: FileResult) -> "windowing.Levels | None":
+    """The re-windowable values of a diagnosed monochrome DICOM frame, from the door's one decode; None for
+    other files."""
+    if result.image is None or result.image.levels is None or result.image.levels.stored.shape != result.image.shape:
         return None
-    readable, _name = _read_source(source, result.name)
-    levels = windowing.read_levels(readable, result.image.frame_index)
-    if levels is None or levels.values.shape != result.image.shape:
-        return None
-    return levels
+    return result.image.levels
+
+
+def window_presets(levels: "windowing.Levels") -> dict[str, str]:
+    """The views that fit this film (key -> name in the reader's language), in the order to offer them:
+    the file's own windows, Hounsfield presets for CT or histogram views for a radiograph, the full range."""
+    return {key: preset_name(key) for key in windowing.presets(levels)}
 
 
 def film_view(result: FileResult, explanation: "Explanation", opacity: float, levels: "windowing.Levels | None" = None,

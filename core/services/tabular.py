@@ -61,6 +61,11 @@ def score_patient(predictor: RiskPredictor, values: Mapping[str, object]) -> Pat
     return PatientOutcome(result, issues, clean)
 
 
+def csv_limit() -> int:
+    """The largest CSV of patients LucidDx reads, in bytes (read at call time)."""
+    return batch.MAX_CSV_BYTES
+
+
 def score_rows_of(source: Path | bytes | str, predictor: RiskPredictor, name: str = "") -> list[dict[str, Any]]:
     """Score a CSV (path, or an upload's bytes) with a loaded model: one CLI.md result per data row.
 

@@ -68,13 +68,14 @@ def server_dataset(path: str | Path) -> Path:
     DICOMs of any folder. Symbolic links are resolved before the check.
 
     Raises:
-        InvalidDatasetError: no data root is configured, or the path is outside every root.
+        InvalidDatasetError: no data root is configured, the path is not one a person can type (a NUL
+            byte, thousands of characters), or it is outside every root.
     """
     roots = data_roots()
     if not roots:
         raise InvalidDatasetError(_("Reading datasets from server folders is switched off: an administrator can allow folders by "
                 "setting LUCIDDX_DATA_ROOTS (e.g. /data/radiology). Upload a zip instead."))
-    resolved = Path(path).expanduser().resolve()
+    resolved = intake.typed_path(path).resolve()
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         allowed = ", ".join(str(r) for r in roots)
         raise InvalidDatasetError(_("{path}: outside the folders this server may read datasets from ({allowed}).").format(path=path, allowed=allowed))

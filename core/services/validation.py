@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from core.imaging import intake
 from core.imaging.classifier import load_classifier
@@ -13,24 +16,64 @@ from core.models import registry, site_validation
 from core.services.audit import Actor, authorize, record
 
 
-def validate_image_model(data: Path, spec: str | None = None, target_sensitivity: float = 0.95,
-                         record: bool = False, source: str = "") -> dict[str, Any]:
-    """Evaluate an image model on a site's labeled films (CLI.md ``validate``); record it if asked.
+@dataclass
+class SiteEvaluation:
+    """A model measured on a site's labeled films, kept until it is recorded (or dropped).
 
-    Returns the ``evaluate`` fields plus prevalence, intervals, candidate thresholds, ROC, calibration,
-    the skipped files and ``recorded`` (the validation id, or None).
+    ``labels`` (N,) class indices and ``probabilities`` (N, K) stay in memory only; ``result`` is the
+    CLI.md ``validate`` object (intervals, candidate thresholds, ROC, calibration).
     """
+
+    spec: str
+    result: dict[str, Any]
+    labels: np.ndarray = field(repr=False)
+    probabilities: np.ndarray = field(repr=False)
+    skipped: list[dict[str, str]]
+
+
+def evaluate_site_films(actor: Actor | None, data: Path, spec: str | None = None,
+                        target_sensitivity: float = 0.95) -> SiteEvaluation:
+    """Measure an image model on a site's labeled films (one subfolder per class; a folder or a zip).
+
+    Raises:
+        PermissionDeniedError: ``actor`` may not validate.
+        LucidDxError: the folder does not match the model's classes, or holds one class only.
+    """
+    authorize(actor, "validate")
     model = load_classifier(spec)
     ref = registry.resolve(model.spec)
     with intake.open_dataset(Path(data)) as folder:
         collected = collect_labeled_predictions(folder, model)
     labels, probabilities = collected["labels"], collected["probabilities"]
     result = site_validation.evaluate_site(labels, probabilities, ref.meta, target_sensitivity)
+    return SiteEvaluation(ref.spec, result, labels, probabilities, collected["skipped"])
+
+
+def record_site_validation(actor: Actor | None, evaluation: SiteEvaluation, source: str) -> str:
+    """Store ``evaluation`` as an external validation of its version (the card then lists it); returns its id.
+
+    ``source`` describes the films in words, never their file names.
+    """
+    authorize(actor, "validate")
+    ref = registry.resolve(evaluation.spec)
+    validation_id = site_validation.record(ref, evaluation.result, evaluation.labels, evaluation.probabilities, source)
+    record(actor, "validate", model=ref.spec)
+    return validation_id
+
+
+def validate_image_model(data: Path, spec: str | None = None, target_sensitivity: float = 0.95,
+                         record: bool = False, source: str = "", actor: Actor | None = None) -> dict[str, Any]:
+    """Evaluate an image model on a site's labeled films (CLI.md ``validate``); record it if asked.
+
+    Returns the ``evaluate`` fields plus prevalence, intervals, candidate thresholds, ROC, calibration,
+    the skipped files and ``recorded`` (the validation id, or None).
+    """
+    evaluation = evaluate_site_films(actor, data, spec, target_sensitivity)
     recorded = None
     if record:
-        described = source or f"{len(labels)} labeled films validated with `python -m core validate`"
-        recorded = site_validation.record(ref, result, labels, probabilities, described)
-    return {"model": ref.spec, **result, "skipped": collected["skipped"], "recorded": recorded}
+        described = source or f"{len(evaluation.labels)} labeled films validated with `python -m core validate`"
+        recorded = record_site_validation(actor, evaluation, described)
+    return {"model": evaluation.spec, **evaluation.result, "skipped": evaluation.skipped, "recorded": recorded}
 
 
 def evaluate_image_model(data: Path, spec: str | None = None) -> dict[str, Any]:

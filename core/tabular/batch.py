@@ -11,7 +11,7 @@ import csv
 import io
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from core.i18n import _
 from core.errors import InvalidPatientDataError
@@ -34,8 +34,8 @@ def _separator(text: str) -> str:
     return next((sep for sep in OTHER_SEPARATORS if sep in header), ",")
 
 
-def _read_bytes(source: Path | bytes | str, label: str) -> bytes:
-    """The CSV's bytes, refusing anything over MAX_CSV_BYTES before reading it into memory."""
+def _open_bytes(source: Path | bytes | str, label: str) -> BinaryIO:
+    """A binary stream over the CSV, refusing anything over MAX_CSV_BYTES before reading any of it."""
     if isinstance(source, Path):
         if source.is_dir():
             raise InvalidPatientDataError(_("{label}: is a folder, not a CSV file.").format(label=label))
@@ -43,37 +43,61 @@ def _read_bytes(source: Path | bytes | str, label: str) -> bytes:
         if size > MAX_CSV_BYTES:
             raise InvalidPatientDataError(_("{label}: is {size_mb:.0f} MB; LucidDx reads CSV files up to {limit_mb} MB. Split it into smaller "
                     "files.").format(label=label, size_mb=size / 1024**2, limit_mb=MAX_CSV_BYTES // 1024**2))
-        return source.read_bytes()
+        return source.open("rb")
     data = source.encode() if isinstance(source, str) else source
     if len(data) > MAX_CSV_BYTES:
         raise InvalidPatientDataError(_("{label}: is {size_mb:.0f} MB; LucidDx reads CSV files up to {limit_mb} MB. Split it into smaller "
                 "files.").format(label=label, size_mb=len(data) / 1024**2, limit_mb=MAX_CSV_BYTES // 1024**2))
-    return data
+    return io.BytesIO(data)
+
+
+def _too_many_rows(label: str) -> InvalidPatientDataError:
+    return InvalidPatientDataError(_("{label}: has more than {max_rows:,} rows; LucidDx scores up to {max_rows:,} patients per file "
+                                     "and stopped reading there. Split it into smaller files.").format(label=label, max_rows=MAX_ROWS))
+
+
+def _stream_rows(handle: BinaryIO, label: str) -> list[list[str]]:
+    """Decode and parse the CSV as it is read, stopping (and refusing) as soon as it passes MAX_ROWS.
+
+    Millions of one-character rows would otherwise cost gigabytes as Python lists before the count
+    could refuse them; here at most MAX_ROWS + 1 rows are ever held.
+    """
+    head = handle.read(4096)
+    if b"\x00" in head:
+        raise InvalidPatientDataError(_("{label}: is a binary file, not a CSV. Export it as 'CSV UTF-8'.").format(label=label))
+    handle.seek(0)
+    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
+    header = ""
+    while not header.strip():
+        header = text.readline()
+        if not header:
+            break
+    text.seek(0)
+    table: list[list[str]] = []
+    for row in csv.reader(text, delimiter=_separator(header)):
+        if len(table) > MAX_ROWS:  # header + MAX_ROWS patients already held: this one is past the cap
+            raise _too_many_rows(label)
+        table.append(row)
+    return table
 
 
 def read_table(source: Path | bytes | str, name: str = "") -> list[list[str]]:
     """Any CSV (path, bytes or text) -> its rows of cells, blank leading/trailing lines dropped.
 
-    Raises InvalidPatientDataError naming the file when it is unreadable, binary or empty.
+    Raises InvalidPatientDataError naming the file when it is unreadable, binary, empty, or longer than
+    MAX_ROWS data rows (found while reading: the rest of the file is never parsed).
     """
     label = name or (source.name if isinstance(source, Path) else "the uploaded CSV")
     try:
-        data = _read_bytes(source, label)
-        if b"\x00" in data[:4096]:
-            raise InvalidPatientDataError(_("{label}: is a binary file, not a CSV. Export it as 'CSV UTF-8'.").format(label=label))
-        text = data.decode("utf-8-sig")
+        with _open_bytes(source, label) as handle:
+            table = _stream_rows(handle, label)
     except FileNotFoundError as exc:
         raise InvalidPatientDataError(_("{label}: file not found.").format(label=label)) from exc
     except (OSError, UnicodeDecodeError) as exc:
         raise InvalidPatientDataError(_("{label}: cannot be read as a UTF-8 CSV file ({error_type}). Export it from the spreadsheet as "
                 "'CSV UTF-8'.").format(label=label, error_type=exc.__class__.__name__)) from exc
-    try:
-        table = list(csv.reader(io.StringIO(text), delimiter=_separator(text)))
     except csv.Error as exc:
         raise InvalidPatientDataError(_("{label}: is not a valid CSV ({exc}).").format(label=label, exc=exc)) from exc
-    if len(table) > MAX_ROWS + 1:
-        raise InvalidPatientDataError(_("{label}: has {rows:,} rows; LucidDx scores up to {max_rows:,} patients per file. Split it into "
-                "smaller files.").format(label=label, rows=len(table) - 1, max_rows=MAX_ROWS))
     while table and not any(cell.strip() for cell in table[0]):
         table.pop(0)
     while len(table) > 1 and not any(cell.strip() for cell in table[-1]):

@@ -4,6 +4,7 @@ check, PACS forwarding (to a throwaway pynetdicom SCP), the worklist's words, th
 from __future__ import annotations
 
 import json
+import shutil
 import threading
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def test_screen_says_why(tmp_path: Path) -> None:
     assert "match" in admission.screen(dx.SOPClassUID, "1.2.3", dx)
     assert "CT Image Storage" in admission.screen("1.2.840.10008.5.1.4.1.1.2", uid, dx)
     dx.BodyPartExamined = "HAND"
-    assert "HAND" in admission.screen(dx.SOPClassUID, uid, dx)
+    refused = admission.screen(dx.SOPClassUID, uid, dx)
+    assert "Body Part Examined" in refused and "HAND" not in refused  # the attribute, never its value
     assert "1.2.840.10008.1.2.4.50" in admission.decodable_transfer_syntaxes()  # JPEG baseline
 
 
@@ -68,6 +70,43 @@ def test_results_are_checked_when_read_back(tmp_path: Path) -> None:
     other = chest_dx(tmp_path / "b.dcm")
     with pytest.raises(DicomResultError, match="source reference"):
         results.check(files, other)
+
+
+def test_results_carry_only_what_files_them_with_their_study(tmp_path: Path) -> None:
+    """The SC and SR carry the patient's name, ID, birth date and sex and the study's attributes, nothing else
+    of the source: planted comments, history, other IDs, institution and private values stay behind."""
+    source = chest_dx(tmp_path / "a.dcm")
+    planted = {"PatientComments": "PLANTED-COMMENT", "AdditionalPatientHistory": "PLANTED-HISTORY",
+               "InstitutionName": "PLANTED-INSTITUTION", "StationName": "PLANTED-STATION",
+               "OperatorsName": "PLANTED^OPERATOR", "PatientAddress": "PLANTED-ADDRESS", "EthnicGroup": "PLANTED-EG",
+               "StudyDescription": "PLANTED-STUDY-DESCRIPTION", "RequestingPhysician": "PLANTED^REQUESTER",
+               "ClinicalTrialSponsorName": "PLANTED-SPONSOR", "PatientTelephoneNumbers": "PLANTED-PHONE"}
+    for keyword, value in planted.items():
+        setattr(source, keyword, value)
+    other = pydicom.Dataset()
+    other.PatientID, other.IssuerOfPatientID = "PLANTED-OTHER-ID", "PLANTED-ISSUER"
+    source.OtherPatientIDsSequence = [other]
+    source.private_block(0x0011, "ACME 1.0", create=True).add_new(0x01, "LO", "PLANTED-PRIVATE")
+    files = results.write_results(source, np.zeros((source.Rows, source.Columns, 3), np.uint8), PREDICTION,
+                                  tmp_path / "out")
+    for path in (files.secondary_capture, files.report):
+        written = path.read_bytes()
+        assert b"PLANTED" not in written, path.name
+        result = pydicom.dcmread(path)
+        for keyword in ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyInstanceUID",
+                        "StudyDate", "StudyTime", "AccessionNumber", "StudyID"):
+            assert result[keyword].value == source[keyword].value, (path.name, keyword)
+
+
+@pytest.mark.skipif(shutil.which("dciodvfy") is None, reason="dicom3tools (dciodvfy) not installed")
+def test_a_validator_error_names_the_attribute_never_its_value(tmp_path: Path) -> None:
+    source = chest_dx(tmp_path / "a.dcm")
+    source.PatientName = "ZEBRAFISH^WALTER^X^Y^Z^Q^R"  # too many components: dciodvfy quotes it in its error
+    with pytest.raises(DicomResultError) as raised:
+        results.write_results(source, np.zeros((source.Rows, source.Columns, 3), np.uint8), PREDICTION,
+                              tmp_path / "out")
+    assert "Patient's Name" in str(raised.value)
+    assert "ZEBRAFISH" not in str(raised.value) and "WALTER" not in str(raised.value)
 
 
 def test_dciodvfy_is_used_when_installed(tmp_path: Path) -> None:

@@ -8,11 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 from pydicom.data import get_testdata_file
+from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from core.charts.viewer import film_figure
 from core.imaging import windowing
 from core.imaging.classifier import Prediction
+from core.imaging.door import load_image
 from core.imaging.reading import UNRELIABLE_PROBABILITY, filter_choices, filter_rows, reading, reading_text
 from core.models import cards, registry, site_validation
 from core.services import imaging as diagnosis
@@ -21,6 +25,8 @@ from core.services import table_export
 ROOT = Path(__file__).resolve().parents[2]
 PNEUMONIA_FILM = ROOT / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"
 CT_SLICE = Path(get_testdata_file("CT_small.dcm"))
+SAMPLE_FILM = Path(__file__).resolve().parents[2] / "assets" / "samples" / "pneumonia_bacteria_1.jpeg"
+DX_CLASS = "1.2.840.10008.5.1.4.1.1.1.1"
 
 
 def prediction(label: str, pneumonia: float, ood: bool = False, threshold: float | None = 0.15) -> Prediction:
@@ -87,9 +93,36 @@ def test_exports_carry_model_and_threshold_and_never_run_a_formula() -> None:
     assert sheet.cell(2, columns.index("probability") + 1).value == 0.38  # numbers stay numbers
 
 
+def _levels(source: Path | bytes) -> windowing.Levels | None:
+    """What the door kept of its one decode (no second read of the file)."""
+    return load_image(source).levels
+
+
+def dx_film(tmp_path: Path, window: tuple[int, int] | None = None) -> Path:
+    """A 12-bit DX For Presentation file made from a real sample film, as a CR/DX modality sends one."""
+    grey = np.asarray(Image.open(SAMPLE_FILM).convert("L"), dtype=np.uint16) * 16  # detector units 0..4080
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = DX_CLASS, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = DX_CLASS, meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.PresentationIntentType = "DX", "FOR PRESENTATION"
+    ds.Rows, ds.Columns = grey.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    if window:
+        ds.WindowCenter, ds.WindowWidth = [window[0], 2000], [window[1], 1000]
+    ds.PixelData = grey.tobytes()
+    path = tmp_path / "dx.dcm"
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
 def test_window_level_of_a_real_ct_slice() -> None:
-    levels = windowing.read_levels(CT_SLICE.read_bytes())
+    levels = _levels(CT_SLICE)
     assert levels is not None and levels.values.shape == (128, 128) and levels.file_window is None
+    assert list(windowing.presets(levels)) == ["lung", "mediastinum", "full"]  # Hounsfield presets: CT only
     lung = windowing.window(levels.values, *windowing.preset_window(levels, "lung"))
     mediastinum = windowing.window(levels.values, *windowing.preset_window(levels, "mediastinum"))
     assert lung.dtype == np.float32 and 0.0 <= lung.min() and lung.max() <= 1.0
@@ -97,11 +130,36 @@ def test_window_level_of_a_real_ct_slice() -> None:
     soft = levels.values == np.clip(levels.values, -100, 100)
     assert mediastinum[levels.values >= 240].min() == 1.0 and mediastinum[levels.values <= -160].max() == 0.0
     assert soft.any()
-    mr = windowing.read_levels(Path(get_testdata_file("MR_small.dcm")).read_bytes())
+    mr = _levels(Path(get_testdata_file("MR_small.dcm")))
     assert mr is not None and mr.file_window == (600.0, 1600.0)  # the file's own WindowCenter/Width
-    assert windowing.read_levels(Path(get_testdata_file("SC_rgb_rle_2frame.dcm")).read_bytes()) is None  # colour
+    assert "lung" not in windowing.presets(mr) and list(windowing.presets(mr))[0] == "file"
+    assert _levels(Path(get_testdata_file("SC_rgb_rle_2frame.dcm"))) is None  # colour
+    assert load_image(SAMPLE_FILM).levels is None  # a JPEG has no modality values
     with pytest.raises(ValueError, match="width"):
         windowing.window(levels.values, 0, 0)
+
+
+def test_a_radiograph_gets_views_in_its_own_units_never_ct_presets(tmp_path: Path) -> None:
+    dx = _levels(dx_film(tmp_path))
+    assert dx is not None and dx.modality == "DX"
+    views = windowing.presets(dx)
+    assert list(views) == ["soft-tissue", "bone", "full"]
+    with pytest.raises(ValueError, match="does not fit"):
+        windowing.preset_window(dx, "lung")
+    # The CT lung window on detector units turns a DX film white: what the offered views must never do.
+    assert (windowing.window(dx.values, *windowing.CT_PRESETS["lung"]) == 1.0).mean() > 0.9
+    for name in ("soft-tissue", "bone"):
+        shown = windowing.window(dx.values, *views[name])
+        assert (shown == 1.0).mean() < 0.5 and shown.std() > 0.15, name  # never white, still a film with contrast
+    soft_centre, bone_centre = views["soft-tissue"][0], views["bone"][0]
+    assert soft_centre < bone_centre  # bone is the denser, brighter end of the film
+
+
+def test_every_window_the_file_proposes_is_offered_first(tmp_path: Path) -> None:
+    dx = _levels(dx_film(tmp_path, window=(1800, 2400)))
+    assert dx is not None and dx.file_windows == ((1800.0, 2400.0), (2000.0, 1000.0))
+    assert list(windowing.presets(dx))[:2] == ["file", "file-2"]
+    assert diagnosis.window_presets(dx)["file-2"] == "The file's window 2"
 
 
 def test_the_viewer_locks_both_films_to_the_same_axes() -> None:

@@ -144,10 +144,33 @@ def test_a_folder_and_an_oversized_csv_are_refused_before_reading(tmp_path: Path
         batch.read_table(big, "big.csv")
 
 
-def test_too_many_rows_are_refused_with_the_count(monkeypatch) -> None:
+def test_too_many_rows_are_refused_naming_the_cap(monkeypatch) -> None:
     monkeypatch.setattr(batch, "MAX_ROWS", 3)
-    with pytest.raises(InvalidPatientDataError, match="has 5 rows"):
+    with pytest.raises(InvalidPatientDataError, match="rows.csv: has more than 3 rows"):
         batch.read_table(b"a\n1\n2\n3\n4\n5\n", "rows.csv")
+
+
+def test_the_row_cap_stops_reading_a_huge_file_early(tmp_path: Path, monkeypatch) -> None:
+    """Issue 22 item 4: millions of tiny rows are refused at the cap while streaming, never parsed whole.
+
+    Bytes that are not UTF-8 sit far past the cap: reaching them would fail with a decoding message,
+    so the row-cap message proves the rest of the file was never read; memory stays near the cap's rows.
+    """
+    import tracemalloc
+
+    monkeypatch.setattr(batch, "MAX_ROWS", 1_000)
+    big = tmp_path / "many.csv"
+    big.write_bytes(b"a\n" + b"1\n" * 2_000_000 + b"\xff\xfe\n")  # 4 MB, 2 million rows, bad bytes at the end
+    tracemalloc.start()
+    try:
+        with pytest.raises(InvalidPatientDataError, match="many.csv: has more than 1,000 rows"):
+            batch.read_table(big, "many.csv")
+        _current, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * 1024**2  # the whole file's rows as lists would be hundreds of MB
+    with pytest.raises(InvalidPatientDataError, match="has more than 1,000 rows"):
+        batch.read_table(big.read_bytes(), "many.csv")  # an upload's bytes: the same stop
 
 
 def test_help_written_from_training_values_is_left_to_the_form_and_an_authors_help_is_kept() -> None:
@@ -160,3 +183,14 @@ def test_help_written_from_training_values_is_left_to_the_form_and_an_authors_he
     assert levels.help.startswith("One of") and levels.reader_help() is None
     authored = FeatureSpec.from_meta({**generated.to_meta(), "help": "Thyroid-stimulating hormone, fasting."})
     assert authored.reader_help() == "Thyroid-stimulating hormone, fasting."
+
+
+def test_the_cli_refuses_a_csv_past_the_real_row_cap(tmp_path: Path, isolated_home: Path) -> None:
+    """Issue 22 item 4 through ``risk --csv``: 150,000 one-character rows (300 KB), the real 100,000 cap."""
+    many = tmp_path / "many.csv"
+    many.write_bytes(b"Glucose\n" + b"1\n" * 150_000)
+    done = subprocess.run([sys.executable, "-m", "core", "risk", "--csv", str(many), "--json"], cwd=ROOT,
+                          env={**os.environ, "LUCIDDX_HOME": str(isolated_home)}, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "many.csv: has more than 100,000 rows" in json.loads(done.stdout)["error"]
