@@ -21,6 +21,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import sys
 import tempfile
 import time
@@ -33,7 +34,7 @@ CHEST = Path("/work/shared/data/chest_xray/train")
 
 
 def chest_subset(root: Path, n: int, seed: int, out: Path) -> Path:
-    """Symlinks to whole patients of ``root`` drawn at random until ``n`` films."""
+    """Copies of whole patients of ``root`` drawn at random until ``n`` films."""
     from core.imaging import datasets
 
     by_patient: dict[tuple[str, str], list[Path]] = defaultdict(list)
@@ -48,7 +49,7 @@ def chest_subset(root: Path, n: int, seed: int, out: Path) -> Path:
             break
         for f in by_patient[key]:
             (out / key[0]).mkdir(parents=True, exist_ok=True)
-            (out / key[0] / f.name).symlink_to(f)
+            shutil.copy(f, out / key[0] / f.name)  # copies: links leading out of a dataset are refused
             taken += 1
     return out
 
