@@ -51,6 +51,11 @@ class PermissionDeniedError(LucidDxError):
     """An action the signed-in account's role does not allow (or an account that is disabled)."""
 
 
+class ModelNotApprovedError(PermissionDeniedError):
+    """A model version no administrator has activated, asked for where only approved versions may be used
+    (a clinician, a clinician's API key, the DICOM node), or a name none of whose versions is approved yet."""
+
+
 class AuthenticationError(LucidDxError):
     """A sign-in or API key that does not match an enabled account (the message never says which part)."""
 

@@ -15,7 +15,7 @@ from core.i18n import _
 from core.services import imaging as diagnosis
 from core import i18n
 from core.services import audit, deid, table_export
-from ui.auth import allows, require_page
+from ui.auth import allows, guarded, require_page
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
 
@@ -73,12 +73,21 @@ def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target:
 
 
 def pick_model() -> str | None:
-    specs, default_index = diagnosis.model_choices()
+    """The model to read with: clinicians see approved versions only, others see every version, marked."""
+    specs, default_index = diagnosis.model_choices(USER)
     if not specs:
-        st.error(_("No image model is registered. Train one on the Retrain page."))
+        st.error(_("No approved image model is available: an administrator activates one on the Retrain page."))
         return None
-    return st.selectbox(_("Model"), specs, index=default_index, key="image_model",
-                        help=_("Every version of every image model."))
+    if st.session_state.get("image_model") not in specs:
+        st.session_state.pop("image_model", None)  # e.g. a version no longer approved
+    labels = diagnosis.model_labels(specs)  # made now, in this run's language
+    picked = st.selectbox(_("Model"), specs, index=default_index, key="image_model", format_func=labels.__getitem__,
+                          help=_("Approved (active) versions; researchers also see versions not approved for clinical use."))
+    spec, approved = diagnosis.usable_model(USER, picked)  # the service decides, not the picker
+    if not approved:
+        st.warning(_("{spec} is not approved for clinical use: for research only, not for patient care.").format(spec=spec),
+                   icon=WARNING_ICON)
+    return spec
 
 
 def gather_inputs() -> list[tuple[str, bytes]]:
@@ -100,16 +109,17 @@ def gather_inputs() -> list[tuple[str, bytes]]:
 def show_table(rows: list[dict]) -> None:
     """The sortable results table (click a header to sort) and its CSV / Excel exports."""
     number = st.column_config.NumberColumn
-    st.dataframe(rows, hide_index=True, column_order=TABLE_COLUMNS, key="results_table", column_config={
+    shown = [{**row, "threshold source": diagnosis.threshold_source_text(row.get("threshold source"))} for row in rows]
+    st.dataframe(shown, hide_index=True, column_order=TABLE_COLUMNS, key="results_table", column_config={
         "file": _("File"), "finding": _("Finding"), "class": _("Probability of"), "model": _("Model"),
         "probability": number(_("Probability"), format="%.2f"), "threshold": number(_("Threshold"), format="%.2f"),
         "threshold source": _("Threshold source"), "error": _("Error"),
     })
     left, right = st.columns(2)
-    left.download_button(_("Export CSV"), lambda: table_export.to_csv(rows), file_name="luciddx_results.csv",
+    left.download_button(_("Export CSV"), guarded(lambda: table_export.to_csv(rows)), file_name="luciddx_results.csv",
                          mime="text/csv", icon=":material/download:", key="export_csv",
                          on_click=audit.record, args=(USER, "export"))
-    right.download_button(_("Export Excel"), lambda: table_export.to_xlsx(rows), file_name="luciddx_results.xlsx",
+    right.download_button(_("Export Excel"), guarded(lambda: table_export.to_xlsx(rows)), file_name="luciddx_results.xlsx",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                           icon=":material/download:", key="export_xlsx", on_click=audit.record, args=(USER, "export"))
 
@@ -221,14 +231,14 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     st.caption(" ".join(part for part in (described, window_text(view.window)) if part))
     st.download_button(
         _("Download heatmap (PNG)"),
-        lambda: diagnosis.heatmap_png(explanation, image.shape),  # encoded only when clicked
+        guarded(lambda: diagnosis.heatmap_png(explanation, image.shape)),  # encoded only when clicked, in a live session
         file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png", mime="image/png",
         icon=":material/download:", on_click=audit.record, args=(USER, "export"), kwargs={"model": spec, "data": data},
     )
     lang = "zh" if i18n.language().startswith("zh") else "en"  # the click is served outside this run
     st.download_button(
         _("Download case report (PDF)"),
-        lambda: case_report_pdf(data, result.name, spec, method, lang, target),  # rendered only when clicked
+        guarded(lambda: case_report_pdf(data, result.name, spec, method, lang, target)),  # only when clicked, in a live session
         file_name="luciddx_case_report.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",
         key="case_report", on_click=audit.record, args=(USER, "report"), kwargs={"model": spec, "data": data},
     )
@@ -253,7 +263,7 @@ def deidentified_download(data: bytes, name: str) -> None:
     except LucidDxError as exc:
         st.warning(str(exc), icon=WARNING_ICON)
         return
-    st.download_button(_("Download de-identified DICOM"), copy.data, file_name=copy.file_name,
+    st.download_button(_("Download de-identified DICOM"), guarded(lambda: copy.data), file_name=copy.file_name,
                        mime="application/dicom", icon=":material/shield_person:", key="deidentified_download",
                        on_click=audit.record, args=(USER, "deidentify"), kwargs={"data": data})
     if copy.burned_in_annotation != "NO":

@@ -34,9 +34,17 @@ def pick_version() -> tuple[str, list[str]]:
     names = list(models)
     name = st.selectbox(_("Model"), names, index=names.index(wanted_name) if wanted_name in names else 0, key="card_model")
     versions = [r.version for r in models[name]]
-    default = wanted_version if wanted_name == name and wanted_version in versions else catalog.active_version(name).version
+    approved = catalog.approved_version(name)
+    active = approved.version if approved else None
+    default = wanted_version if wanted_name == name and wanted_version in versions else (active or versions[-1])
+    # Labels made now, in this run's language: every version but the active one is not approved for clinical use.
+    labels = {v: _("{version} (active)").format(version=v) if v == active else _("{version} (not approved)").format(version=v)
+              for v in versions}
     version = st.selectbox(_("Version"), versions, index=versions.index(default), key=f"card_version_{name}",
-                           format_func=lambda v: _("{version} (active)").format(version=v) if v == catalog.active_version(name).version else v)
+                           format_func=labels.__getitem__)
+    if version != active:
+        st.warning(_("{name}:{version} is not approved for clinical use: an administrator has not activated it.").format(
+            name=name, version=version), icon=":material/warning:")
     return f"{name}:{version}", [f"{name}:{v}" for v in versions]
 
 
@@ -45,7 +53,7 @@ def show_headline(card: dict[str, Any]) -> None:
     source = _("bundled") if details.get("bundled") else _("trained in this installation")
     st.subheader(f"{details['name']}:{details['version']}")
     st.caption(_("{kind} · {source} · created {created} · card computed {computed} from {files}").format(
-        kind=details["kind"], source=source, created=details.get("date"), computed=card["generated"]["at"],
+        kind=catalog.kind_name(details["kind"]), source=source, created=details.get("date"), computed=card["generated"]["at"],
         files=", ".join(card["generated"]["from"])))
     headline = card["evidence"].get("headline") or {}
     if headline.get("scope") == "site":  # the figures that apply here lead; the internal ones follow, labelled

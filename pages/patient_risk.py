@@ -16,7 +16,7 @@ from core.errors import LucidDxError
 from core.i18n import _, format_decimal, format_percent, ngettext, translated
 from core.services import tabular
 from core.services import audit
-from ui.auth import require_page
+from ui.auth import guarded, require_page
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
 
@@ -46,7 +46,7 @@ def field_help(spec: tabular.FeatureSpec) -> str:
         allowed = _("Values: {levels}.").format(levels=_(", ").join(spec.levels))
     else:
         lo, hi = spec.plausible
-        allowed = _("Trained range {range}.").format(range=f"{lo:g}–{hi:g} {spec.unit}".strip())
+        allowed = _("Trained range {range}.").format(range=f"{lo:g}–{hi:g} {spec.display_unit}".strip())
     # The help text itself is the model's (stored with its schema, in the catalog for a bundled model); the sentences after it are ours.
     return " ".join(part for part in (spec.reader_help(), allowed, optional) if part).strip()
 
@@ -78,7 +78,7 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
         st.button(_("Fill in an example patient"), on_click=fill_example, args=(schema,), key="risk_example",
                   icon=":material/person_add:")
     slots: dict[str, Any] = {}
-    with st.form(FORM_KEY):
+    with st.form(FORM_KEY, enter_to_submit=False):
         columns = st.columns(2)
         values: dict[str, Any] = {}
         for i, spec in enumerate(schema.features):
@@ -108,7 +108,8 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
 
 
 def outcome_name(predictor: tabular.RiskPredictor) -> str:
-    return predictor.schema.positive_class
+    """What the risk is of, in the reader's language ("diabetes", not "Yes")."""
+    return tabular.outcome_name(predictor)
 
 
 def show_result(predictor: tabular.RiskPredictor, result: tabular.RiskResult) -> None:
@@ -143,7 +144,8 @@ def show_result(predictor: tabular.RiskPredictor, result: tabular.RiskResult) ->
     for warning in result.warnings:
         st.warning(warning, icon=":material/warning:")
     st.plotly_chart(risk_charts.waterfall(result, max_features=15, outcome=outcome), key="risk_waterfall")
-    explainer = predictor.meta.get("explanation", {}).get("explainer") or _("exact explainer")
+    stored = predictor.meta.get("explanation", {}).get("explainer")
+    explainer = tabular.explainer_name(stored) if stored else _("exact explainer")
     st.caption(_("Exact SHAP ({explainer}): base value {base} + contributions {contributions} = {output} log-odds "
                  "= {risk}.").format(explainer=explainer, base=f"{result.base_value:+.3f}",
                                      contributions=f"{sum(result.contributions.values()):+.3f}",
@@ -189,9 +191,9 @@ def researcher_view(predictor: tabular.RiskPredictor) -> None:
     if families:
         st.markdown("**" + _("Model families compared (cross-validation on the same folds)") + "**")
         st.dataframe(
-            [{_("family"): f["family"], _("CV AUC"): round(f["cv_auc"], 3),
+            [{_("family"): tabular.family_name(f["family"]), _("CV AUC"): round(f["cv_auc"], 3),
               _("95% CI"): f"{f['cv_auc_ci95'][0]:.3f}–{f['cv_auc_ci95'][1]:.3f}", _("Brier"): round(f["brier"], 4),
-              _("explainer"): f["explainer"]} for f in families],
+              _("explainer"): tabular.explainer_name(f["explainer"])} for f in families],
             hide_index=True,
         )
         # The rule's wording is stored with the model (meta.json): a bundled model's is in the catalog.
@@ -250,7 +252,7 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
     for r in bad:
         st.error(r["error"], icon=":material/error:")
     st.dataframe(shown_table(tabular.batch_table(results, predictor)), hide_index=True)
-    st.download_button(_("Download the results (CSV)"), tabular.export_csv(results, predictor), file_name="risk_results.csv",
+    st.download_button(_("Download the results (CSV)"), guarded(lambda: tabular.export_csv(results, predictor)), file_name="risk_results.csv",
                        mime="text/csv", key="risk_batch_download", icon=":material/download:",
                        on_click=audit.record, args=(USER, "export"), kwargs={"model": predictor.spec, "data": upload.getvalue()})
 
@@ -258,14 +260,21 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
 apply_language()
 USER = require_page("risk")
 st.title(_("Patient risk"))
-specs, default_index = tabular.model_choices()
+specs, default_index = tabular.model_choices(USER)
 if not specs:
-    st.error(_("No risk model is registered. Train one: {command}").format(
+    st.error(_("No approved risk model is available. Train one ({command}); an administrator then activates it.").format(
         command="`python -m core train-risk --csv FILE --target COLUMN --name NAME`"),
              icon=":material/error:")
     st.stop()
-model_spec = st.selectbox(_("Risk model"), specs, index=default_index, key="risk_model")
+if st.session_state.get("risk_model") not in specs:
+    st.session_state.pop("risk_model", None)  # e.g. a version no longer approved
+labels = tabular.model_labels(specs)  # made now, in this run's language
+model_spec = st.selectbox(_("Risk model"), specs, index=default_index, key="risk_model", format_func=labels.__getitem__)
 try:
+    model_spec, approved = tabular.usable_model(USER, model_spec)  # the service decides, not the picker
+    if not approved:
+        st.warning(_("{spec} is not approved for clinical use: for research only, not for patient care.").format(
+            spec=model_spec), icon=":material/warning:")
     predictor = get_predictor(model_spec)
 except LucidDxError as exc:
     st.error(str(exc), icon=":material/error:")

@@ -143,30 +143,38 @@ def settings_form(report: training_service.DatasetReport) -> None:
     transfer_available = TRANSFER_MODEL in catalog.models_by_name(catalog.IMAGE_CLASSIFIER)
     recipe = recipe_plan() if report.ok else None
     plan = (recipe or {}).get("settings", {})
-    with st.form("train_settings"):
-        name = st.text_input(_("Model name (a new version is added if it exists)"), key="train_name")
-        c1, c2, c3, c4 = st.columns(4)
-        epochs = c1.number_input(_("Epochs"), 1, 300, int(plan.get("epochs", 12)), key="train_epochs",
-                                 help=_("The most epochs: early stopping may end sooner; with cosine cycles they are "
-                                        "split into the cycles."))
-        size = c2.selectbox(_("Image size (px)"), IMAGE_SIZES, index=IMAGE_SIZES.index(plan.get("image_size", 192)),
-                            key="train_size")
-        batch = c3.number_input(_("Batch size"), 1, 512, 32, key="train_batch")
-        limit = c4.number_input(_("Images per class (0 = all)"), 0, 10_000_000, 0, key="train_limit")
-        options = list(START_CHOICES) if transfer_available else ["scratch"]
-        start = st.radio(_("Start from"), options, format_func=START_CHOICES.get, key="train_start", horizontal=True,
-                         index=options.index("transfer" if plan.get("init_from") and "transfer" in options else "scratch"))
-        submitted = st.form_submit_button(_("Start training"), type="primary", disabled=not report.ok)
+    # No st.form: Enter in a form's field submits it, and a submitted form here would start a job. Plain
+    # fields only keep their values; only a click on the button starts work.
+    name = st.text_input(_("Model name (a new version is added if it exists)"), key="train_name")
+    c1, c2, c3, c4 = st.columns(4)
+    epochs = c1.number_input(_("Epochs"), 1, 300, int(plan.get("epochs", 12)), key="train_epochs",
+                             help=_("The most epochs: early stopping may end sooner; with cosine cycles they are "
+                                    "split into the cycles."))
+    size = c2.selectbox(_("Image size (px)"), IMAGE_SIZES, index=IMAGE_SIZES.index(plan.get("image_size", 192)),
+                        key="train_size")
+    batch = c3.number_input(_("Batch size"), 1, 512, 32, key="train_batch")
+    limit = c4.number_input(_("Images per class (0 = all)"), 0, 10_000_000, 0, key="train_limit")
+    options = list(START_CHOICES) if transfer_available else ["scratch"]
+    start = st.radio(_("Start from"), options, format_func=START_CHOICES.get, key="train_start", horizontal=True,
+                     index=options.index("transfer" if plan.get("init_from") and "transfer" in options else "scratch"))
+    clicked = st.button(_("Start training"), key="train_start_button", type="primary", disabled=not report.ok,
+                        icon=":material/play_arrow:")
     if not report.ok:
         st.caption(_("Fix the problems in the report to train."))
-    if submitted:
+    if clicked:
         request = jobs.JobRequest(data=st.session_state["dataset_folder"], name=name.strip(), batch_size=int(batch),
                                   max_per_class=int(limit) or None, **overrides(recipe, int(epochs), int(size), start))
+        running = st.session_state.get("train_started")
+        if running and running[0] == request and jobs.follow(running[1]).active:
+            st.warning(_("This training is already running (job {job}); it was not started again.").format(job=running[1]),
+                       icon=":material/block:")
+            return
         try:
             job_id = jobs.start(USER, request)
         except LucidDxError as exc:
             st.error(str(exc), icon=":material/block:")
             return
+        st.session_state["train_started"] = (request, job_id)  # a second click on the same settings is not a second job
         st.session_state["job_pick"] = job_id
         st.query_params[JOB_PARAM] = job_id
         st.rerun()
@@ -215,9 +223,9 @@ def draw_job(progress: jobs.JobProgress) -> None:
             st.button(_("Cancel training"), key=f"cancel_{progress.job_id}", on_click=jobs.cancel, args=(progress.job_id,))
     elif progress.state == "succeeded":
         validation = (progress.result or {}).get("validation", {})
-        st.success(_("Registered **{model}** (validation AUC {auc:.3f}). It can be picked on the Image diagnosis page; "
-                     "it becomes the version in use only when an administrator activates it after reading its "
-                     "card.").format(model=progress.model, auc=validation.get("auc", float("nan"))),
+        st.success(_("Registered **{model}** (validation AUC {auc:.3f}), not approved: researchers can try it on the "
+                     "Image diagnosis page; clinicians see it only when an administrator activates it after reading "
+                     "its card.").format(model=progress.model, auc=validation.get("auc", float("nan"))),
                    icon=":material/check_circle:")
         if (progress.result or {}).get("recipe"):
             st.caption(_("Trained with {explanation}").format(

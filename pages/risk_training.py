@@ -129,13 +129,14 @@ def review_step(report: service.TableReport) -> list[dict[str, Any]]:
 def train_step(table: list[list[str]], report: service.TableReport, positive: list[str],
                rows: list[dict[str, Any]]) -> None:
     st.subheader(_("5. Train"))
-    with st.form("risk_train"):
-        name = st.text_input(_("Model name (a new version is added if it exists)"), key="risk_name")
-        folds = st.number_input(_("Cross-validation folds"), 2, 20, 10, key="risk_folds")
-        submitted = st.form_submit_button(_("Start training"), type="primary", disabled=bool(report.problems))
+    # No st.form: Enter in a form's field would submit it and start a job; only a click on the button does.
+    name = st.text_input(_("Model name (a new version is added if it exists)"), key="risk_name")
+    folds = st.number_input(_("Cross-validation folds"), 2, 20, 10, key="risk_folds")
+    clicked = st.button(_("Start training"), key="risk_start_button", type="primary", disabled=bool(report.problems),
+                        icon=":material/play_arrow:")
     if report.problems:
         st.caption(_("Fix the problems in the report to train."))
-    if not submitted:
+    if not clicked:
         return
     try:
         job_id = service.start_job(table, report, positive, rows, name, int(folds), actor=USER)

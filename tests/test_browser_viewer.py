@@ -66,7 +66,7 @@ def test_a_dicom_at_800_px_zooms_both_films_together_and_rewindows(server_url: s
     assert after["x"] == after["x2"] and after["y"] == after["y2"], "the film and its overlay zoom together"
 
     default = film_href(page)
-    choose(page, "Window/level", "Lung")
+    choose(page, "Window/level", "Lung (CT)")
     page.wait_for_function(f"h => document.querySelector('{VIEWER}').querySelector('image').getAttribute('href') != h",
                            arg=default, timeout=30_000)
     expect(page.get_by_text("Window centre -600, width 1500", exact=False)).to_be_visible()

@@ -113,3 +113,20 @@ def test_the_detector_catches_an_english_sentence() -> None:
     assert ENGLISH_RUN.search("模型卡 Train a new version of an image model")
     assert not ENGLISH_RUN.search("受试者工作特征曲线下面积（AUC）chest_xray:1")
     assert english_left(["适用人群：Adults trained only on children"]) and not english_left(["见 `python -m core card`"])
+
+
+def test_single_english_words_the_walkthrough_found_are_translated(isolated_home: Path) -> None:
+    """Issue 21.11: words too short for the sentence detector ("(years)", "image-classifier", "diabetes 风险",
+    the acquisition changes' names) are in the reader's language too."""
+    risk = open_in_chinese("pages/patient_risk.py")
+    shown = " ".join(shown_text(risk) + [str(m.label) for m in risk.metric])
+    assert "(years)" not in shown and "diabetes 风险" not in shown
+    cards_page = open_in_chinese("pages/model_cards.py")
+    assert "image-classifier" not in " ".join(shown_text(cards_page))
+    i18n.set_language("zh_CN")
+    try:
+        text = cards.render_markdown(cards.localized(cards.load_card(registry.resolve("chest_xray"))))
+    finally:
+        i18n.set_language("en")
+    robustness = next(line for line in text.splitlines() if "AUC" in line and "模糊" in line)
+    assert "blur" not in robustness and "tight_field" not in robustness

@@ -69,7 +69,7 @@ def test_a_server_folder_gets_a_report_before_training(page: AppTest, films: Pat
     assert any("Unreadable or ignored files (1)" in e.label for e in at.expander)
     assert len(at.image) == 2 and len(at.image[0].value) == 4  # a row of thumbnails per class
     assert at.text_input(key="train_name").value == "wrist_films"
-    assert not at.button(key="FormSubmitter:train_settings-Start training").disabled
+    assert not at.button(key="train_start_button").disabled
 
 
 def test_hostile_or_thin_datasets_are_refused_with_a_message(page: AppTest, tmp_path: Path) -> None:
@@ -87,22 +87,36 @@ def test_hostile_or_thin_datasets_are_refused_with_a_message(page: AppTest, tmp_
     real_subset(thin, per_class=3)
     at = check_server_folder(page, thin)
     assert any("Too few readable images" in e.value for e in at.error)
-    assert at.button(key="FormSubmitter:train_settings-Start training").disabled
+    assert at.button(key="train_start_button").disabled
+
+
+def test_enter_in_the_name_or_epochs_field_never_starts_a_job(page: AppTest, films: Path) -> None:
+    at = check_server_folder(page, films)
+    # Enter commits a field's value and reruns the page (what AppTest's input/set_value + run do); in a form
+    # it would have submitted the form, which started a job. The page has no form left to submit.
+    at.text_input(key="train_name").input("enter_test").run()
+    at.number_input(key="train_epochs").set_value(3).run()
+    assert not at.exception, at.exception
+    assert not any(str(b.key).startswith("FormSubmitter:") for b in at.button)
+    assert jobs.list_jobs() == []
+    assert at.text_input(key="train_name").value == "enter_test" and not at.button(key="train_start_button").disabled
 
 
 def test_training_starts_as_a_background_job_that_the_page_follows_and_cancels(page: AppTest, films: Path) -> None:
     at = check_server_folder(page, films)
-    at.text_input(key="train_name").input("wrist_test")  # inside a form: sent with the submit
+    at.text_input(key="train_name").input("wrist_test")
     at.number_input(key="train_epochs").set_value(200)
     at.selectbox(key="train_size").set_value(32)
     at.number_input(key="train_batch").set_value(4)
     at.radio(key="train_start").set_value("scratch")
-    at.button(key="FormSubmitter:train_settings-Start training").click().run()
+    at.button(key="train_start_button").click().run()
     assert not at.exception, at.exception
 
     listed = jobs.list_jobs()
     assert len(listed) == 1 and listed[0]["request"]["name"] == "wrist_test"
     job_id = listed[0]["id"]
+    at.button(key="train_start_button").click().run()  # a second click on the same settings while it runs
+    assert len(jobs.list_jobs()) == 1 and any("already running" in w.value for w in at.warning)
     assert job_id in str(at.query_params["job"])  # a reload or a shared link reopens this job
     assert at.selectbox(key="job_pick").value == job_id
     at.button(key=f"cancel_{job_id}").click().run()
@@ -129,17 +143,26 @@ def test_registry_controls_activate_roll_back_and_refuse_deleting_bundled() -> N
     # No locked evaluation set: the gate cannot run, and rolling back needs an override with a reason.
     assert any("No evaluation set is locked" in w.value for w in at.warning)
     assert at.button(key="registry_activate").disabled and at.button(key="registry_activate").label == "Override and activate"
-    at.text_input(key="registry_override_reason").input("roll back after the drill").run()
+    # The override shows the evidence it sets aside, and needs a reason of substance AND its own confirmation.
+    assert any(f"chest_xray:{bundled.version} was validated on" in e.value and "No evaluation set is locked" in e.value
+               for e in at.error)
+    at.text_input(key=f"registry_override_reason_chest_xray_{bundled.version}").input("drill").run()
+    at.checkbox(key=f"registry_confirm_override_chest_xray_{bundled.version}").check().run()
+    assert at.button(key="registry_activate").disabled  # one word is not a reason
+    at.text_input(key=f"registry_override_reason_chest_xray_{bundled.version}").input("roll back after the drill").run()
+    assert not at.button(key="registry_activate").disabled
     at.button(key="registry_activate").click().run()
     assert registry.resolve("chest_xray").version == bundled.version
     assert any("is now the active version" in s.value and "overridden" in s.value for s in at.success)
 
-    at.checkbox(key="registry_confirm_delete").check().run()
-    at.button(key="registry_delete").click().run()
-    assert any("bundled model and cannot be deleted" in e.value for e in at.error)
+    # A bundled version cannot be deleted: neither its confirmation nor its button is offered.
+    assert at.checkbox(key=f"registry_confirm_delete_chest_xray_{bundled.version}").disabled
+    assert at.button(key="registry_delete").disabled
     assert registry.resolve(bundled.spec).path.exists()
 
     at.selectbox(key=version_box).set_value(trained.version).run()
+    assert at.button(key="registry_delete").disabled  # not confirmed for this version yet
+    at.checkbox(key=f"registry_confirm_delete_chest_xray_{trained.version}").check().run()
     at.button(key="registry_delete").click().run()
     assert not at.exception, at.exception
     assert [r.version for r in registry.list_versions("chest_xray")] == [r.version for r in registry.list_versions("chest_xray") if r.bundled]
@@ -177,6 +200,34 @@ def test_the_gate_table_comes_before_the_button(films: Path, tmp_path: Path, mon
     assert at.button(key="registry_activate").label == "Make active (roll back or forward)"
     at.button(key="registry_activate").click().run()
     assert registry.resolve("chest_xray").spec == copy.spec
+
+
+def test_a_confirmation_arms_one_action_on_one_version() -> None:
+    """One tick never arms two actions, and a tick for one version is no tick for another."""
+    bundled = registry.resolve("chest_xray")
+    copies = []
+    for _i in range(2):
+        staging = registry.new_staging_dir()
+        shutil.copytree(bundled.path, staging, dirs_exist_ok=True)
+        copies.append(registry.commit_version(staging, "chest_xray"))
+    first, second = copies
+    at = open_page()
+    at.selectbox(key="registry_model").set_value("chest_xray").run()
+    box = "registry_version_chest_xray"
+    at.selectbox(key=box).set_value(first.version).run()
+    at.checkbox(key=f"registry_confirm_delete_chest_xray_{first.version}").check().run()
+    assert not at.button(key="registry_delete").disabled
+    # The delete tick does not arm the override (no reason, no override tick).
+    at.text_input(key=f"registry_override_reason_chest_xray_{first.version}").input("site pilot reviewed by the lead").run()
+    assert at.button(key="registry_activate").disabled
+
+    at.selectbox(key=box).set_value(second.version).run()  # the selection changes: nothing stays armed
+    assert not at.checkbox(key=f"registry_confirm_delete_chest_xray_{second.version}").value
+    assert at.button(key="registry_delete").disabled and at.button(key="registry_activate").disabled
+    at.checkbox(key=f"registry_confirm_override_chest_xray_{second.version}").check().run()
+    assert at.button(key="registry_delete").disabled  # the override tick does not arm Delete
+    assert {r.version for r in registry.list_versions("chest_xray")} >= {first.version, second.version}
+    assert registry.resolve("chest_xray") == bundled
 
 
 def test_a_nul_byte_a_huge_path_or_an_escaping_link_is_refused_with_a_message(page: AppTest, tmp_path: Path) -> None:

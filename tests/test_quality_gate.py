@@ -174,7 +174,7 @@ def test_cli_exit_codes_and_train_risk_activate_through_the_gate(risk_home, isol
     body = json.loads(refused.stdout)
     assert body["active"] is False and body["gate"]["status"] == "failed" and "AUC" in body["error"]
     assert _cli(isolated_home, "activate", "wdbc:2", "--override").returncode == 2
-    forced = _cli(isolated_home, "activate", "wdbc:2", "--override", "--reason", "vendor recall drill")
+    forced = _cli(isolated_home, "activate", "wdbc:2", "--override", "--reason", "vendor recall drill, checked by the safety officer")
     assert forced.returncode == 0 and "override" in forced.stdout and "quality gate: failed" in forced.stdout
     assert _cli(isolated_home, "activate", "wdbc:1", "--json").returncode == 0  # roll back: passes the gate
     outcomes = [r["outcome"] for r in json.loads(_cli(isolated_home, "audit", "--action", "activate", "--json").stdout)]

@@ -9,7 +9,7 @@ import pytest
 
 from core import config
 from core.models import registry
-from core.errors import ModelNotFoundError, RegistryError
+from core.errors import ModelNotApprovedError, ModelNotFoundError, RegistryError
 
 
 def _stage(meta: dict) -> Path:
@@ -39,10 +39,15 @@ def test_user_versions_number_after_bundled_ones_and_never_go_live_by_themselves
     assert registry.resolve("chest_xray").version == chosen.version
 
 
-def test_the_first_version_of_a_new_name_is_the_one_used() -> None:
+def test_the_first_version_of_a_new_name_waits_for_an_administrator() -> None:
     meta = dict(registry.resolve("chest_xray").meta)
     ref = registry.commit_version(_stage(meta), "knee")
-    assert registry.resolve("knee").spec == ref.spec
+    assert registry.approved_version("knee") is None and not registry.is_approved(ref)
+    with pytest.raises(ModelNotApprovedError, match="no approved version yet"):
+        registry.resolve("knee")
+    assert registry.resolve("knee:1") == ref  # named explicitly it exists (for researchers)
+    registry.activate("knee", ref.version)
+    assert registry.resolve("knee").spec == ref.spec and registry.is_approved(ref)
 
 
 def test_activate_rolls_back_and_delete_refuses_bundled() -> None:

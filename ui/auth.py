@@ -19,6 +19,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+from collections.abc import Callable
 from datetime import datetime, timezone
 
 import streamlit as st
@@ -73,12 +74,43 @@ def _end(session: dict, reason: str) -> None:
         st.logout()
 
 
+# What may outlive a session boundary in this tab: nothing about a patient, only the reader's language and
+# the sign-in screen's own bookkeeping. Everything else (films, results, heatmaps, risk values, tables,
+# reports, archive and validation results, widget values) is dropped before anything is drawn.
+KEPT_ACROSS_SESSIONS = frozenset({"language", "luciddx_signed_out_because", "luciddx_sso_refused", "luciddx_tab_owner"})
+
+
+def clear_patient_state() -> None:
+    """Forget every patient-derived value of this tab (all of session_state but KEPT_ACROSS_SESSIONS)."""
+    for key in list(st.session_state.keys()):
+        if key not in KEPT_ACROSS_SESSIONS:
+            del st.session_state[key]
+
+
 def sign_out(reason: str | None = None) -> None:
-    session = st.session_state.pop(SESSION_KEY, None)
-    if session and reason is None:
-        _record(session["name"], session["role"], "logout", "ok")
+    """End this tab's session (sign-out, idle expiry, disabled account): its patient state goes with it."""
+    session = st.session_state.get(SESSION_KEY)
+    if session:
+        session["ended"] = True  # download callables drawn before now check this (see guarded)
+        if reason is None:
+            _record(session["name"], session["role"], "logout", "ok")
+    clear_patient_state()
     if reason:
         st.session_state["luciddx_signed_out_because"] = reason
+
+
+def guarded(produce: Callable[[], bytes]) -> Callable[[], bytes]:
+    """``produce`` for a download button, refused once the session that drew the button has ended or expired:
+    a button left on screen never hands out a report after sign-out or idle expiry."""
+    session = st.session_state.get(SESSION_KEY) if enabled() else None
+
+    def checked() -> bytes:
+        if enabled() and (session is None or session.get("ended")
+                          or accounts.session_expired(session["last_seen"], _now())):
+            raise PermissionDeniedError(_("Your session has ended; sign in again to download."))
+        return produce()
+
+    return checked
 
 
 def _auth_section() -> dict | None:
@@ -98,6 +130,9 @@ def sso_enabled() -> bool:
 
 
 def _start_session(account: accounts.Account, via_sso: bool = False) -> None:
+    if st.session_state.get("luciddx_tab_owner") != account.name:
+        clear_patient_state()  # another person signs in on this tab: nothing of the last one's patients stays
+    st.session_state["luciddx_tab_owner"] = account.name
     st.session_state[SESSION_KEY] = {"name": account.name, "role": account.role, "last_seen": _now(), "sso": via_sso}
     _record(account.name, account.role, "login", "ok")
     if account.language:  # the language this person chose last time, on any machine

@@ -98,7 +98,7 @@ def model_card_panel(model_spec: str) -> None:
     spec = f"{details['name']}:{details['version']}"
     with st.container(border=True):
         st.markdown(_("**Model card** · `{spec}` · {architecture} · {date}").format(
-            spec=spec, architecture=details.get("architecture") or details["kind"], date=(details.get("date") or "")[:10]))
+            spec=spec, architecture=details.get("architecture") or catalog.kind_name(details["kind"]), date=(details.get("date") or "")[:10]))
         st.caption(card["intended_use"]["primary_uses"][0])
         shown = {"auc": _("AUC"), "sensitivity": _("Sensitivity"), "specificity": _("Specificity")}
         headline = card.get("evidence", {}).get("headline") or {}

@@ -19,6 +19,21 @@ from core.services import activation, audit, eval_sets
 RESULT_KEY = "luciddx_gate_result"
 
 
+def confirm_key(action: str, name: str, version: str) -> str:
+    """One confirmation per action and version: a tick for one never arms another, nor the same action on another
+    version (changing the selected version shows a fresh, unticked box)."""
+    return f"registry_confirm_{action}_{name}_{version}"
+
+
+def confirmed(action: str, name: str, version: str) -> bool:
+    """Whether this very action on this very version was confirmed; the confirmation is used up by asking."""
+    return bool(st.session_state.pop(confirm_key(action, name, version), False))
+
+
+def reason_key(name: str, version: str) -> str:
+    return f"registry_override_reason_{name}_{version}"
+
+
 def _interval(entry: dict[str, Any] | None) -> str:
     if not entry or entry.get("value") is None:
         return "–"
@@ -51,14 +66,20 @@ def _result(name: str, version: str, active: str) -> dict[str, Any]:
             with st.spinner(_("Scoring the locked evaluation set with both versions...")):
                 result = activation.run_gate(name, version)
         except LucidDxError as exc:
-            result = activation.gate_not_run(f"{name}:{version}", f"{name}:{active}", str(exc))
+            result = activation.gate_not_run(f"{name}:{version}", f"{name}:{active}" if active else None, str(exc))
         cached = (key, result)
         st.session_state[RESULT_KEY] = cached
     return cached[1]
 
 
-def _activate(actor: audit.Actor | None, name: str, version: str, reason_key: str | None) -> None:
-    reason = st.session_state.get(reason_key) if reason_key else None
+def _activate(actor: audit.Actor | None, name: str, version: str, override: bool) -> None:
+    reason = None
+    if override:
+        if not confirmed("override", name, version):  # the click must match the box ticked for this version
+            st.session_state["registry_message"] = ("error", _(
+                "Tick the confirmation for overriding the gate for {name}:{version} first.").format(name=name, version=version))
+            return
+        reason = st.session_state.get(reason_key(name, version))
     try:
         done = activation.activate(actor, name, version, reason)
         message = _("{spec} is now the active version of {name}.").format(spec=done["model"], name=name)
@@ -70,8 +91,9 @@ def _activate(actor: audit.Actor | None, name: str, version: str, reason_key: st
         st.session_state["registry_message"] = ("error", str(exc))
 
 
-def gate_and_activate(actor: audit.Actor | None, name: str, version: str, active: str, may_activate: bool) -> None:
-    """Draw the gate's table and verdict for ``name:version`` against ``active``, then the activation button."""
+def gate_and_activate(actor: audit.Actor | None, name: str, version: str, active: str | None, may_activate: bool) -> None:
+    """Draw the gate's table and verdict for ``name:version`` against ``active`` (None: no version approved yet),
+    then the activation button; an override shows the evidence it sets aside and needs its own confirmation."""
     if not may_activate or version == active:
         st.button(_("Make active (roll back or forward)"), key="registry_activate", disabled=True)
         return
@@ -84,9 +106,19 @@ def gate_and_activate(actor: audit.Actor | None, name: str, version: str, active
     (st.success if passed else st.warning)(activation.gate_explanation(result))
     if passed:
         st.button(_("Make active (roll back or forward)"), key="registry_activate", type="primary",
-                  on_click=_activate, args=(actor, name, version, None))
+                  on_click=_activate, args=(actor, name, version, False))
         return
-    reason = st.text_input(_("Reason for overriding the gate (kept in the activation record; no patient details)"),
-                           key="registry_override_reason")
-    st.button(_("Override and activate"), key="registry_activate", disabled=not reason.strip(),
-              on_click=_activate, args=(actor, name, version, "registry_override_reason"))
+    st.error(_("Overriding sets aside this evidence: {evidence}").format(
+        evidence=activation.evidence_text(activation.evidence(name, version))), icon=":material/gpp_maybe:")
+    reason = st.text_input(_("Reason for overriding the gate: what was checked instead (at least {words} words; kept in "
+                             "the activation record; no patient details)").format(words=activation.MIN_REASON_WORDS),
+                           key=reason_key(name, version))
+    substantial = True
+    try:
+        activation.check_reason(reason)
+    except LucidDxError:
+        substantial = False
+    confirm = st.checkbox(_("I have read the evidence above and override the quality gate for {name}:{version}").format(
+        name=name, version=version), key=confirm_key("override", name, version))
+    st.button(_("Override and activate"), key="registry_activate", disabled=not (substantial and confirm),
+              on_click=_activate, args=(actor, name, version, True))

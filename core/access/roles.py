@@ -18,7 +18,7 @@ PERMISSIONS: dict[str, str] = {
     "report": "clinician", "worklist": "clinician",
     # measuring and building models, preparing data
     "evaluate": "researcher", "validate": "researcher", "train": "researcher", "train-risk": "researcher",
-    "deidentify": "researcher",
+    "deidentify": "researcher", "use-unapproved": "researcher",
     # running the installation
     "users": "admin", "apikeys": "admin", "activate": "admin", "rollback": "admin", "delete": "admin",
     "threshold": "admin", "audit": "admin", "eval-set": "admin",
@@ -30,7 +30,8 @@ ACTION_NAMES = {
     "predict": N_("Predicting on images"), "explain": N_("Explaining a prediction"), "risk": N_("Scoring patient risk"),
     "cards": N_("Reading model cards"), "report": N_("Case reports"), "worklist": N_("The DICOM worklist"),
     "evaluate": N_("Evaluating a model"), "validate": N_("Site validation"), "train": N_("Training models"),
-    "train-risk": N_("Training risk models"), "deidentify": N_("De-identifying DICOM"), "users": N_("Managing accounts"),
+    "train-risk": N_("Training risk models"), "deidentify": N_("De-identifying DICOM"),
+    "use-unapproved": N_("Using model versions not approved for clinical use"), "users": N_("Managing accounts"),
     "apikeys": N_("Managing API keys"), "activate": N_("Activating model versions"), "rollback": N_("Rolling back models"),
     "delete": N_("Deleting model versions"), "threshold": N_("Changing thresholds"), "audit": N_("Reading the audit log"),
     "eval-set": N_("Locking evaluation sets"),

@@ -15,7 +15,9 @@ router = APIRouter(tags=["models"])
 
 @router.get("/models", summary="Every registered model version")
 def models(caller: Caller = Depends(caller_for("cards"))) -> list[dict[str, Any]]:
-    """Like ``python -m core models --json``: model (NAME:VERSION), kind, bundled, active, created."""
+    """Like ``python -m core models --json``: model (NAME:VERSION), kind, bundled, active, approved, created.
+
+    Only the active version is approved: a clinician's key can use no other (403)."""
     return catalog.model_listing()
 
 
@@ -23,7 +25,7 @@ def models(caller: Caller = Depends(caller_for("cards"))) -> list[dict[str, Any]
             responses={200: {"content": {"application/json": {}, "text/markdown": {}}}})
 def card(name: str = Path(..., description="NAME (its active version) or NAME:VERSION."),
          format: Literal["json", "md"] = Query("json"), caller: Caller = Depends(caller_for("cards"))) -> Response:
-    found = catalog.model_card(name)
+    found = catalog.card_document(name)
     details = found["model_details"]
     caller.model = f"{details['name']}:{details['version']}"
     if format == "md":

@@ -13,11 +13,13 @@ from PIL import Image
 from core.api.auth import Caller, caller_for
 from core.api.uploads import display_name, read_upload
 from core.errors import UnsupportedImageError
+from core.models import registry
 from core.services import imaging, reports
 from core.services.results import prediction_json
 
 router = APIRouter(tags=["images"])
-MODEL = Query(None, description="NAME or NAME:VERSION of an image model (default: the default image model).")
+MODEL = Query(None, description="NAME or NAME:VERSION of an image model (default: the default image model). "
+                          "A clinician's key may use approved (active) versions only: another version is a 403.")
 UPLOAD = File(..., description="A PNG, JPEG, BMP, TIFF or DICOM file.")
 METHOD = Query("gradcam", description="Explanation method.", json_schema_extra={"enum": list(imaging.METHODS)})
 
@@ -27,7 +29,7 @@ def _diagnosed(file: UploadFile, model: str | None, caller: Caller, frame: int |
     """(the diagnosed upload, its model, its name); a file the door refuses is a 422 with the door's reason."""
     data = read_upload(file)
     caller.hash_input(data)
-    classifier = imaging.load_model(model)
+    classifier = imaging.load_model(model, caller.account)  # a clinician's key: approved versions only
     caller.model = classifier.ref.spec
     name = display_name(file)
     result = imaging.diagnose(data, name, classifier, frame=frame, explain=explain)
@@ -41,8 +43,8 @@ def predict(file: UploadFile = UPLOAD, model: str | None = MODEL,
             frame: int | None = Query(None, ge=0, le=100_000, description="0-based frame of a multi-frame DICOM."),
             caller: Caller = Depends(caller_for("predict"))) -> dict[str, Any]:
     """The ``python -m core predict --json`` object of the uploaded file (``file`` is the upload's name)."""
-    result, _classifier, name = _diagnosed(file, model, caller, frame, explain=False)
-    return prediction_json(name, result)
+    result, classifier, name = _diagnosed(file, model, caller, frame, explain=False)
+    return prediction_json(name, result) | {"approved": registry.is_approved(classifier.ref)}
 
 
 def _display_shape(shape: tuple[int, int]) -> tuple[int, int]:
@@ -82,7 +84,7 @@ def report(file: UploadFile = UPLOAD, model: str | None = MODEL, method: str = M
     """The film, its overlay, the result against the threshold and the model card's key numbers."""
     data = read_upload(file)
     caller.hash_input(data)
-    caller.model = imaging.load_model(model).ref.spec
+    caller.model = imaging.load_model(model, caller.account).ref.spec
     done = reports.case_report([(data, display_name(file))], caller.model, method, lang, target)
     if done.failed:
         raise UnsupportedImageError(" ".join(item["error"] for item in done.failed))

@@ -15,6 +15,7 @@ from core.api.auth import Caller, caller_for
 from core.api.uploads import display_name, read_upload
 from core.errors import InvalidOptionError, InvalidPatientDataError
 from core.i18n import _
+from core.access import roles
 from core.services import catalog, tabular
 from core.services.results import patient_json
 
@@ -34,9 +35,10 @@ def _cached(spec: str) -> tabular.RiskPredictor:
     return tabular.load(spec)
 
 
-def risk_model(spec: str | None) -> tabular.RiskPredictor:
-    """A risk model, loaded once per worker per version (the active version is looked up on every call)."""
-    return _cached(catalog.resolve(spec, kind=catalog.TABULAR_RISK).spec)
+def risk_model(spec: str | None, account: roles.HasRole) -> tabular.RiskPredictor:
+    """A risk model as ``account`` may use it (a clinician: approved versions only, else ModelNotApprovedError,
+    a 403), loaded once per worker per version (the active version is looked up on every call)."""
+    return _cached(tabular.usable_model(account, spec)[0])
 
 
 def _patient(body: bytes) -> dict[str, Any]:
@@ -64,7 +66,8 @@ async def _csv_upload(request: Request) -> tuple[bytes, str]:
 
 
 @router.post("/risk", summary="Risk with exact SHAP explanation: one JSON patient or a CSV", openapi_extra=BODY)
-async def risk(request: Request, model: str | None = Query(None, description="NAME or NAME:VERSION of a risk model."),
+async def risk(request: Request, model: str | None = Query(None, description="NAME or NAME:VERSION of a risk model (a clinician's key: "
+                                                                   "approved versions only)."),
                caller: Caller = Depends(caller_for("risk"))) -> list[dict[str, Any]]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
@@ -76,8 +79,10 @@ async def risk(request: Request, model: str | None = Query(None, description="NA
                                    "not {kind}.").format(kind=kind[:60]))
     caller.hash_input(data)
     patient = None if name else _patient(data)  # a malformed body is refused before any model loads
-    predictor = await run_in_threadpool(risk_model, model)
+    predictor = await run_in_threadpool(risk_model, model, caller.account)
     caller.model = predictor.ref.spec
+    approved = {"approved": catalog.is_approved(predictor.ref)}  # as the CLI's risk rows say it
     if patient is None:
-        return await run_in_threadpool(tabular.score_rows_of, data, predictor, name)
-    return [await run_in_threadpool(patient_json, predictor, patient)]
+        rows = await run_in_threadpool(tabular.score_rows_of, data, predictor, name)
+        return [row | approved if row["ok"] else row for row in rows]
+    return [await run_in_threadpool(patient_json, predictor, patient) | approved]

@@ -10,16 +10,18 @@ from core.cli.common import EXIT_BAD_INPUT, EXIT_OK, command_line, emit, fmt, lo
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
+    from core.services import audit, catalog
     from core.services import imaging as diagnosis
     from core.services.results import prediction_json
 
-    model = diagnosis.load_model(args.model)
+    model = diagnosis.load_model(args.model, audit.os_actor())  # the server's operator: any version, marked
+    approved = catalog.is_approved(model.ref)
     results: list[dict[str, Any]] = []
     readings: dict[str, str] = {}
     for name in args.files:
         # The service's one pass per file, decided at the threshold in force; the CLI asks for no heatmap.
         result = diagnosis.diagnose(Path(name), name, model, frame=args.frame, explain=False)
-        results.append(prediction_json(name, result))
+        results.append(prediction_json(name, result) | ({"approved": approved} if result.ok else {}))
         if result.ok and result.prediction is not None:
             readings[name] = diagnosis.reading_text(diagnosis.reading(result.prediction))
 
@@ -32,7 +34,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
             # One meaning per number: the positive (or top) class's probability beside the threshold in force.
             source = "" if r["threshold_source"] == "stored" else f" ({r['threshold_source']})"
             warn = "" if r["assessable"] else "  [no label: unreliable, the image is unlike the training images]"
-            lines.append(f"{r['file']}: {readings[r['file']]}{source}{warn}")
+            unapproved = "" if r["approved"] else f"  [{r['model']} is not approved for clinical use]"
+            lines.append(f"{r['file']}: {readings[r['file']]}{source}{warn}{unapproved}")
         return "\n".join(lines)
 
     emit(results, args.json, human)
@@ -116,7 +119,7 @@ def activation_outcome(requested: bool, spec: str) -> dict[str, Any]:
     if requested:
         outcome["activation"] = activation.activate_after_training(audit.os_actor(), spec)
     name = spec.partition(":")[0]
-    return outcome | {"active": catalog.active_version(name).spec == spec}
+    return outcome | {"active": catalog.is_approved(catalog.resolve(spec))}
 
 
 def register(sub: argparse._SubParsersAction) -> None:

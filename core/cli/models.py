@@ -14,7 +14,7 @@ from core.i18n import _
 def cmd_card(args: argparse.Namespace) -> int:
     from core.services import catalog
 
-    sys.stdout.write(catalog.card_text(catalog.model_card(args.model), args.format) + "\n")
+    sys.stdout.write(catalog.card_text(catalog.card_document(args.model), args.format) + "\n")
     return EXIT_OK
 
 
@@ -25,7 +25,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
     def human(rows: list[dict[str, Any]]) -> str:
         return "\n".join(f"{'*' if r['active'] else ' '} {r['model']:<24} {r['kind']:<17} "
-                         f"{'bundled' if r['bundled'] else 'trained'} {r['created']}" for r in rows)
+                         f"{'bundled' if r['bundled'] else 'trained'} {r['created']}"
+                         f"{'' if r['approved'] else '  (not approved)'}" for r in rows)
 
     emit(listing, args.json, human)
     return EXIT_OK
@@ -80,6 +81,8 @@ def cmd_activate(args: argparse.Namespace) -> int:
     def human(r: dict[str, Any]) -> str:
         state = _("{model} is now active (override: {reason})").format(model=r["model"], reason=r["override_reason"]) \
             if r["override"] else _("{model} is now active").format(model=r["model"])
+        if r["override"]:
+            state += "\n" + _("Overridden evidence: {evidence}").format(evidence=activation.evidence_text(r["gate"]["evidence"]))
         return gate_text(r["gate"]) + "\n" + state
 
     emit(done, args.json, human)

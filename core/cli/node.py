@@ -8,7 +8,7 @@ import signal
 import threading
 
 from core.cli.common import EXIT_MISUSE, EXIT_OK, emit, log, safe_text
-from core.errors import DicomNodeError
+from core.errors import DicomNodeError, LucidDxError
 
 
 def cmd_dicom_node(args: argparse.Namespace) -> int:
@@ -18,7 +18,15 @@ def cmd_dicom_node(args: argparse.Namespace) -> int:
     # Our own progress at INFO; libraries (pynetdicom, highdicom, alembic) only when they warn.
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("core").setLevel(logging.INFO)
+    from core.services import approval, imaging
+
     target = pacs.configured()
+    try:
+        # Its results reach clinicians and the PACS: an unapproved --model is refused before listening.
+        imaging.usable_model(approval.CLINICAL_USE, args.model)
+    except LucidDxError as exc:
+        log(f"error: {safe_text(exc)}")
+        return EXIT_MISUSE
     try:
         if target:
             pacs.parse(target)  # a malformed LUCIDDX_PACS is said before listening
@@ -50,7 +58,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=11112)
     p.add_argument("--aet", default="LUCIDDX", help="this node's AE title (default LUCIDDX)")
-    p.add_argument("--model", default=None, help="NAME or NAME:VERSION (default: chest_xray)")
+    p.add_argument("--model", default=None, help="NAME or NAME:VERSION of an approved (active) version (default: chest_xray)")
     p.set_defaults(func=cmd_dicom_node)
 
     p = sub.add_parser("worklist", help="list the instances the DICOM node received and their results")

@@ -11,9 +11,10 @@ from core.cli.imaging import activation_outcome
 
 
 def cmd_risk(args: argparse.Namespace) -> int:
-    from core.services import tabular
+    from core.services import audit, tabular
 
-    rows = tabular.score_csv(Path(args.csv), args.model)
+    spec, approved = tabular.usable_model(audit.os_actor(), args.model)  # the server's operator: any version, marked
+    rows = [row | ({"approved": approved} if row["ok"] else {}) for row in tabular.score_csv(Path(args.csv), spec)]
 
     def human(results: list[dict[str, Any]]) -> str:
         lines = []

@@ -22,7 +22,8 @@ from core.dicomnode import pacs, results
 from core.imaging import dicom_index as index
 from core.errors import LucidDxError
 from core.i18n import _
-from core.services import audit, imaging as diagnosis
+from core.services import approval, audit
+from core.services import imaging as diagnosis
 
 log = logging.getLogger(__name__)
 ROLE = "dicom-node"
@@ -34,14 +35,20 @@ _LOAD_LOCK = threading.Lock()
 
 
 def classifier(spec: str | None) -> diagnosis.ImageClassifier:
-    """The image model, loaded once per process (per spec) and shared by every node in it."""
+    """The image model, loaded once per process (per version) and shared by every node in it.
+
+    The node's results reach clinicians and the PACS, so it uses approved versions only: ``spec`` is
+    resolved for every instance (an activation or roll-back applies at once; a version no longer
+    approved fails the instance with ModelNotApprovedError's reason).
+    """
+    spec = diagnosis.usable_model(approval.CLINICAL_USE, spec)[0]
     with _LOAD_LOCK:  # two nodes starting at once must not load TensorFlow models side by side
         return _load(spec)
 
 
 @functools.lru_cache(maxsize=4)
-def _load(spec: str | None) -> diagnosis.ImageClassifier:
-    return diagnosis.load_model(spec)
+def _load(spec: str) -> diagnosis.ImageClassifier:
+    return diagnosis.load_model(spec, approval.CLINICAL_USE)
 
 
 def record(sender: str, model: str | None, sha256: str | None, outcome: str) -> None:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from core.i18n import _
+from core.i18n import N_, _
 from core.errors import UnsupportedImageError
 from core.imaging import decoding, windowing
 
@@ -363,7 +363,7 @@ def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
             continue
         text = "\\".join(str(v) for v in value) if isinstance(value, (list, tuple, MultiValue)) else str(value)
         if keyword in CODED_FIELDS and not _is_code(keyword, text):
-            text = "(not shown: not a standard code)"
+            text = N_("(not shown: not a standard code)")  # translated where it is shown
         metadata[keyword] = text[:_MAX_METADATA_CHARS]
     metadata["TransferSyntax"] = syntax_name(syntax)[:_MAX_METADATA_CHARS]
     return metadata

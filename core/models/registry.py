@@ -5,7 +5,7 @@ Layout (the same under the bundled ``models/`` and under ``$LUCIDDX_HOME/models`
     <root>/<name>/<version>/meta.json     what the model is: kind, classes, threshold, input, training
     <root>/<name>/<version>/card.json     its model card (computed, never hand-written)
     <root>/<name>/<version>/<model file>  weights (``model.keras`` or ``model.joblib``)
-    $LUCIDDX_HOME/models/<name>/ACTIVE    the active version's name, when a user chose one
+    $LUCIDDX_HOME/models/<name>/ACTIVE    the active version's name, written only when an administrator activates
 
 Bundled versions are read-only. A version is registered by building it in a staging folder and
 renaming that folder into place, so a crash never leaves a half-written version behind.
@@ -26,7 +26,7 @@ from typing import Any
 
 from core import config
 from core.i18n import _
-from core.errors import ModelNotFoundError, RegistryError
+from core.errors import ModelNotApprovedError, ModelNotFoundError, RegistryError
 from core.models import kinds
 
 log = logging.getLogger(__name__)
@@ -122,18 +122,44 @@ def list_models(kind: str | None = None) -> dict[str, list[ModelRef]]:
     return {name: list_versions(name) for name in names}
 
 
-def active_version(name: str) -> ModelRef:
-    """The version used when a model is named without one: the user's choice, else the newest."""
+def approved_version(name: str) -> ModelRef | None:
+    """The version an administrator activated, else the newest bundled one; None when neither exists.
+
+    A trained version is never approved by being registered, not even the first of a new name: until an
+    administrator activates one, the name has no version a clinician may use.
+    """
     versions = list_versions(name)
-    if not versions:
-        raise ModelNotFoundError(_("No model named '{name}' is registered. Known models: {known}.").format(name=name, known=', '.join(list_models()) or _("none")))
     chosen_file = config.home_models_dir() / name / ACTIVE_FILE
     if chosen_file.exists():
         chosen = chosen_file.read_text().strip()
         for ref in versions:
             if ref.version == chosen:
                 return ref
-    return versions[-1]
+    bundled = [r for r in versions if r.bundled]
+    return bundled[-1] if bundled else None
+
+
+def is_approved(ref: ModelRef) -> bool:
+    """Whether ``ref`` is its name's approved (active) version."""
+    approved = approved_version(ref.name)
+    return approved is not None and approved.version == ref.version
+
+
+def active_version(name: str) -> ModelRef:
+    """The version used when a model is named without one: the approved version (see ``approved_version``).
+
+    Raises ModelNotFoundError for an unknown name, ModelNotApprovedError when no version is approved yet.
+    """
+    versions = list_versions(name)
+    if not versions:
+        raise ModelNotFoundError(_("No model named '{name}' is registered. Known models: {known}.").format(name=name, known=', '.join(list_models()) or _("none")))
+    ref = approved_version(name)
+    if ref is None:
+        raise ModelNotApprovedError(_(
+            "'{name}' has no approved version yet: {versions} wait for an administrator to activate one after "
+            "reading its card. Researchers may name a version explicitly, e.g. {name}:{version}.").format(
+                name=name, versions=", ".join(r.spec for r in versions), version=versions[-1].version))
+    return ref
 
 
 def resolve(spec: str | None, kind: str | None = None) -> ModelRef:
@@ -223,8 +249,8 @@ def commit_version(staging: Path, name: str, activate_it: bool = False) -> Model
 
     The staging folder must hold ``meta.json``; its ``name`` and ``version`` fields are set here.
     A new version never goes live by itself: unless ``activate_it``, the version in use before stays
-    in use (pinned here, since an unpinned name means its newest version). The first version of a new
-    name is the only one, so it is used.
+    in use (pinned here). The first version of a new name is not approved either: the name has no
+    active version until an administrator activates one (``core.services.activation``).
     """
     check_model_name(name)
     meta_path = staging / META_FILE
@@ -232,8 +258,9 @@ def commit_version(staging: Path, name: str, activate_it: bool = False) -> Model
         raise RegistryError(_("Cannot register '{name}': the build folder has no {file}.").format(name=name, file=META_FILE))
     name_dir = config.home_models_dir() / name
     name_dir.mkdir(parents=True, exist_ok=True)
-    if not activate_it and list_versions(name) and not (name_dir / ACTIVE_FILE).exists():
-        write_text_atomic(name_dir / ACTIVE_FILE, active_version(name).version)
+    approved = approved_version(name)
+    if not activate_it and approved is not None and not (name_dir / ACTIVE_FILE).exists():
+        write_text_atomic(name_dir / ACTIVE_FILE, approved.version)
     for _attempt in range(20):
         version = next_version(name)
         meta = json.loads(meta_path.read_text())

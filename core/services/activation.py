@@ -10,17 +10,59 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.errors import EvalSetError, GateFailedError
+from core.errors import EvalSetError, GateFailedError, InvalidOptionError
 from core.i18n import _
 from core.models import eval_sets as eval_set_store
 from core.models import gate as gate_mod
-from core.models import registry
+from core.models import kinds, registry
 from core.services import audit, eval_sets
+
+# An override is never the quick path: its reason says what was checked instead of the gate.
+MIN_REASON_CHARS, MIN_REASON_WORDS = 20, 4
+# Below this many validation cases an interval is too wide to say much; the evidence says so.
+FEW_CASES = 100
+
+
+def evidence(name: str, version: str) -> dict[str, Any]:
+    """What an override of the gate for ``name:version`` sets aside: the version's own validation (n, AUC)
+    and the locked evaluation set (None when no set is locked)."""
+    ref = registry.resolve(f"{name}:{version}")
+    validation = ref.meta.get("validation") or {}
+    locked = eval_sets.show(name)
+    return {"model": ref.spec, "kind": ref.kind, "validation_n": validation.get("n"),
+            "validation_auc": validation.get("auc"), "eval_set_n": locked["n"] if locked else None}
+
+
+def evidence_text(found: dict[str, Any]) -> str:
+    """The evidence as the sentence an administrator reads before overriding, e.g. "validated on 6 films"."""
+    n, auc = found["validation_n"], found["validation_auc"]
+    unit = _("films") if found["kind"] == kinds.IMAGE_CLASSIFIER else _("patients")
+    if n is None:
+        text = _("{model} has no recorded validation.").format(model=found["model"])
+    else:
+        text = _("{model} was validated on {n} {unit} (validation AUC {auc}).").format(
+            model=found["model"], n=n, unit=unit, auc="n/a" if auc is None else f"{auc:.3f}")
+        if n < FEW_CASES:
+            text += " " + _("That is too few {unit} to trust its figures.").format(unit=unit)
+    if found["eval_set_n"] is None:
+        text += " " + _("No evaluation set is locked, so the gate compared nothing.")
+    return text
+
+
+def check_reason(reason: str | None) -> str:
+    """``reason`` stripped, if it has some substance; InvalidOptionError saying what is missing otherwise."""
+    text = " ".join((reason or "").split())
+    if len(text) < MIN_REASON_CHARS or len(text.split()) < MIN_REASON_WORDS:
+        raise InvalidOptionError(_(
+            "An override needs a reason of at least {words} words and {chars} characters that says what was checked "
+            "instead of the gate (no patient details); \"{reason}\" is not enough.").format(
+                words=MIN_REASON_WORDS, chars=MIN_REASON_CHARS, reason=text[:60]))
+    return text
 
 
 def _other_active(candidate: registry.ModelRef) -> registry.ModelRef | None:
-    active = registry.active_version(candidate.name)
-    return None if active.spec == candidate.spec else active
+    active = registry.approved_version(candidate.name)
+    return None if active is None or active.spec == candidate.spec else active
 
 
 def run_gate(name: str, version: str) -> dict[str, Any]:
@@ -45,10 +87,14 @@ def run_gate(name: str, version: str) -> dict[str, Any]:
 def activate(actor: audit.Actor | None, name: str, version: str, override_reason: str | None = None) -> dict[str, Any]:
     """Make ``name:version`` active if it passes the gate, or with an override reason (admins only).
 
+    An override's reason needs some substance (``check_reason``); its activation record keeps the evidence
+    it set aside (``evidence``) beside the gate's result, and the audit record says "override".
+
     Returns ``{"model", "active": True, "gate", "override", "activation_record"}``.
     Raises:
         PermissionDeniedError: ``actor`` may not activate.
         GateFailedError: the gate did not pass and no reason was given (its ``gate`` holds the numbers).
+        InvalidOptionError: a reason was given but is too short to say anything.
         EvalSetError: the locked set changed, and no reason was given.
     """
     audit.authorize(actor, "activate")
@@ -62,12 +108,20 @@ def activate(actor: audit.Actor | None, name: str, version: str, override_reason
             raise
         result = gate_mod.not_run(spec, None, str(exc))
     passed = result["status"] == gate_mod.PASSED
+    if not passed and reason is not None:
+        try:
+            reason = check_reason(reason)
+        except InvalidOptionError:
+            audit.record(actor, "activate", model=spec, outcome="failed")
+            raise
     if not passed and reason is None:
         audit.record(actor, "activate", model=spec, outcome="failed")
         raise GateFailedError(_(
             "{explanation} {model} was not activated. An administrator may still activate it with an override and "
             "a typed reason (python -m core activate {model} --override --reason TEXT).").format(
                 explanation=gate_mod.explain(result), model=spec), result)
+    if not passed:
+        result = {**result, "evidence": evidence(name, version)}  # what the override set aside, kept with it
     previous = _other_active(registry.resolve(spec))  # what the audit log shows as changed: previous -> this
     ref = registry.activate(name, version)
     path, digest = gate_mod.record_activation(ref, result, actor.name if actor else "anonymous",

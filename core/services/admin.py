@@ -19,6 +19,7 @@ from core.services.audit import Actor, authorize, record
 
 AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "change", "input_sha256", "outcome")
 ROLES = roles.ROLES
+role_name = roles.role_name  # "clinician" as a reader sees it, in their language
 AUDIT_ACTIONS = ("login", "logout", *roles.PERMISSIONS)  # what the audit log can be filtered by
 
 
@@ -124,3 +125,10 @@ def verify_audit(actor: Actor | None) -> audit_log.Verification:
     result = audit_log.verify()
     record(actor, "audit", outcome="ok" if result.ok else "failed")
     return result
+
+
+def action_name(action: str) -> str:
+    """An audited action as a reader sees it ("predict" -> "Predicting on images"), in their language."""
+    if action in ("login", "logout"):
+        return _("Sign-in") if action == "login" else _("Sign-out")
+    return roles.action_name(action)

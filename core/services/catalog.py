@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.i18n import _
 from core.models import cards, kinds, metrics, registry
 from core.models.registry import ModelRef
 from core.services.audit import Actor, authorize, record
@@ -17,10 +18,15 @@ from core.services.audit import Actor, authorize, record
 IMAGE_CLASSIFIER, TABULAR_RISK = kinds.IMAGE_CLASSIFIER, kinds.TABULAR_RISK
 BINARY_METRICS, METRIC_LABELS = metrics.BINARY_METRICS, metrics.METRIC_LABELS
 
-__all__ = ["BINARY_METRICS", "IMAGE_CLASSIFIER", "METRIC_LABELS", "TABULAR_RISK", "ModelRef", "active_version",
-           "card_markdown", "card_summary", "card_text", "compare_versions", "delete_version", "display_card",
-           "key_metrics", "missing_sections", "model_card", "model_listing", "models_by_name", "resolve",
+__all__ = ["BINARY_METRICS", "IMAGE_CLASSIFIER", "METRIC_LABELS", "TABULAR_RISK", "ModelRef", "active_version", "approved_version",
+           "card_document", "card_markdown", "card_summary", "card_text", "compare_versions", "delete_version", "display_card",
+           "is_approved", "key_metrics", "kind_name", "missing_sections", "model_card", "model_listing", "models_by_name", "resolve",
            "version_key"]
+
+
+def kind_name(kind: str | None) -> str:
+    """A model kind as a reader sees it ("image classifier"), in their language."""
+    return kinds.kind_name(kind)
 
 
 def models_by_name(kind: str | None = None) -> dict[str, list[ModelRef]]:
@@ -29,8 +35,19 @@ def models_by_name(kind: str | None = None) -> dict[str, list[ModelRef]]:
 
 
 def active_version(name: str) -> ModelRef:
-    """The version of ``name`` that predictions use now; ModelNotFoundError when ``name`` is unknown."""
+    """The version of ``name`` that predictions use now; ModelNotFoundError when ``name`` is unknown,
+    ModelNotApprovedError when no version of it is approved yet."""
     return registry.active_version(name)
+
+
+def approved_version(name: str) -> ModelRef | None:
+    """The approved (active) version of ``name``, or None while no administrator has activated one."""
+    return registry.approved_version(name)
+
+
+def is_approved(ref: ModelRef) -> bool:
+    """Whether ``ref`` is its name's approved (active) version, the only one clinicians may use."""
+    return registry.is_approved(ref)
 
 
 def resolve(spec: str | None, kind: str | None = None) -> ModelRef:
@@ -51,13 +68,17 @@ def delete_version(actor: Actor | None, name: str, version: str) -> None:
 
 
 def model_listing() -> list[dict[str, Any]]:
-    """Every registered version: ``model`` (NAME:VERSION), ``kind``, ``bundled``, ``active``, ``created``."""
+    """Every registered version: ``model`` (NAME:VERSION), ``kind``, ``bundled``, ``active``, ``approved``, ``created``.
+
+    ``approved`` equals ``active``: only the active version is approved for clinical use.
+    """
     listing = []
     for name, versions in registry.list_models().items():
-        active = registry.active_version(name).version
+        approved = registry.approved_version(name)
         for ref in versions:
-            listing.append({"model": ref.spec, "kind": ref.kind, "bundled": ref.bundled, "active": ref.version == active,
-                            "created": ref.meta.get("created")})
+            active = approved is not None and ref.version == approved.version
+            listing.append({"model": ref.spec, "kind": ref.kind, "bundled": ref.bundled, "active": active,
+                            "approved": active, "created": ref.meta.get("created")})
     return listing
 
 
@@ -66,9 +87,19 @@ def model_card(spec: str) -> dict[str, Any]:
     return cards.load_card(registry.resolve(spec))
 
 
+def card_document(spec: str) -> dict[str, Any]:
+    """``model_card`` with ``approved``: whether the version is approved (active) for clinical use."""
+    ref = registry.resolve(spec)
+    return {**cards.load_card(ref), "approved": registry.is_approved(ref)}
+
+
 def card_text(card: dict[str, Any], fmt: str = "json") -> str:
-    """The card as Markdown (``fmt="md"``) or JSON text."""
-    return cards.render_markdown(card) if fmt == "md" else json.dumps(card, default=float)
+    """The card as Markdown (``fmt="md"``) or JSON text; Markdown of a version not approved says so first."""
+    if fmt != "md":
+        return json.dumps(card, default=float)
+    note = "" if card.get("approved", True) else "**" + _("Not approved for clinical use: an administrator has not "
+                                                           "activated this version.") + "**\n\n"
+    return note + cards.render_markdown(card)
 
 
 def card_summary(card: dict[str, Any]) -> dict[str, Any]:

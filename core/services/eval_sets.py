@@ -102,11 +102,46 @@ def open_cases(location: Path, ref: registry.ModelRef) -> Iterator[Cases]:
         yield _image_cases(folder, ref)
 
 
+UPLOAD_SUFFIXES = (".zip", ".csv")
+
+
 def lock(actor: audit.Actor | None, name: str, data: str | Path) -> dict[str, Any]:
     """Lock the evaluation set of ``name`` (admin): every case's digest and label, who and when; audited."""
     audit.authorize(actor, "eval-set")
-    ref = registry.active_version(name)
-    location = training.server_dataset(data)
+    return _lock_at(actor, name, training.server_dataset(data))
+
+
+def lock_upload(actor: audit.Actor | None, name: str, data: bytes, filename: str) -> dict[str, Any]:
+    """Lock the evaluation set of ``name`` from an upload (admin): a zip of labeled films, or a risk model's CSV.
+
+    The gate reads the set again at every activation, so the upload is kept, under its content's digest, in
+    ``$LUCIDDX_HOME/eval_sets/uploads``; a set that cannot be locked leaves nothing behind.
+    """
+    audit.authorize(actor, "eval-set")
+    registry.check_model_name(name)
+    suffix = Path(filename).suffix.lower()
+    if suffix not in UPLOAD_SUFFIXES:
+        raise EvalSetError(_("{file}: upload a .zip of labeled films (one folder per class) or a risk model's .csv "
+                             "with its outcome column.").format(file=Path(filename).name))
+    target = eval_sets.sets_dir() / "uploads" / f"{name}-{eval_sets.digest(data)[:16]}{suffix}"
+    existed = target.exists()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_bytes(data)
+    tmp.replace(target)
+    try:
+        return _lock_at(actor, name, target)
+    except BaseException:
+        if not existed:
+            target.unlink(missing_ok=True)
+        raise
+
+
+def _lock_at(actor: audit.Actor | None, name: str, location: Path) -> dict[str, Any]:
+    # The set is for the name, so any version tells its kind and classes: a first version awaiting
+    # activation needs a locked set before its gate can run.
+    versions = registry.list_versions(name)
+    ref = registry.approved_version(name) or (versions[-1] if versions else registry.active_version(name))
     with open_cases(location, ref) as cases:
         record = eval_sets.build(name, ref.kind, location, cases.items, cases.positive_labels,
                                  actor.name if actor else "anonymous")

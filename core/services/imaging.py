@@ -17,24 +17,25 @@ import numpy as np
 from PIL import Image
 
 from core import config
+from core.access.roles import HasRole
 from core.errors import LucidDxError
-from core.i18n import _
+from core.i18n import N_, _
 from core.imaging import windowing
 from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
 from core.imaging.methods import METHODS
 from core.models import kinds, registry
 from core.imaging.reading import Reading, filter_choices, filter_name, filter_rows, reading, reading_text, results_table
 from core.imaging.windowing import preset_name, preset_window
-from core.services import inference_queue
+from core.services import approval, inference_queue
 
 if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module: the page paints first
     from core.imaging.classifier import ImageClassifier, Prediction
     from core.imaging.saliency import Explanation
 
 __all__ = ["METHODS", "MAX_UPLOAD_MB", "Explanation", "FileResult", "Reading", "diagnose", "explain", "load_model",
-           "overlay", "heatmap_png", "reading", "reading_text", "results_table", "model_choices", "sample_images",
+           "overlay", "heatmap_png", "reading", "reading_text", "results_table", "model_choices", "model_labels", "usable_model", "sample_images",
            "display_image", "header_rows", "digest", "threshold_in_force", "FilmView", "film_levels", "film_view",
-           "filter_choices", "filter_name", "filter_rows", "preset_window", "window_presets"]
+           "filter_choices", "filter_name", "filter_rows", "preset_window", "threshold_source_text", "window_presets"]
 MAX_UPLOAD_MB = MAX_FILE_BYTES // 1024**2
 
 SAMPLES_DIR = config.ASSETS_DIR / "samples"
@@ -69,11 +70,13 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def load_model(spec: str | None = None) -> "ImageClassifier":
-    """The image model ``NAME`` / ``NAME:VERSION`` (None = the default), loaded once per process."""
+def load_model(spec: str | None = None, actor: HasRole | None = None) -> "ImageClassifier":
+    """The image model ``NAME`` / ``NAME:VERSION`` (None = the default) as ``actor`` may use it, loaded once
+    per process. ``actor`` None is sign-in switched off (development); a clinician gets approved versions
+    only (ModelNotApprovedError otherwise, see ``core.services.approval``)."""
     from core.imaging.classifier import load_classifier
 
-    return load_classifier(spec)
+    return load_classifier(approval.resolve_model(actor, spec, kinds.IMAGE_CLASSIFIER).spec)
 
 
 def threshold_in_force(spec: str | None = None) -> tuple[float | None, str]:
@@ -177,16 +180,26 @@ def heatmap_png(explanation: "Explanation", shape: tuple[int, int] | None = None
     return saliency.heatmap_png(explanation.heatmap, shape)
 
 
-def model_choices() -> tuple[list[str], int]:
-    """Every version of every image model as ``NAME:VERSION``, and the index of the default's active one."""
-    models = registry.list_models(kind=kinds.IMAGE_CLASSIFIER)
-    specs = [ref.spec for versions in models.values() for ref in versions]
+def usable_model(actor: HasRole | None, spec: str | None) -> tuple[str, bool]:
+    """(``NAME:VERSION``, approved) of the image model ``spec`` as ``actor`` may use it (see ``load_model``)."""
+    ref = approval.resolve_model(actor, spec, kinds.IMAGE_CLASSIFIER)
+    return ref.spec, registry.is_approved(ref)
+
+
+def model_labels(specs: list[str]) -> dict[str, str]:
+    """How a picker names each ``NAME:VERSION``: "(active)" or "(not approved)"."""
+    return {spec: approval.version_label(registry.resolve(spec)) for spec in specs}
+
+
+def model_choices(actor: HasRole | None = None) -> tuple[list[str], int]:
+    """The image model versions ``actor`` may use as ``NAME:VERSION`` (a clinician: approved ones only), and
+    the index of the default model's active version."""
+    refs = approval.usable_versions(actor, kinds.IMAGE_CLASSIFIER)
+    specs = [ref.spec for ref in refs]
     default_name = config.default_model(kinds.IMAGE_CLASSIFIER)
-    preferred = default_name if default_name in models else next(iter(models), None)
-    if preferred is None:
-        return specs, 0
-    active = registry.active_version(preferred).spec
-    return specs, specs.index(active)
+    approved = [ref.spec for ref in refs if registry.is_approved(ref)]
+    preferred = next((s for s in approved if s.partition(":")[0] == default_name), approved[0] if approved else None)
+    return specs, specs.index(preferred) if preferred else 0
 
 
 def sample_images() -> list[Path]:
@@ -209,10 +222,24 @@ def display_image(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.nda
     return np.asarray(Image.fromarray(array).resize(size, Image.Resampling.LANCZOS))
 
 
+HEADER_FIELDS = {
+    "Modality": N_("Modality"), "BodyPartExamined": N_("Body part examined"), "ViewPosition": N_("View position"),
+    "Rows": N_("Rows"), "Columns": N_("Columns"), "BitsAllocated": N_("Bits allocated"), "BitsStored": N_("Bits stored"),
+    "PixelRepresentation": N_("Pixel representation"), "SamplesPerPixel": N_("Samples per pixel"),
+    "PhotometricInterpretation": N_("Photometric interpretation"), "NumberOfFrames": N_("Number of frames"),
+    "RescaleSlope": N_("Rescale slope"), "RescaleIntercept": N_("Rescale intercept"), "WindowCenter": N_("Window centre"),
+    "WindowWidth": N_("Window width"), "PixelSpacing": N_("Pixel spacing (mm)"), "TransferSyntax": N_("Transfer syntax"),
+    "format": N_("Format"), "mode": N_("Colour mode"), "width": N_("Width"), "height": N_("Height"),
+    "n_frames": N_("Pages"),
+}
+"""The header summary's field names as a reader sees them (the DICOM keyword stays in any export)."""
+
+
 def header_rows(image: LoadedImage) -> list[dict[str, str]]:
     """The safe header summary (no patient fields: core.images whitelists them) plus size, as rows."""
     rows = [{"field": _("Size (pixels)"), "value": f"{image.shape[1]} × {image.shape[0]}"}]
-    rows += [{"field": key, "value": value} for key, value in image.metadata.items()]
+    rows += [{"field": _(HEADER_FIELDS[key]) if key in HEADER_FIELDS else key, "value": _(value) if value.startswith("(not shown") else value}
+             for key, value in image.metadata.items()]
     if image.n_frames > 1:
         shown = "" if image.frame_index is None else _(" (showing frame {frame})").format(frame=image.frame_index + 1)
         rows.append({"field": _("Frames"), "value": f"{image.n_frames}{shown}"})
@@ -269,3 +296,14 @@ def film_view(result: FileResult, explanation: "Explanation", opacity: float, le
     blended = overlay(shown.astype(np.float32) / 255.0, explanation, opacity)
     height, width = pixels.shape[:2]
     return FilmView(shown, blended, (height, width), window if levels is not None else None)
+
+
+def threshold_source_text(source: str | None) -> str | None:
+    """Where a threshold came from, in the reader's language ("stored", or the site validation's id)."""
+    if not source:
+        return source
+    if source == "stored":
+        return _("stored with the model")
+    if source.startswith("site:"):
+        return _("site validation {id}").format(id=source.split(":", 1)[1])
+    return source

@@ -13,19 +13,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core import config
 from core.errors import InvalidOptionError, TrainingCancelledError
-from core.i18n import _
+from core.i18n import N_, _, translated
 from core.tabular import batch, training
 from core.tabular.overrides import Overrides, parse_overrides
 from core.tabular.training import RunOptions
-from core.tabular.predictor import RiskPredictor, RiskResult, load_risk_model, model_choices
+from core.access.roles import HasRole
+from core.models import kinds, registry
+from core.services import approval
+from core.tabular.predictor import RiskPredictor, RiskResult, load_risk_model
 from core.tabular.schema import FeatureSpec, FieldIssue, Schema
 
 MAX_CSV_MB = batch.MAX_CSV_BYTES // 1024**2
 """The largest patients CSV read, in MB: the upload box states it."""
 
 __all__ = ["MAX_CSV_MB", "FeatureSpec", "FieldIssue", "PatientOutcome", "RiskPredictor", "RiskResult", "Schema", "export_csv",
-           "load", "model_choices", "score_csv", "score_patient", "score_rows_of", "top_contributions", "train"]
+           "load", "model_choices", "model_labels", "usable_model", "score_csv", "score_patient", "score_rows_of",
+           "top_contributions", "train"]
 
 
 @dataclass
@@ -47,9 +52,32 @@ class PatientOutcome:
         return out
 
 
-def load(spec: str | None = None) -> RiskPredictor:
-    """A registered risk model ("NAME" or "NAME:VERSION"). Raises a LucidDxError when missing or damaged."""
-    return load_risk_model(spec)
+def load(spec: str | None = None, actor: HasRole | None = None) -> RiskPredictor:
+    """A registered risk model ("NAME" or "NAME:VERSION") as ``actor`` may use it (a clinician: approved
+    versions only; None: sign-in switched off). Raises a LucidDxError when missing, not approved or damaged."""
+    return load_risk_model(approval.resolve_model(actor, spec, kinds.TABULAR_RISK).spec)
+
+
+def usable_model(actor: HasRole | None, spec: str | None) -> tuple[str, bool]:
+    """(``NAME:VERSION``, approved) of the risk model ``spec`` as ``actor`` may use it."""
+    ref = approval.resolve_model(actor, spec, kinds.TABULAR_RISK)
+    return ref.spec, registry.is_approved(ref)
+
+
+def model_choices(actor: HasRole | None = None) -> tuple[list[str], int]:
+    """The risk model versions ``actor`` may use (a clinician: approved ones only), and the index of the
+    default model's active version."""
+    refs = approval.usable_versions(actor, kinds.TABULAR_RISK)
+    specs = [ref.spec for ref in refs]
+    default_name = config.default_model(kinds.TABULAR_RISK)
+    approved = [ref.spec for ref in refs if registry.is_approved(ref)]
+    preferred = next((s for s in approved if s.partition(":")[0] == default_name), approved[0] if approved else None)
+    return specs, specs.index(preferred) if preferred else 0
+
+
+def model_labels(specs: list[str]) -> dict[str, str]:
+    """How a picker names each ``NAME:VERSION``: "(active)" or "(not approved)"."""
+    return {spec: approval.version_label(registry.resolve(spec)) for spec in specs}
 
 
 def score_patient(predictor: RiskPredictor, values: Mapping[str, object]) -> PatientOutcome:
@@ -123,3 +151,35 @@ def run_options(overrides_file: str | None, data_label: str | None, channel: Any
             raise TrainingCancelledError(_("Training was cancelled; nothing was registered."))
 
     return RunOptions(overrides, data_label, events if channel is not None else None)
+
+
+# The bundled risk models' outcomes, named here so the translation catalog carries them.
+BUNDLED_OUTCOMES = (N_("diabetes"), N_("thyroid dysfunction"), N_("hypertension"))
+_YES = {"yes", "y", "1", "true", "positive"}
+
+
+def outcome_name(predictor: RiskPredictor) -> str:
+    """What the risk is of, in the reader's language: the positive class, or the model's name when the
+    class is only "Yes"/"1" (hypertension_risk -> "hypertension")."""
+    positive = str(predictor.schema.positive_class)
+    name = predictor.ref.name.removesuffix("_risk").replace("_", " ") if positive.strip().lower() in _YES else positive
+    return translated(name) or name
+
+
+FAMILY_NAMES = {"logistic": N_("logistic regression"), "spline_logistic": N_("spline logistic regression (GAM-like)"),
+                "gradient_boosting": N_("gradient boosting")}
+EXPLAINER_NAMES = {
+    "shap.LinearExplainer (interventional, full training background)":
+        N_("SHAP linear explainer (interventional, the whole training set as background)"),
+    "shap.TreeExplainer (tree_path_dependent)": N_("SHAP tree explainer (tree-path dependent)"),
+}
+
+
+def family_name(family: str) -> str:
+    """A model family as a reader sees it, in their language (the code stays in meta.json)."""
+    return _(FAMILY_NAMES[family]) if family in FAMILY_NAMES else family
+
+
+def explainer_name(explainer: str) -> str:
+    """The stored explainer's description in the reader's language (an unknown one as written)."""
+    return _(EXPLAINER_NAMES[explainer]) if explainer in EXPLAINER_NAMES else explainer

@@ -149,9 +149,8 @@ def model_choices() -> tuple[list[str], int]:
     specs: list[str] = []
     default_index = 0
     for name, versions in registry.list_models(kind=KIND).items():
-        active = registry.active_version(name).spec
         for ref in versions:
-            if ref.spec == active and name == config.default_model(KIND):
+            if registry.is_approved(ref) and name == config.default_model(KIND):
                 default_index = len(specs)
             specs.append(ref.spec)
     return specs, default_index

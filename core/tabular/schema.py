@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.i18n import _, translated
+from core.i18n import N_, _, translated
 from core.errors import InvalidModelError, InvalidPatientDataError
 
 # Help that core.tabular.columns writes from training values when nobody described the field (English, stored).
@@ -27,6 +27,10 @@ GENERATED_HELP = re.compile(r"^(Seen in training: \S+ to \S+\.( May be left blan
 
 Value = float | str | None
 MISSING_TEXT = {"", "na", "nan", "n/a", "none", "null", "?"}
+
+# Units that are words, translated where shown; symbols (mg/dL, mm Hg, kg/m²) read the same in every language.
+UNIT_WORDS = {"years": N_("years"), "months": N_("months"), "days": N_("days"), "hours": N_("hours"),
+              "count": N_("count"), "times": N_("times")}
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,12 @@ class FeatureSpec:
         if isinstance(value, str):
             return value
         text = f"{value:.0f}" if self.integer or float(value).is_integer() else f"{value:g}"
-        return f"{text} {self.unit}".strip()
+        return f"{text} {self.display_unit}".strip()
+
+    @property
+    def display_unit(self) -> str:
+        """The unit in the reader's language where it is a word ("years" -> "岁"); symbols (mg/dL) stay."""
+        return _(UNIT_WORDS[self.unit]) if self.unit in UNIT_WORDS else self.unit
 
     def reader_help(self) -> str | None:
         """The model author's help in the current language; None where training wrote it from the data alone
@@ -69,7 +78,7 @@ class FeatureSpec:
     def display_label(self) -> str:
         """The field's label as a person reads it, in the current language (a bundled model's is in the catalog)."""
         label = translated(self.label) or self.label
-        return f"{label} ({self.unit})" if self.unit else label
+        return f"{label} ({self.display_unit})" if self.unit else label
 
     def to_meta(self) -> dict[str, Any]:
         out: dict[str, Any] = {"name": self.name, "label": self.label, "unit": self.unit,

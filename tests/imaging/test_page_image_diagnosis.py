@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.i18n import format_threshold
 from core.imaging.classifier import load_classifier
+from core.services import imaging as diagnosis
 
 ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
@@ -198,7 +199,7 @@ def test_a_batch_reads_the_positive_class_at_the_threshold_in_force(app: AppTest
     # the CT carries no class and no probability to sort on: sorted by probability it is never among the pneumonias
     assert table["label"].isna()[2] and table["probability"].isna()[2] and not table["probability"].isna()[:2].any()
     model = load_classifier()
-    assert set(table["threshold"]) == {round(model.threshold, 2)} and set(table["threshold source"]) == {"stored"}
+    assert set(table["threshold"]) == {round(model.threshold, 2)} and set(table["threshold source"]) == {"stored with the model"}
     assert set(table["model"]) == {model.spec}
     assert [b.label for b in app.get("download_button")][:2] == ["Export CSV", "Export Excel"]
 
@@ -218,7 +219,7 @@ def test_a_batch_reads_the_positive_class_at_the_threshold_in_force(app: AppTest
     threshold, source = _adopt_strict_threshold(registry.resolve(model.spec))
     app.selectbox(key="result_filter").set_value("all").run()
     table = app.dataframe[0].value
-    assert set(table["threshold"]) == {round(threshold, 2)} and set(table["threshold source"]) == {source}
+    assert set(table["threshold"]) == {round(threshold, 2)} and set(table["threshold source"]) == {diagnosis.threshold_source_text(source)}
     assert list(table["label"][:2]) == ["PNEUMONIA", "NORMAL"] and table["label"].isna()[2]
     assert any(source.split(":", 1)[1] in i.value for i in app.info)
     # the panel beside the prediction now leads with the site's figures and the threshold in force

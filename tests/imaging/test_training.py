@@ -62,7 +62,7 @@ def test_short_real_run_beats_chance_and_registers_exactly_one_version(small_set
     assert [s["file"] for s in result.dataset["skipped"]] == ["DOE_JOHN_1234.png"]  # the caller is told which
     stored = "".join(p.read_text(errors="ignore") for p in ref.path.glob("*.json"))
     assert "DOE_JOHN" not in stored and ref.meta["training"]["skipped"][0]["file"].startswith("file-")
-    assert registry.resolve("knee_test").version == "1"
+    assert registry.resolve("knee_test:1") == ref and registry.approved_version("knee_test") is None  # waits for an admin
     assert staged_builds() == []
     kinds = [e["event"] for e in events]
     assert kinds.index("loading") < kinds.index("started") < kinds.index("epoch") < kinds.index("evaluating")

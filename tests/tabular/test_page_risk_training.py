@@ -49,7 +49,18 @@ def test_the_data_report_flags_the_identifier_and_draws_balance_and_missingness(
     assert "4. Confirm the fields" in [s.value for s in at.subheader]
     review = at.dataframe(key="risk_review").value  # the confirmation editor, prefilled from the report
     assert "id" not in set(review["column"]) and len(review) == 30
-    assert not at.button(key="FormSubmitter:risk_train-Start training").disabled
+    assert not at.button(key="risk_start_button").disabled
+
+
+def test_enter_in_the_name_or_folds_field_never_starts_a_job() -> None:
+    at = open_with(service.read_table(DIABETES_CSV.read_bytes()))
+    at.selectbox(key="risk_target").set_value("Outcome").run()
+    # Enter commits the field and reruns the page (input/set_value + run); only the button starts work.
+    at.text_input(key="risk_name").input("enter_test").run()
+    at.number_input(key="risk_folds").set_value(3).run()
+    assert not at.exception, at.exception
+    assert not any(str(b.key).startswith("FormSubmitter:") for b in at.button)
+    assert jobs.list_jobs() == [] and "risk_job" not in at.session_state
 
 
 def test_too_few_rows_block_training_with_the_reason() -> None:
@@ -57,7 +68,7 @@ def test_too_few_rows_block_training_with_the_reason() -> None:
     at = open_with(table)
     at.selectbox(key="risk_target").set_value("Outcome").run()
     assert any("Too few patients" in e.value for e in at.error)
-    assert at.button(key="FormSubmitter:risk_train-Start training").disabled
+    assert at.button(key="risk_start_button").disabled
 
 
 def test_training_runs_as_a_job_and_shows_the_comparison_and_card_without_activating() -> None:
@@ -66,7 +77,7 @@ def test_training_runs_as_a_job_and_shows_the_comparison_and_card_without_activa
     at.selectbox(key="risk_target").set_value("Outcome").run()
     at.text_input(key="risk_name").input("diabetes_risk")
     at.number_input(key="risk_folds").set_value(2)
-    at.button(key="FormSubmitter:risk_train-Start training").click().run()
+    at.button(key="risk_start_button").click().run()
     assert not at.exception, at.exception
     job_id = at.session_state["risk_job"]
     status = jobs.wait(job_id, timeout=300)
@@ -167,8 +178,11 @@ def test_an_administrator_activates_a_risk_version_here_through_the_gate() -> No
     at.selectbox(key="registry_model").set_value("diabetes_risk").run()
     at.selectbox(key="registry_version_diabetes_risk").set_value(candidate.version).run()
     assert any("No evaluation set is locked" in w.value for w in at.warning)
-    assert at.button(key="registry_activate").disabled  # an override needs a typed reason
-    at.text_input(key="registry_override_reason").input("site pilot, reviewed card").run()
+    assert at.button(key="registry_activate").disabled  # an override needs a reason and its own confirmation
+    at.text_input(key=f"registry_override_reason_diabetes_risk_{candidate.version}").input(
+        "site pilot, reviewed card with the lead").run()
+    assert at.button(key="registry_activate").disabled
+    at.checkbox(key=f"registry_confirm_override_diabetes_risk_{candidate.version}").check().run()
     at.button(key="registry_activate").click().run()
     assert not at.exception, at.exception
     assert registry.resolve("diabetes_risk").version == candidate.version

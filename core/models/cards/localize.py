@@ -14,8 +14,20 @@ import copy
 from typing import Any
 
 from core import i18n
-from core.i18n import _
+from core.i18n import N_, _
 from core.models.cards.prose import computed_caveats, decision_text, evaluation_description, uncertainty_text
+
+# The simulated acquisition changes of core.imaging.perturbations, as a reader names them.
+ACQUISITION_CHANGES = {"clean": N_("unchanged"), "blur": N_("blur"), "sharpen": N_("sharpening"), "noise": N_("noise"),
+                       "low_resolution": N_("low resolution"), "overexposed": N_("overexposure"),
+                       "underexposed": N_("underexposure"), "low_contrast": N_("low contrast"),
+                       "wide_field": N_("wider field"), "tight_field": N_("tighter collimation"), "tilted": N_("7° tilt")}
+
+
+def acquisition_change(name: str) -> str:
+    """A simulated acquisition change's name in the reader's language (unknown names unchanged)."""
+    return _(ACQUISITION_CHANGES[name]) if name in ACQUISITION_CHANGES else name
+
 
 _STORED_TEXT = {"intended_use": ("primary_uses", "primary_users", "out_of_scope"),
                 "training_data": ("dataset", "source", "license", "population", "paper", "split")}

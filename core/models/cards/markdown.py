@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from core.i18n import _, format_threshold
-from core.models.cards.localize import localized
-from core.models import metrics
+from core.models.cards.localize import acquisition_change, localized
+from core.models import kinds, metrics
 from core.models.recipe_text import explanation
 
 
@@ -63,6 +63,9 @@ def _details(card: dict[str, Any]) -> list[str]:
         schema=card["schema_version"]), ""]
     lines += [_("## Model details"), ""]
     for key, label in _detail_labels().items():
+        if key == "kind":
+            lines.append(_field(label, kinds.kind_name(d.get(key))))
+            continue
         lines.append(_field(label, format_threshold(d[key]) if key == "threshold" and d.get(key) is not None else _reading(d.get(key))))
     lines.append(_field(_("Input"), json.dumps(d.get("input"))))
     lines.append(_field(_("Training command"), f"`{d.get('training_command')}`"))
@@ -144,7 +147,7 @@ def _calibration_robustness_ood(qa: dict[str, Any]) -> list[str]:
             ece=_fmt(cal.get("expected_calibration_error")), bins=len(cal.get("bins", [])))]
     if qa.get("robustness_auc"):
         lines += ["", _("Robustness (AUC after simulated acquisition changes): {values}").format(
-            values=", ".join(f"{k} {v:.3f}" for k, v in qa["robustness_auc"]["values"].items()))]
+            values=", ".join(f"{acquisition_change(k)} {v:.3f}" for k, v in qa["robustness_auc"]["values"].items()))]
     o = qa.get("out_of_distribution", {})
     lines += ["", _("Out-of-distribution check:")]
     if o.get("measured"):
