@@ -102,29 +102,68 @@ def show_report(report: training_service.DatasetReport) -> None:
             st.image(thumbs, width=96)
 
 
+SCHEDULE_CHOICES = {"auto": _("Chosen from the data"), "plateau": _("Plateau decay with early stopping"),
+                    "snapshots": _("Three cosine cycles, strong augmentation (tuned on 5,000 chest films)")}
+
+
+def recipe_plan() -> dict[str, Any] | None:
+    """What LucidDx will train with and why, read from the data; the schedule and the form below override it."""
+    folder = st.session_state["dataset_folder"]
+    schedule = st.radio(_("Training recipe"), list(SCHEDULE_CHOICES), format_func=SCHEDULE_CHOICES.get,
+                        key="train_schedule", horizontal=True)
+    try:
+        if st.session_state.get("recipe_facts_for") != folder:
+            with st.spinner(_("Reading the data to choose a training recipe…")):
+                st.session_state.update(recipe_facts=training_service.data_facts(Path(folder)), recipe_facts_for=folder)
+        recipe = training_service.plan_recipe(Path(folder), schedule=schedule, facts=st.session_state["recipe_facts"])
+    except LucidDxError as exc:
+        st.warning(str(exc), icon=":material/warning:")
+        return None
+    st.info(_("LucidDx will train with {explanation} Change any setting below to override it.").format(
+        explanation=training_service.recipe_explanation(recipe)), icon=":material/tune:")
+    if st.session_state.get("recipe_shown") != (folder, schedule):  # a new plan resets the form to it
+        for key in ("train_epochs", "train_size", "train_start"):
+            st.session_state.pop(key, None)
+        st.session_state["recipe_shown"] = (folder, schedule)
+    return recipe
+
+
+def overrides(recipe: dict[str, Any] | None, epochs: int, size: int, start: str) -> dict[str, Any]:
+    """The JobRequest fields the researcher changed from the plan; the rest stay the recipe's choice."""
+    plan = (recipe or {}).get("settings", {})
+    chosen_start = "transfer" if plan.get("init_from") else "scratch"
+    return {"epochs": None if epochs == plan.get("epochs") else epochs,
+            "image_size": None if size == plan.get("image_size") else size,
+            "init_from": None if recipe and start == chosen_start else (TRANSFER_MODEL if start == "transfer" else "none"),
+            "recipe": st.session_state.get("train_schedule", "auto")}
+
+
 def settings_form(report: training_service.DatasetReport) -> None:
     st.subheader(_("3. Train"))
     transfer_available = TRANSFER_MODEL in catalog.models_by_name(catalog.IMAGE_CLASSIFIER)
+    recipe = recipe_plan() if report.ok else None
+    plan = (recipe or {}).get("settings", {})
     # No st.form: Enter in a form's field submits it, and a submitted form here would start a job. Plain
     # fields only keep their values; only a click on the button starts work.
     name = st.text_input(_("Model name (a new version is added if it exists)"), key="train_name")
     c1, c2, c3, c4 = st.columns(4)
-    epochs = c1.number_input(_("Epochs"), 1, 300, jobs.JobRequest.epochs, key="train_epochs",
-                             help=_("Split into three learning-rate cycles; the model averages the network at "
-                                    "the end of each cycle."))
-    size = c2.selectbox(_("Image size (px)"), IMAGE_SIZES, index=IMAGE_SIZES.index(192), key="train_size")
+    epochs = c1.number_input(_("Epochs"), 1, 300, int(plan.get("epochs", 12)), key="train_epochs",
+                             help=_("The most epochs: early stopping may end sooner; with cosine cycles they are "
+                                    "split into the cycles."))
+    size = c2.selectbox(_("Image size (px)"), IMAGE_SIZES, index=IMAGE_SIZES.index(plan.get("image_size", 192)),
+                        key="train_size")
     batch = c3.number_input(_("Batch size"), 1, 512, 32, key="train_batch")
     limit = c4.number_input(_("Images per class (0 = all)"), 0, 10_000_000, 0, key="train_limit")
     options = list(START_CHOICES) if transfer_available else ["scratch"]
-    start = st.radio(_("Start from"), options, format_func=START_CHOICES.get, key="train_start", horizontal=True)
+    start = st.radio(_("Start from"), options, format_func=START_CHOICES.get, key="train_start", horizontal=True,
+                     index=options.index("transfer" if plan.get("init_from") and "transfer" in options else "scratch"))
     clicked = st.button(_("Start training"), key="train_start_button", type="primary", disabled=not report.ok,
                         icon=":material/play_arrow:")
     if not report.ok:
         st.caption(_("Fix the problems in the report to train."))
     if clicked:
-        request = jobs.JobRequest(data=st.session_state["dataset_folder"], name=name.strip(), epochs=int(epochs),
-                                  image_size=int(size), batch_size=int(batch), max_per_class=int(limit) or None,
-                                  init_from=TRANSFER_MODEL if start == "transfer" else None)
+        request = jobs.JobRequest(data=st.session_state["dataset_folder"], name=name.strip(), batch_size=int(batch),
+                                  max_per_class=int(limit) or None, **overrides(recipe, int(epochs), int(size), start))
         running = st.session_state.get("train_started")
         if running and running[0] == request and jobs.follow(running[1]).active:
             st.warning(_("This training is already running (job {job}); it was not started again.").format(job=running[1]),
@@ -149,14 +188,22 @@ def _duration(seconds: float | None) -> str:
         _("{seconds} s").format(seconds=secs)
 
 
+def _start_label(request: dict[str, Any]) -> str:
+    """A job's starting weights: a model, scratch, or (jobs since the automatic recipe) the recipe's choice."""
+    init_from = request.get("init_from")
+    if init_from and init_from != "none":
+        return init_from
+    return _("the recipe's choice") if init_from is None and "recipe" in request else _("scratch")
+
+
 def draw_job(progress: jobs.JobProgress) -> None:
     """One job's state, progress, curves, cancel button and log, from its files."""
     request: dict[str, Any] = progress.request
     st.markdown(_("{icon} **{state}** · `{name}` from `{data}` · {epochs} epochs at {size} px, batch {batch}, "
                   "start from {start}").format(
         icon=STATE_ICONS.get(progress.state, ""), state=STATE_NAMES.get(progress.state, progress.state),
-        name=request.get("name"), data=Path(request.get("data", "")).name, epochs=request.get("epochs"),
-        size=request.get("image_size"), batch=request.get("batch_size"), start=request.get("init_from") or _("scratch")))
+        name=request.get("name"), data=Path(request.get("data", "")).name, epochs=request.get("epochs") or progress.epochs or _("auto"),
+        size=request.get("image_size") or _("auto"), batch=request.get("batch_size"), start=_start_label(request)))
     phase_text = {"waiting": _("Starting (loading TensorFlow)…"), "loading": _("Reading images…"),
                   "training": _("Training…"), "evaluating": _("Choosing the threshold and writing the model card…")}
     st.progress(progress.fraction, text=phase_text.get(progress.phase, STATE_NAMES.get(progress.state, progress.state)))
@@ -180,6 +227,9 @@ def draw_job(progress: jobs.JobProgress) -> None:
                      "Image diagnosis page; clinicians see it only when an administrator activates it after reading "
                      "its card.").format(model=progress.model, auc=validation.get("auc", float("nan"))),
                    icon=":material/check_circle:")
+        if (progress.result or {}).get("recipe"):
+            st.caption(_("Trained with {explanation}").format(
+                explanation=training_service.recipe_explanation(progress.result["recipe"])))
     elif progress.state == "cancelled":
         st.warning(progress.error or _("Cancelled; nothing was registered."), icon=":material/cancel:")
     else:

@@ -59,7 +59,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _train_progress(event: dict[str, Any]) -> None:
-    if event["event"] == "loading":
+    if event["event"] == "recipe":
+        from core.models.recipe_text import explanation
+
+        log(f"recipe: {explanation(event['recipe'])}")
+    elif event["event"] == "loading":
         log(f"loading images {event['done']}/{event['total']}")
     elif event["event"] == "started":
         log(f"training on {event['device']}: {event['train_images']} training, {event['validation_images']} validation images")
@@ -74,17 +78,19 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.services import training
     from core.services.jobs import JobChannel
 
-    config = training.recipe_choices()["config"](
+    # Only what the researcher typed is fixed; the rest is chosen from the data (core.imaging.recipes).
+    explicit = {key: value for key, value in dict(
         epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, seed=args.seed,
-        init_from=args.init_from, positive_class=args.positive_class, max_images_per_class=args.max_per_class,
+        init_from="" if (args.init_from or "").lower() in ("none", "scratch") else args.init_from,
+        positive_class=args.positive_class, max_images_per_class=args.max_per_class, patience=args.patience,
         augmentation=args.augmentation, mixup=args.mixup, snapshots=args.snapshots, ensemble=args.ensemble,
         threshold_rule=args.threshold_rule,
-    )
+    ).items() if value is not None}
     channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
     with channel.watch():
-        payload = training.train_image(Path(args.data), args.name, config, progress=channel.progress(_train_progress),
+        payload = training.train_image(Path(args.data), args.name, explicit, progress=channel.progress(_train_progress),
                                        cancel=channel.cancelled, command=command_line(),
-                                       redact_files=bool(args.progress_file))  # a job's output stays on disk
+                                       redact_files=bool(args.progress_file), schedule=args.recipe)  # a job's output stays on disk
         payload.update(activation_outcome(args.activate, payload["model"]))
         channel.finished(payload)
 
@@ -93,8 +99,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         state = "active" if r["active"] else f"not active: review its card, then python -m core activate {r['model']}"
         if r.get("activation") and not r["activation"]["activated"]:
             state += f"; {r['activation']['reason']}"
+        from core.models.recipe_text import explanation
+
+        why = f"\nrecipe: {explanation(r['recipe'])}" if r.get("recipe") else ""
         return (f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, "
-                f"accuracy {fmt(v['accuracy'])} ({state})")
+                f"accuracy {fmt(v['accuracy'])} ({state}){why}")
 
     emit(payload, args.json, human)
     # Skipped files are bad input even though the rest trained: the contract's exit status 1.
@@ -134,18 +143,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, metavar="DIR_OR_ZIP")
     p.add_argument("--name", required=True)
     defaults = choices["defaults"]
-    p.add_argument("--epochs", type=int, default=defaults.epochs)
-    p.add_argument("--image-size", type=int, default=defaults.image_size)
-    p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--augmentation", choices=choices["augmentations"], default=defaults.augmentation)
-    p.add_argument("--mixup", type=float, default=defaults.mixup, metavar="ALPHA", help="mixup Beta(a, a); 0 = off")
-    p.add_argument("--snapshots", type=int, default=defaults.snapshots, metavar="N",
-                   help="cosine learning-rate cycles, one snapshot each; 0 = plateau decay with early stopping")
-    p.add_argument("--ensemble", type=int, default=defaults.ensemble, metavar="K",
-                   help="average the last K snapshots into the registered model")
-    p.add_argument("--threshold-rule", choices=choices["threshold_rules"], default=defaults.threshold_rule)
-    p.add_argument("--init-from", default=None, metavar="MODEL", help="start from this registered model's weights")
+    auto = "default: chosen from the data (see --recipe)"
+    # Defaults are None so the recipe knows which fields the researcher set: those always win.
+    p.add_argument("--recipe", choices=choices["schedules"], default="auto",
+                   help="auto: choose augmentation, schedule, epochs, image size and starting weights from the "
+                        "data and record why; plateau / snapshots: that schedule, the rest still chosen")
+    p.add_argument("--epochs", type=int, default=None, help=auto)
+    p.add_argument("--image-size", type=int, default=None, help=auto)
+    p.add_argument("--batch-size", type=int, default=None, help=f"default {defaults.batch_size}")
+    p.add_argument("--seed", type=int, default=None, help=f"default {defaults.seed}")
+    p.add_argument("--augmentation", choices=choices["augmentations"], default=None, help=auto)
+    p.add_argument("--mixup", type=float, default=None, metavar="ALPHA", help="mixup Beta(a, a); 0 = off (default)")
+    p.add_argument("--snapshots", type=int, default=None, metavar="N",
+                   help="cosine learning-rate cycles, one snapshot each; 0 = plateau decay with early stopping; " + auto)
+    p.add_argument("--patience", type=int, default=None, metavar="EPOCHS", help="early-stopping patience; " + auto)
+    p.add_argument("--ensemble", type=int, default=None, metavar="K",
+                   help="average the last K snapshots into the registered model; " + auto)
+    p.add_argument("--threshold-rule", choices=choices["threshold_rules"], default=None,
+                   help=f"default {defaults.threshold_rule}")
+    p.add_argument("--init-from", default=None, metavar="MODEL",
+                   help="start from this registered model's weights; 'none' = from scratch; " + auto)
     p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
     p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
     p.add_argument("--activate", action="store_true",

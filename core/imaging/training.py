@@ -71,6 +71,8 @@ class TrainResult:
     epochs: int
     dataset: dict[str, Any]
     validation: dict[str, Any]
+    recipe: dict[str, Any] | None = None
+    """The recipe chosen from the data and why (``recipes.Recipe.as_dict``); None when given whole."""
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -241,8 +243,11 @@ def train_image_model(
     cancel: CancelFn | None = None,
     command: str | None = None,
     activate: bool = False,
+    recipe: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train, choose the operating threshold, and register ``name``'s next version.
+
+    ``recipe``: how ``config`` was chosen from the data (``recipes.Recipe.as_dict``), kept in meta.json.
 
     Raises:
         InvalidDatasetError: the folder cannot train a classifier (one class, too few images...).
@@ -280,12 +285,14 @@ def train_image_model(
     record = _training_record(Path(data_dir), config, data, (train_idx, val_idx), device, history, started, command)
     record.update(tuning_images=int(len(tune_idx)), holdout_images=int(len(hold_idx)), snapshots_kept=len(members))
     meta = build_meta(name, data, config, record, validation, detector, val_ood_rate, inference)
+    if recipe is not None:
+        meta["recipe"] = recipe
     predictions = {"labels": labels[hold_idx], "probabilities": val_probs,
                    "subgroups": np.asarray([subgroup(data.dataset.files[i]) for i in hold_idx])}
     ref = register(name, meta, inference, detector, predictions, Path(data_dir), activate)
     return TrainResult(model=ref.spec, device=device, seconds=round(time.monotonic() - started, 1),
                        epochs=record["epochs_run"], dataset={"classes": data.dataset.counts(), "skipped": data.dataset.skipped},
-                       validation=validation)
+                       validation=validation, recipe=recipe)
 
 
 def split_validation(dataset: datasets.LabeledDataset, val_idx: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

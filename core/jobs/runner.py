@@ -50,12 +50,15 @@ class JobRequest:
 
     data: str
     name: str
-    epochs: int = 12  # TrainConfig's default (core.jobs may not import core.imaging; a test ties them)
-    image_size: int = 192
-    batch_size: int = 32
+    epochs: int | None = None  # None: chosen from the data (core.imaging.recipes), like init_from and image_size
+    image_size: int | None = None
+    batch_size: int = 32  # TrainConfig's default (core.jobs may not import core.imaging; a test ties them)
     init_from: str | None = None
+    """A registered model to start from, "none" for scratch, None to let the recipe choose."""
     max_per_class: int | None = None
     seed: int = 1234
+    recipe: str = "auto"
+    """``train --recipe``: auto, plateau or snapshots."""
 
     def validate(self) -> None:
         from core.models.registry import check_model_name
@@ -63,16 +66,21 @@ class JobRequest:
         check_model_name(self.name)
         for key, low, high in (("epochs", 1, 1000), ("image_size", 32, 1024), ("batch_size", 1, 1024)):
             value = getattr(self, key)
-            if not low <= value <= high:
+            if value is not None and not low <= value <= high:
                 raise LucidDxError(_("{field} must be between {low} and {high}; got {value}.").format(field=key.replace('_', ' '), low=low, high=high, value=value))
         if not Path(self.data).exists():
             raise LucidDxError(_("{data}: not found on the server.").format(data=self.data))
 
     def argv(self, job_dir: Path) -> list[str]:
         args = [sys.executable, "-m", "core", "train", "--data", str(Path(self.data).resolve()), "--name", self.name,
-                "--epochs", str(self.epochs), "--image-size", str(self.image_size), "--batch-size", str(self.batch_size),
-                "--seed", str(self.seed), "--json",
+                "--batch-size", str(self.batch_size), "--seed", str(self.seed), "--json",
                 "--progress-file", str(job_dir / EVENTS_FILE), "--cancel-file", str(job_dir / CANCEL_FILE)]
+        if self.epochs is not None:
+            args += ["--epochs", str(self.epochs)]
+        if self.image_size is not None:
+            args += ["--image-size", str(self.image_size)]
+        if self.recipe != "auto":
+            args += ["--recipe", self.recipe]
         if self.init_from:
             args += ["--init-from", self.init_from]
         if self.max_per_class:
@@ -288,7 +296,7 @@ def read_progress(job_id: str) -> JobProgress:
     progress = JobProgress(job_id=job_id, state=status["state"], request=status.get("request", {}),
                            created=status.get("created", 0.0), model=status.get("model"), error=status.get("error"),
                            cancel_requested=bool(status.get("cancel_requested_at")),
-                           epochs=int(status.get("request", {}).get("epochs", 0)))
+                           epochs=int(status.get("request", {}).get("epochs") or 0))
     for event in events:
         kind = event.get("event")
         if kind == "loading":

@@ -103,17 +103,25 @@ def open_server_folder(path: str) -> Path:
 
 def train_image(source: Path, name: str, config: Any, progress: Callable[[dict[str, Any]], None] | None = None,
                 cancel: Callable[[], bool] | None = None, command: str | None = None,
-                redact_files: bool = False) -> dict[str, Any]:
+                redact_files: bool = False, schedule: str = "auto") -> dict[str, Any]:
     """Train and register a new version of ``name`` on a labeled folder or zip (``python -m core train``).
 
-    ``config``: a :class:`core.imaging.training.TrainConfig`. ``redact_files``: a background job's output
+    ``config``: a :class:`core.imaging.training.TrainConfig` used as given, or a dict of the TrainConfig
+    fields the researcher set (None = none): the rest are chosen from the data (``schedule``: "auto" or a
+    preset, see :mod:`core.imaging.recipes`) and the choice is recorded. ``redact_files``: a background job's output
     is kept on disk, so skipped files are listed without their names. Returns the CLI.md ``train`` JSON.
     """
     from core.imaging import datasets
     from core.imaging.training import train_image_model
 
     with intake.open_dataset(Path(source)) as folder:
-        result = train_image_model(folder, name, config, progress=progress, cancel=cancel, command=command)
+        recipe = None
+        if config is None or isinstance(config, dict):
+            config, recipe = automatic_config(folder, config or {}, schedule)
+            if progress:
+                progress({"event": "recipe", "recipe": recipe})
+        result = train_image_model(folder, name, config, progress=progress, cancel=cancel, command=command,
+                                   recipe=recipe)
     payload = result.as_dict()
     if redact_files:
         payload["dataset"]["skipped"] = datasets.redacted(payload["dataset"]["skipped"])
@@ -123,8 +131,44 @@ def train_image(source: Path, name: str, config: Any, progress: Callable[[dict[s
 def recipe_choices() -> dict[str, Any]:
     """What the ``train`` command offers: the default TrainConfig, augmentations and threshold rules."""
     from core.imaging.network import AUGMENTATIONS
+    from core.imaging.recipes import SCHEDULES
     from core.imaging.training import TrainConfig
     from core.models.thresholds import THRESHOLD_RULES
 
     return {"defaults": TrainConfig(), "config": TrainConfig, "augmentations": AUGMENTATIONS,
-            "threshold_rules": list(THRESHOLD_RULES)}
+            "threshold_rules": list(THRESHOLD_RULES), "schedules": list(SCHEDULES)}
+
+
+def data_facts(folder: Path, seed: int = 1234) -> Any:
+    """What the recipe rule reads of a labeled folder (``recipes.DataFacts``): headers and a small sample."""
+    from core.imaging import recipes
+
+    return recipes.describe(Path(folder), seed=seed)
+
+
+def plan_recipe(folder: Path, explicit: dict[str, Any] | None = None, schedule: str = "auto",
+                facts: Any = None) -> dict[str, Any]:
+    """The recipe LucidDx would train ``folder`` with, and why (``recipes.Recipe.as_dict``), without training.
+
+    ``facts``: ``data_facts(folder)`` already read (a page keeps them while the researcher edits settings).
+    """
+    from core.imaging import recipes
+
+    facts = facts or data_facts(folder, int((explicit or {}).get("seed") or 1234))
+    # chest-likeness is measured with the bundled chest model: measured means it is there to start from
+    return recipes.choose(facts, explicit, schedule, transfer_available=facts.chest_like is not None).as_dict()
+
+
+def automatic_config(folder: Path, explicit: dict[str, Any], schedule: str = "auto") -> tuple[Any, dict[str, Any]]:
+    """(TrainConfig with the fields ``explicit`` leaves open chosen from the data, the recipe record)."""
+    from core.imaging.training import TrainConfig
+
+    recipe = plan_recipe(folder, explicit, schedule)
+    return TrainConfig(**(explicit | recipe["settings"])), recipe
+
+
+def recipe_explanation(recipe: dict[str, Any]) -> str:
+    """"<what LucidDx trains with>, because <the rules that fired>." in the reader's language."""
+    from core.models.recipe_text import explanation
+
+    return explanation(recipe)

@@ -204,5 +204,7 @@ def test_the_retrain_pages_job_defaults_are_the_training_recipes():
     from core.jobs.runner import JobRequest
 
     request, recipe = JobRequest(data="x", name="y"), TrainConfig()
-    assert (request.epochs, request.image_size, request.batch_size, request.seed) == \
-        (recipe.epochs, recipe.image_size, recipe.batch_size, recipe.seed)
+    assert (request.batch_size, request.seed) == (recipe.batch_size, recipe.seed)
+    # epochs, size and starting weights are left to the recipe chosen from the data
+    argv = request.argv(Path("job"))
+    assert request.epochs is None and "--epochs" not in argv and "--image-size" not in argv and "--init-from" not in argv

@@ -8,6 +8,7 @@ from typing import Any
 from core.i18n import _, format_threshold
 from core.models.cards.localize import acquisition_change, localized
 from core.models import kinds, metrics
+from core.models.recipe_text import explanation
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -103,6 +104,8 @@ def _data(card: dict[str, Any]) -> list[str]:
     lines += [f"- **{label}**: {t[key]}" for key, label in labels.items() if t.get(key)]
     if t.get("class_counts"):
         lines.append(_field(_("Counts"), ", ".join(f"{k}: {v}" for k, v in t["class_counts"].items())))
+    if t.get("recipe"):
+        lines.append(_field(_("Recipe"), explanation(t["recipe"])))
     return lines
 
 

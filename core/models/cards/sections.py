@@ -81,6 +81,8 @@ def training_data(meta: dict[str, Any]) -> dict[str, Any]:
         "skipped_files": len(training.get("skipped") or []),
         "split": training.get("split"),
     }
+    if meta.get("recipe"):
+        section["recipe"] = meta["recipe"]  # language-neutral: rendered with core.models.recipe_text
     if "paper" in provenance:
         section["paper"] = provenance["paper"]
     return section

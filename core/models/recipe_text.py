@@ -1,0 +1,51 @@
+"""A training recipe (core.imaging.recipes, stored in meta.json as ``recipe``) in the reader's language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.i18n import _
+
+
+def reason_text(reason: Any) -> str:
+    """One reason as a sentence in the reader's language."""
+    r = reason if isinstance(reason, dict) else {"code": reason.code, "values": reason.values}
+    values = dict(r.get("values") or {})
+    texts = {
+        "large-chest": _("the smallest class has {smallest_class} images (at least {large}) and the images look like "
+                         "chest films, the data the strong-augmentation, three-cycle recipe was tuned on"),
+        "large-not-chest": _("the smallest class has {smallest_class} images but they do not look like chest films, so "
+                             "the chest-tuned strong augmentation is not used"),
+        "small": _("the smallest class has {smallest_class} images (fewer than {large}): on small sets, standard "
+                   "augmentation with early stopping beat the chest-tuned recipe"),
+        "schedule-picked": _("the researcher picked the {schedule} schedule"),
+        "size": _("the images' median short side is {median_short_side} px, so {size} px needs no upscaling "
+                  "(at most 192 px)"),
+        "scratch-no-model": _("no bundled chest model is installed to start from"),
+        "scratch-modality": _("the DICOM modality ({modalities}) is not a chest radiograph, so training starts from scratch"),
+        "scratch-colour": _("{percent}% of the images are in colour, unlike chest films, so training starts from scratch"),
+        "scratch-not-chest": _("the bundled chest model recognised only {percent}% of {sample} sampled images as chest "
+                               "films, so training starts from scratch"),
+        "fine-tune": _("the bundled chest model recognised {percent}% of {sample} sampled images as chest films, so "
+                       "training starts from its weights ({model})"),
+        "explicit": _("the researcher set {fields} explicitly"),
+    }
+    text = texts.get(r.get("code", ""))
+    return text.format(**values) if text else str(r.get("code", ""))
+
+
+def summary_text(recipe: dict[str, Any]) -> str:
+    """What will be trained, in one line: schedule, augmentation, epochs, size, starting weights."""
+    s = recipe.get("settings", {})
+    schedule = (_("{cycles} cosine cycles").format(cycles=s.get("snapshots")) if s.get("snapshots")
+                else _("plateau decay with early stopping (patience {patience})").format(patience=s.get("patience")))
+    start = (_("starting from {model}").format(model=s["init_from"]) if s.get("init_from") else _("from scratch"))
+    return _("{augmentation} augmentation, {schedule}, up to {epochs} epochs at {size} px, {start}").format(
+        augmentation={"standard": _("standard"), "strong": _("strong")}.get(s.get("augmentation"), s.get("augmentation")), schedule=schedule, epochs=s.get("epochs"), size=s.get("image_size"),
+        start=start)
+
+
+def explanation(recipe: dict[str, Any]) -> str:
+    """"<what>, because <reason>; <reason>; ..." for a card, the Retrain page or the CLI."""
+    return _("{summary}, because {reasons}.").format(
+        summary=summary_text(recipe), reasons="; ".join(reason_text(r) for r in recipe.get("reasons", [])))
