@@ -101,7 +101,7 @@ def checklist_section() -> None:
                      "them.").format(n=len(missing), total=len(rows)), icon=":material/checklist:")
     else:
         st.success(_("Every check is done."), icon=":material/task_alt:")
-    st.dataframe([{_("model"): r["model"], _("check"): r["check"], _("done"): "✅" if r["ok"] else "❌",
+    st.dataframe([{_("model"): r["model"], _("check"): r["check"], _("done"): bool(r["ok"]),
                    _("detail"): r["detail"]} for r in rows], hide_index=True, key="admin_checklist")
 
 

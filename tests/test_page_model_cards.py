@@ -69,7 +69,10 @@ def test_page_compares_two_versions_with_deltas(second_version: str) -> None:
     at = open_cards_page()
     original = f"chest_xray:{int(second_version.split(':')[1]) - 1}"
     at.selectbox(key="card_model").select("chest_xray").run()
-    assert at.selectbox(key="card_version_chest_xray").value == second_version.split(":")[1]  # the newest is active
+    # A copied version waits for an administrator: the page opens on the approved one and marks the copy.
+    assert at.selectbox(key="card_version_chest_xray").value == original.split(":")[1]
+    at.selectbox(key="card_version_chest_xray").select(second_version.split(":")[1]).run()
+    assert "not approved for clinical use" in " ".join(w.value for w in at.warning)
     at.selectbox(key="card_compare_with").select(original).run()
     assert not at.exception, at.exception
     table = at.dataframe[-1].value

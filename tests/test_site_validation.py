@@ -172,7 +172,7 @@ def test_the_audit_log_shows_what_changed(site_cases, isolated_home, capsys) -> 
     assert main(["threshold", "--model", ref.spec, "--reset"]) == 0
     active = registry.active_version(ref.name).spec
     admin_actor = Actor("ada", "admin")
-    activation.activate(admin_actor, ref.name, ref.version, override_reason="rollback drill")
+    activation.activate(admin_actor, ref.name, ref.version, override_reason="rollback drill after the site review of last week")
     rows = admin.audit_records(admin_actor)
     changes = [(r["action"], r["change"]) for r in rows if r["action"] in ("threshold", "activate")]
     stored = f"{ref.meta['threshold']:.2f}"

@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import InvalidOptionError
+from core.i18n import _
 from core.imaging import datasets
 from core.models.recipe_text import reason_text, summary_text  # noqa: F401  (the words for a recipe live with the card)
 
@@ -237,7 +239,8 @@ def choose(facts: DataFacts, explicit: dict[str, Any] | None = None, schedule: s
     """
     explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
     if schedule not in SCHEDULES:
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+        raise InvalidOptionError(_("The training schedule \"{schedule}\" is not one of {choices}.").format(
+            schedule=schedule, choices=", ".join(SCHEDULES)))
     cap = explicit.get("max_images_per_class")
     if cap:  # the images that will train, not the folder's
         facts = replace(facts, class_counts={c: min(n, int(cap)) for c, n in facts.class_counts.items()})
