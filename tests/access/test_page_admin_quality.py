@@ -33,7 +33,7 @@ def open_admin(monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 def checks(at: AppTest) -> dict[tuple[str, str], str]:
     table = next(d.value for d in at.dataframe if "check" in d.value.columns)
-    return {(row["model"], row["check"]): row["done"] for _i, row in table.iterrows()}
+    return {(row["model"], row["check"]): bool(row["done"]) for _i, row in table.iterrows()}
 
 
 def test_a_fresh_install_shows_what_is_missing_and_locks_a_set_from_the_page(tmp_path: Path, monkeypatch) -> None:
@@ -42,10 +42,10 @@ def test_a_fresh_install_shows_what_is_missing_and_locks_a_set_from_the_page(tmp
     register_copy("chest_xray", "knee_xray")
     at = open_admin(monkeypatch)
     found = checks(at)
-    assert found[("chest_xray", "Evaluation set locked")] == "❌"
-    assert found[("chest_xray", "Site validation recorded")] == "❌"
-    assert found[("chest_xray", "Site threshold adopted")] == "❌"  # the default threshold is still in force
-    assert found[("knee_xray", "Approved version")] == "❌"  # a first version waits for an administrator
+    assert found[("chest_xray", "Evaluation set locked")] is False
+    assert found[("chest_xray", "Site validation recorded")] is False
+    assert found[("chest_xray", "Site threshold adopted")] is False  # the default threshold is still in force
+    assert found[("knee_xray", "Approved version")] is False  # a first version waits for an administrator
     assert any("checks are open" in w.value for w in at.warning)
 
     at.selectbox(key="admin_evalset_model").set_value("chest_xray").run()
@@ -54,7 +54,7 @@ def test_a_fresh_install_shows_what_is_missing_and_locks_a_set_from_the_page(tmp
     at.button(key="admin_evalset_lock").click().run()
     assert not at.exception, at.exception
     assert any("The evaluation set of chest_xray is locked: 8 cases" in s.value for s in at.success)
-    assert checks(at)[("chest_xray", "Evaluation set locked")] == "✅"
+    assert checks(at)[("chest_xray", "Evaluation set locked")] is True
     assert audit_log.records(action="eval-set")[-1].model == "chest_xray"
 
     # Replacing the locked set from an uploaded zip: refused until its own confirmation is ticked.
