@@ -1,4 +1,4 @@
-"""The real dashboard and browser for benchmarks and browser tests: ``streamlit run app.py`` on a free port.
+"""The real dashboard and browser for benchmarks and browser tests: ``streamlit run server.py`` (the dashboard and its session-cookie routes) on a free port.
 
 One launcher for every caller (browser tests, role tests, the page and many-users benchmarks): it
 starts the server with a given ``LUCIDDX_HOME`` and extra environment, waits until it answers its
@@ -63,7 +63,7 @@ def running_dashboard(home: Path, log: Path, **env: str) -> Iterator[Dashboard]:
     """The dashboard serving ``home`` (its output in ``log``), stopped by its own pid when the block ends."""
     port = free_port()
     environment = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT), **env}
-    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "server.py"), "--server.headless", "true",
                "--server.port", str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none"]
     with log.open("wb") as sink:

@@ -14,5 +14,5 @@ if ! "$python" -c "import sys; from core.access import accounts; sys.exit(0 if a
   echo "LucidDx has no administrator account yet (and no default password). Create the first one, then sign in:" >&2
   echo "    $python -m core users add NAME --role admin     # the password is asked for, never typed on the command line" >&2
 fi
-exec "$python" -m streamlit run app.py --server.headless true \
+exec "$python" -m streamlit run server.py --server.headless true \
   --server.address "$address" --browser.serverAddress "$public_host" "$@"

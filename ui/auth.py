@@ -1,9 +1,13 @@
 """The sign-in gate: nothing of the dashboard renders before a person signs in with their account.
 
 ``app.py`` calls :func:`gate` before it draws anything; a page that needs more than a clinician calls
-``require_page("train")`` (etc.) at its top. A session lives in ``st.session_state`` and ends after
-``LUCIDDX_SESSION_IDLE_MINUTES`` without activity. The account is re-read on every run, so disabling an
-account or changing its role takes effect at the next click.
+``require_page("train")`` (etc.) at its top. A session lives in ``st.session_state`` and on the server
+(``core.access.sessions``): after sign-in the browser is handed an HttpOnly, SameSite=Strict cookie by the
+dashboard's ``/auth/session`` route (``ui/session_routes.py``, served when the dashboard runs as
+``streamlit run server.py``), so a reload, a bookmark or a second tab resumes the same session. It ends on
+sign-out (in any tab), after ``LUCIDDX_SESSION_IDLE_MINUTES`` without activity, after
+``LUCIDDX_SESSION_MAX_HOURS`` in all, or when the account is disabled. The account is re-read on every
+run, so disabling an account or changing its role takes effect at the next click.
 
 With no administrator account yet, the page shows the one-time set-up command instead of a sign-in
 form: there is no default password. ``LUCIDDX_AUTH=off`` switches the gate off for development and
@@ -24,10 +28,11 @@ from datetime import datetime, timezone
 
 import streamlit as st
 
-from core.access import accounts, audit, roles, sso
-from core.errors import AccountLockedError, AuthenticationError, LucidDxError, PermissionDeniedError
 from core import i18n
+from core.errors import AuthenticationError, LucidDxError, PermissionDeniedError
 from core.i18n import _
+from core.services import signin
+from core.services.signin import Account
 
 log = logging.getLogger(__name__)
 
@@ -43,31 +48,57 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _record(user: str, role: str, action: str, outcome: str) -> None:
+def _audit_failed(exc: LucidDxError) -> None:
+    """An audit record (or the session store behind it) could not be written: logged (never a name or a
+    value) and shown on this screen, never dropped."""
+    log.error("Sign-in bookkeeping failed: %s", type(exc).__name__)
+    st.session_state["luciddx_audit_problem"] = str(exc)
+
+
+def _cookie() -> str | None:
     try:
-        audit.record(user, role, action, outcome=outcome)
-    except (LucidDxError, ValueError):  # the audit store being down must not hide the page's own message
-        pass
+        value = st.context.cookies.get(signin.COOKIE_NAME)
+    except (AttributeError, RuntimeError, KeyError):  # no browser request behind this run (headless tests)
+        return None
+    return value if isinstance(value, str) else None
 
 
-def current_user() -> accounts.Account | None:
-    """The signed-in, enabled account of this session, or None (expired sessions are ended here)."""
+def _resumed() -> Account | None:
+    """The account of a live browser session whose cookie this browser sent (reload, bookmark, new tab)."""
+    found = signin.resume(_cookie())
+    if found is None:
+        return None
+    account, session = found
+    _start_session(account, session.id)
+    return account
+
+
+def current_user() -> Account | None:
+    """The signed-in, enabled account of this session, or None (expired sessions are ended here).
+
+    A tab with no session of its own resumes the browser's (the session cookie); a tab whose server
+    session ended elsewhere (sign-out in another tab, the shift's limit, a disabled account) ends too.
+    """
     session = st.session_state.get(SESSION_KEY)
     if not session:
+        return _resumed()
+    if signin.session_expired(session["last_seen"], _now()):
+        _end(session, _("Your session ended after a period without activity; sign in again."), "idle")
         return None
-    if accounts.session_expired(session["last_seen"], _now()):
-        _end(session, _("Your session ended after a period without activity; sign in again."))
-        return None
-    account = accounts.find(session["name"])
+    account = signin.find(session["name"])
     if account is None or account.disabled:
-        _end(session, _("Your account was disabled; ask an administrator."))
+        _end(session, _("Your account was disabled; ask an administrator."), "disabled")
+        return None
+    if session.get("sid") and signin.alive(session["sid"]) is None:
+        _end(session, _("Your session has ended (signed out in another tab, or its time is over); sign in again."),
+             "expired")
         return None
     session["last_seen"] = _now()
     return account
 
 
-def _end(session: dict, reason: str) -> None:
-    sign_out(reason)
+def _end(session: dict, reason: str, kind: str) -> None:
+    sign_out(reason, kind)
     if session.get("sso"):
         # The identity provider's cookie would sign the next run straight back in: idle expiry and a
         # disabled account must end it too.
@@ -77,7 +108,8 @@ def _end(session: dict, reason: str) -> None:
 # What may outlive a session boundary in this tab: nothing about a patient, only the reader's language and
 # the sign-in screen's own bookkeeping. Everything else (films, results, heatmaps, risk values, tables,
 # reports, archive and validation results, widget values) is dropped before anything is drawn.
-KEPT_ACROSS_SESSIONS = frozenset({"language", "luciddx_signed_out_because", "luciddx_sso_refused", "luciddx_tab_owner"})
+KEPT_ACROSS_SESSIONS = frozenset({"language", "luciddx_signed_out_because", "luciddx_sso_refused", "luciddx_tab_owner",
+                                  "luciddx_clear_cookie", "luciddx_audit_problem"})
 
 
 def clear_patient_state() -> None:
@@ -87,14 +119,22 @@ def clear_patient_state() -> None:
             del st.session_state[key]
 
 
-def sign_out(reason: str | None = None) -> None:
-    """End this tab's session (sign-out, idle expiry, disabled account): its patient state goes with it."""
+def sign_out(reason: str | None = None, kind: str | None = None) -> None:
+    """End this tab's session (sign-out, idle expiry, disabled account): its patient state goes with it,
+    the server session ends (so the cookie signs no other tab in) and the browser is told to drop the cookie.
+
+    ``reason``: the message to show (None: the person signed out, which is recorded); ``kind``: "idle",
+    "expired" or "disabled" when ``reason`` is given.
+    """
     session = st.session_state.get(SESSION_KEY)
     if session:
         session["ended"] = True  # download callables drawn before now check this (see guarded)
-        if reason is None:
-            _record(session["name"], session["role"], "logout", "ok")
+        try:
+            signin.end_session(session["name"], session["role"], session.get("sid"), None if reason is None else kind)
+        except LucidDxError as exc:
+            _audit_failed(exc)
     clear_patient_state()
+    st.session_state["luciddx_clear_cookie"] = True
     if reason:
         st.session_state["luciddx_signed_out_because"] = reason
 
@@ -106,7 +146,7 @@ def guarded(produce: Callable[[], bytes]) -> Callable[[], bytes]:
 
     def checked() -> bytes:
         if enabled() and (session is None or session.get("ended")
-                          or accounts.session_expired(session["last_seen"], _now())):
+                          or signin.session_expired(session["last_seen"], _now())):
             raise PermissionDeniedError(_("Your session has ended; sign in again to download."))
         return produce()
 
@@ -126,17 +166,42 @@ def _authlib_present() -> bool:
 
 def sso_enabled() -> bool:
     """Whether the sign-in screen offers the hospital account (see core.access.sso.configured)."""
-    return sso.configured(_auth_section(), _authlib_present())
+    return signin.sso_configured(_auth_section(), _authlib_present())
 
 
-def _start_session(account: accounts.Account, via_sso: bool = False) -> None:
+def _start_session(account: Account, session_id: str, handoff: str | None = None, via_sso: bool = False) -> None:
+    """This tab is signed in as ``account`` (server session ``session_id``); ``handoff``: the one-time code
+    that gets the browser its session cookie, sent with the next page drawn (:func:`_hand_over_cookie`)."""
     if st.session_state.get("luciddx_tab_owner") != account.name:
         clear_patient_state()  # another person signs in on this tab: nothing of the last one's patients stays
     st.session_state["luciddx_tab_owner"] = account.name
-    st.session_state[SESSION_KEY] = {"name": account.name, "role": account.role, "last_seen": _now(), "sso": via_sso}
-    _record(account.name, account.role, "login", "ok")
+    st.session_state[SESSION_KEY] = {"name": account.name, "role": account.role, "last_seen": _now(), "sso": via_sso,
+                                     "sid": session_id}
+    st.session_state.pop("luciddx_clear_cookie", None)
+    if handoff:
+        st.session_state["luciddx_cookie_handoff"] = handoff
     if account.language:  # the language this person chose last time, on any machine
         st.session_state["language"] = i18n.set_language(account.language)
+
+
+def _script(body: str) -> None:
+    """Run a few lines of our own JavaScript in this browser (no user input is ever placed in them)."""
+    st.html(f"<script>{body}</script>", unsafe_allow_javascript=True)
+
+
+def _hand_over_cookie() -> None:
+    """Once after sign-in: the browser posts the one-time code to /auth/session, whose answer sets the
+    HttpOnly session cookie (a page script can neither read nor write it)."""
+    code = st.session_state.pop("luciddx_cookie_handoff", None)
+    if code and code.replace("-", "").replace("_", "").isalnum():
+        _script("fetch('/auth/session', {method: 'POST', credentials: 'same-origin', "
+                "headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: 'code=" + code + "'});")
+
+
+def _drop_cookie() -> None:
+    """After a session ended: the browser asks /auth/signout to expire the (already worthless) cookie."""
+    if st.session_state.pop("luciddx_clear_cookie", None):
+        _script("fetch('/auth/signout', {method: 'POST', credentials: 'same-origin'});")
 
 
 def remember_language() -> None:
@@ -145,29 +210,30 @@ def remember_language() -> None:
     if not (enabled() and session):
         return
     try:
-        accounts.set_language(session["name"], st.session_state["language"])
+        signin.remember_language(session["name"], st.session_state["language"])
     except LucidDxError as exc:  # the choice still holds for this session; only remembering it failed
         log.warning("The language choice could not be saved: %s", exc)
 
 
-def _sso_session() -> accounts.Account | None:
+def _sso_session() -> Account | None:
     """After ``st.login``: the local account of the hospital identity, or a refusal (audited once) and stop."""
     claims = dict(st.user)  # a mapping: attribute access raises when [auth] is missing from the real secrets
     if not claims.get("is_logged_in"):
         return None
     try:
-        account = sso.account_for(claims)
+        account = signin.sso_account(claims)
     except AuthenticationError as exc:
         if not st.session_state.get("luciddx_sso_refused"):
             st.session_state["luciddx_sso_refused"] = True
-            _record("unknown", "none", "login", "failed")  # the identity itself may name a person: not recorded
+            signin.record_sso_refusal()  # the identity itself may name a person: not recorded
         st.title(_("Sign in to LucidDx"))
         st.error(str(exc))
         if st.button(_("Sign out of the hospital account"), key="luciddx_sso_logout"):
             st.session_state.pop("luciddx_sso_refused", None)
             st.logout()
         st.stop()
-    _start_session(account, via_sso=True)
+    session, code = signin.open_after_sso(account)
+    _start_session(account, session.id, code, via_sso=True)
     return account
 
 
@@ -185,12 +251,16 @@ def _client() -> str:
 
 def _sign_in_form() -> None:
     st.title(_("Sign in to LucidDx"))
+    _drop_cookie()
     reason = st.session_state.pop("luciddx_signed_out_because", None)
     if reason:
         st.warning(reason)
+    problem = st.session_state.pop("luciddx_audit_problem", None)
+    if problem:
+        st.error(problem)
     if sso_enabled():
         if st.button(_("Sign in with the hospital account"), key="luciddx_sso_login", type="primary"):
-            st.login(sso.provider())
+            st.login(signin.sso_provider())
         st.caption(_("Or sign in with a LucidDx name and password:"))
     with st.form("luciddx_sign_in"):
         name = st.text_input(_("Name"), key="luciddx_sign_in_name")
@@ -199,24 +269,24 @@ def _sign_in_form() -> None:
     if not submitted:
         return
     try:
-        account = accounts.authenticate(name.strip(), password, client=_client())
+        account, session, code = signin.sign_in(name, password, client=_client())
     except AuthenticationError as exc:
-        known = accounts.find(name.strip()) if accounts.NAME_PATTERN.match(name.strip() or "-") else None
-        # A name that is no account may be a password typed in the wrong box: it is never recorded.
-        _record(known.name if known else "unknown", known.role if known else "none", "login",
-                "locked" if isinstance(exc, AccountLockedError) else "failed")
         st.error(str(exc))
         return
-    _start_session(account)
+    except LucidDxError as exc:  # the account store or the audit trail cannot be written: nobody signs in unrecorded
+        log.error("Sign-in could not be recorded: %s", type(exc).__name__)
+        st.error(str(exc))
+        return
+    _start_session(account, session.id, code)
     st.rerun()
 
 
-def gate() -> accounts.Account | None:
+def gate() -> Account | None:
     """The signed-in account; otherwise draw the sign-in form (or the set-up instruction) and stop."""
     if not enabled():
         return None
     try:
-        if not accounts.has_admin():
+        if not signin.has_admin():
             st.title(_("Set up LucidDx"))
             st.info(_("No administrator account exists yet, and LucidDx has no default password. "
                       "On the server, as the user that runs LucidDx, create the first administrator "
@@ -233,10 +303,11 @@ def gate() -> accounts.Account | None:
     if user is None:
         _sign_in_form()
         st.stop()
+    _hand_over_cookie()
     return user
 
 
-def require_page(action: str) -> accounts.Account | None:
+def require_page(action: str) -> Account | None:
     """At the top of a page: stop it with a translated message unless the user's role allows ``action``."""
     if not enabled():
         return None
@@ -244,21 +315,23 @@ def require_page(action: str) -> accounts.Account | None:
     if user is None:  # a page reached by its address before sign-in: sign in here, the address (and its
         user = gate()  # query) stays, so the reader lands where the link pointed
     try:
-        roles.require(user, action)
+        signin.require(user, action)  # a signed-in person's refusal is recorded as denied
     except PermissionDeniedError as exc:
-        if user is not None:
-            _record(user.name, user.role, action, "denied")
+        st.error(str(exc))
+        st.stop()
+    except LucidDxError as exc:
+        _audit_failed(exc)
         st.error(str(exc))
         st.stop()
     return user
 
 
-def allows(user: accounts.Account | None, action: str) -> bool:
+def allows(user: Account | None, action: str) -> bool:
     """Whether this session may do ``action`` (always, when sign-in is switched off)."""
-    return not enabled() or (user is not None and roles.allowed(user.role, action))
+    return not enabled() or signin.allowed(user, action)
 
 
-def sidebar(user: accounts.Account | None) -> None:
+def sidebar(user: Account | None) -> None:
     """Who is signed in, and the sign-out button (in the sidebar)."""
     if not enabled():
         st.warning(_("Sign-in is switched off (LUCIDDX_AUTH=off): for development only."))

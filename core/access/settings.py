@@ -16,6 +16,7 @@ MIN_PASSWORD_SCORE = 3  # zxcvbn's 0-4 scale: 3 is "safely unguessable" (about 1
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 SESSION_IDLE = timedelta(minutes=30)
+SESSION_MAX = timedelta(hours=12)  # a shift: a browser session ends then even if it was never idle
 
 
 def _int_env(name: str, default: int) -> int:
@@ -57,3 +58,7 @@ def lockout() -> timedelta:
 
 def session_idle() -> timedelta:
     return timedelta(minutes=max(1, _int_env("LUCIDDX_SESSION_IDLE_MINUTES", int(SESSION_IDLE.total_seconds() // 60))))
+
+
+def session_max() -> timedelta:
+    return timedelta(hours=max(1, _int_env("LUCIDDX_SESSION_MAX_HOURS", int(SESSION_MAX.total_seconds() // 3600))))

@@ -77,6 +77,22 @@ sign_in_backoff = sa.Table(
     sa.Column("retry_after", sa.DateTime(timezone=True), nullable=True),
 )
 
+# Browser sessions (core.access.sessions; revision 0005): the digests of the cookie's token and of the
+# one-time code that hands it to the browser, never either value.
+browser_sessions = sa.Table(
+    "browser_sessions", metadata,
+    sa.Column("id", sa.String(32), primary_key=True),
+    sa.Column("account", sa.String(64), nullable=False, index=True),
+    sa.Column("token_sha256", sa.String(64), nullable=True, unique=True),
+    sa.Column("handoff_sha256", sa.String(64), nullable=True, unique=True),
+    sa.Column("handoff_expires", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("created", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("expires", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("ended", sa.DateTime(timezone=True), nullable=True),
+    sa.Column("end_reason", sa.String(16), nullable=True),
+)
+
 _engines: dict[str, Engine] = {}
 _lock = threading.Lock()
 

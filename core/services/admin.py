@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from core.access import accounts, apikeys, audit as audit_log, roles
+from core.access import accounts, apikeys, audit as audit_log, roles, sessions
 from core.errors import LucidDxError
 from core.exports import csv_text
 from core.i18n import _, format_threshold
@@ -51,6 +51,8 @@ def set_enabled(actor: Actor | None, name: str, enabled: bool) -> accounts.Accou
     """Disable (sessions and API keys stop at once) or enable and unlock ``name``."""
     authorize(actor, "users")
     account = accounts.enable(name) if enabled else accounts.disable(name)
+    if not enabled:
+        sessions.end_all(name, "disabled")  # every browser's cookie for this account stops signing in at once
     record(actor, "users")
     return account
 

@@ -18,6 +18,7 @@ from tests.test_browser import SAMPLE, browser  # noqa: F401 (the shared Chromiu
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
 # role -> the navigation links it must see, and those it must not
+HOMES: dict[str, Path] = {}  # server URL -> its LUCIDDX_HOME, for tests that look into its database
 SEES = {"clinician": ({"Image diagnosis", "Patient risk", "Model cards"}, {"Retrain", "Administration"}),
         "researcher": ({"Image diagnosis", "Retrain"}, {"Administration"}),
         "admin": ({"Image diagnosis", "Retrain", "Administration"}, set())}
@@ -29,6 +30,7 @@ def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     env = {**os.environ, "LUCIDDX_HOME": str(home), "PYTHONPATH": str(ROOT)}
     subprocess.run([sys.executable, "-c", _ADD_ACCOUNTS], cwd=ROOT, env=env, check=True)
     with running_dashboard(home, home / "streamlit.log", LUCIDDX_AUTH="on") as dashboard:
+        HOMES[dashboard.url] = home
         yield dashboard.url
 
 

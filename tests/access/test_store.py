@@ -18,8 +18,8 @@ pytestmark = pytest.mark.usefixtures("backend")
 def test_schema_is_created_by_the_shipped_migration() -> None:
     engine = store.get_engine()
     with engine.connect() as db:
-        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
-        assert {"accounts", "api_keys", "audit_log", "sign_in_backoff"} <= set(sa.inspect(db).get_table_names())
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
+        assert {"accounts", "api_keys", "audit_log", "sign_in_backoff", "browser_sessions"} <= set(sa.inspect(db).get_table_names())
         assert "language" in {c["name"] for c in sa.inspect(db).get_columns("accounts")}
     store.upgrade(engine)  # a second upgrade is a no-op
 
@@ -34,7 +34,7 @@ def test_a_database_from_the_first_release_upgrades_and_keeps_its_accounts(tmp_p
         assert "language" not in {c["name"] for c in sa.inspect(db).get_columns("accounts")}
     store.upgrade(engine)
     with engine.connect() as db:
-        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0004"
+        assert db.execute(sa.text("SELECT version_num FROM alembic_version")).scalar() == "0005"
         assert db.execute(sa.text("SELECT name, role, language FROM accounts")).all() == [("alice", "admin", None)]
 
 
