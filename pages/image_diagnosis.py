@@ -54,10 +54,12 @@ def cached_result(data: bytes, name: str, spec: str, frame: int | None,
     memo = st.session_state.setdefault("diagnosis_results", {})
     if key not in memo:
         waiting = st.empty()
-        result = diagnosis.diagnose(data, name, get_classifier(spec), frame, on_wait=lambda ahead: waiting.info(
-            _("Many films are being read right now: {ahead} ahead of yours. Yours follows in turn.").format(ahead=ahead)))
+        with audit.acting(USER, "predict", model=spec, data=data) as act:  # authorized, run and recorded there
+            result = diagnosis.diagnose(data, name, get_classifier(spec), frame, on_wait=lambda ahead: waiting.info(
+                _("Many films are being read right now: {ahead} ahead of yours. Yours follows in turn.").format(
+                    ahead=ahead)))
+            act.outcome = "ok" if result.ok else "bad-input"
         waiting.empty()
-        audit.record(USER, "predict", model=spec, data=data, outcome="ok" if result.ok else "bad-input")
         _memo("diagnosis_results")[key] = result
     return memo[key]
 
@@ -68,8 +70,8 @@ def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target:
     key = (result.digest, result.frame, spec, method, target)
     memo = st.session_state.setdefault("diagnosis_heatmaps", {})
     if key not in memo:
-        _memo("diagnosis_heatmaps")[key] = diagnosis.explain(result, get_classifier(spec), method, target)
-        audit.record(USER, "explain", model=spec, data=data)
+        with audit.acting(USER, "explain", model=spec, data=data):
+            _memo("diagnosis_heatmaps")[key] = diagnosis.explain(result, get_classifier(spec), method, target)
     return memo[key]
 
 
@@ -133,10 +135,10 @@ def show_table(rows: list[dict]) -> None:
     left, right = st.columns(2)
     left.download_button(_("Export CSV"), guarded(lambda: table_export.to_csv(rows)), file_name="luciddx_results.csv",
                          mime="text/csv", icon=":material/download:", key="export_csv",
-                         on_click=audit.record, args=(USER, "export"))
+                         on_click=audit.downloaded, args=(USER, "export"))
     right.download_button(_("Export Excel"), guarded(lambda: table_export.to_xlsx(rows)), file_name="luciddx_results.xlsx",
                           mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                          icon=":material/download:", key="export_xlsx", on_click=audit.record, args=(USER, "export"))
+                          icon=":material/download:", key="export_xlsx", on_click=audit.downloaded, args=(USER, "export"))
 
 
 def _step(options: list[int], delta: int) -> None:
@@ -248,14 +250,14 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
         _("Download heatmap (PNG)"),
         guarded(lambda: diagnosis.heatmap_png(explanation, image.shape)),  # encoded only when clicked, in a live session
         file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png", mime="image/png",
-        icon=":material/download:", on_click=audit.record, args=(USER, "export"), kwargs={"model": spec, "data": data},
+        icon=":material/download:", on_click=audit.downloaded, args=(USER, "export"), kwargs={"model": spec, "data": data},
     )
     lang = "zh" if i18n.language().startswith("zh") else "en"  # the click is served outside this run
     st.download_button(
         _("Download case report (PDF)"),
         guarded(lambda: case_report_pdf(data, result.name, spec, method, lang, target)),  # only when clicked, in a live session
         file_name="luciddx_case_report.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",
-        key="case_report", on_click=audit.record, args=(USER, "report"), kwargs={"model": spec, "data": data},
+        key="case_report", on_click=audit.downloaded, args=(USER, "report"), kwargs={"model": spec, "data": data},
     )
     if image.format == "DICOM" and allows(USER, "deidentify"):
         deidentified_download(data, result.name)
@@ -284,7 +286,7 @@ def deidentified_download(data: bytes, name: str) -> None:
         return
     st.download_button(_("Download de-identified DICOM"), guarded(lambda: copy.data), file_name=copy.file_name,
                        mime="application/dicom", icon=":material/shield_person:", key="deidentified_download",
-                       on_click=audit.record, args=(USER, "deidentify"), kwargs={"data": data})
+                       on_click=audit.downloaded, args=(USER, "deidentify"), kwargs={"data": data})
     if copy.burned_in_annotation != "NO":
         st.caption(_("Burned-in annotation: {value}. Check the pixels for text before sharing.").format(
             value=copy.burned_in_annotation))

@@ -7,6 +7,7 @@ scoring and explaining happen in ``core.services.tabular``; this page only draws
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from typing import Any
 
 import streamlit as st
@@ -88,9 +89,10 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
                 slots[spec.name] = st.empty()
         submitted = st.form_submit_button(_("Compute risk"), type="primary", icon=":material/calculate:")
     if submitted:
-        outcome = tabular.score_patient(predictor, values)
         entered = json.dumps(values, sort_keys=True, default=str).encode()  # hashed for the audit log, never stored
-        audit.record(USER, "risk", model=predictor.spec, data=entered, outcome="ok" if outcome.clean else "bad-input")
+        with audit.acting(USER, "risk", model=predictor.spec, data=entered) as act:  # authorized, run and recorded
+            outcome = tabular.score_patient(predictor, values)
+            act.outcome = "ok" if outcome.clean else "bad-input"
         st.session_state[ISSUES_KEY] = outcome.issues_by_field()
         st.session_state[PATIENT_KEY] = outcome.clean
     for name, messages in st.session_state.get(ISSUES_KEY, {}).items():
@@ -235,17 +237,16 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
                               max_upload_size=tabular.MAX_CSV_MB)  # the reader's limit, stated in the box
     if upload is None:
         return
+    audited = st.session_state.setdefault("risk_audited_uploads", set())
+    first = (upload.file_id, predictor.spec) not in audited  # one record per upload, not per rerun
     try:
-        with st.spinner(_("Scoring the patients…")):
-            results = score_upload(upload.getvalue(), upload.name, predictor.spec)
-    except LucidDxError as exc:
-        audit.record(USER, "risk", model=predictor.spec, data=upload.getvalue(), outcome="bad-input")
+        with (audit.acting(USER, "risk", model=predictor.spec, data=upload.getvalue()) if first else nullcontext()):
+            with st.spinner(_("Scoring the patients…")):
+                results = score_upload(upload.getvalue(), upload.name, predictor.spec)
+    except LucidDxError as exc:  # recorded as bad input by the audited context
         st.error(str(exc), icon=":material/error:")
         return
-    audited = st.session_state.setdefault("risk_audited_uploads", set())
-    if (upload.file_id, predictor.spec) not in audited:  # one record per upload, not per rerun
-        audit.record(USER, "risk", model=predictor.spec, data=upload.getvalue())
-        audited.add((upload.file_id, predictor.spec))
+    audited.add((upload.file_id, predictor.spec))
     bad = [r for r in results if not r["ok"]]
     st.markdown(ngettext("Scored **{scored}** of {n} row.", "Scored **{scored}** of {n} rows.", len(results))
                 .format(scored=len(results) - len(bad), n=len(results)))
@@ -254,7 +255,7 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
     st.dataframe(shown_table(tabular.batch_table(results, predictor)), hide_index=True)
     st.download_button(_("Download the results (CSV)"), guarded(lambda: tabular.export_csv(results, predictor)), file_name="risk_results.csv",
                        mime="text/csv", key="risk_batch_download", icon=":material/download:",
-                       on_click=audit.record, args=(USER, "export"), kwargs={"model": predictor.spec, "data": upload.getvalue()})
+                       on_click=audit.downloaded, args=(USER, "export"), kwargs={"model": predictor.spec, "data": upload.getvalue()})
 
 
 apply_language()

@@ -24,9 +24,11 @@ VIEW_FILES = [ROOT / "app.py", *sorted((ROOT / "pages").rglob("*.py")), *sorted(
 CORE_FILES = sorted((ROOT / "core").rglob("*.py"))
 # Which core packages each core package may import (besides itself and the floor).
 ALLOWED = {
-    "cli": {"services", "imaging", "tabular", "jobs", "models", "charts", "access", "dicomnode", "api"},
-    "api": {"services", "access", "models", "reports"},
-    "dicomnode": {"services", "imaging", "models", "access"},
+    # Front ends reach the domain only through core.services (issue 26: one door). The one exception is
+    # a front end launching another: `python -m core dicom-node` starts the node.
+    "cli": {"services", "dicomnode"},
+    "api": {"services"},
+    "dicomnode": {"services"},
     "services": {"imaging", "tabular", "jobs", "models", "access", "reports", "engine"},
     "reports": {"imaging", "models"},
     "charts": {"imaging", "tabular", "models"},
@@ -131,6 +133,61 @@ def test_views_never_import_ml_or_dicom_libraries(path: Path) -> None:
 @pytest.mark.parametrize("path", CORE_FILES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_core_never_imports_streamlit(path: Path) -> None:
     assert "streamlit" not in imported_top_modules(path)
+
+
+VIEW_ALLOWED = ("core.services", "core.charts", "core.errors", "core.config", "core.i18n", "core.exports")
+FRONT_END_FILES = VIEW_FILES + [p for p in CORE_FILES if _layer(module_name(p)) in ("cli", "api", "dicomnode")]
+
+
+def view_reaches_past_services(path: Path) -> set[str]:
+    """Our modules a page, ui component or app.py imports that are not the services, charts or the floor."""
+    names = {m for m in imports_of(path) if m == "core" or m.startswith("core.")}
+    return {m for m in names if m != "core" and not m.startswith(VIEW_ALLOWED)}
+
+
+@pytest.mark.parametrize("path", VIEW_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_pages_and_ui_reach_the_domain_only_through_services(path: Path) -> None:
+    assert not view_reaches_past_services(path), f"{path.name} goes around core.services: {view_reaches_past_services(path)}"
+
+
+def audit_writes(path: Path) -> list[int]:
+    """Lines where ``path`` writes an audit record itself: ``<x>.record(...)`` on an audit module, or a bare
+    ``record(...)`` imported from one. Front ends act through ``core.services.audit.acting`` and its named
+    verbs (downloaded, denied, refused, instance_received, command_finished) instead."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imported = {alias.asname or alias.name for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+                and (node.module or "").endswith("audit") for alias in node.names if alias.name == "record"}
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            if isinstance(f, ast.Attribute) and f.attr == "record" and isinstance(f.value, ast.Name) and "audit" in f.value.id:
+                lines.append(node.lineno)
+            elif isinstance(f, ast.Name) and f.id in imported:
+                lines.append(node.lineno)
+        elif isinstance(node, ast.keyword) and node.arg == "on_click" and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "record":
+            lines.append(node.lineno)
+    return lines
+
+
+@pytest.mark.parametrize("path", FRONT_END_FILES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_front_end_writes_an_audit_record_itself(path: Path) -> None:
+    assert not audit_writes(path), f"{path.name} lines {audit_writes(path)}: use core.services.audit.acting"
+
+
+def test_the_front_end_rules_catch_violations(tmp_path: Path) -> None:
+    page = tmp_path / "page.py"
+    page.write_text("from core.access import roles\nfrom core.services import audit\nfrom core.charts import risk\n"
+                    "audit.record(None, 'predict')\nst.button('x', on_click=audit.record)\n")
+    assert view_reaches_past_services(page) == {"core.access", "core.access.roles"}
+    assert audit_writes(page) == [4, 5]
+    bare = tmp_path / "bare.py"
+    bare.write_text("from core.services.audit import record as write\nwrite(None, 'x')\n")
+    assert audit_writes(bare) == [2]
+    clean = tmp_path / "clean.py"
+    clean.write_text("from core.services import audit\nwith audit.acting(None, 'predict'):\n    pass\n")
+    assert not view_reaches_past_services(clean) and not audit_writes(clean)
 
 
 def test_the_rules_catch_violations(tmp_path: Path) -> None:

@@ -59,22 +59,15 @@ def caller_for(action: str) -> Callable[..., Iterator[Caller]]:
         try:
             account = authenticate(credentials)
         except AuthenticationError:
-            audit.record(None, action, outcome="denied")
+            audit.denied(None, action)
             raise
-        audit.authorize(account, action)  # a refusal is recorded there, as "denied"
-        caller = Caller(account, action)
-        outcome = "failed"  # a bug of ours, unless the route returns or refuses the input
-        try:
-            yield caller
-            outcome = "ok"
-        except (RequestValidationError, UploadTooLargeError):
-            outcome = "refused"
-            raise
-        except LucidDxError:
-            outcome = "bad-input"
-            raise
-        finally:
-            audit.record(account, action, model=caller.model, digest=caller.input_sha256, outcome=outcome)
+        # Authorized (a refusal recorded as "denied"), run and recorded by the services' one audited context.
+        with audit.acting(account, action, refusals=(RequestValidationError, UploadTooLargeError)) as act:
+            caller = Caller(account, action)
+            try:
+                yield caller
+            finally:
+                act.model, act.digest = caller.model, caller.input_sha256
 
     dependency.luciddx_action = action  # type: ignore[attr-defined]  # read by record_refusal
     return dependency
@@ -112,6 +105,6 @@ def record_refusal(request: Request, outcome: str = "refused") -> None:
             actor = authenticate(credentials)
         except AuthenticationError:
             actor = None  # recorded as "anonymous"
-        audit.record(actor, _action_of(request), outcome=outcome)
+        (audit.refused if outcome == "refused" else audit.denied)(actor, _action_of(request))
     except LucidDxError as exc:  # the store being down must not turn a 413 into a 500
         log.error("the refusal could not be recorded in the audit log: %s", type(exc).__name__)

@@ -13,8 +13,7 @@ from PIL import Image
 from core.api.auth import Caller, caller_for
 from core.api.uploads import display_name, read_upload
 from core.errors import UnsupportedImageError
-from core.models import registry
-from core.services import imaging, reports
+from core.services import catalog, imaging, reports
 from core.services.results import prediction_json
 
 router = APIRouter(tags=["images"])
@@ -44,7 +43,7 @@ def predict(file: UploadFile = UPLOAD, model: str | None = MODEL,
             caller: Caller = Depends(caller_for("predict"))) -> dict[str, Any]:
     """The ``python -m core predict --json`` object of the uploaded file (``file`` is the upload's name)."""
     result, classifier, name = _diagnosed(file, model, caller, frame, explain=False)
-    return prediction_json(name, result) | {"approved": registry.is_approved(classifier.ref)}
+    return prediction_json(name, result) | {"approved": catalog.is_approved(classifier.ref)}
 
 
 def _display_shape(shape: tuple[int, int]) -> tuple[int, int]:

@@ -18,11 +18,11 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from core import i18n
-from core.access import apikeys, audit, roles
 from core.api.errors import status_of
 from core.api.uploads import upload_limit
 from core.errors import AuthenticationError, LucidDxError
 from core.i18n import _
+from core.services import audit
 from core.services.tabular import csv_limit
 
 FORM_OVERHEAD = 1024**2  # multipart boundaries and headers around a file at the size limit
@@ -58,7 +58,7 @@ def body_limit(path: str, content_type: str) -> tuple[int, str]:
 def _action(path: str) -> str | None:
     """The audited action of a ``/v1/<action>`` route, or None for a path that names none."""
     action = path.rstrip("/").rsplit("/", 1)[-1]
-    return action if action in roles.PERMISSIONS else None
+    return action if audit.known_action(action) else None
 
 
 def _record_too_large(headers: Headers, action: str | None) -> None:
@@ -66,8 +66,8 @@ def _record_too_large(headers: Headers, action: str | None) -> None:
     if not action:
         return
     try:
-        account = apikeys.authenticate(headers.get("authorization", "").partition(" ")[2].strip())
-        audit.record(account.name, account.role, action, outcome="refused")
+        actor = audit.actor_for_key(headers.get("authorization", "").partition(" ")[2].strip())
+        audit.refused(actor, action)
     except LucidDxError as exc:  # the store being down must not turn a 413 into a 500; it is logged
         log.error("the 413 refusal could not be recorded in the audit log: %s", type(exc).__name__)
 
@@ -79,17 +79,13 @@ def _check_caller(headers: Headers, action: str | None) -> None:
         if scheme.lower() != "bearer" or not key.strip():
             raise AuthenticationError(_("An API key is required: send the header 'Authorization: Bearer <api key>'. "
                                         "An administrator creates one with 'python -m core apikeys create --user NAME'."))
-        account = apikeys.authenticate(key.strip())
+        actor = audit.actor_for_key(key.strip())
     except AuthenticationError:
         if action:
-            audit.record("anonymous", "none", action, outcome="denied")
+            audit.denied(None, action)  # no key, no account: recorded as anonymous
         raise
     if action:
-        try:
-            roles.require(account, action)
-        except LucidDxError:
-            audit.record(account.name, account.role, action, outcome="denied")
-            raise
+        audit.authorize(actor, action)  # a refusal is recorded as denied there
 
 
 class BodyGuard:

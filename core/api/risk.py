@@ -15,8 +15,8 @@ from core.api.auth import Caller, caller_for
 from core.api.uploads import display_name, read_upload
 from core.errors import InvalidOptionError, InvalidPatientDataError
 from core.i18n import _
-from core.access import roles
 from core.services import catalog, tabular
+from core.services.audit import Actor
 from core.services.results import patient_json
 
 router = APIRouter(tags=["risk"])
@@ -35,7 +35,7 @@ def _cached(spec: str) -> tabular.RiskPredictor:
     return tabular.load(spec)
 
 
-def risk_model(spec: str | None, account: roles.HasRole) -> tabular.RiskPredictor:
+def risk_model(spec: str | None, account: Actor) -> tabular.RiskPredictor:
     """A risk model as ``account`` may use it (a clinician: approved versions only, else ModelNotApprovedError,
     a 403), loaded once per worker per version (the active version is looked up on every call)."""
     return _cached(tabular.usable_model(account, spec)[0])

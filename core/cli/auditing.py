@@ -57,6 +57,6 @@ def record_command(args: argparse.Namespace, status: int) -> None:
     try:
         model = _model(args, kind)
         for data in _inputs(args):
-            audit.record(actor, action, model=model, data=data, outcome=outcome)
+            audit.command_finished(actor, action, model, data, outcome)
     except (LucidDxError, ValueError) as exc:
         log(_("warning: this command could not be recorded in the audit log ({reason})").format(reason=safe_text(str(exc))))

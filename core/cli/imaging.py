@@ -59,10 +59,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _train_progress(event: dict[str, Any]) -> None:
-    if event["event"] == "recipe":
-        from core.models.recipe_text import explanation
+    from core.services import training
 
-        log(f"recipe: {explanation(event['recipe'])}")
+    if event["event"] == "recipe":
+        log(f"recipe: {training.recipe_explanation(event['recipe'])}")
     elif event["event"] == "loading":
         log(f"loading images {event['done']}/{event['total']}")
     elif event["event"] == "started":
@@ -99,9 +99,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         state = "active" if r["active"] else f"not active: review its card, then python -m core activate {r['model']}"
         if r.get("activation") and not r["activation"]["activated"]:
             state += f"; {r['activation']['reason']}"
-        from core.models.recipe_text import explanation
-
-        why = f"\nrecipe: {explanation(r['recipe'])}" if r.get("recipe") else ""
+        why = f"\nrecipe: {training.recipe_explanation(r['recipe'])}" if r.get("recipe") else ""
         return (f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, "
                 f"accuracy {fmt(v['accuracy'])} ({state}){why}")
 

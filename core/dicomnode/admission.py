@@ -15,9 +15,8 @@ import pydicom
 from pydicom.dataset import Dataset
 from pydicom.uid import UID, AllTransferSyntaxes
 
-from core.errors import UnsupportedImageError
 from core.i18n import _
-from core.imaging import dicom
+from core.services import dicom_store
 
 # The storage SOP classes of chest radiographs the model can read.
 CHEST_SOP_CLASSES = {
@@ -111,21 +110,17 @@ def size_reason(data: bytes) -> str | None:
     if len(data) > MAX_INSTANCE_BYTES:
         return _("Instance over the {limit_mb} MB limit per instance: it is {size_mb:.0f} MB; send a single-frame "
                  "film.").format(size_mb=len(data) / 1024**2, limit_mb=MAX_INSTANCE_BYTES // 1024**2)
-    try:
-        dicom.check_inflated_size(io.BytesIO(data), "instance")
-    except UnsupportedImageError:
+    if dicom_store.inflates_too_far(data):
         return _("Deflated data over the {limit_mb} MB limit: the node stopped inflating the instance; send it "
-                 "uncompressed.").format(limit_mb=dicom.MAX_INFLATED_BYTES // 1024**2)
+                 "uncompressed.").format(limit_mb=dicom_store.max_inflated_bytes() // 1024**2)
     return None
 
 
 def pixel_reason(header: Dataset) -> str | None:
     """Why the pixel data the header describes (or one header element) is too large to decode here."""
-    try:
-        dicom.check_element_sizes(header, "instance")
-    except UnsupportedImageError:
+    if dicom_store.element_too_large(header):
         return _("Header element over the {limit_mb} MB limit per element: the instance is damaged or padded; "
-                 "export it again.").format(limit_mb=dicom.MAX_ELEMENT_BYTES // 1024**2)
+                 "export it again.").format(limit_mb=dicom_store.max_element_bytes() // 1024**2)
     try:
         rows, columns = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
         frames = int(header.get("NumberOfFrames") or 1)

@@ -27,7 +27,7 @@ from pydicom.uid import ExplicitVRLittleEndian
 
 from core.i18n import _
 from core.errors import DicomResultError
-from core.imaging.classifier import Prediction
+from core.services.dicom_store import Prediction
 
 BURNED_IN_TEXT = "AI result - not for diagnosis"
 NOT_ASSESSABLE = "NOT ASSESSABLE"
@@ -189,7 +189,7 @@ def structured_report(source: Dataset, prediction: Prediction) -> hd.sr.Comprehe
 
 def write_results(source: Dataset, overlay_rgb: np.ndarray, prediction: Prediction, folder: Path) -> ResultFiles:
     """Build, write (atomically, by rename) and check both objects under ``folder``."""
-    from core.imaging.dicom_index import write_atomically
+    from core.services.dicom_store import write_atomically
 
     folder.mkdir(parents=True, exist_ok=True)
     files = ResultFiles(folder / "secondary_capture.dcm", folder / "report_sr.dcm")

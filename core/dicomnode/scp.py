@@ -23,8 +23,8 @@ from pynetdicom.sop_class import Verification
 from core import config
 from core.services.audit import sha256_of
 from core.dicomnode import admission
-from core.imaging import dicom_index as index
-from core.dicomnode.worker import Worker, record
+from core.services import dicom_store as index
+from core.dicomnode.worker import Worker, note_instance
 from core.errors import DicomNodeError
 from core.i18n import _
 
@@ -119,7 +119,7 @@ class DicomNode:
         data = event.encoded_dataset(include_meta=True)
         sha256 = sha256_of(data)
         if not index.is_uid(uid):
-            record(sender, None, sha256, "bad-input")
+            note_instance(sender, None, sha256, "bad-input")
             log.warning("refused an instance from %s: its SOP Instance UID is not a valid UID", sender)
             return _status(STATUS_CANNOT_UNDERSTAND, "SOP Instance UID is not a valid UID")
         header, code = None, STATUS_OUT_OF_RESOURCES
@@ -135,7 +135,7 @@ class DicomNode:
         entry = index.Entry(uid, index.now_text(), admission.modality_of(sop_class, header), sop_class, sender)
         if reason is not None:
             entry.status, entry.reason, entry.finished = "refused", reason, index.now_text()
-            record(sender, None, sha256, "bad-input")
+            note_instance(sender, None, sha256, "bad-input")
             index.put(entry, self.home)
             log.info("instance %s from %s: refused (%s)", uid, sender, reason)
             return _status(code, reason)

@@ -19,7 +19,7 @@ from pathlib import Path
 import pydicom
 
 from core.dicomnode import pacs, results
-from core.imaging import dicom_index as index
+from core.services import dicom_store as index
 from core.errors import LucidDxError
 from core.i18n import _
 from core.services import approval, audit
@@ -51,12 +51,9 @@ def _load(spec: str) -> diagnosis.ImageClassifier:
     return diagnosis.load_model(spec, approval.CLINICAL_USE)
 
 
-def record(sender: str, model: str | None, sha256: str | None, outcome: str) -> None:
+def note_instance(sender: str, model: str | None, sha256: str | None, outcome: str) -> None:
     """One audit record per received instance; a failing audit store is logged, never fatal to the node."""
-    try:
-        audit.record(audit.Actor(sender, ROLE), ACTION, model=model, digest=sha256, outcome=outcome)
-    except (LucidDxError, ValueError) as exc:
-        log.error("audit record failed: %s", type(exc).__name__)
+    audit.instance_received(sender, ROLE, ACTION, model, sha256, outcome)
 
 
 class Worker:
@@ -94,7 +91,7 @@ class Worker:
                 # The exception's text may quote header values: its type only, the traceback on request.
                 log.error("scoring %s failed unexpectedly (%s)", item[0], type(exc).__name__,
                           exc_info=bool(os.environ.get("LUCIDDX_DEBUG")))
-                record(item[1], None, item[2], "failed")
+                note_instance(item[1], None, item[2], "failed")
                 index.update(item[0], self.home, status="failed", finished=index.now_text(),
                              reason=_("Scoring failed unexpectedly ({error}); see the node's log.").format(
                                  error=type(exc).__name__))
@@ -109,13 +106,13 @@ class Worker:
         try:
             model = classifier(self.model_spec)
         except LucidDxError as exc:
-            record(sender, None, sha256, "failed")
+            note_instance(sender, None, sha256, "failed")
             index.update(uid, self.home, status="failed", reason=str(exc), finished=index.now_text())
             return
         path = index.incoming_path(uid, self.home)
         result = diagnosis.diagnose(path, f"instance {uid}", model)
         if not result.ok or result.prediction is None or result.explanation is None:
-            record(sender, model.spec, sha256, "bad-input")
+            note_instance(sender, model.spec, sha256, "bad-input")
             index.update(uid, self.home, status="failed", reason=result.error, model=model.spec,
                          finished=index.now_text())
             log.info("instance %s: failed (%s)", uid, result.error)
@@ -127,7 +124,7 @@ class Worker:
         except (LucidDxError, ValueError, AttributeError, TypeError) as exc:
             reason = _("The prediction was made but its DICOM results could not be built ({error}).").format(
                 error=exc if isinstance(exc, LucidDxError) else type(exc).__name__)
-            record(sender, model.spec, sha256, "failed")
+            note_instance(sender, model.spec, sha256, "failed")
             index.update(uid, self.home, status="failed", reason=reason, label=prediction.label,
                          probabilities=prediction.probabilities, model=model.spec, finished=index.now_text())
             return
@@ -135,7 +132,7 @@ class Worker:
         if prediction.out_of_distribution:
             reason = _("The image is unlike the chest films the model was trained on: the result is unreliable.")
         reason = self._forward(files, reason)
-        record(sender, model.spec, sha256, "ok")  # before the row says "done": a reader then finds both
+        note_instance(sender, model.spec, sha256, "ok")  # before the row says "done": a reader then finds both
         index.update(uid, self.home, status="done", label=prediction.label, probabilities=prediction.probabilities,
                      out_of_distribution=prediction.out_of_distribution, model=model.spec, results=files.paths(),
                      reason=reason, finished=index.now_text())

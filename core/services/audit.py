@@ -8,12 +8,17 @@ The record holds the SHA-256 of the input bytes, never a file name or a patient 
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import re
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 
 from core.access import apikeys, audit, roles
-from core.errors import PermissionDeniedError
+from core.errors import LucidDxError, PermissionDeniedError
+
+log = logging.getLogger(__name__)
 
 OS_ROLE = "os-user"
 
@@ -45,6 +50,11 @@ def actor_for_key(key: str) -> Actor:
 def check_action(action: str) -> None:
     """ValueError for an action no role knows (a programming error, found where a route is declared)."""
     roles.allowed("clinician", action)
+
+
+def known_action(action: str) -> bool:
+    """Whether ``action`` is one the role table knows (a route's last path segment may name none)."""
+    return action in roles.PERMISSIONS
 
 
 def sha256_of(data: bytes) -> str:
@@ -104,3 +114,74 @@ def record(actor: Actor | None, action: str, *, model: str | None = None, data: 
     name, role = (actor.name, actor.role) if actor is not None else ("anonymous", "none")
     digest = audit.sha256_of(data) if data is not None else digest
     audit.record(name, role, action, model=model, input_sha256=digest, outcome=outcome)
+
+
+@dataclass
+class Acting:
+    """One action under way (see :func:`acting`): what it acts on, and how it ended if not plainly "ok"."""
+
+    actor: Actor | None
+    action: str
+    model: str | None = None
+    digest: str | None = None
+    outcome: str = "ok"
+    refusals: tuple[type[BaseException], ...] = field(default=())
+
+    def input(self, data: bytes) -> str:
+        """Name the input by its SHA-256 (never its file name); returns the digest."""
+        self.digest = sha256_of(data)
+        return self.digest
+
+
+@contextmanager
+def acting(actor: Actor | None, action: str, *, model: str | None = None, data: bytes | None = None,
+           refusals: tuple[type[BaseException], ...] = ()) -> Iterator[Acting]:
+    """The one way a front end performs an audited action: authorize (a refusal is recorded as denied), run
+    the block, then record one outcome: "ok" (or what the block set), "refused" for ``refusals``,
+    "bad-input" for our own errors, "failed" for anything else (a bug of ours). A record that cannot be
+    written raises (AccessStoreError): the caller shows it; it is never dropped.
+    """
+    authorize(actor, action)
+    act = Acting(actor, action, model, sha256_of(data) if data is not None else None, refusals=refusals)
+    outcome = "failed"
+    try:
+        yield act
+        outcome = act.outcome
+    except BaseException as exc:
+        if refusals and isinstance(exc, refusals):
+            outcome = "refused"
+        elif isinstance(exc, LucidDxError):
+            outcome = "bad-input"
+        raise
+    finally:
+        record(actor, action, model=act.model, digest=act.digest, outcome=outcome)
+
+
+def downloaded(actor: Actor | None, action: str, model: str | None = None, data: bytes | None = None) -> None:
+    """A download button was used (export, report, heatmap, de-identified file): recorded as done."""
+    record(actor, action, model=model, data=data)
+
+
+def denied(actor: Actor | None, action: str) -> None:
+    """A request turned away before it could act (no valid key: ``actor`` None, recorded as anonymous)."""
+    record(actor, action, outcome="denied")
+
+
+def refused(actor: Actor | None, action: str) -> None:
+    """A request refused for its input before it ran (a body over its size limit)."""
+    record(actor, action, outcome="refused")
+
+
+def instance_received(sender: str, role: str, action: str, model: str | None, digest: str | None,
+                      outcome: str) -> None:
+    """The DICOM node's record of one received instance (the sender's AE title acts); a failing audit store
+    is logged, never fatal to the node: the instance's own row in the node's index keeps its outcome."""
+    try:
+        record(Actor(sender, role), action, model=model, digest=digest, outcome=outcome)
+    except (LucidDxError, ValueError) as exc:
+        log.error("audit record of a received instance failed: %s", type(exc).__name__)
+
+
+def command_finished(actor: Actor, action: str, model: str | None, data: bytes | None, outcome: str) -> None:
+    """The command line's record of one input of a finished command (raises if it cannot be written)."""
+    record(actor, action, model=model, data=data, outcome=outcome)
