@@ -82,16 +82,19 @@ def current_user() -> Account | None:
     session = st.session_state.get(SESSION_KEY)
     if not session:
         return _resumed()
-    if signin.session_expired(session["last_seen"], _now()):
+    idle = signin.session_expired(session["last_seen"], _now())
+    if idle and not session.get("sid"):  # a tab without a server session: its own clock decides
         _end(session, _("Your session ended after a period without activity; sign in again."), "idle")
         return None
     account = signin.find(session["name"])
     if account is None or account.disabled:
         _end(session, _("Your account was disabled; ask an administrator."), "disabled")
         return None
+    # With a server session, idle time is the server's, which every tab of this browser keeps fresh: a tab
+    # left alone while the person works in another one carries on; once the session ended, every tab ends.
     if session.get("sid") and signin.alive(session["sid"]) is None:
-        _end(session, _("Your session has ended (signed out in another tab, or its time is over); sign in again."),
-             "expired")
+        _end(session, _("Your session ended after a period without activity; sign in again.") if idle else
+             _("Your session has ended (signed out in another tab, or its time is over); sign in again."), "expired")
         return None
     session["last_seen"] = _now()
     return account

@@ -86,7 +86,7 @@ def _action_of(request: Request) -> str:
             regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None) or ()
             if regex is None or not regex.match(path[len(prefix):]) or request.method not in methods:
                 continue
-            for dependency in getattr(route, "dependant").dependencies:
+            for dependency in route.dependant.dependencies:
                 action = getattr(dependency.call, "luciddx_action", None)
                 if action:
                     return action

@@ -172,10 +172,3 @@ def recipe_explanation(recipe: dict[str, Any]) -> str:
     from core.models.recipe_text import explanation
 
     return explanation(recipe)
-
-
-def recipe_explanation(recipe: dict[str, Any]) -> str:
-    """In words, which training recipe was chosen for a dataset and why (the Retrain page, the card, the CLI)."""
-    from core.models.recipe_text import explanation
-
-    return explanation(recipe)

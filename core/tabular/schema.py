@@ -232,7 +232,7 @@ class Schema:
 def _band(value: float, bands: Sequence[Sequence[Any]]) -> str:
     if math.isnan(value):
         return "not recorded"
-    for lo, hi, label in bands:
+    for _lo, hi, label in bands:
         if value <= hi:
             return str(label)
     return str(bands[-1][2]) if bands else "all"

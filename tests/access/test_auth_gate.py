@@ -76,7 +76,7 @@ def test_sign_in_then_role_check_then_idle_expiry() -> None:
     at.run()
     assert "TRAINING PAGE CONTENT" in shown(at) and "Signed in as clin (researcher)" in shown(at)
 
-    at.session_state["luciddx_session"]["last_seen"] = datetime.now(timezone.utc) - timedelta(hours=2)
+    idle_for_two_hours(at)
     at.run()
     assert "TRAINING PAGE CONTENT" not in shown(at) and "sign in again" in shown(at)
 
@@ -165,3 +165,30 @@ def test_one_message_for_every_failure_and_an_attacker_cannot_lock_the_clinician
     monkeypatch.setattr(auth, "_client", lambda: "ip:198.51.100.4")
     clinician = sign_in(page(), "clin", PASSWORD)  # the clinician's own browser: in at once
     assert "Signed in as clin (clinician)" in shown(clinician)
+
+
+def idle_for_two_hours(at) -> None:
+    """Two hours without activity, on the tab and on the server (every tab of the browser would have aged it)."""
+    import sqlalchemy as sa
+
+    from core.access import store
+
+    then = datetime.now(timezone.utc) - timedelta(hours=2)
+    at.session_state["luciddx_session"]["last_seen"] = then
+    with store.begin() as db:
+        db.execute(store.browser_sessions.update().values(last_seen=then))
+
+
+def test_a_tab_left_alone_carries_on_while_the_person_works_in_another() -> None:
+    """The server's idle clock is shared by every tab: a tab idle for two hours, while another tab of the same
+    browser session kept the server session fresh, is still signed in at its next click."""
+    accounts.add("admin1", "admin", PASSWORD)
+    at = page()
+    sign_in(at, "admin1", PASSWORD)
+    assert "TRAINING PAGE CONTENT" in shown(at)
+    at.session_state["luciddx_session"]["last_seen"] = datetime.now(timezone.utc) - timedelta(hours=2)  # this tab only
+    at.run()
+    assert "TRAINING PAGE CONTENT" in shown(at) and "sign in again" not in shown(at)
+    idle_for_two_hours(at)  # now the server session is idle too
+    at.run()
+    assert "TRAINING PAGE CONTENT" not in shown(at) and "sign in again" in shown(at)

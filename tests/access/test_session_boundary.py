@@ -64,7 +64,7 @@ def test_the_next_person_on_the_tab_sees_nothing_of_the_last_patient(boundary: s
     assert download() == b"%PDF case report"  # in a live session the button hands out the report
 
     if boundary == "idle expiry":
-        at.session_state["luciddx_session"]["last_seen"] = datetime.now(timezone.utc) - timedelta(hours=2)
+        idle_for_two_hours(at)
         at.run()
     else:
         at.button(key="luciddx_sign_out").click().run()
@@ -82,3 +82,15 @@ def test_the_next_person_on_the_tab_sees_nothing_of_the_last_patient(boundary: s
 
 def auth_is_signed_in(at: AppTest, name: str) -> bool:
     return at.session_state["luciddx_session"]["name"] == name
+
+
+def idle_for_two_hours(at) -> None:
+    """Two hours without activity, on the tab and on the server (every tab of the browser would have aged it)."""
+    import sqlalchemy as sa
+
+    from core.access import store
+
+    then = datetime.now(timezone.utc) - timedelta(hours=2)
+    at.session_state["luciddx_session"]["last_seen"] = then
+    with store.begin() as db:
+        db.execute(store.browser_sessions.update().values(last_seen=then))
