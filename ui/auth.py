@@ -32,7 +32,8 @@ from core import i18n
 from core.errors import AuthenticationError, LucidDxError, PermissionDeniedError
 from core.i18n import _
 from core.services import signin
-from core.services.signin import Account
+from core.services.audit import Who
+from core.services.signin import Account, EndReason
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,7 @@ def current_user() -> Account | None:
     return account
 
 
-def _end(session: dict, reason: str, kind: str) -> None:
+def _end(session: dict, reason: str, kind: EndReason) -> None:
     sign_out(reason, kind)
     if session.get("sso"):
         # The identity provider's cookie would sign the next run straight back in: idle expiry and a
@@ -122,7 +123,7 @@ def clear_patient_state() -> None:
             del st.session_state[key]
 
 
-def sign_out(reason: str | None = None, kind: str | None = None) -> None:
+def sign_out(reason: str | None = None, kind: EndReason | None = None) -> None:
     """End this tab's session (sign-out, idle expiry, disabled account): its patient state goes with it,
     the server session ends (so the cookie signs no other tab in) and the browser is told to drop the cookie.
 
@@ -329,7 +330,7 @@ def require_page(action: str) -> Account | None:
     return user
 
 
-def allows(user: Account | None, action: str) -> bool:
+def allows(user: Who | None, action: str) -> bool:
     """Whether this session may do ``action`` (always, when sign-in is switched off)."""
     return not enabled() or signin.allowed(user, action)
 

@@ -72,7 +72,7 @@ def _result(name: str, version: str, active: str) -> dict[str, Any]:
     return cached[1]
 
 
-def _activate(actor: audit.Actor | None, name: str, version: str, override: bool) -> None:
+def _activate(actor: audit.Who | None, name: str, version: str, override: bool) -> None:
     reason = None
     if override:
         if not confirmed("override", name, version):  # the click must match the box ticked for this version
@@ -91,7 +91,7 @@ def _activate(actor: audit.Actor | None, name: str, version: str, override: bool
         st.session_state["registry_message"] = ("error", str(exc))
 
 
-def gate_and_activate(actor: audit.Actor | None, name: str, version: str, active: str | None, may_activate: bool) -> None:
+def gate_and_activate(actor: audit.Who | None, name: str, version: str, active: str | None, may_activate: bool) -> None:
     """Draw the gate's table and verdict for ``name:version`` against ``active`` (None: no version approved yet),
     then the activation button; an override shows the evidence it sets aside and needs its own confirmation."""
     if not may_activate or version == active:

@@ -11,13 +11,13 @@ import streamlit as st
 from core.errors import LucidDxError
 from core.i18n import _
 from core.services import catalog
-from core.services.audit import Actor
+from core.services.audit import Who
 from ui.auth import allows
 from ui.card_panel import model_card_panel
 from ui.gate_panel import confirm_key, confirmed, gate_and_activate
 
 
-def _delete(user: Actor | None, name: str, version: str) -> None:
+def _delete(user: Who | None, name: str, version: str) -> None:
     if not confirmed("delete", name, version):  # the click must match the box ticked for this version
         st.session_state["registry_message"] = ("error", _("Tick the confirmation for deleting {name}:{version} first.").format(
             name=name, version=version))
@@ -40,7 +40,7 @@ def _versions_table(models: list[catalog.ModelRef], active: str | None) -> None:
     )
 
 
-def show(user: Actor | None, kind: str, heading: str, empty: str) -> None:
+def show(user: Who | None, kind: str, heading: str, empty: str) -> None:
     """Every registered model of ``kind``: pick a name and a version; admins activate (through the gate) and delete."""
     st.subheader(heading)
     models = catalog.models_by_name(kind)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
@@ -48,6 +48,10 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@overload
+def _aware(t: datetime) -> datetime: ...
+@overload
+def _aware(t: None) -> None: ...
 def _aware(t: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t

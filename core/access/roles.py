@@ -48,9 +48,13 @@ def role_name(role: str) -> str:
 
 
 class HasRole(Protocol):
-    name: str
-    role: str
-    disabled: bool
+    """Anyone with a name and a role (an account, an API key's actor): read-only, as frozen dataclasses are."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def role(self) -> str: ...
 
 
 def check_role(role: str) -> str:

@@ -98,10 +98,10 @@ def exchange(code: str, now: datetime | None = None) -> tuple[str, Session] | No
     return f"{token}.{_mac(token)}", Session(row.id, row.account, accounts._aware(row.expires))
 
 
-def _ending(row, now: datetime) -> str | None:
+def _ending(row, now: datetime) -> EndReason | None:
     """Why the session in ``row`` is over ("idle", "expired", "disabled", or how it was ended); None if alive."""
     if row.ended is not None:
-        return row.end_reason or "signed-out"
+        return "signed-out"  # ended for whatever reason: over
     if now >= accounts._aware(row.expires):
         return "expired"
     if accounts.session_expired(accounts._aware(row.last_seen), now):

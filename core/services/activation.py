@@ -84,7 +84,7 @@ def run_gate(name: str, version: str) -> dict[str, Any]:
     return gate_mod.compare(is_positive, sides[0], sides[1] if active else None, record)
 
 
-def activate(actor: audit.Actor | None, name: str, version: str, override_reason: str | None = None) -> dict[str, Any]:
+def activate(actor: audit.Who | None, name: str, version: str, override_reason: str | None = None) -> dict[str, Any]:
     """Make ``name:version`` active if it passes the gate, or with an override reason (admins only).
 
     An override's reason needs some substance (``check_reason``); its activation record keeps the evidence
@@ -131,7 +131,7 @@ def activate(actor: audit.Actor | None, name: str, version: str, override_reason
             "override_reason": None if passed else reason, "activation_record": str(path)}
 
 
-def activate_after_training(actor: audit.Actor | None, spec: str) -> dict[str, Any]:
+def activate_after_training(actor: audit.Who | None, spec: str) -> dict[str, Any]:
     """``train --activate``: try to activate a just-registered version through the gate, never override.
 
     Returns ``{"activated": bool, "gate": result or None, "reason": text or None}``: training succeeded

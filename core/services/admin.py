@@ -16,7 +16,7 @@ from core.errors import LucidDxError
 from core.exports import csv_text
 from core.i18n import _, format_threshold
 from core.models import gate, site_validation
-from core.services.audit import Actor, authorize, record
+from core.services.audit import Actor, authorize, record, Who
 
 AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "change", "input_sha256", "outcome")
 ROLES = roles.ROLES
@@ -24,12 +24,12 @@ role_name = roles.role_name  # "clinician" as a reader sees it, in their languag
 AUDIT_ACTIONS = ("login", "logout", *roles.PERMISSIONS)  # what the audit log can be filtered by
 
 
-def list_accounts(actor: Actor | None) -> list[dict]:
+def list_accounts(actor: Who | None) -> list[dict]:
     authorize(actor, "users")
     return [a.as_dict() for a in accounts.list_accounts()]
 
 
-def add_account(actor: Actor | None, name: str, role: str, password: str) -> accounts.Account:
+def add_account(actor: Who | None, name: str, role: str, password: str) -> accounts.Account:
     authorize(actor, "users")
     try:
         account = accounts.add(name, role, password)
@@ -40,14 +40,14 @@ def add_account(actor: Actor | None, name: str, role: str, password: str) -> acc
     return account
 
 
-def set_role(actor: Actor | None, name: str, role: str) -> accounts.Account:
+def set_role(actor: Who | None, name: str, role: str) -> accounts.Account:
     authorize(actor, "users")
     account = accounts.set_role(name, role)
     record(actor, "users")
     return account
 
 
-def set_enabled(actor: Actor | None, name: str, enabled: bool) -> accounts.Account:
+def set_enabled(actor: Who | None, name: str, enabled: bool) -> accounts.Account:
     """Disable (sessions and API keys stop at once) or enable and unlock ``name``."""
     authorize(actor, "users")
     account = accounts.enable(name) if enabled else accounts.disable(name)
@@ -57,7 +57,7 @@ def set_enabled(actor: Actor | None, name: str, enabled: bool) -> accounts.Accou
     return account
 
 
-def create_api_key(actor: Actor | None, name: str) -> str:
+def create_api_key(actor: Who | None, name: str) -> str:
     """A new key for account ``name``: returned once, stored only as its digest."""
     authorize(actor, "apikeys")
     key = apikeys.create(name)
@@ -65,13 +65,13 @@ def create_api_key(actor: Actor | None, name: str) -> str:
     return key
 
 
-def list_api_keys(actor: Actor | None, user: str | None = None) -> list[dict]:
+def list_api_keys(actor: Who | None, user: str | None = None) -> list[dict]:
     """Every key (or ``user``'s): prefix, user, created, revoked; never the key itself."""
     authorize(actor, "apikeys")
     return apikeys.list_keys(user)
 
 
-def revoke_api_key_matching(actor: Actor | None, key_or_prefix: str) -> dict:
+def revoke_api_key_matching(actor: Who | None, key_or_prefix: str) -> dict:
     """Revoke the key named by its prefix or the whole key: ``{"prefix", "user", "revoked"}``; AccountError
     (recorded as bad input) when none matches."""
     authorize(actor, "apikeys")
@@ -84,14 +84,14 @@ def revoke_api_key_matching(actor: Actor | None, key_or_prefix: str) -> dict:
     return revoked
 
 
-def revoke_api_key(actor: Actor | None, prefix: str) -> bool:
+def revoke_api_key(actor: Who | None, prefix: str) -> bool:
     authorize(actor, "apikeys")
     found = apikeys.revoke(prefix)
     record(actor, "apikeys", outcome="ok" if found else "bad-input")
     return found
 
 
-def audit_records(actor: Actor | None, since: datetime | None = None, user: str | None = None,
+def audit_records(actor: Who | None, since: datetime | None = None, user: str | None = None,
                   action: str | None = None, recorded: bool = False) -> list[dict]:
     """The audit log, filtered, as the contract's fields (oldest first) and ``change``: what the action changed.
 
@@ -135,7 +135,7 @@ def audit_csv(rows: list[dict]) -> str:
     return csv_text(AUDIT_COLUMNS, rows)
 
 
-def verify_audit(actor: Actor | None, checkpoint: str | Path | None = None) -> audit_log.Verification:
+def verify_audit(actor: Who | None, checkpoint: str | Path | None = None) -> audit_log.Verification:
     """Check the keyed hash chain, and with ``checkpoint`` (a file from :func:`write_audit_checkpoint`) that
     the log still holds what it saw; the check itself is recorded with its outcome. A checkpoint file
     that is not signed with this installation's key is refused (AuditCheckpointError, recorded as bad input)."""
@@ -157,7 +157,7 @@ def action_name(action: str) -> str:
     return roles.action_name(action)
 
 
-def write_audit_checkpoint(actor: Actor | None, path: str | Path) -> dict:
+def write_audit_checkpoint(actor: Who | None, path: str | Path) -> dict:
     """Write a signed checkpoint of the audit log's head to ``path`` (to keep away from the server)."""
     authorize(actor, "audit")
     try:

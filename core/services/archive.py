@@ -22,7 +22,7 @@ from core.exports import csv_text
 from core.i18n import _
 from core.imaging import datasets, intake
 from core.services import audit, catalog
-from core.services.audit import Actor
+from core.services.audit import Actor, Who
 
 BATCH_FILES = 8  # films per actor call: large enough to amortise the call, small enough for a smooth bar
 MAX_FILE_BYTES = 512 * 1024 * 1024  # the upload limit of every other route
@@ -152,7 +152,7 @@ def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return flat_rows
 
 
-def score_folder(actor: Actor | None, data: Path, out: Path | None, spec: str | None = None,
+def score_folder(actor: Who | None, data: Path, out: Path | None, spec: str | None = None,
                  progress: ProgressFn | None = None) -> dict[str, Any]:
     """Score every film under ``data`` (a folder, or a zip checked like any upload) on the engine and write
     ``out`` (CSV; None: the rows are only returned, as the dashboard keeps them in memory). Returns CLI.md's ``{"model", "n", "ok", "failed", "seconds", "films_per_s", "nodes_used",

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from core.access import apikeys, audit, roles
+from core.access.accounts import Account
 from core.errors import LucidDxError, PermissionDeniedError
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,10 @@ class Actor:
     name: str
     role: str
     disabled: bool = False
+
+
+# Anyone who acts: an API key's, the command line's or the DICOM node's actor, or a signed-in account.
+Who = Actor | Account
 
 
 def os_user() -> str:
@@ -78,19 +83,19 @@ def command_actor() -> Actor:
     return os_actor()
 
 
-def started_by(actor: Actor | None) -> tuple[str, str] | None:
+def started_by(actor: Who | None) -> tuple[str, str] | None:
     """(name, role) a job carries for ``actor`` (None: sign-in off, the job is the OS user's)."""
     return None if actor is None else (actor.name, actor.role)
 
 
-def allowed(actor: Actor | None, action: str) -> bool:
+def allowed(actor: Who | None, action: str) -> bool:
     """Whether ``actor`` may do ``action``: a question (what to offer), never recorded; see :func:`authorize`."""
     if actor is None or actor.role == OS_ROLE:
         return True
     return not getattr(actor, "disabled", False) and roles.allowed(actor.role, action)
 
 
-def authorize(actor: Actor | None, action: str) -> None:
+def authorize(actor: Who | None, action: str) -> None:
     """Raise PermissionDeniedError unless ``actor`` may do ``action``, after recording the refusal as
     ``denied``; the OS user may do everything.
 
@@ -105,7 +110,7 @@ def authorize(actor: Actor | None, action: str) -> None:
         raise
 
 
-def record(actor: Actor | None, action: str, *, model: str | None = None, data: bytes | None = None,
+def record(actor: Who | None, action: str, *, model: str | None = None, data: bytes | None = None,
            outcome: str = "ok", digest: str | None = None) -> None:
     """Append one audit record for ``actor`` (``None``: sign-in off, recorded as ``anonymous``).
 
@@ -120,7 +125,7 @@ def record(actor: Actor | None, action: str, *, model: str | None = None, data: 
 class Acting:
     """One action under way (see :func:`acting`): what it acts on, and how it ended if not plainly "ok"."""
 
-    actor: Actor | None
+    actor: Who | None
     action: str
     model: str | None = None
     digest: str | None = None
@@ -134,7 +139,7 @@ class Acting:
 
 
 @contextmanager
-def acting(actor: Actor | None, action: str, *, model: str | None = None, data: bytes | None = None,
+def acting(actor: Who | None, action: str, *, model: str | None = None, data: bytes | None = None,
            refusals: tuple[type[BaseException], ...] = ()) -> Iterator[Acting]:
     """The one way a front end performs an audited action: authorize (a refusal is recorded as denied), run
     the block, then record one outcome: "ok" (or what the block set), "refused" for ``refusals``,
@@ -157,17 +162,17 @@ def acting(actor: Actor | None, action: str, *, model: str | None = None, data: 
         record(actor, action, model=act.model, digest=act.digest, outcome=outcome)
 
 
-def downloaded(actor: Actor | None, action: str, model: str | None = None, data: bytes | None = None) -> None:
+def downloaded(actor: Who | None, action: str, model: str | None = None, data: bytes | None = None) -> None:
     """A download button was used (export, report, heatmap, de-identified file): recorded as done."""
     record(actor, action, model=model, data=data)
 
 
-def denied(actor: Actor | None, action: str) -> None:
+def denied(actor: Who | None, action: str) -> None:
     """A request turned away before it could act (no valid key: ``actor`` None, recorded as anonymous)."""
     record(actor, action, outcome="denied")
 
 
-def refused(actor: Actor | None, action: str) -> None:
+def refused(actor: Who | None, action: str) -> None:
     """A request refused for its input before it ran (a body over its size limit)."""
     record(actor, action, outcome="refused")
 
@@ -182,6 +187,6 @@ def instance_received(sender: str, role: str, action: str, model: str | None, di
         log.error("audit record of a received instance failed: %s", type(exc).__name__)
 
 
-def command_finished(actor: Actor, action: str, model: str | None, data: bytes | None, outcome: str) -> None:
+def command_finished(actor: Who, action: str, model: str | None, data: bytes | None, outcome: str) -> None:
     """The command line's record of one input of a finished command (raises if it cannot be written)."""
     record(actor, action, model=model, data=data, outcome=outcome)

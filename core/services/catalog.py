@@ -12,7 +12,7 @@ from typing import Any
 from core.i18n import _
 from core.models import cards, kinds, metrics, registry
 from core.models.registry import ModelRef
-from core.services.audit import Actor, authorize, record
+from core.services.audit import Actor, authorize, record, Who
 
 # What pages need to name kinds and metrics; the values live with the models package.
 IMAGE_CLASSIFIER, TABULAR_RISK = kinds.IMAGE_CLASSIFIER, kinds.TABULAR_RISK
@@ -60,7 +60,7 @@ def version_key(version: str) -> tuple[int, str]:
     return registry.version_key(version)
 
 
-def delete_version(actor: Actor | None, name: str, version: str) -> None:
+def delete_version(actor: Who | None, name: str, version: str) -> None:
     """Delete a user-trained version (never a bundled or the active one), authorized and audited here."""
     authorize(actor, "delete")
     registry.delete_version(name, version)

@@ -11,7 +11,7 @@ from pathlib import Path
 from core.access import deidentify
 from core.errors import LucidDxError
 from core.imaging import dicom
-from core.services.audit import Actor, authorize, record
+from core.services.audit import Actor, authorize, record, Who
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class DeidentifiedFile:
     burned_in_annotation: str  # "YES" | "NO" | "unknown": text may be in the pixels unless "NO"
 
 
-def deidentified(data: bytes, label: str, actor: Actor | None = None) -> DeidentifiedFile:
+def deidentified(data: bytes, label: str, actor: Who | None = None) -> DeidentifiedFile:
     """A de-identified copy of DICOM ``data`` in memory; UnsupportedImageError (naming ``label``) otherwise.
 
     A failure is recorded in the audit log for ``actor`` (``bad-input``, or ``failed`` for an error of ours);
@@ -37,7 +37,7 @@ def deidentified(data: bytes, label: str, actor: Actor | None = None) -> Deident
     return DeidentifiedFile(out, f"{uid or 'deidentified'}.dcm", changed, burned_in)
 
 
-def deidentify_file(actor: Actor | None, path: str | os.PathLike, out_dir: str | os.PathLike) -> deidentify.DeidResult:
+def deidentify_file(actor: Who | None, path: str | os.PathLike, out_dir: str | os.PathLike) -> deidentify.DeidResult:
     """Write a de-identified copy of the DICOM file ``path`` into ``out_dir``, authorized and audited here
     (the record holds the input's SHA-256, never its name).
 

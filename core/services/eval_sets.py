@@ -105,13 +105,13 @@ def open_cases(location: Path, ref: registry.ModelRef) -> Iterator[Cases]:
 UPLOAD_SUFFIXES = (".zip", ".csv")
 
 
-def lock(actor: audit.Actor | None, name: str, data: str | Path) -> dict[str, Any]:
+def lock(actor: audit.Who | None, name: str, data: str | Path) -> dict[str, Any]:
     """Lock the evaluation set of ``name`` (admin): every case's digest and label, who and when; audited."""
     audit.authorize(actor, "eval-set")
     return _lock_at(actor, name, training.server_dataset(data))
 
 
-def lock_upload(actor: audit.Actor | None, name: str, data: bytes, filename: str) -> dict[str, Any]:
+def lock_upload(actor: audit.Who | None, name: str, data: bytes, filename: str) -> dict[str, Any]:
     """Lock the evaluation set of ``name`` from an upload (admin): a zip of labeled films, or a risk model's CSV.
 
     The gate reads the set again at every activation, so the upload is kept, under its content's digest, in
@@ -137,7 +137,7 @@ def lock_upload(actor: audit.Actor | None, name: str, data: bytes, filename: str
         raise
 
 
-def _lock_at(actor: audit.Actor | None, name: str, location: Path) -> dict[str, Any]:
+def _lock_at(actor: audit.Who | None, name: str, location: Path) -> dict[str, Any]:
     # The set is for the name, so any version tells its kind and classes: a first version awaiting
     # activation needs a locked set before its gate can run.
     versions = registry.list_versions(name)

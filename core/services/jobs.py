@@ -13,13 +13,13 @@ from core.errors import LucidDxError
 from core.jobs import runner
 from core.jobs.channel import JobChannel
 from core.jobs.runner import ACTIVE_STATES, JobProgress, JobRequest
-from core.services.audit import Actor, authorize, record, started_by
+from core.services.audit import Actor, authorize, record, started_by, Who
 
 __all__ = ["ACTIVE_STATES", "JobChannel", "JobProgress", "JobRequest", "cancel", "follow", "is_active",
            "list_jobs", "log_tail", "start", "wait"]
 
 
-def start(actor: Actor | None, request: Any, inputs: Mapping[str, bytes] | None = None,
+def start(actor: Who | None, request: Any, inputs: Mapping[str, bytes] | None = None,
           action: str = "train") -> str:
     """Start ``request`` (a JobRequest or a risk job request) for ``actor``; return its job id.
 

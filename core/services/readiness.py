@@ -14,7 +14,7 @@ from core.models import registry, site_validation
 from core.services import audit, eval_sets, training
 
 
-def checklist(actor: audit.Actor | None) -> list[dict[str, Any]]:
+def checklist(actor: audit.Who | None) -> list[dict[str, Any]]:
     """One row per check: ``model``, ``check``, ``ok`` (bool), ``detail`` (what to do when not ok). Admin only."""
     audit.authorize(actor, "eval-set")
     rows: list[dict[str, Any]] = []

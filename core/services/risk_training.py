@@ -16,7 +16,7 @@ from core.errors import InvalidPatientDataError, LucidDxError
 from core.i18n import _
 from core.jobs import risk as risk_jobs
 from core.services import jobs
-from core.services.audit import Actor, authorize, record
+from core.services.audit import Actor, authorize, record, Who
 from core.tabular import batch
 from core.tabular.overrides import LEFT_OUT, from_review
 from core.tabular.report import TableReport, review_rows, table_report
@@ -71,7 +71,7 @@ def _training_csv(table: Sequence[Sequence[str]], keep: Sequence[str]) -> bytes:
 
 
 def start_job(table: Sequence[Sequence[str]], report: TableReport, positive: Sequence[str], rows: Sequence[Mapping[str, Any]],
-              name: str, folds: int = 10, negative: Sequence[str] | None = None, actor: Actor | None = None) -> str:
+              name: str, folds: int = 10, negative: Sequence[str] | None = None, actor: Who | None = None) -> str:
     """Start training from the confirmed review ``rows``; returns the job id. The new version is not activated.
 
     Raises a LucidDxError for a bad name, folds, or an unreadable confirmation (a limit that is not a number).

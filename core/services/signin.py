@@ -13,10 +13,11 @@ from datetime import datetime
 
 from core.access import accounts, audit, roles, sessions, sso
 from core.access.accounts import Account
-from core.access.sessions import COOKIE_NAME, Session
+from core.access.sessions import COOKIE_NAME, EndReason, Session
 from core.errors import AccountLockedError, AuthenticationError
+from core.services.audit import Who
 
-__all__ = ["COOKIE_NAME", "Account", "Session", "alive", "allowed", "end_cookie_session", "end_session", "exchange", "find",
+__all__ = ["COOKIE_NAME", "Account", "EndReason", "Session", "alive", "allowed", "end_cookie_session", "end_session", "exchange", "find",
            "has_admin", "max_age", "name_pattern_ok", "open_after_sso", "record_denied", "record_sso_refusal", "remember_language", "require",
            "resume", "session_expired", "sign_in", "sso_account", "sso_configured", "sso_provider"]
 
@@ -85,7 +86,7 @@ def alive(session_id: str | None) -> Session | None:
     return sessions.alive(session_id) if session_id else None
 
 
-def end_session(account_name: str, role: str, session_id: str | None, reason: str | None) -> None:
+def end_session(account_name: str, role: str, session_id: str | None, reason: EndReason | None) -> None:
     """End the browser session (``reason`` None: the person signed out, which is recorded; otherwise
     "idle", "expired" or "disabled")."""
     if session_id:
@@ -113,8 +114,8 @@ def remember_language(name: str, code: str) -> None:
     accounts.set_language(name, code)
 
 
-def allowed(account: Account | None, action: str) -> bool:
-    return account is not None and not account.disabled and roles.allowed(account.role, action)
+def allowed(account: Who | None, action: str) -> bool:
+    return account is not None and not getattr(account, "disabled", False) and roles.allowed(account.role, action)
 
 
 def require(account: Account | None, action: str) -> None:

@@ -13,7 +13,7 @@ from core.imaging.classifier import load_classifier
 from core.errors import LucidDxError
 from core.imaging.evaluation import collect_labeled_predictions, evaluate_folder
 from core.models import registry, site_validation
-from core.services.audit import Actor, authorize, record
+from core.services.audit import Actor, authorize, record, Who
 
 
 @dataclass
@@ -31,7 +31,7 @@ class SiteEvaluation:
     skipped: list[dict[str, str]]
 
 
-def evaluate_site_films(actor: Actor | None, data: Path, spec: str | None = None,
+def evaluate_site_films(actor: Who | None, data: Path, spec: str | None = None,
                         target_sensitivity: float = 0.95) -> SiteEvaluation:
     """Measure an image model on a site's labeled films (one subfolder per class; a folder or a zip).
 
@@ -49,7 +49,7 @@ def evaluate_site_films(actor: Actor | None, data: Path, spec: str | None = None
     return SiteEvaluation(ref.spec, result, labels, probabilities, collected["skipped"])
 
 
-def record_site_validation(actor: Actor | None, evaluation: SiteEvaluation, source: str) -> str:
+def record_site_validation(actor: Who | None, evaluation: SiteEvaluation, source: str) -> str:
     """Store ``evaluation`` as an external validation of its version (the card then lists it); returns its id.
 
     ``source`` describes the films in words, never their file names.
@@ -62,7 +62,7 @@ def record_site_validation(actor: Actor | None, evaluation: SiteEvaluation, sour
 
 
 def validate_image_model(data: Path, spec: str | None = None, target_sensitivity: float = 0.95,
-                         record: bool = False, source: str = "", actor: Actor | None = None) -> dict[str, Any]:
+                         record: bool = False, source: str = "", actor: Who | None = None) -> dict[str, Any]:
     """Evaluate an image model on a site's labeled films (CLI.md ``validate``); record it if asked.
 
     Returns the ``evaluate`` fields plus prevalence, intervals, candidate thresholds, ROC, calibration,
@@ -88,7 +88,7 @@ def threshold_in_force(spec: str) -> dict[str, Any]:
     return {"model": ref.spec, "threshold": threshold, "threshold_source": source}
 
 
-def adopt_threshold(actor: Actor | None, spec: str, validation_id: str, rule: str) -> dict[str, Any]:
+def adopt_threshold(actor: Who | None, spec: str, validation_id: str, rule: str) -> dict[str, Any]:
     """Adopt the threshold ``rule`` found in a recorded site validation (admins), audited with what changed."""
     authorize(actor, "threshold")
     ref = registry.resolve(spec)
@@ -101,7 +101,7 @@ def adopt_threshold(actor: Actor | None, spec: str, validation_id: str, rule: st
     return threshold_in_force(ref.spec)
 
 
-def reset_threshold(actor: Actor | None, spec: str) -> dict[str, Any]:
+def reset_threshold(actor: Who | None, spec: str) -> dict[str, Any]:
     """Go back to the threshold stored with the version (admins), audited."""
     authorize(actor, "threshold")
     ref = registry.resolve(spec)
