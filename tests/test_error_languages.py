@@ -24,7 +24,7 @@ from core.tabular.predictor import load_risk_model
 
 ROOT = Path(__file__).resolve().parents[1]
 CJK = re.compile(r"[\u4e00-\u9fff]")
-ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ ,]+[A-Za-z][a-z]+){2,}\b")  # as tests/test_page_languages.py
+ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ ,]+[A-Za-z][a-z]+){2,}\b")  # as tests/pages/test_page_languages.py
 ENGLISH_WORDS = re.compile(r"\b[a-z]{2,} [a-z]{2,}\b")
 CODE_SPAN = re.compile(r"`[^`]*`")
 SAMPLE = ROOT / "assets" / "samples" / "normal_1.jpeg"

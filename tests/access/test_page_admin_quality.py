@@ -15,7 +15,7 @@ from core.access import accounts
 from core.access import audit as audit_log
 from core.services import eval_sets
 from tests.imaging.test_training import real_subset
-from tests.test_approval import register_copy
+from tests.services.test_approval import register_copy
 
 ROOT = Path(__file__).resolve().parents[2]
 

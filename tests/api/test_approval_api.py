@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tests.api.conftest import SAMPLES, upload
-from tests.test_approval import register_copy
+from tests.services.test_approval import register_copy
 
 FILM = SAMPLES / "pneumonia_bacteria_1.jpeg"
 PATIENT = {"Pregnancies": 6, "Glucose": 148, "BloodPressure": 72, "SkinThickness": 35, "Insulin": None, "BMI": 33.6,

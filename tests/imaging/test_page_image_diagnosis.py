@@ -244,7 +244,7 @@ def test_full_resolution_is_on_demand(app: AppTest) -> None:
 
 
 def test_a_reading_in_chinese_leaves_no_english_sentence(isolated_home: Path) -> None:
-    from tests.test_page_languages import english_left, open_in_chinese, shown_text
+    from tests.pages.test_page_languages import english_left, open_in_chinese, shown_text
 
     at = open_in_chinese("pages/image_diagnosis.py")
     ct_slice = Path(get_testdata_file("CT_small.dcm"))

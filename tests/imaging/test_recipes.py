@@ -137,7 +137,7 @@ def test_train_records_the_recipe_and_why_and_an_explicit_flag_overrides(tmp_pat
 
 
 def test_the_retrain_page_says_what_it_will_train_with_and_why_before_training(tmp_path_factory, monkeypatch):
-    from tests.test_page_retrain import check_server_folder, open_page, texts
+    from tests.pages.test_page_retrain import check_server_folder, open_page, texts
 
     films = real_subset(tmp_path_factory.mktemp("plan") / "plan_films", per_class=6, seed=8)
     monkeypatch.setenv("LUCIDDX_DATA_ROOTS", str(tmp_path_factory.getbasetemp()))

@@ -127,7 +127,7 @@ def test_an_oversized_upload_is_refused_before_it_is_read() -> None:
 
 
 def test_the_page_with_its_report_reads_in_chinese() -> None:
-    from tests.test_page_languages import ENGLISH_RUN, shown_text
+    from tests.pages.test_page_languages import ENGLISH_RUN, shown_text
 
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     at.session_state["language"] = "zh_CN"

@@ -29,7 +29,7 @@ from core.tabular import training
 from tests.conftest import DATA_ROOT
 from tests.imaging.test_training import real_subset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BREAST = DATA_ROOT / "tabular" / "Breast_cancer_dataset.csv"
 FAST = {"folds": 3, "families": ("logistic",), "n_bootstrap": 3}
 ADMIN = audit.Actor("ada", "admin")

@@ -21,7 +21,7 @@ from core.models import registry
 from core.errors import LucidDxError, RegistryError
 from tests.imaging.test_training import real_subset, staged_builds
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")

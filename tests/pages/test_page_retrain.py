@@ -14,7 +14,7 @@ from core.jobs import runner as jobs
 from core.models import registry
 from tests.imaging.test_training import real_subset
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 
 

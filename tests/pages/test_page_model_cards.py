@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core import config
 from core.models import cards, registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 PAGE = "pages/model_cards.py"
 

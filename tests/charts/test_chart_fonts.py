@@ -18,7 +18,7 @@ from core.imaging.classifier import Prediction
 from core.models import cards
 from core.tabular.predictor import load_risk_model
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHARTS = sorted(p for p in (ROOT / "core" / "charts").glob("*.py") if p.name != "theme.py")
 
 

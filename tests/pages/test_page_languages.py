@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from core import i18n
 from core.models import cards, registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 # Three English words in a row is a sentence fragment a Chinese reader should not meet.
 ENGLISH_RUN = re.compile(r"\b[A-Za-z][a-z]+(?:[ ,]+[A-Za-z][a-z]+){2,}\b")
 CODE_SPAN = re.compile(r"`[^`]*`")

@@ -15,7 +15,7 @@ from pydicom.data import get_testdata_file
 
 from tests.conftest import CHEST_XRAY_TRAIN
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_cli(*args: str, home: Path) -> subprocess.CompletedProcess:

@@ -20,7 +20,7 @@ from core.models import gate as gate_mod
 from core.models import registry
 from core.services import activation, approval, audit, catalog
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ADMIN = audit.Actor("ada", "admin")
 CLINICIAN = audit.Actor("dr.lee", "clinician")
 RESEARCHER = audit.Actor("rey", "researcher")

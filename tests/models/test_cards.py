@@ -16,7 +16,7 @@ from core import config
 from core.charts import cards as card_charts
 from core.models import cards, metrics, registry
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BUNDLED = sorted(p.parent for p in config.BUNDLED_MODELS_DIR.glob("*/*/meta.json"))
 DETAIL_FIELDS = ("name", "version", "date", "architecture", "input", "classes", "training_command", "kind")
 

@@ -110,7 +110,7 @@ def test_validate_cli_records_an_evaluation_recomputable_from_its_predictions(tm
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = {**os.environ, "LUCIDDX_HOME": str(isolated_home)}
 
     def run(*args: str) -> subprocess.CompletedProcess:
