@@ -8,6 +8,8 @@ embedded (``core.reports.cjk_font``), so any reader shows it as written.
 
 from __future__ import annotations
 
+import weakref
+
 import io
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -115,7 +117,7 @@ def _metric_rows(summary: dict[str, Any]) -> list[list[str]]:
 
 
 def _card_section(summary: dict[str, Any], styles: dict[str, ParagraphStyle], fonts: Fonts) -> list:
-    table = Table(_metric_rows(summary), hAlign="LEFT", colWidths=[45 * mm, 30 * mm, 50 * mm])
+    table = _table(_metric_rows(summary), hAlign="LEFT", colWidths=[45 * mm, 30 * mm, 50 * mm])
     table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts[0]), ("FONTSIZE", (0, 0), (-1, -1), 9),
                                ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey),
                                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f1f5f9"))]))
@@ -139,7 +141,7 @@ def _film_story(page: FilmPage, index: int, total: int, summary: dict[str, Any],
     if page.prediction.get("out_of_distribution"):
         caption = _("Overlay: {method}, class {target} (not a finding: the film is not assessable)").format(
             method=page.method, target=page.target)
-    images = Table([[_image(page.film), _image(page.overlay)],
+    images = _table([[_image(page.film), _image(page.overlay)],
                     [Paragraph(escape(_("Film")), styles["small"]), Paragraph(escape(caption), styles["small"])]],
                    hAlign="LEFT")
     story = [Paragraph(escape(_("LucidDx case report")), styles["title"]),
@@ -181,6 +183,16 @@ def _story(pages: list[FilmPage], summary: dict[str, Any], fonts: Fonts) -> list
     return story
 
 
+_CELLS: "weakref.WeakKeyDictionary[Table, list]" = weakref.WeakKeyDictionary()
+
+
+def _table(rows: list, **style: Any) -> Table:
+    """A reportlab Table that remembers its cells for :func:`_text_of` (reportlab keeps them only privately)."""
+    table = Table(rows, **style)
+    _CELLS[table] = rows
+    return table
+
+
 def _text_of(flowables: list) -> str:
     """Every character the flowables will draw (paragraph text, table cells, nested)."""
     parts: list[str] = []
@@ -188,7 +200,7 @@ def _text_of(flowables: list) -> str:
         if isinstance(item, Paragraph):
             parts.append(item.text)
         elif isinstance(item, Table):
-            for row in item._cellvalues:
+            for row in _CELLS.get(item, []):
                 parts += [cell if isinstance(cell, str) else _text_of(cell if isinstance(cell, list) else [cell]) for cell in row]
     return "".join(parts)
 
