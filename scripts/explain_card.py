@@ -65,7 +65,10 @@ def main() -> None:
         summary.pop("per_film", None)
     result.pop("disagreement", None)  # per-film rows name films; the card needs the summaries only
     result.pop("skipped", None)
+    from core.imaging.methods import METHODS
+
     result.update(
+        labels={m: METHODS[m] for m in result["methods"]},
         command=f"python scripts/explain_card.py --model {ref.spec} --films {args.films} --seed {args.seed}",
         films_from="held-out patients of the version's own training split (chose neither epoch, temperature nor threshold)",
         held_out_total=len(films), seconds=round(time.monotonic() - started, 1), measured=time.strftime("%Y-%m-%d"),
