@@ -14,11 +14,11 @@ import numpy as np
 
 from core.errors import InvalidDatasetError, InvalidExplanationError, LucidDxError
 from core.i18n import _
-from core.imaging import faithfulness, intake
-from core.imaging.classifier import load_classifier
+from core.imaging import intake
 from core.imaging.datasets import class_images, find_class_root, subfolders
-from core.imaging.door import load_image
 from core.imaging.methods import METHODS
+from core.models import registry
+from core.models.cards.sections import EXPLANATIONS_FILE
 
 DEFAULT_LIMIT = 40
 
@@ -64,6 +64,10 @@ def evaluate_films(films: Sequence[tuple[Path, int]], spec: str | None = None, m
                    progress: Callable[[int, int], None] | None = None, seed: int = 0,
                    root: Path | None = None) -> dict[str, Any]:
     """The ``explain-eval`` object for these (file, class index) films; unreadable files are skipped."""
+    from core.imaging import faithfulness  # TensorFlow: only when something is measured
+    from core.imaging.classifier import load_classifier
+    from core.imaging.door import load_image
+
     methods = check_methods(methods)
     model = load_classifier(spec)
     prepared, names, labels, skipped = [], [], [], []
@@ -95,9 +99,35 @@ def evaluate_explanations(data: Path, spec: str | None = None, methods: Sequence
         InvalidDatasetError: the folder does not hold the model's classes, or no readable film.
         InvalidExplanationError: an unknown method.
     """
+    from core.imaging.classifier import load_classifier
+
     check_methods(methods)
     model = load_classifier(spec)
     with intake.open_dataset(Path(data)) as folder:
         root = find_class_root(folder)
         films = labelled_films(root, model.classes, limit, seed)
         return evaluate_films(films, model.spec, methods, progress, seed, root)
+
+
+
+
+def measured_faithfulness(spec: str | None = None) -> dict[str, dict[str, Any]]:
+    """Each method's stored faithfulness for a model version (its ``explanations.json``), {} when unmeasured."""
+    import json
+
+    path = registry.resolve(spec).path / EXPLANATIONS_FILE
+    try:
+        return dict(json.loads(path.read_text()).get("methods") or {})
+    except (OSError, ValueError):
+        return {}
+
+
+def method_label(method: str, measured: dict[str, dict[str, Any]]) -> str:
+    """A method's name with its measured faithfulness beside it (the image page's picker)."""
+    name = METHODS.get(method, method)
+    figures = measured.get(method)
+    if not figures:
+        return name
+    return _("{method} (deletion AUC {deletion} vs random {random}; randomised r {corr})").format(
+        method=name, deletion=f"{figures['deletion_auc']:.2f}", random=f"{figures['random_deletion_auc']:.2f}",
+        corr=f"{figures['randomization_rank_corr']:.2f}")

@@ -148,7 +148,7 @@ def explanation_advice(section: dict[str, Any]) -> str:
     trusted = [m for m, v in verdicts.items() if v["beats_random"] and v["passes_randomization"]]
     name = lambda m: labels.get(m, m)  # noqa: E731
     if not trusted:
-        return _("No method both beat a random pixel order and failed to survive re-initialising the model's top layers "
+        return _("No method both beat a random pixel order and changed when the model's top layers were re-initialised, "
                  "on {n} held-out films: read every map of this model as a rough hint, not as what the model used.").format(n=section.get("n"))
     best = max(trusted, key=lambda m: methods[m]["deletion_gain"] + methods[m]["insertion_gain"])
     copied = [name(m) for m, v in verdicts.items() if not v["passes_randomization"]]
