@@ -80,6 +80,10 @@ def _resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return zoom(heatmap, factors, order=1)
 
 
+_SHAP_MASKERS: dict[int, object] = {}
+_SHAP_MASKERS_LOCK = threading.Lock()
+
+
 def _no_progress(items: object, *_args: object, **_kwargs: object) -> object:
     return items
 
@@ -270,8 +274,11 @@ class Explainer:
         import shap
 
         size = self.input_size
-        if self._shap_explainer is None:  # the masker's partition tree is built once per model size
-            masker = shap.maskers.Image(f"blur({SHAP_BLUR},{SHAP_BLUR})", (size, size, 1))
+        if self._shap_explainer is None:
+            with _SHAP_MASKERS_LOCK:  # the masker's partition tree takes seconds to build: once per input size
+                masker = _SHAP_MASKERS.get(size)
+                if masker is None:
+                    masker = _SHAP_MASKERS[size] = shap.maskers.Image(f"blur({SHAP_BLUR},{SHAP_BLUR})", (size, size, 1))
             self._shap_explainer = shap.Explainer(self._probabilities, masker, output_names=self.classes,
                                                   algorithm="partition")
         values = self._shap_explainer(np.asarray(batch, dtype=np.float32), max_evals=SHAP_EVALS, batch_size=50, outputs=[index],
