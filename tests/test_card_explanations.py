@@ -51,11 +51,13 @@ def test_advice_trusts_the_method_that_beats_random_and_passes_the_sanity_check(
     card = cards.build_card(model_dir)
     section = card["explanations"]
     assert section["n"] == 60 and section["held_out_total"] == 522
-    assert section["verdicts"]["gradcam"] == {"beats_random": True, "passes_randomization": True}
-    assert section["verdicts"]["smoothgrad"] == {"beats_random": True, "passes_randomization": False}
-    assert section["verdicts"]["scorecam"]["beats_random"] is False
+    assert section["verdicts"]["gradcam"] == {"beats_random_deletion": True, "beats_random_insertion": True,
+                                              "passes_randomization": True}
+    assert section["verdicts"]["smoothgrad"]["passes_randomization"] is False
+    assert section["verdicts"]["scorecam"]["beats_random_deletion"] is False
     # SmoothGrad has the better deletion AUC, but its map survives randomising the model: Grad-CAM is trusted.
     assert section["advice"].startswith("Trust Grad-CAM first") and "SmoothGrad:" in section["advice"]
+    assert "insertion curve is not clearly above random" not in section["advice"]
     text = cards.render_markdown(card)
     assert "## Explanations" in text and "0.450 (0.400-0.500) (0.700)" in text and "explain_card.py" in text
 
