@@ -41,6 +41,9 @@ def main() -> None:
     parser.add_argument("--films", type=int, default=60)
     parser.add_argument("--data", default=None, help="the training folder (default: the meta's, from the repo root)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--methods", default=None, help="comma-separated (default: every method)")
+    parser.add_argument("--merge", action="store_true",
+                        help="add these methods to the stored explanations.json (each method keeps its own n)")
     args = parser.parse_args()
 
     import numpy as np
@@ -59,21 +62,31 @@ def main() -> None:
         share = (args.films - len(chosen)) // (len(np.unique(labels)) - k)
         chosen.extend(sorted(rng.choice(members, size=min(share, len(members)), replace=False).tolist()))
     started = time.monotonic()
-    result = evaluate_films([films[i] for i in chosen], ref.spec, None,
+    methods = [m for m in args.methods.split(",") if m] if args.methods else None
+    result = evaluate_films([films[i] for i in chosen], ref.spec, methods,
                             progress=lambda d, n: print(f"{d}/{n} films", file=sys.stderr, flush=True), seed=args.seed)
     for summary in result["methods"].values():
         summary.pop("per_film", None)
+        summary["n"] = result["n"]
     result.pop("disagreement", None)  # per-film rows name films; the card needs the summaries only
     result.pop("skipped", None)
     from core.imaging.methods import METHODS
 
     result.update(
         labels={m: METHODS[m] for m in result["methods"]},
-        command=f"python scripts/explain_card.py --model {ref.spec} --films {args.films} --seed {args.seed}",
+        command=f"python scripts/explain_card.py --model {ref.spec} --films {args.films} --seed {args.seed}"
+                + (f" --methods {args.methods}" if args.methods else ""),
         films_from="held-out patients of the version's own training split (chose neither epoch, temperature nor threshold)",
         held_out_total=len(films), seconds=round(time.monotonic() - started, 1), measured=time.strftime("%Y-%m-%d"),
     )
     out = ref.path / "explanations.json"
+    if args.merge and out.is_file():
+        stored = json.loads(out.read_text())
+        for method, summary in result["methods"].items():
+            stored["methods"][method] = {**summary, "command": result["command"]}
+            stored["labels"][method] = result["labels"][method]
+        stored["seconds"] = round(stored.get("seconds", 0) + result["seconds"], 1)
+        result = stored
     out.write_text(json.dumps(result, indent=1, sort_keys=True) + "\n")
     print(f"wrote {out} ({result['n']} films, {result['seconds']} s)")
 

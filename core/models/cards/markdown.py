@@ -208,7 +208,10 @@ def _explanations(card: dict[str, Any]) -> list[str]:
     labels = e.get("labels") or {}
     for method, s in (e.get("methods") or {}).items():
         ci = s.get("intervals") or {}
-        lines.append(_row([labels.get(method, method),
+        name = labels.get(method, method)
+        if s.get("n") not in (None, e["n"]):
+            name += " " + _("(n = {n})").format(n=s["n"])
+        lines.append(_row([name,
                            f"{_with_ci(s['deletion_auc'], ci.get('deletion_auc'))} ({_fmt(s['random_deletion_auc'])})",
                            f"{_with_ci(s['insertion_auc'], ci.get('insertion_auc'))} ({_fmt(s['random_insertion_auc'])})",
                            _with_ci(s["randomization_rank_corr"], ci.get("randomization_rank_corr")),

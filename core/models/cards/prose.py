@@ -161,7 +161,7 @@ def explanation_advice(section: dict[str, Any]) -> str:
     text = _("Trust {method} first for this model: on {n} held-out films its map beat a random pixel order (deletion AUC "
              "{deletion} vs {random_deletion}, insertion {insertion} vs {random_insertion}) and changed when the model's top "
              "layers were re-initialised (rank correlation {corr}).").format(
-        method=name(best), n=section.get("n"), deletion=f"{figures['deletion_auc']:.2f}",
+        method=name(best), n=figures.get("n", section.get("n")), deletion=f"{figures['deletion_auc']:.2f}",
         random_deletion=f"{figures['random_deletion_auc']:.2f}", insertion=f"{figures['insertion_auc']:.2f}",
         random_insertion=f"{figures['random_insertion_auc']:.2f}", corr=f"{figures['randomization_rank_corr']:.2f}")
     if not verdicts[best]["beats_random_insertion"]:
