@@ -139,3 +139,24 @@ def test_explain_eval_on_real_films_gradcam_beats_random_and_a_random_network_do
     # A fully re-initialised network gives maps unrelated to the trained one's.
     assert abs(gradcam["randomization_cascade"]["all"]) < 0.5
     assert gradcam["randomization_rank_corr"] < 0.5
+
+
+def test_an_unknown_method_and_a_one_class_folder_are_refused_with_our_errors(tmp_path) -> None:
+    from core.errors import InvalidDatasetError, InvalidExplanationError
+    from core.services import explanations
+
+    with pytest.raises(InvalidExplanationError, match="Unknown explanation method 'occlusion'"):
+        explanations.check_methods(["gradcam", "occlusion"])
+    assert explanations.check_methods(None)[:2] == ["gradcam", "gradcam++"]
+    (tmp_path / "NORMAL").mkdir()
+    shutil.copy(sorted((CHEST_XRAY_TRAIN / "NORMAL").glob("*.jpeg"))[0], tmp_path / "NORMAL")
+    with pytest.raises(InvalidDatasetError, match="needs a subfolder per class"):
+        explanations.labelled_films(tmp_path, ["NORMAL", "PNEUMONIA"], 4)
+
+
+def test_a_limit_takes_an_equal_share_per_class_and_the_same_films_again() -> None:
+    from core.services import explanations
+
+    first = explanations.labelled_films(CHEST_XRAY_TRAIN, ["NORMAL", "PNEUMONIA"], 7, seed=3)
+    assert [label for _p, label in first].count(0) == 3 and len(first) == 7
+    assert first == explanations.labelled_films(CHEST_XRAY_TRAIN, ["NORMAL", "PNEUMONIA"], 7, seed=3)
