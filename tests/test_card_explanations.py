@@ -52,7 +52,7 @@ def test_advice_trusts_the_method_that_beats_random_and_passes_the_sanity_check(
     section = card["explanations"]
     assert section["n"] == 60 and section["held_out_total"] == 522
     assert section["verdicts"]["gradcam"] == {"beats_random_deletion": True, "beats_random_insertion": True,
-                                              "passes_randomization": True}
+                                              "passes_randomization": True, "stable": True}
     assert section["verdicts"]["smoothgrad"]["passes_randomization"] is False
     assert section["verdicts"]["scorecam"]["beats_random_deletion"] is False
     # SmoothGrad has the better deletion AUC, but its map survives randomising the model: Grad-CAM is trusted.
@@ -60,6 +60,16 @@ def test_advice_trusts_the_method_that_beats_random_and_passes_the_sanity_check(
     assert "insertion curve is not clearly above random" not in section["advice"]
     text = cards.render_markdown(card)
     assert "## Explanations" in text and "0.450 (0.400-0.500) (0.700)" in text and "explain_card.py" in text
+
+
+def test_a_map_that_changes_under_invisible_noise_is_not_trusted(model_dir: Path) -> None:
+    stored = json.loads(json.dumps(STORED))
+    lime = summary(0.30, 0.70, 0.95, 0.70, 0.0, 0.1, 0.2)  # the most faithful, passes randomisation...
+    lime["intervals"]["stability_rank_corr"] = [0.41, 0.53]  # ...but unstable
+    stored["methods"]["lime"], stored["labels"]["lime"] = lime, "LIME"
+    (model_dir / "explanations.json").write_text(json.dumps(stored))
+    advice = cards.build_card(model_dir)["explanations"]["advice"]
+    assert advice.startswith("Trust Grad-CAM first") and "LIME: the map changes under noise" in advice
 
 
 def test_no_trusted_method_is_said_plainly_and_the_advice_is_localized(model_dir: Path) -> None:
