@@ -32,6 +32,7 @@ PAGES = [
     (st.Page("pages/risk_training.py", title=_("Risk model from a table"), icon=":material/table_chart:"), "train-risk"),
     (st.Page("pages/site_validation.py", title=_("Site validation"), icon=":material/verified:"), "validate"),
     (st.Page("pages/archive_scoring.py", title=_("Score an archive"), icon=":material/dataset:"), "evaluate"),
+    (st.Page("pages/explanation_lab.py", title=_("Explanation lab"), icon=":material/biotech:"), "evaluate"),
     (st.Page("pages/admin.py", title=_("Administration"), icon=":material/admin_panel_settings:"), "users"),
 ]
 # Every page stays reachable by its address, so a bookmark or a link a colleague sent opens that page after

@@ -15,6 +15,7 @@ from core.i18n import _
 from core.services import imaging as diagnosis
 from core import i18n
 from core.services import audit, deid, table_export
+from core.services import explanations
 from ui.auth import allows, guarded, require_page
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
@@ -225,8 +226,12 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     st.markdown("#### " + _("Film viewer: why the model said it"))
     classes = list(prediction.probabilities)
     c1, c2, c3 = st.columns(3)
-    method = c1.selectbox(_("Explanation method"), list(diagnosis.METHODS), format_func=diagnosis.METHODS.get,
-                          key="explain_method")
+    measured = explanations.measured_faithfulness(spec)  # each method's faithfulness, measured on held-out films
+    method = c1.selectbox(_("Explanation method"), list(diagnosis.METHODS),
+                          format_func=lambda m: explanations.method_label(m, measured), key="explain_method",
+                          help=_("Beside each method: its deletion AUC against a random pixel order (lower is more "
+                                 "faithful) and its rank correlation with the map of a model with re-initialised top "
+                                 "layers (lower is better), from the model card's Explanations section."))
     target = c2.selectbox(_("Explain class"), classes, index=classes.index(prediction.decision),
                           key=f"explain_class_{result.digest}")
     opacity = c3.slider(_("Heatmap opacity"), 0.0, 1.0, 0.45, 0.05, key="heatmap_opacity")

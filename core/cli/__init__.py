@@ -10,12 +10,12 @@ from __future__ import annotations
 import argparse
 import os
 
-from core.cli import access, auditing, engine, imaging, models, node, service, tabular, validation
+from core.cli import access, auditing, engine, explain, imaging, models, node, service, tabular, validation
 from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, Parser, emit, log, safe_text
 from core import i18n
 from core.errors import LucidDxError, ModelNotFoundError, RegistryError
 
-GROUPS = (imaging, tabular, models, validation, access, node, service, engine)
+GROUPS = (imaging, tabular, models, validation, explain, access, node, service, engine)
 
 
 def build_parser() -> argparse.ArgumentParser:

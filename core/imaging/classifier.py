@@ -99,6 +99,21 @@ class ImageClassifier:
     def spec(self) -> str:
         return self.ref.spec
 
+    def with_network(self, network: Any) -> "ImageClassifier":
+        """A copy that predicts with ``network`` (same classes, input, threshold, OOD detector).
+
+        For the sanity checks of explanations (``core.imaging.faithfulness``): the same classifier with
+        its top layers re-initialised. ``network`` must have this one's layer names and outputs.
+        """
+        import copy
+
+        twin = copy.copy(self)
+        twin.model = network
+        twin._with_features = keras.Model(network.inputs, [network.outputs[0], network.get_layer(FEATURES_LAYER).output])
+        signature = [tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)]
+        twin._infer = tf.function(lambda x: twin._with_features(x, training=False), input_signature=signature)
+        return twin
+
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
         """(H, W) greyscale in [0, 1] -> (S, S, 1) model input."""
         return preprocessing.prepare(pixels, self.input_size, self.preprocessing)

@@ -7,4 +7,6 @@ METHODS: dict[str, str] = {
     "gradcam++": "Grad-CAM++",
     "scorecam": "Faster Score-CAM",
     "smoothgrad": "SmoothGrad",
+    "lime": "LIME",
+    "shap": "SHAP (Partition)",
 }

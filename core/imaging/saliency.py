@@ -1,4 +1,4 @@
-"""Why did the model say that? Grad-CAM, Grad-CAM++, Faster Score-CAM and SmoothGrad via tf-keras-vis.
+"""Why did the model say that? Grad-CAM, Grad-CAM++, Faster Score-CAM and SmoothGrad via tf-keras-vis; LIME, SHAP.
 
 Every map here is computed from the loaded model's own gradients or activations. The visualizers
 are built once per loaded classifier (``get_explainer``) around one *clone* of its network whose
@@ -39,6 +39,10 @@ PENULTIMATE_LAYER = LAST_CONV_LAYER
 SCORECAM_MAX_N = 10  # Faster Score-CAM: mask with the 10 highest-variance channels only
 SMOOTHGRAD_SAMPLES = 20
 SMOOTHGRAD_NOISE = 0.20  # noise sigma as a fraction of the input's range
+LIME_SEGMENTS = 50  # SLIC superpixels per film
+LIME_SAMPLES = 300  # perturbed copies LIME fits its local linear model on
+SHAP_EVALS = 300  # model calls of SHAP's Partition explainer (a hierarchy of image halves)
+SHAP_BLUR = 16  # the masker's blur kernel: a hidden region is seen blurred, as in the deletion metric
 _EPSILON = 1e-7
 
 
@@ -74,6 +78,21 @@ def _resize_map(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
         return heatmap
     factors = (shape[0] / heatmap.shape[0], shape[1] / heatmap.shape[1])
     return zoom(heatmap, factors, order=1)
+
+
+_SHAP_MASKERS: dict[int, object] = {}
+_SHAP_MASKERS_LOCK = threading.Lock()
+
+
+def _no_progress(items: object, *_args: object, **_kwargs: object) -> object:
+    return items
+
+
+def _unit_scale(heat: np.ndarray) -> np.ndarray:
+    """Divide by the maximum: SHAP and LIME weights are tiny (a probability shared among pixels), below
+    ``normalise``'s epsilon; a map of zeros stays zeros."""
+    top = float(np.max(heat)) if heat.size else 0.0
+    return (heat / top).astype(np.float32) if top > 0 else np.zeros_like(heat, dtype=np.float32)
 
 
 class _TracedModel:
@@ -112,6 +131,7 @@ class Explainer:
         self.input_size = classifier.input_size
         self._classifier = weakref.ref(classifier)
         self._lock = threading.Lock()
+        self._shap_explainer: object | None = None
         size = self.input_size
         with _quiet():
             # clone=True: ReplaceToLinear works on a copy; the shared model keeps its softmax.
@@ -209,10 +229,61 @@ class Explainer:
             elif method == "scorecam":
                 max_n = min(SCORECAM_MAX_N, int(self.linear_model.get_layer(PENULTIMATE_LAYER).output.shape[-1]))
                 raw = self.scorecam(score, batch, max_N=max_n, batch_size=max_n, **common)
+            elif method == "lime":
+                raw = self._lime(batch, index)
+            elif method == "shap":
+                raw = self._shap(batch, index)
             else:
                 raw = self.saliency(score, batch, smooth_samples=SMOOTHGRAD_SAMPLES, smooth_noise=SMOOTHGRAD_NOISE)
         heatmap = normalise(_resize_map(np.asarray(raw, dtype=np.float32)[0], (self.input_size, self.input_size)))
         return Explanation(method, self.classes[index], heatmap)
+
+    def _probabilities(self, batch: np.ndarray) -> np.ndarray:
+        """(N, S, S, 1) -> class probabilities (N, K) through the traced linear copy."""
+        logits = self._logits(tf.convert_to_tensor(np.asarray(batch, dtype=np.float32)))
+        return tf.nn.softmax(logits).numpy().astype(np.float64)
+
+    def _lime(self, batch: np.ndarray, index: int) -> np.ndarray:
+        """LIME (Ribeiro et al. 2016) on SLIC superpixels: each superpixel's weight for class ``index``.
+
+        Hidden superpixels take their own mean (LIME's default); negative weights (evidence against the
+        class) are clipped to 0, as Grad-CAM's ReLU does. Seeded: the same film gives the same map.
+        """
+        from lime import lime_image
+        from skimage.segmentation import slic
+
+        lime_image.tqdm = _no_progress  # lime 0.2.0.1 draws a progress bar on stderr for every film
+
+        grey = batch[0, ..., 0].astype(np.float64)
+        rgb = np.repeat(grey[..., np.newaxis], 3, axis=-1)
+
+        def segment(image: np.ndarray) -> np.ndarray:
+            return slic(image, n_segments=LIME_SEGMENTS, compactness=10, start_label=0, channel_axis=-1)
+
+        explainer = lime_image.LimeImageExplainer(random_state=0)
+        found = explainer.explain_instance(rgb, lambda images: self._probabilities(images[..., :1]), labels=(index,),
+                                           top_labels=None, num_samples=LIME_SAMPLES, batch_size=50,
+                                           segmentation_fn=segment, random_seed=0)
+        heat = np.zeros(grey.shape, dtype=np.float32)
+        for segment_id, weight in found.local_exp[index]:
+            heat[found.segments == segment_id] = max(float(weight), 0.0)
+        return _unit_scale(heat)[np.newaxis]
+
+    def _shap(self, batch: np.ndarray, index: int) -> np.ndarray:
+        """SHAP's Partition explainer (Owen values over a hierarchy of image halves) with a blur masker."""
+        import shap
+
+        size = self.input_size
+        if self._shap_explainer is None:
+            with _SHAP_MASKERS_LOCK:  # the masker's partition tree takes seconds to build: once per input size
+                masker = _SHAP_MASKERS.get(size)
+                if masker is None:
+                    masker = _SHAP_MASKERS[size] = shap.maskers.Image(f"blur({SHAP_BLUR},{SHAP_BLUR})", (size, size, 1))
+            self._shap_explainer = shap.Explainer(self._probabilities, masker, output_names=self.classes,
+                                                  algorithm="partition")
+        values = self._shap_explainer(np.asarray(batch, dtype=np.float32), max_evals=SHAP_EVALS, batch_size=50, outputs=[index],
+                           silent=True).values
+        return _unit_scale(np.maximum(np.asarray(values, dtype=np.float64).reshape(size, size), 0.0))[np.newaxis]
 
     def _require_classifier(self) -> ImageClassifier:
         classifier = self._classifier()

@@ -116,8 +116,8 @@ def test_visualizers_are_built_once_and_the_shared_model_keeps_its_softmax(class
 
 
 def test_unknown_method_or_class_is_refused_with_our_error(classifier, prepared) -> None:
-    with pytest.raises(InvalidExplanationError, match="method 'lime'.*gradcam"):
-        saliency.explain(classifier, prepared, "lime")
+    with pytest.raises(InvalidExplanationError, match="method 'occlusion'.*gradcam"):  # lime is a method now
+        saliency.explain(classifier, prepared, "occlusion")
     with pytest.raises(InvalidExplanationError, match="class 'FRACTURE'.*NORMAL"):
         saliency.explain(classifier, prepared, "gradcam", "FRACTURE")
     with pytest.raises(InvalidExplanationError, match="out of range"):

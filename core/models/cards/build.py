@@ -68,7 +68,7 @@ def fingerprint(model_dir: Path) -> str:
     digest = hashlib.sha256()
     meta = {k: v for k, v in read_meta(model_dir).items() if k not in ("name", "version")}
     digest.update(json.dumps(meta, sort_keys=True, default=str).encode())
-    for name in (PREDICTIONS_FILE, OOD_FILE, str(meta.get("model_file", ""))):
+    for name in (PREDICTIONS_FILE, OOD_FILE, str(meta.get("model_file", "")), sections.EXPLANATIONS_FILE):
         path = model_dir / name
         if name and path.is_file():
             digest.update(name.encode())
@@ -163,7 +163,7 @@ def _build_card(model_dir: Path) -> dict[str, Any]:
     texts, documented = texts_for(meta)
     analyses = quantitative_analyses(meta, preds)
     binary = _positive_index(meta) is not None
-    return {
+    card = {
         "schema_version": CARD_SCHEMA_VERSION,
         "generated": {
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -181,3 +181,8 @@ def _build_card(model_dir: Path) -> dict[str, Any]:
         "ethical_considerations": texts["ethical"],
         "caveats_and_recommendations": list(texts["caveats"]) + computed_caveats(analyses),
     }
+    explained = sections.explanations(model_dir)
+    if explained is not None:
+        card["explanations"] = explained
+        card["generated"]["from"].append(sections.EXPLANATIONS_FILE)
+    return card

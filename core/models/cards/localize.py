@@ -15,7 +15,8 @@ from typing import Any
 
 from core import i18n
 from core.i18n import N_, _
-from core.models.cards.prose import computed_caveats, decision_text, evaluation_description, uncertainty_text
+from core.models.cards.prose import (computed_caveats, decision_text, evaluation_description, explanation_advice,
+                                     uncertainty_text)
 
 # The simulated acquisition changes of core.imaging.perturbations, as a reader names them.
 ACQUISITION_CHANGES = {"clean": N_("unchanged"), "blur": N_("blur"), "sharpen": N_("sharpening"), "noise": N_("noise"),
@@ -107,5 +108,7 @@ def localized(card: dict[str, Any]) -> dict[str, Any]:
     out["caveats_and_recommendations"] = _caveats(card)
     _analyses(out["quantitative_analyses"])
     _evidence(out)
+    if out.get("explanations"):
+        out["explanations"]["advice"] = explanation_advice(out["explanations"])
     out["language"] = i18n.language()
     return out

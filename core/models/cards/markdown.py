@@ -186,12 +186,48 @@ def _evidence(card: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _with_ci(value: float | None, interval: list | None) -> str:
+    low, high = interval or [None, None]
+    return f"{_fmt(value)} ({_fmt(low)}-{_fmt(high)})" if low is not None else _fmt(value)
+
+
+def _explanations(card: dict[str, Any]) -> list[str]:
+    """How far each saliency method can be trusted for this model: measured faithfulness and sanity check."""
+    e = card.get("explanations")
+    if not e:
+        return []
+    lines = ["", _("## Explanations"), "", f"**{e['advice']}**", "",
+             _("Measured on {n} held-out films ({counts}) the model did not train on, of {total} held-out in all; "
+               "pixels removed to a blurred copy of the film in {steps} steps; means with 95% bootstrap intervals over films. "
+               "Deletion AUC: lower is more faithful; insertion AUC: higher; randomisation: rank correlation with the map "
+               "of the model with its top layers re-initialised, lower means the map depends on what the model learned.").format(
+                 n=e["n"], counts=", ".join(f"{c}: {k}" for c, k in (e.get("classes") or {}).items()),
+                 total=e.get("held_out_total", "?"), steps=e.get("steps")), "",
+             _row([_("Method"), _("Deletion AUC (random)"), _("Insertion AUC (random)"), _("Randomisation r"),
+                   _("Stability r"), _("Seconds per film")]), "|---" * 6 + "|"]
+    labels = e.get("labels") or {}
+    for method, s in (e.get("methods") or {}).items():
+        ci = s.get("intervals") or {}
+        name = labels.get(method, method)
+        if s.get("n") not in (None, e["n"]):
+            name += " " + _("(n = {n})").format(n=s["n"])
+        lines.append(_row([name,
+                           f"{_with_ci(s['deletion_auc'], ci.get('deletion_auc'))} ({_fmt(s['random_deletion_auc'])})",
+                           f"{_with_ci(s['insertion_auc'], ci.get('insertion_auc'))} ({_fmt(s['random_insertion_auc'])})",
+                           _with_ci(s["randomization_rank_corr"], ci.get("randomization_rank_corr")),
+                           _with_ci(s["stability_rank_corr"], ci.get("stability_rank_corr")), _fmt(s["seconds_per_film"], 2)]))
+    if e.get("command"):
+        lines += ["", _("Computed with: {command}").format(command=f"`{e['command']}`")]
+    return lines
+
+
 def render_markdown(card: dict[str, Any]) -> str:
     """The card as Markdown in the current language: every section, tables for metrics, thresholds and subgroups."""
     card = localized(card)
     qa = card["quantitative_analyses"]
     lines = _details(card) + _evidence(card) + _use_and_factors(card) + _data(card)
     lines += _overall_and_confusion(qa) + _thresholds_and_subgroups(qa) + _calibration_robustness_ood(qa)
+    lines += _explanations(card)
     lines += ["", _("## Ethical considerations"), ""] + _bullets(card["ethical_considerations"])
     lines += ["", _("## Caveats and recommendations"), ""] + _bullets(card["caveats_and_recommendations"])
     return "\n".join(lines) + "\n"

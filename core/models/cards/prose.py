@@ -120,3 +120,67 @@ def evaluation_description(kind: str | None, folds: int | None, fraction: float 
                  "so no patient is on both sides.").format(fraction=format_percent(fraction, 0))
     return _("Held-out validation split of the training folder, split by patient (file-name prefixes) so no patient "
              "is on both sides.")
+
+
+# --- Explanations (issue 25): which saliency method a reader may trust for this model, from measured figures.
+TRUST_MAX_RANDOMIZED_CORR = 0.5  # the map of a network with its top layers re-initialised must differ this much
+TRUST_MIN_STABILITY = 0.8  # the map of the film plus invisible noise must keep this rank correlation
+
+
+def explanation_verdicts(methods: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool]]:
+    """Per method: beats a random order on deletion, and on insertion (the whole 95% interval of the gain
+    above 0), and passes the randomisation sanity check (upper bound of the rank correlation below the limit)."""
+    out = {}
+    for method, s in methods.items():
+        intervals = s.get("intervals") or {}
+        low_del = (intervals.get("deletion_gain") or [None])[0]
+        low_ins = (intervals.get("insertion_gain") or [None])[0]
+        high_rand = (intervals.get("randomization_rank_corr") or [None, None])[1]
+        low_stable = (intervals.get("stability_rank_corr") or [None])[0]
+        out[method] = {"stable": low_stable is None or low_stable >= TRUST_MIN_STABILITY,
+                       "beats_random_deletion": low_del is not None and low_del > 0,
+                       "beats_random_insertion": low_ins is not None and low_ins > 0,
+                       "passes_randomization": high_rand is not None and high_rand < TRUST_MAX_RANDOMIZED_CORR}
+    return out
+
+
+def explanation_advice(section: dict[str, Any]) -> str:
+    """In words: which method to trust for this model and why (current language), from the stored figures.
+
+    The randomisation check and stability are the gates (a map that survives re-initialising the model cannot
+    show what the model learned, however faithful it scores; one that changes under invisible noise cannot be
+    read for one film); among the methods that pass, the one whose deletion curve beats a random order by the
+    most is trusted first; insertion is reported beside it.
+    """
+    methods = section.get("methods") or {}
+    labels = section.get("labels") or {}
+    verdicts = explanation_verdicts(methods)
+    trusted = [m for m, v in verdicts.items() if v["beats_random_deletion"] and v["passes_randomization"] and v["stable"]]
+    name = lambda m: labels.get(m, m)  # noqa: E731
+    if not trusted:
+        return _("No method both beat a random pixel order and changed when the model's top layers were re-initialised, "
+                 "on {n} held-out films: read every map of this model as a rough hint, not as what the model used.").format(n=section.get("n"))
+    best = max(trusted, key=lambda m: methods[m]["deletion_gain"])
+    figures = methods[best]
+    text = _("Trust {method} first for this model: on {n} held-out films its map beat a random pixel order (deletion AUC "
+             "{deletion} vs {random_deletion}, insertion {insertion} vs {random_insertion}) and changed when the model's top "
+             "layers were re-initialised (rank correlation {corr}).").format(
+        method=name(best), n=figures.get("n", section.get("n")), deletion=f"{figures['deletion_auc']:.2f}",
+        random_deletion=f"{figures['random_deletion_auc']:.2f}", insertion=f"{figures['insertion_auc']:.2f}",
+        random_insertion=f"{figures['random_insertion_auc']:.2f}", corr=f"{figures['randomization_rank_corr']:.2f}")
+    if not verdicts[best]["beats_random_insertion"]:
+        text += " " + _("Its insertion curve is not clearly above random's: removing the pixels it ranks first lowers "
+                        "the model's score, but revealing them alone restores it hardly faster than random pixels do.")
+    others = [name(m) for m in trusted if m != best]
+    if others:
+        text += " " + _("{methods} also passed every check, with a smaller gain over random.").format(methods=", ".join(others))
+    shaky = [name(m) for m, v in verdicts.items() if v["passes_randomization"] and not v["stable"]]
+    if shaky:
+        text += " " + _("{methods}: the map changes under noise too small to see, so one film's map cannot be relied on.").format(
+            methods=", ".join(shaky))
+    copied = [name(m) for m, v in verdicts.items() if not v["passes_randomization"]]
+    if copied:
+        text += " " + _("{methods}: the map stays much the same on a model with re-initialised top layers, so it shows the "
+                        "film's structure more than what the model learned; do not read it as the model's reasons.").format(
+            methods=", ".join(copied))
+    return text

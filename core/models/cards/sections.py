@@ -8,7 +8,10 @@ import numpy as np
 
 from core.i18n import N_
 from core.models import kinds, metrics
-from core.models.cards.prose import decision_text, evaluation_description, uncertainty_text
+from core.models.cards.prose import (decision_text, evaluation_description, explanation_advice, explanation_verdicts,
+                                     uncertainty_text)
+
+EXPLANATIONS_FILE = "explanations.json"
 
 
 def model_details(meta: dict[str, Any], documented: bool) -> dict[str, Any]:
@@ -92,3 +95,21 @@ def factors(texts: dict[str, Any], analyses: dict[str, Any]) -> dict[str, Any]:
     evaluated = [{"subgroup": e["subgroup"], "label": e["label"], "n": e["n"]} for e in analyses.get("subgroups", [])]
     return {"relevant": texts["factors"],
             "evaluated": evaluated or [{"subgroup": "all", "label": N_("no subgroups available"), "n": analyses["n"]}]}
+
+
+def explanations(model_dir: Any) -> dict[str, Any] | None:
+    """The measured faithfulness of each explanation method (``explanations.json``, written by
+    scripts/explain_card.py on the version's held-out films), with which method to trust; None without one."""
+    import json
+    from pathlib import Path
+
+    path = Path(model_dir) / EXPLANATIONS_FILE
+    if not path.is_file():
+        return None
+    stored = json.loads(path.read_text())
+    keep = ("n", "classes", "removal", "steps", "blur_sigma", "noise_sigma", "cascade", "headline_stage", "methods",
+            "labels", "command", "films_from", "held_out_total", "measured", "seconds")
+    section = {k: stored[k] for k in keep if k in stored}
+    section["verdicts"] = explanation_verdicts(section.get("methods") or {})
+    section["advice"] = explanation_advice(section)
+    return section
