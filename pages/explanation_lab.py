@@ -7,7 +7,7 @@ import streamlit as st
 from core.charts import explanations as explanation_charts
 from core.errors import LucidDxError
 from core.i18n import _
-from core.services import catalog
+from core.services import audit, catalog
 from core.services import explanations
 from core.services import table_export
 from core.services import training as training_service
@@ -55,9 +55,11 @@ def run(spec: str) -> None:
             with st.status(_("Measuring {count} methods on up to {n} films…").format(count=len(methods), n=int(limit)),
                            expanded=True) as status:
                 bar = st.progress(0.0)
-                result = explanations.evaluate_explanations(
-                    data, spec, methods, int(limit),
-                    progress=lambda done, total: bar.progress(done / total, text=_("{done} of {total} films").format(done=done, total=total)))
+                with audit.acting(USER, "evaluate", model=spec):  # authorized, run and recorded there
+                    result = explanations.evaluate_explanations(
+                        data, spec, methods, int(limit),
+                        progress=lambda done, total: bar.progress(done / total, text=_("{done} of {total} films").format(
+                            done=done, total=total)))
                 status.update(label=_("Measured on {n} films.").format(n=result["n"]), state="complete")
             st.session_state[RESULT_KEY] = result
     except LucidDxError as exc:

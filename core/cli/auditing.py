@@ -20,7 +20,7 @@ AUDITED = {
     "predict": ("predict", catalog.IMAGE_CLASSIFIER), "evaluate": ("evaluate", catalog.IMAGE_CLASSIFIER),
     "validate": ("validate", catalog.IMAGE_CLASSIFIER), "train": ("train", None),
     "risk": ("risk", catalog.TABULAR_RISK), "train-risk": ("train-risk", None),
-    "report": ("report", catalog.IMAGE_CLASSIFIER),
+    "report": ("report", catalog.IMAGE_CLASSIFIER), "explain-eval": ("evaluate", catalog.IMAGE_CLASSIFIER),
 }
 
 

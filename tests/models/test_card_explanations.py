@@ -13,7 +13,7 @@ from core.models import cards
 from core.models.cards import sections
 from core.services import explanations
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHEST = ROOT / "models" / "chest_xray" / "2"
 
 
