@@ -89,7 +89,10 @@ def exchange(code: str, now: datetime | None = None) -> tuple[str, Session] | No
         row = db.execute(sa.select(table).where(table.c.handoff_sha256 == _digest(code))).first()
         if row is None:
             return None
-        db.execute(table.update().where(table.c.id == row.id).values(handoff_sha256=None, handoff_expires=None))
+        used = db.execute(table.update().where(table.c.id == row.id, table.c.handoff_sha256 == row.handoff_sha256)
+                          .values(handoff_sha256=None, handoff_expires=None))
+        if used.rowcount != 1:  # two requests raced with one code: only the one that used it up goes on
+            return None
     if accounts._aware(row.handoff_expires) < now or _ending(row, now) is not None:
         return None
     with store.begin() as db:

@@ -54,16 +54,24 @@ def sign_in(name: str, password: str, client: str) -> tuple[Account, Session, st
     except AuthenticationError as exc:
         _login_record(name, "locked" if isinstance(exc, AccountLockedError) else "failed")
         raise
+    return account, *_opened_and_recorded(account)
+
+
+def _opened_and_recorded(account: Account) -> tuple[Session, str]:
+    """A new session recorded as a login; if the record cannot be written the session is ended again
+    before the error goes up, so nobody holds a session the audit log does not show."""
     session, code = sessions.open_session(account.name)
-    audit.record(account.name, account.role, "login", outcome="ok")
-    return account, session, code
+    try:
+        audit.record(account.name, account.role, "login", outcome="ok")
+    except Exception:
+        sessions.end(session.id, "signed-out")
+        raise
+    return session, code
 
 
 def open_after_sso(account: Account) -> tuple[Session, str]:
     """A browser session for an account the hospital's identity provider signed in; recorded as a login."""
-    session, code = sessions.open_session(account.name)
-    audit.record(account.name, account.role, "login", outcome="ok")
-    return session, code
+    return _opened_and_recorded(account)
 
 
 def exchange(code: str, now: datetime | None = None) -> tuple[str, Session] | None:

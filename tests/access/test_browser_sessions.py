@@ -92,3 +92,18 @@ def test_sign_in_and_sign_out_are_recorded_and_a_failure_opens_no_session(doctor
     signin.end_session(account.name, account.role, session.id, None)
     outcomes = [(r.user, r.action, r.outcome) for r in audit.records()][-3:]
     assert outcomes == [(doctor, "login", "failed"), (doctor, "login", "ok"), (doctor, "logout", "ok")]
+
+
+def test_a_sign_in_that_cannot_be_recorded_leaves_no_live_session(doctor: str, monkeypatch) -> None:
+    from core.access import audit
+    from core.errors import AccessStoreError
+
+    def unwritable(*_args, **_kwargs):
+        raise AccessStoreError("the audit log cannot be written")
+
+    monkeypatch.setattr(audit, "record", unwritable)
+    with pytest.raises(AccessStoreError):
+        signin.sign_in(doctor, PASSWORD, client="ip:192.0.2.3")
+    with store.begin() as db:
+        rows = db.execute(sa.select(store.browser_sessions)).all()
+    assert len(rows) == 1 and rows[0].ended is not None and rows[0].handoff_sha256 is None  # opened, then ended
