@@ -24,12 +24,18 @@ apply_language()
 
 # Each page with the action it needs: a page is listed only to roles that may use it (and checks again itself).
 PAGES = [
-    (st.Page("pages/image_diagnosis.py", title=_("Image diagnosis"), icon=":material/radiology:", default=True), "predict"),
+    (
+        st.Page("pages/image_diagnosis.py", title=_("Image diagnosis"), icon=":material/radiology:", default=True),
+        "predict",
+    ),
     (st.Page("pages/patient_risk.py", title=_("Patient risk"), icon=":material/monitor_heart:"), "risk"),
     (st.Page("pages/model_cards.py", title=_("Model cards"), icon=":material/fact_check:"), "cards"),
     (st.Page("pages/worklist.py", title=_("DICOM worklist"), icon=":material/list_alt:"), "worklist"),
     (st.Page("pages/retrain.py", title=_("Retrain"), icon=":material/model_training:"), "train"),
-    (st.Page("pages/risk_training.py", title=_("Risk model from a table"), icon=":material/table_chart:"), "train-risk"),
+    (
+        st.Page("pages/risk_training.py", title=_("Risk model from a table"), icon=":material/table_chart:"),
+        "train-risk",
+    ),
     (st.Page("pages/site_validation.py", title=_("Site validation"), icon=":material/verified:"), "validate"),
     (st.Page("pages/archive_scoring.py", title=_("Score an archive"), icon=":material/dataset:"), "evaluate"),
     (st.Page("pages/explanation_lab.py", title=_("Explanation lab"), icon=":material/biotech:"), "evaluate"),
@@ -51,10 +57,17 @@ with st.sidebar:
         st.page_link(page)
     st.divider()
     auth.sidebar(user)
-    st.selectbox(_("Language"), list(i18n.LANGUAGES), format_func=i18n.LANGUAGES.get, key="language",
-                 on_change=auth.remember_language)
+    st.selectbox(
+        _("Language"),
+        list(i18n.LANGUAGES),
+        format_func=i18n.LANGUAGES.get,
+        key="language",
+        on_change=auth.remember_language,
+    )
     st.caption(
-        _("LucidDx is decision support for qualified clinicians. It does not diagnose: every prediction "
-          "needs a clinician's review. Read each model's card before trusting it.")
+        _(
+            "LucidDx is decision support for qualified clinicians. It does not diagnose: every prediction "
+            "needs a clinician's review. Read each model's card before trusting it."
+        )
     )
 navigation.run()

@@ -15,9 +15,9 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
-from typing import Iterator
 
 from babel import Locale, numbers
 from babel.core import negotiate_locale
@@ -64,7 +64,7 @@ def using(code: str | None) -> Iterator[str]:
         _current.reset(token)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _translations(code: str) -> NullTranslations:
     if code == DEFAULT_LANGUAGE:
         return NullTranslations()

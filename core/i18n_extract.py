@@ -16,25 +16,56 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import Any, BinaryIO
 
 # Dotted paths to prose, "[]" for every item of a list and "*" for every value of a mapping. One list
 # serves the three file shapes: a path a file lacks (or whose value has another type) yields nothing.
 PROSE_PATHS = (
     # meta.json and dataset descriptions: what training carries into a version (core.models.provenance)
-    "card_text.primary_uses[]", "card_text.primary_users[]", "card_text.out_of_scope[]", "card_text.factors[]",
-    "card_text.ethical[]", "card_text.caveats[]", "dataset.source", "dataset.license", "dataset.population",
-    "subgroup_labels.*", "architecture", "threshold_rule", "training.split", "intended_use", "tabular.intended_use",
-    "validation.selection_rule", "ood.method", "ood.validation_source", "ood.non_chest_sources", "ood.note",
+    "card_text.primary_uses[]",
+    "card_text.primary_users[]",
+    "card_text.out_of_scope[]",
+    "card_text.factors[]",
+    "card_text.ethical[]",
+    "card_text.caveats[]",
+    "dataset.source",
+    "dataset.license",
+    "dataset.population",
+    "subgroup_labels.*",
+    "architecture",
+    "threshold_rule",
+    "training.split",
+    "intended_use",
+    "tabular.intended_use",
+    "validation.selection_rule",
+    "ood.method",
+    "ood.validation_source",
+    "ood.non_chest_sources",
+    "ood.note",
     # card.json: what the card builder wrote from code (caveats come from card_text above: the card's
     # own list mixes in computed ones, which are rendered afresh)
-    "model_details.architecture", "model_details.threshold_rule", "intended_use.primary_uses[]", "intended_use.primary_users[]",
-    "intended_use.out_of_scope[]", "factors.relevant[]", "factors.evaluated[].label", "metrics.reported[].label",
-    "metrics.reported[].meaning", "training_data.source", "training_data.license", "training_data.population",
-    "training_data.split", "ethical_considerations[]", "quantitative_analyses.threshold_table[].note",
-    "quantitative_analyses.subgroups[].label", "quantitative_analyses.calibration.of",
-    "quantitative_analyses.robustness_auc.computed_by", "quantitative_analyses.out_of_distribution.note",
-    "quantitative_analyses.out_of_distribution.method", "quantitative_analyses.out_of_distribution.validation_source",
+    "model_details.architecture",
+    "model_details.threshold_rule",
+    "intended_use.primary_uses[]",
+    "intended_use.primary_users[]",
+    "intended_use.out_of_scope[]",
+    "factors.relevant[]",
+    "factors.evaluated[].label",
+    "metrics.reported[].label",
+    "metrics.reported[].meaning",
+    "training_data.source",
+    "training_data.license",
+    "training_data.population",
+    "training_data.split",
+    "ethical_considerations[]",
+    "quantitative_analyses.threshold_table[].note",
+    "quantitative_analyses.subgroups[].label",
+    "quantitative_analyses.calibration.of",
+    "quantitative_analyses.robustness_auc.computed_by",
+    "quantitative_analyses.out_of_distribution.note",
+    "quantitative_analyses.out_of_distribution.method",
+    "quantitative_analyses.out_of_distribution.validation_source",
     "quantitative_analyses.out_of_distribution.non_chest_sources",
 )
 # Two lower-case words in a row: prose, unlike "21-29", "CC BY 4.0" or "Pima Indians Diabetes Database".
@@ -97,7 +128,9 @@ def _line_of(raw: str, text: str) -> int:
     return raw.count("\n", 0, at) + 1 if at >= 0 else 1
 
 
-def extract_stored_prose(fileobj: BinaryIO, keywords: Any, comment_tags: Any, options: dict[str, Any]) -> Iterator[Message]:
+def extract_stored_prose(
+    fileobj: BinaryIO, keywords: Any, comment_tags: Any, options: dict[str, Any]
+) -> Iterator[Message]:
     """Babel extraction method: ``(lineno, funcname, message, comments)`` for each prose string of a JSON file."""
     raw = fileobj.read().decode(options.get("encoding", "utf-8"))
     for text in stored_prose(json.loads(raw)):

@@ -3,7 +3,7 @@ log (filter, verify, export)."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import UTC, datetime, time
 
 import streamlit as st
 
@@ -35,7 +35,12 @@ def add_account_form() -> None:
         st.markdown("**" + _("Add an account") + "**")
         c1, c2 = st.columns(2)
         name = c1.text_input(_("Name"), key="admin_new_name")
-        role = c2.selectbox(_("Role"), admin.ROLES, key="admin_new_role", format_func={r: admin.role_name(r) for r in admin.ROLES}.__getitem__)
+        role = c2.selectbox(
+            _("Role"),
+            admin.ROLES,
+            key="admin_new_role",
+            format_func={r: admin.role_name(r) for r in admin.ROLES}.__getitem__,
+        )
         password = c1.text_input(_("Password"), type="password")  # no key: never kept in session_state
         again = c2.text_input(_("Password again"), type="password")
         submitted = st.form_submit_button(_("Add account"), icon=":material/person_add:")
@@ -44,8 +49,13 @@ def add_account_form() -> None:
     if password != again:
         st.error(_("The two passwords differ; nothing was changed."))
         return
-    _act(admin.add_account, name.strip(), role, password,
-         success=_("Account {name} created with role {role}.").format(name=name.strip(), role=role))
+    _act(
+        admin.add_account,
+        name.strip(),
+        role,
+        password,
+        success=_("Account {name} created with role {role}.").format(name=name.strip(), role=role),
+    )
     st.rerun()
 
 
@@ -57,14 +67,32 @@ def accounts_section() -> None:
     if names:
         c1, c2, c3, c4 = st.columns([2, 2, 1, 1])
         name = c1.selectbox(_("Account"), names, key="admin_account")
-        role = c2.selectbox(_("New role"), admin.ROLES, key="admin_role", format_func={r: admin.role_name(r) for r in admin.ROLES}.__getitem__)
-        c3.button(_("Set role"), key="admin_set_role", on_click=_act, args=(admin.set_role, name, role),
-                  kwargs={"success": _("{name} is now a {role}.").format(name=name, role=role)})
+        role = c2.selectbox(
+            _("New role"),
+            admin.ROLES,
+            key="admin_role",
+            format_func={r: admin.role_name(r) for r in admin.ROLES}.__getitem__,
+        )
+        c3.button(
+            _("Set role"),
+            key="admin_set_role",
+            on_click=_act,
+            args=(admin.set_role, name, role),
+            kwargs={"success": _("{name} is now a {role}.").format(name=name, role=role)},
+        )
         disabled = next(r["disabled"] for r in rows if r["name"] == name)
-        label, success = ((_("Enable"), _("{name} enabled and unlocked.")) if disabled
-                          else (_("Disable"), _("{name} disabled: signed out, API keys stopped.")))
-        c4.button(label, key="admin_toggle", on_click=_act, args=(admin.set_enabled, name, disabled),
-                  kwargs={"success": success.format(name=name)})
+        label, success = (
+            (_("Enable"), _("{name} enabled and unlocked."))
+            if disabled
+            else (_("Disable"), _("{name} disabled: signed out, API keys stopped."))
+        )
+        c4.button(
+            label,
+            key="admin_toggle",
+            on_click=_act,
+            args=(admin.set_enabled, name, disabled),
+            kwargs={"success": success.format(name=name)},
+        )
     add_account_form()
 
 
@@ -87,8 +115,13 @@ def api_keys_section() -> None:
     active = [k["prefix"] for k in keys if not k["revoked"]]
     if active:
         prefix = c2.selectbox(_("Revoke key"), active, key="admin_revoke_prefix")
-        c2.button(_("Revoke"), key="admin_revoke", on_click=_act, args=(admin.revoke_api_key, prefix),
-                  kwargs={"success": _("Key {prefix} revoked.").format(prefix=prefix)})
+        c2.button(
+            _("Revoke"),
+            key="admin_revoke",
+            on_click=_act,
+            args=(admin.revoke_api_key, prefix),
+            kwargs={"success": _("Key {prefix} revoked.").format(prefix=prefix)},
+        )
 
 
 def checklist_section() -> None:
@@ -97,20 +130,32 @@ def checklist_section() -> None:
     missing = [r for r in rows if not r["ok"]]
     st.subheader(_("First-run checklist"))
     if missing:
-        st.warning(_("{n} of {total} checks are open: the quality gate and the figures clinicians see depend on "
-                     "them.").format(n=len(missing), total=len(rows)), icon=":material/checklist:")
+        st.warning(
+            _("{n} of {total} checks are open: the quality gate and the figures clinicians see depend on them.").format(
+                n=len(missing), total=len(rows)
+            ),
+            icon=":material/checklist:",
+        )
     else:
         st.success(_("Every check is done."), icon=":material/task_alt:")
-    st.dataframe([{_("model"): r["model"], _("check"): r["check"], _("done"): bool(r["ok"]),
-                   _("detail"): r["detail"]} for r in rows], hide_index=True, key="admin_checklist")
+    st.dataframe(
+        [
+            {_("model"): r["model"], _("check"): r["check"], _("done"): bool(r["ok"]), _("detail"): r["detail"]}
+            for r in rows
+        ],
+        hide_index=True,
+        key="admin_checklist",
+    )
 
 
 def _lock(name: str, source: str) -> None:
     """Lock the evaluation set of ``name`` from the upload or the server folder (a button callback)."""
     replacing = eval_sets.show(name) is not None
     if replacing and not st.session_state.pop(f"admin_evalset_replace_{name}", False):
-        st.session_state["admin_message"] = ("error", _("Tick the confirmation to replace the locked set of {name}.").format(
-            name=name))
+        st.session_state["admin_message"] = (
+            "error",
+            _("Tick the confirmation to replace the locked set of {name}.").format(name=name),
+        )
         return
     try:
         if source == "upload":
@@ -120,9 +165,12 @@ def _lock(name: str, source: str) -> None:
             locked = eval_sets.lock_upload(USER, name, upload.getvalue(), upload.name)
         else:
             locked = eval_sets.lock(USER, name, st.session_state.get("admin_evalset_path", "").strip())
-        st.session_state["admin_message"] = ("success", _(
-            "The evaluation set of {name} is locked: {n} cases, prevalence {prevalence}.").format(
-                name=name, n=locked["n"], prevalence=f"{locked['prevalence']:.2f}"))
+        st.session_state["admin_message"] = (
+            "success",
+            _("The evaluation set of {name} is locked: {n} cases, prevalence {prevalence}.").format(
+                name=name, n=locked["n"], prevalence=f"{locked['prevalence']:.2f}"
+            ),
+        )
     except LucidDxError as exc:
         st.session_state["admin_message"] = ("error", str(exc))
 
@@ -130,27 +178,38 @@ def _lock(name: str, source: str) -> None:
 def eval_set_section() -> None:
     """Lock a model name's evaluation set: the fixed cases every later version must do no worse on."""
     st.subheader(_("Evaluation sets (quality gate)"))
-    st.caption(_("A locked set is scored at every activation; a new version goes live only if it is no worse than the "
-                 "active one on it. Images: a .zip or folder with one subfolder per class. Risk models: a .csv with the "
-                 "outcome column."))
+    st.caption(
+        _(
+            "A locked set is scored at every activation; a new version goes live only if it is no worse than the "
+            "active one on it. Images: a .zip or folder with one subfolder per class. Risk models: a .csv with the "
+            "outcome column."
+        )
+    )
     names = sorted({row["model"].partition(":")[0] for row in catalog.model_listing()})
     if not names:
         return
     c1, c2 = st.columns(2)
     name = c1.selectbox(_("Model"), names, key="admin_evalset_model")
     sources = {"upload": _("Upload (.zip or .csv)"), "server": _("Folder or file under the data roots")}
-    source = c2.radio(_("Cases from"), list(sources), format_func=sources.get, key="admin_evalset_source", horizontal=True)
+    source = c2.radio(
+        _("Cases from"), list(sources), format_func=sources.get, key="admin_evalset_source", horizontal=True
+    )
     if source == "upload":
         st.file_uploader(_("Evaluation set"), type=["zip", "csv"], key="admin_evalset_upload")
     else:
         st.text_input(_("Path on the server"), key="admin_evalset_path")
     current = eval_sets.show(name)
     if current:
-        st.info(_("Locked now: {n} cases by {by} at {at}.").format(n=current["n"], by=current.get("locked_by"),
-                                                                   at=current.get("locked_at")), icon=":material/lock:")
+        st.info(
+            _("Locked now: {n} cases by {by} at {at}.").format(
+                n=current["n"], by=current.get("locked_by"), at=current.get("locked_at")
+            ),
+            icon=":material/lock:",
+        )
         st.checkbox(_("Replace the locked set of {name}").format(name=name), key=f"admin_evalset_replace_{name}")
-    st.button(_("Lock evaluation set"), key="admin_evalset_lock", icon=":material/lock:", on_click=_lock,
-              args=(name, source))
+    st.button(
+        _("Lock evaluation set"), key="admin_evalset_lock", icon=":material/lock:", on_click=_lock, args=(name, source)
+    )
 
 
 def audit_section() -> None:
@@ -158,20 +217,36 @@ def audit_section() -> None:
     c1, c2, c3 = st.columns(3)
     since_day = c1.date_input(_("Since"), value=None, key="audit_since")
     user = c2.text_input(_("User"), key="audit_user").strip()
-    action = c3.selectbox(_("Action"), ["", *admin.AUDIT_ACTIONS], key="audit_action",
-                          format_func={a: admin.action_name(a) if a else _("all") for a in ["", *admin.AUDIT_ACTIONS]}.__getitem__)
-    since = datetime.combine(since_day, time.min, tzinfo=timezone.utc) if since_day else None
+    action = c3.selectbox(
+        _("Action"),
+        ["", *admin.AUDIT_ACTIONS],
+        key="audit_action",
+        format_func={a: admin.action_name(a) if a else _("all") for a in ["", *admin.AUDIT_ACTIONS]}.__getitem__,
+    )
+    since = datetime.combine(since_day, time.min, tzinfo=UTC) if since_day else None
     rows = admin.audit_records(USER, since, user, action)
     st.caption(_("{n} records").format(n=len(rows)))
     st.dataframe(rows, hide_index=True, column_order=admin.AUDIT_COLUMNS)
-    st.download_button(_("Export (CSV)"), admin.audit_csv(rows), file_name="luciddx_audit.csv", mime="text/csv",
-                       key="audit_export", icon=":material/download:", on_click=record, args=(USER, "export"))
+    st.download_button(
+        _("Export (CSV)"),
+        admin.audit_csv(rows),
+        file_name="luciddx_audit.csv",
+        mime="text/csv",
+        key="audit_export",
+        icon=":material/download:",
+        on_click=record,
+        args=(USER, "export"),
+    )
     if st.button(_("Verify the hash chain"), key="audit_verify", icon=":material/verified:"):
         result = admin.verify_audit(USER)
         if result.ok:
-            st.success(_("The audit log is intact: {n} records, head {head}.").format(n=result.records, head=result.head))
+            st.success(
+                _("The audit log is intact: {n} records, head {head}.").format(n=result.records, head=result.head)
+            )
         else:
-            st.error(_("The audit log is broken at record {seq}: {reason}").format(seq=result.broken, reason=result.reason))
+            st.error(
+                _("The audit log is broken at record {seq}: {reason}").format(seq=result.broken, reason=result.reason)
+            )
 
 
 apply_language()

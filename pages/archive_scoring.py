@@ -26,8 +26,13 @@ def pick_model() -> str | None:
     active = catalog.active_version(name).version
     versions = [r.version for r in models[name]]
     labels = {v: _("{version} (active)").format(version=v) if v == active else v for v in versions}
-    version = st.selectbox(_("Version"), versions, index=versions.index(active), key=f"archive_version_{name}",
-                           format_func=labels.__getitem__)
+    version = st.selectbox(
+        _("Version"),
+        versions,
+        index=versions.index(active),
+        key=f"archive_version_{name}",
+        format_func=labels.__getitem__,
+    )
     return f"{name}:{version}"
 
 
@@ -48,8 +53,9 @@ def run(source: Path, spec: str, managed: bool) -> None:
 
 def choose_and_run(spec: str) -> None:
     sources = {"server": _("Folder on the server"), "upload": _("Upload a zip")}
-    source = st.radio(_("Where is the archive?"), list(sources), format_func=sources.get, horizontal=True,
-                      key="archive_source")
+    source = st.radio(
+        _("Where is the archive?"), list(sources), format_func=sources.get, horizontal=True, key="archive_source"
+    )
     try:
         if source == "upload":
             upload = st.file_uploader(_("Zip of the archive"), type=["zip"], key="archive_zip")
@@ -68,8 +74,11 @@ def show_result(result: dict) -> None:
     cols[0].metric(_("Films"), result["n"])
     cols[1].metric(_("Scored"), result["ok"])
     cols[2].metric(_("Failed"), result["failed"])
-    cols[3].metric(_("Films / s"), result["films_per_s"], help=_("Including the engine's start and the model's "
-                                                                    "loading on each worker."))
+    cols[3].metric(
+        _("Films / s"),
+        result["films_per_s"],
+        help=_("Including the engine's start and the model's loading on each worker."),
+    )
     cols[4].metric(_("Machines used"), result["nodes_used"])
     rows = result["rows"]
     st.plotly_chart(archive_charts.outcome_figure(rows), key="archive_outcomes")
@@ -77,18 +86,28 @@ def show_result(result: dict) -> None:
     st.dataframe(table, hide_index=True, key="archive_table")
     left, right = st.columns(2)
     stem = result["model"].replace(":", "_") + "_archive"
-    left.download_button(_("Export CSV"), table_export.to_csv(table), file_name=f"{stem}.csv", mime="text/csv",
-                         key="archive_csv")
-    right.download_button(_("Export Excel"), table_export.to_xlsx(table), file_name=f"{stem}.xlsx",
-                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", key="archive_xlsx")
+    left.download_button(
+        _("Export CSV"), table_export.to_csv(table), file_name=f"{stem}.csv", mime="text/csv", key="archive_csv"
+    )
+    right.download_button(
+        _("Export Excel"),
+        table_export.to_xlsx(table),
+        file_name=f"{stem}.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        key="archive_xlsx",
+    )
 
 
 apply_language()
 USER = require_page("evaluate")
 st.title(_("Score an archive"))
-st.caption(_("Every film under a folder or zip is scored on the engine's workers (this machine, or the Ray cluster "
-             "LUCIDDX_RAY_ADDRESS names). A file that cannot be read is a failed row; the run goes on. Decision "
-             "support only: the table is for research, not for reporting to patients."))
+st.caption(
+    _(
+        "Every film under a folder or zip is scored on the engine's workers (this machine, or the Ray cluster "
+        "LUCIDDX_RAY_ADDRESS names). A file that cannot be read is a failed row; the run goes on. Decision "
+        "support only: the table is for research, not for reporting to patients."
+    )
+)
 SPEC = pick_model()
 if SPEC:
     choose_and_run(SPEC)

@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import streamlit as st
 
+from core import i18n
 from core.charts.diagnosis import probability_figure
 from core.charts.viewer import VIEWER_CONFIG, film_figure, window_text
 from core.errors import LucidDxError
 from core.i18n import _
+from core.services import audit, deid, explanations, table_export
 from core.services import imaging as diagnosis
-from core import i18n
-from core.services import audit, deid, table_export
-from core.services import explanations
 from ui.auth import allows, guarded, require_page
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
@@ -45,8 +44,9 @@ def _memo(name: str) -> dict:
     return memo
 
 
-def cached_result(data: bytes, name: str, spec: str, frame: int | None,
-                  in_force: tuple[float | None, str]) -> diagnosis.FileResult:
+def cached_result(
+    data: bytes, name: str, spec: str, frame: int | None, in_force: tuple[float | None, str]
+) -> diagnosis.FileResult:
     """Per-session memo of diagnose() (prediction + Grad-CAM in one pass): reruns never re-predict.
 
     The threshold in force is part of the key: adopting a site threshold re-decides every film.
@@ -56,17 +56,26 @@ def cached_result(data: bytes, name: str, spec: str, frame: int | None,
     if key not in memo:
         waiting = st.empty()
         with audit.acting(USER, "predict", model=spec, data=data) as act:  # authorized, run and recorded there
-            result = diagnosis.diagnose(data, name, get_classifier(spec), frame, on_wait=lambda ahead: waiting.info(
-                _("Many films are being read right now: {ahead} ahead of yours. Yours follows in turn.").format(
-                    ahead=ahead)))
+            result = diagnosis.diagnose(
+                data,
+                name,
+                get_classifier(spec),
+                frame,
+                on_wait=lambda ahead: waiting.info(
+                    _("Many films are being read right now: {ahead} ahead of yours. Yours follows in turn.").format(
+                        ahead=ahead
+                    )
+                ),
+            )
             act.outcome = "ok" if result.ok else "bad-input"
         waiting.empty()
         _memo("diagnosis_results")[key] = result
     return memo[key]
 
 
-def cached_heatmap(result: diagnosis.FileResult, spec: str, method: str, target: str,
-                   data: bytes) -> diagnosis.Explanation:
+def cached_heatmap(
+    result: diagnosis.FileResult, spec: str, method: str, target: str, data: bytes
+) -> diagnosis.Explanation:
     """Per-session memo of explanations keyed by (file hash, frame, model, method, class)."""
     key = (result.digest, result.frame, spec, method, target)
     memo = st.session_state.setdefault("diagnosis_heatmaps", {})
@@ -85,21 +94,33 @@ def pick_model() -> str | None:
     if st.session_state.get("image_model") not in specs:
         st.session_state.pop("image_model", None)  # e.g. a version no longer approved
     labels = diagnosis.model_labels(specs)  # made now, in this run's language
-    picked = st.selectbox(_("Model"), specs, index=default_index, key="image_model", format_func=labels.__getitem__,
-                          help=_("Approved (active) versions; researchers also see versions not approved for clinical use."))
+    picked = st.selectbox(
+        _("Model"),
+        specs,
+        index=default_index,
+        key="image_model",
+        format_func=labels.__getitem__,
+        help=_("Approved (active) versions; researchers also see versions not approved for clinical use."),
+    )
     spec, approved = diagnosis.usable_model(USER, picked)  # the service decides, not the picker
     if not approved:
-        st.warning(_("{spec} is not approved for clinical use: for research only, not for patient care.").format(spec=spec),
-                   icon=WARNING_ICON)
+        st.warning(
+            _("{spec} is not approved for clinical use: for research only, not for patient care.").format(spec=spec),
+            icon=WARNING_ICON,
+        )
     return spec
 
 
 def gather_inputs() -> list[tuple[str, bytes]]:
-    help_text = _("PNG, JPEG, BMP, TIFF or DICOM (.dcm or no extension), up to {mb} MB each. "
-                  "Several files at once are fine.").format(mb=diagnosis.MAX_UPLOAD_MB)
+    help_text = _(
+        "PNG, JPEG, BMP, TIFF or DICOM (.dcm or no extension), up to {mb} MB each. Several files at once are fine."
+    ).format(mb=diagnosis.MAX_UPLOAD_MB)
     came_back = "image_uploads" not in st.session_state  # the uploader's state is gone after another page
     uploads = st.file_uploader(
-        _("Chest X-ray images"), accept_multiple_files=True, key="image_uploads", help=help_text,
+        _("Chest X-ray images"),
+        accept_multiple_files=True,
+        key="image_uploads",
+        help=help_text,
         max_upload_size=diagnosis.MAX_UPLOAD_MB,  # the image door's limit, stated where users upload
     )
     files = [(upload.name, upload.getvalue()) for upload in uploads or []]
@@ -128,18 +149,43 @@ def show_table(rows: list[dict]) -> None:
     """The sortable results table (click a header to sort) and its CSV / Excel exports."""
     number = st.column_config.NumberColumn
     shown = [{**row, "threshold source": diagnosis.threshold_source_text(row.get("threshold source"))} for row in rows]
-    st.dataframe(shown, hide_index=True, column_order=TABLE_COLUMNS, key="results_table", column_config={
-        "file": _("File"), "finding": _("Finding"), "class": _("Probability of"), "model": _("Model"),
-        "probability": number(_("Probability"), format="%.2f"), "threshold": number(_("Threshold"), format="%.2f"),
-        "threshold source": _("Threshold source"), "error": _("Error"),
-    })
+    st.dataframe(
+        shown,
+        hide_index=True,
+        column_order=TABLE_COLUMNS,
+        key="results_table",
+        column_config={
+            "file": _("File"),
+            "finding": _("Finding"),
+            "class": _("Probability of"),
+            "model": _("Model"),
+            "probability": number(_("Probability"), format="%.2f"),
+            "threshold": number(_("Threshold"), format="%.2f"),
+            "threshold source": _("Threshold source"),
+            "error": _("Error"),
+        },
+    )
     left, right = st.columns(2)
-    left.download_button(_("Export CSV"), guarded(lambda: table_export.to_csv(rows)), file_name="luciddx_results.csv",
-                         mime="text/csv", icon=":material/download:", key="export_csv",
-                         on_click=audit.downloaded, args=(USER, "export"))
-    right.download_button(_("Export Excel"), guarded(lambda: table_export.to_xlsx(rows)), file_name="luciddx_results.xlsx",
-                          mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                          icon=":material/download:", key="export_xlsx", on_click=audit.downloaded, args=(USER, "export"))
+    left.download_button(
+        _("Export CSV"),
+        guarded(lambda: table_export.to_csv(rows)),
+        file_name="luciddx_results.csv",
+        mime="text/csv",
+        icon=":material/download:",
+        key="export_csv",
+        on_click=audit.downloaded,
+        args=(USER, "export"),
+    )
+    right.download_button(
+        _("Export Excel"),
+        guarded(lambda: table_export.to_xlsx(rows)),
+        file_name="luciddx_results.xlsx",
+        mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        icon=":material/download:",
+        key="export_xlsx",
+        on_click=audit.downloaded,
+        args=(USER, "export"),
+    )
 
 
 def _step(options: list[int], delta: int) -> None:
@@ -148,8 +194,9 @@ def _step(options: list[int], delta: int) -> None:
     st.session_state["detail_file"] = options[(index + delta) % len(options)]
 
 
-def show_batch(results: list[diagnosis.FileResult], spec: str,
-               in_force: tuple[float | None, str]) -> diagnosis.FileResult | None:
+def show_batch(
+    results: list[diagnosis.FileResult], spec: str, in_force: tuple[float | None, str]
+) -> diagnosis.FileResult | None:
     """Filter, table, exports and next/previous through the films the filter keeps."""
     rows = diagnosis.results_table(results, spec, in_force)
     names = {choice: diagnosis.filter_name(choice) for choice in diagnosis.filter_choices(rows)}  # translated now
@@ -166,11 +213,26 @@ def show_batch(results: list[diagnosis.FileResult], spec: str,
     if st.session_state.get("detail_file") not in options:
         st.session_state["detail_file"] = options[0]
     back, pick, forward = st.columns([1, 4, 1], vertical_alignment="bottom")
-    back.button(_("Previous"), icon=":material/chevron_left:", key="previous_file", on_click=_step,
-                args=(options, -1), shortcut="P", help=_("Previous film (key P)"))
+    back.button(
+        _("Previous"),
+        icon=":material/chevron_left:",
+        key="previous_file",
+        on_click=_step,
+        args=(options, -1),
+        shortcut="P",
+        help=_("Previous film (key P)"),
+    )
     chosen = pick.selectbox(_("Show details for"), options, format_func=lambda i: results[i].name, key="detail_file")
-    forward.button(_("Next"), icon=":material/chevron_right:", icon_position="right", key="next_file", on_click=_step,
-                   args=(options, 1), shortcut="N", help=_("Next film (key N)"))
+    forward.button(
+        _("Next"),
+        icon=":material/chevron_right:",
+        icon_position="right",
+        key="next_file",
+        on_click=_step,
+        args=(options, 1),
+        shortcut="N",
+        help=_("Next film (key N)"),
+    )
     return results[chosen]
 
 
@@ -182,12 +244,20 @@ def show_reading(result: diagnosis.FileResult) -> None:
     st.subheader(_("{file}: {finding}").format(file=result.name, finding=_(said.finding)))
     text = diagnosis.reading_text(said)
     if not said.assessable:
-        st.warning(_("Not assessable: the image is unlike the chest X-rays the model was trained on (it may be another "
-                     "body part, a photo, or a very different scanner). Its numbers are unreliable; do not act on them."),
-                   icon=WARNING_ICON)
+        st.warning(
+            _(
+                "Not assessable: the image is unlike the chest X-rays the model was trained on (it may be another "
+                "body part, a photo, or a very different scanner). Its numbers are unreliable; do not act on them."
+            ),
+            icon=WARNING_ICON,
+        )
     if said.threshold_source != "stored":
-        st.info(_("Threshold adopted from site validation {source}.").format(source=said.threshold_source.split(":", 1)[-1]),
-                icon=":material/tune:")
+        st.info(
+            _("Threshold adopted from site validation {source}.").format(
+                source=said.threshold_source.split(":", 1)[-1]
+            ),
+            icon=":material/tune:",
+        )
     for note in result.image.notes:
         st.info(note)
     left, right = st.columns([3, 2])
@@ -196,8 +266,11 @@ def show_reading(result: diagnosis.FileResult) -> None:
         st.caption(text)
     with right:
         with st.expander(_("Image header (no patient data)"), expanded=result.image.format == "DICOM"):
-            st.dataframe(diagnosis.header_rows(result.image), hide_index=True,
-                         column_config={"field": _("Field"), "value": _("Value")})
+            st.dataframe(
+                diagnosis.header_rows(result.image),
+                hide_index=True,
+                column_config={"field": _("Field"), "value": _("Value")},
+            )
 
 
 def pick_window(levels, digest: str) -> tuple[float, float] | None:
@@ -207,15 +280,18 @@ def pick_window(levels, digest: str) -> tuple[float, float] | None:
         return None
     presets = {**diagnosis.window_presets(levels), "custom": _("Adjust by hand")}
     default = list(presets).index("file" if "file" in presets else "full")  # what the door showed: the file's view
-    preset = st.selectbox(_("Window/level"), list(presets), index=default, format_func=presets.get,
-                          key=f"window_preset_{digest}")
+    preset = st.selectbox(
+        _("Window/level"), list(presets), index=default, format_func=presets.get, key=f"window_preset_{digest}"
+    )
     centre, width = diagnosis.preset_window(levels, "file" if preset == "custom" else preset)
     if preset == "custom":
         low, high = levels.value_range
         span = max(high - low, 1.0)
         c1, c2 = st.columns(2)
         centre = c1.slider(_("Window centre"), low, high, min(max(centre, low), high), key=f"window_centre_{digest}")
-        width = c2.slider(_("Window width"), 1.0, 2 * span, min(max(width, 1.0), 2 * span), key=f"window_width_{digest}")
+        width = c2.slider(
+            _("Window width"), 1.0, 2 * span, min(max(width, 1.0), 2 * span), key=f"window_width_{digest}"
+        )
     return float(centre), float(width)
 
 
@@ -227,42 +303,76 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     classes = list(prediction.probabilities)
     c1, c2, c3 = st.columns(3)
     measured = explanations.measured_faithfulness(spec)  # each method's faithfulness, measured on held-out films
-    method = c1.selectbox(_("Explanation method"), list(diagnosis.METHODS),
-                          format_func=lambda m: explanations.method_label(m, measured), key="explain_method",
-                          help=_("Beside each method: its deletion AUC against a random pixel order (lower is more "
-                                 "faithful) and its rank correlation with the map of a model with re-initialised top "
-                                 "layers (lower is better), from the model card's Explanations section."))
-    target = c2.selectbox(_("Explain class"), classes, index=classes.index(prediction.decision),
-                          key=f"explain_class_{result.digest}")
+    method = c1.selectbox(
+        _("Explanation method"),
+        list(diagnosis.METHODS),
+        format_func=lambda m: explanations.method_label(m, measured),
+        key="explain_method",
+        help=_(
+            "Beside each method: its deletion AUC against a random pixel order (lower is more "
+            "faithful) and its rank correlation with the map of a model with re-initialised top "
+            "layers (lower is better), from the model card's Explanations section."
+        ),
+    )
+    target = c2.selectbox(
+        _("Explain class"), classes, index=classes.index(prediction.decision), key=f"explain_class_{result.digest}"
+    )
     opacity = c3.slider(_("Heatmap opacity"), 0.0, 1.0, 0.45, 0.05, key="heatmap_opacity")
     levels = diagnosis.film_levels(result)  # kept by the door's one decode; values computed once, on demand
     window = pick_window(levels, result.digest)
-    full = st.toggle(_("Full resolution"), key="full_resolution",
-                     help=_("Off: a downsampled film for speed. On: every pixel (slower for large films)."))
+    full = st.toggle(
+        _("Full resolution"),
+        key="full_resolution",
+        help=_("Off: a downsampled film for speed. On: every pixel (slower for large films)."),
+    )
     with st.spinner(_("Computing {method}…").format(method=diagnosis.METHODS[method])):
         explanation = cached_heatmap(result, spec, method, target, data)
     view = diagnosis.film_view(result, explanation, opacity, levels, window, full_resolution=full)
     overlay_title = _("{method} for {cls}").format(method=diagnosis.METHODS[method], cls=target)
-    figure = film_figure(view.original, view.overlay, view.shape, (_("Original"), overlay_title),
-                         revision=f"{result.digest}:{result.frame}")
-    described = _("Film {width} × {height} pixels, shown at {shown_w} × {shown_h}; left the film, right {overlay}. "
-                  "Scroll or use the toolbar to zoom; both sides move together.").format(
-        width=view.shape[1], height=view.shape[0], shown_w=view.original.shape[1], shown_h=view.original.shape[0],
-        overlay=overlay_title)
+    figure = film_figure(
+        view.original,
+        view.overlay,
+        view.shape,
+        (_("Original"), overlay_title),
+        revision=f"{result.digest}:{result.frame}",
+    )
+    described = _(
+        "Film {width} × {height} pixels, shown at {shown_w} × {shown_h}; left the film, right {overlay}. "
+        "Scroll or use the toolbar to zoom; both sides move together."
+    ).format(
+        width=view.shape[1],
+        height=view.shape[0],
+        shown_w=view.original.shape[1],
+        shown_h=view.original.shape[0],
+        overlay=overlay_title,
+    )
     st.plotly_chart(figure, width="stretch", config=VIEWER_CONFIG, key="film_viewer", alt=described)
     st.caption(" ".join(part for part in (described, window_text(view.window)) if part))
     st.download_button(
         _("Download heatmap (PNG)"),
-        guarded(lambda: diagnosis.heatmap_png(explanation, image.shape)),  # encoded only when clicked, in a live session
-        file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png", mime="image/png",
-        icon=":material/download:", on_click=audit.downloaded, args=(USER, "export"), kwargs={"model": spec, "data": data},
+        guarded(
+            lambda: diagnosis.heatmap_png(explanation, image.shape)
+        ),  # encoded only when clicked, in a live session
+        file_name=f"{result.name.rsplit('.', 1)[0]}_{method}_{target}.png",
+        mime="image/png",
+        icon=":material/download:",
+        on_click=audit.downloaded,
+        args=(USER, "export"),
+        kwargs={"model": spec, "data": data},
     )
     lang = "zh" if i18n.language().startswith("zh") else "en"  # the click is served outside this run
     st.download_button(
         _("Download case report (PDF)"),
-        guarded(lambda: case_report_pdf(data, result.name, spec, method, lang, target)),  # only when clicked, in a live session
-        file_name="luciddx_case_report.pdf", mime="application/pdf", icon=":material/picture_as_pdf:",
-        key="case_report", on_click=audit.downloaded, args=(USER, "report"), kwargs={"model": spec, "data": data},
+        guarded(
+            lambda: case_report_pdf(data, result.name, spec, method, lang, target)
+        ),  # only when clicked, in a live session
+        file_name="luciddx_case_report.pdf",
+        mime="application/pdf",
+        icon=":material/picture_as_pdf:",
+        key="case_report",
+        on_click=audit.downloaded,
+        args=(USER, "report"),
+        kwargs={"model": spec, "data": data},
     )
     if image.format == "DICOM" and allows(USER, "deidentify"):
         deidentified_download(data, result.name)
@@ -289,12 +399,23 @@ def deidentified_download(data: bytes, name: str) -> None:
     if isinstance(copy, str):
         st.warning(copy, icon=WARNING_ICON)
         return
-    st.download_button(_("Download de-identified DICOM"), guarded(lambda: copy.data), file_name=copy.file_name,
-                       mime="application/dicom", icon=":material/shield_person:", key="deidentified_download",
-                       on_click=audit.downloaded, args=(USER, "deidentify"), kwargs={"data": data})
+    st.download_button(
+        _("Download de-identified DICOM"),
+        guarded(lambda: copy.data),
+        file_name=copy.file_name,
+        mime="application/dicom",
+        icon=":material/shield_person:",
+        key="deidentified_download",
+        on_click=audit.downloaded,
+        args=(USER, "deidentify"),
+        kwargs={"data": data},
+    )
     if copy.burned_in_annotation != "NO":
-        st.caption(_("Burned-in annotation: {value}. Check the pixels for text before sharing.").format(
-            value=copy.burned_in_annotation))
+        st.caption(
+            _("Burned-in annotation: {value}. Check the pixels for text before sharing.").format(
+                value=copy.burned_in_annotation
+            )
+        )
 
 
 def pick_frame(selected: diagnosis.FileResult, inputs, spec: str, in_force) -> diagnosis.FileResult:

@@ -7,13 +7,13 @@ from typing import Any
 
 import streamlit as st
 
-from core.charts import cards as card_charts
-from core.services import catalog
-from core.errors import LucidDxError
 from core import i18n
+from core.charts import cards as card_charts
+from core.errors import LucidDxError
 from core.i18n import _, format_threshold
-from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note, threshold_note
+from core.services import catalog
 from ui.auth import require_page
+from ui.card_panel import SPEC_PARAM, card_for, format_metric, ood_note, threshold_note
 from ui.language import apply_language
 
 
@@ -32,19 +32,32 @@ def pick_version() -> tuple[str, list[str]]:
     wanted = st.query_params.get(SPEC_PARAM, "")
     wanted_name, _sep, wanted_version = wanted.partition(":")
     names = list(models)
-    name = st.selectbox(_("Model"), names, index=names.index(wanted_name) if wanted_name in names else 0, key="card_model")
+    name = st.selectbox(
+        _("Model"), names, index=names.index(wanted_name) if wanted_name in names else 0, key="card_model"
+    )
     versions = [r.version for r in models[name]]
     approved = catalog.approved_version(name)
     active = approved.version if approved else None
     default = wanted_version if wanted_name == name and wanted_version in versions else (active or versions[-1])
     # Labels made now, in this run's language: every version but the active one is not approved for clinical use.
-    labels = {v: _("{version} (active)").format(version=v) if v == active else _("{version} (not approved)").format(version=v)
-              for v in versions}
-    version = st.selectbox(_("Version"), versions, index=versions.index(default), key=f"card_version_{name}",
-                           format_func=labels.__getitem__)
+    labels = {
+        v: _("{version} (active)").format(version=v) if v == active else _("{version} (not approved)").format(version=v)
+        for v in versions
+    }
+    version = st.selectbox(
+        _("Version"),
+        versions,
+        index=versions.index(default),
+        key=f"card_version_{name}",
+        format_func=labels.__getitem__,
+    )
     if version != active:
-        st.warning(_("{name}:{version} is not approved for clinical use: an administrator has not activated it.").format(
-            name=name, version=version), icon=":material/warning:")
+        st.warning(
+            _("{name}:{version} is not approved for clinical use: an administrator has not activated it.").format(
+                name=name, version=version
+            ),
+            icon=":material/warning:",
+        )
     return f"{name}:{version}", [f"{name}:{v}" for v in versions]
 
 
@@ -52,9 +65,15 @@ def show_headline(card: dict[str, Any]) -> None:
     details = card["model_details"]
     source = _("bundled") if details.get("bundled") else _("trained in this installation")
     st.subheader(f"{details['name']}:{details['version']}")
-    st.caption(_("{kind} · {source} · created {created} · card computed {computed} from {files}").format(
-        kind=catalog.kind_name(details["kind"]), source=source, created=details.get("date"), computed=card["generated"]["at"],
-        files=", ".join(card["generated"]["from"])))
+    st.caption(
+        _("{kind} · {source} · created {created} · card computed {computed} from {files}").format(
+            kind=catalog.kind_name(details["kind"]),
+            source=source,
+            created=details.get("date"),
+            computed=card["generated"]["at"],
+            files=", ".join(card["generated"]["from"]),
+        )
+    )
     headline = card["evidence"].get("headline") or {}
     if headline.get("scope") == "site":  # the figures that apply here lead; the internal ones follow, labelled
         said, caution = catalog.headline_lines(headline)
@@ -88,8 +107,13 @@ def show_evidence(card: dict[str, Any]) -> None:
     evidence = card["evidence"]
     (st.success if evidence["external"] else st.warning)(evidence["read"])
     columns = [*reversed(evidence["external"]), evidence["internal"]]  # the site's figures lead, newest first
-    rows = [{"": _("cases (n)"), **{c["label"]: str(c["n"]) for c in columns}},
-            {"": _("prevalence"), **{c["label"]: _("n/a") if c.get("prevalence") is None else f"{c['prevalence']:.1%}" for c in columns}}]
+    rows = [
+        {"": _("cases (n)"), **{c["label"]: str(c["n"]) for c in columns}},
+        {
+            "": _("prevalence"),
+            **{c["label"]: _("n/a") if c.get("prevalence") is None else f"{c['prevalence']:.1%}" for c in columns},
+        },
+    ]
     for key in ("auc", "sensitivity", "specificity", "ppv", "npv"):
         row = {"": _(catalog.METRIC_LABELS[key])}
         for c in columns:
@@ -105,10 +129,20 @@ def show_evidence(card: dict[str, Any]) -> None:
 def show_downloads(card: dict[str, Any]) -> None:
     stem = f"model_card_{card['model_details']['name']}_v{card['model_details']['version']}"
     left, right = st.columns(2)
-    left.download_button(_("Download card (Markdown)"), catalog.card_markdown(card), file_name=f"{stem}.md",
-                         mime="text/markdown", key="card_md")
-    right.download_button(_("Download card (JSON)"), json.dumps(card, indent=2), file_name=f"{stem}.json",
-                          mime="application/json", key="card_json")
+    left.download_button(
+        _("Download card (Markdown)"),
+        catalog.card_markdown(card),
+        file_name=f"{stem}.md",
+        mime="text/markdown",
+        key="card_md",
+    )
+    right.download_button(
+        _("Download card (JSON)"),
+        json.dumps(card, indent=2),
+        file_name=f"{stem}.json",
+        mime="application/json",
+        key="card_json",
+    )
 
 
 def show_charts(card: dict[str, Any]) -> None:
@@ -123,9 +157,19 @@ def show_charts(card: dict[str, Any]) -> None:
     if table:
         st.markdown(_("**Threshold table** (the chosen operating threshold is marked)"))
         st.dataframe(
-            [{"threshold": format_threshold(r['threshold']), "chosen": _("◀ chosen") if r["chosen"] else "", "sensitivity": r["sensitivity"],
-              "specificity": r["specificity"], "PPV": r["ppv"], "NPV": r["npv"], "flagged": r["flagged"], "note": r["note"]}
-             for r in table],
+            [
+                {
+                    "threshold": format_threshold(r["threshold"]),
+                    "chosen": _("◀ chosen") if r["chosen"] else "",
+                    "sensitivity": r["sensitivity"],
+                    "specificity": r["specificity"],
+                    "PPV": r["ppv"],
+                    "NPV": r["npv"],
+                    "flagged": r["flagged"],
+                    "note": r["note"],
+                }
+                for r in table
+            ],
             hide_index=True,
         )
 
@@ -141,14 +185,27 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
     comparison = cached_comparison(baseline, candidate, stamp, i18n.language())
     st.plotly_chart(card_charts.comparison_figure(comparison), key="chart_compare")
     st.dataframe(
-        [{"metric": _(catalog.METRIC_LABELS[k]), baseline: v["a"], candidate: v["b"], "change": v["delta"],
-          "change 95% CI": _("n/a") if v["ci95"][0] is None else f"{v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f}"}
-         for k, v in comparison["deltas"].items()],
+        [
+            {
+                "metric": _(catalog.METRIC_LABELS[k]),
+                baseline: v["a"],
+                candidate: v["b"],
+                "change": v["delta"],
+                "change 95% CI": _("n/a") if v["ci95"][0] is None else f"{v['ci95'][0]:+.3f} to {v['ci95'][1]:+.3f}",
+            }
+            for k, v in comparison["deltas"].items()
+        ],
         hide_index=True,
     )
     paired = next(iter(comparison["deltas"].values()))["paired"]
-    st.caption(comparison["method"] + (_("; paired (both versions scored the same cases).") if paired
-                                       else _("; independent (the versions were validated on different cases).")))
+    st.caption(
+        comparison["method"]
+        + (
+            _("; paired (both versions scored the same cases).")
+            if paired
+            else _("; independent (the versions were validated on different cases).")
+        )
+    )
     left, right = st.columns(2)
     for col, s in ((left, baseline), (right, candidate)):
         with col:
@@ -159,8 +216,12 @@ def show_comparison(spec: str, all_specs: list[str]) -> None:
 apply_language()
 require_page("cards")
 st.title(_("Model cards"))
-st.caption(_("Every number on a card is computed from the model's stored validation predictions and measurements "
-             "(Mitchell et al., 2019, Model Cards for Model Reporting)."))
+st.caption(
+    _(
+        "Every number on a card is computed from the model's stored validation predictions and measurements "
+        "(Mitchell et al., 2019, Model Cards for Model Reporting)."
+    )
+)
 try:
     chosen, specs = pick_version()
     model_card = card_for(chosen)

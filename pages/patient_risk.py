@@ -15,8 +15,7 @@ import streamlit as st
 from core.charts import risk as risk_charts
 from core.errors import LucidDxError
 from core.i18n import _, format_decimal, format_percent, ngettext, translated
-from core.services import tabular
-from core.services import audit
+from core.services import audit, tabular
 from ui.auth import guarded, require_page
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
@@ -41,8 +40,9 @@ def field_key(name: str) -> str:
 
 
 def field_help(spec: tabular.FeatureSpec) -> str:
-    optional = (_("Optional: blank = not measured (the model imputes it and shows it).") if spec.optional
-                else _("Required."))
+    optional = (
+        _("Optional: blank = not measured (the model imputes it and shows it).") if spec.optional else _("Required.")
+    )
     if spec.categorical:
         allowed = _("Values: {levels}.").format(levels=_(", ").join(spec.levels))
     else:
@@ -62,22 +62,40 @@ def field_input(spec: tabular.FeatureSpec, label: str, key: str, value: Any = No
     """One input for one schema field: a choice for a category, a number otherwise."""
     if spec.categorical:
         index = spec.levels.index(value) if value in spec.levels else None
-        return st.selectbox(label, list(spec.levels), index=index, key=key, help=field_help(spec),
-                            placeholder=_("not measured") if spec.optional else _("required"))
+        return st.selectbox(
+            label,
+            list(spec.levels),
+            index=index,
+            key=key,
+            help=field_help(spec),
+            placeholder=_("not measured") if spec.optional else _("required"),
+        )
     step: float | int = 1 if spec.integer else spec.step
     fmt = "%d" if spec.integer else ("%.3f" if spec.step < 0.01 else "%.1f")
     if value is not None and spec.integer:
         value = int(value)
-    return st.number_input(label, value=value, step=step, format=fmt, key=key, help=field_help(spec),
-                           placeholder=_("not measured") if spec.optional else _("required"))
+    return st.number_input(
+        label,
+        value=value,
+        step=step,
+        format=fmt,
+        key=key,
+        help=field_help(spec),
+        placeholder=_("not measured") if spec.optional else _("required"),
+    )
 
 
 def patient_form(predictor: tabular.RiskPredictor) -> None:
     """The form. On submit, validate in core and keep the patient (or the field messages) in session state."""
     schema = predictor.schema
     if schema.example:
-        st.button(_("Fill in an example patient"), on_click=fill_example, args=(schema,), key="risk_example",
-                  icon=":material/person_add:")
+        st.button(
+            _("Fill in an example patient"),
+            on_click=fill_example,
+            args=(schema,),
+            key="risk_example",
+            icon=":material/person_add:",
+        )
     slots: dict[str, Any] = {}
     with st.form(FORM_KEY, enter_to_submit=False):
         columns = st.columns(2)
@@ -105,8 +123,10 @@ def patient_form(predictor: tabular.RiskPredictor) -> None:
                 else:
                     st.warning(message, icon=":material/warning:")
     if any(sev == "error" for msgs in st.session_state.get(ISSUES_KEY, {}).values() for sev, _message in msgs):
-        st.error(_("Some values are impossible: correct the fields marked above, then compute again."),
-                 icon=":material/error:")
+        st.error(
+            _("Some values are impossible: correct the fields marked above, then compute again."),
+            icon=":material/error:",
+        )
 
 
 def outcome_name(predictor: tabular.RiskPredictor) -> str:
@@ -119,39 +139,74 @@ def show_result(predictor: tabular.RiskPredictor, result: tabular.RiskResult) ->
     outcome = outcome_name(predictor)
     left, right = st.columns([1, 2])
     with left:
-        st.metric(_("Risk of {outcome}").format(outcome=outcome), format_percent(result.risk, 1),
-                  help=_("Calibrated probability from the model (out-of-fold calibration slope {slope}, "
-                         "intercept {intercept}).").format(slope=format_decimal(summary["calibration_slope"], 2),
-                                                           intercept=f"{summary['calibration_intercept']:+.2f}"))
-        verdict = (_("**Above** the decision threshold of {threshold}.") if result.above_threshold
-                   else _("**Below** the decision threshold of {threshold}."))
+        st.metric(
+            _("Risk of {outcome}").format(outcome=outcome),
+            format_percent(result.risk, 1),
+            help=_(
+                "Calibrated probability from the model (out-of-fold calibration slope {slope}, intercept {intercept})."
+            ).format(
+                slope=format_decimal(summary["calibration_slope"], 2),
+                intercept=f"{summary['calibration_intercept']:+.2f}",
+            ),
+        )
+        verdict = (
+            _("**Above** the decision threshold of {threshold}.")
+            if result.above_threshold
+            else _("**Below** the decision threshold of {threshold}.")
+        )
         st.markdown(verdict.format(threshold=format_percent(result.threshold, 1)))
         lo, hi = result.risk_interval
-        st.caption(_(
-            "How sure: 95% interval {low}–{high} over bootstrap refits of the model. Model-wide: CV AUC {auc} "
-            "(95% CI {auc_low}–{auc_high}), Brier {brier}; at the threshold sensitivity {sensitivity}, "
-            "specificity {specificity}."
-        ).format(low=format_percent(lo, 1), high=format_percent(hi, 1), auc=format_decimal(summary["cv_auc"], 3),
-                 auc_low=format_decimal(summary["cv_auc_ci95"][0], 3), auc_high=format_decimal(summary["cv_auc_ci95"][1], 3),
-                 brier=format_decimal(summary["brier"], 3), sensitivity=format_percent(summary["sensitivity"], 0),
-                 specificity=format_percent(summary["specificity"], 0)))
+        st.caption(
+            _(
+                "How sure: 95% interval {low}–{high} over bootstrap refits of the model. Model-wide: CV AUC {auc} "
+                "(95% CI {auc_low}–{auc_high}), Brier {brier}; at the threshold sensitivity {sensitivity}, "
+                "specificity {specificity}."
+            ).format(
+                low=format_percent(lo, 1),
+                high=format_percent(hi, 1),
+                auc=format_decimal(summary["cv_auc"], 3),
+                auc_low=format_decimal(summary["cv_auc_ci95"][0], 3),
+                auc_high=format_decimal(summary["cv_auc_ci95"][1], 3),
+                brier=format_decimal(summary["brier"], 3),
+                sensitivity=format_percent(summary["sensitivity"], 0),
+                specificity=format_percent(summary["specificity"], 0),
+            )
+        )
     with right:
-        st.plotly_chart(risk_charts.risk_gauge(result.risk, result.threshold, result.risk_interval,
-                                               title=_("Risk of {outcome}").format(outcome=outcome)), key="risk_gauge")
+        st.plotly_chart(
+            risk_charts.risk_gauge(
+                result.risk,
+                result.threshold,
+                result.risk_interval,
+                title=_("Risk of {outcome}").format(outcome=outcome),
+            ),
+            key="risk_gauge",
+        )
     imputed = [risk_charts.imputed_note(result, name) for name, v in result.imputed.items() if v is not None]
     if imputed:
-        st.info(_("Not measured, so the model used the training value and its 'not measured' effect: {fields}. "
-                  "The waterfall shows what not knowing each value did to the risk.").format(fields=_(", ").join(imputed)),
-                icon=":material/info:")
+        st.info(
+            _(
+                "Not measured, so the model used the training value and its 'not measured' effect: {fields}. "
+                "The waterfall shows what not knowing each value did to the risk."
+            ).format(fields=_(", ").join(imputed)),
+            icon=":material/info:",
+        )
     for warning in result.warnings:
         st.warning(warning, icon=":material/warning:")
     st.plotly_chart(risk_charts.waterfall(result, max_features=15, outcome=outcome), key="risk_waterfall")
     stored = predictor.meta.get("explanation", {}).get("explainer")
     explainer = tabular.explainer_name(stored) if stored else _("exact explainer")
-    st.caption(_("Exact SHAP ({explainer}): base value {base} + contributions {contributions} = {output} log-odds "
-                 "= {risk}.").format(explainer=explainer, base=f"{result.base_value:+.3f}",
-                                     contributions=f"{sum(result.contributions.values()):+.3f}",
-                                     output=f"{result.output:+.3f}", risk=format_percent(result.risk, 1)))
+    st.caption(
+        _(
+            "Exact SHAP ({explainer}): base value {base} + contributions {contributions} = {output} log-odds = {risk}."
+        ).format(
+            explainer=explainer,
+            base=f"{result.base_value:+.3f}",
+            contributions=f"{sum(result.contributions.values()):+.3f}",
+            output=f"{result.output:+.3f}",
+            risk=format_percent(result.risk, 1),
+        )
+    )
 
 
 def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: tabular.RiskResult) -> None:
@@ -159,11 +214,17 @@ def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: t
     st.caption(_("Change one value and see how the risk would move. Nothing here changes the patient above."))
     schema = predictor.schema
     left, right = st.columns(2)
-    name = left.selectbox(_("Value to change"), schema.names, key="risk_whatif_feature",
-                          format_func=lambda n: schema.by_name[n].display_label())
+    name = left.selectbox(
+        _("Value to change"),
+        schema.names,
+        key="risk_whatif_feature",
+        format_func=lambda n: schema.by_name[n].display_label(),
+    )
     spec = schema.by_name[name]
     with right:
-        new_value = field_input(spec, _("New {field}").format(field=spec.display_label()), f"risk_whatif_value_{name}", patient.get(name))
+        new_value = field_input(
+            spec, _("New {field}").format(field=spec.display_label()), f"risk_whatif_value_{name}", patient.get(name)
+        )
     outcome = tabular.score_patient(predictor, {**patient, name: new_value})
     if not outcome.ok:
         for issue in outcome.issues:
@@ -172,10 +233,15 @@ def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: t
         return
     changed = outcome.result
     change = risk_charts.risk_change(result.risk, changed.risk)
-    st.metric(_("Risk with {field} = {value}").format(field=translated(spec.label) or spec.name, value=risk_charts.shown_value(spec, new_value)),
-              format_percent(changed.risk, 1), delta=change.text,
-              delta_color="inverse" if change.moved else "off",  # a higher risk is the bad direction: red
-              delta_arrow="auto" if change.moved else "off")
+    st.metric(
+        _("Risk with {field} = {value}").format(
+            field=translated(spec.label) or spec.name, value=risk_charts.shown_value(spec, new_value)
+        ),
+        format_percent(changed.risk, 1),
+        delta=change.text,
+        delta_color="inverse" if change.moved else "off",  # a higher risk is the bad direction: red
+        delta_arrow="auto" if change.moved else "off",
+    )
 
 
 def researcher_view(predictor: tabular.RiskPredictor) -> None:
@@ -187,19 +253,30 @@ def researcher_view(predictor: tabular.RiskPredictor) -> None:
     strongest = int(abs(values).mean(axis=0).argmax())
     feature = st.selectbox(_("Dependence plot for"), names, index=strongest, key="risk_dependence_feature")
     imputed = predictor.model.imputed_values().get(feature)
-    st.plotly_chart(risk_charts.dependence_plot(feature, X, values, names, imputed, predictor.schema.by_name[feature]),
-                    key="risk_dependence")
+    st.plotly_chart(
+        risk_charts.dependence_plot(feature, X, values, names, imputed, predictor.schema.by_name[feature]),
+        key="risk_dependence",
+    )
     families = predictor.meta.get("validation", {}).get("families", [])
     if families:
         st.markdown("**" + _("Model families compared (cross-validation on the same folds)") + "**")
         st.dataframe(
-            [{_("family"): tabular.family_name(f["family"]), _("CV AUC"): round(f["cv_auc"], 3),
-              _("95% CI"): f"{f['cv_auc_ci95'][0]:.3f}–{f['cv_auc_ci95'][1]:.3f}", _("Brier"): round(f["brier"], 4),
-              _("explainer"): tabular.explainer_name(f["explainer"])} for f in families],
+            [
+                {
+                    _("family"): tabular.family_name(f["family"]),
+                    _("CV AUC"): round(f["cv_auc"], 3),
+                    _("95% CI"): f"{f['cv_auc_ci95'][0]:.3f}–{f['cv_auc_ci95'][1]:.3f}",
+                    _("Brier"): round(f["brier"], 4),
+                    _("explainer"): tabular.explainer_name(f["explainer"]),
+                }
+                for f in families
+            ],
             hide_index=True,
         )
         # The rule's wording is stored with the model (meta.json): a bundled model's is in the catalog.
-        st.caption(_("Chosen by: {rule}").format(rule=translated(predictor.meta["validation"].get("selection_rule", ""))))
+        st.caption(
+            _("Chosen by: {rule}").format(rule=translated(predictor.meta["validation"].get("selection_rule", "")))
+        )
 
 
 @st.cache_data(show_spinner=False, max_entries=8)
@@ -210,13 +287,20 @@ def score_upload(data: bytes, name: str, spec: str) -> list[dict]:
 
 def shown_table(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The batch table with its column headers in the reader's language (the CSV download keeps its own names)."""
-    headers = {"row": _("row"), "ok": _("scored"), "model": _("model"), "threshold": _("threshold"),
-               "risk": _("risk"), "above_threshold": _("above threshold"),
-               "top_contributions": _("top contributions"), "error": _("error")}
+    headers = {
+        "row": _("row"),
+        "ok": _("scored"),
+        "model": _("model"),
+        "threshold": _("threshold"),
+        "risk": _("risk"),
+        "above_threshold": _("above threshold"),
+        "top_contributions": _("top contributions"),
+        "error": _("error"),
+    }
 
     def header(key: str) -> str:
         if key.startswith("shap_"):
-            return _("SHAP {feature}").format(feature=key[len("shap_"):])
+            return _("SHAP {feature}").format(feature=key[len("shap_") :])
         return headers.get(key, key)
 
     return [{header(k): v for k, v in row.items()} for row in rows]
@@ -226,21 +310,24 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
     schema = predictor.schema
     zero_missing = [s.name for s in schema.features if s.zero_means_missing]
     if zero_missing:
-        note = _("One patient per row with the columns {columns}. Blank means not measured (and 0 too in {zero_fields}); "
-                 "extra columns are ignored.").format(columns=_(", ").join(schema.names),
-                                                      zero_fields=_(", ").join(zero_missing))
+        note = _(
+            "One patient per row with the columns {columns}. Blank means not measured (and 0 too in {zero_fields}); "
+            "extra columns are ignored."
+        ).format(columns=_(", ").join(schema.names), zero_fields=_(", ").join(zero_missing))
     else:
-        note = _("One patient per row with the columns {columns}. Blank means not measured; extra columns are "
-                 "ignored.").format(columns=_(", ").join(schema.names))
+        note = _(
+            "One patient per row with the columns {columns}. Blank means not measured; extra columns are ignored."
+        ).format(columns=_(", ").join(schema.names))
     st.caption(note)
-    upload = st.file_uploader(_("Patients CSV"), type=["csv"], key="risk_batch_upload",
-                              max_upload_size=tabular.MAX_CSV_MB)  # the reader's limit, stated in the box
+    upload = st.file_uploader(
+        _("Patients CSV"), type=["csv"], key="risk_batch_upload", max_upload_size=tabular.MAX_CSV_MB
+    )  # the reader's limit, stated in the box
     if upload is None:
         return
     audited = st.session_state.setdefault("risk_audited_uploads", set())
     first = (upload.file_id, predictor.spec) not in audited  # one record per upload, not per rerun
     try:
-        with (audit.acting(USER, "risk", model=predictor.spec, data=upload.getvalue()) if first else nullcontext()):
+        with audit.acting(USER, "risk", model=predictor.spec, data=upload.getvalue()) if first else nullcontext():
             with st.spinner(_("Scoring the patients…")):
                 results = score_upload(upload.getvalue(), upload.name, predictor.spec)
     except LucidDxError as exc:  # recorded as bad input by the audited context
@@ -248,14 +335,25 @@ def batch_view(predictor: tabular.RiskPredictor) -> None:
         return
     audited.add((upload.file_id, predictor.spec))
     bad = [r for r in results if not r["ok"]]
-    st.markdown(ngettext("Scored **{scored}** of {n} row.", "Scored **{scored}** of {n} rows.", len(results))
-                .format(scored=len(results) - len(bad), n=len(results)))
+    st.markdown(
+        ngettext("Scored **{scored}** of {n} row.", "Scored **{scored}** of {n} rows.", len(results)).format(
+            scored=len(results) - len(bad), n=len(results)
+        )
+    )
     for r in bad:
         st.error(r["error"], icon=":material/error:")
     st.dataframe(shown_table(tabular.batch_table(results, predictor)), hide_index=True)
-    st.download_button(_("Download the results (CSV)"), guarded(lambda: tabular.export_csv(results, predictor)), file_name="risk_results.csv",
-                       mime="text/csv", key="risk_batch_download", icon=":material/download:",
-                       on_click=audit.downloaded, args=(USER, "export"), kwargs={"model": predictor.spec, "data": upload.getvalue()})
+    st.download_button(
+        _("Download the results (CSV)"),
+        guarded(lambda: tabular.export_csv(results, predictor)),
+        file_name="risk_results.csv",
+        mime="text/csv",
+        key="risk_batch_download",
+        icon=":material/download:",
+        on_click=audit.downloaded,
+        args=(USER, "export"),
+        kwargs={"model": predictor.spec, "data": upload.getvalue()},
+    )
 
 
 apply_language()
@@ -263,9 +361,12 @@ USER = require_page("risk")
 st.title(_("Patient risk"))
 specs, default_index = tabular.model_choices(USER)
 if not specs:
-    st.error(_("No approved risk model is available. Train one ({command}); an administrator then activates it.").format(
-        command="`python -m core train-risk --csv FILE --target COLUMN --name NAME`"),
-             icon=":material/error:")
+    st.error(
+        _("No approved risk model is available. Train one ({command}); an administrator then activates it.").format(
+            command="`python -m core train-risk --csv FILE --target COLUMN --name NAME`"
+        ),
+        icon=":material/error:",
+    )
     st.stop()
 if st.session_state.get("risk_model") not in specs:
     st.session_state.pop("risk_model", None)  # e.g. a version no longer approved
@@ -274,27 +375,45 @@ model_spec = st.selectbox(_("Risk model"), specs, index=default_index, key="risk
 try:
     model_spec, approved = tabular.usable_model(USER, model_spec)  # the service decides, not the picker
     if not approved:
-        st.warning(_("{spec} is not approved for clinical use: for research only, not for patient care.").format(
-            spec=model_spec), icon=":material/warning:")
+        st.warning(
+            _("{spec} is not approved for clinical use: for research only, not for patient care.").format(
+                spec=model_spec
+            ),
+            icon=":material/warning:",
+        )
     predictor = get_predictor(model_spec)
 except LucidDxError as exc:
     st.error(str(exc), icon=":material/error:")
     st.stop()
 # The intended use is the model's own text (meta.json, in the catalog for a bundled model); the sentences after it are ours.
-st.caption(" ".join(part for part in (translated(predictor.meta.get("intended_use", "")),
-                                      _("Every value's effect is explained exactly."),
-                                      _("Decision support only: a clinician reviews every result.")) if part))
+st.caption(
+    " ".join(
+        part
+        for part in (
+            translated(predictor.meta.get("intended_use", "")),
+            _("Every value's effect is explained exactly."),
+            _("Decision support only: a clinician reviews every result."),
+        )
+        if part
+    )
+)
 model_card_panel(model_spec)
 
-patient_tab, batch_tab, research_tab = st.tabs([":material/person: " + _("Patient"),
-                                                ":material/table: " + _("Batch (CSV)"),
-                                                ":material/science: " + _("For researchers")])
+patient_tab, batch_tab, research_tab = st.tabs(
+    [
+        ":material/person: " + _("Patient"),
+        ":material/table: " + _("Batch (CSV)"),
+        ":material/science: " + _("For researchers"),
+    ]
+)
 with patient_tab:
     patient_form(predictor)
     patient = st.session_state.get(PATIENT_KEY)
     if patient and set(patient) == set(predictor.schema.names):
         current = predictor.predict([patient])[0]
-        current.warnings = [m for msgs in st.session_state.get(ISSUES_KEY, {}).values() for s, m in msgs if s == "warning"]
+        current.warnings = [
+            m for msgs in st.session_state.get(ISSUES_KEY, {}).values() for s, m in msgs if s == "warning"
+        ]
         show_result(predictor, current)
         what_if(predictor, patient, current)
 with batch_tab:

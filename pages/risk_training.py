@@ -11,18 +11,31 @@ from core.errors import LucidDxError
 from core.i18n import N_, _
 from core.services import catalog, jobs
 from core.services import risk_training as service
-from ui.auth import require_page
 from ui import jobs_panel, registry_panel
+from ui.auth import require_page
 from ui.card_panel import model_card_panel
 from ui.language import apply_language
 
 TABLE_KEY = "risk_table"  # the upload's rows, in this session's memory only (never its file name)
 JOB_KEY = "risk_job"
-KIND_NAMES = {"numeric": N_("numeric"), "binary": N_("binary"), "categorical": N_("categorical"),
-              "identifier": N_("identifier"), "date": N_("date"), "text": N_("free text"), "empty": N_("empty"),
-              "outcome": N_("outcome")}
-STATE_NAMES = {"queued": N_("queued"), "running": N_("running"), "succeeded": N_("succeeded"), "failed": N_("failed"),
-               "cancelled": N_("cancelled"), "damaged": N_("damaged")}
+KIND_NAMES = {
+    "numeric": N_("numeric"),
+    "binary": N_("binary"),
+    "categorical": N_("categorical"),
+    "identifier": N_("identifier"),
+    "date": N_("date"),
+    "text": N_("free text"),
+    "empty": N_("empty"),
+    "outcome": N_("outcome"),
+}
+STATE_NAMES = {
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "succeeded": N_("succeeded"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+    "damaged": N_("damaged"),
+}
 
 
 def kind_name(kind: str) -> str:
@@ -36,10 +49,15 @@ def state_name(state: str) -> str:
 def upload_step() -> None:
     """The only step AppTest cannot drive (st.file_uploader): it puts the table's rows into the session."""
     st.subheader(_("1. Table"))
-    st.caption(_("A CSV with one patient per row and an outcome column. Identifier, date and free-text columns are "
-                 "found and never used; the table stays in this session's memory and is not stored."))
-    upload = st.file_uploader(_("CSV table"), type=["csv", "txt"], key="risk_upload",
-                              max_upload_size=service.MAX_CSV_BYTES // 1024**2)  # the reader's limit, stated in the box
+    st.caption(
+        _(
+            "A CSV with one patient per row and an outcome column. Identifier, date and free-text columns are "
+            "found and never used; the table stays in this session's memory and is not stored."
+        )
+    )
+    upload = st.file_uploader(
+        _("CSV table"), type=["csv", "txt"], key="risk_upload", max_upload_size=service.MAX_CSV_BYTES // 1024**2
+    )  # the reader's limit, stated in the box
     if upload is None or not st.button(_("Read table"), key="risk_read"):
         return
     try:
@@ -59,8 +77,12 @@ def outcome_step(table: list[list[str]]) -> tuple[str, list[str]] | None:
     target = st.selectbox(_("Outcome column"), header, index=len(header) - 1, key="risk_target")
     values = service.outcome_values(table, target)
     default = [values[-1]] if len(values) == 2 else []
-    positive = st.multiselect(_("Value(s) that count as the outcome (every other value is negative)"), values,
-                              default=default, key=f"risk_positive_{target}")
+    positive = st.multiselect(
+        _("Value(s) that count as the outcome (every other value is negative)"),
+        values,
+        default=default,
+        key=f"risk_positive_{target}",
+    )
     if not positive:
         st.info(_("Choose the value(s) to predict."))
         return None
@@ -94,46 +116,78 @@ def show_report(report: service.TableReport) -> None:
         st.error(problem, icon=":material/block:")
     for warning in report.warnings:
         st.warning(warning, icon=":material/warning:")
-    labels = {"column": _("column"), "type": _("type"), "values": _("range or levels"), "missing": _("missing"),
-              "notes": _("implausible values / notes"), "leak": _("AUC alone"), "training": _("in training")}
-    rows = [{labels["column"]: c.column, labels["type"]: kind_name(c.kind), labels["values"]: _range(c),
-             labels["missing"]: f"{c.missing} ({100 * c.missing_fraction:.0f}%)", labels["notes"]: "; ".join(c.notes),
-             labels["leak"]: None if c.leak_auc is None else round(c.leak_auc, 3),
-             labels["training"]: _("outcome") if c.kind == "outcome" else _("used") if c.used
-             else _("dropped: {reason}").format(reason=kind_name(c.kind))} for c in report.columns]
+    labels = {
+        "column": _("column"),
+        "type": _("type"),
+        "values": _("range or levels"),
+        "missing": _("missing"),
+        "notes": _("implausible values / notes"),
+        "leak": _("AUC alone"),
+        "training": _("in training"),
+    }
+    rows = [
+        {
+            labels["column"]: c.column,
+            labels["type"]: kind_name(c.kind),
+            labels["values"]: _range(c),
+            labels["missing"]: f"{c.missing} ({100 * c.missing_fraction:.0f}%)",
+            labels["notes"]: "; ".join(c.notes),
+            labels["leak"]: None if c.leak_auc is None else round(c.leak_auc, 3),
+            labels["training"]: _("outcome")
+            if c.kind == "outcome"
+            else _("used")
+            if c.used
+            else _("dropped: {reason}").format(reason=kind_name(c.kind)),
+        }
+        for c in report.columns
+    ]
     st.dataframe(rows, hide_index=True, key="risk_report_table")
     left, right = st.columns(2)
     left.plotly_chart(training_charts.class_balance_bar(report.class_counts), key="risk_balance")
-    right.plotly_chart(training_charts.missingness_bar({c.column: c.missing_fraction for c in report.columns}),
-                       key="risk_missing")
+    right.plotly_chart(
+        training_charts.missingness_bar({c.column: c.missing_fraction for c in report.columns}), key="risk_missing"
+    )
 
 
 def review_step(report: service.TableReport) -> list[dict[str, Any]]:
     """Each predictor's unit, plausible range and "not measured" codes, confirmed by the researcher."""
     st.subheader(_("4. Confirm the fields"))
-    st.caption(_("Prefilled from the report. A value outside the plausible range is impossible: that row is left out "
-                 "of training and refused on the patient form. Cells equal to a 'not measured' code (e.g. 0, -9, 999) "
-                 "count as blank."))
-    config = {"column": st.column_config.TextColumn(_("column"), disabled=True),
-              "type": st.column_config.TextColumn(_("type"), disabled=True),
-              "use": st.column_config.CheckboxColumn(_("use")),
-              "unit": st.column_config.TextColumn(_("unit")),
-              "low": st.column_config.NumberColumn(_("lowest plausible")),
-              "high": st.column_config.NumberColumn(_("highest plausible")),
-              "codes": st.column_config.TextColumn(_("'not measured' codes"))}
-    edited = st.data_editor(service.review_rows(report), column_config=config, hide_index=True, key="risk_review",
-                            num_rows="fixed")
+    st.caption(
+        _(
+            "Prefilled from the report. A value outside the plausible range is impossible: that row is left out "
+            "of training and refused on the patient form. Cells equal to a 'not measured' code (e.g. 0, -9, 999) "
+            "count as blank."
+        )
+    )
+    config = {
+        "column": st.column_config.TextColumn(_("column"), disabled=True),
+        "type": st.column_config.TextColumn(_("type"), disabled=True),
+        "use": st.column_config.CheckboxColumn(_("use")),
+        "unit": st.column_config.TextColumn(_("unit")),
+        "low": st.column_config.NumberColumn(_("lowest plausible")),
+        "high": st.column_config.NumberColumn(_("highest plausible")),
+        "codes": st.column_config.TextColumn(_("'not measured' codes")),
+    }
+    edited = st.data_editor(
+        service.review_rows(report), column_config=config, hide_index=True, key="risk_review", num_rows="fixed"
+    )
     return [dict(r) for r in edited]
 
 
-def train_step(table: list[list[str]], report: service.TableReport, positive: list[str],
-               rows: list[dict[str, Any]]) -> None:
+def train_step(
+    table: list[list[str]], report: service.TableReport, positive: list[str], rows: list[dict[str, Any]]
+) -> None:
     st.subheader(_("5. Train"))
     # No st.form: Enter in a form's field would submit it and start a job; only a click on the button does.
     name = st.text_input(_("Model name (a new version is added if it exists)"), key="risk_name")
     folds = st.number_input(_("Cross-validation folds"), 2, 20, 10, key="risk_folds")
-    clicked = st.button(_("Start training"), key="risk_start_button", type="primary", disabled=bool(report.problems),
-                        icon=":material/play_arrow:")
+    clicked = st.button(
+        _("Start training"),
+        key="risk_start_button",
+        type="primary",
+        disabled=bool(report.problems),
+        icon=":material/play_arrow:",
+    )
     if report.problems:
         st.caption(_("Fix the problems in the report to train."))
     if not clicked:
@@ -149,23 +203,40 @@ def train_step(table: list[list[str]], report: service.TableReport, positive: li
 
 def draw_job(progress: jobs.JobProgress) -> None:
     """One risk job: progress while it runs, then the family comparison and the new version (not activated)."""
-    st.progress(progress.fraction, text=_("Cross-validating the model families…") if progress.active
-                else state_name(progress.state))
+    st.progress(
+        progress.fraction,
+        text=_("Cross-validating the model families…") if progress.active else state_name(progress.state),
+    )
     if progress.active:
-        st.button(_("Cancel training"), key=f"risk_cancel_{progress.job_id}", on_click=jobs.cancel,
-                  args=(progress.job_id,))
+        st.button(
+            _("Cancel training"), key=f"risk_cancel_{progress.job_id}", on_click=jobs.cancel, args=(progress.job_id,)
+        )
         return
     if progress.state != "succeeded" or not progress.result:
         st.error(progress.error or _("The job failed; nothing was registered."), icon=":material/error:")
         return
     result = progress.result
-    st.success(_("Registered **{model}** ({family}, cross-validated AUC {auc:.3f}). It is not in use: an administrator "
-                 "activates it after reading its card (Model cards page).").format(
-        model=progress.model, family=result["family"], auc=result["cv"]["auc"]), icon=":material/check_circle:")
+    st.success(
+        _(
+            "Registered **{model}** ({family}, cross-validated AUC {auc:.3f}). It is not in use: an administrator "
+            "activates it after reading its card (Model cards page)."
+        ).format(model=progress.model, family=result["family"], auc=result["cv"]["auc"]),
+        icon=":material/check_circle:",
+    )
     family, auc, interval, brier = _("family"), _("cross-validated AUC"), _("95% CI"), _("Brier score")
-    st.dataframe([{family: f["family"], auc: round(f["cv_auc"], 3),
-                   interval: f"{f['cv_auc_ci95'][0]:.3f} – {f['cv_auc_ci95'][1]:.3f}", brier: round(f["brier"], 4)}
-                  for f in result["families"]], hide_index=True, key="risk_families")
+    st.dataframe(
+        [
+            {
+                family: f["family"],
+                auc: round(f["cv_auc"], 3),
+                interval: f"{f['cv_auc_ci95'][0]:.3f} – {f['cv_auc_ci95'][1]:.3f}",
+                brier: round(f["brier"], 4),
+            }
+            for f in result["families"]
+        ],
+        hide_index=True,
+        key="risk_families",
+    )
     model_card_panel(str(progress.model))
 
 
@@ -189,8 +260,12 @@ def show_jobs() -> None:
 apply_language()
 USER = require_page("train-risk")
 st.title(_("Risk model from a table"))
-st.caption(_("Train a new risk model from a labelled table. Training runs as a background job; the new version is "
-             "used only after an administrator activates it."))
+st.caption(
+    _(
+        "Train a new risk model from a labelled table. Training runs as a background job; the new version is "
+        "used only after an administrator activates it."
+    )
+)
 upload_step()
 TABLE = st.session_state.get(TABLE_KEY)
 if TABLE is not None:

@@ -7,9 +7,8 @@ import streamlit as st
 from core.charts import validation as validation_charts
 from core.errors import LucidDxError
 from core.i18n import _
-from core.services import catalog
+from core.services import catalog, validation
 from core.services import training as training_service
-from core.services import validation
 from ui.auth import allows, require_page
 from ui.language import apply_language
 
@@ -26,17 +25,23 @@ def pick_version() -> str | None:
     active = catalog.active_version(name).version
     versions = [r.version for r in models[name]]
     labels = {v: _("{version} (active)").format(version=v) if v == active else v for v in versions}
-    version = c2.selectbox(_("Version"), versions, index=versions.index(active), key=f"site_version_{name}",
-                           format_func=labels.__getitem__)
+    version = c2.selectbox(
+        _("Version"), versions, index=versions.index(active), key=f"site_version_{name}", format_func=labels.__getitem__
+    )
     return f"{name}:{version}"
 
 
 def evaluate(spec: str) -> None:
-    st.caption(_("One subfolder per class, named like the model's classes (e.g. NORMAL and PNEUMONIA), with films "
-                 "this model has never seen. Files that cannot be read are listed and left out."))
+    st.caption(
+        _(
+            "One subfolder per class, named like the model's classes (e.g. NORMAL and PNEUMONIA), with films "
+            "this model has never seen. Files that cannot be read are listed and left out."
+        )
+    )
     sources = {"server": _("Folder on the server"), "upload": _("Upload a zip")}
-    source = st.radio(_("Where are the labeled films?"), list(sources), format_func=sources.get, horizontal=True,
-                      key="site_source")
+    source = st.radio(
+        _("Where are the labeled films?"), list(sources), format_func=sources.get, horizontal=True, key="site_source"
+    )
     target = st.slider(_("Sensitivity the site wants to reach"), 0.50, 0.99, 0.95, 0.01, key="site_target")
     try:
         data, described = None, ""
@@ -72,22 +77,35 @@ def show(evaluation: validation.SiteEvaluation, described: str) -> None:
     cols[1].metric("AUC", interval(result, "auc"))
     cols[2].metric(_("Sensitivity"), interval(result, "sensitivity"))
     cols[3].metric(_("Specificity"), interval(result, "specificity"))
-    st.caption(_("At the stored threshold {threshold:.2f}; 95% bootstrap intervals in brackets.").format(
-        threshold=result["threshold"]))
+    st.caption(
+        _("At the stored threshold {threshold:.2f}; 95% bootstrap intervals in brackets.").format(
+            threshold=result["threshold"]
+        )
+    )
     st.plotly_chart(validation_charts.site_roc_figure(result), key="site_roc")
     rows = []
     for row in result["thresholds"]:
         honest = row.get("cross_fitted") or {}
-        rows.append({_("rule"): validation_charts.rule_name(row["rule"]), _("threshold"): round(row["threshold"], 3),
-                     _("sensitivity"): round(row["sensitivity"], 3), _("specificity"): round(row["specificity"], 3),
-                     "PPV": round(row["ppv"], 3) if row.get("ppv") is not None else None,
-                     "NPV": round(row["npv"], 3) if row.get("npv") is not None else None,
-                     _("cross-fitted sensitivity"): honest.get("sensitivity"),
-                     _("cross-fitted specificity"): honest.get("specificity")})
+        rows.append(
+            {
+                _("rule"): validation_charts.rule_name(row["rule"]),
+                _("threshold"): round(row["threshold"], 3),
+                _("sensitivity"): round(row["sensitivity"], 3),
+                _("specificity"): round(row["specificity"], 3),
+                "PPV": round(row["ppv"], 3) if row.get("ppv") is not None else None,
+                "NPV": round(row["npv"], 3) if row.get("npv") is not None else None,
+                _("cross-fitted sensitivity"): honest.get("sensitivity"),
+                _("cross-fitted specificity"): honest.get("specificity"),
+            }
+        )
     st.markdown("#### " + _("Candidate thresholds"))
     st.dataframe(rows, hide_index=True, key="site_thresholds")
-    st.caption(_("A threshold chosen on these films looks better on them than it will on the next ones: the "
-                 "cross-fitted columns estimate it honestly (chosen on half, measured on the other half)."))
+    st.caption(
+        _(
+            "A threshold chosen on these films looks better on them than it will on the next ones: the "
+            "cross-fitted columns estimate it honestly (chosen on half, measured on the other half)."
+        )
+    )
     if evaluation.skipped:
         with st.expander(_("{n} file(s) left out").format(n=len(evaluation.skipped))):
             st.dataframe(evaluation.skipped, hide_index=True)
@@ -96,14 +114,20 @@ def show(evaluation: validation.SiteEvaluation, described: str) -> None:
         if st.button(_("Record this validation"), key="site_record"):
             try:
                 recorded = validation.record_site_validation(
-                    USER, evaluation, _("{n} labeled films of this site ({source}), recorded on the dashboard").format(
-                        n=result["n"], source=described))
+                    USER,
+                    evaluation,
+                    _("{n} labeled films of this site ({source}), recorded on the dashboard").format(
+                        n=result["n"], source=described
+                    ),
+                )
                 st.session_state["site_recorded"] = recorded
             except LucidDxError as exc:
                 st.error(str(exc), icon=":material/block:")
     if recorded:
-        st.success(_("Recorded as external validation {id}: the model card now lists it.").format(id=recorded),
-                   icon=":material/check_circle:")
+        st.success(
+            _("Recorded as external validation {id}: the model card now lists it.").format(id=recorded),
+            icon=":material/check_circle:",
+        )
         adopt(evaluation, recorded)
 
 
@@ -115,14 +139,20 @@ def adopt(evaluation: validation.SiteEvaluation, recorded: str) -> None:
     rules = [row["rule"] for row in evaluation.result["thresholds"]]
     rule = st.selectbox(_("Rule"), rules, format_func=validation_charts.rule_name, key="site_rule")
     chosen = next(row for row in evaluation.result["thresholds"] if row["rule"] == rule)
-    confirm = st.checkbox(_("I adopt threshold {threshold:.3f} ({rule}) for {model}: every later prediction of this "
-                            "version uses it.").format(threshold=chosen["threshold"], rule=validation_charts.rule_name(rule),
-                                                       model=evaluation.spec), key=f"site_confirm_{recorded}_{rule}")
+    confirm = st.checkbox(
+        _(
+            "I adopt threshold {threshold:.3f} ({rule}) for {model}: every later prediction of this version uses it."
+        ).format(threshold=chosen["threshold"], rule=validation_charts.rule_name(rule), model=evaluation.spec),
+        key=f"site_confirm_{recorded}_{rule}",
+    )
     if st.button(_("Adopt"), type="primary", disabled=not confirm, key="site_adopt"):
         try:
             state = validation.adopt_threshold(USER, evaluation.spec, recorded, rule)
-            st.success(_("{model} now uses threshold {threshold:.3f} ({source}).").format(
-                model=state["model"], threshold=state["threshold"], source=state["threshold_source"]))
+            st.success(
+                _("{model} now uses threshold {threshold:.3f} ({source}).").format(
+                    model=state["model"], threshold=state["threshold"], source=state["threshold_source"]
+                )
+            )
         except LucidDxError as exc:
             st.error(str(exc), icon=":material/block:")
 
@@ -130,8 +160,12 @@ def adopt(evaluation: validation.SiteEvaluation, recorded: str) -> None:
 apply_language()
 USER = require_page("validate")
 st.title(_("Site validation"))
-st.caption(_("How well does a model do on this hospital's own films? Measure it on labeled films it has never seen, "
-             "record the result in its card, and adopt a threshold that fits this site."))
+st.caption(
+    _(
+        "How well does a model do on this hospital's own films? Measure it on labeled films it has never seen, "
+        "record the result in its card, and adopt a threshold that fits this site."
+    )
+)
 SPEC = pick_version()
 if SPEC:
     evaluate(SPEC)

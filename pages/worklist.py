@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.services import worklist
 from core.i18n import _
+from core.services import worklist
 from ui.auth import require_page
 from ui.language import apply_language
 
@@ -17,13 +17,19 @@ def rows_for_reading(entries: list[dict]) -> list[dict]:
     table = []
     for e in entries:
         probabilities = e.get("probabilities") or {}
-        table.append({
-            _("Received"): e["received"], _("Modality"): e["modality"] or "-",
-            _("Status"): worklist.status_text(e["status"]), _("Finding"): _("Not assessable") if e["out_of_distribution"] else (e["label"] or ""),
-            _("Probability of the finding"): round(probabilities.get(e["label"], 0.0), 2) if e["label"] else None,
-            _("Unlike the training films"): bool(e["out_of_distribution"]), _("Reason"): e.get("reason") or "",
-            _("Result objects"): len(e.get("results") or []), _("Instance UID"): e["sop_instance_uid"],
-        })
+        table.append(
+            {
+                _("Received"): e["received"],
+                _("Modality"): e["modality"] or "-",
+                _("Status"): worklist.status_text(e["status"]),
+                _("Finding"): _("Not assessable") if e["out_of_distribution"] else (e["label"] or ""),
+                _("Probability of the finding"): round(probabilities.get(e["label"], 0.0), 2) if e["label"] else None,
+                _("Unlike the training films"): bool(e["out_of_distribution"]),
+                _("Reason"): e.get("reason") or "",
+                _("Result objects"): len(e.get("results") or []),
+                _("Instance UID"): e["sop_instance_uid"],
+            }
+        )
     return table
 
 
@@ -43,8 +49,13 @@ def live_worklist() -> None:
 apply_language()
 require_page("worklist")
 st.title(_("DICOM worklist"))
-st.caption(_("Films a PACS sent to LucidDx's DICOM node, newest first. Each is scored in the background; results "
-             "go back as a Secondary Capture with the heatmap and a structured report. Decision support only."))
-st.selectbox(_("Show"), ["", *STATUSES], key="worklist_status",
-             format_func=lambda s: worklist.status_text(s) if s else _("all"))
+st.caption(
+    _(
+        "Films a PACS sent to LucidDx's DICOM node, newest first. Each is scored in the background; results "
+        "go back as a Secondary Capture with the heatmap and a structured report. Decision support only."
+    )
+)
+st.selectbox(
+    _("Show"), ["", *STATUSES], key="worklist_status", format_func=lambda s: worklist.status_text(s) if s else _("all")
+)
 live_worklist()

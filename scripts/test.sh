@@ -19,4 +19,8 @@ if [ -n "$MISSING" ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $MISSING >/dev/null
 fi
+# Lint, format and types (configured in pyproject.toml) before the tests: a finding stops the run.
+.venv/bin/ruff check core pages ui app.py server.py
+.venv/bin/ruff format --check core pages ui app.py server.py
+.venv/bin/mypy core pages ui
 exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"

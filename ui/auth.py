@@ -24,7 +24,7 @@ import importlib.util
 import logging
 import os
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -46,7 +46,7 @@ def enabled() -> bool:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _audit_failed(exc: LucidDxError) -> None:
@@ -94,8 +94,13 @@ def current_user() -> Account | None:
     # With a server session, idle time is the server's, which every tab of this browser keeps fresh: a tab
     # left alone while the person works in another one carries on; once the session ended, every tab ends.
     if session.get("sid") and signin.alive(session["sid"]) is None:
-        _end(session, _("Your session ended after a period without activity; sign in again.") if idle else
-             _("Your session has ended (signed out in another tab, or its time is over); sign in again."), "expired")
+        _end(
+            session,
+            _("Your session ended after a period without activity; sign in again.")
+            if idle
+            else _("Your session has ended (signed out in another tab, or its time is over); sign in again."),
+            "expired",
+        )
         return None
     session["last_seen"] = _now()
     return account
@@ -112,8 +117,16 @@ def _end(session: dict, reason: str, kind: EndReason) -> None:
 # What may outlive a session boundary in this tab: nothing about a patient, only the reader's language and
 # the sign-in screen's own bookkeeping. Everything else (films, results, heatmaps, risk values, tables,
 # reports, archive and validation results, widget values) is dropped before anything is drawn.
-KEPT_ACROSS_SESSIONS = frozenset({"language", "luciddx_signed_out_because", "luciddx_sso_refused", "luciddx_tab_owner",
-                                  "luciddx_clear_cookie", "luciddx_audit_problem"})
+KEPT_ACROSS_SESSIONS = frozenset(
+    {
+        "language",
+        "luciddx_signed_out_because",
+        "luciddx_sso_refused",
+        "luciddx_tab_owner",
+        "luciddx_clear_cookie",
+        "luciddx_audit_problem",
+    }
+)
 
 
 def clear_patient_state() -> None:
@@ -149,8 +162,9 @@ def guarded(produce: Callable[[], bytes]) -> Callable[[], bytes]:
     session = st.session_state.get(SESSION_KEY) if enabled() else None
 
     def checked() -> bytes:
-        if enabled() and (session is None or session.get("ended")
-                          or signin.session_expired(session["last_seen"], _now())):
+        if enabled() and (
+            session is None or session.get("ended") or signin.session_expired(session["last_seen"], _now())
+        ):
             raise PermissionDeniedError(_("Your session has ended; sign in again to download."))
         return produce()
 
@@ -179,8 +193,13 @@ def _start_session(account: Account, session_id: str, handoff: str | None = None
     if st.session_state.get("luciddx_tab_owner") != account.name:
         clear_patient_state()  # another person signs in on this tab: nothing of the last one's patients stays
     st.session_state["luciddx_tab_owner"] = account.name
-    st.session_state[SESSION_KEY] = {"name": account.name, "role": account.role, "last_seen": _now(), "sso": via_sso,
-                                     "sid": session_id}
+    st.session_state[SESSION_KEY] = {
+        "name": account.name,
+        "role": account.role,
+        "last_seen": _now(),
+        "sso": via_sso,
+        "sid": session_id,
+    }
     st.session_state.pop("luciddx_clear_cookie", None)
     if handoff:
         st.session_state["luciddx_cookie_handoff"] = handoff
@@ -198,8 +217,10 @@ def _hand_over_cookie() -> None:
     HttpOnly session cookie (a page script can neither read nor write it)."""
     code = st.session_state.pop("luciddx_cookie_handoff", None)
     if code and code.replace("-", "").replace("_", "").isalnum():
-        _script("fetch('/auth/session', {method: 'POST', credentials: 'same-origin', "
-                "headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: 'code=" + code + "'});")
+        _script(
+            "fetch('/auth/session', {method: 'POST', credentials: 'same-origin', "
+            "headers: {'Content-Type': 'application/x-www-form-urlencoded'}, body: 'code=" + code + "'});"
+        )
 
 
 def _drop_cookie() -> None:
@@ -292,9 +313,13 @@ def gate() -> Account | None:
     try:
         if not signin.has_admin():
             st.title(_("Set up LucidDx"))
-            st.info(_("No administrator account exists yet, and LucidDx has no default password. "
-                      "On the server, as the user that runs LucidDx, create the first administrator "
-                      "(the password is asked for, never typed on the command line):"))
+            st.info(
+                _(
+                    "No administrator account exists yet, and LucidDx has no default password. "
+                    "On the server, as the user that runs LucidDx, create the first administrator "
+                    "(the password is asked for, never typed on the command line):"
+                )
+            )
             st.code(SETUP_COMMAND, language="bash")
             st.caption(_("Then reload this page and sign in. See docs/access.md."))
             st.stop()

@@ -47,13 +47,25 @@ def gate_rows(result: dict[str, Any]) -> list[dict[str, str]]:
     rows = []
     for role, side in ((_("candidate"), result.get("candidate")), (_("active"), result.get("active"))):
         if side and "auc" in side:
-            rows.append({_("version"): f"{role}: {side['model']}", _("AUC"): _interval(side["auc"]),
-                         _("sensitivity"): _interval(side["sensitivity"]), _("specificity"): _interval(side["specificity"]),
-                         _("threshold"): f"{side['threshold']:.3f} ({side['threshold_source']})"})
+            rows.append(
+                {
+                    _("version"): f"{role}: {side['model']}",
+                    _("AUC"): _interval(side["auc"]),
+                    _("sensitivity"): _interval(side["sensitivity"]),
+                    _("specificity"): _interval(side["specificity"]),
+                    _("threshold"): f"{side['threshold']:.3f} ({side['threshold_source']})",
+                }
+            )
     if result.get("auc_difference"):
-        rows.append({_("version"): _("difference (candidate - active)"), _("AUC"): _interval(result["auc_difference"]),
-                     _("sensitivity"): "", _("specificity"): "",
-                     _("threshold"): _("margin -{margin}").format(margin=result["margin"])})
+        rows.append(
+            {
+                _("version"): _("difference (candidate - active)"),
+                _("AUC"): _interval(result["auc_difference"]),
+                _("sensitivity"): "",
+                _("specificity"): "",
+                _("threshold"): _("margin -{margin}").format(margin=result["margin"]),
+            }
+        )
     return rows
 
 
@@ -76,8 +88,12 @@ def _activate(actor: audit.Who | None, name: str, version: str, override: bool) 
     reason = None
     if override:
         if not confirmed("override", name, version):  # the click must match the box ticked for this version
-            st.session_state["registry_message"] = ("error", _(
-                "Tick the confirmation for overriding the gate for {name}:{version} first.").format(name=name, version=version))
+            st.session_state["registry_message"] = (
+                "error",
+                _("Tick the confirmation for overriding the gate for {name}:{version} first.").format(
+                    name=name, version=version
+                ),
+            )
             return
         reason = st.session_state.get(reason_key(name, version))
     try:
@@ -105,20 +121,42 @@ def gate_and_activate(actor: audit.Who | None, name: str, version: str, active: 
     passed = activation.gate_passed(result)
     (st.success if passed else st.warning)(activation.gate_explanation(result))
     if passed:
-        st.button(_("Make active (roll back or forward)"), key="registry_activate", type="primary",
-                  on_click=_activate, args=(actor, name, version, False))
+        st.button(
+            _("Make active (roll back or forward)"),
+            key="registry_activate",
+            type="primary",
+            on_click=_activate,
+            args=(actor, name, version, False),
+        )
         return
-    st.error(_("Overriding sets aside this evidence: {evidence}").format(
-        evidence=activation.evidence_text(activation.evidence(name, version))), icon=":material/gpp_maybe:")
-    reason = st.text_input(_("Reason for overriding the gate: what was checked instead (at least {words} words; kept in "
-                             "the activation record; no patient details)").format(words=activation.MIN_REASON_WORDS),
-                           key=reason_key(name, version))
+    st.error(
+        _("Overriding sets aside this evidence: {evidence}").format(
+            evidence=activation.evidence_text(activation.evidence(name, version))
+        ),
+        icon=":material/gpp_maybe:",
+    )
+    reason = st.text_input(
+        _(
+            "Reason for overriding the gate: what was checked instead (at least {words} words; kept in "
+            "the activation record; no patient details)"
+        ).format(words=activation.MIN_REASON_WORDS),
+        key=reason_key(name, version),
+    )
     substantial = True
     try:
         activation.check_reason(reason)
     except LucidDxError:
         substantial = False
-    confirm = st.checkbox(_("I have read the evidence above and override the quality gate for {name}:{version}").format(
-        name=name, version=version), key=confirm_key("override", name, version))
-    st.button(_("Override and activate"), key="registry_activate", disabled=not (substantial and confirm),
-              on_click=_activate, args=(actor, name, version, True))
+    confirm = st.checkbox(
+        _("I have read the evidence above and override the quality gate for {name}:{version}").format(
+            name=name, version=version
+        ),
+        key=confirm_key("override", name, version),
+    )
+    st.button(
+        _("Override and activate"),
+        key="registry_activate",
+        disabled=not (substantial and confirm),
+        on_click=_activate,
+        args=(actor, name, version, True),
+    )

@@ -5,7 +5,8 @@ Shared by the Retrain page (image jobs) and the risk-training page (risk jobs).
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import streamlit as st
 
@@ -14,9 +15,14 @@ from core.i18n import _
 from core.services import jobs
 
 
-def pick_and_show(listed: list[dict[str, Any]], key: str, state_name: Callable[[str], str],
-                  live: Callable[[str], None], ended: Callable[[jobs.JobProgress], None],
-                  wanted: str | None = None) -> str:
+def pick_and_show(
+    listed: list[dict[str, Any]],
+    key: str,
+    state_name: Callable[[str], str],
+    live: Callable[[str], None],
+    ended: Callable[[jobs.JobProgress], None],
+    wanted: str | None = None,
+) -> str:
     """A job picker over ``listed`` (newest first) and the chosen job's panel; returns the chosen id."""
     ids = [j["id"] for j in listed]
     # Labels made now, in this run's language (a format_func translating later may run in another context).

@@ -19,23 +19,35 @@ from ui.gate_panel import confirm_key, confirmed, gate_and_activate
 
 def _delete(user: Who | None, name: str, version: str) -> None:
     if not confirmed("delete", name, version):  # the click must match the box ticked for this version
-        st.session_state["registry_message"] = ("error", _("Tick the confirmation for deleting {name}:{version} first.").format(
-            name=name, version=version))
+        st.session_state["registry_message"] = (
+            "error",
+            _("Tick the confirmation for deleting {name}:{version} first.").format(name=name, version=version),
+        )
         return
     try:
         catalog.delete_version(user, name, version)
-        st.session_state["registry_message"] = ("success", _("{name}:{version} was deleted.").format(name=name, version=version))
+        st.session_state["registry_message"] = (
+            "success",
+            _("{name}:{version} was deleted.").format(name=name, version=version),
+        )
     except LucidDxError as exc:
         st.session_state["registry_message"] = ("error", str(exc))
 
 
 def _versions_table(models: list[catalog.ModelRef], active: str | None) -> None:
     st.dataframe(
-        [{_("version"): r.version, _("active"): r.version == active,
-          _("approval"): _("approved") if r.version == active else _("not approved"),
-          _("source"): _("bundled") if r.bundled else _("trained here"), _("created"): r.meta.get("created"),
-          _("classes"): ", ".join(r.meta.get("classes", [])),
-          _("validation AUC"): (r.meta.get("validation") or {}).get("auc")} for r in models],
+        [
+            {
+                _("version"): r.version,
+                _("active"): r.version == active,
+                _("approval"): _("approved") if r.version == active else _("not approved"),
+                _("source"): _("bundled") if r.bundled else _("trained here"),
+                _("created"): r.meta.get("created"),
+                _("classes"): ", ".join(r.meta.get("classes", [])),
+                _("validation AUC"): (r.meta.get("validation") or {}).get("auc"),
+            }
+            for r in models
+        ],
         hide_index=True,
     )
 
@@ -53,23 +65,43 @@ def show(user: Who | None, kind: str, heading: str, empty: str) -> None:
     _versions_table(models[name], active)
     versions = [r.version for r in models[name]]
     if active is None:
-        st.warning(_("No version of {name} is approved yet: clinicians cannot use it until an administrator activates "
-                     "one.").format(name=name), icon=":material/pending:")
+        st.warning(
+            _(
+                "No version of {name} is approved yet: clinicians cannot use it until an administrator activates one."
+            ).format(name=name),
+            icon=":material/pending:",
+        )
     if st.session_state.get(f"registry_version_{name}") not in versions:
         st.session_state.pop(f"registry_version_{name}", None)  # e.g. just deleted
     # Labels made now, in this run's language (a format_func translating later may run in another context).
-    labels = {v: _("{version} (active)").format(version=v) if v == active else _("{version} (not approved)").format(version=v)
-              for v in versions}
-    version = st.selectbox(_("Version"), versions, index=versions.index(active or versions[-1]),
-                           key=f"registry_version_{name}", format_func=labels.__getitem__)
+    labels = {
+        v: _("{version} (active)").format(version=v) if v == active else _("{version} (not approved)").format(version=v)
+        for v in versions
+    }
+    version = st.selectbox(
+        _("Version"),
+        versions,
+        index=versions.index(active or versions[-1]),
+        key=f"registry_version_{name}",
+        format_func=labels.__getitem__,
+    )
     admin = allows(user, "activate")
     gate_and_activate(user, name, version, active, admin)
     c2, c3 = st.columns([1, 2])
     bundled = next(r.bundled for r in models[name] if r.version == version)
-    confirm = c2.checkbox(_("Confirm deleting {name}:{version}").format(name=name, version=version),
-                          key=confirm_key("delete", name, version), disabled=not admin or bundled)
-    c3.button(_("Delete this version"), key="registry_delete", on_click=_delete, args=(user, name, version),
-              disabled=not confirm or bundled, type="secondary")
+    confirm = c2.checkbox(
+        _("Confirm deleting {name}:{version}").format(name=name, version=version),
+        key=confirm_key("delete", name, version),
+        disabled=not admin or bundled,
+    )
+    c3.button(
+        _("Delete this version"),
+        key="registry_delete",
+        on_click=_delete,
+        args=(user, name, version),
+        disabled=not confirm or bundled,
+        type="secondary",
+    )
     if bundled:
         st.caption(_("Bundled versions are read-only: they cannot be deleted."))
     if not admin:

@@ -59,8 +59,15 @@ async def open_cookie(request: Request) -> Response:
         return Response(status_code=403)
     cookie, session = found
     response = Response(status_code=204)
-    response.set_cookie(signin.COOKIE_NAME, cookie, max_age=signin.max_age(session), path="/", httponly=True,
-                        samesite="strict", secure=_secure(request))
+    response.set_cookie(
+        signin.COOKIE_NAME,
+        cookie,
+        max_age=signin.max_age(session),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=_secure(request),
+    )
     return response
 
 
@@ -77,5 +84,7 @@ async def drop_cookie(request: Request) -> Response:
 
 
 def routes() -> list[Route]:
-    return [Route("/auth/session", open_cookie, methods=["POST"]),
-            Route("/auth/signout", drop_cookie, methods=["POST"])]
+    return [
+        Route("/auth/session", open_cookie, methods=["POST"]),
+        Route("/auth/signout", drop_cookie, methods=["POST"]),
+    ]

@@ -12,15 +12,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any, overload
-from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
+from core import i18n
 from core.access import backoff, passwords, roles, settings, store
 from core.access.store import accounts as table
 from core.errors import AccountError, AccountLockedError, AuthenticationError
-from core import i18n
 from core.i18n import _, ngettext
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -40,12 +40,19 @@ class Account:
 
     def as_dict(self) -> dict:
         iso = lambda t: t.isoformat() if t else None  # noqa: E731
-        return {"name": self.name, "role": self.role, "disabled": self.disabled, "created": iso(self.created),
-                "last_login": iso(self.last_login), "locked_until": iso(self.locked_until), "language": self.language}
+        return {
+            "name": self.name,
+            "role": self.role,
+            "disabled": self.disabled,
+            "created": iso(self.created),
+            "last_login": iso(self.last_login),
+            "locked_until": iso(self.locked_until),
+            "language": self.language,
+        }
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @overload
@@ -54,18 +61,29 @@ def _aware(t: datetime) -> datetime: ...
 def _aware(t: None) -> None: ...
 def _aware(t: datetime | None) -> datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
-    return t.replace(tzinfo=timezone.utc) if t is not None and t.tzinfo is None else t
+    return t.replace(tzinfo=UTC) if t is not None and t.tzinfo is None else t
 
 
 def _account(row) -> Account:
-    return Account(row.name, row.role, bool(row.disabled), _aware(row.created), _aware(row.last_login),
-                   _aware(row.locked_until), row.language)
+    return Account(
+        row.name,
+        row.role,
+        bool(row.disabled),
+        _aware(row.created),
+        _aware(row.last_login),
+        _aware(row.locked_until),
+        row.language,
+    )
 
 
 def check_name(name: str) -> str:
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
-        raise AccountError(_("{name!r} cannot be an account name: use 1-64 letters, digits, '.', '_', '-' or '@', "
-                             "starting with a letter or digit.").format(name=str(name)[:80]))
+        raise AccountError(
+            _(
+                "{name!r} cannot be an account name: use 1-64 letters, digits, '.', '_', '-' or '@', "
+                "starting with a letter or digit."
+            ).format(name=str(name)[:80])
+        )
     return name
 
 
@@ -84,11 +102,18 @@ def add(name: str, role: str, password: str) -> Account:
     now = utcnow()
     try:
         with store.begin() as db:
-            db.execute(table.insert().values(name=name, role=role, password_hash=password_hash, disabled=False,
-                                             failed_logins=0, created=now))
+            db.execute(
+                table.insert().values(
+                    name=name, role=role, password_hash=password_hash, disabled=False, failed_logins=0, created=now
+                )
+            )
     except sa.exc.IntegrityError as exc:
-        raise AccountError(_("An account named {name} already exists; choose another name, or use "
-                             "'users set-role' to change its role.").format(name=name)) from exc
+        raise AccountError(
+            _(
+                "An account named {name} already exists; choose another name, or use "
+                "'users set-role' to change its role."
+            ).format(name=name)
+        ) from exc
     return get(name)
 
 
@@ -101,8 +126,9 @@ def find(name: str) -> Account | None:
 def get(name: str) -> Account:
     account = find(name)
     if account is None:
-        raise AccountError(_("There is no account named {name}; 'python -m core users list' shows them.")
-                           .format(name=str(name)[:80]))
+        raise AccountError(
+            _("There is no account named {name}; 'python -m core users list' shows them.").format(name=str(name)[:80])
+        )
     return account
 
 
@@ -114,7 +140,9 @@ def list_accounts() -> list[Account]:
 def has_admin() -> bool:
     """Whether an enabled administrator exists (if not, the dashboard shows the set-up instruction)."""
     with store.begin() as db:
-        query = sa.select(sa.func.count()).select_from(table).where(table.c.role == "admin", table.c.disabled.is_(False))
+        query = (
+            sa.select(sa.func.count()).select_from(table).where(table.c.role == "admin", table.c.disabled.is_(False))
+        )
         return bool(db.execute(query).scalar())
 
 
@@ -144,8 +172,11 @@ def set_role(name: str, role: str) -> Account:
 def set_language(name: str, code: str) -> Account:
     """Remember the language ``name`` chose (a code of ``core.i18n.LANGUAGES``) for their next sign-in."""
     if code not in i18n.LANGUAGES:
-        raise AccountError(_("{code} is not a language LucidDx speaks; choose one of {choices}.").format(
-            code=str(code)[:16], choices=", ".join(i18n.LANGUAGES)))
+        raise AccountError(
+            _("{code} is not a language LucidDx speaks; choose one of {choices}.").format(
+                code=str(code)[:16], choices=", ".join(i18n.LANGUAGES)
+            )
+        )
     return _update(name, language=code)
 
 
@@ -156,14 +187,22 @@ def set_password(name: str, password: str) -> Account:
 def failure_message(pause: timedelta | None = None) -> str:
     """What every failed sign-in says, whatever went wrong (unknown name, wrong password, disabled account,
     back-off): only the wait, which depends on the attempts alone, is added."""
-    message = _("The name or password is not right, or this account may not sign in. Check both and try again; "
-                "if it still fails, ask an administrator.")
+    message = _(
+        "The name or password is not right, or this account may not sign in. Check both and try again; "
+        "if it still fails, ask an administrator."
+    )
     if pause is None:
         return message
     seconds = max(1, math.ceil(pause.total_seconds()))
-    return message + " " + ngettext("Too many tries for this name from here: wait {n} second before the next one.",
-                                    "Too many tries for this name from here: wait {n} seconds before the next one.",
-                                    seconds).format(n=seconds)
+    return (
+        message
+        + " "
+        + ngettext(
+            "Too many tries for this name from here: wait {n} second before the next one.",
+            "Too many tries for this name from here: wait {n} seconds before the next one.",
+            seconds,
+        ).format(n=seconds)
+    )
 
 
 def authenticate(name: str, password: str, now: datetime | None = None, client: str = "local") -> Account:

@@ -21,9 +21,9 @@ import hashlib
 import hmac
 import json
 import re
-from pathlib import Path
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -64,7 +64,8 @@ class AuditRecord:
     def public(self) -> dict:
         """The contract's fields (CLI.md): time, user, role, action, model, input_sha256, outcome."""
         return {key: value for key, value in asdict(self).items() if key not in ("prev_hash", "hash", "seq")} | {
-            "seq": self.seq}
+            "seq": self.seq
+        }
 
 
 @dataclass(frozen=True)
@@ -88,8 +89,8 @@ def sha256_of(data: bytes) -> str:
 def time_text(moment: datetime) -> str:
     """UTC, fixed width, so text order is time order: 2026-11-29T21:05:03.123456Z."""
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def record_hash(prev_hash: str, fields: dict, key: bytes | None = None) -> str:
@@ -124,8 +125,16 @@ def _check(value: str | None, what: str, optional: bool = True) -> str | None:
     return value
 
 
-def record(user: str, role: str, action: str, *, model: str | None = None, input_sha256: str | None = None,
-           outcome: str = "ok", now: datetime | None = None) -> AuditRecord:
+def record(
+    user: str,
+    role: str,
+    action: str,
+    *,
+    model: str | None = None,
+    input_sha256: str | None = None,
+    outcome: str = "ok",
+    now: datetime | None = None,
+) -> AuditRecord:
     """Append one record and return it.
 
     Args:
@@ -142,8 +151,15 @@ def record(user: str, role: str, action: str, *, model: str | None = None, input
         raise ValueError("input_sha256 must be the 64-hex-digit SHA-256 of the de-identified input")
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}, got {outcome!r}")
-    fields = {"time": time_text(now or datetime.now(timezone.utc)), "user": user, "role": role, "action": action,
-              "model": model, "input_sha256": input_sha256, "outcome": outcome}
+    fields = {
+        "time": time_text(now or datetime.now(UTC)),
+        "user": user,
+        "role": role,
+        "action": action,
+        "model": model,
+        "input_sha256": input_sha256,
+        "outcome": outcome,
+    }
     key = chain_key()
     for _attempt in range(_RETRIES):
         try:
@@ -174,8 +190,9 @@ def records(since: datetime | None = None, user: str | None = None, action: str 
 
 def _switch(db) -> int | None:
     """The seq of the upgrade's switch record (the first :data:`KEY_ACTION` record), or None: all keyed."""
-    return db.execute(sa.select(sa.func.min(table.c.seq)).where(
-        table.c.action == KEY_ACTION, table.c.user == SYSTEM_USER)).scalar()
+    return db.execute(
+        sa.select(sa.func.min(table.c.seq)).where(table.c.action == KEY_ACTION, table.c.user == SYSTEM_USER)
+    ).scalar()
 
 
 def verify(checkpoint: dict | None = None) -> Verification:
@@ -193,23 +210,47 @@ def verify(checkpoint: dict | None = None) -> Verification:
             entry = _row(row)
             count = expected
             if entry.seq != expected:
-                return Verification(False, count, prev, expected, _(
-                    "record {n} is missing (the next one is {seq}): records were deleted.").format(
-                    n=expected, seq=entry.seq))
+                return Verification(
+                    False,
+                    count,
+                    prev,
+                    expected,
+                    _("record {n} is missing (the next one is {seq}): records were deleted.").format(
+                        n=expected, seq=entry.seq
+                    ),
+                )
             if entry.prev_hash != prev:
-                return Verification(False, count, prev, entry.seq, _(
-                    "record {seq} does not follow the record before it: records were deleted, inserted or "
-                    "reordered.").format(seq=entry.seq))
+                return Verification(
+                    False,
+                    count,
+                    prev,
+                    entry.seq,
+                    _(
+                        "record {seq} does not follow the record before it: records were deleted, inserted or "
+                        "reordered."
+                    ).format(seq=entry.seq),
+                )
             fields = {name: getattr(entry, name) for name in FIELDS}
             keyed = switch is None or entry.seq >= switch
             if not hmac.compare_digest(record_hash(prev, fields, key if keyed else None), entry.hash):
                 if keyed and entry.seq == (switch or 1):
-                    return Verification(False, count, prev, entry.seq, _(
-                        "record {seq} does not match its keyed hash: it was changed after it was written, or the "
-                        "audit key in force ({source}) is not the one the log was written with.").format(
-                        seq=entry.seq, source=auditkey.source()))
-                return Verification(False, count, prev, entry.seq, _(
-                    "record {seq} was changed after it was written.").format(seq=entry.seq))
+                    return Verification(
+                        False,
+                        count,
+                        prev,
+                        entry.seq,
+                        _(
+                            "record {seq} does not match its keyed hash: it was changed after it was written, or the "
+                            "audit key in force ({source}) is not the one the log was written with."
+                        ).format(seq=entry.seq, source=auditkey.source()),
+                    )
+                return Verification(
+                    False,
+                    count,
+                    prev,
+                    entry.seq,
+                    _("record {seq} was changed after it was written.").format(seq=entry.seq),
+                )
             if checkpoint is not None and entry.seq == checkpoint["count"]:
                 at_checkpoint = entry.hash
             prev = entry.hash
@@ -217,13 +258,29 @@ def verify(checkpoint: dict | None = None) -> Verification:
         return Verification(True, count, prev)
     seen, when = checkpoint["count"], checkpoint["time"]
     if count < seen:
-        return Verification(False, count, prev, count + 1, _(
-            "the log ends at record {n}, but the checkpoint of {time} counted {count}: records {first} to {count} "
-            "were deleted.").format(n=count, time=when, count=seen, first=count + 1), when)
+        return Verification(
+            False,
+            count,
+            prev,
+            count + 1,
+            _(
+                "the log ends at record {n}, but the checkpoint of {time} counted {count}: records {first} to {count} "
+                "were deleted."
+            ).format(n=count, time=when, count=seen, first=count + 1),
+            when,
+        )
     if seen and at_checkpoint != checkpoint["head"]:
-        return Verification(False, count, prev, seen, _(
-            "record {seq} is not the record the checkpoint of {time} ended at: the log was rewritten since (by "
-            "someone holding the audit key).").format(seq=seen, time=when), when)
+        return Verification(
+            False,
+            count,
+            prev,
+            seen,
+            _(
+                "record {seq} is not the record the checkpoint of {time} ended at: the log was rewritten since (by "
+                "someone holding the audit key)."
+            ).format(seq=seen, time=when),
+            when,
+        )
     return Verification(True, count, prev, checkpoint=when)
 
 
@@ -241,10 +298,18 @@ def checkpoint(now: datetime | None = None) -> dict:
     """
     result = verify()
     if not result.ok:
-        raise AuditCheckpointError(_("The audit log is broken at record {seq} ({reason}); no checkpoint is made of "
-                                     "a broken log.").format(seq=result.broken, reason=result.reason))
-    body = {"format": CHECKPOINT_FORMAT, "count": result.records, "head": result.head,
-            "time": time_text(now or datetime.now(timezone.utc)), "key_id": auditkey.key_id()}
+        raise AuditCheckpointError(
+            _("The audit log is broken at record {seq} ({reason}); no checkpoint is made of a broken log.").format(
+                seq=result.broken, reason=result.reason
+            )
+        )
+    body = {
+        "format": CHECKPOINT_FORMAT,
+        "count": result.records,
+        "head": result.head,
+        "time": time_text(now or datetime.now(UTC)),
+        "key_id": auditkey.key_id(),
+    }
     return body | {"signature": _signature(body)}
 
 
@@ -259,8 +324,11 @@ def write_checkpoint(path: str | Path, now: datetime | None = None) -> dict:
         partial.replace(target)
     except OSError as exc:
         partial.unlink(missing_ok=True)
-        raise AuditCheckpointError(_("The checkpoint cannot be written to {path} ({reason}); choose another "
-                                     "file.").format(path=target, reason=type(exc).__name__)) from exc
+        raise AuditCheckpointError(
+            _("The checkpoint cannot be written to {path} ({reason}); choose another file.").format(
+                path=target, reason=type(exc).__name__
+            )
+        ) from exc
     return body
 
 
@@ -271,15 +339,26 @@ def read_checkpoint(path: str | Path) -> dict:
     try:
         body = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise AuditCheckpointError(_("{file}: not a readable audit checkpoint ({reason}).").format(
-            file=name, reason=type(exc).__name__)) from exc
-    shaped = (isinstance(body, dict) and body.get("format") == CHECKPOINT_FORMAT
-              and isinstance(body.get("count"), int) and not isinstance(body.get("count"), bool) and body["count"] >= 0
-              and all(isinstance(body.get(k), str) for k in ("head", "time", "key_id", "signature")))
+        raise AuditCheckpointError(
+            _("{file}: not a readable audit checkpoint ({reason}).").format(file=name, reason=type(exc).__name__)
+        ) from exc
+    shaped = (
+        isinstance(body, dict)
+        and body.get("format") == CHECKPOINT_FORMAT
+        and isinstance(body.get("count"), int)
+        and not isinstance(body.get("count"), bool)
+        and body["count"] >= 0
+        and all(isinstance(body.get(k), str) for k in ("head", "time", "key_id", "signature"))
+    )
     if not shaped:
-        raise AuditCheckpointError(_("{file}: not an audit checkpoint written by 'python -m core audit checkpoint'.")
-                                   .format(file=name))
+        raise AuditCheckpointError(
+            _("{file}: not an audit checkpoint written by 'python -m core audit checkpoint'.").format(file=name)
+        )
     if not hmac.compare_digest(_signature(body), body["signature"]):
-        raise AuditCheckpointError(_("{file}: the checkpoint's signature does not match this installation's audit "
-                                     "key: it was edited, or made with another key. It is refused.").format(file=name))
+        raise AuditCheckpointError(
+            _(
+                "{file}: the checkpoint's signature does not match this installation's audit "
+                "key: it was edited, or made with another key. It is refused."
+            ).format(file=name)
+        )
     return body

@@ -42,8 +42,12 @@ def source() -> str:
 def _checked(text: str, where: str) -> bytes:
     text = text.strip()
     if len(text) < MIN_LENGTH:
-        raise AuditKeyError(_("The audit key in {where} is shorter than {n} characters; use a long random value, "
-                              "e.g. the output of 'openssl rand -hex 32'.").format(where=where, n=MIN_LENGTH))
+        raise AuditKeyError(
+            _(
+                "The audit key in {where} is shorter than {n} characters; use a long random value, "
+                "e.g. the output of 'openssl rand -hex 32'."
+            ).format(where=where, n=MIN_LENGTH)
+        )
     return text.encode("utf-8")
 
 
@@ -51,13 +55,20 @@ def _read(path: Path) -> bytes:
     try:
         mode = path.stat().st_mode
         if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise AuditKeyError(_("The audit key file {path} can be read or changed by other users; "
-                                  "restrict it with 'chmod 600 {path}'.").format(path=path))
+            raise AuditKeyError(
+                _(
+                    "The audit key file {path} can be read or changed by other users; "
+                    "restrict it with 'chmod 600 {path}'."
+                ).format(path=path)
+            )
         return _checked(path.read_text(encoding="utf-8"), str(path))
     except (OSError, UnicodeDecodeError) as exc:
-        raise AuditKeyError(_("The audit key file {path} cannot be read ({reason}). Restore it from your backup, or "
-                              "set LUCIDDX_AUDIT_KEY_FILE to where it is kept.").format(
-                                  path=path, reason=type(exc).__name__)) from exc
+        raise AuditKeyError(
+            _(
+                "The audit key file {path} cannot be read ({reason}). Restore it from your backup, or "
+                "set LUCIDDX_AUDIT_KEY_FILE to where it is kept."
+            ).format(path=path, reason=type(exc).__name__)
+        ) from exc
 
 
 def _create(path: Path) -> None:
@@ -91,16 +102,20 @@ def secret() -> bytes:
         try:
             _create(path)
         except OSError as exc:
-            raise AuditKeyError(_("The audit key file {path} cannot be created ({reason}); check that LUCIDDX_HOME "
-                                  "is writable, or set LUCIDDX_AUDIT_KEY_FILE.").format(
-                                      path=path, reason=type(exc).__name__)) from exc
+            raise AuditKeyError(
+                _(
+                    "The audit key file {path} cannot be created ({reason}); check that LUCIDDX_HOME "
+                    "is writable, or set LUCIDDX_AUDIT_KEY_FILE."
+                ).format(path=path, reason=type(exc).__name__)
+            ) from exc
     return _read(path)
 
 
 def derived(purpose: str, key: bytes | None = None) -> bytes:
     """A key for one purpose ("chain", "checkpoint", "sign-in"), derived from the audit key by HMAC-SHA256."""
-    return hmac.new(secret() if key is None else key, b"luciddx-audit/" + purpose.encode("ascii"),
-                    hashlib.sha256).digest()
+    return hmac.new(
+        secret() if key is None else key, b"luciddx-audit/" + purpose.encode("ascii"), hashlib.sha256
+    ).digest()
 
 
 def key_id(key: bytes | None = None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 
@@ -29,17 +29,16 @@ def _keys(name: str, client: str) -> tuple[str, str]:
 
 
 def _aware(moment: datetime | None) -> datetime | None:
-    from datetime import timezone
-
-    return moment.replace(tzinfo=timezone.utc) if moment is not None and moment.tzinfo is None else moment
+    return moment.replace(tzinfo=UTC) if moment is not None and moment.tzinfo is None else moment
 
 
 def wait(name: str, client: str, now: datetime) -> timedelta | None:
     """How long ``client`` must still wait before a try for ``name`` is checked; None: it may try now."""
     name_key, client_key = _keys(name, client)
     with store.begin() as db:
-        until = db.execute(sa.select(table.c.retry_after).where(
-            table.c.name_key == name_key, table.c.client_key == client_key)).scalar()
+        until = db.execute(
+            sa.select(table.c.retry_after).where(table.c.name_key == name_key, table.c.client_key == client_key)
+        ).scalar()
     until = _aware(until)
     return until - now if until is not None and until > now else None
 

@@ -185,8 +185,11 @@ def deidentify_dataset(dataset) -> tuple[int, str]:
 
 def _unreadable(label: str, reason: str) -> UnsupportedImageError:
     return UnsupportedImageError(
-        _("{file}: not a readable DICOM file ({reason}); only complete DICOM files can be de-identified; "
-          "export it again.").format(file=label, reason=reason))
+        _(
+            "{file}: not a readable DICOM file ({reason}); only complete DICOM files can be de-identified; "
+            "export it again."
+        ).format(file=label, reason=reason)
+    )
 
 
 def _pixel_data_problem(dataset) -> str | None:
@@ -263,8 +266,10 @@ def deidentify_bytes(data: bytes, label: str) -> tuple[bytes, int, str, str]:
         dataset.save_as(buffer, enforce_file_format=False)
     except Exception as exc:  # the profile on an unusual file: that file fails with its reason, the batch goes on
         raise UnsupportedImageError(
-            _("{file}: this DICOM file could not be de-identified ({reason}); it was not written.")
-            .format(file=label, reason=type(exc).__name__)) from exc
+            _("{file}: this DICOM file could not be de-identified ({reason}); it was not written.").format(
+                file=label, reason=type(exc).__name__
+            )
+        ) from exc
     return buffer.getvalue(), removed, burned_in, str(dataset.get("SOPInstanceUID", "") or "")
 
 
@@ -280,8 +285,9 @@ def deidentify_file(path: str | os.PathLike, out_dir: str | os.PathLike) -> Deid
     try:
         source = path.read_bytes()
     except OSError as exc:
-        raise UnsupportedImageError(_("{file}: could not be read ({error}).").format(
-            file=path.name, error=exc.strerror or type(exc).__name__)) from exc
+        raise UnsupportedImageError(
+            _("{file}: could not be read ({error}).").format(file=path.name, error=exc.strerror or type(exc).__name__)
+        ) from exc
     data, removed, burned_in, uid = deidentify_bytes(source, path.name)
     digest = hashlib.sha256(data).hexdigest()
     target = out_dir / f"{uid or digest[:32]}.dcm"
@@ -293,6 +299,9 @@ def deidentify_file(path: str | os.PathLike, out_dir: str | os.PathLike) -> Deid
     except OSError as exc:  # a full disk or a read-only folder: this file fails, the batch goes on
         with contextlib.suppress(OSError):
             partial.unlink()
-        raise UnsupportedImageError(_("{file}: its de-identified copy could not be written to {folder} ({error}).")
-                                    .format(file=path.name, folder=out_dir, error=exc.strerror or type(exc).__name__)) from exc
+        raise UnsupportedImageError(
+            _("{file}: its de-identified copy could not be written to {folder} ({error}).").format(
+                file=path.name, folder=out_dir, error=exc.strerror or type(exc).__name__
+            )
+        ) from exc
     return DeidResult(file=str(path), out=str(target), removed=removed, burned_in_annotation=burned_in, sha256=digest)

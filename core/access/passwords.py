@@ -16,35 +16,38 @@ from core.errors import AccountError
 from core.i18n import N_, _
 
 # zxcvbn's feedback (English, from its own gettext domain, which we do not ship) -> our catalog's msgids.
-FEEDBACK = {text: text for text in (
-    N_("Add another word or two. Uncommon words are better."),
-    N_("Capitalization doesn't help very much."),
-    N_("Reversed words aren't much harder to guess."),
-    N_("Predictable substitutions like '@' instead of 'a' don't help very much."),
-    N_("Use a few words, avoid common phrases."),
-    N_("No need for symbols, digits, or uppercase letters."),
-    N_("Straight rows of keys are easy to guess."),
-    N_("Short keyboard patterns are easy to guess."),
-    N_("This is a top-10 common password."),
-    N_("This is a top-100 common password."),
-    N_("This is a very common password."),
-    N_("This is similar to a commonly used password."),
-    N_("A word by itself is easy to guess."),
-    N_("All-uppercase is almost as easy to guess as all-lowercase."),
-    N_("Use a longer keyboard pattern with more turns."),
-    N_("Repeats like \"aaa\" are easy to guess."),
-    N_("Repeats like \"abcabcabc\" are only slightly harder to guess than \"abc\"."),
-    N_("Names and surnames by themselves are easy to guess."),
-    N_("Common names and surnames are easy to guess."),
-    N_("Avoid repeated words and characters."),
-    N_("Sequences like \"abc\" or \"6543\" are easy to guess."),
-    N_("Avoid sequences."),
-    N_("Recent years are easy to guess."),
-    N_("Dates are often easy to guess."),
-    N_("Avoid recent years."),
-    N_("Avoid years that are associated with you."),
-    N_("Avoid dates and years that are associated with you."),
-)}
+FEEDBACK = {
+    text: text
+    for text in (
+        N_("Add another word or two. Uncommon words are better."),
+        N_("Capitalization doesn't help very much."),
+        N_("Reversed words aren't much harder to guess."),
+        N_("Predictable substitutions like '@' instead of 'a' don't help very much."),
+        N_("Use a few words, avoid common phrases."),
+        N_("No need for symbols, digits, or uppercase letters."),
+        N_("Straight rows of keys are easy to guess."),
+        N_("Short keyboard patterns are easy to guess."),
+        N_("This is a top-10 common password."),
+        N_("This is a top-100 common password."),
+        N_("This is a very common password."),
+        N_("This is similar to a commonly used password."),
+        N_("A word by itself is easy to guess."),
+        N_("All-uppercase is almost as easy to guess as all-lowercase."),
+        N_("Use a longer keyboard pattern with more turns."),
+        N_('Repeats like "aaa" are easy to guess.'),
+        N_('Repeats like "abcabcabc" are only slightly harder to guess than "abc".'),
+        N_("Names and surnames by themselves are easy to guess."),
+        N_("Common names and surnames are easy to guess."),
+        N_("Avoid repeated words and characters."),
+        N_('Sequences like "abc" or "6543" are easy to guess.'),
+        N_("Avoid sequences."),
+        N_("Recent years are easy to guess."),
+        N_("Dates are often easy to guess."),
+        N_("Avoid recent years."),
+        N_("Avoid years that are associated with you."),
+        N_("Avoid dates and years that are associated with you."),
+    )
+}
 
 _hasher = PasswordHasher()
 
@@ -75,8 +78,10 @@ def check_strength(password: str, context: tuple[str, ...] = ()) -> None:
     """
     if not isinstance(password, str) or len(password) < settings.min_password_length():
         raise AccountError(
-            _("The password is too short: use at least {n} characters (a few unrelated words work well).")
-            .format(n=settings.min_password_length()))
+            _("The password is too short: use at least {n} characters (a few unrelated words work well).").format(
+                n=settings.min_password_length()
+            )
+        )
     if password.strip() != password:
         raise AccountError(_("The password starts or ends with a space or newline; remove it."))
     from zxcvbn import zxcvbn

@@ -14,26 +14,52 @@ RANK = {role: rank for rank, role in enumerate(ROLES)}
 # action -> the least role allowed to do it. Front ends name these actions in require() and in the audit log.
 PERMISSIONS: dict[str, str] = {
     # reading a case and its explanation
-    "predict": "clinician", "explain": "clinician", "risk": "clinician", "cards": "clinician",
-    "report": "clinician", "worklist": "clinician",
+    "predict": "clinician",
+    "explain": "clinician",
+    "risk": "clinician",
+    "cards": "clinician",
+    "report": "clinician",
+    "worklist": "clinician",
     # measuring and building models, preparing data
-    "evaluate": "researcher", "validate": "researcher", "train": "researcher", "train-risk": "researcher",
-    "deidentify": "researcher", "use-unapproved": "researcher",
+    "evaluate": "researcher",
+    "validate": "researcher",
+    "train": "researcher",
+    "train-risk": "researcher",
+    "deidentify": "researcher",
+    "use-unapproved": "researcher",
     # running the installation
-    "users": "admin", "apikeys": "admin", "activate": "admin", "rollback": "admin", "delete": "admin",
-    "threshold": "admin", "audit": "admin", "eval-set": "admin",
+    "users": "admin",
+    "apikeys": "admin",
+    "activate": "admin",
+    "rollback": "admin",
+    "delete": "admin",
+    "threshold": "admin",
+    "audit": "admin",
+    "eval-set": "admin",
 }
 
 
 # What each action and role is called where a person reads it (the codes above stay in logs and JSON).
 ACTION_NAMES = {
-    "predict": N_("Predicting on images"), "explain": N_("Explaining a prediction"), "risk": N_("Scoring patient risk"),
-    "cards": N_("Reading model cards"), "report": N_("Case reports"), "worklist": N_("The DICOM worklist"),
-    "evaluate": N_("Evaluating a model"), "validate": N_("Site validation"), "train": N_("Training models"),
-    "train-risk": N_("Training risk models"), "deidentify": N_("De-identifying DICOM"),
-    "use-unapproved": N_("Using model versions not approved for clinical use"), "users": N_("Managing accounts"),
-    "apikeys": N_("Managing API keys"), "activate": N_("Activating model versions"), "rollback": N_("Rolling back models"),
-    "delete": N_("Deleting model versions"), "threshold": N_("Changing thresholds"), "audit": N_("Reading the audit log"),
+    "predict": N_("Predicting on images"),
+    "explain": N_("Explaining a prediction"),
+    "risk": N_("Scoring patient risk"),
+    "cards": N_("Reading model cards"),
+    "report": N_("Case reports"),
+    "worklist": N_("The DICOM worklist"),
+    "evaluate": N_("Evaluating a model"),
+    "validate": N_("Site validation"),
+    "train": N_("Training models"),
+    "train-risk": N_("Training risk models"),
+    "deidentify": N_("De-identifying DICOM"),
+    "use-unapproved": N_("Using model versions not approved for clinical use"),
+    "users": N_("Managing accounts"),
+    "apikeys": N_("Managing API keys"),
+    "activate": N_("Activating model versions"),
+    "rollback": N_("Rolling back models"),
+    "delete": N_("Deleting model versions"),
+    "threshold": N_("Changing thresholds"),
+    "audit": N_("Reading the audit log"),
     "eval-set": N_("Locking evaluation sets"),
 }
 ROLE_NAMES = {"clinician": N_("clinician"), "researcher": N_("researcher"), "admin": N_("administrator")}
@@ -77,12 +103,17 @@ def require(user: HasRole | None, action: str) -> None:
         raise PermissionDeniedError(_("Sign in first: {action} needs an account.").format(action=action_name(action)))
     if getattr(user, "disabled", False):
         raise PermissionDeniedError(
-            _("The account {name} is disabled; ask an administrator to enable it.").format(name=user.name))
+            _("The account {name} is disabled; ask an administrator to enable it.").format(name=user.name)
+        )
     if not allowed(user.role, action):
         raise PermissionDeniedError(
             _("{action} needs the {needed} role; {name} is a {role}. Ask an administrator if you need it.").format(
-                action=action_name(action), needed=role_name(PERMISSIONS[action]), name=user.name,
-                role=role_name(user.role)))
+                action=action_name(action),
+                needed=role_name(PERMISSIONS[action]),
+                name=user.name,
+                role=role_name(user.role),
+            )
+        )
 
 
 def actions_for(role: str) -> list[str]:

@@ -72,9 +72,17 @@ def open_session(account: str, now: datetime | None = None) -> tuple[Session, st
     code = secrets.token_urlsafe(32)
     session = Session(secrets.token_hex(16), account, now + settings.session_max())
     with store.begin() as db:
-        db.execute(table.insert().values(id=session.id, account=account, handoff_sha256=_digest(code),
-                                         handoff_expires=now + HANDOFF_LIFETIME, created=now, last_seen=now,
-                                         expires=session.expires))
+        db.execute(
+            table.insert().values(
+                id=session.id,
+                account=account,
+                handoff_sha256=_digest(code),
+                handoff_expires=now + HANDOFF_LIFETIME,
+                created=now,
+                last_seen=now,
+                expires=session.expires,
+            )
+        )
     return session, code
 
 
@@ -89,15 +97,19 @@ def exchange(code: str, now: datetime | None = None) -> tuple[str, Session] | No
         row = db.execute(sa.select(table).where(table.c.handoff_sha256 == _digest(code))).first()
         if row is None:
             return None
-        used = db.execute(table.update().where(table.c.id == row.id, table.c.handoff_sha256 == row.handoff_sha256)
-                          .values(handoff_sha256=None, handoff_expires=None))
+        used = db.execute(
+            table.update()
+            .where(table.c.id == row.id, table.c.handoff_sha256 == row.handoff_sha256)
+            .values(handoff_sha256=None, handoff_expires=None)
+        )
         if used.rowcount != 1:  # two requests raced with one code: only the one that used it up goes on
             return None
     if accounts._aware(row.handoff_expires) < now or _ending(row, now) is not None:
         return None
     with store.begin() as db:
-        db.execute(table.update().where(table.c.id == row.id, table.c.ended.is_(None))
-                   .values(token_sha256=_digest(token)))
+        db.execute(
+            table.update().where(table.c.id == row.id, table.c.ended.is_(None)).values(token_sha256=_digest(token))
+        )
     return f"{token}.{_mac(token)}", Session(row.id, row.account, accounts._aware(row.expires))
 
 
@@ -148,16 +160,21 @@ def alive(session_id: str, now: datetime | None = None) -> Session | None:
 def end(session_id: str, reason: EndReason = "signed-out", now: datetime | None = None) -> None:
     """End one session (a no-op for an unknown or already ended one)."""
     with store.begin() as db:
-        db.execute(table.update().where(table.c.id == session_id, table.c.ended.is_(None))
-                   .values(ended=now or accounts.utcnow(), end_reason=reason, handoff_sha256=None, token_sha256=None))
+        db.execute(
+            table.update()
+            .where(table.c.id == session_id, table.c.ended.is_(None))
+            .values(ended=now or accounts.utcnow(), end_reason=reason, handoff_sha256=None, token_sha256=None)
+        )
 
 
 def end_all(account: str, reason: EndReason = "disabled", now: datetime | None = None) -> int:
     """End every live session of ``account`` (disabling it, or an administrator's request); how many."""
     with store.begin() as db:
-        result = db.execute(table.update().where(table.c.account == account, table.c.ended.is_(None))
-                            .values(ended=now or accounts.utcnow(), end_reason=reason, handoff_sha256=None,
-                                    token_sha256=None))
+        result = db.execute(
+            table.update()
+            .where(table.c.account == account, table.c.ended.is_(None))
+            .values(ended=now or accounts.utcnow(), end_reason=reason, handoff_sha256=None, token_sha256=None)
+        )
     return int(result.rowcount or 0)
 
 

@@ -59,7 +59,12 @@ def account_for(claims: Mapping[str, object]) -> accounts.Account:
         if account is not None and not account.disabled:
             return account
         if account is not None:
-            raise AuthenticationError(_("The account {name} is disabled; ask an administrator to enable it.").format(
-                name=account.name))
-    raise AuthenticationError(_("Your hospital account has no LucidDx account. Ask an administrator to create one "
-                                "named after your e-mail address (python -m core users add EMAIL --role ROLE)."))
+            raise AuthenticationError(
+                _("The account {name} is disabled; ask an administrator to enable it.").format(name=account.name)
+            )
+    raise AuthenticationError(
+        _(
+            "Your hospital account has no LucidDx account. Ask an administrator to create one "
+            "named after your e-mail address (python -m core users add EMAIL --role ROLE)."
+        )
+    )

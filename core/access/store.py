@@ -8,9 +8,9 @@ first use of a URL in a process upgrades its schema to the newest migration ship
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
@@ -25,7 +25,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 metadata = sa.MetaData()
 
 accounts = sa.Table(
-    "accounts", metadata,
+    "accounts",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("name", sa.String(64), nullable=False, unique=True),
     sa.Column("role", sa.String(16), nullable=False),
@@ -39,7 +40,8 @@ accounts = sa.Table(
 )
 
 api_keys = sa.Table(
-    "api_keys", metadata,
+    "api_keys",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False),
     sa.Column("prefix", sa.String(16), nullable=False, unique=True),
@@ -52,7 +54,8 @@ api_keys = sa.Table(
 # Append-only: rows are never updated or deleted by LucidDx; ``seq`` is 1, 2, 3... and each ``hash``
 # covers the record and the previous record's hash (see core.access.audit).
 audit_log = sa.Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("time", sa.String(32), nullable=False),  # ISO 8601 UTC text, hashed exactly as stored
     sa.Column("user", sa.String(64), nullable=False),
@@ -69,7 +72,8 @@ sa.Index("ix_audit_log_time", audit_log.c.time)
 # Failed sign-ins per (name, client), for the back-off (core.access.backoff; revision 0004). Both are kept
 # only as HMACs under a key derived from the audit key: a password typed into the name box is never stored.
 sign_in_backoff = sa.Table(
-    "sign_in_backoff", metadata,
+    "sign_in_backoff",
+    metadata,
     sa.Column("name_key", sa.String(64), primary_key=True),
     sa.Column("client_key", sa.String(64), primary_key=True),
     sa.Column("failures", sa.Integer, nullable=False),
@@ -80,7 +84,8 @@ sign_in_backoff = sa.Table(
 # Browser sessions (core.access.sessions; revision 0005): the digests of the cookie's token and of the
 # one-time code that hands it to the browser, never either value.
 browser_sessions = sa.Table(
-    "browser_sessions", metadata,
+    "browser_sessions",
+    metadata,
     sa.Column("id", sa.String(32), primary_key=True),
     sa.Column("account", sa.String(64), nullable=False, index=True),
     sa.Column("token_sha256", sa.String(64), nullable=True, unique=True),
@@ -131,8 +136,10 @@ def _create(url: str) -> Engine:
         raise
     except (SQLAlchemyError, ImportError, ValueError, OSError) as exc:
         raise AccessStoreError(
-            _("The account database {url} cannot be opened ({reason}). Check LUCIDDX_DB_URL / LUCIDDX_HOME "
-              "and that the database server is running.").format(url=shown_url(url), reason=type(exc).__name__)
+            _(
+                "The account database {url} cannot be opened ({reason}). Check LUCIDDX_DB_URL / LUCIDDX_HOME "
+                "and that the database server is running."
+            ).format(url=shown_url(url), reason=type(exc).__name__)
         ) from exc
 
 
@@ -180,6 +187,7 @@ def begin(url: str | None = None) -> Iterator[Connection]:
         raise
     except SQLAlchemyError as exc:
         raise AccessStoreError(
-            _("The account database {url} failed ({reason}). Try again; if it persists, ask an administrator.")
-            .format(url=engine.url.render_as_string(hide_password=True), reason=type(exc).__name__)
+            _("The account database {url} failed ({reason}). Try again; if it persists, ask an administrator.").format(
+                url=engine.url.render_as_string(hide_password=True), reason=type(exc).__name__
+            )
         ) from exc

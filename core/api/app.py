@@ -10,12 +10,14 @@ from core.api.catalog import router as models_router
 from core.api.docs import render as render_docs
 from core.api.errors import install as install_error_handlers
 from core.api.imaging import router as images_router
-from core.api.risk import router as risk_router
 from core.api.limits import BodyGuard
+from core.api.risk import router as risk_router
 
 API_VERSION = "1"
-DESCRIPTION = ("LucidDx over HTTP: predict and explain chest films, score patients' risk with exact SHAP, read "
-               "model cards, make PDF case reports. AI results are decision support only, not for diagnosis.")
+DESCRIPTION = (
+    "LucidDx over HTTP: predict and explain chest films, score patients' risk with exact SHAP, read "
+    "model cards, make PDF case reports. AI results are decision support only, not for diagnosis."
+)
 
 
 def health() -> dict[str, str]:
@@ -25,8 +27,14 @@ def health() -> dict[str, str]:
 
 def create_app() -> FastAPI:
     """A new application; models load on first use and stay loaded for the worker's life."""
-    app = FastAPI(title="LucidDx API", version=API_VERSION, description=DESCRIPTION, docs_url=None, redoc_url=None,
-                  openapi_url="/openapi.json")
+    app = FastAPI(
+        title="LucidDx API",
+        version=API_VERSION,
+        description=DESCRIPTION,
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
     install_error_handlers(app)
     # Plain ASGI, not @app.middleware("http"): that one reads the body in a task group of its own, which
     # would turn a mid-stream 413 into a 400. BodyGuard also sets the language of every answer.

@@ -20,10 +20,10 @@ from fastapi import Depends, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from core.services import audit
-from core.services.audit import Actor
 from core.errors import AuthenticationError, LucidDxError, UploadTooLargeError
 from core.i18n import _
+from core.services import audit
+from core.services.audit import Actor
 
 log = logging.getLogger("luciddx.api")
 bearer = HTTPBearer(auto_error=False, description="An API key: `python -m core apikeys create --user NAME`.")
@@ -46,8 +46,12 @@ class Caller:
 def authenticate(credentials: HTTPAuthorizationCredentials | None) -> Actor:
     """The enabled account of a bearer key; AuthenticationError (401) when missing or not valid."""
     if credentials is None or credentials.scheme.lower() != "bearer" or not credentials.credentials:
-        raise AuthenticationError(_("An API key is required: send the header 'Authorization: Bearer <api key>'. "
-                                    "An administrator creates one with 'python -m core apikeys create --user NAME'."))
+        raise AuthenticationError(
+            _(
+                "An API key is required: send the header 'Authorization: Bearer <api key>'. "
+                "An administrator creates one with 'python -m core apikeys create --user NAME'."
+            )
+        )
     return audit.actor_for_key(credentials.credentials)
 
 
@@ -84,7 +88,7 @@ def _action_of(request: Request) -> str:
             continue
         for route in router.routes:
             regex, methods = getattr(route, "path_regex", None), getattr(route, "methods", None) or ()
-            if regex is None or not regex.match(path[len(prefix):]) or request.method not in methods:
+            if regex is None or not regex.match(path[len(prefix) :]) or request.method not in methods:
                 continue
             for dependency in route.dependant.dependencies:
                 action = getattr(dependency.call, "luciddx_action", None)

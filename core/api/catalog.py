@@ -21,10 +21,16 @@ def models(caller: Caller = Depends(caller_for("cards"))) -> list[dict[str, Any]
     return catalog.model_listing()
 
 
-@router.get("/models/{name}/card", summary="A model's card (JSON, or Markdown with format=md)",
-            responses={200: {"content": {"application/json": {}, "text/markdown": {}}}})
-def card(name: str = Path(..., description="NAME (its active version) or NAME:VERSION."),
-         format: Literal["json", "md"] = Query("json"), caller: Caller = Depends(caller_for("cards"))) -> Response:
+@router.get(
+    "/models/{name}/card",
+    summary="A model's card (JSON, or Markdown with format=md)",
+    responses={200: {"content": {"application/json": {}, "text/markdown": {}}}},
+)
+def card(
+    name: str = Path(..., description="NAME (its active version) or NAME:VERSION."),
+    format: Literal["json", "md"] = Query("json"),
+    caller: Caller = Depends(caller_for("cards")),
+) -> Response:
     found = catalog.card_document(name)
     details = found["model_details"]
     caller.model = f"{details['name']}:{details['version']}"

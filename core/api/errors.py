@@ -9,9 +9,17 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from core.errors import (AuthenticationError, InvalidExplanationError, InvalidOptionError, InvalidPatientDataError,
-                         LucidDxError, ModelNotFoundError, PermissionDeniedError, UnsupportedImageError,
-                         UploadTooLargeError)
+from core.errors import (
+    AuthenticationError,
+    InvalidExplanationError,
+    InvalidOptionError,
+    InvalidPatientDataError,
+    LucidDxError,
+    ModelNotFoundError,
+    PermissionDeniedError,
+    UnsupportedImageError,
+    UploadTooLargeError,
+)
 
 log = logging.getLogger("luciddx.api")
 
@@ -58,8 +66,9 @@ def _http(_request: Request, exc: Exception) -> JSONResponse:
 def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     """A bug of ours: logged with its traceback on the server, one line to the client (no internals)."""
     log.exception("unexpected error")
-    return JSONResponse({"detail": f"LucidDx failed unexpectedly ({type(exc).__name__}). The server log has details."},
-                        status_code=500)
+    return JSONResponse(
+        {"detail": f"LucidDx failed unexpectedly ({type(exc).__name__}). The server log has details."}, status_code=500
+    )
 
 
 def install(app: FastAPI) -> None:

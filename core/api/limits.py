@@ -46,13 +46,17 @@ def body_limit(path: str, content_type: str) -> tuple[int, str]:
     if path.rstrip("/").endswith("/risk"):
         if content_type.startswith("multipart/"):
             limit = csv_limit()
-            return limit + FORM_OVERHEAD, _("The CSV upload is larger than the {limit} MB limit; split it into smaller "
-                                            "files.").format(limit=limit // 1024**2)
-        return MAX_JSON_BYTES, _("The request body is larger than the {limit} KB limit for one patient; send one "
-                                 "patient as a JSON object, or many as a CSV file.").format(limit=MAX_JSON_BYTES // 1024)
+            return limit + FORM_OVERHEAD, _(
+                "The CSV upload is larger than the {limit} MB limit; split it into smaller files."
+            ).format(limit=limit // 1024**2)
+        return MAX_JSON_BYTES, _(
+            "The request body is larger than the {limit} KB limit for one patient; send one "
+            "patient as a JSON object, or many as a CSV file."
+        ).format(limit=MAX_JSON_BYTES // 1024)
     limit = upload_limit()
-    return limit + FORM_OVERHEAD, _("The upload is larger than the {limit} MB limit; export a single image, or a "
-                                    "smaller or compressed copy.").format(limit=limit // 1024**2)
+    return limit + FORM_OVERHEAD, _(
+        "The upload is larger than the {limit} MB limit; export a single image, or a smaller or compressed copy."
+    ).format(limit=limit // 1024**2)
 
 
 def _action(path: str) -> str | None:
@@ -77,8 +81,12 @@ def _check_caller(headers: Headers, action: str | None) -> None:
     scheme, _space, key = headers.get("authorization", "").partition(" ")
     try:
         if scheme.lower() != "bearer" or not key.strip():
-            raise AuthenticationError(_("An API key is required: send the header 'Authorization: Bearer <api key>'. "
-                                        "An administrator creates one with 'python -m core apikeys create --user NAME'."))
+            raise AuthenticationError(
+                _(
+                    "An API key is required: send the header 'Authorization: Bearer <api key>'. "
+                    "An administrator creates one with 'python -m core apikeys create --user NAME'."
+                )
+            )
         actor = audit.actor_for_key(key.strip())
     except AuthenticationError:
         if action:

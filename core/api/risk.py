@@ -22,12 +22,27 @@ from core.services.results import patient_json
 router = APIRouter(tags=["risk"])
 
 _VALUE = {"anyOf": [{"type": "number"}, {"type": "string"}, {"type": "null"}]}
-BODY = {"requestBody": {"required": True, "content": {
-    "application/json": {"schema": {"type": "object", "additionalProperties": _VALUE,
-                                    "example": {"Glucose": 148, "BMI": 33.6, "Age": 50}}},
-    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                                       "properties": {"file": {"type": "string", "format": "binary"}}}},
-}}}
+BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "additionalProperties": _VALUE,
+                    "example": {"Glucose": 148, "BMI": 33.6, "Age": 50},
+                }
+            },
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file"],
+                    "properties": {"file": {"type": "string", "format": "binary"}},
+                }
+            },
+        },
+    }
+}
 
 
 @functools.lru_cache(maxsize=8)
@@ -45,14 +60,23 @@ def _patient(body: bytes) -> dict[str, Any]:
     try:
         values = json.loads(body)
     except RecursionError as exc:  # {"a":{"a":...}} thousands deep: the parser's stack, not ours
-        raise InvalidPatientDataError(_("The request body is JSON nested too deeply; send one patient as a flat "
-                                        "object {example}.").format(example='{"field": value, ...}')) from exc
+        raise InvalidPatientDataError(
+            _("The request body is JSON nested too deeply; send one patient as a flat object {example}.").format(
+                example='{"field": value, ...}'
+            )
+        ) from exc
     except (ValueError, UnicodeDecodeError) as exc:
-        raise InvalidPatientDataError(_("The request body is not valid JSON ({error}); send one patient as "
-                                        "{example}.").format(error=exc, example='{"field": value, ...}')) from exc
+        raise InvalidPatientDataError(
+            _("The request body is not valid JSON ({error}); send one patient as {example}.").format(
+                error=exc, example='{"field": value, ...}'
+            )
+        ) from exc
     if not isinstance(values, dict):
-        raise InvalidPatientDataError(_("Send one patient as a JSON object {example}, or a CSV file as the form "
-                                        "field 'file'.").format(example='{"field": value, ...}'))
+        raise InvalidPatientDataError(
+            _("Send one patient as a JSON object {example}, or a CSV file as the form field 'file'.").format(
+                example='{"field": value, ...}'
+            )
+        )
     return values
 
 
@@ -66,17 +90,24 @@ async def _csv_upload(request: Request) -> tuple[bytes, str]:
 
 
 @router.post("/risk", summary="Risk with exact SHAP explanation: one JSON patient or a CSV", openapi_extra=BODY)
-async def risk(request: Request, model: str | None = Query(None, description="NAME or NAME:VERSION of a risk model (a clinician's key: "
-                                                                   "approved versions only)."),
-               caller: Caller = Depends(caller_for("risk"))) -> list[dict[str, Any]]:
+async def risk(
+    request: Request,
+    model: str | None = Query(
+        None, description="NAME or NAME:VERSION of a risk model (a clinician's key: approved versions only)."
+    ),
+    caller: Caller = Depends(caller_for("risk")),
+) -> list[dict[str, Any]]:
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         data, name = await _csv_upload(request)
     elif kind in ("application/json", ""):
         data, name = await request.body(), ""
     else:
-        raise InvalidOptionError(_("Send application/json (one patient) or multipart/form-data (a CSV file), "
-                                   "not {kind}.").format(kind=kind[:60]))
+        raise InvalidOptionError(
+            _("Send application/json (one patient) or multipart/form-data (a CSV file), not {kind}.").format(
+                kind=kind[:60]
+            )
+        )
     caller.hash_input(data)
     patient = None if name else _patient(data)  # a malformed body is refused before any model loads
     predictor = await run_in_threadpool(risk_model, model, caller.account)

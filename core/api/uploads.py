@@ -31,7 +31,11 @@ def read_upload(upload: UploadFile, limit: int | None = None) -> bytes:
     while chunk := upload.file.read(CHUNK):
         size += len(chunk)
         if size > limit:
-            raise UploadTooLargeError(_("{name}: the upload is larger than the {limit} MB limit; export a single "
-                                        "image, or a smaller or compressed copy.").format(name=name, limit=limit // 1024**2))
+            raise UploadTooLargeError(
+                _(
+                    "{name}: the upload is larger than the {limit} MB limit; export a single "
+                    "image, or a smaller or compressed copy."
+                ).format(name=name, limit=limit // 1024**2)
+            )
         parts.append(chunk)
     return b"".join(parts)

@@ -31,8 +31,20 @@ def outcome_figure(rows: list[dict[str, Any]]) -> go.Figure:
     counts = outcome_counts(rows)
     names = list(counts)
     colours = [FAILED if n == _("Failed") else UNASSESSABLE if n == _("Not assessable") else "#1f6feb" for n in names]
-    figure = go.Figure(go.Bar(x=[counts[n] for n in names], y=names, orientation="h", marker_color=colours,
-                              text=[str(counts[n]) for n in names], textposition="auto"))
-    figure.update_layout(height=80 + 40 * len(names), xaxis_title=_("films"), margin={"l": 10, "r": 10, "t": 30, "b": 10},
-                         title=_("Outcome per film"))
+    figure = go.Figure(
+        go.Bar(
+            x=[counts[n] for n in names],
+            y=names,
+            orientation="h",
+            marker_color=colours,
+            text=[str(counts[n]) for n in names],
+            textposition="auto",
+        )
+    )
+    figure.update_layout(
+        height=80 + 40 * len(names),
+        xaxis_title=_("films"),
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        title=_("Outcome per film"),
+    )
     return styled(figure)

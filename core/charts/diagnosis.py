@@ -20,7 +20,7 @@ if TYPE_CHECKING:  # TensorFlow loads with the model, not with the page that dra
 POSITIVE, NEGATIVE, NEUTRAL, OTHER = "#d62728", "#2f9e44", "#1f6feb", "#9aa5b1"
 
 
-def _colour(prediction: "Prediction", cls: str, called: str) -> str:
+def _colour(prediction: Prediction, cls: str, called: str) -> str:
     if not prediction.assessable:
         return OTHER
     if prediction.positive_class is None:
@@ -28,7 +28,7 @@ def _colour(prediction: "Prediction", cls: str, called: str) -> str:
     return (POSITIVE if prediction.label == prediction.positive_class else NEGATIVE) if cls == called else OTHER
 
 
-def probability_figure(prediction: "Prediction") -> go.Figure:
+def probability_figure(prediction: Prediction) -> go.Figure:
     """One bar: the positive class's probability, the threshold in force as a line, the label in the text.
 
     A multi-class model gets one bar per class, the top class's text naming the label.
@@ -44,17 +44,28 @@ def probability_figure(prediction: "Prediction") -> go.Figure:
         values = [prediction.probabilities[c] for c in classes]
         texts = [f"{v:.2f}" + (f": {finding}" if c == said.score_class else "") for c, v in zip(classes, values)]
     figure = go.Figure(
-        go.Bar(x=values, y=classes, orientation="h", text=texts, textposition="auto",
-               marker_color=[_colour(prediction, c, said.score_class) for c in classes],
-               hovertemplate="%{y}: %{x:.3f}<extra></extra>")
+        go.Bar(
+            x=values,
+            y=classes,
+            orientation="h",
+            text=texts,
+            textposition="auto",
+            marker_color=[_colour(prediction, c, said.score_class) for c in classes],
+            hovertemplate="%{y}: %{x:.3f}<extra></extra>",
+        )
     )
     if said.threshold is not None:
         figure.add_vline(
-            x=said.threshold, line_dash="dash", line_color="black",
-            annotation_text=_("threshold {threshold}").format(threshold=threshold), annotation_position="top",
+            x=said.threshold,
+            line_dash="dash",
+            line_color="black",
+            annotation_text=_("threshold {threshold}").format(threshold=threshold),
+            annotation_position="top",
         )
     figure.update_layout(
         xaxis={"range": [0, 1], "title": _("probability")},
-        height=110 + 40 * len(classes), margin={"l": 10, "r": 10, "t": 40, "b": 10}, showlegend=False,
+        height=110 + 40 * len(classes),
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        showlegend=False,
     )
     return styled(figure)

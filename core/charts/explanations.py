@@ -22,19 +22,52 @@ def comparison_figure(result: dict[str, Any], labels: dict[str, str]) -> go.Figu
     95% interval, and the same curve for a random pixel order beside it."""
     methods = list(result["methods"])
     names = [labels.get(m, m) for m in methods]
-    figure = make_subplots(rows=1, cols=2, subplot_titles=(_("Deletion AUC (lower is more faithful)"),
-                                                          _("Insertion AUC (higher is more faithful)")))
-    for col, (key, random_key) in enumerate((("deletion_auc", "random_deletion_auc"), ("insertion_auc", "random_insertion_auc")), 1):
+    figure = make_subplots(
+        rows=1,
+        cols=2,
+        subplot_titles=(_("Deletion AUC (lower is more faithful)"), _("Insertion AUC (higher is more faithful)")),
+    )
+    for col, (key, random_key) in enumerate(
+        (("deletion_auc", "random_deletion_auc"), ("insertion_auc", "random_insertion_auc")), 1
+    ):
         errors = [_errors(result["methods"][m], key) for m in methods]
-        figure.add_trace(go.Bar(x=names, y=[result["methods"][m][key] for m in methods], name=_("map order"),
-                                error_y={"type": "data", "symmetric": False, "array": [e[1] for e in errors],
-                                         "arrayminus": [e[0] for e in errors]},
-                                marker_color="#1f77b4", showlegend=col == 1), row=1, col=col)
+        figure.add_trace(
+            go.Bar(
+                x=names,
+                y=[result["methods"][m][key] for m in methods],
+                name=_("map order"),
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [e[1] for e in errors],
+                    "arrayminus": [e[0] for e in errors],
+                },
+                marker_color="#1f77b4",
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
         random_errors = [_errors(result["methods"][m], random_key) for m in methods]
-        figure.add_trace(go.Bar(x=names, y=[result["methods"][m][random_key] for m in methods], name=_("random order"),
-                                error_y={"type": "data", "symmetric": False, "array": [e[1] for e in random_errors],
-                                         "arrayminus": [e[0] for e in random_errors]},
-                                marker_color="#bbbbbb", showlegend=col == 1), row=1, col=col)
-    figure.update_layout(barmode="group", height=420, title=_("{n} films, 95% bootstrap intervals").format(n=result["n"]))
+        figure.add_trace(
+            go.Bar(
+                x=names,
+                y=[result["methods"][m][random_key] for m in methods],
+                name=_("random order"),
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [e[1] for e in random_errors],
+                    "arrayminus": [e[0] for e in random_errors],
+                },
+                marker_color="#bbbbbb",
+                showlegend=col == 1,
+            ),
+            row=1,
+            col=col,
+        )
+    figure.update_layout(
+        barmode="group", height=420, title=_("{n} films, 95% bootstrap intervals").format(n=result["n"])
+    )
     figure.update_yaxes(range=[0, 1])
     return styled(figure)

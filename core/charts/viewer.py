@@ -30,8 +30,14 @@ def png_data_uri(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def film_figure(original: np.ndarray, overlay: np.ndarray, shape: tuple[int, int], titles: tuple[str, str],
-                height: int = 560, revision: str = "film") -> go.Figure:
+def film_figure(
+    original: np.ndarray,
+    overlay: np.ndarray,
+    shape: tuple[int, int],
+    titles: tuple[str, str],
+    height: int = 560,
+    revision: str = "film",
+) -> go.Figure:
     """The film beside its overlay with matched axes (in the film's pixels, ``shape`` = (H, W)).
 
     Args:
@@ -47,15 +53,23 @@ def film_figure(original: np.ndarray, overlay: np.ndarray, shape: tuple[int, int
     figure = make_subplots(rows=1, cols=2, horizontal_spacing=0.02, subplot_titles=list(titles))
     for col, image in ((1, original), (2, overlay)):
         figure.add_trace(
-            go.Image(source=png_data_uri(image), x0=dx / 2, y0=dy / 2, dx=dx, dy=dy, hoverinfo="x+y",
-                     name=titles[col - 1]),
-            row=1, col=col,
+            go.Image(
+                source=png_data_uri(image), x0=dx / 2, y0=dy / 2, dx=dx, dy=dy, hoverinfo="x+y", name=titles[col - 1]
+            ),
+            row=1,
+            col=col,
         )
     figure.update_xaxes(matches="x", showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain")
-    figure.update_yaxes(matches="y", showticklabels=False, ticks="", showgrid=False, zeroline=False, constrain="domain",
-                        autorange="reversed")
-    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 50, "b": 0}, dragmode="pan",
-                         uirevision=revision)
+    figure.update_yaxes(
+        matches="y",
+        showticklabels=False,
+        ticks="",
+        showgrid=False,
+        zeroline=False,
+        constrain="domain",
+        autorange="reversed",
+    )
+    figure.update_layout(height=height, margin={"l": 0, "r": 0, "t": 50, "b": 0}, dragmode="pan", uirevision=revision)
     return styled(figure)
 
 

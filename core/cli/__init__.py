@@ -10,9 +10,9 @@ from __future__ import annotations
 import argparse
 import os
 
+from core import i18n
 from core.cli import access, auditing, engine, explain, imaging, models, node, service, tabular, validation
 from core.cli.common import EXIT_BAD_INPUT, EXIT_MISUSE, Parser, emit, log, safe_text
-from core import i18n
 from core.errors import LucidDxError, ModelNotFoundError, RegistryError
 
 GROUPS = (imaging, tabular, models, validation, explain, access, node, service, engine)
@@ -20,8 +20,12 @@ GROUPS = (imaging, tabular, models, validation, explain, access, node, service, 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="python -m core", description="LucidDx: explainable diagnostic models from the command line.")
-    parser.add_argument("--lang", choices=list(i18n.LANGUAGES), default=None,
-                        help="language of the human-readable output (default: $LUCIDDX_LANG, else en); JSON keys stay English")
+    parser.add_argument(
+        "--lang",
+        choices=list(i18n.LANGUAGES),
+        default=None,
+        help="language of the human-readable output (default: $LUCIDDX_LANG, else en); JSON keys stay English",
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for group in GROUPS:
         group.register(sub)

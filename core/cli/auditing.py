@@ -17,10 +17,14 @@ from core.services import audit, catalog
 
 # command -> (audit action, kind of its default model or None)
 AUDITED = {
-    "predict": ("predict", catalog.IMAGE_CLASSIFIER), "evaluate": ("evaluate", catalog.IMAGE_CLASSIFIER),
-    "validate": ("validate", catalog.IMAGE_CLASSIFIER), "train": ("train", None),
-    "risk": ("risk", catalog.TABULAR_RISK), "train-risk": ("train-risk", None),
-    "report": ("report", catalog.IMAGE_CLASSIFIER), "explain-eval": ("evaluate", catalog.IMAGE_CLASSIFIER),
+    "predict": ("predict", catalog.IMAGE_CLASSIFIER),
+    "evaluate": ("evaluate", catalog.IMAGE_CLASSIFIER),
+    "validate": ("validate", catalog.IMAGE_CLASSIFIER),
+    "train": ("train", None),
+    "risk": ("risk", catalog.TABULAR_RISK),
+    "train-risk": ("train-risk", None),
+    "report": ("report", catalog.IMAGE_CLASSIFIER),
+    "explain-eval": ("evaluate", catalog.IMAGE_CLASSIFIER),
 }
 
 
@@ -59,4 +63,8 @@ def record_command(args: argparse.Namespace, status: int) -> None:
         for data in _inputs(args):
             audit.command_finished(actor, action, model, data, outcome)
     except (LucidDxError, ValueError) as exc:
-        log(_("warning: this command could not be recorded in the audit log ({reason})").format(reason=safe_text(str(exc))))
+        log(
+            _("warning: this command could not be recorded in the audit log ({reason})").format(
+                reason=safe_text(str(exc))
+            )
+        )

@@ -6,7 +6,8 @@ import argparse
 import json
 import shlex
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 EXIT_OK, EXIT_BAD_INPUT, EXIT_MISUSE = 0, 1, 2
 
@@ -31,7 +32,9 @@ def log(message: str) -> None:
 
 def safe_text(text: object) -> str:
     """Text for a terminal: control characters (newlines, escape codes in a file name) shown as escapes."""
-    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in str(text))
+    return "".join(
+        ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in str(text)
+    )
 
 
 def fmt(value: float | None) -> str:

@@ -15,8 +15,10 @@ def cmd_engine(args: argparse.Namespace) -> int:
     def human(r: dict[str, Any]) -> str:
         where = "embedded on this machine" if r["embedded"] else f"cluster at {r['address']}"
         lines = [f"Ray engine, {where}: {sum(n['alive'] for n in r['nodes'])} node(s) alive"]
-        lines += [f"  {n['node_id'][:12]}  {'alive' if n['alive'] else 'DEAD '}  {n['cpus']:g} CPU  {n['gpus']:g} GPU"
-                  for n in r["nodes"]]
+        lines += [
+            f"  {n['node_id'][:12]}  {'alive' if n['alive'] else 'DEAD '}  {n['cpus']:g} CPU  {n['gpus']:g} GPU"
+            for n in r["nodes"]
+        ]
         return "\n".join(lines)
 
     emit(archive.engine_status(), args.json, human)
@@ -33,9 +35,15 @@ def cmd_score_folder(args: argparse.Namespace) -> int:
     for row in summary.pop("rows"):
         if not row["ok"]:
             log(row["error"])
-    emit(summary, args.json, lambda r: (f"{r['model']}: {r['ok']} of {r['n']} films scored ({r['failed']} failed) in "
-                                        f"{r['seconds']:.1f} s, {r['films_per_s']} films/s on {r['nodes_used']} "
-                                        f"node(s) -> {r['out']}"))
+    emit(
+        summary,
+        args.json,
+        lambda r: (
+            f"{r['model']}: {r['ok']} of {r['n']} films scored ({r['failed']} failed) in "
+            f"{r['seconds']:.1f} s, {r['films_per_s']} films/s on {r['nodes_used']} "
+            f"node(s) -> {r['out']}"
+        ),
+    )
     return EXIT_BAD_INPUT if summary["failed"] else EXIT_OK
 
 

@@ -66,7 +66,9 @@ def _train_progress(event: dict[str, Any]) -> None:
     elif event["event"] == "loading":
         log(f"loading images {event['done']}/{event['total']}")
     elif event["event"] == "started":
-        log(f"training on {event['device']}: {event['train_images']} training, {event['validation_images']} validation images")
+        log(
+            f"training on {event['device']}: {event['train_images']} training, {event['validation_images']} validation images"
+        )
     elif event["event"] == "epoch":
         log(
             f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.4f}, validation AUC "
@@ -79,18 +81,37 @@ def cmd_train(args: argparse.Namespace) -> int:
     from core.services.jobs import JobChannel
 
     # Only what the researcher typed is fixed; the rest is chosen from the data (core.imaging.recipes).
-    explicit = {key: value for key, value in dict(
-        epochs=args.epochs, image_size=args.image_size, batch_size=args.batch_size, seed=args.seed,
-        init_from="" if (args.init_from or "").lower() in ("none", "scratch") else args.init_from,
-        positive_class=args.positive_class, max_images_per_class=args.max_per_class, patience=args.patience,
-        augmentation=args.augmentation, mixup=args.mixup, snapshots=args.snapshots, ensemble=args.ensemble,
-        threshold_rule=args.threshold_rule,
-    ).items() if value is not None}
+    explicit = {
+        key: value
+        for key, value in dict(
+            epochs=args.epochs,
+            image_size=args.image_size,
+            batch_size=args.batch_size,
+            seed=args.seed,
+            init_from="" if (args.init_from or "").lower() in ("none", "scratch") else args.init_from,
+            positive_class=args.positive_class,
+            max_images_per_class=args.max_per_class,
+            patience=args.patience,
+            augmentation=args.augmentation,
+            mixup=args.mixup,
+            snapshots=args.snapshots,
+            ensemble=args.ensemble,
+            threshold_rule=args.threshold_rule,
+        ).items()
+        if value is not None
+    }
     channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
     with channel.watch():
-        payload = training.train_image(Path(args.data), args.name, explicit, progress=channel.progress(_train_progress),
-                                       cancel=channel.cancelled, command=command_line(),
-                                       redact_files=bool(args.progress_file), schedule=args.recipe)  # a job's output stays on disk
+        payload = training.train_image(
+            Path(args.data),
+            args.name,
+            explicit,
+            progress=channel.progress(_train_progress),
+            cancel=channel.cancelled,
+            command=command_line(),
+            redact_files=bool(args.progress_file),
+            schedule=args.recipe,
+        )  # a job's output stays on disk
         payload.update(activation_outcome(args.activate, payload["model"]))
         channel.finished(payload)
 
@@ -100,8 +121,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         if r.get("activation") and not r["activation"]["activated"]:
             state += f"; {r['activation']['reason']}"
         why = f"\nrecipe: {training.recipe_explanation(r['recipe'])}" if r.get("recipe") else ""
-        return (f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, "
-                f"accuracy {fmt(v['accuracy'])} ({state}){why}")
+        return (
+            f"registered {r['model']} on {r['device']} in {r['seconds']:.0f} s: validation AUC {fmt(v['auc'])}, "
+            f"accuracy {fmt(v['accuracy'])} ({state}){why}"
+        )
 
     emit(payload, args.json, human)
     # Skipped files are bad input even though the rest trained: the contract's exit status 1.
@@ -143,29 +166,51 @@ def register(sub: argparse._SubParsersAction) -> None:
     defaults = choices["defaults"]
     auto = "default: chosen from the data (see --recipe)"
     # Defaults are None so the recipe knows which fields the researcher set: those always win.
-    p.add_argument("--recipe", choices=choices["schedules"], default="auto",
-                   help="auto: choose augmentation, schedule, epochs, image size and starting weights from the "
-                        "data and record why; plateau / snapshots: that schedule, the rest still chosen")
+    p.add_argument(
+        "--recipe",
+        choices=choices["schedules"],
+        default="auto",
+        help="auto: choose augmentation, schedule, epochs, image size and starting weights from the "
+        "data and record why; plateau / snapshots: that schedule, the rest still chosen",
+    )
     p.add_argument("--epochs", type=int, default=None, help=auto)
     p.add_argument("--image-size", type=int, default=None, help=auto)
     p.add_argument("--batch-size", type=int, default=None, help=f"default {defaults.batch_size}")
     p.add_argument("--seed", type=int, default=None, help=f"default {defaults.seed}")
     p.add_argument("--augmentation", choices=choices["augmentations"], default=None, help=auto)
     p.add_argument("--mixup", type=float, default=None, metavar="ALPHA", help="mixup Beta(a, a); 0 = off (default)")
-    p.add_argument("--snapshots", type=int, default=None, metavar="N",
-                   help="cosine learning-rate cycles, one snapshot each; 0 = plateau decay with early stopping; " + auto)
+    p.add_argument(
+        "--snapshots",
+        type=int,
+        default=None,
+        metavar="N",
+        help="cosine learning-rate cycles, one snapshot each; 0 = plateau decay with early stopping; " + auto,
+    )
     p.add_argument("--patience", type=int, default=None, metavar="EPOCHS", help="early-stopping patience; " + auto)
-    p.add_argument("--ensemble", type=int, default=None, metavar="K",
-                   help="average the last K snapshots into the registered model; " + auto)
-    p.add_argument("--threshold-rule", choices=choices["threshold_rules"], default=None,
-                   help=f"default {defaults.threshold_rule}")
-    p.add_argument("--init-from", default=None, metavar="MODEL",
-                   help="start from this registered model's weights; 'none' = from scratch; " + auto)
+    p.add_argument(
+        "--ensemble",
+        type=int,
+        default=None,
+        metavar="K",
+        help="average the last K snapshots into the registered model; " + auto,
+    )
+    p.add_argument(
+        "--threshold-rule", choices=choices["threshold_rules"], default=None, help=f"default {defaults.threshold_rule}"
+    )
+    p.add_argument(
+        "--init-from",
+        default=None,
+        metavar="MODEL",
+        help="start from this registered model's weights; 'none' = from scratch; " + auto,
+    )
     p.add_argument("--positive-class", default=None, help="class treated as positive for a two-class model")
     p.add_argument("--max-per-class", type=int, default=None, help="use at most this many images per class")
-    p.add_argument("--activate", action="store_true",
-                   help="also make it the active version if it passes the quality gate (otherwise an administrator "
-                        "activates it after review)")
+    p.add_argument(
+        "--activate",
+        action="store_true",
+        help="also make it the active version if it passes the quality gate (otherwise an administrator "
+        "activates it after review)",
+    )
     p.add_argument("--no-activate", action="store_true", help=argparse.SUPPRESS)  # the default now; kept for scripts
     p.add_argument("--progress-file", default=None, metavar="FILE", help="append JSON progress events to FILE (jobs)")
     p.add_argument("--cancel-file", default=None, metavar="FILE", help="stop without registering once FILE exists")

@@ -24,9 +24,12 @@ def cmd_models(args: argparse.Namespace) -> int:
     listing = catalog.model_listing()
 
     def human(rows: list[dict[str, Any]]) -> str:
-        return "\n".join(f"{'*' if r['active'] else ' '} {r['model']:<24} {r['kind']:<17} "
-                         f"{'bundled' if r['bundled'] else 'trained'} {r['created']}"
-                         f"{'' if r['approved'] else '  (not approved)'}" for r in rows)
+        return "\n".join(
+            f"{'*' if r['active'] else ' '} {r['model']:<24} {r['kind']:<17} "
+            f"{'bundled' if r['bundled'] else 'trained'} {r['created']}"
+            f"{'' if r['approved'] else '  (not approved)'}"
+            for r in rows
+        )
 
     emit(listing, args.json, human)
     return EXIT_OK
@@ -43,7 +46,9 @@ def _interval(entry: dict[str, Any] | None) -> str:
     if not entry or entry.get("value") is None:
         return "n/a"
     low, high = entry["ci95"]
-    return f"{entry['value']:.3f} [{'n/a' if low is None else f'{low:.3f}'}, {'n/a' if high is None else f'{high:.3f}'}]"
+    return (
+        f"{entry['value']:.3f} [{'n/a' if low is None else f'{low:.3f}'}, {'n/a' if high is None else f'{high:.3f}'}]"
+    )
 
 
 def gate_text(gate: dict[str, Any]) -> str:
@@ -53,12 +58,18 @@ def gate_text(gate: dict[str, Any]) -> str:
     lines = [_("quality gate: {status}").format(status=gate["status"])]
     for side in (gate.get("candidate"), gate.get("active")):
         if side and "auc" in side:
-            lines.append(f"  {side['model']:<20} AUC {_interval(side['auc'])}  sensitivity {_interval(side['sensitivity'])}"
-                         f"  specificity {_interval(side['specificity'])}  threshold {side['threshold']:.3f} "
-                         f"({side['threshold_source']})")
+            lines.append(
+                f"  {side['model']:<20} AUC {_interval(side['auc'])}  sensitivity {_interval(side['sensitivity'])}"
+                f"  specificity {_interval(side['specificity'])}  threshold {side['threshold']:.3f} "
+                f"({side['threshold_source']})"
+            )
     if gate.get("auc_difference"):
-        lines.append("  " + _("AUC difference (candidate - active): {value}; margin -{margin}").format(
-            value=_interval(gate["auc_difference"]), margin=gate["margin"]))
+        lines.append(
+            "  "
+            + _("AUC difference (candidate - active): {value}; margin -{margin}").format(
+                value=_interval(gate["auc_difference"]), margin=gate["margin"]
+            )
+        )
     lines.append("  " + explain(gate))
     return "\n".join(lines)
 
@@ -75,14 +86,21 @@ def cmd_activate(args: argparse.Namespace) -> int:
         done = activation.activate(audit.os_actor(), name, version, args.reason if args.override else None)
     except GateFailedError as exc:
         payload = {"ok": False, "model": f"{name}:{version}", "active": False, "gate": exc.gate, "error": str(exc)}
-        emit(payload, args.json, lambda r: gate_text(r["gate"]) + "\n" + _("error: {message}").format(message=r["error"]))
+        emit(
+            payload, args.json, lambda r: gate_text(r["gate"]) + "\n" + _("error: {message}").format(message=r["error"])
+        )
         return EXIT_BAD_INPUT
 
     def human(r: dict[str, Any]) -> str:
-        state = _("{model} is now active (override: {reason})").format(model=r["model"], reason=r["override_reason"]) \
-            if r["override"] else _("{model} is now active").format(model=r["model"])
+        state = (
+            _("{model} is now active (override: {reason})").format(model=r["model"], reason=r["override_reason"])
+            if r["override"]
+            else _("{model} is now active").format(model=r["model"])
+        )
         if r["override"]:
-            state += "\n" + _("Overridden evidence: {evidence}").format(evidence=activation.evidence_text(r["gate"]["evidence"]))
+            state += "\n" + _("Overridden evidence: {evidence}").format(
+                evidence=activation.evidence_text(r["gate"]["evidence"])
+            )
         return gate_text(r["gate"]) + "\n" + state
 
     emit(done, args.json, human)
@@ -101,15 +119,30 @@ def cmd_eval_set(args: argparse.Namespace) -> int:
     else:
         record = eval_sets.show(args.model)
         if record is None:
-            emit({"ok": False, "model": args.model, "error": _("No evaluation set is locked for {name}.").format(
-                name=args.model)}, args.json, lambda r: r["error"])
+            emit(
+                {
+                    "ok": False,
+                    "model": args.model,
+                    "error": _("No evaluation set is locked for {name}.").format(name=args.model),
+                },
+                args.json,
+                lambda r: r["error"],
+            )
             return EXIT_BAD_INPUT
 
     def human(r: dict[str, Any]) -> str:
-        return _("{model}: {n} cases ({labels}), prevalence {prevalence:.3f}, locked by {who} at {when}; "
-                 "fingerprint {fingerprint}").format(model=r["model"], n=r["n"], prevalence=r["prevalence"],
-                                                     labels=", ".join(f"{k} {v}" for k, v in r["labels"].items()),
-                                                     who=r["locked_by"], when=r["locked_at"], fingerprint=r["fingerprint"])
+        return _(
+            "{model}: {n} cases ({labels}), prevalence {prevalence:.3f}, locked by {who} at {when}; "
+            "fingerprint {fingerprint}"
+        ).format(
+            model=r["model"],
+            n=r["n"],
+            prevalence=r["prevalence"],
+            labels=", ".join(f"{k} {v}" for k, v in r["labels"].items()),
+            who=r["locked_by"],
+            when=r["locked_at"],
+            fingerprint=r["fingerprint"],
+        )
 
     emit(record, args.json, human)
     return EXIT_OK
@@ -135,9 +168,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("activate", help="make a version active (also rolls back) once it passes the quality gate")
     p.add_argument("model", metavar="NAME:VERSION")
-    p.add_argument("--override", action="store_true", help="activate even though the gate did not pass (needs --reason)")
-    p.add_argument("--reason", default=None, metavar="TEXT", help="why the gate is overridden (kept in the activation "
-                                                                  "record; no patient details)")
+    p.add_argument(
+        "--override", action="store_true", help="activate even though the gate did not pass (needs --reason)"
+    )
+    p.add_argument(
+        "--reason",
+        default=None,
+        metavar="TEXT",
+        help="why the gate is overridden (kept in the activation record; no patient details)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_activate)
 

@@ -34,8 +34,10 @@ def cmd_dicom_node(args: argparse.Namespace) -> int:
     except DicomNodeError as exc:  # a bad AE title, port in use, malformed LUCIDDX_PACS: the command's misuse
         log(f"error: {safe_text(exc)}")
         return EXIT_MISUSE
-    log(f"DICOM node {node.aet} listening on {node.host}:{node.port}; results under {node.home / 'dicom'} "
-        "(Ctrl-C stops it)")
+    log(
+        f"DICOM node {node.aet} listening on {node.host}:{node.port}; results under {node.home / 'dicom'} "
+        "(Ctrl-C stops it)"
+    )
     stopped = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stopped.set())
@@ -58,7 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=11112)
     p.add_argument("--aet", default="LUCIDDX", help="this node's AE title (default LUCIDDX)")
-    p.add_argument("--model", default=None, help="NAME or NAME:VERSION of an approved (active) version (default: chest_xray)")
+    p.add_argument(
+        "--model", default=None, help="NAME or NAME:VERSION of an approved (active) version (default: chest_xray)"
+    )
     p.set_defaults(func=cmd_dicom_node)
 
     p = sub.add_parser("worklist", help="list the instances the DICOM node received and their results")

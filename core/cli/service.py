@@ -12,16 +12,25 @@ def cmd_serve_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     log(f"LucidDx API on http://{args.host}:{args.port} (docs: /docs, OpenAPI: /openapi.json)")
-    uvicorn.run("core.api:create_app", factory=True, host=args.host, port=args.port, workers=args.workers,
-                log_level=args.log_level, server_header=False, proxy_headers=False)
+    uvicorn.run(
+        "core.api:create_app",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        server_header=False,
+        proxy_headers=False,
+    )
     return EXIT_OK
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from core.services import reports
 
-    done = reports.case_report([(Path(name), name) for name in args.files], args.model, args.method, args.report_lang,
-                               args.target)
+    done = reports.case_report(
+        [(Path(name), name) for name in args.files], args.model, args.method, args.report_lang, args.target
+    )
     Path(args.out).write_bytes(done.pdf)
     for item in done.failed:
         log(f"error: {safe_text(item['error'])}")
@@ -41,8 +50,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--model", default=None, help="NAME or NAME:VERSION (default: chest_xray)")
     p.add_argument("--method", default="gradcam", help="explanation method (gradcam, gradcam++, scorecam, smoothgrad)")
-    p.add_argument("--target", default=None, metavar="CLASS", help="class the overlay explains (default: the model's call)")
+    p.add_argument(
+        "--target", default=None, metavar="CLASS", help="class the overlay explains (default: the model's call)"
+    )
     p.add_argument("--out", required=True, metavar="PDF")
-    p.add_argument("--lang", dest="report_lang", choices=("en", "zh"), default=None,
-                   help="report language (default: the global --lang, else $LUCIDDX_LANG, else en)")
+    p.add_argument(
+        "--lang",
+        dest="report_lang",
+        choices=("en", "zh"),
+        default=None,
+        help="report language (default: the global --lang, else $LUCIDDX_LANG, else en)",
+    )
     p.set_defaults(func=cmd_report)

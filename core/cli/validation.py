@@ -15,22 +15,31 @@ def _interval(r: dict[str, Any], key: str) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from core.services.validation import validate_image_model
-
     from core.services.audit import os_actor
+    from core.services.validation import validate_image_model
 
     result = validate_image_model(Path(args.data), args.model, args.target_sensitivity, args.record, actor=os_actor())
 
     def human(r: dict[str, Any]) -> str:
-        lines = [f"{r['model']} on {r['n']} cases (prevalence {r['prevalence']:.1%}): AUC {_interval(r, 'auc')}, "
-                 f"sensitivity {_interval(r, 'sensitivity')}, specificity {_interval(r, 'specificity')} "
-                 f"at the stored threshold {r['threshold']:.3g}"]
+        lines = [
+            f"{r['model']} on {r['n']} cases (prevalence {r['prevalence']:.1%}): AUC {_interval(r, 'auc')}, "
+            f"sensitivity {_interval(r, 'sensitivity')}, specificity {_interval(r, 'specificity')} "
+            f"at the stored threshold {r['threshold']:.3g}"
+        ]
         for row in r["thresholds"]:
             honest = row.get("cross_fitted")
-            note = (f"; chosen on these cases, cross-fitted sensitivity {fmt(honest['sensitivity'])}, "
-                    f"specificity {fmt(honest['specificity'])}") if honest else ""
-            lines.append(f"  {row['rule']:<19} threshold {row['threshold']:.3g}: sensitivity {fmt(row['sensitivity'])}, "
-                         f"specificity {fmt(row['specificity'])}, PPV {fmt(row['ppv'])}, NPV {fmt(row['npv'])}{note}")
+            note = (
+                (
+                    f"; chosen on these cases, cross-fitted sensitivity {fmt(honest['sensitivity'])}, "
+                    f"specificity {fmt(honest['specificity'])}"
+                )
+                if honest
+                else ""
+            )
+            lines.append(
+                f"  {row['rule']:<19} threshold {row['threshold']:.3g}: sensitivity {fmt(row['sensitivity'])}, "
+                f"specificity {fmt(row['specificity'])}, PPV {fmt(row['ppv'])}, NPV {fmt(row['npv'])}{note}"
+            )
         if r["recorded"]:
             lines.append(f"recorded as external validation {r['recorded']}")
         if r["skipped"]:
@@ -57,14 +66,15 @@ def cmd_threshold(args: argparse.Namespace) -> int:
         return EXIT_MISUSE
     else:
         state = validation.threshold_in_force(args.model)
-    emit(state, args.json,
-         lambda r: f"{r['model']}: threshold {r['threshold']:.3g} ({r['threshold_source']})")
+    emit(state, args.json, lambda r: f"{r['model']}: threshold {r['threshold']:.3g} ({r['threshold_source']})")
     return EXIT_OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="measure an image model on your own labeled films; propose thresholds")
-    p.add_argument("--data", required=True, metavar="DIR_OR_ZIP", help="one subfolder per class, named like the model's")
+    p.add_argument(
+        "--data", required=True, metavar="DIR_OR_ZIP", help="one subfolder per class, named like the model's"
+    )
     p.add_argument("--model", default=None)
     p.add_argument("--target-sensitivity", type=float, default=0.95, metavar="S")
     p.add_argument("--record", action="store_true", help="store it as an external validation of that version")

@@ -35,12 +35,14 @@ take the node from under 1 GB to several; refused from the header, before anythi
 REQUIRED_UIDS = ("StudyInstanceUID", "SeriesInstanceUID")
 # Modality defined terms (PS3.3 C.7.3.1.1.1): a header's Modality is recorded only when it is one of them,
 # so free text typed into it (a name, say) never reaches the index, the log or the worklist.
-MODALITIES = frozenset("""
+MODALITIES = frozenset(
+    """
 ANN AR ASMT AU BDUS BI BMD CFM CR CT CTPROTOCOL DMS DOC DX ECG EEG EMG EOG EPS ES FID GM HC HD IO IOL IVOCT
 IVUS KER KO LEN LS MG MR M3D NM OAM OCT OP OPM OPT OPTBSV OPTENF OPV OSS OT PA PLAN POS PR PT PX REG RESP RF
 RTDOSE RTIMAGE RTINTENT RTPLAN RTRAD RTRECORD RTSEGANN RTSTRUCT RWV SEG SM SMR SR SRF STAIN TEXTUREMAP TG US
 VA XA XAPROTOCOL XC
-""".split())
+""".split()
+)
 _WORD = re.compile(r"[^A-Za-z0-9._:@+-]+")
 
 
@@ -82,16 +84,22 @@ def screen(sop_class: str, sop_instance: str, header: Dataset | None) -> str | N
         return _("The DICOM header could not be read (damaged or incomplete); send the instance again.")
     if UID(sop_class) not in CHEST_SOP_CLASSES:
         name = UID(sop_class).name if UID(sop_class).is_valid else _("an unknown class")
-        return _("Not a chest radiograph: {sop_class} is not read by this model; LucidDx reads CR, DX and "
-                 "Secondary Capture chest films.").format(sop_class=name)
+        return _(
+            "Not a chest radiograph: {sop_class} is not read by this model; LucidDx reads CR, DX and "
+            "Secondary Capture chest films."
+        ).format(sop_class=name)
     if header.get("SOPClassUID") != sop_class or header.get("SOPInstanceUID") != sop_instance:
-        return _("The DICOM header is damaged: its SOP Class or Instance UID does not match the request; "
-                 "send the instance again.")
+        return _(
+            "The DICOM header is damaged: its SOP Class or Instance UID does not match the request; "
+            "send the instance again."
+        )
     body_part = str(header.get("BodyPartExamined", "") or "").strip().upper()
     if body_part and body_part not in CHEST_BODY_PARTS:
         # The attribute is named, never its value: free text typed into it can identify the patient.
-        return _("Not a chest radiograph: its Body Part Examined is not CHEST, THORAX or LUNG; the model reads "
-                 "chest films only.")
+        return _(
+            "Not a chest radiograph: its Body Part Examined is not CHEST, THORAX or LUNG; the model reads "
+            "chest films only."
+        )
     return missing_uid(header)
 
 
@@ -99,8 +107,10 @@ def missing_uid(header: Dataset) -> str | None:
     """The reason to refuse an instance without the UIDs its results are filed under, naming the attribute."""
     for keyword in REQUIRED_UIDS:
         if not str(header.get(keyword, "") or "").strip():
-            return _("Missing {attribute} (required): without it the results cannot be filed with their study; fix "
-                     "the sending system's export and send the instance again.").format(attribute=keyword)
+            return _(
+                "Missing {attribute} (required): without it the results cannot be filed with their study; fix "
+                "the sending system's export and send the instance again."
+            ).format(attribute=keyword)
     return None
 
 
@@ -108,19 +118,23 @@ def size_reason(data: bytes) -> str | None:
     """Why an instance is too large to parse (received bytes, or a deflated dataset that inflates past the
     image door's limit, counted while inflating); None if it may be read."""
     if len(data) > MAX_INSTANCE_BYTES:
-        return _("Instance over the {limit_mb} MB limit per instance: it is {size_mb:.0f} MB; send a single-frame "
-                 "film.").format(size_mb=len(data) / 1024**2, limit_mb=MAX_INSTANCE_BYTES // 1024**2)
+        return _(
+            "Instance over the {limit_mb} MB limit per instance: it is {size_mb:.0f} MB; send a single-frame film."
+        ).format(size_mb=len(data) / 1024**2, limit_mb=MAX_INSTANCE_BYTES // 1024**2)
     if dicom_store.inflates_too_far(data):
-        return _("Deflated data over the {limit_mb} MB limit: the node stopped inflating the instance; send it "
-                 "uncompressed.").format(limit_mb=dicom_store.max_inflated_bytes() // 1024**2)
+        return _(
+            "Deflated data over the {limit_mb} MB limit: the node stopped inflating the instance; send it uncompressed."
+        ).format(limit_mb=dicom_store.max_inflated_bytes() // 1024**2)
     return None
 
 
 def pixel_reason(header: Dataset) -> str | None:
     """Why the pixel data the header describes (or one header element) is too large to decode here."""
     if dicom_store.element_too_large(header):
-        return _("Header element over the {limit_mb} MB limit per element: the instance is damaged or padded; "
-                 "export it again.").format(limit_mb=dicom_store.max_element_bytes() // 1024**2)
+        return _(
+            "Header element over the {limit_mb} MB limit per element: the instance is damaged or padded; "
+            "export it again."
+        ).format(limit_mb=dicom_store.max_element_bytes() // 1024**2)
     try:
         rows, columns = int(header.get("Rows") or 0), int(header.get("Columns") or 0)
         frames = int(header.get("NumberOfFrames") or 1)
@@ -129,10 +143,16 @@ def pixel_reason(header: Dataset) -> str | None:
         return None  # the door refuses an unreadable size with its own message
     described = rows * columns * max(frames, 1) * samples * -(-max(bits, 8) // 8)
     if described > MAX_INSTANCE_PIXEL_BYTES:
-        return _("Pixel data over the {limit_mb} MB limit per instance: {rows} x {columns} pixels, {frames} frame(s), "
-                 "{size_mb:.0f} MB; send a single-frame film of at most about 5,000 x 5,000 pixels.").format(
-            rows=rows, columns=columns, frames=frames, size_mb=described / 1024**2,
-            limit_mb=MAX_INSTANCE_PIXEL_BYTES // 1024**2)
+        return _(
+            "Pixel data over the {limit_mb} MB limit per instance: {rows} x {columns} pixels, {frames} frame(s), "
+            "{size_mb:.0f} MB; send a single-frame film of at most about 5,000 x 5,000 pixels."
+        ).format(
+            rows=rows,
+            columns=columns,
+            frames=frames,
+            size_mb=described / 1024**2,
+            limit_mb=MAX_INSTANCE_PIXEL_BYTES // 1024**2,
+        )
     return None
 
 

@@ -43,7 +43,8 @@ def send(paths: list[Path], target: str, calling_aet: str = "LUCIDDX") -> str | 
     assoc = ae.associate(host, port, ae_title=aet)
     if not assoc.is_established:
         return _("Results kept here; the PACS {aet} at {host}:{port} did not accept an association.").format(
-            aet=aet, host=host, port=port)
+            aet=aet, host=host, port=port
+        )
     try:
         failed = [ds for ds in datasets if getattr(assoc.send_c_store(ds), "Status", 0xFFFF) != 0x0000]
     finally:

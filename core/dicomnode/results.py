@@ -25,8 +25,8 @@ from pydicom.sr.codedict import codes
 from pydicom.tag import Tag
 from pydicom.uid import ExplicitVRLittleEndian
 
-from core.i18n import _
 from core.errors import DicomResultError
+from core.i18n import _
 from core.services.dicom_store import Prediction
 
 BURNED_IN_TEXT = "AI result - not for diagnosis"
@@ -52,13 +52,37 @@ UNITLESS = CodedConcept("1", "UCUM", "no units")
 # What a result carries of its source: what files it with its patient and study in a PACS (the Patient
 # module's type 1/2 attributes, the General Study module's), what references the source instance, and
 # what orients the Secondary Capture. Nothing else: no comments, history, other IDs, institution or station.
-_CARRIED = ("SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID",
-            "PatientName", "PatientID", "PatientBirthDate", "PatientSex",
-            "StudyInstanceUID", "StudyDate", "StudyTime", "ReferringPhysicianName", "StudyID", "AccessionNumber",
-            "PatientOrientation", "Laterality", "ImageLaterality")
+_CARRIED = (
+    "SpecificCharacterSet",
+    "SOPClassUID",
+    "SOPInstanceUID",
+    "SeriesInstanceUID",
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+    "StudyID",
+    "AccessionNumber",
+    "PatientOrientation",
+    "Laterality",
+    "ImageLaterality",
+)
 # Patient and study attributes of type 2 (present, may be empty) that highdicom copies from the source.
-_TYPE2_FROM_SOURCE = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID",
-                      "StudyDate", "StudyTime", "ReferringPhysicianName")
+_TYPE2_FROM_SOURCE = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "AccessionNumber",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "ReferringPhysicianName",
+)
 
 
 _QUOTED_VALUE = re.compile(r"(?<!attribute )(?<!Element=)(?<!Module=)<[^>]*>")
@@ -100,13 +124,21 @@ def secondary_capture(source: Dataset, overlay_rgb: np.ndarray, assessable: bool
 
     A film that is not assessable says so in its pixels and its description: no finding is read from it."""
     warning = BURNED_IN_TEXT if assessable else NOT_ASSESSABLE_TEXT
-    pixels = burn_in(np.ascontiguousarray(overlay_rgb, dtype=np.uint8), BURNED_IN_TEXT,
-                     None if assessable else NOT_ASSESSABLE)
+    pixels = burn_in(
+        np.ascontiguousarray(overlay_rgb, dtype=np.uint8), BURNED_IN_TEXT, None if assessable else NOT_ASSESSABLE
+    )
     orientation = source.get("PatientOrientation")
     image = hd.sc.SCImage.from_ref_dataset(
-        ref_dataset=source, pixel_array=pixels, photometric_interpretation="RGB", bits_allocated=8,
-        coordinate_system="PATIENT", series_instance_uid=hd.UID(), series_number=SERIES_NUMBER_SC,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer=MANUFACTURER,
+        ref_dataset=source,
+        pixel_array=pixels,
+        photometric_interpretation="RGB",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        series_instance_uid=hd.UID(),
+        series_number=SERIES_NUMBER_SC,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
         patient_orientation=tuple(orientation) if orientation and len(orientation) == 2 else ("L", "F"),
         transfer_syntax_uid=ExplicitVRLittleEndian,
     )
@@ -114,8 +146,11 @@ def secondary_capture(source: Dataset, overlay_rgb: np.ndarray, assessable: bool
     # General Series Laterality is type 2C: DICOM validators (dciodvfy) reject the object without it.
     side = str(source.get("Laterality") or source.get("ImageLaterality") or "")
     image.Laterality = side if side in ("R", "L") else ""  # series laterality allows only R or L, or empty
-    image.SeriesDescription = ("LucidDx Grad-CAM (AI result, not for diagnosis)" if assessable
-                               else "LucidDx Grad-CAM (NOT ASSESSABLE, not for diagnosis)")
+    image.SeriesDescription = (
+        "LucidDx Grad-CAM (AI result, not for diagnosis)"
+        if assessable
+        else "LucidDx Grad-CAM (NOT ASSESSABLE, not for diagnosis)"
+    )
     image.ImageComments = warning
     image.DerivationDescription = "Grad-CAM heatmap of the model's call blended over the source image"
     image.SourceImageSequence = [_reference(source)]
@@ -149,17 +184,21 @@ def _finding_items(prediction: Prediction) -> list:
     else:
         value = INDETERMINATE  # not assessable: no class, whatever the probability
     contains = hd.sr.RelationshipTypeValues.CONTAINS
-    items = [hd.sr.CodeContentItem(PNEUMONIA, value, relationship_type=contains),
-             hd.sr.NumContentItem(PROBABILITY, float(prediction.probabilities.get(positive, 0.0)), UNITLESS,
-                                  relationship_type=contains)]
+    items = [
+        hd.sr.CodeContentItem(PNEUMONIA, value, relationship_type=contains),
+        hd.sr.NumContentItem(
+            PROBABILITY, float(prediction.probabilities.get(positive, 0.0)), UNITLESS, relationship_type=contains
+        ),
+    ]
     if prediction.threshold is not None:
         items.append(hd.sr.NumContentItem(THRESHOLD, float(prediction.threshold), UNITLESS, relationship_type=contains))
     name, _sep, version = prediction.model.partition(":")
     items += [
         hd.sr.TextContentItem(codes.DCM.AlgorithmName, name, relationship_type=contains),
         hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, version or "unknown", relationship_type=contains),
-        hd.sr.CodeContentItem(OUT_OF_DISTRIBUTION, YES if prediction.out_of_distribution else NO,
-                              relationship_type=contains),
+        hd.sr.CodeContentItem(
+            OUT_OF_DISTRIBUTION, YES if prediction.out_of_distribution else NO, relationship_type=contains
+        ),
     ]
     return items
 
@@ -168,15 +207,24 @@ def structured_report(source: Dataset, prediction: Prediction) -> hd.sr.Comprehe
     """A Comprehensive 3D SR: pneumonia present/absent (SNOMED CT), probability, threshold, model, OOD."""
     contains = hd.sr.RelationshipTypeValues.CONTAINS
     evidence = hd.sr.ImageContentItem(
-        codes.DCM.SourceOfMeasurement, source.SOPClassUID, source.SOPInstanceUID, relationship_type=contains)
-    disclaimer = hd.sr.TextContentItem(codes.DCM.Comment, BURNED_IN_TEXT if prediction.assessable else NOT_ASSESSABLE_TEXT,
-                                       relationship_type=contains)
+        codes.DCM.SourceOfMeasurement, source.SOPClassUID, source.SOPInstanceUID, relationship_type=contains
+    )
+    disclaimer = hd.sr.TextContentItem(
+        codes.DCM.Comment, BURNED_IN_TEXT if prediction.assessable else NOT_ASSESSABLE_TEXT, relationship_type=contains
+    )
     root = hd.sr.ContainerContentItem(REPORT_TITLE, template_id=None)
     root.ContentSequence = hd.sr.ContentSequence([*_finding_items(prediction), evidence, disclaimer])
     report = hd.sr.Comprehensive3DSR(
-        evidence=[source], content=root, series_instance_uid=hd.UID(), series_number=SERIES_NUMBER_SR,
-        sop_instance_uid=hd.UID(), instance_number=1, manufacturer=MANUFACTURER,
-        is_complete=True, is_final=False, is_verified=False,
+        evidence=[source],
+        content=root,
+        series_instance_uid=hd.UID(),
+        series_number=SERIES_NUMBER_SR,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=True,
+        is_final=False,
+        is_verified=False,
         series_description="LucidDx AI result (not for diagnosis)",
     )
     scheme = Dataset()
@@ -197,8 +245,10 @@ def write_results(source: Dataset, overlay_rgb: np.ndarray, prediction: Predicti
     with warnings.catch_warnings():
         # highdicom warns about odd person names by quoting them: a patient's name must not reach a log.
         warnings.simplefilter("ignore", UserWarning)
-        built = ((secondary_capture(header, overlay_rgb, prediction.assessable), files.secondary_capture),
-                 (structured_report(header, prediction), files.report))
+        built = (
+            (secondary_capture(header, overlay_rgb, prediction.assessable), files.secondary_capture),
+            (structured_report(header, prediction), files.report),
+        )
     for dataset, path in built:
         buffer = pydicom.filebase.DicomBytesIO()
         dataset.save_as(buffer, enforce_file_format=True)
@@ -225,10 +275,15 @@ def check(files: ResultFiles, source: Dataset) -> None:
         problems.append(_("the report's finding"))
     if any(ds.StudyInstanceUID != source.StudyInstanceUID for ds in (sc, sr)):
         problems.append(_("the study instance UID"))
-    problems += [_("dciodvfy on {file}: {error}").format(file=path.name, error=error) for path in (files.secondary_capture, files.report)
-                 for error in dciodvfy_errors(path)]
+    problems += [
+        _("dciodvfy on {file}: {error}").format(file=path.name, error=error)
+        for path in (files.secondary_capture, files.report)
+        for error in dciodvfy_errors(path)
+    ]
     if problems:
-        raise DicomResultError(_("The result objects failed their check: {problems}.").format(problems="; ".join(problems)))
+        raise DicomResultError(
+            _("The result objects failed their check: {problems}.").format(problems="; ".join(problems))
+        )
 
 
 def referenced_instances(report: Dataset) -> set[str]:
@@ -250,5 +305,8 @@ def dciodvfy_errors(path: Path) -> list[str]:
     run = subprocess.run([tool, str(path)], capture_output=True, text=True, timeout=60)
     # dciodvfy quotes offending values ("Patient's Name PN [1] = <...>"): the attribute is kept, its value
     # never, since these lines become the worklist's reason and the node's log.
-    return [_QUOTED_VALUE.sub("<value>", line.strip())
-            for line in (run.stdout + run.stderr).splitlines() if line.startswith("Error")][:5]
+    return [
+        _QUOTED_VALUE.sub("<value>", line.strip())
+        for line in (run.stdout + run.stderr).splitlines()
+        if line.startswith("Error")
+    ][:5]

@@ -21,12 +21,12 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 from pynetdicom.sop_class import Verification
 
 from core import config
-from core.services.audit import sha256_of
 from core.dicomnode import admission
-from core.services import dicom_store as index
 from core.dicomnode.worker import Worker, note_instance
 from core.errors import DicomNodeError
 from core.i18n import _
+from core.services import dicom_store as index
+from core.services.audit import sha256_of
 
 log = logging.getLogger(__name__)
 DEFAULT_HOST, DEFAULT_PORT, DEFAULT_AET = "127.0.0.1", 11112, "LUCIDDX"
@@ -50,8 +50,15 @@ def _status(code: int, comment: str | None = None) -> Dataset:
 class DicomNode:
     """A storage SCP plus its worker. ``start()`` returns once it listens; ``stop()`` shuts both down."""
 
-    def __init__(self, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, aet: str = DEFAULT_AET,
-                 home: Path | None = None, model: str | None = None, pacs_target: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = DEFAULT_HOST,
+        port: int = DEFAULT_PORT,
+        aet: str = DEFAULT_AET,
+        home: Path | None = None,
+        model: str | None = None,
+        pacs_target: str | None = None,
+    ) -> None:
         if not aet or len(aet) > 16 or not aet.isascii() or "\\" in aet:
             raise DicomNodeError(_("The AE title must be 1 to 16 ASCII characters without a backslash."))
         self.host, self.port, self.aet = host, port, aet
@@ -71,7 +78,7 @@ class DicomNode:
             ae.add_supported_context(context.abstract_syntax, syntaxes or context.transfer_syntax)
         return ae
 
-    def start(self) -> "DicomNode":
+    def start(self) -> DicomNode:
         """Listen on (host, port) in background threads; raises DicomNodeError if the port is taken."""
         logging.getLogger("pynetdicom").setLevel(logging.WARNING)
         logging.getLogger("pydicom").setLevel(logging.ERROR)  # its warnings can quote element values
@@ -79,9 +86,12 @@ class DicomNode:
         try:
             self._server = self.build_ae().start_server((self.host, self.port), block=False, evt_handlers=handlers)
         except OSError as exc:
-            raise DicomNodeError(_("The DICOM node cannot listen on {host}:{port} ({error}); choose another "
-                                   "--port or stop what uses it.").format(host=self.host, port=self.port,
-                                                                         error=exc.strerror or exc)) from exc
+            raise DicomNodeError(
+                _(
+                    "The DICOM node cannot listen on {host}:{port} ({error}); choose another "
+                    "--port or stop what uses it."
+                ).format(host=self.host, port=self.port, error=exc.strerror or exc)
+            ) from exc
         self.port = self._server.server_address[1]
         self.worker.start()
         log.info("DICOM node %s listening on %s:%s", self.aet, self.host, self.port)
@@ -108,8 +118,11 @@ class DicomNode:
             return self.receive(event)
         except Exception as exc:  # never let a dataset take the association (or the node) down
             # The exception's text may quote header values: its type only, the traceback on request.
-            log.error("receiving an instance failed unexpectedly (%s)", type(exc).__name__,
-                      exc_info=bool(os.environ.get("LUCIDDX_DEBUG")))
+            log.error(
+                "receiving an instance failed unexpectedly (%s)",
+                type(exc).__name__,
+                exc_info=bool(os.environ.get("LUCIDDX_DEBUG")),
+            )
             return _status(STATUS_PROCESSING_FAILURE, "LucidDx could not store the instance")
 
     def receive(self, event: evt.Event) -> Dataset | int:

@@ -19,10 +19,10 @@ from pathlib import Path
 import pydicom
 
 from core.dicomnode import pacs, results
-from core.services import dicom_store as index
 from core.errors import LucidDxError
 from core.i18n import _
 from core.services import approval, audit
+from core.services import dicom_store as index
 from core.services import imaging as diagnosis
 
 log = logging.getLogger(__name__)
@@ -67,7 +67,7 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name="luciddx-dicom-worker", daemon=True)
         self.ready = threading.Event()
 
-    def start(self) -> "Worker":
+    def start(self) -> Worker:
         self._thread.start()
         return self
 
@@ -89,12 +89,22 @@ class Worker:
                 self.process(*item)
             except Exception as exc:  # a bug of ours must not stop the worker: that row fails, the rest go on
                 # The exception's text may quote header values: its type only, the traceback on request.
-                log.error("scoring %s failed unexpectedly (%s)", item[0], type(exc).__name__,
-                          exc_info=bool(os.environ.get("LUCIDDX_DEBUG")))
+                log.error(
+                    "scoring %s failed unexpectedly (%s)",
+                    item[0],
+                    type(exc).__name__,
+                    exc_info=bool(os.environ.get("LUCIDDX_DEBUG")),
+                )
                 note_instance(item[1], None, item[2], "failed")
-                index.update(item[0], self.home, status="failed", finished=index.now_text(),
-                             reason=_("Scoring failed unexpectedly ({error}); see the node's log.").format(
-                                 error=type(exc).__name__))
+                index.update(
+                    item[0],
+                    self.home,
+                    status="failed",
+                    finished=index.now_text(),
+                    reason=_("Scoring failed unexpectedly ({error}); see the node's log.").format(
+                        error=type(exc).__name__
+                    ),
+                )
             finally:
                 self._queue.task_done()
         self._queue.task_done()
@@ -113,8 +123,9 @@ class Worker:
         result = diagnosis.diagnose(path, f"instance {uid}", model)
         if not result.ok or result.prediction is None or result.explanation is None:
             note_instance(sender, model.spec, sha256, "bad-input")
-            index.update(uid, self.home, status="failed", reason=result.error, model=model.spec,
-                         finished=index.now_text())
+            index.update(
+                uid, self.home, status="failed", reason=result.error, model=model.spec, finished=index.now_text()
+            )
             log.info("instance %s: failed (%s)", uid, result.error)
             return
         prediction = result.prediction
@@ -123,19 +134,37 @@ class Worker:
             files = results.write_results(pydicom.dcmread(path), overlay, prediction, index.results_dir(uid, self.home))
         except (LucidDxError, ValueError, AttributeError, TypeError) as exc:
             reason = _("The prediction was made but its DICOM results could not be built ({error}).").format(
-                error=exc if isinstance(exc, LucidDxError) else type(exc).__name__)
+                error=exc if isinstance(exc, LucidDxError) else type(exc).__name__
+            )
             note_instance(sender, model.spec, sha256, "failed")
-            index.update(uid, self.home, status="failed", reason=reason, label=prediction.label,
-                         probabilities=prediction.probabilities, model=model.spec, finished=index.now_text())
+            index.update(
+                uid,
+                self.home,
+                status="failed",
+                reason=reason,
+                label=prediction.label,
+                probabilities=prediction.probabilities,
+                model=model.spec,
+                finished=index.now_text(),
+            )
             return
         reason = None
         if prediction.out_of_distribution:
             reason = _("The image is unlike the chest films the model was trained on: the result is unreliable.")
         reason = self._forward(files, reason)
         note_instance(sender, model.spec, sha256, "ok")  # before the row says "done": a reader then finds both
-        index.update(uid, self.home, status="done", label=prediction.label, probabilities=prediction.probabilities,
-                     out_of_distribution=prediction.out_of_distribution, model=model.spec, results=files.paths(),
-                     reason=reason, finished=index.now_text())
+        index.update(
+            uid,
+            self.home,
+            status="done",
+            label=prediction.label,
+            probabilities=prediction.probabilities,
+            out_of_distribution=prediction.out_of_distribution,
+            model=model.spec,
+            results=files.paths(),
+            reason=reason,
+            finished=index.now_text(),
+        )
         log.info("instance %s: done in %.0f ms", uid, 1000 * (time.perf_counter() - started))
 
     def _forward(self, files: results.ResultFiles, reason: str | None) -> str | None:

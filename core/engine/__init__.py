@@ -35,8 +35,12 @@ def address() -> str | None:
 
 
 def _worker_environment() -> dict[str, str]:
-    return {"PYTHONPATH": str(config.PROJECT_ROOT), "RAY_USAGE_STATS_ENABLED": "0", "TF_CPP_MIN_LOG_LEVEL": "2",
-            "LUCIDDX_HOME": str(config.luciddx_home())}
+    return {
+        "PYTHONPATH": str(config.PROJECT_ROOT),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "LUCIDDX_HOME": str(config.luciddx_home()),
+    }
 
 
 def connect(num_cpus: int | None = None) -> None:
@@ -51,8 +55,12 @@ def connect(num_cpus: int | None = None) -> None:
         if ray.is_initialized():
             return
         target = address()
-        options: dict[str, Any] = {"runtime_env": {"env_vars": _worker_environment()}, "log_to_driver": False,
-                                   "configure_logging": False, "namespace": "luciddx"}
+        options: dict[str, Any] = {
+            "runtime_env": {"env_vars": _worker_environment()},
+            "log_to_driver": False,
+            "configure_logging": False,
+            "namespace": "luciddx",
+        }
         try:
             if target:
                 ray.init(address=target, **options)
@@ -60,9 +68,12 @@ def connect(num_cpus: int | None = None) -> None:
                 ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = target or _("this machine")
-            raise EngineError(_("The Ray engine on {where} could not be reached or started ({reason}). Check that "
-                                "its head is running ('ray start --head') and that {variable} names it.").format(
-                where=where, reason=type(exc).__name__, variable=ADDRESS_VARIABLE)) from exc
+            raise EngineError(
+                _(
+                    "The Ray engine on {where} could not be reached or started ({reason}). Check that "
+                    "its head is running ('ray start --head') and that {variable} names it."
+                ).format(where=where, reason=type(exc).__name__, variable=ADDRESS_VARIABLE)
+            ) from exc
 
 
 def embedded() -> bool:
@@ -74,11 +85,23 @@ def status() -> dict[str, Any]:
     import ray
 
     connect()
-    nodes = [{"node_id": n["NodeID"], "alive": bool(n["Alive"]), "cpus": float(n["Resources"].get("CPU", 0.0)),
-              "gpus": float(n["Resources"].get("GPU", 0.0))} for n in ray.nodes()]
+    nodes = [
+        {
+            "node_id": n["NodeID"],
+            "alive": bool(n["Alive"]),
+            "cpus": float(n["Resources"].get("CPU", 0.0)),
+            "gpus": float(n["Resources"].get("GPU", 0.0)),
+        }
+        for n in ray.nodes()
+    ]
     context = ray.get_runtime_context()
-    return {"engine": "ray", "address": address() or context.gcs_address, "embedded": embedded(), "nodes": nodes,
-            "deployments": []}
+    return {
+        "engine": "ray",
+        "address": address() or context.gcs_address,
+        "embedded": embedded(),
+        "nodes": nodes,
+        "deployments": [],
+    }
 
 
 def cluster_cpus() -> int:

@@ -7,9 +7,10 @@ input size and preprocessing all come from there, never from constants in code.
 from __future__ import annotations
 
 import functools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -99,7 +100,7 @@ class ImageClassifier:
     def spec(self) -> str:
         return self.ref.spec
 
-    def with_network(self, network: Any) -> "ImageClassifier":
+    def with_network(self, network: Any) -> ImageClassifier:
         """A copy that predicts with ``network`` (same classes, input, threshold, OOD detector).
 
         For the sanity checks of explanations (``core.imaging.faithfulness``): the same classifier with
@@ -109,7 +110,9 @@ class ImageClassifier:
 
         twin = copy.copy(self)
         twin.model = network
-        twin._with_features = keras.Model(network.inputs, [network.outputs[0], network.get_layer(FEATURES_LAYER).output])
+        twin._with_features = keras.Model(
+            network.inputs, [network.outputs[0], network.get_layer(FEATURES_LAYER).output]
+        )
         signature = [tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)]
         twin._infer = tf.function(lambda x: twin._with_features(x, training=False), input_signature=signature)
         return twin
@@ -123,7 +126,9 @@ class ImageClassifier:
         probs, feats = self._infer(tf.convert_to_tensor(batch, tf.float32))
         return probs.numpy().astype(np.float64), feats.numpy()
 
-    def predict_pixels(self, images: Iterable[np.ndarray], batch_size: int = 64) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def predict_pixels(
+        self, images: Iterable[np.ndarray], batch_size: int = 64
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Prepare greyscale images ((H, W) in [0, 1]) and run them in batches.
 
         Yields (probabilities (B, K), pooled features (B, F)) per batch, in input order, holding only
@@ -147,13 +152,15 @@ class ImageClassifier:
             return self.classes[positive] if probabilities[positive] >= threshold else self.classes[negative]
         return self.classes[int(np.argmax(probabilities))]
 
-    def predict_prepared(self, batch: np.ndarray, threshold: float | None = None,
-                         threshold_source: str = "stored") -> list[Prediction]:
+    def predict_prepared(
+        self, batch: np.ndarray, threshold: float | None = None, threshold_source: str = "stored"
+    ) -> list[Prediction]:
         """(N, S, S, 1) prepared inputs -> one Prediction per row, decided at ``threshold`` (None = stored)."""
         return self.predictions_from_outputs(*self.predict_inputs(batch), threshold, threshold_source)
 
-    def predictions_from_outputs(self, probs: np.ndarray, feats: np.ndarray, threshold: float | None = None,
-                                 threshold_source: str = "stored") -> list[Prediction]:
+    def predictions_from_outputs(
+        self, probs: np.ndarray, feats: np.ndarray, threshold: float | None = None, threshold_source: str = "stored"
+    ) -> list[Prediction]:
         """Probabilities (N, K) and pooled features (N, F) from any forward pass -> Predictions.
 
         Lets an explainer that already ran the network (one forward+gradient pass) reuse it. ``threshold``
@@ -184,9 +191,7 @@ class ImageClassifier:
 
 
 def _invalid(spec: str, problem: str) -> InvalidModelError:
-    return InvalidModelError(
-        f"Model '{spec}': {problem}. Pick another version, or retrain or delete this one."
-    )
+    return InvalidModelError(f"Model '{spec}': {problem}. Pick another version, or retrain or delete this one.")
 
 
 def validate_meta(spec: str, meta: dict[str, Any], model_dir: Path) -> dict[str, Any]:
@@ -197,9 +202,15 @@ def validate_meta(spec: str, meta: dict[str, Any], model_dir: Path) -> dict[str,
             unknown preprocessing recipe, or the weights file missing.
     """
     classes = meta.get("classes")
-    if not isinstance(classes, list) or len(classes) < 2 or not all(isinstance(c, str) and c for c in classes) \
-            or len(set(classes)) != len(classes):
-        raise _invalid(spec, f"its meta.json must list at least two distinct class names under \"classes\" (found {classes!r})")
+    if (
+        not isinstance(classes, list)
+        or len(classes) < 2
+        or not all(isinstance(c, str) and c for c in classes)
+        or len(set(classes)) != len(classes)
+    ):
+        raise _invalid(
+            spec, f'its meta.json must list at least two distinct class names under "classes" (found {classes!r})'
+        )
     positive = meta.get("positive_class")
     if positive is not None and positive not in classes:
         raise _invalid(spec, f"its positive class '{positive}' is not one of its classes {classes}")
@@ -209,7 +220,7 @@ def validate_meta(spec: str, meta: dict[str, Any], model_dir: Path) -> dict[str,
     model_input = meta.get("input")
     size = model_input.get("size") if isinstance(model_input, dict) else None
     if not isinstance(size, int) or size < 8:
-        raise _invalid(spec, f"its meta.json gives no usable input size under \"input\" (found {model_input!r})")
+        raise _invalid(spec, f'its meta.json gives no usable input size under "input" (found {model_input!r})')
     preprocessing.check_recipe(str(model_input.get("preprocessing")), spec)
     weights = Path(model_dir) / meta.get("model_file", "model.keras")
     if not weights.is_file():

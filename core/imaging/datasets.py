@@ -9,7 +9,6 @@ ones that are not images); ``class_images`` keeps the image types LucidDx reads.
 from __future__ import annotations
 
 import hashlib
-
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.model_selection import StratifiedGroupKFold
 
-from core.i18n import _
 from core.errors import InvalidDatasetError
+from core.i18n import _
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom", ".dic", ""}
 MIN_IMAGES_PER_CLASS = 5
@@ -37,7 +36,7 @@ class LabeledDataset:
     def counts(self) -> dict[str, int]:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(self.classes)}
 
-    def keep(self, mask: np.ndarray, skipped: list[dict[str, str]] | None = None) -> "LabeledDataset":
+    def keep(self, mask: np.ndarray, skipped: list[dict[str, str]] | None = None) -> LabeledDataset:
         """The files where ``mask`` (N,) bool is True, with ``skipped`` recorded."""
         files = [f for f, k in zip(self.files, mask) if k]
         return LabeledDataset(self.root, self.classes, files, self.labels[mask], list(skipped or self.skipped))
@@ -79,9 +78,13 @@ def inside(path: Path, folder: Path) -> Path:
     except (OSError, RuntimeError, ValueError):  # a link loop, or a path the system cannot resolve
         escaped = True
     if escaped:
-        raise InvalidDatasetError(_("{name}: is a link that leads outside the dataset folder {folder}; LucidDx reads "
-                                    "only what is inside the folder it is given. Remove the link, or copy the files "
-                                    "into the folder.").format(name=shown, folder=Path(folder).name))
+        raise InvalidDatasetError(
+            _(
+                "{name}: is a link that leads outside the dataset folder {folder}; LucidDx reads "
+                "only what is inside the folder it is given. Remove the link, or copy the files "
+                "into the folder."
+            ).format(name=shown, folder=Path(folder).name)
+        )
     return path
 
 
@@ -91,8 +94,10 @@ def class_files(class_dir: Path) -> list[Path]:
     Links may point elsewhere inside the dataset (the folder holding the classes), never outside it.
     """
     return sorted(
-        inside(p, Path(class_dir).parent) for p in Path(class_dir).rglob("*")
-        if p.is_file() and not p.name.startswith(".")
+        inside(p, Path(class_dir).parent)
+        for p in Path(class_dir).rglob("*")
+        if p.is_file()
+        and not p.name.startswith(".")
         and not any(is_ignored_folder(Path(part)) for part in p.relative_to(class_dir).parts[:-1])
     )
 
@@ -129,7 +134,9 @@ def find_class_root(root: Path) -> Path:
     """The folder whose subfolders are the classes; a single wrapping folder is looked through."""
     root = Path(root)
     if not root.is_dir():
-        raise InvalidDatasetError(_("{root}: not a folder. Give a folder with one subfolder per class.").format(root=root))
+        raise InvalidDatasetError(
+            _("{root}: not a folder. Give a folder with one subfolder per class.").format(root=root)
+        )
     current = root
     for _attempt in range(3):
         subdirs = subfolders(current)
@@ -156,8 +163,10 @@ def class_folders(root: Path, shown_as: str | None = None) -> tuple[Path, list[P
     if len(class_dirs) < 2:
         found = ", ".join(p.name for p in class_dirs) or "none"
         raise InvalidDatasetError(
-            _("{folder}: found {count} class folder(s) ({found}); a classifier needs at least two subfolders, "
-                "one per class, each holding that class's images.").format(folder=shown_as or root, count=len(class_dirs), found=found)
+            _(
+                "{folder}: found {count} class folder(s) ({found}); a classifier needs at least two subfolders, "
+                "one per class, each holding that class's images."
+            ).format(folder=shown_as or root, count=len(class_dirs), found=found)
         )
     return class_root, class_dirs
 
@@ -185,7 +194,9 @@ def require_enough_images(dataset: LabeledDataset, where: str) -> None:
     if thin:
         listing = _(", ").join(_("'{name}' has {count}").format(name=c, count=n) for c, n in thin.items())
         raise InvalidDatasetError(
-            _("{where}: too few usable images ({listing}); each class needs at least {minimum}.").format(where=where, listing=listing, minimum=MIN_IMAGES_PER_CLASS)
+            _("{where}: too few usable images ({listing}); each class needs at least {minimum}.").format(
+                where=where, listing=listing, minimum=MIN_IMAGES_PER_CLASS
+            )
         )
 
 
@@ -229,7 +240,9 @@ def split_by_patient(dataset: LabeledDataset, validation_fraction: float, seed: 
     try:
         train_idx, val_idx = next(splitter.split(np.zeros(len(groups)), dataset.labels, groups))
     except ValueError as exc:
-        raise InvalidDatasetError(_("{root}: too few images to hold out a validation set; add images.").format(root=dataset.root)) from exc
+        raise InvalidDatasetError(
+            _("{root}: too few images to hold out a validation set; add images.").format(root=dataset.root)
+        ) from exc
     if len(np.unique(dataset.labels[val_idx])) < len(dataset.classes):
         raise InvalidDatasetError(
             _("{root}: too few patients to give every class a validation image; add images.").format(root=dataset.root)

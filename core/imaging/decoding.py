@@ -6,13 +6,14 @@ blocks keep the temporaries of a 50-megapixel frame small.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from core.i18n import N_, _, ngettext
 from core.errors import UnsupportedImageError
+from core.i18n import N_, _, ngettext
 
 SUPPORTED_FORMATS = N_("PNG, JPEG, BMP, TIFF or DICOM")
 MAX_PIXELS = 50_000_000
@@ -100,11 +101,17 @@ def too_large_error(display_name: str, width: int | None = None, height: int | N
 def check_frame_index(index: int, n_frames: int, display_name: str, unit: str) -> None:
     if not 0 <= index < n_frames:
         if unit == "page":
-            template = ngettext("{display_name}: page {index} does not exist; the file has {n} page (numbered 0 to {last}).",
-                                "{display_name}: page {index} does not exist; the file has {n} pages (numbered 0 to {last}).",
-                                n_frames)
+            template = ngettext(
+                "{display_name}: page {index} does not exist; the file has {n} page (numbered 0 to {last}).",
+                "{display_name}: page {index} does not exist; the file has {n} pages (numbered 0 to {last}).",
+                n_frames,
+            )
         else:
-            template = ngettext("{display_name}: frame {index} does not exist; the file has {n} frame (numbered 0 to {last}).",
-                                "{display_name}: frame {index} does not exist; the file has {n} frames (numbered 0 to {last}).",
-                                n_frames)
-        raise UnsupportedImageError(template.format(display_name=display_name, index=index, n=n_frames, last=n_frames - 1))
+            template = ngettext(
+                "{display_name}: frame {index} does not exist; the file has {n} frame (numbered 0 to {last}).",
+                "{display_name}: frame {index} does not exist; the file has {n} frames (numbered 0 to {last}).",
+                n_frames,
+            )
+        raise UnsupportedImageError(
+            template.format(display_name=display_name, index=index, n=n_frames, last=n_frames - 1)
+        )

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from core.i18n import N_, _
 from core.errors import UnsupportedImageError
+from core.i18n import N_, _
 from core.imaging import decoding, windowing
 
 if TYPE_CHECKING:
@@ -57,11 +57,13 @@ CODED_FIELDS = ("Modality", "BodyPartExamined", "ViewPosition", "PhotometricInte
 _CODE = re.compile(r"^[A-Z0-9_ ]{1,16}$")
 _UID = re.compile(r"[0-9]+(\.[0-9]+)*")
 COLOUR_PHOTOMETRICS = frozenset({"RGB", "YBR_FULL", "YBR_FULL_422", "YBR_PARTIAL_420", "YBR_ICT", "YBR_RCT"})
-BODY_PARTS = frozenset("""
+BODY_PARTS = frozenset(
+    """
 ABDOMEN ABDOMENPELVIS ANKLE ARM BRAIN BREAST CHEST CHESTABDOMEN CHESTABDPELVIS CLAVICLE COCCYX CSPINE ELBOW
 EXTREMITY FEMUR FINGER FOOT FOREARM HAND HEAD HEADNECK HEART HIP HUMERUS JAW KNEE LEG LSPINE LUNG NECK ORBIT
 PELVIS RIB SACRUM SHOULDER SINUS SKULL SPINE SSPINE TIBIA TMJ THORAX TOE TSPINE WHOLEBODY WRIST ZYGOMA
-""".split())
+""".split()
+)
 
 
 def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: bool) -> decoding.Decoded:
@@ -77,7 +79,11 @@ def decode_dicom(stream: BinaryIO, display_name: str, frame: int | None, force: 
     _check_pixel_length(stream, ds, syntax, n_frames, display_name)
     raw = _read_dicom_frame(stream, ds, syntax, index if n_frames > 1 else None, display_name)
     pixels, notes = _dicom_to_grey(raw, ds)
-    levels = windowing.levels_of(raw, ds) if str(ds.get("PhotometricInterpretation", "")).upper() != "PALETTE COLOR" else None
+    levels = (
+        windowing.levels_of(raw, ds)
+        if str(ds.get("PhotometricInterpretation", "")).upper() != "PALETTE COLOR"
+        else None
+    )
     metadata = _dicom_metadata(ds, syntax)
     if n_frames > 1:
         which = "the middle frame" if frame is None else "the requested frame"
@@ -116,12 +122,14 @@ def _count_inflated(stream: BinaryIO, display_name: str) -> None:
         total += len(inflater.decompress(pending, _INFLATE_CHUNK))
         if total > MAX_INFLATED_BYTES:
             raise UnsupportedImageError(
-                _("{display_name}: the deflate-compressed DICOM data expands to more than the {limit_mb} MB "
-                  "limit; LucidDx stopped inflating it. Export the image uncompressed, or as a single frame.").format(
-                    display_name=display_name, limit_mb=MAX_INFLATED_BYTES // 1024**2))
+                _(
+                    "{display_name}: the deflate-compressed DICOM data expands to more than the {limit_mb} MB "
+                    "limit; LucidDx stopped inflating it. Export the image uncompressed, or as a single frame."
+                ).format(display_name=display_name, limit_mb=MAX_INFLATED_BYTES // 1024**2)
+            )
 
 
-def check_element_sizes(ds: "Dataset", display_name: str) -> None:
+def check_element_sizes(ds: Dataset, display_name: str) -> None:
     """Refuse a header with an element (pixel data aside) longer than MAX_ELEMENT_BYTES, naming the limit."""
     for tag in list(ds.keys()):
         element = ds.get_item(tag)  # raw: a deferred value keeps its length and stays unread
@@ -130,12 +138,14 @@ def check_element_sizes(ds: "Dataset", display_name: str) -> None:
             length = len(element.value) if isinstance(element.value, (bytes, bytearray, str)) else 0
         if element.tag != 0x7FE00010 and length != 0xFFFFFFFF and length > MAX_ELEMENT_BYTES:
             raise UnsupportedImageError(
-                _("{display_name}: a DICOM header element holds {size_mb:.0f} MB, more than the {limit_mb} MB limit "
-                  "for one element; the file is damaged or padded. Export the image again.").format(
-                    display_name=display_name, size_mb=length / 1024**2, limit_mb=MAX_ELEMENT_BYTES // 1024**2))
+                _(
+                    "{display_name}: a DICOM header element holds {size_mb:.0f} MB, more than the {limit_mb} MB limit "
+                    "for one element; the file is damaged or padded. Export the image again."
+                ).format(display_name=display_name, size_mb=length / 1024**2, limit_mb=MAX_ELEMENT_BYTES // 1024**2)
+            )
 
 
-def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dataset":
+def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> Dataset:
     """Parse every element before the pixel data (patient fields stay in here, never copied out)."""
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -145,27 +155,35 @@ def _read_dicom_header(stream: BinaryIO, display_name: str, force: bool) -> "Dat
         ds = pydicom.dcmread(stream, stop_before_pixels=True, force=force, defer_size=_INFLATE_CHUNK)
     except InvalidDicomError as exc:
         raise UnsupportedImageError(
-            _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
+            _("{display_name}: not a recognised image format; upload a {formats} file.").format(
+                display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS)
+            )
         ) from exc
     except Exception as exc:  # pydicom raises many types for a damaged header; all mean the same
         raise UnsupportedImageError(
-            _("{display_name}: the DICOM header is damaged or incomplete (truncated); export the study again.").format(display_name=display_name)
+            _("{display_name}: the DICOM header is damaged or incomplete (truncated); export the study again.").format(
+                display_name=display_name
+            )
         ) from exc
     finally:
         stream.seek(0)
     if "Rows" not in ds or "Columns" not in ds:
         if "SOPClassUID" in ds or "TransferSyntaxUID" in getattr(ds, "file_meta", {}):
             raise UnsupportedImageError(
-                _("{display_name}: this DICOM file holds no image (it may be a report or a directory); upload the "
-                    "image series itself.").format(display_name=display_name)
+                _(
+                    "{display_name}: this DICOM file holds no image (it may be a report or a directory); upload the "
+                    "image series itself."
+                ).format(display_name=display_name)
             )
         raise UnsupportedImageError(
-            _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
+            _("{display_name}: not a recognised image format; upload a {formats} file.").format(
+                display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS)
+            )
         )
     return ds
 
 
-def _check_dicom_size(ds: "Dataset", display_name: str) -> int:
+def _check_dicom_size(ds: Dataset, display_name: str) -> int:
     """Refuse absurd sizes from the header alone; return the number of frames."""
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
@@ -174,22 +192,30 @@ def _check_dicom_size(ds: "Dataset", display_name: str) -> int:
         bits = int(ds.get("BitsAllocated") or 16)
     except (TypeError, ValueError) as exc:
         raise UnsupportedImageError(
-            _("{display_name}: the DICOM header gives an unreadable image size; export the study again.").format(display_name=display_name)
+            _("{display_name}: the DICOM header gives an unreadable image size; export the study again.").format(
+                display_name=display_name
+            )
         ) from exc
     if rows < 1 or cols < 1 or n_frames < 1:
-        raise UnsupportedImageError(_("{display_name}: the DICOM header says the image is empty ({rows} x {cols}).").format(display_name=display_name, rows=rows, cols=cols))
+        raise UnsupportedImageError(
+            _("{display_name}: the DICOM header says the image is empty ({rows} x {cols}).").format(
+                display_name=display_name, rows=rows, cols=cols
+            )
+        )
     decoding.check_pixel_count(cols, rows, display_name)
     claimed = rows * cols * samples * max(bits, 8) // 8 * n_frames
     if claimed > MAX_DICOM_PIXEL_BYTES:
         raise UnsupportedImageError(
-            _("{display_name}: the DICOM header claims {n_frames} frames of {rows} x {cols} pixels "
+            _(
+                "{display_name}: the DICOM header claims {n_frames} frames of {rows} x {cols} pixels "
                 "({size_gb:.1f} GB of pixel data), more than LucidDx can safely open; export the single image you "
-                "want to analyse.").format(display_name=display_name, n_frames=n_frames, rows=rows, cols=cols, size_gb=claimed / 1024**3)
+                "want to analyse."
+            ).format(display_name=display_name, n_frames=n_frames, rows=rows, cols=cols, size_gb=claimed / 1024**3)
         )
     return n_frames
 
 
-def _check_pixel_length(stream: BinaryIO, ds: "Dataset", syntax: "object", n_frames: int, display_name: str) -> None:
+def _check_pixel_length(stream: BinaryIO, ds: Dataset, syntax: object, n_frames: int, display_name: str) -> None:
     """Refuse uncompressed pixel data longer than the header describes: the file is damaged or mislabelled."""
     import pydicom
 
@@ -212,12 +238,14 @@ def _check_pixel_length(stream: BinaryIO, ds: "Dataset", syntax: "object", n_fra
     # bytes than its header describes holds something else, and reading only the start would hide that.
     if length not in (None, 0xFFFFFFFF) and length > expected * PIXEL_SLACK + 1:
         raise UnsupportedImageError(
-            _("{display_name}: its pixel data holds {length:,} bytes where the header describes {expected:,} "
-                "({ratio:.1f} times as many); the file is damaged or mislabelled. Export the study again.").format(display_name=display_name, length=length, expected=expected, ratio=length / expected)
+            _(
+                "{display_name}: its pixel data holds {length:,} bytes where the header describes {expected:,} "
+                "({ratio:.1f} times as many); the file is damaged or mislabelled. Export the study again."
+            ).format(display_name=display_name, length=length, expected=expected, ratio=length / expected)
         )
 
 
-def _dicom_transfer_syntax(ds: "Dataset") -> "object":
+def _dicom_transfer_syntax(ds: Dataset) -> object:
     """The file's transfer syntax UID; files without file meta are implicit VR little endian."""
     from pydicom.uid import UID, ImplicitVRLittleEndian
 
@@ -235,7 +263,7 @@ def syntax_name(syntax: object) -> str:
     return _("an unknown transfer syntax")
 
 
-def _check_decoder(syntax: "object", display_name: str) -> None:
+def _check_decoder(syntax: object, display_name: str) -> None:
     """Refuse, naming the syntax, if no installed plugin can decode this compression."""
     from pydicom.pixels import get_decoder
 
@@ -247,13 +275,15 @@ def _check_decoder(syntax: "object", display_name: str) -> None:
     if not available:
         name = syntax_name(syntax)
         raise UnsupportedImageError(
-            _("{display_name}: the image is compressed as '{name}', which LucidDx cannot decode; export it as "
-                "uncompressed DICOM, or as PNG.").format(display_name=display_name, name=name)
+            _(
+                "{display_name}: the image is compressed as '{name}', which LucidDx cannot decode; export it as "
+                "uncompressed DICOM, or as PNG."
+            ).format(display_name=display_name, name=name)
         )
 
 
 def _read_dicom_frame(
-    stream: BinaryIO, ds: "Dataset", syntax: object, index: int | None, display_name: str
+    stream: BinaryIO, ds: Dataset, syntax: object, index: int | None, display_name: str
 ) -> np.ndarray:
     """Decode only frame ``index`` (None = the single frame) -> (rows, cols) or (rows, cols, samples)."""
     import pydicom
@@ -287,7 +317,7 @@ def _damaged_pixels_error(syntax: object, display_name: str) -> UnsupportedImage
     )
 
 
-def _dicom_to_grey(arr: np.ndarray, ds: "Dataset") -> tuple[np.ndarray, list[str]]:
+def _dicom_to_grey(arr: np.ndarray, ds: Dataset) -> tuple[np.ndarray, list[str]]:
     """One decoded frame -> ((H, W) float32 in [0, 1], notes), bright = dense.
 
     Monochrome: modality LUT (rescale), then VOI LUT or window centre/width, then MONOCHROME1 is
@@ -320,7 +350,7 @@ def _luma_block(block: np.ndarray, bits: int | None = None) -> np.ndarray:
     return np.clip((block.astype(np.float32) * np.float32(1 / top)) @ decoding.LUMA, 0.0, 1.0)
 
 
-def _apply_dicom_voi(arr: np.ndarray, ds: "Dataset", notes: list[str]) -> np.ndarray:
+def _apply_dicom_voi(arr: np.ndarray, ds: Dataset, notes: list[str]) -> np.ndarray:
     """Stored values -> modality LUT -> the file's VOI LUT or window -> (H, W) float32 in [0, 1].
 
     Without a VOI, the modality values are stretched by their own min..max. Row blocks keep the
@@ -352,7 +382,7 @@ def _is_code(keyword: str, text: str) -> bool:
     return keyword != "BodyPartExamined" or all(part.strip() in BODY_PARTS for part in parts)
 
 
-def _dicom_metadata(ds: "Dataset", syntax: object) -> dict[str, str]:
+def _dicom_metadata(ds: Dataset, syntax: object) -> dict[str, str]:
     """Whitelisted technical header fields as short strings; nothing that identifies a patient."""
     from pydicom.multival import MultiValue
 

@@ -24,7 +24,7 @@ import tempfile
 import threading
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from core import config
@@ -75,7 +75,7 @@ class Entry:
 
 def now_text() -> str:
     """UTC now, ISO 8601 with microseconds and a Z, so text order is time order."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def is_uid(text: object) -> bool:

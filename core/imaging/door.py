@@ -21,15 +21,16 @@ from __future__ import annotations
 import io
 import logging
 import string
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
-from core.i18n import _
 from core.errors import UnsupportedImageError
+from core.i18n import _
 from core.imaging import dicom, raster
 from core.imaging.decoding import MAX_PIXELS, SUPPORTED_FORMATS
 from core.imaging.dicom import MAX_DICOM_PIXEL_BYTES
@@ -37,8 +38,15 @@ from core.imaging.dicom import MAX_DICOM_PIXEL_BYTES
 if TYPE_CHECKING:
     from core.imaging.windowing import Levels
 
-__all__ = ["LoadedImage", "load_image", "MAX_FILE_BYTES", "MAX_PIXELS", "MAX_DICOM_PIXEL_BYTES", "MIN_SIDE",
-           "SUPPORTED_FORMATS"]
+__all__ = [
+    "LoadedImage",
+    "load_image",
+    "MAX_FILE_BYTES",
+    "MAX_PIXELS",
+    "MAX_DICOM_PIXEL_BYTES",
+    "MIN_SIDE",
+    "SUPPORTED_FORMATS",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +90,7 @@ class LoadedImage:
     frame_index: int | None = None
     n_frames: int = 1
     notes: list[str] = field(default_factory=list)
-    levels: "Levels | None" = field(default=None, repr=False, compare=False)
+    levels: Levels | None = field(default=None, repr=False, compare=False)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -112,7 +120,9 @@ def load_image(source: str | Path | bytes, name: str | None = None, frame: int |
         with _open_source(source, display_name) as stream:
             kind = _sniff_format(stream, suffix, display_name)
             if kind == "dicom":
-                decoded = dicom.decode_dicom(stream, display_name, frame, force=suffix in dicom.DICOM_EXTENSIONS or not suffix)
+                decoded = dicom.decode_dicom(
+                    stream, display_name, frame, force=suffix in dicom.DICOM_EXTENSIONS or not suffix
+                )
             else:
                 decoded = raster.decode_raster(stream, display_name, frame)
     except (UnsupportedImageError, MemoryError):
@@ -122,8 +132,10 @@ def load_image(source: str | Path | bytes, name: str | None = None, frame: int |
         # TIFF without dimensions, NotImplementedError from a DICOM with a garbled header...). The
         # library's own text may quote header values, so it never goes into our message.
         raise UnsupportedImageError(
-            _("{display_name}: the file is damaged or uses a layout we cannot decode ({error_type}); export it "
-                "again from the source system.").format(display_name=display_name, error_type=type(exc).__name__)
+            _(
+                "{display_name}: the file is damaged or uses a layout we cannot decode ({error_type}); export it "
+                "again from the source system."
+            ).format(display_name=display_name, error_type=type(exc).__name__)
         ) from exc
     _validate(decoded.pixels, display_name)
     log.debug("decoded %s: %s %s", display_name, decoded.format, decoded.pixels.shape)
@@ -163,18 +175,26 @@ def _open_source(source: str | Path | bytes, display_name: str) -> Iterator[Bina
         _check_size(size, display_name)
         handle = path.open("rb")
     except OSError as exc:
-        raise UnsupportedImageError(_("{display_name}: the file could not be opened; check that it exists.").format(display_name=display_name)) from exc
+        raise UnsupportedImageError(
+            _("{display_name}: the file could not be opened; check that it exists.").format(display_name=display_name)
+        ) from exc
     with handle:
         yield handle
 
 
 def _check_size(size: int, display_name: str) -> None:
     if size == 0:
-        raise UnsupportedImageError(_("{display_name}: the file is empty (0 bytes); export or upload it again.").format(display_name=display_name))
+        raise UnsupportedImageError(
+            _("{display_name}: the file is empty (0 bytes); export or upload it again.").format(
+                display_name=display_name
+            )
+        )
     if size > MAX_FILE_BYTES:
         raise UnsupportedImageError(
-            _("{display_name}: the file is {size_mb:.0f} MB, more than the {limit_mb} MB limit; export a single "
-                "image, or a smaller or compressed copy.").format(display_name=display_name, size_mb=size / 1024**2, limit_mb=MAX_FILE_BYTES // 1024**2)
+            _(
+                "{display_name}: the file is {size_mb:.0f} MB, more than the {limit_mb} MB limit; export a single "
+                "image, or a smaller or compressed copy."
+            ).format(display_name=display_name, size_mb=size / 1024**2, limit_mb=MAX_FILE_BYTES // 1024**2)
         )
 
 
@@ -192,16 +212,22 @@ def _sniff_format(stream: BinaryIO, suffix: str, display_name: str) -> str:
     for magic, what in _OTHER_MAGIC.items():
         if head.startswith(magic):
             raise UnsupportedImageError(
-                _("{display_name}: this is {what}, not an image; upload a {formats} file.").format(display_name=display_name, what=what, formats=_(SUPPORTED_FORMATS))
+                _("{display_name}: this is {what}, not an image; upload a {formats} file.").format(
+                    display_name=display_name, what=what, formats=_(SUPPORTED_FORMATS)
+                )
             )
     if _looks_like_text(head):
         raise UnsupportedImageError(
-            _("{display_name}: this is a text file, not an image; upload a {formats} file.").format(display_name=display_name, formats=_(SUPPORTED_FORMATS))
+            _("{display_name}: this is a text file, not an image; upload a {formats} file.").format(
+                display_name=display_name, formats=_(SUPPORTED_FORMATS)
+            )
         )
     if suffix in dicom.DICOM_EXTENSIONS or not suffix:
         return "dicom"  # DICOM without the 128-byte preamble, as some PACS exports write it
     raise UnsupportedImageError(
-        _("{display_name}: not a recognised image format; upload a {formats} file.").format(display_name=display_name, formats=_(SUPPORTED_FORMATS))
+        _("{display_name}: not a recognised image format; upload a {formats} file.").format(
+            display_name=display_name, formats=_(SUPPORTED_FORMATS)
+        )
     )
 
 
@@ -222,10 +248,16 @@ def _looks_like_text(head: bytes) -> bool:
 def _validate(pixels: np.ndarray, display_name: str) -> None:
     """The decoded result is a 2-D, finite image of a usable size (checked once, here)."""
     if pixels.ndim != 2:
-        raise UnsupportedImageError(_("{display_name}: the image has an unexpected shape {shape}.").format(display_name=display_name, shape=pixels.shape))
+        raise UnsupportedImageError(
+            _("{display_name}: the image has an unexpected shape {shape}.").format(
+                display_name=display_name, shape=pixels.shape
+            )
+        )
     height, width = pixels.shape
     if min(height, width) < MIN_SIDE:
         raise UnsupportedImageError(
-            _("{display_name}: the image is only {width} x {height} pixels, too small to read; upload the "
-                "full-resolution image (at least {min_side} pixels a side).").format(display_name=display_name, width=width, height=height, min_side=MIN_SIDE)
+            _(
+                "{display_name}: the image is only {width} x {height} pixels, too small to read; upload the "
+                "full-resolution image (at least {min_side} pixels a side)."
+            ).format(display_name=display_name, width=width, height=height, min_side=MIN_SIDE)
         )

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
+from core.errors import InvalidDatasetError, LucidDxError
 from core.i18n import _
 from core.imaging import classifier as classifier_mod
-from core.errors import InvalidDatasetError, LucidDxError
-from core.imaging.door import load_image
 from core.imaging.datasets import class_images, find_class_root, subfolders
+from core.imaging.door import load_image
 from core.models.metrics import binary_metrics, multiclass_auc, multiclass_point_metrics
 
 BATCH = 64
@@ -28,12 +29,20 @@ def collect_labeled_predictions(data_dir: Path, model: classifier_mod.ImageClass
     unknown = [p.name for p in subfolders(root) if p.name.lower() not in by_lower]
     if len(folders) < 2:
         raise InvalidDatasetError(
-            _("{data_dir}: needs a subfolder per class named like the model's classes {classes} (any case); "
-                "found {found}.").format(data_dir=data_dir, classes=model.classes, found=sorted(p.name for p in root.iterdir() if p.is_dir()) or _("none"))
+            _(
+                "{data_dir}: needs a subfolder per class named like the model's classes {classes} (any case); "
+                "found {found}."
+            ).format(
+                data_dir=data_dir,
+                classes=model.classes,
+                found=sorted(p.name for p in root.iterdir() if p.is_dir()) or _("none"),
+            )
         )
     labels: list[int] = []
     names: list[str] = []
-    skipped: list[dict[str, str]] = [{"file": n, "error": "folder does not match any class of the model"} for n in unknown]
+    skipped: list[dict[str, str]] = [
+        {"file": n, "error": "folder does not match any class of the model"} for n in unknown
+    ]
 
     def readable_images() -> Iterator[np.ndarray]:
         for folder in folders:
@@ -79,7 +88,10 @@ def evaluate_folder(data_dir: Path, spec: str | None = None) -> dict[str, Any]:
         positive_class=model.positive_class,
         confusion_matrix={
             "classes": model.classes,
-            "counts": [[int(((labels == t) & (predicted == p)).sum()) for p in range(len(model.classes))] for t in range(len(model.classes))],
+            "counts": [
+                [int(((labels == t) & (predicted == p)).sum()) for p in range(len(model.classes))]
+                for t in range(len(model.classes))
+            ],
         },
         skipped=collected["skipped"],
     )

@@ -49,8 +49,15 @@ N_BOOTSTRAP = 1000
 CASCADE: tuple[tuple[str, int | None], ...] = (("logits", 1), ("top3", 3), ("all", None))
 HEADLINE_STAGE = "top3"  # the "model with its top layers re-initialised" of the CLI contract
 REMOVAL = "blur"
-METRICS = ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc",
-           "randomization_rank_corr", "stability_rank_corr", "seconds_per_film")
+METRICS = (
+    "deletion_auc",
+    "insertion_auc",
+    "random_deletion_auc",
+    "random_insertion_auc",
+    "randomization_rank_corr",
+    "stability_rank_corr",
+    "seconds_per_film",
+)
 
 Predict = Callable[[np.ndarray], np.ndarray]
 
@@ -85,19 +92,31 @@ def curve_auc(scores: np.ndarray) -> float:
     return float(np.trapezoid(scores, dx=1.0 / (scores.size - 1)))
 
 
-def deletion_insertion(predict: Predict, image: np.ndarray, heatmap: np.ndarray, class_index: int,
-                       rng: np.random.Generator, steps: int = STEPS) -> dict[str, Any]:
+def deletion_insertion(
+    predict: Predict,
+    image: np.ndarray,
+    heatmap: np.ndarray,
+    class_index: int,
+    rng: np.random.Generator,
+    steps: int = STEPS,
+) -> dict[str, Any]:
     """Deletion and insertion AUC of ``heatmap`` and of a random order, on one (S, S, 1) film.
 
     ``predict``: (N, S, S, 1) -> class probabilities (N, K). One batch of 4 * (steps + 1) inputs.
     """
     baseline = blurred(image)
     orders = (salient_order(heatmap, rng), rng.permutation(heatmap.size))
-    batches = [curve_inputs(image, baseline, order, steps, insertion) for order in orders for insertion in (False, True)]
+    batches = [
+        curve_inputs(image, baseline, order, steps, insertion) for order in orders for insertion in (False, True)
+    ]
     probs = np.asarray(predict(np.concatenate(batches)))[:, class_index].reshape(4, steps + 1)
-    return {"deletion_auc": curve_auc(probs[0]), "insertion_auc": curve_auc(probs[1]),
-            "random_deletion_auc": curve_auc(probs[2]), "random_insertion_auc": curve_auc(probs[3]),
-            "curves": probs}
+    return {
+        "deletion_auc": curve_auc(probs[0]),
+        "insertion_auc": curve_auc(probs[1]),
+        "random_deletion_auc": curve_auc(probs[2]),
+        "random_insertion_auc": curve_auc(probs[3]),
+        "curves": probs,
+    }
 
 
 def rank_corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -140,17 +159,27 @@ def _map(explainer: saliency.Explainer, film: np.ndarray, method: str, class_ind
     return explainer.explain(film, method, class_index).heatmap
 
 
-def bootstrap_means(values: dict[str, np.ndarray], n: int, seed: int, n_resamples: int = N_BOOTSTRAP) -> dict[str, list]:
+def bootstrap_means(
+    values: dict[str, np.ndarray], n: int, seed: int, n_resamples: int = N_BOOTSTRAP
+) -> dict[str, list]:
     """95% percentile interval of each metric's mean over films, the same resamples for every metric."""
     if n < 2:
         return {key: [None, None] for key in values}
     idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
-    return {key: percentile_interval(np.nanmean(np.asarray(v, dtype=np.float64)[idx], axis=1)) for key, v in values.items()}
+    return {
+        key: percentile_interval(np.nanmean(np.asarray(v, dtype=np.float64)[idx], axis=1)) for key, v in values.items()
+    }
 
 
-def evaluate(classifier: ImageClassifier, films: Sequence[np.ndarray], methods: Sequence[str],
-             progress: Callable[[int, int], None] | None = None, steps: int = STEPS, seed: int = 0,
-             cascade: Sequence[tuple[str, int | None]] = CASCADE) -> dict[str, Any]:
+def evaluate(
+    classifier: ImageClassifier,
+    films: Sequence[np.ndarray],
+    methods: Sequence[str],
+    progress: Callable[[int, int], None] | None = None,
+    steps: int = STEPS,
+    seed: int = 0,
+    cascade: Sequence[tuple[str, int | None]] = CASCADE,
+) -> dict[str, Any]:
     """Every metric of the module docstring for ``methods`` on ``films`` ((S, S, 1) prepared inputs).
 
     Returns ``{"n", "removal", "steps", "methods": {method: {metric: mean, "intervals": {...},
@@ -158,7 +187,10 @@ def evaluate(classifier: ImageClassifier, films: Sequence[np.ndarray], methods: 
     ``progress(done, total)`` is called after each film.
     """
     explainer = saliency.get_explainer(classifier)
-    twins = [classifier.with_network(randomized_network(classifier.model, top, seed + i)) for i, (_n, top) in enumerate(cascade)]
+    twins = [
+        classifier.with_network(randomized_network(classifier.model, top, seed + i))
+        for i, (_n, top) in enumerate(cascade)
+    ]
     twin_explainers = [saliency.get_explainer(twin) for twin in twins]
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     film_rows: list[dict[str, Any]] = []
@@ -166,18 +198,26 @@ def evaluate(classifier: ImageClassifier, films: Sequence[np.ndarray], methods: 
         film = np.asarray(film, dtype=np.float32).reshape(classifier.input_size, classifier.input_size, 1)
         decision = classifier.predict_prepared(film[np.newaxis])[0].decision
         class_index = classifier.classes.index(decision)
-        noisy = np.clip(film + np.random.default_rng(seed + 7919 * i).normal(0, NOISE_SIGMA, film.shape), 0, 1).astype(np.float32)
+        noisy = np.clip(film + np.random.default_rng(seed + 7919 * i).normal(0, NOISE_SIGMA, film.shape), 0, 1).astype(
+            np.float32
+        )
         film_row: dict[str, Any] = {"film": i, "class": decision, "maps": {}}
         for method in methods:
             started = time.perf_counter()
             heatmap = _map(explainer, film, method, class_index, seed + i)
             seconds = time.perf_counter() - started
             rng = np.random.default_rng(seed + 104729 * i)
-            curves = deletion_insertion(lambda x: classifier.predict_inputs(x)[0], film, heatmap, class_index, rng, steps)
+            curves = deletion_insertion(
+                lambda x: classifier.predict_inputs(x)[0], film, heatmap, class_index, rng, steps
+            )
             row = {k: curves[k] for k in METRICS[:4]}
             for (stage, _top), twin_explainer in zip(cascade, twin_explainers):
-                row[f"randomization:{stage}"] = rank_corr(heatmap, _map(twin_explainer, film, method, class_index, seed + i))
-            row["randomization_rank_corr"] = row.get(f"randomization:{HEADLINE_STAGE}", row[f"randomization:{cascade[0][0]}"])
+                row[f"randomization:{stage}"] = rank_corr(
+                    heatmap, _map(twin_explainer, film, method, class_index, seed + i)
+                )
+            row["randomization_rank_corr"] = row.get(
+                f"randomization:{HEADLINE_STAGE}", row[f"randomization:{cascade[0][0]}"]
+            )
             row["stability_rank_corr"] = rank_corr(heatmap, _map(explainer, noisy, method, class_index, seed + i))
             row["seconds_per_film"] = seconds
             rows[method].append(row)
@@ -192,15 +232,31 @@ def evaluate(classifier: ImageClassifier, films: Sequence[np.ndarray], methods: 
         values["deletion_gain"] = values["random_deletion_auc"] - values["deletion_auc"]
         values["insertion_gain"] = values["insertion_auc"] - values["random_insertion_auc"]
         intervals = bootstrap_means(values, n, seed)
-        summary: dict[str, Any] = {key: float(np.mean(values[key])) for key in (*METRICS, "deletion_gain", "insertion_gain")}
-        summary["randomization_cascade"] = {stage: float(np.mean(values[f"randomization:{stage}"])) for stage, _t in cascade}
+        summary: dict[str, Any] = {
+            key: float(np.mean(values[key])) for key in (*METRICS, "deletion_gain", "insertion_gain")
+        }
+        summary["randomization_cascade"] = {
+            stage: float(np.mean(values[f"randomization:{stage}"])) for stage, _t in cascade
+        }
         summary["intervals"] = {key: intervals[key] for key in (*METRICS, "deletion_gain", "insertion_gain")}
-        summary["intervals"]["randomization_cascade"] = {stage: intervals[f"randomization:{stage}"] for stage, _t in cascade}
-        summary["per_film"] = {key: [float(v) for v in values[key]] for key in (*METRICS, "deletion_gain", "insertion_gain")}
+        summary["intervals"]["randomization_cascade"] = {
+            stage: intervals[f"randomization:{stage}"] for stage, _t in cascade
+        }
+        summary["per_film"] = {
+            key: [float(v) for v in values[key]] for key in (*METRICS, "deletion_gain", "insertion_gain")
+        }
         out[method] = summary
-    return {"n": n, "removal": REMOVAL, "steps": steps, "blur_sigma": classifier.input_size / BLUR_DIVISOR,
-            "noise_sigma": NOISE_SIGMA, "cascade": [stage for stage, _t in cascade], "headline_stage": HEADLINE_STAGE,
-            "methods": out, "disagreement": disagreement(film_rows, list(methods))}
+    return {
+        "n": n,
+        "removal": REMOVAL,
+        "steps": steps,
+        "blur_sigma": classifier.input_size / BLUR_DIVISOR,
+        "noise_sigma": NOISE_SIGMA,
+        "cascade": [stage for stage, _t in cascade],
+        "headline_stage": HEADLINE_STAGE,
+        "methods": out,
+        "disagreement": disagreement(film_rows, list(methods)),
+    }
 
 
 def disagreement(film_rows: list[dict[str, Any]], methods: list[str]) -> list[dict[str, Any]]:
@@ -210,6 +266,6 @@ def disagreement(film_rows: list[dict[str, Any]], methods: list[str]) -> list[di
     out = []
     for row in film_rows:
         maps = row["maps"]
-        pairs = [rank_corr(maps[a], maps[b]) for k, a in enumerate(methods) for b in methods[k + 1:]]
+        pairs = [rank_corr(maps[a], maps[b]) for k, a in enumerate(methods) for b in methods[k + 1 :]]
         out.append({"film": row["film"], "class": row["class"], "mean_pairwise_rank_corr": float(np.mean(pairs))})
     return sorted(out, key=lambda r: r["mean_pairwise_rank_corr"])

@@ -6,13 +6,14 @@ Inputs are (N, S, S, 1) float32 in [0, 1] from ``core.imaging.preprocessing``; l
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from core.i18n import _
 from core.errors import TrainingCancelledError
+from core.i18n import _
 from core.imaging import network as network_mod
 from core.models.metrics import multiclass_auc
 
@@ -60,7 +61,14 @@ def validation_callback(
                 self.model.stop_training = True
                 raise TrainingCancelledError(_("Training was cancelled; nothing was registered."))
             if progress and batch % 10 == 0:
-                progress({"event": "step", "step": batch + 1, "steps": steps, "loss": float((logs or {}).get("loss", np.nan))})
+                progress(
+                    {
+                        "event": "step",
+                        "step": batch + 1,
+                        "steps": steps,
+                        "loss": float((logs or {}).get("loss", np.nan)),
+                    }
+                )
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs if logs is not None else {}
@@ -68,14 +76,19 @@ def validation_callback(
             logs["val_auc"] = multiclass_auc(y_val, np.asarray(probs, dtype=np.float64), positive)
             if progress:
                 elapsed = time.monotonic() - self.started
-                progress({
-                    "event": "epoch", "epoch": epoch + 1, "epochs": epochs,
-                    "loss": float(logs.get("loss", np.nan)),
-                    "val_loss": float(logs.get("val_loss", np.nan)) if "val_loss" in logs else None,
-                    "val_auc": logs["val_auc"], "seconds": elapsed,
-                    "eta_seconds": elapsed / (epoch + 1) * (epochs - epoch - 1),
-                    "images_per_second": n_train * (epoch + 1) / max(elapsed, 1e-9),
-                })
+                progress(
+                    {
+                        "event": "epoch",
+                        "epoch": epoch + 1,
+                        "epochs": epochs,
+                        "loss": float(logs.get("loss", np.nan)),
+                        "val_loss": float(logs.get("val_loss", np.nan)) if "val_loss" in logs else None,
+                        "val_auc": logs["val_auc"],
+                        "seconds": elapsed,
+                        "eta_seconds": elapsed / (epoch + 1) * (epochs - epoch - 1),
+                        "images_per_second": n_train * (epoch + 1) / max(elapsed, 1e-9),
+                    }
+                )
 
     return ValidationAuc()
 
@@ -88,10 +101,17 @@ def compile_trainer(settings: FitSettings, size: int, n_classes: int, strategy: 
         network = network_mod.build_network(size, n_classes)
         if settings.init_from:
             network_mod.transfer_weights(network, settings.init_from)
-        trainer = keras.Sequential([keras.Input((size, size, 1)),
-                                    network_mod.build_augmentation(settings.seed, settings.augmentation), network])
-        trainer.compile(optimizer=keras.optimizers.Adam(_learning_rate(settings, steps)),
-                        loss=keras.losses.CategoricalCrossentropy())
+        trainer = keras.Sequential(
+            [
+                keras.Input((size, size, 1)),
+                network_mod.build_augmentation(settings.seed, settings.augmentation),
+                network,
+            ]
+        )
+        trainer.compile(
+            optimizer=keras.optimizers.Adam(_learning_rate(settings, steps)),
+            loss=keras.losses.CategoricalCrossentropy(),
+        )
     return network, trainer
 
 
@@ -102,7 +122,9 @@ def _learning_rate(settings: FitSettings, steps: int):
     if not settings.snapshots:
         return settings.learning_rate
     cycle_steps = max(1, steps * cycle_epochs(settings))
-    return keras.optimizers.schedules.CosineDecayRestarts(settings.learning_rate, cycle_steps, t_mul=1.0, m_mul=1.0, alpha=0.01)
+    return keras.optimizers.schedules.CosineDecayRestarts(
+        settings.learning_rate, cycle_steps, t_mul=1.0, m_mul=1.0, alpha=0.01
+    )
 
 
 def cycle_epochs(settings: FitSettings) -> int:
@@ -120,9 +142,11 @@ def batches(x: np.ndarray, y: np.ndarray, n_classes: int, settings: FitSettings)
     weights = class_weights(y, n_classes)
     sample_weight = np.asarray([weights[int(k)] for k in y], dtype=np.float32)
     one_hot = np.eye(n_classes, dtype=np.float32)[y]
-    data = (tf.data.Dataset.from_tensor_slices((x, one_hot, sample_weight))
-            .shuffle(len(x), seed=settings.seed, reshuffle_each_iteration=True)
-            .batch(settings.batch_size))
+    data = (
+        tf.data.Dataset.from_tensor_slices((x, one_hot, sample_weight))
+        .shuffle(len(x), seed=settings.seed, reshuffle_each_iteration=True)
+        .batch(settings.batch_size)
+    )
     if settings.mixup > 0:
         alpha = float(settings.mixup)
 
@@ -153,9 +177,18 @@ def snapshot_callback(network, settings: FitSettings, kept: list):
     return Snapshots()
 
 
-def fit(trainer, settings: FitSettings, n_classes: int, train: tuple[np.ndarray, np.ndarray], val: tuple[np.ndarray, np.ndarray],
-        positive: int | None, progress: ProgressFn | None, cancel: CancelFn | None,
-        network=None, snapshots: list | None = None) -> dict[str, list[float]]:
+def fit(
+    trainer,
+    settings: FitSettings,
+    n_classes: int,
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    positive: int | None,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+    network=None,
+    snapshots: list | None = None,
+) -> dict[str, list[float]]:
     """Fit ``trainer`` on ``train``; returns the Keras history.
 
     With ``settings.snapshots`` the run lasts all epochs and appends each cycle's ``network`` weights
@@ -174,11 +207,16 @@ def fit(trainer, settings: FitSettings, n_classes: int, train: tuple[np.ndarray,
     else:
         callbacks += [
             keras.callbacks.ReduceLROnPlateau(monitor="val_auc", mode="max", factor=0.3, patience=3, min_lr=1e-5),
-            keras.callbacks.EarlyStopping(monitor="val_auc", mode="max", patience=settings.patience, restore_best_weights=True),
+            keras.callbacks.EarlyStopping(
+                monitor="val_auc", mode="max", patience=settings.patience, restore_best_weights=True
+            ),
         ]
     history = trainer.fit(
-        batches(x_train, y_train, n_classes, settings), epochs=settings.epochs,
-        callbacks=callbacks, shuffle=False, verbose=0,  # the tf.data pipeline already reshuffles every epoch
+        batches(x_train, y_train, n_classes, settings),
+        epochs=settings.epochs,
+        callbacks=callbacks,
+        shuffle=False,
+        verbose=0,  # the tf.data pipeline already reshuffles every epoch
     )
     if cancel is not None and cancel():
         raise TrainingCancelledError(_("Training was cancelled; nothing was registered."))

@@ -74,8 +74,13 @@ def build_network(size: int, n_classes: int, widths: tuple[int, ...] = WIDTHS, m
     return keras.Model(inputs, outputs, name="luciddx_cnn")
 
 
-def build_ensemble(size: int, n_classes: int, members: list[list[np.ndarray]], temperature: float = 1.0,
-                   widths: tuple[int, ...] = WIDTHS):
+def build_ensemble(
+    size: int,
+    n_classes: int,
+    members: list[list[np.ndarray]],
+    temperature: float = 1.0,
+    widths: tuple[int, ...] = WIDTHS,
+):
     """One Keras model equal to averaging the logits of ``members`` (each ``build_network`` weights), / T.
 
     The members' last convolution maps are concatenated into ``last_conv`` and their pooled vectors
@@ -91,12 +96,18 @@ def build_ensemble(size: int, n_classes: int, members: list[list[np.ndarray]], t
     for m, weights in enumerate(members):
         donor = build_network(size, n_classes, widths, member=m + 1)
         donor.set_weights(weights)
-        trunk = keras.Model(donor.inputs, donor.get_layer(f"member_{m + 1}_{LAST_CONV_LAYER}").output, name=f"member_{m + 1}")
+        trunk = keras.Model(
+            donor.inputs, donor.get_layer(f"member_{m + 1}_{LAST_CONV_LAYER}").output, name=f"member_{m + 1}"
+        )
         maps.append(trunk(inputs))
         kernel, bias = donor.get_layer("logits").get_weights()
         kernels.append(kernel)
         biases.append(bias)
-    x = layers.Concatenate(name=LAST_CONV_LAYER)(maps) if len(maps) > 1 else layers.Identity(name=LAST_CONV_LAYER)(maps[0])
+    x = (
+        layers.Concatenate(name=LAST_CONV_LAYER)(maps)
+        if len(maps) > 1
+        else layers.Identity(name=LAST_CONV_LAYER)(maps[0])
+    )
     x = layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)
     logits = layers.Dense(n_classes, name="logits")(x)
     outputs = layers.Activation("softmax", dtype="float32", name="probabilities")(logits)
@@ -133,12 +144,19 @@ def build_augmentation(seed: int, strength: str = "standard"):
     return keras.Sequential(
         [
             layers.RandomRotation(0.05 if strong else 0.03, fill_mode="constant", seed=seed),
-            layers.RandomTranslation(0.1 if strong else 0.06, 0.1 if strong else 0.06, fill_mode="constant", seed=seed + 1),
+            layers.RandomTranslation(
+                0.1 if strong else 0.06, 0.1 if strong else 0.06, fill_mode="constant", seed=seed + 1
+            ),
             layers.RandomZoom((-0.2, 0.2) if strong else (-0.12, 0.12), fill_mode="constant", seed=seed + 2),
             layers.RandomContrast(0.4 if strong else 0.25, value_range=(0, 1), seed=seed + 3),
             layers.RandomBrightness(0.15 if strong else 0.1, value_range=(0, 1), seed=seed + 4),
-            layers.RandomGaussianBlur(factor=0.5, kernel_size=5 if strong else 3, sigma=(0.1, 2.0 if strong else 1.2),
-                                      value_range=(0, 1), seed=seed + 5),
+            layers.RandomGaussianBlur(
+                factor=0.5,
+                kernel_size=5 if strong else 3,
+                sigma=(0.1, 2.0 if strong else 1.2),
+                value_range=(0, 1),
+                seed=seed + 5,
+            ),
             layers.GaussianNoise(0.04 if strong else 0.02, seed=seed + 6),
         ],
         name="augmentation",

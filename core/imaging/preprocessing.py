@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from core.i18n import _
 from core.errors import InvalidModelError
+from core.i18n import _
 
 HISTEQ_V1 = "histeq-v1"
 SUPPORTED_PREPROCESSING = (HISTEQ_V1,)
@@ -38,8 +38,10 @@ def check_recipe(method: str, model: str = "this model") -> None:
     """Raises InvalidModelError if ``method`` is not a recipe this build knows."""
     if method not in SUPPORTED_PREPROCESSING:
         raise InvalidModelError(
-            _("Model '{model}': its meta.json names the preprocessing recipe '{method}', which this version of "
-                "LucidDx does not know (it knows {items}); pick another model version or upgrade LucidDx.").format(model=model, method=method, items=', '.join(SUPPORTED_PREPROCESSING))
+            _(
+                "Model '{model}': its meta.json names the preprocessing recipe '{method}', which this version of "
+                "LucidDx does not know (it knows {items}); pick another model version or upgrade LucidDx."
+            ).format(model=model, method=method, items=", ".join(SUPPORTED_PREPROCESSING))
         )
 
 

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from core.i18n import _
 from core.errors import UnsupportedImageError
+from core.i18n import _
 from core.imaging import decoding
 
 PIL_FORMATS = ("PNG", "JPEG", "BMP", "TIFF")
@@ -59,14 +60,18 @@ def decode_raster(stream: BinaryIO, display_name: str, frame: int | None) -> dec
         raise decoding.too_large_error(display_name) from exc
     except Image.UnidentifiedImageError as exc:
         raise UnsupportedImageError(
-            _("{display_name}: not a readable image (the contents do not match any {formats} "
-                "layout); export it again.").format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
+            _(
+                "{display_name}: not a readable image (the contents do not match any {formats} "
+                "layout); export it again."
+            ).format(display_name=display_name, formats=_(decoding.SUPPORTED_FORMATS))
         ) from exc
     except (OSError, ValueError, SyntaxError, EOFError, IndexError) as exc:
         # Pillow signals truncated or corrupt streams with these.
         raise UnsupportedImageError(
-            _("{display_name}: the {format_word} file is damaged or incomplete (truncated); upload the "
-                "original file again.").format(display_name=display_name, format_word=_format_word(stream))
+            _(
+                "{display_name}: the {format_word} file is damaged or incomplete (truncated); upload the "
+                "original file again."
+            ).format(display_name=display_name, format_word=_format_word(stream))
         ) from exc
     if rotated:
         notes.append(_("Rotated upright using the orientation stored in the file."))

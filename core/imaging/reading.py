@@ -59,7 +59,7 @@ class Reading:
         return shown, None if self.threshold is None else f"{self.threshold:.{digits}f}"
 
 
-def reading(prediction: "Prediction") -> Reading:
+def reading(prediction: Prediction) -> Reading:
     """The Reading of one prediction (positive-class probability, or the top class's for multi-class)."""
     return reading_of(prediction.as_dict())
 
@@ -73,9 +73,12 @@ def reading_of(fields: Mapping[str, Any]) -> Reading:
     assert score_class is not None
     assessable = bool(fields.get("assessable", not fields.get("out_of_distribution", False)))
     return Reading(
-        label=fields.get("label") if assessable else None, score_class=score_class,
-        probability=float(probabilities[score_class]), threshold=threshold if binary else None,
-        threshold_source=fields.get("threshold_source") or "stored", assessable=assessable,
+        label=fields.get("label") if assessable else None,
+        score_class=score_class,
+        probability=float(probabilities[score_class]),
+        threshold=threshold if binary else None,
+        threshold_source=fields.get("threshold_source") or "stored",
+        assessable=assessable,
     )
 
 
@@ -85,13 +88,16 @@ def reading_text(item: Reading) -> str:
     finding = _(item.finding)
     if threshold is None:
         return _("Top class {cls}, probability {probability}: {finding}").format(
-            cls=item.score_class, probability=probability, finding=finding)
+            cls=item.score_class, probability=probability, finding=finding
+        )
     return _("{cls} probability {probability}, threshold {threshold}: {finding}").format(
-        cls=item.score_class, probability=probability, threshold=threshold, finding=finding)
+        cls=item.score_class, probability=probability, threshold=threshold, finding=finding
+    )
 
 
-def results_table(results: list[Any], model: str | None = None,
-                  in_force: tuple[float | None, str] | None = None) -> list[dict[str, Any]]:
+def results_table(
+    results: list[Any], model: str | None = None, in_force: tuple[float | None, str] | None = None
+) -> list[dict[str, Any]]:
     """One row per file (``core.services.imaging.FileResult``s): its finding, the positive (or top) class's probability and the threshold in force.
 
     Numbers are rounded for reading (2 decimals). ``model`` and ``in_force`` ((threshold, source), see
@@ -102,18 +108,34 @@ def results_table(results: list[Any], model: str | None = None,
     in_force_threshold, source = in_force or (None, None)
     rows = []
     for item in results:
-        row: dict[str, Any] = {"file": item.name, "label": None, "finding": None, "class": None, "probability": None,
-                               "threshold": None if in_force_threshold is None else round(in_force_threshold, 2),
-                               "threshold source": source, "assessable": None, "model": model,
-                               "error": item.error or "", UNRELIABLE_PROBABILITY: None}
+        row: dict[str, Any] = {
+            "file": item.name,
+            "label": None,
+            "finding": None,
+            "class": None,
+            "probability": None,
+            "threshold": None if in_force_threshold is None else round(in_force_threshold, 2),
+            "threshold source": source,
+            "assessable": None,
+            "model": model,
+            "error": item.error or "",
+            UNRELIABLE_PROBABILITY: None,
+        }
         if item.prediction is not None:
             said = reading(item.prediction)
             probability, threshold = said.rounded()
-            row.update({"label": said.label if said.assessable else None, "finding": _(said.finding),
-                        "class": said.score_class, "threshold": None if threshold is None else float(threshold),
-                        "probability" if said.assessable else UNRELIABLE_PROBABILITY: float(probability),
-                        "threshold source": said.threshold_source, "assessable": said.assessable,
-                        "model": item.prediction.model})
+            row.update(
+                {
+                    "label": said.label if said.assessable else None,
+                    "finding": _(said.finding),
+                    "class": said.score_class,
+                    "threshold": None if threshold is None else float(threshold),
+                    "probability" if said.assessable else UNRELIABLE_PROBABILITY: float(probability),
+                    "threshold source": said.threshold_source,
+                    "assessable": said.assessable,
+                    "model": item.prediction.model,
+                }
+            )
         rows.append(row)
     return rows
 

@@ -75,8 +75,11 @@ class DataFacts:
         return self.smallest_class / self.n_images if self.n_images else 0.0
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"n_images": self.n_images, "smallest_class": self.smallest_class,
-                               "minority_fraction": round(self.minority_fraction, 3)}
+        return asdict(self) | {
+            "n_images": self.n_images,
+            "smallest_class": self.smallest_class,
+            "minority_fraction": round(self.minority_fraction, 3),
+        }
 
 
 @dataclass(frozen=True)
@@ -102,9 +105,14 @@ class Recipe:
 
     def as_dict(self) -> dict[str, Any]:
         """meta.json's ``recipe``: language-neutral, nothing identifying (counts and sizes only)."""
-        return {"schedule": self.schedule, "settings": self.config_fields(), "chosen": self.settings,
-                "explicit": sorted(self.explicit), "reasons": [asdict(r) for r in self.reasons],
-                "facts": self.facts.as_dict()}
+        return {
+            "schedule": self.schedule,
+            "settings": self.config_fields(),
+            "chosen": self.settings,
+            "explicit": sorted(self.explicit),
+            "reasons": [asdict(r) for r in self.reasons],
+            "facts": self.facts.as_dict(),
+        }
 
 
 def _header_facts(path: Path) -> tuple[int | None, bool, str | None]:
@@ -162,8 +170,14 @@ def describe(folder: Path, check_chest: bool = True, seed: int = 1234) -> DataFa
         if modality:
             modalities[modality] += 1
     chest_like, sampled = chest_likeness(readable, seed) if check_chest else (None, 0)
-    return DataFacts({c: int(counts.get(c, 0)) for c in dataset.classes}, int(np.median(sides)) if sides else 0,
-                     round(colour / max(len(sides), 1), 3), dict(modalities), chest_like, sampled)
+    return DataFacts(
+        {c: int(counts.get(c, 0)) for c in dataset.classes},
+        int(np.median(sides)) if sides else 0,
+        round(colour / max(len(sides), 1), 3),
+        dict(modalities),
+        chest_like,
+        sampled,
+    )
 
 
 def chest_likeness(files: list[Path], seed: int = 1234, sample: int = CHEST_SAMPLE) -> tuple[float | None, int]:
@@ -196,8 +210,7 @@ def chest_likeness(files: list[Path], seed: int = 1234, sample: int = CHEST_SAMP
 def looks_like_chest(facts: DataFacts) -> bool:
     """Chest films by appearance (the chest model accepts them), greyscale, and no other DICOM Modality."""
     other = set(facts.modalities) - CHEST_MODALITIES
-    return (facts.chest_like is not None and facts.chest_like >= CHEST_LIKE and facts.colour_fraction < 0.5
-            and not other)
+    return facts.chest_like is not None and facts.chest_like >= CHEST_LIKE and facts.colour_fraction < 0.5 and not other
 
 
 def choose_schedule(facts: DataFacts) -> tuple[str, Reason]:
@@ -206,8 +219,9 @@ def choose_schedule(facts: DataFacts) -> tuple[str, Reason]:
         return "snapshots", Reason("large-chest", {"smallest_class": facts.smallest_class, "large": LARGE_CLASS})
     if facts.smallest_class >= LARGE_CLASS:
         return "plateau", Reason("large-not-chest", {"smallest_class": facts.smallest_class})
-    return "plateau", Reason("small", {"smallest_class": facts.smallest_class, "large": LARGE_CLASS,
-                                       "n_images": facts.n_images})
+    return "plateau", Reason(
+        "small", {"smallest_class": facts.smallest_class, "large": LARGE_CLASS, "n_images": facts.n_images}
+    )
 
 
 def choose_size(facts: DataFacts) -> tuple[int, Reason]:
@@ -226,21 +240,28 @@ def choose_start(facts: DataFacts, transfer_available: bool) -> tuple[str | None
     if facts.colour_fraction >= 0.5:
         return None, Reason("scratch-colour", {"percent": round(100 * facts.colour_fraction)})
     if not looks_like_chest(facts):
-        return None, Reason("scratch-not-chest", {"percent": round(100 * facts.chest_like), "sample": facts.chest_sample})
-    return TRANSFER_MODEL, Reason("fine-tune", {"percent": round(100 * facts.chest_like), "sample": facts.chest_sample,
-                                                "model": TRANSFER_MODEL})
+        return None, Reason(
+            "scratch-not-chest", {"percent": round(100 * facts.chest_like), "sample": facts.chest_sample}
+        )
+    return TRANSFER_MODEL, Reason(
+        "fine-tune", {"percent": round(100 * facts.chest_like), "sample": facts.chest_sample, "model": TRANSFER_MODEL}
+    )
 
 
-def choose(facts: DataFacts, explicit: dict[str, Any] | None = None, schedule: str = "auto",
-           transfer_available: bool = True) -> Recipe:
+def choose(
+    facts: DataFacts, explicit: dict[str, Any] | None = None, schedule: str = "auto", transfer_available: bool = True
+) -> Recipe:
     """The recipe for ``facts``; the researcher's ``explicit`` TrainConfig fields always win.
 
     ``schedule``: "auto", or a preset the researcher picked ("plateau", "snapshots").
     """
     explicit = {k: v for k, v in (explicit or {}).items() if v is not None}
     if schedule not in SCHEDULES:
-        raise InvalidOptionError(_("The training schedule \"{schedule}\" is not one of {choices}.").format(
-            schedule=schedule, choices=", ".join(SCHEDULES)))
+        raise InvalidOptionError(
+            _('The training schedule "{schedule}" is not one of {choices}.').format(
+                schedule=schedule, choices=", ".join(SCHEDULES)
+            )
+        )
     cap = explicit.get("max_images_per_class")
     if cap:  # the images that will train, not the folder's
         facts = replace(facts, class_counts={c: min(n, int(cap)) for c, n in facts.class_counts.items()})

@@ -29,10 +29,10 @@ import numpy as np
 from PIL import Image
 from scipy.ndimage import zoom
 
-from core.i18n import _
 from core.errors import InvalidExplanationError, InvalidModelError
-from core.imaging.methods import METHODS
+from core.i18n import _
 from core.imaging.classifier import FEATURES_LAYER, LAST_CONV_LAYER, ImageClassifier, Prediction
+from core.imaging.methods import METHODS
 from core.imaging.tfsetup import keras, tf
 
 PENULTIMATE_LAYER = LAST_CONV_LAYER
@@ -183,16 +183,25 @@ class Explainer:
             target = predicted
         if isinstance(target, str):
             if target not in self.classes:
-                raise InvalidExplanationError(_("Unknown class '{target}'; this model knows {items}.").format(target=target, items=', '.join(self.classes)))
+                raise InvalidExplanationError(
+                    _("Unknown class '{target}'; this model knows {items}.").format(
+                        target=target, items=", ".join(self.classes)
+                    )
+                )
             return self.classes.index(target)
         if not 0 <= int(target) < len(self.classes):
             raise InvalidExplanationError(
-                _("Class index {target} is out of range: this model has {count} classes (0 to {last}).").format(target=target, count=len(self.classes), last=len(self.classes) - 1)
+                _("Class index {target} is out of range: this model has {count} classes (0 to {last}).").format(
+                    target=target, count=len(self.classes), last=len(self.classes) - 1
+                )
             )
         return int(target)
 
     def gradcam_with_prediction(
-        self, batch: np.ndarray, target: str | int | None = None, threshold: float | None = None,
+        self,
+        batch: np.ndarray,
+        target: str | int | None = None,
+        threshold: float | None = None,
         threshold_source: str = "stored",
     ) -> tuple[Prediction, Explanation]:
         """Grad-CAM and the prediction from one pass. ``batch``: (1, S, S, 1) prepared input.
@@ -215,7 +224,11 @@ class Explainer:
             InvalidExplanationError: unknown method or class.
         """
         if method not in METHODS:
-            raise InvalidExplanationError(_("Unknown explanation method '{method}'; choose one of {items}.").format(method=method, items=', '.join(METHODS)))
+            raise InvalidExplanationError(
+                _("Unknown explanation method '{method}'; choose one of {items}.").format(
+                    method=method, items=", ".join(METHODS)
+                )
+            )
         batch = np.asarray(prepared, dtype=np.float32).reshape(1, self.input_size, self.input_size, 1)
         if method == "gradcam":
             return self.gradcam_with_prediction(batch, target)[1]
@@ -261,9 +274,16 @@ class Explainer:
             return slic(image, n_segments=LIME_SEGMENTS, compactness=10, start_label=0, channel_axis=-1)
 
         explainer = lime_image.LimeImageExplainer(random_state=0)
-        found = explainer.explain_instance(rgb, lambda images: self._probabilities(images[..., :1]), labels=(index,),
-                                           top_labels=None, num_samples=LIME_SAMPLES, batch_size=50,
-                                           segmentation_fn=segment, random_seed=0)
+        found = explainer.explain_instance(
+            rgb,
+            lambda images: self._probabilities(images[..., :1]),
+            labels=(index,),
+            top_labels=None,
+            num_samples=LIME_SAMPLES,
+            batch_size=50,
+            segmentation_fn=segment,
+            random_seed=0,
+        )
         heat = np.zeros(grey.shape, dtype=np.float32)
         for segment_id, weight in found.local_exp[index]:
             heat[found.segments == segment_id] = max(float(weight), 0.0)
@@ -279,20 +299,24 @@ class Explainer:
                 masker = _SHAP_MASKERS.get(size)
                 if masker is None:
                     masker = _SHAP_MASKERS[size] = shap.maskers.Image(f"blur({SHAP_BLUR},{SHAP_BLUR})", (size, size, 1))
-            self._shap_explainer = shap.Explainer(self._probabilities, masker, output_names=self.classes,
-                                                  algorithm="partition")
-        values = self._shap_explainer(np.asarray(batch, dtype=np.float32), max_evals=SHAP_EVALS, batch_size=50, outputs=[index],
-                           silent=True).values
+            self._shap_explainer = shap.Explainer(
+                self._probabilities, masker, output_names=self.classes, algorithm="partition"
+            )
+        values = self._shap_explainer(
+            np.asarray(batch, dtype=np.float32), max_evals=SHAP_EVALS, batch_size=50, outputs=[index], silent=True
+        ).values
         return _unit_scale(np.maximum(np.asarray(values, dtype=np.float64).reshape(size, size), 0.0))[np.newaxis]
 
     def _require_classifier(self) -> ImageClassifier:
         classifier = self._classifier()
         if classifier is None:
-            raise InvalidModelError(_("The model this explanation was asked of has been unloaded; reload the page and try again."))
+            raise InvalidModelError(
+                _("The model this explanation was asked of has been unloaded; reload the page and try again.")
+            )
         return classifier
 
 
-_EXPLAINERS: "weakref.WeakKeyDictionary[ImageClassifier, Explainer]" = weakref.WeakKeyDictionary()
+_EXPLAINERS: weakref.WeakKeyDictionary[ImageClassifier, Explainer] = weakref.WeakKeyDictionary()
 _EXPLAINERS_LOCK = threading.Lock()
 
 
@@ -313,8 +337,11 @@ def explain(
 
 
 def predict_and_explain(
-    classifier: ImageClassifier, prepared: np.ndarray, target: str | int | None = None,
-    threshold: float | None = None, threshold_source: str = "stored",
+    classifier: ImageClassifier,
+    prepared: np.ndarray,
+    target: str | int | None = None,
+    threshold: float | None = None,
+    threshold_source: str = "stored",
 ) -> tuple[Prediction, Explanation]:
     """The prediction (decided at ``threshold``, None = stored) and its Grad-CAM from one forward+gradient
     pass. ``prepared``: (S, S, 1)."""
@@ -329,9 +356,11 @@ _COLORMAP_RGB = np.array(
 )
 
 
-_COLORMAP_LUT = np.stack(
-    [np.interp(np.linspace(0.0, 1.0, 256), _COLORMAP_STOPS, _COLORMAP_RGB[:, c]) for c in range(3)], axis=-1
-).round().astype(np.uint8)
+_COLORMAP_LUT = (
+    np.stack([np.interp(np.linspace(0.0, 1.0, 256), _COLORMAP_STOPS, _COLORMAP_RGB[:, c]) for c in range(3)], axis=-1)
+    .round()
+    .astype(np.uint8)
+)
 
 
 def colorize(heatmap: np.ndarray) -> np.ndarray:

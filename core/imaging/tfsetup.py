@@ -15,8 +15,8 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 # would change our models' behaviour, and nothing may be written outside LUCIDDX_HOME.
 os.environ.setdefault("KERAS_HOME", str(luciddx_home() / "keras"))
 
-import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
 
 tf.get_logger().setLevel(logging.ERROR)
 # Retracing notices fire when a page predicts single images of varying batch sizes: harmless.

@@ -21,15 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from core.i18n import _
 from core.errors import InvalidDatasetError, LucidDxError
-from core.imaging import datasets, fitting, network as network_mod, ood, preprocessing
+from core.i18n import _
+from core.imaging import datasets, fitting, ood, preprocessing
+from core.imaging import network as network_mod
 from core.imaging.door import load_image
 from core.imaging.fitting import CancelFn, ProgressFn
 from core.imaging.perturbations import PERTURBATIONS, perturb
-from core.models import kinds, provenance, registry
+from core.models import calibration, kinds, provenance, registry
 from core.models.metrics import auc_score, binary_metrics, multiclass_auc
-from core.models import calibration
 from core.models.thresholds import CENTRED_YOUDEN, ROBUST_YOUDEN, THRESHOLD_RULES, rule_threshold
 
 RECIPE = preprocessing.HISTEQ_V1
@@ -59,8 +59,17 @@ class TrainConfig:
     threshold_rule: str = CENTRED_YOUDEN
 
     def fit_settings(self) -> fitting.FitSettings:
-        return fitting.FitSettings(self.epochs, self.batch_size, self.learning_rate, self.patience, self.seed,
-                                   self.init_from, self.augmentation, self.mixup, self.snapshots)
+        return fitting.FitSettings(
+            self.epochs,
+            self.batch_size,
+            self.learning_rate,
+            self.patience,
+            self.seed,
+            self.init_from,
+            self.augmentation,
+            self.mixup,
+            self.snapshots,
+        )
 
 
 @dataclass
@@ -120,7 +129,11 @@ def prepare_dataset(data_dir: Path, config: TrainConfig, progress: ProgressFn | 
     classes = dataset.classes
     positive_class = config.positive_class or (classes[1] if len(classes) == 2 else None)
     if positive_class is not None and positive_class not in classes:
-        raise InvalidDatasetError(_("Positive class '{positive_class}' is not one of the class folders {classes}.").format(positive_class=positive_class, classes=classes))
+        raise InvalidDatasetError(
+            _("Positive class '{positive_class}' is not one of the class folders {classes}.").format(
+                positive_class=positive_class, classes=classes
+            )
+        )
     return PreparedData(dataset, inputs[ok], resized[ok], classes.index(positive_class) if positive_class else None)
 
 
@@ -128,7 +141,9 @@ def feature_scorer(inference):
     """batch (N, S, S, 1) -> (probabilities (N, K), pooled features (N, F)), float64."""
     from core.imaging.tfsetup import keras
 
-    model = keras.Model(inference.inputs, [inference.outputs[0], inference.get_layer(network_mod.FEATURES_LAYER).output])
+    model = keras.Model(
+        inference.inputs, [inference.outputs[0], inference.get_layer(network_mod.FEATURES_LAYER).output]
+    )
 
     def infer(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         probs, feats = model.predict(batch, batch_size=64, verbose=0)
@@ -146,8 +161,13 @@ def perturbed_scores(infer, resized: np.ndarray, positive: int) -> dict[str, np.
     return out
 
 
-def choose_threshold(infer, tune: tuple[np.ndarray, np.ndarray], holdout: tuple[np.ndarray, np.ndarray],
-                     positive: int | None, rule: str = ROBUST_YOUDEN) -> dict[str, Any]:
+def choose_threshold(
+    infer,
+    tune: tuple[np.ndarray, np.ndarray],
+    holdout: tuple[np.ndarray, np.ndarray],
+    positive: int | None,
+    rule: str = ROBUST_YOUDEN,
+) -> dict[str, Any]:
     """Step 5: the threshold from the tuning films (clean and perturbed), measured on the held-out films.
 
     ``tune`` and ``holdout`` are (resized films (N, S, S), labels (N,)) from disjoint patients, so the
@@ -156,8 +176,11 @@ def choose_threshold(infer, tune: tuple[np.ndarray, np.ndarray], holdout: tuple[
     (resized_tune, y_tune), (resized_hold, y_hold) = tune, holdout
     x_hold = np.stack([preprocessing.finish(r, RECIPE) for r in resized_hold])[..., None]
     hold_probs = infer(x_hold)[0]
-    validation: dict[str, Any] = {"n": int(len(y_hold)), "auc": multiclass_auc(y_hold, hold_probs, positive),
-                                  "tuning_n": int(len(y_tune))}
+    validation: dict[str, Any] = {
+        "n": int(len(y_hold)),
+        "auc": multiclass_auc(y_hold, hold_probs, positive),
+        "tuning_n": int(len(y_tune)),
+    }
     if positive is None:
         validation["accuracy"] = float((hold_probs.argmax(1) == y_hold).mean())
         return validation
@@ -165,23 +188,39 @@ def choose_threshold(infer, tune: tuple[np.ndarray, np.ndarray], holdout: tuple[
     threshold = rule_threshold(rule, np.stack([y_tune == positive] * len(tuning)), np.stack(list(tuning.values())))
     held = perturbed_scores(infer, resized_hold, positive)
     at_threshold = binary_metrics(y_hold == positive, hold_probs[:, positive], threshold)
-    validation.update({k: at_threshold[k] for k in ("accuracy", "sensitivity", "specificity")}, threshold=threshold,
-                      robustness_auc={kind: auc_score(y_hold == positive, sc) for kind, sc in held.items()})
+    validation.update(
+        {k: at_threshold[k] for k in ("accuracy", "sensitivity", "specificity")},
+        threshold=threshold,
+        robustness_auc={kind: auc_score(y_hold == positive, sc) for kind, sc in held.items()},
+    )
     return validation
 
 
-def build_meta(name: str, data: PreparedData, config: TrainConfig, record: dict[str, Any], validation: dict[str, Any],
-               detector: ood.OodDetector, val_ood_rate: float, inference) -> dict[str, Any]:
+def build_meta(
+    name: str,
+    data: PreparedData,
+    config: TrainConfig,
+    record: dict[str, Any],
+    validation: dict[str, Any],
+    detector: ood.OodDetector,
+    val_ood_rate: float,
+    inference,
+) -> dict[str, Any]:
     """Everything about the new version: classes, operating point, recipe, training record, OOD."""
     from core.imaging.tfsetup import keras, tf
 
     classes = data.dataset.classes
     return {
-        "name": name, "version": "", "kind": kinds.IMAGE_CLASSIFIER,
+        "name": name,
+        "version": "",
+        "kind": kinds.IMAGE_CLASSIFIER,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "framework": f"keras {keras.__version__} / tensorflow {tf.__version__}",
-        "architecture": (f"ensemble of {config.ensemble} separable-conv CNN snapshots, {inference.count_params():,} parameters"
-                         if config.ensemble > 1 else f"separable-conv CNN, {inference.count_params():,} parameters"),
+        "architecture": (
+            f"ensemble of {config.ensemble} separable-conv CNN snapshots, {inference.count_params():,} parameters"
+            if config.ensemble > 1
+            else f"separable-conv CNN, {inference.count_params():,} parameters"
+        ),
         "model_file": "model.keras",
         "classes": classes,
         "positive_class": classes[data.positive] if data.positive is not None else None,
@@ -195,8 +234,15 @@ def build_meta(name: str, data: PreparedData, config: TrainConfig, record: dict[
     }
 
 
-def register(name: str, meta: dict[str, Any], inference, detector: ood.OodDetector, predictions: dict[str, np.ndarray],
-             data_dir: Path, activate: bool) -> registry.ModelRef:
+def register(
+    name: str,
+    meta: dict[str, Any],
+    inference,
+    detector: ood.OodDetector,
+    predictions: dict[str, np.ndarray],
+    data_dir: Path,
+    activate: bool,
+) -> registry.ModelRef:
     """Step 6: write the version into a staging folder and commit it atomically (nothing on failure)."""
     staging = registry.new_staging_dir()
     try:
@@ -219,17 +265,30 @@ def write_card(model_dir: Path) -> None:
     cards.write_card(model_dir)
 
 
-def _training_record(data_dir: Path, config: TrainConfig, data: PreparedData, split: tuple[np.ndarray, np.ndarray],
-                     device: str, history: dict[str, list[float]], started: float, command: str | None) -> dict[str, Any]:
+def _training_record(
+    data_dir: Path,
+    config: TrainConfig,
+    data: PreparedData,
+    split: tuple[np.ndarray, np.ndarray],
+    device: str,
+    history: dict[str, list[float]],
+    started: float,
+    command: str | None,
+) -> dict[str, Any]:
     by_patient = datasets.split_groups(data.dataset, config.validation_fraction)[1]
     return {
-        "command": command, "data": str(data_dir), "config": asdict(config), "device": device,
+        "command": command,
+        "data": str(data_dir),
+        "config": asdict(config),
+        "device": device,
         "seconds": round(time.monotonic() - started, 1),
         "epochs_run": len(history.get("loss", [])),
         "history": history,
         "class_counts": data.dataset.counts(),
-        "train_images": int(len(split[0])), "validation_images": int(len(split[1])),
-        "split": "stratified by class, grouped by patient (from file names)" if by_patient
+        "train_images": int(len(split[0])),
+        "validation_images": int(len(split[1])),
+        "split": "stratified by class, grouped by patient (from file names)"
+        if by_patient
         else "stratified by class, by file (the file names name no patients)",
         "skipped": datasets.redacted(data.dataset.skipped),  # stored: never a file name
     }
@@ -266,18 +325,42 @@ def train_image_model(
     steps = fitting.steps_per_epoch(len(train_idx), config.batch_size)
     network, trainer = fitting.compile_trainer(config.fit_settings(), config.image_size, n_classes, strategy, steps)
     if progress:
-        progress({"event": "started", "device": device, "classes": data.dataset.counts(), "train_images": int(len(train_idx)),
-                  "validation_images": int(len(val_idx)), "epochs": config.epochs, "steps": steps})
+        progress(
+            {
+                "event": "started",
+                "device": device,
+                "classes": data.dataset.counts(),
+                "train_images": int(len(train_idx)),
+                "validation_images": int(len(val_idx)),
+                "epochs": config.epochs,
+                "steps": steps,
+            }
+        )
     snapshots: list = []
-    history = fitting.fit(trainer, config.fit_settings(), n_classes, (data.inputs[train_idx], labels[train_idx]),
-                          (data.inputs[tune_idx], labels[tune_idx]), data.positive, progress, cancel, network, snapshots)
+    history = fitting.fit(
+        trainer,
+        config.fit_settings(),
+        n_classes,
+        (data.inputs[train_idx], labels[train_idx]),
+        (data.inputs[tune_idx], labels[tune_idx]),
+        data.positive,
+        progress,
+        cancel,
+        network,
+        snapshots,
+    )
     if progress:
         progress({"event": "evaluating", "epochs_run": len(history.get("loss", []))})
-    members = snapshots[-config.ensemble:] if config.snapshots and snapshots else [network.get_weights()]
+    members = snapshots[-config.ensemble :] if config.snapshots and snapshots else [network.get_weights()]
     inference = calibrated_model(members, config, n_classes, data.inputs[tune_idx], labels[tune_idx])
     infer = feature_scorer(inference)
-    validation = choose_threshold(infer, (data.resized[tune_idx], labels[tune_idx]), (data.resized[hold_idx], labels[hold_idx]),
-                                  data.positive, config.threshold_rule)
+    validation = choose_threshold(
+        infer,
+        (data.resized[tune_idx], labels[tune_idx]),
+        (data.resized[hold_idx], labels[hold_idx]),
+        data.positive,
+        config.threshold_rule,
+    )
     validation["temperature"] = inference.temperature_
     val_probs, val_feats = infer(data.inputs[hold_idx])
     detector = ood.OodDetector.fit(infer(data.inputs[train_idx])[1])
@@ -287,12 +370,21 @@ def train_image_model(
     meta = build_meta(name, data, config, record, validation, detector, val_ood_rate, inference)
     if recipe is not None:
         meta["recipe"] = recipe
-    predictions = {"labels": labels[hold_idx], "probabilities": val_probs,
-                   "subgroups": np.asarray([subgroup(data.dataset.files[i]) for i in hold_idx])}
+    predictions = {
+        "labels": labels[hold_idx],
+        "probabilities": val_probs,
+        "subgroups": np.asarray([subgroup(data.dataset.files[i]) for i in hold_idx]),
+    }
     ref = register(name, meta, inference, detector, predictions, Path(data_dir), activate)
-    return TrainResult(model=ref.spec, device=device, seconds=round(time.monotonic() - started, 1),
-                       epochs=record["epochs_run"], dataset={"classes": data.dataset.counts(), "skipped": data.dataset.skipped},
-                       validation=validation, recipe=recipe)
+    return TrainResult(
+        model=ref.spec,
+        device=device,
+        seconds=round(time.monotonic() - started, 1),
+        epochs=record["epochs_run"],
+        dataset={"classes": data.dataset.counts(), "skipped": data.dataset.skipped},
+        validation=validation,
+        recipe=recipe,
+    )
 
 
 def split_validation(dataset: datasets.LabeledDataset, val_idx: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -316,8 +408,12 @@ def calibrated_model(members: list, config: TrainConfig, n_classes: int, x_tune:
     from core.imaging.tfsetup import keras
 
     keras.mixed_precision.set_global_policy("float32")  # the saved model scores on CPUs too
-    build = functools.partial(network_mod.build_ensemble if len(members) > 1 else network_mod.build_single,
-                              config.image_size, n_classes, members)
+    build = functools.partial(
+        network_mod.build_ensemble if len(members) > 1 else network_mod.build_single,
+        config.image_size,
+        n_classes,
+        members,
+    )
     model, temperature = build(1.0), 1.0
     if config.temperature_scaling:
         temperature = calibration.fit_temperature(model.predict(x_tune, batch_size=64, verbose=0), y_tune)

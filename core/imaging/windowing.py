@@ -39,12 +39,31 @@ RADIOGRAPH_PERCENTILES: dict[str, tuple[float, float]] = {
 }
 """(low, high) percentiles of the frame's own values that span each view of a radiograph (or any non-CT film)."""
 
-PRESET_NAMES = {"file": N_("The file's own window"), "lung": N_("Lung (CT)"), "mediastinum": N_("Mediastinum (CT)"),
-                "soft-tissue": N_("Soft tissue"), "bone": N_("Bone"), "full": N_("Full range")}
+PRESET_NAMES = {
+    "file": N_("The file's own window"),
+    "lung": N_("Lung (CT)"),
+    "mediastinum": N_("Mediastinum (CT)"),
+    "soft-tissue": N_("Soft tissue"),
+    "bone": N_("Bone"),
+    "full": N_("Full range"),
+}
 # Header elements that turn stored values into modality values and say how to show them (no patient field).
-_WINDOWING_KEYWORDS = ("RescaleSlope", "RescaleIntercept", "RescaleType", "ModalityLUTSequence", "WindowCenter",
-                       "WindowWidth", "WindowCenterWidthExplanation", "VOILUTSequence", "PhotometricInterpretation",
-                       "Modality", "BitsStored", "BitsAllocated", "PixelRepresentation", "SamplesPerPixel")
+_WINDOWING_KEYWORDS = (
+    "RescaleSlope",
+    "RescaleIntercept",
+    "RescaleType",
+    "ModalityLUTSequence",
+    "WindowCenter",
+    "WindowWidth",
+    "WindowCenterWidthExplanation",
+    "VOILUTSequence",
+    "PhotometricInterpretation",
+    "Modality",
+    "BitsStored",
+    "BitsAllocated",
+    "PixelRepresentation",
+    "SamplesPerPixel",
+)
 
 
 @dataclass(eq=False)
@@ -60,7 +79,7 @@ class Levels:
     """
 
     stored: np.ndarray = field(repr=False)
-    header: "Dataset" = field(repr=False)
+    header: Dataset = field(repr=False)
     file_windows: tuple[tuple[float, float], ...]
     invert: bool
     modality: str
@@ -100,7 +119,7 @@ class Levels:
         return (lo + hi) / 2.0, max(hi - lo, 1.0)
 
 
-def levels_of(stored: np.ndarray, ds: "Dataset") -> Levels | None:
+def levels_of(stored: np.ndarray, ds: Dataset) -> Levels | None:
     """The :class:`Levels` of one decoded frame (None for colour or palette frames).
 
     Args:
@@ -126,7 +145,7 @@ def _values(value: object) -> list[float]:
     return [float(value)]  # type: ignore[arg-type]
 
 
-def _file_windows(ds: "Dataset") -> tuple[tuple[float, float], ...]:
+def _file_windows(ds: Dataset) -> tuple[tuple[float, float], ...]:
     """Every (centre, width) the file asks for: its WindowCenter/Width pairs, else the span of its VOI LUT."""
     try:
         if "WindowCenter" in ds and "WindowWidth" in ds:
@@ -193,6 +212,9 @@ def preset_window(levels: Levels, preset: str) -> tuple[float, float]:
     if preset == "file" and preset not in views:
         return views["full"]
     if preset not in views:
-        raise ValueError(_("the window {preset!r} does not fit this film; choose one of {items}").format(
-            preset=preset, items=", ".join(views)))
+        raise ValueError(
+            _("the window {preset!r} does not fit this film; choose one of {items}").format(
+                preset=preset, items=", ".join(views)
+            )
+        )
     return views[preset]

@@ -10,11 +10,12 @@ import contextlib
 import json
 import signal
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
-from core.i18n import _
 from core.errors import LucidDxError, TrainingCancelledError
+from core.i18n import _
 
 
 class JobChannel:
@@ -31,7 +32,9 @@ class JobChannel:
         if self.progress_file is None:
             return
         line = json.dumps({**event, "time": time.time()}, default=float)
-        with open(self.progress_file, "a") as handle:  # one short append per event: readers never see half a line for long
+        with open(
+            self.progress_file, "a"
+        ) as handle:  # one short append per event: readers never see half a line for long
             handle.write(line + "\n")
 
     def cancelled(self) -> bool:
@@ -53,6 +56,7 @@ class JobChannel:
         """Turn SIGTERM into a cancellation (so staging is cleaned) and record how the run ended."""
         previous = None
         if self.progress_file is not None:
+
             def on_sigterm(signum, frame):  # noqa: ARG001
                 raise TrainingCancelledError(_("Training was stopped (SIGTERM); nothing was registered."))
 
@@ -67,7 +71,14 @@ class JobChannel:
             self.write({"event": "failed", "error": str(exc)})
             raise
         except BaseException as exc:
-            self.write({"event": "failed", "error": _("internal error ({error_type}: {exc}); see the log.").format(error_type=type(exc).__name__, exc=exc)})
+            self.write(
+                {
+                    "event": "failed",
+                    "error": _("internal error ({error_type}: {exc}); see the log.").format(
+                        error_type=type(exc).__name__, exc=exc
+                    ),
+                }
+            )
             raise
         finally:
             if previous is not None:

@@ -35,13 +35,37 @@ class RiskJobRequest:
 
         check_model_name(self.name)
         if not 2 <= self.folds <= 20:
-            raise InvalidOptionError(_("The number of folds must be between 2 and 20; got {folds}.").format(folds=self.folds))
+            raise InvalidOptionError(
+                _("The number of folds must be between 2 and 20; got {folds}.").format(folds=self.folds)
+            )
 
     def argv(self, job_dir: Path) -> list[str]:
-        args = [sys.executable, "-m", "core", "train-risk", "--csv", str(job_dir / TABLE_FILE), "--target", self.target,
-                "--positive", self.positive, "--name", self.name, "--folds", str(self.folds), "--no-activate",
-                "--overrides", str(job_dir / OVERRIDES_FILE), "--data-label", DATA_LABEL, "--json",
-                "--progress-file", str(job_dir / EVENTS_FILE), "--cancel-file", str(job_dir / CANCEL_FILE)]
+        args = [
+            sys.executable,
+            "-m",
+            "core",
+            "train-risk",
+            "--csv",
+            str(job_dir / TABLE_FILE),
+            "--target",
+            self.target,
+            "--positive",
+            self.positive,
+            "--name",
+            self.name,
+            "--folds",
+            str(self.folds),
+            "--no-activate",
+            "--overrides",
+            str(job_dir / OVERRIDES_FILE),
+            "--data-label",
+            DATA_LABEL,
+            "--json",
+            "--progress-file",
+            str(job_dir / EVENTS_FILE),
+            "--cancel-file",
+            str(job_dir / CANCEL_FILE),
+        ]
         if self.negative:
             args += ["--negative", self.negative]
         return args

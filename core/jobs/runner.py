@@ -23,22 +23,28 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from core import config
-from core import i18n
+from core import config, i18n
+from core.errors import LucidDxError
 from core.i18n import _
 from core.models import registry
-from core.errors import LucidDxError
 
 ACTIVE_STATES = ("queued", "running")
 DAMAGED = "damaged"  # a job whose status file cannot be read
 TERMINAL_EVENTS = {"finished": "succeeded", "failed": "failed", "cancelled": "cancelled"}
 CANCEL_GRACE_SECONDS = 20.0  # the cancel file is read every batch; SIGTERM only if that did not stop it
 KILL_GRACE_SECONDS = 60.0
-STATUS_FILE, EVENTS_FILE, LOG_FILE, RESULT_FILE, CANCEL_FILE = "status.json", "events.jsonl", "log.txt", "result.json", "cancel"
+STATUS_FILE, EVENTS_FILE, LOG_FILE, RESULT_FILE, CANCEL_FILE = (
+    "status.json",
+    "events.jsonl",
+    "log.txt",
+    "result.json",
+    "cancel",
+)
 
 # Popen handles of jobs this process started: polling them reaps the child (no zombie looks alive).
 _CHILDREN: dict[str, subprocess.Popen] = {}
@@ -67,14 +73,34 @@ class JobRequest:
         for key, low, high in (("epochs", 1, 1000), ("image_size", 32, 1024), ("batch_size", 1, 1024)):
             value = getattr(self, key)
             if value is not None and not low <= value <= high:
-                raise LucidDxError(_("{field} must be between {low} and {high}; got {value}.").format(field=key.replace('_', ' '), low=low, high=high, value=value))
+                raise LucidDxError(
+                    _("{field} must be between {low} and {high}; got {value}.").format(
+                        field=key.replace("_", " "), low=low, high=high, value=value
+                    )
+                )
         if not Path(self.data).exists():
             raise LucidDxError(_("{data}: not found on the server.").format(data=self.data))
 
     def argv(self, job_dir: Path) -> list[str]:
-        args = [sys.executable, "-m", "core", "train", "--data", str(Path(self.data).resolve()), "--name", self.name,
-                "--batch-size", str(self.batch_size), "--seed", str(self.seed), "--json",
-                "--progress-file", str(job_dir / EVENTS_FILE), "--cancel-file", str(job_dir / CANCEL_FILE)]
+        args = [
+            sys.executable,
+            "-m",
+            "core",
+            "train",
+            "--data",
+            str(Path(self.data).resolve()),
+            "--name",
+            self.name,
+            "--batch-size",
+            str(self.batch_size),
+            "--seed",
+            str(self.seed),
+            "--json",
+            "--progress-file",
+            str(job_dir / EVENTS_FILE),
+            "--cancel-file",
+            str(job_dir / CANCEL_FILE),
+        ]
         if self.epochs is not None:
             args += ["--epochs", str(self.epochs)]
         if self.image_size is not None:
@@ -121,7 +147,11 @@ class JobProgress:
         if self.state == "succeeded":
             return 1.0
         if self.epochs and self.steps:
-            done = (len(self.epoch_events) + min(self.step, self.steps) / self.steps) if self.phase == "training" else len(self.epoch_events)
+            done = (
+                (len(self.epoch_events) + min(self.step, self.steps) / self.steps)
+                if self.phase == "training"
+                else len(self.epoch_events)
+            )
             return min(0.1 + 0.9 * done / self.epochs, 1.0)
         if self.loading and self.loading[1]:
             return 0.1 * self.loading[0] / self.loading[1]
@@ -137,14 +167,24 @@ def job_dir(job_id: str) -> Path:
 def _read_status(job_id: str) -> dict[str, Any]:
     path = job_dir(job_id) / STATUS_FILE
     if not path.exists():
-        raise LucidDxError(_("No training job '{job_id}'. It may have been deleted; see the list of jobs.").format(job_id=job_id))
+        raise LucidDxError(
+            _("No training job '{job_id}'. It may have been deleted; see the list of jobs.").format(job_id=job_id)
+        )
     try:
         status = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise LucidDxError(_("Training job '{job_id}': its status file is damaged ({error_type}), so its state is unknown. "
-                "Its log and events are in {parent}; delete that folder to remove it.").format(job_id=job_id, error_type=type(exc).__name__, parent=path.parent)) from exc
+        raise LucidDxError(
+            _(
+                "Training job '{job_id}': its status file is damaged ({error_type}), so its state is unknown. "
+                "Its log and events are in {parent}; delete that folder to remove it."
+            ).format(job_id=job_id, error_type=type(exc).__name__, parent=path.parent)
+        ) from exc
     if not isinstance(status, dict) or "state" not in status:
-        raise LucidDxError(_("Training job '{job_id}': its status file has no state; delete {parent} to remove it.").format(job_id=job_id, parent=path.parent))
+        raise LucidDxError(
+            _("Training job '{job_id}': its status file has no state; delete {parent} to remove it.").format(
+                job_id=job_id, parent=path.parent
+            )
+        )
     return status
 
 
@@ -181,7 +221,9 @@ JOB_ACTOR_ENV = "LUCIDDX_JOB_ACTOR"
 """``name:role`` of the person who started a job: the job's command records its work as theirs."""
 
 
-def start_job(request: Any, inputs: Mapping[str, bytes] | None = None, started_by: tuple[str, str] | None = None) -> str:
+def start_job(
+    request: Any, inputs: Mapping[str, bytes] | None = None, started_by: tuple[str, str] | None = None
+) -> str:
     """Launch the training command of ``request`` (a JobRequest, or any object with validate/argv) in its own
     session; return the job id. ``inputs`` (file name -> bytes) are written into the job folder first and
     deleted once the job ends (a table with patients must not outlive its job). ``started_by`` (name, role):
@@ -196,20 +238,39 @@ def start_job(request: Any, inputs: Mapping[str, bytes] | None = None, started_b
     folder.mkdir(parents=True)
     for file_name, content in (inputs or {}).items():
         (folder / Path(file_name).name).write_bytes(content)
-    status = {"id": job_id, "state": "queued", "created": time.time(), "request": dict(request.__dict__), "pid": None,
-              "model": None, "error": None, "inputs": [Path(f).name for f in inputs or {}],
-              "started_by": started_by[0] if started_by else None}
+    status = {
+        "id": job_id,
+        "state": "queued",
+        "created": time.time(),
+        "request": dict(request.__dict__),
+        "pid": None,
+        "model": None,
+        "error": None,
+        "inputs": [Path(f).name for f in inputs or {}],
+        "started_by": started_by[0] if started_by else None,
+    }
     registry.write_json_atomic(folder / STATUS_FILE, status)
     # The job's messages (its failure reason above all) are read by whoever started it: in their language,
     # not the server's (a Streamlit session's choice lives in a context variable the child cannot see).
-    env = {**os.environ, "LUCIDDX_HOME": str(config.luciddx_home()), "PYTHONUNBUFFERED": "1",
-           "LUCIDDX_LANG": i18n.language()}
+    env = {
+        **os.environ,
+        "LUCIDDX_HOME": str(config.luciddx_home()),
+        "PYTHONUNBUFFERED": "1",
+        "LUCIDDX_LANG": i18n.language(),
+    }
     env.pop(JOB_ACTOR_ENV, None)
     if started_by is not None:
         env[JOB_ACTOR_ENV] = f"{started_by[0]}:{started_by[1]}"
     with open(folder / LOG_FILE, "ab") as log, open(folder / RESULT_FILE, "wb") as out:
-        process = subprocess.Popen(request.argv(folder), cwd=config.PROJECT_ROOT, env=env, stdin=subprocess.DEVNULL,
-                                   stdout=out, stderr=log, start_new_session=True)
+        process = subprocess.Popen(
+            request.argv(folder),
+            cwd=config.PROJECT_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=log,
+            start_new_session=True,
+        )
     _CHILDREN[job_id] = process
     status.update(pid=process.pid, pid_start=_process_start_ticks(process.pid), state="running", started=time.time())
     registry.write_json_atomic(folder / STATUS_FILE, status)
@@ -293,10 +354,16 @@ def read_progress(job_id: str) -> JobProgress:
     """Everything a progress panel shows, rebuilt from the job folder (any viewer, any time)."""
     status = refresh(job_id)
     events = read_events(job_id)
-    progress = JobProgress(job_id=job_id, state=status["state"], request=status.get("request", {}),
-                           created=status.get("created", 0.0), model=status.get("model"), error=status.get("error"),
-                           cancel_requested=bool(status.get("cancel_requested_at")),
-                           epochs=int(status.get("request", {}).get("epochs") or 0))
+    progress = JobProgress(
+        job_id=job_id,
+        state=status["state"],
+        request=status.get("request", {}),
+        created=status.get("created", 0.0),
+        model=status.get("model"),
+        error=status.get("error"),
+        cancel_requested=bool(status.get("cancel_requested_at")),
+        epochs=int(status.get("request", {}).get("epochs") or 0),
+    )
     for event in events:
         kind = event.get("event")
         if kind == "loading":

@@ -28,8 +28,10 @@ log = logging.getLogger(__name__)
 
 FALLBACK_FONT = "STSong-Light"
 FAMILY = "Noto Sans CJK SC"
-DEBIAN_PATHS = (Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-                Path("/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf"))
+DEBIAN_PATHS = (
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
+    Path("/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf"),
+)
 # Always present: digits, Latin letters and punctuation a Chinese report mixes in (page numbers, values).
 ALWAYS = frozenset(chr(c) for c in range(0x20, 0x7F)) | frozenset("，。：；（）、“”—–·≥≤")
 MAX_ERR = 1.0  # font units: the quadratic outline stays within 1/1000 em of the cubic one
@@ -46,8 +48,13 @@ def font_file() -> Path | None:
     """The installed Noto Sans CJK file (fontconfig first, then Debian's paths), or None."""
     if shutil.which("fc-match"):
         try:
-            found = subprocess.run(["fc-match", "-f", "%{file}", f"{FAMILY}:style=Regular"], capture_output=True,
-                                   text=True, timeout=10, check=False).stdout.strip()
+            found = subprocess.run(
+                ["fc-match", "-f", "%{file}", f"{FAMILY}:style=Regular"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+                check=False,
+            ).stdout.strip()
         except (OSError, subprocess.SubprocessError):
             found = ""
         if found and "NotoSansCJK" in Path(found).name and Path(found).is_file():
@@ -119,8 +126,15 @@ def _to_truetype(font) -> None:
             hmtx[name] = (hmtx[name][0], glyph.xMin)
     font["maxp"] = maxp = newTable("maxp")
     maxp.tableVersion, maxp.maxZones = 0x00010000, 1
-    for field in ("maxTwilightPoints", "maxStorage", "maxFunctionDefs", "maxInstructionDefs", "maxStackElements",
-                  "maxSizeOfInstructions", "maxComponentElements"):
+    for field in (
+        "maxTwilightPoints",
+        "maxStorage",
+        "maxFunctionDefs",
+        "maxInstructionDefs",
+        "maxStackElements",
+        "maxSizeOfInstructions",
+        "maxComponentElements",
+    ):
         setattr(maxp, field, 0)
     font["post"].formatType = 3.0  # no glyph names: reportlab maps by code point
     font["head"].glyphDataFormat = 0

@@ -8,11 +8,10 @@ embedded (``core.reports.cjk_font``), so any reader shows it as written.
 
 from __future__ import annotations
 
-import weakref
-
 import io
+import weakref
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -55,8 +54,9 @@ def _styles(fonts: Fonts) -> dict[str, ParagraphStyle]:
     base = {"fontName": regular, "fontSize": 9.5, "leading": 13, "wordWrap": wrap}
     return {
         "title": ParagraphStyle("title", **(base | {"fontName": bold, "fontSize": 16, "leading": 20})),
-        "heading": ParagraphStyle("heading", **(base | {"fontName": bold, "fontSize": 11.5, "leading": 16,
-                                                        "spaceBefore": 6})),
+        "heading": ParagraphStyle(
+            "heading", **(base | {"fontName": bold, "fontSize": 11.5, "leading": 16, "spaceBefore": 6})
+        ),
         "body": ParagraphStyle("body", **base),
         "small": ParagraphStyle("small", **(base | {"fontSize": 8, "leading": 10, "textColor": colors.grey})),
         "result": ParagraphStyle("result", **(base | {"fontName": bold, "fontSize": 13, "leading": 18})),
@@ -99,8 +99,7 @@ def result_lines(prediction: dict[str, Any], headline: dict[str, Any] | None = N
     if threshold is not None:
         source = threshold_source_text({**(headline or {}), "threshold_source": said.threshold_source})
         lines.append(_("Threshold: {threshold}, {source}").format(threshold=threshold, source=source))
-    lines.append(_("Label: {label}").format(label=said.label) if said.assessable
-                 else _("Label: none (not assessable)"))
+    lines.append(_("Label: {label}").format(label=said.label) if said.assessable else _("Label: none (not assessable)"))
     return headline_text, lines
 
 
@@ -118,19 +117,31 @@ def _metric_rows(summary: dict[str, Any]) -> list[list[str]]:
 
 def _card_section(summary: dict[str, Any], styles: dict[str, ParagraphStyle], fonts: Fonts) -> list:
     table = _table(_metric_rows(summary), hAlign="LEFT", colWidths=[45 * mm, 30 * mm, 50 * mm])
-    table.setStyle(TableStyle([("FONTNAME", (0, 0), (-1, -1), fonts[0]), ("FONTSIZE", (0, 0), (-1, -1), 9),
-                               ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey),
-                               ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f1f5f9"))]))
+    table.setStyle(
+        TableStyle(
+            [
+                ("FONTNAME", (0, 0), (-1, -1), fonts[0]),
+                ("FONTSIZE", (0, 0), (-1, -1), 9),
+                ("LINEBELOW", (0, 0), (-1, 0), 0.5, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.HexColor("#f1f5f9")),
+            ]
+        )
+    )
     story: list = [Paragraph(escape(_("Model card: {model}").format(model=summary["model"])), styles["heading"])]
     headline = summary.get("headline") or {}
     if headline.get("scope") == "site":  # the figures that apply here lead; the internal ones follow, labelled
         said, caution = headline_lines(headline)
         story += [Paragraph(escape(said), styles["body"])]
         story += [Paragraph(escape(caution), styles["small"])] if caution else []
-    story += [Paragraph(escape(_("Internal validation (the developer's data)")), styles["body"]), table,
-              Paragraph(escape(_("Intended use")), styles["heading"])]
+    story += [
+        Paragraph(escape(_("Internal validation (the developer's data)")), styles["body"]),
+        table,
+        Paragraph(escape(_("Intended use")), styles["heading"]),
+    ]
     # The intended use is the model's stored text: a bundled model's is in the catalog.
-    story += [Paragraph("- " + escape(i18n.translated(use) or ""), styles["body"]) for use in summary.get("intended_use", [])]
+    story += [
+        Paragraph("- " + escape(i18n.translated(use) or ""), styles["body"]) for use in summary.get("intended_use", [])
+    ]
     return story
 
 
@@ -140,18 +151,35 @@ def _film_story(page: FilmPage, index: int, total: int, summary: dict[str, Any],
     caption = _("Overlay: {method}, class {target}").format(method=page.method, target=page.target)
     if page.prediction.get("out_of_distribution"):
         caption = _("Overlay: {method}, class {target} (not a finding: the film is not assessable)").format(
-            method=page.method, target=page.target)
-    images = _table([[_image(page.film), _image(page.overlay)],
-                    [Paragraph(escape(_("Film")), styles["small"]), Paragraph(escape(caption), styles["small"])]],
-                   hAlign="LEFT")
-    story = [Paragraph(escape(_("LucidDx case report")), styles["title"]),
-             Paragraph(escape(_("Film {index} of {total}: {name}").format(index=index, total=total, name=page.name)),
-                       styles["body"]),
-             Paragraph(escape(_("Model {model}, generated {time} UTC").format(
-                 model=page.prediction.get("model", summary["model"]),
-                 time=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M"))), styles["small"]),
-             Spacer(1, 4 * mm), images, Spacer(1, 3 * mm),
-             Paragraph(escape(headline), styles["warning" if page.prediction.get("out_of_distribution") else "result"])]
+            method=page.method, target=page.target
+        )
+    images = _table(
+        [
+            [_image(page.film), _image(page.overlay)],
+            [Paragraph(escape(_("Film")), styles["small"]), Paragraph(escape(caption), styles["small"])],
+        ],
+        hAlign="LEFT",
+    )
+    story = [
+        Paragraph(escape(_("LucidDx case report")), styles["title"]),
+        Paragraph(
+            escape(_("Film {index} of {total}: {name}").format(index=index, total=total, name=page.name)),
+            styles["body"],
+        ),
+        Paragraph(
+            escape(
+                _("Model {model}, generated {time} UTC").format(
+                    model=page.prediction.get("model", summary["model"]),
+                    time=datetime.now(UTC).strftime("%Y-%m-%d %H:%M"),
+                )
+            ),
+            styles["small"],
+        ),
+        Spacer(1, 4 * mm),
+        images,
+        Spacer(1, 3 * mm),
+        Paragraph(escape(headline), styles["warning" if page.prediction.get("out_of_distribution") else "result"]),
+    ]
     story += [Paragraph(escape(line), styles["body"]) for line in lines]
     return story + _card_section(summary, styles, fonts)
 
@@ -183,7 +211,7 @@ def _story(pages: list[FilmPage], summary: dict[str, Any], fonts: Fonts) -> list
     return story
 
 
-_CELLS: "weakref.WeakKeyDictionary[Table, list]" = weakref.WeakKeyDictionary()
+_CELLS: weakref.WeakKeyDictionary[Table, list] = weakref.WeakKeyDictionary()
 
 
 def _table(rows: list, **style: Any) -> Table:
@@ -201,7 +229,10 @@ def _text_of(flowables: list) -> str:
             parts.append(item.text)
         elif isinstance(item, Table):
             for row in _CELLS.get(item, []):
-                parts += [cell if isinstance(cell, str) else _text_of(cell if isinstance(cell, list) else [cell]) for cell in row]
+                parts += [
+                    cell if isinstance(cell, str) else _text_of(cell if isinstance(cell, list) else [cell])
+                    for cell in row
+                ]
     return "".join(parts)
 
 
@@ -224,8 +255,16 @@ def render(pages: list[FilmPage], summary: dict[str, Any], lang: str | None = No
     with i18n.using(lang or i18n.language()) as chosen:
         fonts = _fonts_for(pages, summary, chosen)
         buffer = io.BytesIO()
-        doc = SimpleDocTemplate(buffer, pagesize=A4, leftMargin=16 * mm, rightMargin=16 * mm, topMargin=14 * mm,
-                                bottomMargin=20 * mm, title=_("LucidDx case report"), author="LucidDx")
+        doc = SimpleDocTemplate(
+            buffer,
+            pagesize=A4,
+            leftMargin=16 * mm,
+            rightMargin=16 * mm,
+            topMargin=14 * mm,
+            bottomMargin=20 * mm,
+            title=_("LucidDx case report"),
+            author="LucidDx",
+        )
         footer = _footer(fonts)
         doc.build(_story(pages, summary, fonts), onFirstPage=footer, onLaterPages=footer)
         return buffer.getvalue()

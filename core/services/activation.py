@@ -29,8 +29,13 @@ def evidence(name: str, version: str) -> dict[str, Any]:
     ref = registry.resolve(f"{name}:{version}")
     validation = ref.meta.get("validation") or {}
     locked = eval_sets.show(name)
-    return {"model": ref.spec, "kind": ref.kind, "validation_n": validation.get("n"),
-            "validation_auc": validation.get("auc"), "eval_set_n": locked["n"] if locked else None}
+    return {
+        "model": ref.spec,
+        "kind": ref.kind,
+        "validation_n": validation.get("n"),
+        "validation_auc": validation.get("auc"),
+        "eval_set_n": locked["n"] if locked else None,
+    }
 
 
 def evidence_text(found: dict[str, Any]) -> str:
@@ -41,7 +46,8 @@ def evidence_text(found: dict[str, Any]) -> str:
         text = _("{model} has no recorded validation.").format(model=found["model"])
     else:
         text = _("{model} was validated on {n} {unit} (validation AUC {auc}).").format(
-            model=found["model"], n=n, unit=unit, auc="n/a" if auc is None else f"{auc:.3f}")
+            model=found["model"], n=n, unit=unit, auc="n/a" if auc is None else f"{auc:.3f}"
+        )
         if n < FEW_CASES:
             text += " " + _("That is too few {unit} to trust its figures.").format(unit=unit)
     if found["eval_set_n"] is None:
@@ -53,10 +59,12 @@ def check_reason(reason: str | None) -> str:
     """``reason`` stripped, if it has some substance; InvalidOptionError saying what is missing otherwise."""
     text = " ".join((reason or "").split())
     if len(text) < MIN_REASON_CHARS or len(text.split()) < MIN_REASON_WORDS:
-        raise InvalidOptionError(_(
-            "An override needs a reason of at least {words} words and {chars} characters that says what was checked "
-            "instead of the gate (no patient details); \"{reason}\" is not enough.").format(
-                words=MIN_REASON_WORDS, chars=MIN_REASON_CHARS, reason=text[:60]))
+        raise InvalidOptionError(
+            _(
+                "An override needs a reason of at least {words} words and {chars} characters that says what was checked "
+                'instead of the gate (no patient details); "{reason}" is not enough.'
+            ).format(words=MIN_REASON_WORDS, chars=MIN_REASON_CHARS, reason=text[:60])
+        )
     return text
 
 
@@ -75,9 +83,14 @@ def run_gate(name: str, version: str) -> dict[str, Any]:
     active = _other_active(candidate)
     record = eval_set_store.load(name)
     if record is None:
-        return gate_mod.not_run(candidate.spec, active.spec if active else None, _(
-            "No evaluation set is locked for {name}, so the quality gate cannot run: lock one with "
-            "`python -m core eval-set lock --model {name} --data DIR`, or override with a reason.").format(name=name))
+        return gate_mod.not_run(
+            candidate.spec,
+            active.spec if active else None,
+            _(
+                "No evaluation set is locked for {name}, so the quality gate cannot run: lock one with "
+                "`python -m core eval-set lock --model {name} --data DIR`, or override with a reason."
+            ).format(name=name),
+        )
     refs = [candidate] + ([active] if active else [])
     is_positive, scores = eval_sets.scored_cases(record, refs)
     sides = [gate_mod.Scored(ref.spec, s, *eval_sets.threshold_of(ref)) for ref, s in zip(refs, scores)]
@@ -116,19 +129,33 @@ def activate(actor: audit.Who | None, name: str, version: str, override_reason: 
             raise
     if not passed and reason is None:
         audit.record(actor, "activate", model=spec, outcome="failed")
-        raise GateFailedError(_(
-            "{explanation} {model} was not activated. An administrator may still activate it with an override and "
-            "a typed reason (python -m core activate {model} --override --reason TEXT).").format(
-                explanation=gate_mod.explain(result), model=spec), result)
+        raise GateFailedError(
+            _(
+                "{explanation} {model} was not activated. An administrator may still activate it with an override and "
+                "a typed reason (python -m core activate {model} --override --reason TEXT)."
+            ).format(explanation=gate_mod.explain(result), model=spec),
+            result,
+        )
     if not passed:
         result = {**result, "evidence": evidence(name, version)}  # what the override set aside, kept with it
     previous = _other_active(registry.resolve(spec))  # what the audit log shows as changed: previous -> this
     ref = registry.activate(name, version)
-    path, digest = gate_mod.record_activation(ref, result, actor.name if actor else "anonymous",
-                                              None if passed else reason, previous.spec if previous else None)
+    path, digest = gate_mod.record_activation(
+        ref,
+        result,
+        actor.name if actor else "anonymous",
+        None if passed else reason,
+        previous.spec if previous else None,
+    )
     audit.record(actor, "activate", model=ref.spec, digest=digest, outcome="gate-passed" if passed else "override")
-    return {"model": ref.spec, "active": True, "gate": result, "override": not passed,
-            "override_reason": None if passed else reason, "activation_record": str(path)}
+    return {
+        "model": ref.spec,
+        "active": True,
+        "gate": result,
+        "override": not passed,
+        "override_reason": None if passed else reason,
+        "activation_record": str(path),
+    }
 
 
 def activate_after_training(actor: audit.Who | None, spec: str) -> dict[str, Any]:

@@ -11,12 +11,13 @@ import json
 from datetime import datetime
 from pathlib import Path
 
-from core.access import accounts, apikeys, audit as audit_log, roles, sessions
+from core.access import accounts, apikeys, roles, sessions
+from core.access import audit as audit_log
 from core.errors import LucidDxError
 from core.exports import csv_text
 from core.i18n import _, format_threshold
 from core.models import gate, site_validation
-from core.services.audit import Actor, authorize, record, Who
+from core.services.audit import Who, authorize, record
 
 AUDIT_COLUMNS = ("seq", "time", "user", "role", "action", "model", "change", "input_sha256", "outcome")
 ROLES = roles.ROLES
@@ -91,8 +92,13 @@ def revoke_api_key(actor: Who | None, prefix: str) -> bool:
     return found
 
 
-def audit_records(actor: Who | None, since: datetime | None = None, user: str | None = None,
-                  action: str | None = None, recorded: bool = False) -> list[dict]:
+def audit_records(
+    actor: Who | None,
+    since: datetime | None = None,
+    user: str | None = None,
+    action: str | None = None,
+    recorded: bool = False,
+) -> list[dict]:
     """The audit log, filtered, as the contract's fields (oldest first) and ``change``: what the action changed.
 
     ``recorded``: the reading itself is recorded (a command run once); a page that redraws on every click
@@ -117,12 +123,16 @@ def with_changes(rows: list[dict]) -> list[dict]:
             body = path.read_bytes()
             entry = json.loads(body)
             known[hashlib.sha256(body).hexdigest()] = _("{previous} -> {model}").format(
-                previous=entry.get("previous") or _("none active"), model=entry["model"])
+                previous=entry.get("previous") or _("none active"), model=entry["model"]
+            )
         for digest, entry in site_validation.threshold_changes(name).items():
             before = entry["previous"]
             known[digest] = _("threshold {old} ({old_source}) -> {new} ({new_source})").format(
-                old=_threshold_text(before.get("threshold")), old_source=before.get("source"),
-                new=_threshold_text(entry.get("threshold")), new_source=entry.get("source"))
+                old=_threshold_text(before.get("threshold")),
+                old_source=before.get("source"),
+                new=_threshold_text(entry.get("threshold")),
+                new_source=entry.get("source"),
+            )
     return [{**row, "change": known.get(row.get("input_sha256") or "", "")} for row in rows]
 
 

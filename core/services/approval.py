@@ -36,17 +36,23 @@ def resolve_model(actor: roles.HasRole | None, spec: str | None, kind: str | Non
     if registry.is_approved(ref) or may_use_unapproved(actor):
         return ref
     approved = registry.approved_version(ref.name)
-    raise ModelNotApprovedError(_(
-        "{spec} is not approved for clinical use: an administrator has not activated it. Use the approved "
-        "version {approved}, or ask an administrator to review and activate this one.").format(
-            spec=ref.spec, approved=approved.spec if approved else _("(none yet)")))
+    raise ModelNotApprovedError(
+        _(
+            "{spec} is not approved for clinical use: an administrator has not activated it. Use the approved "
+            "version {approved}, or ask an administrator to review and activate this one."
+        ).format(spec=ref.spec, approved=approved.spec if approved else _("(none yet)"))
+    )
 
 
 def usable_versions(actor: roles.HasRole | None, kind: str) -> list[registry.ModelRef]:
     """The versions of every ``kind`` model that ``actor`` may pick, oldest first per name."""
     research = may_use_unapproved(actor)
-    return [ref for versions in registry.list_models(kind=kind).values() for ref in versions
-            if research or registry.is_approved(ref)]
+    return [
+        ref
+        for versions in registry.list_models(kind=kind).values()
+        for ref in versions
+        if research or registry.is_approved(ref)
+    ]
 
 
 def version_label(ref: registry.ModelRef) -> str:

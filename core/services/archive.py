@@ -22,7 +22,7 @@ from core.exports import csv_text
 from core.i18n import _
 from core.imaging import datasets, intake
 from core.services import audit, catalog
-from core.services.audit import Actor, Who
+from core.services.audit import Who
 
 BATCH_FILES = 8  # films per actor call: large enough to amortise the call, small enough for a smooth bar
 MAX_FILE_BYTES = 512 * 1024 * 1024  # the upload limit of every other route
@@ -65,8 +65,13 @@ def _read(path: Path, label: str) -> tuple[str, bytes | None, str | None]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            return label, None, _("{file}: {size} MB is over the {limit} MB limit per file.").format(
-                file=label, size=size // 2**20, limit=MAX_FILE_BYTES // 2**20)
+            return (
+                label,
+                None,
+                _("{file}: {size} MB is over the {limit} MB limit per file.").format(
+                    file=label, size=size // 2**20, limit=MAX_FILE_BYTES // 2**20
+                ),
+            )
         return label, path.read_bytes(), None
     except OSError as exc:
         return label, None, _("{file}: could not be read ({reason}).").format(file=label, reason=type(exc).__name__)
@@ -74,12 +79,20 @@ def _read(path: Path, label: str) -> tuple[str, bytes | None, str | None]:
 
 def _batches(root: Path, films: list[Path]) -> Iterator[list[tuple[str, bytes | None, str | None]]]:
     for start in range(0, len(films), BATCH_FILES):
-        yield [_read(p, str(p.relative_to(root))) for p in films[start:start + BATCH_FILES]]
+        yield [_read(p, str(p.relative_to(root))) for p in films[start : start + BATCH_FILES]]
 
 
 def _failed_batch(batch: list[tuple[str, bytes | None, str | None]], reason: str) -> list[dict[str, Any]]:
-    return [{"file": name, "ok": False, "error": _("{file}: not scored: {reason}").format(file=name, reason=reason),
-             "node": None, "sha256": None} for name, _data, _error in batch]
+    return [
+        {
+            "file": name,
+            "ok": False,
+            "error": _("{file}: not scored: {reason}").format(file=name, reason=reason),
+            "node": None,
+            "sha256": None,
+        }
+        for name, _data, _error in batch
+    ]
 
 
 def _score_all(root: Path, films: list[Path], spec: str, progress: ProgressFn | None) -> list[dict[str, Any]]:
@@ -114,7 +127,9 @@ def _score_all(root: Path, films: list[Path], spec: str, progress: ProgressFn | 
                 if attempt < 2 and alive:
                     retry.append((batch, attempt + 1))
                 else:
-                    rows.extend(_failed_batch(batch, _("its worker stopped ({reason})").format(reason=type(exc).__name__)))
+                    rows.extend(
+                        _failed_batch(batch, _("its worker stopped ({reason})").format(reason=type(exc).__name__))
+                    )
             except RayError as exc:
                 rows.extend(_failed_batch(batch, _("its worker failed ({reason})").format(reason=type(exc).__name__)))
                 free.append(actor)
@@ -137,23 +152,35 @@ def _remaining(retry: list[tuple[list, int]], batches: Iterator[list]) -> Iterat
 
 def csv_columns(classes: list[str]) -> list[str]:
     """CLI.md ``score-folder``'s row: the predict fields, one probability column per class."""
-    return ["file", "ok", "error", "model", "label", "assessable", *[f"probability_{c}" for c in classes],
-            "threshold", "threshold_source"]
+    return [
+        "file",
+        "ok",
+        "error",
+        "model",
+        "label",
+        "assessable",
+        *[f"probability_{c}" for c in classes],
+        "threshold",
+        "threshold_source",
+    ]
 
 
 def table_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Scored rows flattened to the CSV's columns (a probability column per class)."""
     flat_rows = []
     for row in rows:
-        flat = {k: row.get(k) for k in ("file", "ok", "error", "model", "label", "assessable", "threshold",
-                                        "threshold_source")}
+        flat = {
+            k: row.get(k)
+            for k in ("file", "ok", "error", "model", "label", "assessable", "threshold", "threshold_source")
+        }
         flat.update({f"probability_{c}": round(p, 6) for c, p in (row.get("probabilities") or {}).items()})
         flat_rows.append(flat)
     return flat_rows
 
 
-def score_folder(actor: Who | None, data: Path, out: Path | None, spec: str | None = None,
-                 progress: ProgressFn | None = None) -> dict[str, Any]:
+def score_folder(
+    actor: Who | None, data: Path, out: Path | None, spec: str | None = None, progress: ProgressFn | None = None
+) -> dict[str, Any]:
     """Score every film under ``data`` (a folder, or a zip checked like any upload) on the engine and write
     ``out`` (CSV; None: the rows are only returned, as the dashboard keeps them in memory). Returns CLI.md's ``{"model", "n", "ok", "failed", "seconds", "films_per_s", "nodes_used",
     "out"}``. Each film is audited by its SHA-256 (never its name), as a ``predict``.
@@ -170,29 +197,50 @@ def score_folder(actor: Who | None, data: Path, out: Path | None, spec: str | No
     with intake.open_dataset(Path(data)) as root:
         films, escaping = datasets.archive_images(root)
         if not films:
-            raise InvalidDatasetError(_("{folder}: no image or DICOM file was found in it (or its subfolders).").format(
-                folder=Path(data).name))
+            raise InvalidDatasetError(
+                _("{folder}: no image or DICOM file was found in it (or its subfolders).").format(
+                    folder=Path(data).name
+                )
+            )
         engine.connect()
         rows = _score_all(root, films, ref.spec, progress)
-        rows += [{"file": str(p.relative_to(root)), "ok": False, "node": None, "sha256": None, "error": _(
-            "{file}: is a link that leads outside the archive; it was not read.").format(file=p.relative_to(root))}
-            for p in escaping]
+        rows += [
+            {
+                "file": str(p.relative_to(root)),
+                "ok": False,
+                "node": None,
+                "sha256": None,
+                "error": _("{file}: is a link that leads outside the archive; it was not read.").format(
+                    file=p.relative_to(root)
+                ),
+            }
+            for p in escaping
+        ]
     seconds = time.perf_counter() - started
     if out is not None:
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         temporary = out.with_name(out.name + ".partial")
-        temporary.write_text(csv_text(csv_columns(list(ref.meta.get("classes", []))), table_rows(rows)),
-                             encoding="utf-8")
+        temporary.write_text(
+            csv_text(csv_columns(list(ref.meta.get("classes", []))), table_rows(rows)), encoding="utf-8"
+        )
         temporary.replace(out)  # a reader never sees half a table
     for row in rows:
-        audit.record(actor, "predict", model=ref.spec, digest=row.get("sha256"),
-                     outcome="ok" if row["ok"] else "bad-input")
+        audit.record(
+            actor, "predict", model=ref.spec, digest=row.get("sha256"), outcome="ok" if row["ok"] else "bad-input"
+        )
     ok = sum(1 for r in rows if r["ok"])
-    return {"model": ref.spec, "n": len(rows), "ok": ok, "failed": len(rows) - ok, "seconds": round(seconds, 2),
-            "films_per_s": round(len(rows) / seconds, 2) if seconds else None,
-            "nodes_used": len({r["node"] for r in rows if r.get("node")}), "out": str(out) if out else None,
-            "rows": rows}
+    return {
+        "model": ref.spec,
+        "n": len(rows),
+        "ok": ok,
+        "failed": len(rows) - ok,
+        "seconds": round(seconds, 2),
+        "films_per_s": round(len(rows) / seconds, 2) if seconds else None,
+        "nodes_used": len({r["node"] for r in rows if r.get("node")}),
+        "out": str(out) if out else None,
+        "rows": rows,
+    }
 
 
 def engine_status() -> dict[str, Any]:

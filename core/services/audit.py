@@ -110,8 +110,15 @@ def authorize(actor: Who | None, action: str) -> None:
         raise
 
 
-def record(actor: Who | None, action: str, *, model: str | None = None, data: bytes | None = None,
-           outcome: str = "ok", digest: str | None = None) -> None:
+def record(
+    actor: Who | None,
+    action: str,
+    *,
+    model: str | None = None,
+    data: bytes | None = None,
+    outcome: str = "ok",
+    digest: str | None = None,
+) -> None:
     """Append one audit record for ``actor`` (``None``: sign-in off, recorded as ``anonymous``).
 
     ``data``: the input bytes, recorded by their SHA-256; or ``digest``: a SHA-256 already computed.
@@ -139,8 +146,14 @@ class Acting:
 
 
 @contextmanager
-def acting(actor: Who | None, action: str, *, model: str | None = None, data: bytes | None = None,
-           refusals: tuple[type[BaseException], ...] = ()) -> Iterator[Acting]:
+def acting(
+    actor: Who | None,
+    action: str,
+    *,
+    model: str | None = None,
+    data: bytes | None = None,
+    refusals: tuple[type[BaseException], ...] = (),
+) -> Iterator[Acting]:
     """The one way a front end performs an audited action: authorize (a refusal is recorded as denied), run
     the block, then record one outcome: "ok" (or what the block set), "refused" for ``refusals``,
     "bad-input" for our own errors, "failed" for anything else (a bug of ours). A record that cannot be
@@ -177,8 +190,7 @@ def refused(actor: Who | None, action: str) -> None:
     record(actor, action, outcome="refused")
 
 
-def instance_received(sender: str, role: str, action: str, model: str | None, digest: str | None,
-                      outcome: str) -> None:
+def instance_received(sender: str, role: str, action: str, model: str | None, digest: str | None, outcome: str) -> None:
     """The DICOM node's record of one received instance (the sender's AE title acts); a failing audit store
     is logged, never fatal to the node: the instance's own row in the node's index keeps its outcome."""
     try:

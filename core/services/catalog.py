@@ -12,16 +12,37 @@ from typing import Any
 from core.i18n import _
 from core.models import cards, kinds, metrics, registry
 from core.models.registry import ModelRef
-from core.services.audit import Actor, authorize, record, Who
+from core.services.audit import Who, authorize, record
 
 # What pages need to name kinds and metrics; the values live with the models package.
 IMAGE_CLASSIFIER, TABULAR_RISK = kinds.IMAGE_CLASSIFIER, kinds.TABULAR_RISK
 BINARY_METRICS, METRIC_LABELS = metrics.BINARY_METRICS, metrics.METRIC_LABELS
 
-__all__ = ["BINARY_METRICS", "IMAGE_CLASSIFIER", "METRIC_LABELS", "TABULAR_RISK", "ModelRef", "active_version", "approved_version",
-           "card_document", "card_markdown", "card_summary", "card_text", "compare_versions", "delete_version", "display_card",
-           "is_approved", "key_metrics", "kind_name", "missing_sections", "model_card", "model_listing", "models_by_name", "resolve",
-           "version_key"]
+__all__ = [
+    "BINARY_METRICS",
+    "IMAGE_CLASSIFIER",
+    "METRIC_LABELS",
+    "TABULAR_RISK",
+    "ModelRef",
+    "active_version",
+    "approved_version",
+    "card_document",
+    "card_markdown",
+    "card_summary",
+    "card_text",
+    "compare_versions",
+    "delete_version",
+    "display_card",
+    "is_approved",
+    "key_metrics",
+    "kind_name",
+    "missing_sections",
+    "model_card",
+    "model_listing",
+    "models_by_name",
+    "resolve",
+    "version_key",
+]
 
 
 def kind_name(kind: str | None) -> str:
@@ -77,8 +98,16 @@ def model_listing() -> list[dict[str, Any]]:
         approved = registry.approved_version(name)
         for ref in versions:
             active = approved is not None and ref.version == approved.version
-            listing.append({"model": ref.spec, "kind": ref.kind, "bundled": ref.bundled, "active": active,
-                            "approved": active, "created": ref.meta.get("created")})
+            listing.append(
+                {
+                    "model": ref.spec,
+                    "kind": ref.kind,
+                    "bundled": ref.bundled,
+                    "active": active,
+                    "approved": active,
+                    "created": ref.meta.get("created"),
+                }
+            )
     return listing
 
 
@@ -97,8 +126,11 @@ def card_text(card: dict[str, Any], fmt: str = "json") -> str:
     """The card as Markdown (``fmt="md"``) or JSON text; Markdown of a version not approved says so first."""
     if fmt != "md":
         return json.dumps(card, default=float)
-    note = "" if card.get("approved", True) else "**" + _("Not approved for clinical use: an administrator has not "
-                                                           "activated this version.") + "**\n\n"
+    note = (
+        ""
+        if card.get("approved", True)
+        else "**" + _("Not approved for clinical use: an administrator has not activated this version.") + "**\n\n"
+    )
     return note + cards.render_markdown(card)
 
 
@@ -106,10 +138,13 @@ def card_summary(card: dict[str, Any]) -> dict[str, Any]:
     """What a compact display (a report page, a panel) needs: spec, key metrics with 95% CIs, intended use, and
     ``headline``: the figures that apply here (a site validation's when one is recorded) with the threshold's source."""
     details = card.get("model_details", {})
-    return {"model": f"{details.get('name')}:{details.get('version')}", "metrics": cards.key_metrics(card),
-            "intended_use": list(card.get("intended_use", {}).get("primary_uses", [])),
-            "out_of_scope": list(card.get("intended_use", {}).get("out_of_scope", [])),
-            "headline": (card.get("evidence") or {}).get("headline")}
+    return {
+        "model": f"{details.get('name')}:{details.get('version')}",
+        "metrics": cards.key_metrics(card),
+        "intended_use": list(card.get("intended_use", {}).get("primary_uses", [])),
+        "out_of_scope": list(card.get("intended_use", {}).get("out_of_scope", [])),
+        "headline": (card.get("evidence") or {}).get("headline"),
+    }
 
 
 def display_card(ref: ModelRef, card: dict[str, Any]) -> dict[str, Any]:

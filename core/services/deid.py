@@ -11,7 +11,7 @@ from pathlib import Path
 from core.access import deidentify
 from core.errors import LucidDxError
 from core.imaging import dicom
-from core.services.audit import Actor, authorize, record, Who
+from core.services.audit import Who, authorize, record
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,21 @@ from core.imaging import dicom
 from core.imaging import dicom_index as _index
 from core.imaging.classifier import Prediction
 
-__all__ = ["Entry", "Prediction", "incoming_path", "inflates_too_far",
-           "element_too_large", "is_uid", "max_element_bytes", "max_inflated_bytes", "now_text", "put", "results_dir", "update", "write_atomically"]
+__all__ = [
+    "Entry",
+    "Prediction",
+    "incoming_path",
+    "inflates_too_far",
+    "element_too_large",
+    "is_uid",
+    "max_element_bytes",
+    "max_inflated_bytes",
+    "now_text",
+    "put",
+    "results_dir",
+    "update",
+    "write_atomically",
+]
 
 Entry = _index.Entry
 

@@ -46,21 +46,27 @@ def _image_cases(folder: Path, ref: registry.ModelRef) -> Cases:
     for class_dir in subfolders(root):
         label = by_lower.get(class_dir.name.lower())
         if label is None:
-            raise EvalSetError(_("{folder}: the folder {name} matches no class of {model} ({classes}); remove it or "
-                                 "rename it.").format(folder=folder, name=class_dir.name, model=ref.spec,
-                                                     classes=", ".join(classes)))
+            raise EvalSetError(
+                _(
+                    "{folder}: the folder {name} matches no class of {model} ({classes}); remove it or rename it."
+                ).format(folder=folder, name=class_dir.name, model=ref.spec, classes=", ".join(classes))
+            )
         for path in class_images(class_dir):
             try:
                 load_image(path)
             except LucidDxError as exc:
-                raise EvalSetError(_("A locked evaluation set holds only readable films; this one is not: {reason}").format(
-                    reason=str(exc))) from exc
+                raise EvalSetError(
+                    _("A locked evaluation set holds only readable films; this one is not: {reason}").format(
+                        reason=str(exc)
+                    )
+                ) from exc
             items.append(Item(eval_sets.digest(path.read_bytes()), label))
             paths.append(path)
     positive = ref.meta.get("positive_class")
     if not positive:
-        raise EvalSetError(_("{model} has no positive class: the quality gate compares two-class models only.").format(
-            model=ref.spec))
+        raise EvalSetError(
+            _("{model} has no positive class: the quality gate compares two-class models only.").format(model=ref.spec)
+        )
     return Cases(items, [positive], paths)
 
 
@@ -71,8 +77,11 @@ def _table_cases(csv_path: Path, ref: registry.ModelRef) -> Cases:
     schema = Schema.from_meta(ref.meta)
     _header, rows = batch.read_patient_csv(csv_path, schema)
     if not schema.target or any(schema.target not in row for row in rows[:1]):
-        raise EvalSetError(_("{file}: the outcome column {target} is missing; an evaluation set needs each patient's "
-                             "outcome.").format(file=csv_path.name, target=schema.target or "?"))
+        raise EvalSetError(
+            _("{file}: the outcome column {target} is missing; an evaluation set needs each patient's outcome.").format(
+                file=csv_path.name, target=schema.target or "?"
+            )
+        )
     outcomes = [row.get(schema.target, "") for row in rows]
     y, _classes, _positive = columns.target_labels(outcomes, schema.target, schema.positive_value)
     items, clean_rows = [], []
@@ -81,8 +90,11 @@ def _table_cases(csv_path: Path, ref: registry.ModelRef) -> Cases:
         errors = [x.message for x in issues if x.severity == "error"]
         if errors or label not in (0, 1):
             reason = " ".join(errors) or _("no usable outcome")
-            raise EvalSetError(_("{file}, row {row}: {reason}. A locked evaluation set holds only complete rows.").format(
-                file=csv_path.name, row=i + 1, reason=reason))
+            raise EvalSetError(
+                _("{file}, row {row}: {reason}. A locked evaluation set holds only complete rows.").format(
+                    file=csv_path.name, row=i + 1, reason=reason
+                )
+            )
         cells = json.dumps([row.get(n, "") for n in [*schema.names, schema.target]]).encode("utf-8")
         items.append(Item(eval_sets.digest(cells), str(columns.level_text(outcomes[i]))))
         clean_rows.append(clean)
@@ -121,8 +133,12 @@ def lock_upload(actor: audit.Who | None, name: str, data: bytes, filename: str) 
     registry.check_model_name(name)
     suffix = Path(filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
-        raise EvalSetError(_("{file}: upload a .zip of labeled films (one folder per class) or a risk model's .csv "
-                             "with its outcome column.").format(file=Path(filename).name))
+        raise EvalSetError(
+            _(
+                "{file}: upload a .zip of labeled films (one folder per class) or a risk model's .csv "
+                "with its outcome column."
+            ).format(file=Path(filename).name)
+        )
     target = eval_sets.sets_dir() / "uploads" / f"{name}-{eval_sets.digest(data)[:16]}{suffix}"
     existed = target.exists()
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -143,8 +159,9 @@ def _lock_at(actor: audit.Who | None, name: str, location: Path) -> dict[str, An
     versions = registry.list_versions(name)
     ref = registry.approved_version(name) or (versions[-1] if versions else registry.active_version(name))
     with open_cases(location, ref) as cases:
-        record = eval_sets.build(name, ref.kind, location, cases.items, cases.positive_labels,
-                                 actor.name if actor else "anonymous")
+        record = eval_sets.build(
+            name, ref.kind, location, cases.items, cases.positive_labels, actor.name if actor else "anonymous"
+        )
     eval_sets.save(record)
     audit.record(actor, "eval-set", model=name, digest=record["fingerprint"])
     return eval_sets.public(record)

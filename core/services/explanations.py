@@ -34,8 +34,11 @@ def labelled_films(root: Path, classes: Sequence[str], limit: int | None, seed: 
     per_class = {by_lower[p.name.lower()]: class_images(p) for p in subfolders(root) if p.name.lower() in by_lower}
     if len(per_class) < 2:
         raise InvalidDatasetError(
-            _("{data_dir}: needs a subfolder per class named like the model's classes {classes} (any case); "
-              "found {found}.").format(data_dir=root, classes=list(classes), found=sorted(p.name for p in subfolders(root)) or _("none")))
+            _(
+                "{data_dir}: needs a subfolder per class named like the model's classes {classes} (any case); "
+                "found {found}."
+            ).format(data_dir=root, classes=list(classes), found=sorted(p.name for p in subfolders(root)) or _("none"))
+        )
     rng = np.random.default_rng(seed)
     if limit is None:
         return [(path, label) for label, paths in sorted(per_class.items()) for path in paths]
@@ -55,14 +58,22 @@ def check_methods(methods: Sequence[str] | None) -> list[str]:
     methods = list(methods or METHODS)
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise InvalidExplanationError(_("Unknown explanation method '{method}'; choose one of {items}.").format(
-            method=", ".join(unknown), items=", ".join(METHODS)))
+        raise InvalidExplanationError(
+            _("Unknown explanation method '{method}'; choose one of {items}.").format(
+                method=", ".join(unknown), items=", ".join(METHODS)
+            )
+        )
     return methods
 
 
-def evaluate_films(films: Sequence[tuple[Path, int]], spec: str | None = None, methods: Sequence[str] | None = None,
-                   progress: Callable[[int, int], None] | None = None, seed: int = 0,
-                   root: Path | None = None) -> dict[str, Any]:
+def evaluate_films(
+    films: Sequence[tuple[Path, int]],
+    spec: str | None = None,
+    methods: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    seed: int = 0,
+    root: Path | None = None,
+) -> dict[str, Any]:
     """The ``explain-eval`` object for these (file, class index) films; unreadable files are skipped."""
     from core.imaging import faithfulness  # TensorFlow: only when something is measured
     from core.imaging.classifier import load_classifier
@@ -90,9 +101,14 @@ def evaluate_films(films: Sequence[tuple[Path, int]], spec: str | None = None, m
     return {"model": model.spec, "n": result.pop("n"), "classes": counts, **result, "skipped": skipped}
 
 
-def evaluate_explanations(data: Path, spec: str | None = None, methods: Sequence[str] | None = None,
-                          limit: int | None = DEFAULT_LIMIT, progress: Callable[[int, int], None] | None = None,
-                          seed: int = 0) -> dict[str, Any]:
+def evaluate_explanations(
+    data: Path,
+    spec: str | None = None,
+    methods: Sequence[str] | None = None,
+    limit: int | None = DEFAULT_LIMIT,
+    progress: Callable[[int, int], None] | None = None,
+    seed: int = 0,
+) -> dict[str, Any]:
     """Faithfulness, randomisation sanity check and stability of each method on a labelled folder or zip.
 
     Raises:
@@ -107,8 +123,6 @@ def evaluate_explanations(data: Path, spec: str | None = None, methods: Sequence
         root = find_class_root(folder)
         films = labelled_films(root, model.classes, limit, seed)
         return evaluate_films(films, model.spec, methods, progress, seed, root)
-
-
 
 
 def measured_faithfulness(spec: str | None = None) -> dict[str, dict[str, Any]]:
@@ -129,5 +143,8 @@ def method_label(method: str, measured: dict[str, dict[str, Any]]) -> str:
     if not figures:
         return name
     return _("{method} (deletion AUC {deletion} vs random {random}; randomised r {corr})").format(
-        method=name, deletion=f"{figures['deletion_auc']:.2f}", random=f"{figures['random_deletion_auc']:.2f}",
-        corr=f"{figures['randomization_rank_corr']:.2f}")
+        method=name,
+        deletion=f"{figures['deletion_auc']:.2f}",
+        random=f"{figures['random_deletion_auc']:.2f}",
+        corr=f"{figures['randomization_rank_corr']:.2f}",
+    )

@@ -23,19 +23,47 @@ from core.i18n import N_, _
 from core.imaging import windowing
 from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
 from core.imaging.methods import METHODS
-from core.models import kinds, registry
 from core.imaging.reading import Reading, filter_choices, filter_name, filter_rows, reading, reading_text, results_table
 from core.imaging.windowing import preset_name, preset_window
+from core.models import kinds, registry
 from core.services import approval, inference_queue
 
 if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module: the page paints first
     from core.imaging.classifier import ImageClassifier, Prediction
     from core.imaging.saliency import Explanation
 
-__all__ = ["METHODS", "MAX_UPLOAD_MB", "Explanation", "FileResult", "Reading", "diagnose", "explain", "load_model",
-           "overlay", "heatmap_png", "reading", "reading_text", "results_table", "model_choices", "model_labels", "usable_model", "sample_images",
-           "display_image", "header_rows", "digest", "threshold_in_force", "FilmView", "film_levels", "film_view",
-           "filter_choices", "filter_name", "filter_rows", "preset_window", "threshold_source_text", "window_presets"]
+__all__ = [
+    "METHODS",
+    "MAX_UPLOAD_MB",
+    "Explanation",
+    "FileResult",
+    "Reading",
+    "diagnose",
+    "explain",
+    "load_model",
+    "overlay",
+    "heatmap_png",
+    "reading",
+    "reading_text",
+    "results_table",
+    "model_choices",
+    "model_labels",
+    "usable_model",
+    "sample_images",
+    "display_image",
+    "header_rows",
+    "digest",
+    "threshold_in_force",
+    "FilmView",
+    "film_levels",
+    "film_view",
+    "filter_choices",
+    "filter_name",
+    "filter_rows",
+    "preset_window",
+    "threshold_source_text",
+    "window_presets",
+]
 MAX_UPLOAD_MB = MAX_FILE_BYTES // 1024**2
 
 SAMPLES_DIR = config.ASSETS_DIR / "samples"
@@ -70,7 +98,7 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def load_model(spec: str | None = None, actor: HasRole | None = None) -> "ImageClassifier":
+def load_model(spec: str | None = None, actor: HasRole | None = None) -> ImageClassifier:
     """The image model ``NAME`` / ``NAME:VERSION`` (None = the default) as ``actor`` may use it, loaded once
     per process. ``actor`` None is sign-in switched off (development); a clinician gets approved versions
     only (ModelNotApprovedError otherwise, see ``core.services.approval``)."""
@@ -86,7 +114,7 @@ def threshold_in_force(spec: str | None = None) -> tuple[float | None, str]:
     return site_validation.threshold_in_force(registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER))
 
 
-def _in_force(classifier: "ImageClassifier") -> tuple[float | None, str]:
+def _in_force(classifier: ImageClassifier) -> tuple[float | None, str]:
     """(threshold, source) in force for ``classifier``: read ONCE per film, before it is predicted, so that
     its label, the class its map explains and every view of it (row, PDF, SC, SR) come from one decision."""
     from core.models import site_validation
@@ -100,15 +128,23 @@ def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | 
         return bytes(source), name or "upload"
     path = Path(source)
     if path.is_dir():
-        raise LucidDxError(_("{file}: is a folder; name the image files in it (e.g. {path}/*.dcm).").format(file=name or source, path=path))
+        raise LucidDxError(
+            _("{file}: is a folder; name the image files in it (e.g. {path}/*.dcm).").format(
+                file=name or source, path=path
+            )
+        )
     if not path.is_file():
         raise LucidDxError(_("{file}: file not found; check the path.").format(file=name or source))
     return path, name or str(source)
 
 
 def diagnose(
-    source: bytes | str | Path, name: str | None, classifier: "ImageClassifier", frame: int | None = None,
-    explain: bool = True, on_wait: Callable[[int], None] | None = None,
+    source: bytes | str | Path,
+    name: str | None,
+    classifier: ImageClassifier,
+    frame: int | None = None,
+    explain: bool = True,
+    on_wait: Callable[[int], None] | None = None,
 ) -> FileResult:
     """Decode, prepare, predict and (``explain``) Grad-CAM one file, in ONE forward pass.
 
@@ -138,7 +174,8 @@ def diagnose(
             threshold, source = _in_force(classifier)
             if explain:
                 result.prediction, result.explanation = saliency.predict_and_explain(
-                    classifier, result.prepared, None, threshold, source)
+                    classifier, result.prepared, None, threshold, source
+                )
             else:
                 result.prediction = classifier.predict_prepared(result.prepared[np.newaxis], threshold, source)[0]
     except LucidDxError as exc:
@@ -146,7 +183,9 @@ def diagnose(
     return result
 
 
-def explain(result: FileResult, classifier: "ImageClassifier", method: str = "gradcam", target: str | None = None) -> "Explanation":
+def explain(
+    result: FileResult, classifier: ImageClassifier, method: str = "gradcam", target: str | None = None
+) -> Explanation:
     """The heatmap of ``method`` for class ``target`` (None = predicted) of a diagnosed file.
 
     The Grad-CAM of the predicted class is the one ``diagnose`` already computed: no second pass.
@@ -158,7 +197,11 @@ def explain(result: FileResult, classifier: "ImageClassifier", method: str = "gr
     from core.imaging import saliency
 
     if result.prepared is None or result.prediction is None:
-        raise LucidDxError(_("{name}: there is no prediction to explain ({reason}).").format(name=result.name, reason=result.error or _("not diagnosed")))
+        raise LucidDxError(
+            _("{name}: there is no prediction to explain ({reason}).").format(
+                name=result.name, reason=result.error or _("not diagnosed")
+            )
+        )
     chosen = target or result.prediction.decision
     done = result.explanation
     if done is not None and method == done.method and chosen == done.class_name:
@@ -166,14 +209,14 @@ def explain(result: FileResult, classifier: "ImageClassifier", method: str = "gr
     return saliency.explain(classifier, result.prepared, method, chosen)
 
 
-def overlay(pixels: np.ndarray, explanation: "Explanation", opacity: float) -> np.ndarray:
+def overlay(pixels: np.ndarray, explanation: Explanation, opacity: float) -> np.ndarray:
     """(H, W) greyscale in [0, 1] with the heatmap blended over it -> (H, W, 3) uint8."""
     from core.imaging import saliency
 
     return saliency.overlay(pixels, explanation.heatmap, opacity)
 
 
-def heatmap_png(explanation: "Explanation", shape: tuple[int, int] | None = None) -> bytes:
+def heatmap_png(explanation: Explanation, shape: tuple[int, int] | None = None) -> bytes:
     """The colour-mapped heatmap as PNG bytes at ``shape`` (H, W)."""
     from core.imaging import saliency
 
@@ -223,13 +266,27 @@ def display_image(image: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.nda
 
 
 HEADER_FIELDS = {
-    "Modality": N_("Modality"), "BodyPartExamined": N_("Body part examined"), "ViewPosition": N_("View position"),
-    "Rows": N_("Rows"), "Columns": N_("Columns"), "BitsAllocated": N_("Bits allocated"), "BitsStored": N_("Bits stored"),
-    "PixelRepresentation": N_("Pixel representation"), "SamplesPerPixel": N_("Samples per pixel"),
-    "PhotometricInterpretation": N_("Photometric interpretation"), "NumberOfFrames": N_("Number of frames"),
-    "RescaleSlope": N_("Rescale slope"), "RescaleIntercept": N_("Rescale intercept"), "WindowCenter": N_("Window centre"),
-    "WindowWidth": N_("Window width"), "PixelSpacing": N_("Pixel spacing (mm)"), "TransferSyntax": N_("Transfer syntax"),
-    "format": N_("Format"), "mode": N_("Colour mode"), "width": N_("Width"), "height": N_("Height"),
+    "Modality": N_("Modality"),
+    "BodyPartExamined": N_("Body part examined"),
+    "ViewPosition": N_("View position"),
+    "Rows": N_("Rows"),
+    "Columns": N_("Columns"),
+    "BitsAllocated": N_("Bits allocated"),
+    "BitsStored": N_("Bits stored"),
+    "PixelRepresentation": N_("Pixel representation"),
+    "SamplesPerPixel": N_("Samples per pixel"),
+    "PhotometricInterpretation": N_("Photometric interpretation"),
+    "NumberOfFrames": N_("Number of frames"),
+    "RescaleSlope": N_("Rescale slope"),
+    "RescaleIntercept": N_("Rescale intercept"),
+    "WindowCenter": N_("Window centre"),
+    "WindowWidth": N_("Window width"),
+    "PixelSpacing": N_("Pixel spacing (mm)"),
+    "TransferSyntax": N_("Transfer syntax"),
+    "format": N_("Format"),
+    "mode": N_("Colour mode"),
+    "width": N_("Width"),
+    "height": N_("Height"),
     "n_frames": N_("Pages"),
 }
 """The header summary's field names as a reader sees them (the DICOM keyword stays in any export)."""
@@ -238,8 +295,13 @@ HEADER_FIELDS = {
 def header_rows(image: LoadedImage) -> list[dict[str, str]]:
     """The safe header summary (no patient fields: core.images whitelists them) plus size, as rows."""
     rows = [{"field": _("Size (pixels)"), "value": f"{image.shape[1]} × {image.shape[0]}"}]
-    rows += [{"field": _(HEADER_FIELDS[key]) if key in HEADER_FIELDS else key, "value": _(value) if value.startswith("(not shown") else value}
-             for key, value in image.metadata.items()]
+    rows += [
+        {
+            "field": _(HEADER_FIELDS[key]) if key in HEADER_FIELDS else key,
+            "value": _(value) if value.startswith("(not shown") else value,
+        }
+        for key, value in image.metadata.items()
+    ]
     if image.n_frames > 1:
         shown = "" if image.frame_index is None else _(" (showing frame {frame})").format(frame=image.frame_index + 1)
         rows.append({"field": _("Frames"), "value": f"{image.n_frames}{shown}"})
@@ -267,7 +329,7 @@ class FilmView:
     window: tuple[float, float] | None = None
 
 
-def film_levels(result: FileResult) -> "windowing.Levels | None":
+def film_levels(result: FileResult) -> windowing.Levels | None:
     """The re-windowable values of a diagnosed monochrome DICOM frame, from the door's one decode; None for
     other files."""
     if result.image is None or result.image.levels is None or result.image.levels.stored.shape != result.image.shape:
@@ -275,20 +337,30 @@ def film_levels(result: FileResult) -> "windowing.Levels | None":
     return result.image.levels
 
 
-def window_presets(levels: "windowing.Levels") -> dict[str, str]:
+def window_presets(levels: windowing.Levels) -> dict[str, str]:
     """The views that fit this film (key -> name in the reader's language), in the order to offer them:
     the file's own windows, Hounsfield presets for CT or histogram views for a radiograph, the full range."""
     return {key: preset_name(key) for key in windowing.presets(levels)}
 
 
-def film_view(result: FileResult, explanation: "Explanation", opacity: float, levels: "windowing.Levels | None" = None,
-              window: tuple[float, float] | None = None, full_resolution: bool = False) -> FilmView:
+def film_view(
+    result: FileResult,
+    explanation: Explanation,
+    opacity: float,
+    levels: windowing.Levels | None = None,
+    window: tuple[float, float] | None = None,
+    full_resolution: bool = False,
+) -> FilmView:
     """The film (re-windowed at ``window`` = (centre, width) when ``levels`` are given) and its overlay.
 
     Display size: at most DISPLAY_MAX_SIDE pixels a side, or FULL_MAX_SIDE with ``full_resolution``.
     """
     if result.image is None:
-        raise LucidDxError(_("{name}: there is no film to show ({reason}).").format(name=result.name, reason=result.error or _("not diagnosed")))
+        raise LucidDxError(
+            _("{name}: there is no film to show ({reason}).").format(
+                name=result.name, reason=result.error or _("not diagnosed")
+            )
+        )
     pixels = result.image.pixels
     if levels is not None and window is not None:
         pixels = windowing.window(levels.values, window[0], window[1], levels.invert)

@@ -13,14 +13,24 @@ from core.errors import LucidDxError
 from core.jobs import runner
 from core.jobs.channel import JobChannel
 from core.jobs.runner import ACTIVE_STATES, JobProgress, JobRequest
-from core.services.audit import Actor, authorize, record, started_by, Who
+from core.services.audit import Who, authorize, record, started_by
 
-__all__ = ["ACTIVE_STATES", "JobChannel", "JobProgress", "JobRequest", "cancel", "follow", "is_active",
-           "list_jobs", "log_tail", "start", "wait"]
+__all__ = [
+    "ACTIVE_STATES",
+    "JobChannel",
+    "JobProgress",
+    "JobRequest",
+    "cancel",
+    "follow",
+    "is_active",
+    "list_jobs",
+    "log_tail",
+    "start",
+    "wait",
+]
 
 
-def start(actor: Who | None, request: Any, inputs: Mapping[str, bytes] | None = None,
-          action: str = "train") -> str:
+def start(actor: Who | None, request: Any, inputs: Mapping[str, bytes] | None = None, action: str = "train") -> str:
     """Start ``request`` (a JobRequest or a risk job request) for ``actor``; return its job id.
 
     Authorized and audited here (``action``: "train" or "train-risk"): a refused request is recorded as

@@ -36,12 +36,23 @@ def film_page(result: imaging.FileResult, classifier: Any, method: str, target: 
     explanation = imaging.explain(result, classifier, method, target)
     film = imaging.display_image(result.image.pixels)
     overlay = imaging.overlay(film.astype("float32") / 255.0, explanation, OVERLAY_OPACITY)
-    return FilmPage(name=result.name, film=film, overlay=overlay, prediction=result.prediction.as_dict(),
-                    method=explanation.method, target=explanation.class_name)
+    return FilmPage(
+        name=result.name,
+        film=film,
+        overlay=overlay,
+        prediction=result.prediction.as_dict(),
+        method=explanation.method,
+        target=explanation.class_name,
+    )
 
 
-def case_report(sources: list[tuple[bytes | Path, str]], model: str | None = None, method: str = "gradcam",
-                lang: str | None = None, target: str | None = None) -> CaseReport:
+def case_report(
+    sources: list[tuple[bytes | Path, str]],
+    model: str | None = None,
+    method: str = "gradcam",
+    lang: str | None = None,
+    target: str | None = None,
+) -> CaseReport:
     """Diagnose each ``(bytes or path, name)``, explain class ``target`` (None = the model's call) with
     ``method``, render the PDF: the report shows the overlay the clinician chose on screen.
 
@@ -51,8 +62,9 @@ def case_report(sources: list[tuple[bytes | Path, str]], model: str | None = Non
         InvalidExplanationError: an unknown method.
     """
     if lang is not None and lang not in LANGS:
-        raise ReportError(_("Unknown report language {lang!r}: choose one of {choices}.").format(
-            lang=lang, choices=", ".join(LANGS)))
+        raise ReportError(
+            _("Unknown report language {lang!r}: choose one of {choices}.").format(lang=lang, choices=", ".join(LANGS))
+        )
     classifier = imaging.load_model(model)
     summary = catalog.card_summary(catalog.model_card(classifier.ref.spec))
     pages, failed = [], []

@@ -32,6 +32,5 @@ def patient_json(predictor: RiskPredictor, values: Mapping[str, object]) -> dict
     """
     outcome = tabular.score_patient(predictor, values)
     if outcome.result is None:
-        raise InvalidPatientDataError(" ".join(issue.message for issue in outcome.issues
-                                               if issue.severity == "error"))
+        raise InvalidPatientDataError(" ".join(issue.message for issue in outcome.issues if issue.severity == "error"))
     return batch.row_result(1, outcome.result)

@@ -16,13 +16,21 @@ from core.errors import InvalidPatientDataError, LucidDxError
 from core.i18n import _
 from core.jobs import risk as risk_jobs
 from core.services import jobs
-from core.services.audit import Actor, authorize, record, Who
+from core.services.audit import Who, authorize, record
 from core.tabular import batch
 from core.tabular.overrides import LEFT_OUT, from_review
 from core.tabular.report import TableReport, review_rows, table_report
 
-__all__ = ["MAX_CSV_BYTES", "TableReport", "check_upload_size", "data_report", "list_jobs", "read_table",
-           "review_rows", "start_job"]
+__all__ = [
+    "MAX_CSV_BYTES",
+    "TableReport",
+    "check_upload_size",
+    "data_report",
+    "list_jobs",
+    "read_table",
+    "review_rows",
+    "start_job",
+]
 
 MAX_CSV_BYTES = batch.MAX_CSV_BYTES
 
@@ -30,8 +38,11 @@ MAX_CSV_BYTES = batch.MAX_CSV_BYTES
 def check_upload_size(size: int) -> None:
     """Refuse an upload over the CSV cap before its bytes are read. Raises InvalidPatientDataError."""
     if size > MAX_CSV_BYTES:
-        raise InvalidPatientDataError(_("The table is {size:.0f} MB; LucidDx reads CSV files up to {limit} MB. Split it "
-                                        "into smaller files.").format(size=size / 1024**2, limit=MAX_CSV_BYTES // 1024**2))
+        raise InvalidPatientDataError(
+            _(
+                "The table is {size:.0f} MB; LucidDx reads CSV files up to {limit} MB. Split it into smaller files."
+            ).format(size=size / 1024**2, limit=MAX_CSV_BYTES // 1024**2)
+        )
 
 
 def read_table(data: bytes) -> list[list[str]]:
@@ -53,8 +64,9 @@ def outcome_values(table: Sequence[Sequence[str]], column: str) -> list[str]:
     return sorted((v for v in values if v is not None), key=level_key)
 
 
-def data_report(table: Sequence[Sequence[str]], target: str, positive: Sequence[str],
-                negative: Sequence[str] | None = None) -> TableReport:
+def data_report(
+    table: Sequence[Sequence[str]], target: str, positive: Sequence[str], negative: Sequence[str] | None = None
+) -> TableReport:
     """The data report for this outcome (see ``core.tabular.report``). Raises InvalidDatasetError for a bad outcome."""
     return table_report(table, target, list(positive), list(negative) if negative else None)
 
@@ -70,8 +82,16 @@ def _training_csv(table: Sequence[Sequence[str]], keep: Sequence[str]) -> bytes:
     return out.getvalue().encode()
 
 
-def start_job(table: Sequence[Sequence[str]], report: TableReport, positive: Sequence[str], rows: Sequence[Mapping[str, Any]],
-              name: str, folds: int = 10, negative: Sequence[str] | None = None, actor: Who | None = None) -> str:
+def start_job(
+    table: Sequence[Sequence[str]],
+    report: TableReport,
+    positive: Sequence[str],
+    rows: Sequence[Mapping[str, Any]],
+    name: str,
+    folds: int = 10,
+    negative: Sequence[str] | None = None,
+    actor: Who | None = None,
+) -> str:
     """Start training from the confirmed review ``rows``; returns the job id. The new version is not activated.
 
     Raises a LucidDxError for a bad name, folds, or an unreadable confirmation (a limit that is not a number).
@@ -79,16 +99,28 @@ def start_job(table: Sequence[Sequence[str]], report: TableReport, positive: Seq
     authorize(actor, "train-risk")
     try:
         used = [r for r in rows if r.get("use")]
-        removed = [*report.dropped, *({"column": str(r["column"]), "reason": LEFT_OUT} for r in rows if not r.get("use"))]
+        removed = [
+            *report.dropped,
+            *({"column": str(r["column"]), "reason": LEFT_OUT} for r in rows if not r.get("use")),
+        ]
         overrides = from_review(used, removed)
-        request = risk_jobs.RiskJobRequest(name=name.strip(), target=report.target, positive=",".join(positive),
-                                           negative=",".join(negative) if negative else None, folds=int(folds))
+        request = risk_jobs.RiskJobRequest(
+            name=name.strip(),
+            target=report.target,
+            positive=",".join(positive),
+            negative=",".join(negative) if negative else None,
+            folds=int(folds),
+        )
         data = _training_csv(table, [report.target, *(str(r["column"]) for r in used)])
     except LucidDxError:
         record(actor, "train-risk", outcome="bad-input")
         raise
-    return jobs.start(actor, request, action="train-risk",
-                      inputs={risk_jobs.TABLE_FILE: data, risk_jobs.OVERRIDES_FILE: json.dumps(overrides.to_json()).encode()})
+    return jobs.start(
+        actor,
+        request,
+        action="train-risk",
+        inputs={risk_jobs.TABLE_FILE: data, risk_jobs.OVERRIDES_FILE: json.dumps(overrides.to_json()).encode()},
+    )
 
 
 def list_jobs() -> list[dict[str, Any]]:

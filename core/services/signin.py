@@ -17,9 +17,32 @@ from core.access.sessions import COOKIE_NAME, EndReason, Session
 from core.errors import AccountLockedError, AuthenticationError
 from core.services.audit import Who
 
-__all__ = ["COOKIE_NAME", "Account", "EndReason", "Session", "alive", "allowed", "end_cookie_session", "end_session", "exchange", "find",
-           "has_admin", "max_age", "name_pattern_ok", "open_after_sso", "record_denied", "record_sso_refusal", "remember_language", "require",
-           "resume", "session_expired", "sign_in", "sso_account", "sso_configured", "sso_provider"]
+__all__ = [
+    "COOKIE_NAME",
+    "Account",
+    "EndReason",
+    "Session",
+    "alive",
+    "allowed",
+    "end_cookie_session",
+    "end_session",
+    "exchange",
+    "find",
+    "has_admin",
+    "max_age",
+    "name_pattern_ok",
+    "open_after_sso",
+    "record_denied",
+    "record_sso_refusal",
+    "remember_language",
+    "require",
+    "resume",
+    "session_expired",
+    "sign_in",
+    "sso_account",
+    "sso_configured",
+    "sso_provider",
+]
 
 
 def has_admin() -> bool:

@@ -14,23 +14,39 @@ from pathlib import Path
 from typing import Any
 
 from core import config
+from core.access.roles import HasRole
 from core.errors import InvalidOptionError, TrainingCancelledError
 from core.i18n import N_, _, translated
-from core.tabular import batch, training
-from core.tabular.overrides import Overrides, parse_overrides
-from core.tabular.training import RunOptions
-from core.access.roles import HasRole
 from core.models import kinds, registry
 from core.services import approval
+from core.tabular import batch, training
+from core.tabular.overrides import Overrides, parse_overrides
 from core.tabular.predictor import RiskPredictor, RiskResult, load_risk_model
 from core.tabular.schema import FeatureSpec, FieldIssue, Schema
+from core.tabular.training import RunOptions
 
 MAX_CSV_MB = batch.MAX_CSV_BYTES // 1024**2
 """The largest patients CSV read, in MB: the upload box states it."""
 
-__all__ = ["MAX_CSV_MB", "FeatureSpec", "FieldIssue", "PatientOutcome", "RiskPredictor", "RiskResult", "Schema", "export_csv",
-           "load", "model_choices", "model_labels", "usable_model", "score_csv", "score_patient", "score_rows_of",
-           "top_contributions", "train"]
+__all__ = [
+    "MAX_CSV_MB",
+    "FeatureSpec",
+    "FieldIssue",
+    "PatientOutcome",
+    "RiskPredictor",
+    "RiskResult",
+    "Schema",
+    "export_csv",
+    "load",
+    "model_choices",
+    "model_labels",
+    "usable_model",
+    "score_csv",
+    "score_patient",
+    "score_rows_of",
+    "top_contributions",
+    "train",
+]
 
 
 @dataclass
@@ -110,8 +126,9 @@ def score_csv(source: Path | bytes | str, model_spec: str | None = None, name: s
 
 def batch_table(results: Sequence[Mapping[str, Any]], predictor: RiskPredictor | None = None) -> list[dict[str, Any]]:
     """The batch as flat rows, each naming the model version and threshold (``predictor``'s for unscored rows)."""
-    return batch.batch_table(results, model=predictor.spec if predictor else None,
-                             threshold=predictor.threshold if predictor else None)
+    return batch.batch_table(
+        results, model=predictor.spec if predictor else None, threshold=predictor.threshold if predictor else None
+    )
 
 
 def export_csv(results: Sequence[Mapping[str, Any]], predictor: RiskPredictor) -> str:
@@ -123,12 +140,29 @@ def top_contributions(contributions: Mapping[str, float], top: int = 3) -> list[
     return sorted(contributions.items(), key=lambda kv: -abs(kv[1]))[:top]
 
 
-def train(csv_path: Path, name: str, target: str | None = None, positive: str | None = None, command: str = "",
-          activate: bool = False, progress: Callable[[str], None] | None = None, run: RunOptions | None = None,
-          **options: Any) -> dict[str, Any]:
+def train(
+    csv_path: Path,
+    name: str,
+    target: str | None = None,
+    positive: str | None = None,
+    command: str = "",
+    activate: bool = False,
+    progress: Callable[[str], None] | None = None,
+    run: RunOptions | None = None,
+    **options: Any,
+) -> dict[str, Any]:
     """Train and register a risk model version from a labelled table (see ``core.tabular.training``)."""
-    return training.train_risk_model(Path(csv_path), name, target=target, positive=positive, command=command,
-                                     activate=activate, progress=progress, options=run, **options)
+    return training.train_risk_model(
+        Path(csv_path),
+        name,
+        target=target,
+        positive=positive,
+        command=command,
+        activate=activate,
+        progress=progress,
+        options=run,
+        **options,
+    )
 
 
 def run_options(overrides_file: str | None, data_label: str | None, channel: Any = None) -> RunOptions:
@@ -142,8 +176,9 @@ def run_options(overrides_file: str | None, data_label: str | None, channel: Any
         try:
             overrides = parse_overrides(json.loads(Path(overrides_file).read_text()))
         except (OSError, ValueError) as exc:
-            raise InvalidOptionError(_("{file}: not a readable overrides JSON file ({reason}).").format(
-                file=overrides_file, reason=exc)) from exc
+            raise InvalidOptionError(
+                _("{file}: not a readable overrides JSON file ({reason}).").format(file=overrides_file, reason=exc)
+            ) from exc
 
     def events(event: dict[str, Any]) -> None:
         channel.write(event)
@@ -166,11 +201,15 @@ def outcome_name(predictor: RiskPredictor) -> str:
     return translated(name) or name
 
 
-FAMILY_NAMES = {"logistic": N_("logistic regression"), "spline_logistic": N_("spline logistic regression (GAM-like)"),
-                "gradient_boosting": N_("gradient boosting")}
+FAMILY_NAMES = {
+    "logistic": N_("logistic regression"),
+    "spline_logistic": N_("spline logistic regression (GAM-like)"),
+    "gradient_boosting": N_("gradient boosting"),
+}
 EXPLAINER_NAMES = {
-    "shap.LinearExplainer (interventional, full training background)":
-        N_("SHAP linear explainer (interventional, the whole training set as background)"),
+    "shap.LinearExplainer (interventional, full training background)": N_(
+        "SHAP linear explainer (interventional, the whole training set as background)"
+    ),
     "shap.TreeExplainer (tree_path_dependent)": N_("SHAP tree explainer (tree-path dependent)"),
 }
 

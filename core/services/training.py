@@ -9,10 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from core.errors import InvalidDatasetError
 from core.i18n import _
 from core.imaging import intake
 from core.jobs import runner
-from core.errors import InvalidDatasetError
 from core.models import registry
 
 
@@ -25,7 +25,8 @@ def release_dataset(folder: str | Path) -> bool:
     if not intake.is_managed_dataset(folder):
         return False
     in_use = any(
-        job["state"] in runner.ACTIVE_STATES and Path(job.get("request", {}).get("data", "")).resolve() == folder.resolve()
+        job["state"] in runner.ACTIVE_STATES
+        and Path(job.get("request", {}).get("data", "")).resolve() == folder.resolve()
         for job in runner.list_jobs()
     )
     if in_use:
@@ -73,12 +74,20 @@ def server_dataset(path: str | Path) -> Path:
     """
     roots = data_roots()
     if not roots:
-        raise InvalidDatasetError(_("Reading datasets from server folders is switched off: an administrator can allow folders by "
-                "setting LUCIDDX_DATA_ROOTS (e.g. /data/radiology). Upload a zip instead."))
+        raise InvalidDatasetError(
+            _(
+                "Reading datasets from server folders is switched off: an administrator can allow folders by "
+                "setting LUCIDDX_DATA_ROOTS (e.g. /data/radiology). Upload a zip instead."
+            )
+        )
     resolved = intake.typed_path(path).resolve()
     if not any(resolved == root or resolved.is_relative_to(root) for root in roots):
         allowed = ", ".join(str(r) for r in roots)
-        raise InvalidDatasetError(_("{path}: outside the folders this server may read datasets from ({allowed}).").format(path=path, allowed=allowed))
+        raise InvalidDatasetError(
+            _("{path}: outside the folders this server may read datasets from ({allowed}).").format(
+                path=path, allowed=allowed
+            )
+        )
     return resolved
 
 
@@ -101,9 +110,16 @@ def open_server_folder(path: str) -> Path:
     return folder
 
 
-def train_image(source: Path, name: str, config: Any, progress: Callable[[dict[str, Any]], None] | None = None,
-                cancel: Callable[[], bool] | None = None, command: str | None = None,
-                redact_files: bool = False, schedule: str = "auto") -> dict[str, Any]:
+def train_image(
+    source: Path,
+    name: str,
+    config: Any,
+    progress: Callable[[dict[str, Any]], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    command: str | None = None,
+    redact_files: bool = False,
+    schedule: str = "auto",
+) -> dict[str, Any]:
     """Train and register a new version of ``name`` on a labeled folder or zip (``python -m core train``).
 
     ``config``: a :class:`core.imaging.training.TrainConfig` used as given, or a dict of the TrainConfig
@@ -120,8 +136,9 @@ def train_image(source: Path, name: str, config: Any, progress: Callable[[dict[s
             config, recipe = automatic_config(folder, config or {}, schedule)
             if progress:
                 progress({"event": "recipe", "recipe": recipe})
-        result = train_image_model(folder, name, config, progress=progress, cancel=cancel, command=command,
-                                   recipe=recipe)
+        result = train_image_model(
+            folder, name, config, progress=progress, cancel=cancel, command=command, recipe=recipe
+        )
     payload = result.as_dict()
     if redact_files:
         payload["dataset"]["skipped"] = datasets.redacted(payload["dataset"]["skipped"])
@@ -135,8 +152,13 @@ def recipe_choices() -> dict[str, Any]:
     from core.imaging.training import TrainConfig
     from core.models.thresholds import THRESHOLD_RULES
 
-    return {"defaults": TrainConfig(), "config": TrainConfig, "augmentations": AUGMENTATIONS,
-            "threshold_rules": list(THRESHOLD_RULES), "schedules": list(SCHEDULES)}
+    return {
+        "defaults": TrainConfig(),
+        "config": TrainConfig,
+        "augmentations": AUGMENTATIONS,
+        "threshold_rules": list(THRESHOLD_RULES),
+        "schedules": list(SCHEDULES),
+    }
 
 
 def data_facts(folder: Path, seed: int = 1234) -> Any:
@@ -146,8 +168,9 @@ def data_facts(folder: Path, seed: int = 1234) -> Any:
     return recipes.describe(Path(folder), seed=seed)
 
 
-def plan_recipe(folder: Path, explicit: dict[str, Any] | None = None, schedule: str = "auto",
-                facts: Any = None) -> dict[str, Any]:
+def plan_recipe(
+    folder: Path, explicit: dict[str, Any] | None = None, schedule: str = "auto", facts: Any = None
+) -> dict[str, Any]:
     """The recipe LucidDx would train ``folder`` with, and why (``recipes.Recipe.as_dict``), without training.
 
     ``facts``: ``data_facts(folder)`` already read (a page keeps them while the researcher edits settings).
@@ -168,7 +191,7 @@ def automatic_config(folder: Path, explicit: dict[str, Any], schedule: str = "au
 
 
 def recipe_explanation(recipe: dict[str, Any]) -> str:
-    """"<what LucidDx trains with>, because <the rules that fired>." in the reader's language."""
+    """ "<what LucidDx trains with>, because <the rules that fired>." in the reader's language."""
     from core.models.recipe_text import explanation
 
     return explanation(recipe)

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 
+from core.errors import LucidDxError
 from core.imaging import intake
 from core.imaging.classifier import load_classifier
-from core.errors import LucidDxError
 from core.imaging.evaluation import collect_labeled_predictions, evaluate_folder
 from core.models import registry, site_validation
-from core.services.audit import Actor, authorize, record, Who
+from core.services.audit import Who, authorize, record
 
 
 @dataclass
@@ -31,8 +31,9 @@ class SiteEvaluation:
     skipped: list[dict[str, str]]
 
 
-def evaluate_site_films(actor: Who | None, data: Path, spec: str | None = None,
-                        target_sensitivity: float = 0.95) -> SiteEvaluation:
+def evaluate_site_films(
+    actor: Who | None, data: Path, spec: str | None = None, target_sensitivity: float = 0.95
+) -> SiteEvaluation:
     """Measure an image model on a site's labeled films (one subfolder per class; a folder or a zip).
 
     Raises:
@@ -61,8 +62,14 @@ def record_site_validation(actor: Who | None, evaluation: SiteEvaluation, source
     return validation_id
 
 
-def validate_image_model(data: Path, spec: str | None = None, target_sensitivity: float = 0.95,
-                         record: bool = False, source: str = "", actor: Who | None = None) -> dict[str, Any]:
+def validate_image_model(
+    data: Path,
+    spec: str | None = None,
+    target_sensitivity: float = 0.95,
+    record: bool = False,
+    source: str = "",
+    actor: Who | None = None,
+) -> dict[str, Any]:
     """Evaluate an image model on a site's labeled films (CLI.md ``validate``); record it if asked.
 
     Returns the ``evaluate`` fields plus prevalence, intervals, candidate thresholds, ROC, calibration,

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.imaging import dicom_index as index
 from core.i18n import _
+from core.imaging import dicom_index as index
 
 STATUSES = index.STATUSES
-CONTRACT_FIELDS = ("sop_instance_uid", "received", "modality", "status", "label", "probabilities",
-                   "out_of_distribution", "results")
+CONTRACT_FIELDS = (
+    "sop_instance_uid",
+    "received",
+    "modality",
+    "status",
+    "label",
+    "probabilities",
+    "out_of_distribution",
+    "results",
+)
 
 
 def entries(home: Path | None = None, status: str | None = None) -> list[dict]:
@@ -30,19 +38,28 @@ def _no_label_when_unlike(row: dict) -> dict:
 
 def status_text(status: str) -> str:
     """A status word in the reader's language."""
-    words = {"queued": _("queued"), "scoring": _("scoring"), "done": _("done"), "failed": _("failed"),
-             "refused": _("refused")}
+    words = {
+        "queued": _("queued"),
+        "scoring": _("scoring"),
+        "done": _("done"),
+        "failed": _("failed"),
+        "refused": _("refused"),
+    }
     return words.get(status, status)
 
 
 def describe(row: dict) -> str:
     """One line for a person: time, UID, modality, status, and the call or the reason."""
     head = _("{received}  {uid}  {modality}  {status}").format(
-        received=row["received"], uid=row["sop_instance_uid"], modality=row["modality"] or "-",
-        status=status_text(row["status"]))
+        received=row["received"],
+        uid=row["sop_instance_uid"],
+        modality=row["modality"] or "-",
+        status=status_text(row["status"]),
+    )
     if row["label"] is not None and row["probabilities"]:
         head += "  " + _("{label} (probability {probability:.3f})").format(
-            label=row["label"], probability=row["probabilities"].get(row["label"], 0.0))
+            label=row["label"], probability=row["probabilities"].get(row["label"], 0.0)
+        )
     if row["out_of_distribution"]:
         head += "  " + _("Not assessable: unlike the training images")
     if row["reason"] and row["status"] in ("failed", "refused"):

@@ -13,9 +13,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from core.i18n import _
 from core.errors import InvalidPatientDataError
 from core.exports import csv_text
+from core.i18n import _
 from core.tabular.predictor import RiskPredictor, RiskResult
 from core.tabular.schema import Schema
 
@@ -41,19 +41,31 @@ def _open_bytes(source: Path | bytes | str, label: str) -> BinaryIO:
             raise InvalidPatientDataError(_("{label}: is a folder, not a CSV file.").format(label=label))
         size = source.stat().st_size
         if size > MAX_CSV_BYTES:
-            raise InvalidPatientDataError(_("{label}: is {size_mb:.0f} MB; LucidDx reads CSV files up to {limit_mb} MB. Split it into smaller "
-                    "files.").format(label=label, size_mb=size / 1024**2, limit_mb=MAX_CSV_BYTES // 1024**2))
+            raise InvalidPatientDataError(
+                _(
+                    "{label}: is {size_mb:.0f} MB; LucidDx reads CSV files up to {limit_mb} MB. Split it into smaller "
+                    "files."
+                ).format(label=label, size_mb=size / 1024**2, limit_mb=MAX_CSV_BYTES // 1024**2)
+            )
         return source.open("rb")
     data = source.encode() if isinstance(source, str) else source
     if len(data) > MAX_CSV_BYTES:
-        raise InvalidPatientDataError(_("{label}: is {size_mb:.0f} MB; LucidDx reads CSV files up to {limit_mb} MB. Split it into smaller "
-                "files.").format(label=label, size_mb=len(data) / 1024**2, limit_mb=MAX_CSV_BYTES // 1024**2))
+        raise InvalidPatientDataError(
+            _(
+                "{label}: is {size_mb:.0f} MB; LucidDx reads CSV files up to {limit_mb} MB. Split it into smaller "
+                "files."
+            ).format(label=label, size_mb=len(data) / 1024**2, limit_mb=MAX_CSV_BYTES // 1024**2)
+        )
     return io.BytesIO(data)
 
 
 def _too_many_rows(label: str) -> InvalidPatientDataError:
-    return InvalidPatientDataError(_("{label}: has more than {max_rows:,} rows; LucidDx scores up to {max_rows:,} patients per file "
-                                     "and stopped reading there. Split it into smaller files.").format(label=label, max_rows=MAX_ROWS))
+    return InvalidPatientDataError(
+        _(
+            "{label}: has more than {max_rows:,} rows; LucidDx scores up to {max_rows:,} patients per file "
+            "and stopped reading there. Split it into smaller files."
+        ).format(label=label, max_rows=MAX_ROWS)
+    )
 
 
 def _stream_rows(handle: BinaryIO, label: str) -> list[list[str]]:
@@ -64,7 +76,9 @@ def _stream_rows(handle: BinaryIO, label: str) -> list[list[str]]:
     """
     head = handle.read(4096)
     if b"\x00" in head:
-        raise InvalidPatientDataError(_("{label}: is a binary file, not a CSV. Export it as 'CSV UTF-8'.").format(label=label))
+        raise InvalidPatientDataError(
+            _("{label}: is a binary file, not a CSV. Export it as 'CSV UTF-8'.").format(label=label)
+        )
     handle.seek(0)
     text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
     header = ""
@@ -94,8 +108,12 @@ def read_table(source: Path | bytes | str, name: str = "") -> list[list[str]]:
     except FileNotFoundError as exc:
         raise InvalidPatientDataError(_("{label}: file not found.").format(label=label)) from exc
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidPatientDataError(_("{label}: cannot be read as a UTF-8 CSV file ({error_type}). Export it from the spreadsheet as "
-                "'CSV UTF-8'.").format(label=label, error_type=exc.__class__.__name__)) from exc
+        raise InvalidPatientDataError(
+            _(
+                "{label}: cannot be read as a UTF-8 CSV file ({error_type}). Export it from the spreadsheet as "
+                "'CSV UTF-8'."
+            ).format(label=label, error_type=exc.__class__.__name__)
+        ) from exc
     except csv.Error as exc:
         raise InvalidPatientDataError(_("{label}: is not a valid CSV ({exc}).").format(label=label, exc=exc)) from exc
     while table and not any(cell.strip() for cell in table[0]):
@@ -103,11 +121,15 @@ def read_table(source: Path | bytes | str, name: str = "") -> list[list[str]]:
     while len(table) > 1 and not any(cell.strip() for cell in table[-1]):
         table.pop()  # spreadsheets often end files with blank lines; they are not patients
     if not table:
-        raise InvalidPatientDataError(_("{label}: is empty; it needs a header row naming the columns.").format(label=label))
+        raise InvalidPatientDataError(
+            _("{label}: is empty; it needs a header row naming the columns.").format(label=label)
+        )
     return table
 
 
-def read_patient_csv(source: Path | bytes | str, schema: Schema, name: str = "") -> tuple[list[str], list[dict[str, str]]]:
+def read_patient_csv(
+    source: Path | bytes | str, schema: Schema, name: str = ""
+) -> tuple[list[str], list[dict[str, str]]]:
     """Read a CSV into canonical column names and rows of raw strings.
 
     Column names match the schema's features case-insensitively; extra columns are kept (ignored by scoring).
@@ -120,11 +142,16 @@ def read_patient_csv(source: Path | bytes | str, schema: Schema, name: str = "")
     missing = [n for n in schema.names if n not in header]
     if missing:
         raise InvalidPatientDataError(
-            _("{label}: missing column(s) {missing}. The header must name {columns} (extra columns are ignored).").format(label=label, missing=', '.join(missing), columns=', '.join(schema.names)))
+            _(
+                "{label}: missing column(s) {missing}. The header must name {columns} (extra columns are ignored)."
+            ).format(label=label, missing=", ".join(missing), columns=", ".join(schema.names))
+        )
     rows = []
     for raw in table[1:]:
         padded = raw + [""] * (len(header) - len(raw))
-        rows.append({h: padded[k] for k, h in enumerate(header)} | ({EXTRA_MARK: "1"} if len(raw) > len(header) else {}))
+        rows.append(
+            {h: padded[k] for k, h in enumerate(header)} | ({EXTRA_MARK: "1"} if len(raw) > len(header) else {})
+        )
     return header, rows
 
 
@@ -158,36 +185,69 @@ def score_rows(rows: Sequence[Mapping[str, str]], predictor: RiskPredictor) -> l
 
 def row_result(row: int, result: RiskResult) -> dict[str, Any]:
     """One scored patient as the CLI.md ``risk`` object (``row`` 1-based), with our extra fields."""
-    return {"row": row, "ok": True, "error": None, "model": result.model, "risk": result.risk,
-            "explanation": result.explanation(), "risk_interval": list(result.risk_interval),
-            "threshold": result.threshold, "above_threshold": result.above_threshold, "warnings": result.warnings}
+    return {
+        "row": row,
+        "ok": True,
+        "error": None,
+        "model": result.model,
+        "risk": result.risk,
+        "explanation": result.explanation(),
+        "risk_interval": list(result.risk_interval),
+        "threshold": result.threshold,
+        "above_threshold": result.above_threshold,
+        "warnings": result.warnings,
+    }
 
 
-def batch_table(results: Sequence[Mapping[str, Any]], top: int = 3, model: str | None = None,
-                threshold: float | None = None) -> list[dict[str, Any]]:
+def batch_table(
+    results: Sequence[Mapping[str, Any]], top: int = 3, model: str | None = None, threshold: float | None = None
+) -> list[dict[str, Any]]:
     """Flat rows for a table/CSV: row, ok, model, threshold, risk, above threshold, top contributions, error,
     shap_<feature>. Every row names the model version and threshold that scored it (``model`` and
     ``threshold`` fill them for rows that could not be scored)."""
     table = []
     for r in results:
-        entry: dict[str, Any] = {"row": r["row"], "ok": r["ok"], "model": r.get("model") or model,
-                                 "threshold": r.get("threshold", threshold), "risk": None, "above_threshold": None,
-                                 "top_contributions": "", "error": r.get("error") or ""}
+        entry: dict[str, Any] = {
+            "row": r["row"],
+            "ok": r["ok"],
+            "model": r.get("model") or model,
+            "threshold": r.get("threshold", threshold),
+            "risk": None,
+            "above_threshold": None,
+            "top_contributions": "",
+            "error": r.get("error") or "",
+        }
         if r["ok"]:
             ranked = sorted(r["explanation"]["contributions"].items(), key=lambda kv: -abs(kv[1]))[:top]
-            entry.update(risk=round(r["risk"], 4), above_threshold=r["above_threshold"],
-                         top_contributions="; ".join(f"{k} {v:+.2f}" for k, v in ranked))
+            entry.update(
+                risk=round(r["risk"], 4),
+                above_threshold=r["above_threshold"],
+                top_contributions="; ".join(f"{k} {v:+.2f}" for k, v in ranked),
+            )
             for k, v in r["explanation"]["contributions"].items():
                 entry[f"shap_{k}"] = round(v, 6)
         table.append(entry)
     return table
 
 
-def batch_csv(results: Sequence[Mapping[str, Any]], feature_names: Sequence[str], model: str | None = None,
-              threshold: float | None = None) -> str:
+def batch_csv(
+    results: Sequence[Mapping[str, Any]],
+    feature_names: Sequence[str],
+    model: str | None = None,
+    threshold: float | None = None,
+) -> str:
     """The batch table as CSV text (log-odds SHAP columns for every feature), formula-injection safe; every row
     carries the model version and the threshold (``model``/``threshold`` for rows that could not be scored)."""
     rows = batch_table(results, model=model, threshold=threshold)
-    columns = ["row", "ok", "model", "threshold", "risk", "above_threshold", "top_contributions", "error",
-               *[f"shap_{n}" for n in feature_names]]
+    columns = [
+        "row",
+        "ok",
+        "model",
+        "threshold",
+        "risk",
+        "above_threshold",
+        "top_contributions",
+        "error",
+        *[f"shap_{n}" for n in feature_names],
+    ]
     return csv_text(columns, rows)

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from core.i18n import _
 from core.errors import InvalidDatasetError
+from core.i18n import _
 from core.tabular.schema import FeatureSpec, level_text, parse_number
 
 MAX_LEVELS = 20
@@ -66,9 +66,11 @@ def classify(name: str, cells: Sequence[str]) -> Column:
     return Column(name, "binary" if len(distinct) <= 2 else "categorical", levels)
 
 
-DROP_REASONS = {"identifier": "identifier (unique per row or named like an ID): carries no clinical signal",
-                "date": "date: dates are not used as predictors",
-                "text": f"free text (more than {MAX_LEVELS} distinct values)"}
+DROP_REASONS = {
+    "identifier": "identifier (unique per row or named like an ID): carries no clinical signal",
+    "date": "date: dates are not used as predictors",
+    "text": f"free text (more than {MAX_LEVELS} distinct values)",
+}
 
 
 def numeric_spec(name: str, values: Sequence[float | None], described: Mapping[str, Any] | None) -> FeatureSpec:
@@ -81,9 +83,17 @@ def numeric_spec(name: str, values: Sequence[float | None], described: Mapping[s
     hard_lo = max(0.0, lo - span) if lo >= 0 else lo - span
     integer = bool(np.all(seen == np.round(seen)))
     optional = any(v is None for v in values)
-    return FeatureSpec(name, name, "", (lo, hi), (hard_lo, hi + span), optional,
-                       f"Seen in training: {lo:g} to {hi:g}." + (" May be left blank." if optional else ""),
-                       integer=integer, step=1.0 if integer else _step(seen))
+    return FeatureSpec(
+        name,
+        name,
+        "",
+        (lo, hi),
+        (hard_lo, hi + span),
+        optional,
+        f"Seen in training: {lo:g} to {hi:g}." + (" May be left blank." if optional else ""),
+        integer=integer,
+        step=1.0 if integer else _step(seen),
+    )
 
 
 def _step(seen: np.ndarray) -> float:
@@ -95,7 +105,9 @@ def categorical_spec(name: str, values: Sequence[str | None], described: Mapping
     levels = tuple(sorted({v for v in values if v is not None}, key=level_key))
     optional = any(v is None for v in values)
     base = {"label": name, "help": "One of: " + ", ".join(levels) + "."}
-    return FeatureSpec.from_meta({**base, **(described or {}), "name": name, "levels": list(levels), "optional": optional})
+    return FeatureSpec.from_meta(
+        {**base, **(described or {}), "name": name, "levels": list(levels), "optional": optional}
+    )
 
 
 def level_key(level: str) -> tuple[int, float, str]:
@@ -122,7 +134,11 @@ def _match(wanted: list[str], distinct: Sequence[str], target: str, option: str)
     for value in wanted:
         matches = [d for d in distinct if d.lower() == value.lower()]
         if not matches:
-            raise InvalidDatasetError(_("{option} {value!r} is not a value of '{target}'; its values: {items}.").format(option=option, value=value, target=target, items=', '.join(distinct[:20])))
+            raise InvalidDatasetError(
+                _("{option} {value!r} is not a value of '{target}'; its values: {items}.").format(
+                    option=option, value=value, target=target, items=", ".join(distinct[:20])
+                )
+            )
         found.extend(matches)  # 'yes' and 'Yes' are the same outcome
     return found
 
@@ -132,8 +148,9 @@ def _spelled(value: str, distinct: Sequence[str]) -> str:
     return value if value in distinct else next(d for d in distinct if d.lower() == value.lower())
 
 
-def target_labels(cells: Sequence[str], target: str, positive: str | Sequence[str] | None,
-                  negative: str | Sequence[str] | None = None) -> tuple[np.ndarray, list[str], str]:
+def target_labels(
+    cells: Sequence[str], target: str, positive: str | Sequence[str] | None, negative: str | Sequence[str] | None = None
+) -> tuple[np.ndarray, list[str], str]:
     """(y (N,) 1/0, -1 for missing, EXCLUDED; classes [negative, positive]; positive value(s)) from the outcome.
 
     ``positive`` may name several values ('A,B,C': any of them is the outcome). With ``negative`` named
@@ -143,20 +160,31 @@ def target_labels(cells: Sequence[str], target: str, positive: str | Sequence[st
     values = [level_text(c) for c in cells]
     distinct = sorted({v for v in values if v is not None}, key=level_key)
     if len(distinct) < 2:
-        raise InvalidDatasetError(_("The outcome column '{target}' has only one value ({values}): a risk model needs examples of both "
-                "outcomes.").format(target=target, values=', '.join(distinct) or _("none")))
+        raise InvalidDatasetError(
+            _(
+                "The outcome column '{target}' has only one value ({values}): a risk model needs examples of both "
+                "outcomes."
+            ).format(target=target, values=", ".join(distinct) or _("none"))
+        )
     if positive is None:
         if len(distinct) > 2:
             shown = ", ".join(distinct[:10]) + (" ..." if len(distinct) > 10 else "")
-            raise InvalidDatasetError(_("The outcome column '{target}' has {count} values ({shown}); name the one to predict with "
-                    "--positive VALUE (every other value counts as negative).").format(target=target, count=len(distinct), shown=shown))
+            raise InvalidDatasetError(
+                _(
+                    "The outcome column '{target}' has {count} values ({shown}); name the one to predict with "
+                    "--positive VALUE (every other value counts as negative)."
+                ).format(target=target, count=len(distinct), shown=shown)
+            )
         positive = _default_positive(distinct)
     positives = set(_match(_as_values(positive), distinct, target, "--positive"))
     negatives = set(_match(_as_values(negative), distinct, target, "--negative"))
     others = [d for d in distinct if d not in positives]
     shown_positive = ",".join(_spelled(v, distinct) for v in _as_values(positive))
-    negative_label = ",".join(sorted(negatives, key=level_key)) if negatives else (
-        others[0] if len(others) == 1 else f"not {shown_positive}")
+    negative_label = (
+        ",".join(sorted(negatives, key=level_key))
+        if negatives
+        else (others[0] if len(others) == 1 else f"not {shown_positive}")
+    )
 
     def label(v: str | None) -> int:
         if v is None:

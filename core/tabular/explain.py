@@ -40,8 +40,9 @@ def build_explainer(family: str, estimator: Any, background: np.ndarray) -> Any:
     return shap.LinearExplainer((clf.coef_[0], clf.intercept_[0]), shap.maskers.Independent(Z, max_samples=len(Z)))
 
 
-def shap_values(explainer: Any, family: str, estimator: Any, X: np.ndarray, Z: np.ndarray | None,
-                names: Sequence[str]) -> tuple[float, np.ndarray]:
+def shap_values(
+    explainer: Any, family: str, estimator: Any, X: np.ndarray, Z: np.ndarray | None, names: Sequence[str]
+) -> tuple[float, np.ndarray]:
     """(base value, (N, F) contributions in log-odds, one column per original feature).
 
     Args:

@@ -13,23 +13,25 @@ from typing import Any
 
 import numpy as np
 
-from core.i18n import _
 from core.errors import InvalidModelError
+from core.i18n import _
 from core.tabular import explain as exact
 
 FAMILIES = ("logistic", "spline_logistic", "gradient_boosting")
 FAMILY_DESCRIPTIONS = {
     "logistic": "penalised (L2) logistic regression; median imputation + missing indicators; one-hot categories; "
-                "standardised; L2 strength by inner 5-fold CV (log-loss)",
+    "standardised; L2 strength by inner 5-fold CV (log-loss)",
     "spline_logistic": "GAM-style penalised logistic regression on cubic B-spline bases (5 knots, constant extrapolation) "
-                       "per numeric feature; one-hot categories; median imputation + missing indicators; "
-                       "L2 strength by inner 5-fold CV (log-loss)",
+    "per numeric feature; one-hot categories; median imputation + missing indicators; "
+    "L2 strength by inner 5-fold CV (log-loss)",
     "gradient_boosting": "histogram gradient-boosted trees (depth 2, 100 rounds, learning rate 0.05), missing values "
-                         "routed natively",
+    "routed natively",
 }
-FAMILY_EXPLAINERS = {"logistic": "shap.LinearExplainer (interventional, full training background)",
-                     "spline_logistic": "shap.LinearExplainer (interventional, full training background)",
-                     "gradient_boosting": "shap.TreeExplainer (tree_path_dependent)"}
+FAMILY_EXPLAINERS = {
+    "logistic": "shap.LinearExplainer (interventional, full training background)",
+    "spline_logistic": "shap.LinearExplainer (interventional, full training background)",
+    "gradient_boosting": "shap.TreeExplainer (tree_path_dependent)",
+}
 _CS = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0)
 
 
@@ -48,11 +50,16 @@ def _feature_block(family: str, optional: bool, n_levels: int) -> Any:
     from sklearn.preprocessing import OneHotEncoder, SplineTransformer, StandardScaler
 
     if n_levels:
-        encode = [OneHotEncoder(categories=[np.arange(n_levels, dtype=np.float64)], handle_unknown="ignore",
-                                sparse_output=False)]
+        encode = [
+            OneHotEncoder(
+                categories=[np.arange(n_levels, dtype=np.float64)], handle_unknown="ignore", sparse_output=False
+            )
+        ]
         impute = SimpleImputer(strategy="most_frequent")
     else:
-        encode = [SplineTransformer(n_knots=5, degree=3, extrapolation="constant")] if family == "spline_logistic" else []
+        encode = (
+            [SplineTransformer(n_knots=5, degree=3, extrapolation="constant")] if family == "spline_logistic" else []
+        )
         impute = SimpleImputer(strategy="median")
     if optional:
         step = make_union(make_pipeline(impute, *encode), MissingIndicator(features="all"))
@@ -63,8 +70,14 @@ def _feature_block(family: str, optional: bool, n_levels: int) -> Any:
     return make_pipeline(step, StandardScaler())
 
 
-def build_estimator(family: str, names: Sequence[str], optional: Sequence[bool], levels: Sequence[int],
-                    seed: int = 0, C: float | None = None) -> Any:
+def build_estimator(
+    family: str,
+    names: Sequence[str],
+    optional: Sequence[bool],
+    levels: Sequence[int],
+    seed: int = 0,
+    C: float | None = None,
+) -> Any:
     """An unfitted sklearn estimator for ``family`` taking the (N, F) NaN-for-missing matrix.
 
     Args:
@@ -77,26 +90,43 @@ def build_estimator(family: str, names: Sequence[str], optional: Sequence[bool],
     from sklearn.pipeline import make_pipeline
 
     if family == "gradient_boosting":
-        return HistGradientBoostingClassifier(max_iter=100, learning_rate=0.05, max_depth=2, min_samples_leaf=30,
-                                              random_state=seed)
+        return HistGradientBoostingClassifier(
+            max_iter=100, learning_rate=0.05, max_depth=2, min_samples_leaf=30, random_state=seed
+        )
     if family not in FAMILIES:
         raise ValueError(f"unknown model family {family!r}; expected one of {FAMILIES}")
-    parts = [(name, _feature_block(family, opt, n), [i]) for i, (name, opt, n) in enumerate(zip(names, optional, levels))]
+    parts = [
+        (name, _feature_block(family, opt, n), [i]) for i, (name, opt, n) in enumerate(zip(names, optional, levels))
+    ]
     design = ColumnTransformer(parts, verbose_feature_names_out=True)
     if C is not None:
         clf = LogisticRegression(C=C, solver="newton-cholesky", max_iter=1000)
     else:
         # newton-cholesky: exact Newton steps, ~10x faster than lbfgs for these few dozen design columns.
-        clf = LogisticRegressionCV(Cs=list(_CS), l1_ratios=(0,), cv=5, scoring="neg_log_loss", solver="newton-cholesky",
-                                   max_iter=1000, use_legacy_attributes=False)
+        clf = LogisticRegressionCV(
+            Cs=list(_CS),
+            l1_ratios=(0,),
+            cv=5,
+            scoring="neg_log_loss",
+            solver="newton-cholesky",
+            max_iter=1000,
+            use_legacy_attributes=False,
+        )
     return make_pipeline(design, clf)
 
 
 class RiskModel:
     """A fitted risk model with exact SHAP explanations (scikit-learn style: fit returns self, learned state ends in _)."""
 
-    def __init__(self, family: str = "spline_logistic", names: Sequence[str] = (), optional: Sequence[bool] = (),
-                 levels: Sequence[int] = (), seed: int = 0, n_bootstrap: int = 30) -> None:
+    def __init__(
+        self,
+        family: str = "spline_logistic",
+        names: Sequence[str] = (),
+        optional: Sequence[bool] = (),
+        levels: Sequence[int] = (),
+        seed: int = 0,
+        n_bootstrap: int = 30,
+    ) -> None:
         self.family = family
         self.names = list(names)
         self.optional = list(optional)
@@ -107,7 +137,7 @@ class RiskModel:
     def _estimator(self, C: float | None = None) -> Any:
         return build_estimator(self.family, self.names, self.optional, self.levels, self.seed, C)
 
-    def fit(self, X: np.ndarray, y: np.ndarray) -> "RiskModel":
+    def fit(self, X: np.ndarray, y: np.ndarray) -> RiskModel:
         """Fit on all rows; keep them as the explanation background; fit bootstrap replicas for the risk interval."""
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=int)
@@ -135,7 +165,9 @@ class RiskModel:
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         """Log-odds of the positive class, (N,)."""
-        return np.asarray(self.estimator_.decision_function(np.asarray(X, dtype=np.float64)), dtype=np.float64).reshape(-1)
+        return np.asarray(self.estimator_.decision_function(np.asarray(X, dtype=np.float64)), dtype=np.float64).reshape(
+            -1
+        )
 
     def predict_proba(self, X: np.ndarray) -> np.ndarray:
         """(N, 2) probabilities [negative class, positive class]."""
@@ -211,10 +243,20 @@ def load_model(path: Path) -> RiskModel:
     try:
         model = joblib.load(path)
     except FileNotFoundError as exc:
-        raise InvalidModelError(_("{path}: the model file is missing; reinstall or retrain this model version.").format(path=path)) from exc
+        raise InvalidModelError(
+            _("{path}: the model file is missing; reinstall or retrain this model version.").format(path=path)
+        ) from exc
     except Exception as exc:  # a truncated, foreign or incompatible pickle: joblib raises many kinds
-        raise InvalidModelError(_("{path}: the model file is damaged or was written by an incompatible version ({error_type}); "
-                "retrain this model version.").format(path=path, error_type=type(exc).__name__)) from exc
+        raise InvalidModelError(
+            _(
+                "{path}: the model file is damaged or was written by an incompatible version ({error_type}); "
+                "retrain this model version."
+            ).format(path=path, error_type=type(exc).__name__)
+        ) from exc
     if not isinstance(model, RiskModel) or not hasattr(model, "estimator_"):
-        raise InvalidModelError(_("{path}: does not hold a fitted LucidDx risk model ({error_type}).").format(path=path, error_type=type(model).__name__))
+        raise InvalidModelError(
+            _("{path}: does not hold a fitted LucidDx risk model ({error_type}).").format(
+                path=path, error_type=type(model).__name__
+            )
+        )
     return model

@@ -46,10 +46,18 @@ class Overrides:
         return self.features.get(column)
 
     def to_json(self) -> dict[str, Any]:
-        return {"features": {name: {"use": o.use, "unit": o.unit,
-                                    "plausible_range": list(o.plausible) if o.plausible else None,
-                                    "missing_codes": list(o.missing_codes)} for name, o in self.features.items()},
-                "removed": [dict(r) for r in self.removed]}
+        return {
+            "features": {
+                name: {
+                    "use": o.use,
+                    "unit": o.unit,
+                    "plausible_range": list(o.plausible) if o.plausible else None,
+                    "missing_codes": list(o.missing_codes),
+                }
+                for name, o in self.features.items()
+            },
+            "removed": [dict(r) for r in self.removed],
+        }
 
 
 def _number(value: object, column: str) -> float | None:
@@ -58,8 +66,11 @@ def _number(value: object, column: str) -> float | None:
     try:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError) as exc:
-        raise InvalidOptionError(_("Column '{column}': the plausible limit {value} is not a number.").format(
-            column=column, value=repr(value))) from exc
+        raise InvalidOptionError(
+            _("Column '{column}': the plausible limit {value} is not a number.").format(
+                column=column, value=repr(value)
+            )
+        ) from exc
     return None if math.isnan(number) else number
 
 
@@ -77,12 +88,19 @@ def parse_override(column: str, entry: Mapping[str, Any]) -> FeatureOverride:
     if bounds:
         lo, hi = (_number(b, column) for b in bounds)
         if lo is not None and hi is not None and lo >= hi:
-            raise InvalidOptionError(_("Column '{column}': the lowest plausible value ({low}) must be below the highest "
-                                       "({high}).").format(column=column, low=f"{lo:g}", high=f"{hi:g}"))
+            raise InvalidOptionError(
+                _("Column '{column}': the lowest plausible value ({low}) must be below the highest ({high}).").format(
+                    column=column, low=f"{lo:g}", high=f"{hi:g}"
+                )
+            )
         plausible = None if lo is None and hi is None else (lo, hi)
     unit = entry.get("unit")
-    return FeatureOverride(use=bool(entry.get("use", True)), unit=None if unit is None else str(unit).strip(),
-                           plausible=plausible, missing_codes=parse_codes(entry.get("missing_codes")))
+    return FeatureOverride(
+        use=bool(entry.get("use", True)),
+        unit=None if unit is None else str(unit).strip(),
+        plausible=plausible,
+        missing_codes=parse_codes(entry.get("missing_codes")),
+    )
 
 
 def parse_overrides(raw: Mapping[str, Any] | None) -> Overrides:
@@ -129,7 +147,13 @@ def from_review(rows: Sequence[Mapping[str, Any]], removed: Sequence[Mapping[str
     features = {}
     for row in rows:
         column = str(row["column"])
-        features[column] = parse_override(column, {"use": row.get("use", True), "unit": row.get("unit") or "",
-                                                   "plausible_range": [row.get("low"), row.get("high")],
-                                                   "missing_codes": row.get("codes") or ""})
+        features[column] = parse_override(
+            column,
+            {
+                "use": row.get("use", True),
+                "unit": row.get("unit") or "",
+                "plausible_range": [row.get("low"), row.get("high")],
+                "missing_codes": row.get("codes") or "",
+            },
+        )
     return Overrides(features, tuple({"column": str(r["column"]), "reason": str(r["reason"])} for r in removed))

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 
 from core import config
-from core.i18n import _
 from core.errors import InvalidModelError, InvalidPatientDataError
+from core.i18n import _
 from core.models import kinds, registry
 from core.tabular.model import RiskModel, load_model, single_threaded
 from core.tabular.schema import FeatureSpec, Schema, Value
@@ -46,8 +46,12 @@ class RiskResult:
 
     def explanation(self) -> dict[str, Any]:
         """The CLI.md explanation object."""
-        return {"space": EXPLANATION_SPACE, "base_value": self.base_value, "output": self.output,
-                "contributions": dict(self.contributions)}
+        return {
+            "space": EXPLANATION_SPACE,
+            "base_value": self.base_value,
+            "output": self.output,
+            "contributions": dict(self.contributions),
+        }
 
     def value_labels(self) -> dict[str, str]:
         """``Glucose = 148 mg/dL`` / ``Insulin = not measured (imputed 125 µU/mL)`` per feature."""
@@ -68,8 +72,12 @@ class RiskPredictor:
 
     def __init__(self, ref: registry.ModelRef, model: RiskModel, schema: Schema) -> None:
         if list(model.names) != schema.names:
-            raise InvalidModelError(_("Model '{spec}': its meta.json lists the features {names}, but the saved model was fitted on "
-                    "{fitted}; retrain it.").format(spec=ref.spec, names=schema.names, fitted=list(model.names)))
+            raise InvalidModelError(
+                _(
+                    "Model '{spec}': its meta.json lists the features {names}, but the saved model was fitted on "
+                    "{fitted}; retrain it."
+                ).format(spec=ref.spec, names=schema.names, fitted=list(model.names))
+            )
         self.ref = ref
         self.model = model
         self.schema = schema
@@ -77,7 +85,9 @@ class RiskPredictor:
         try:
             self.threshold = float(ref.meta["threshold"])
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidModelError(_("Model '{spec}': meta.json has no usable 'threshold'.").format(spec=ref.spec)) from exc
+            raise InvalidModelError(
+                _("Model '{spec}': meta.json has no usable 'threshold'.").format(spec=ref.spec)
+            ) from exc
         self._imputed = model.imputed_values()
         self._global: tuple[float, np.ndarray] | None = None
 
@@ -85,7 +95,9 @@ class RiskPredictor:
     def spec(self) -> str:
         return self.ref.spec
 
-    def predict(self, patients: Sequence[Mapping[str, Value]], warnings: Sequence[list[str]] | None = None) -> list[RiskResult]:
+    def predict(
+        self, patients: Sequence[Mapping[str, Value]], warnings: Sequence[list[str]] | None = None
+    ) -> list[RiskResult]:
         """Risks and exact explanations for already-validated patients (see ``Schema.check_patient``)."""
         if not patients:
             return []
@@ -95,19 +107,21 @@ class RiskPredictor:
             output, base, contributions, intervals = self.model.predict_explained(X)
         results = []
         for i, patient in enumerate(patients):
-            results.append(RiskResult(
-                model=self.spec,
-                risk=float(1.0 / (1.0 + math.exp(-output[i]))),
-                risk_interval=(float(intervals[i, 0]), float(intervals[i, 1])),
-                threshold=self.threshold,
-                base_value=base,
-                output=float(output[i]),
-                contributions={n: float(contributions[i, j]) for j, n in enumerate(names)},
-                values={n: patient.get(n) for n in names},
-                imputed={n: (self._imputed.get(n) if patient.get(n) is None else None) for n in names},
-                specs=self.schema.by_name,
-                warnings=list(warnings[i]) if warnings else [],
-            ))
+            results.append(
+                RiskResult(
+                    model=self.spec,
+                    risk=float(1.0 / (1.0 + math.exp(-output[i]))),
+                    risk_interval=(float(intervals[i, 0]), float(intervals[i, 1])),
+                    threshold=self.threshold,
+                    base_value=base,
+                    output=float(output[i]),
+                    contributions={n: float(contributions[i, j]) for j, n in enumerate(names)},
+                    values={n: patient.get(n) for n in names},
+                    imputed={n: (self._imputed.get(n) if patient.get(n) is None else None) for n in names},
+                    specs=self.schema.by_name,
+                    warnings=list(warnings[i]) if warnings else [],
+                )
+            )
         return results
 
     def predict_one(self, values: Mapping[str, object]) -> RiskResult:
@@ -129,8 +143,20 @@ class RiskPredictor:
     def summary(self) -> dict[str, Any]:
         """Headline validation figures for display (CV AUC with CI, Brier, calibration, threshold)."""
         v = self.meta.get("validation", {})
-        return {k: v.get(k) for k in ("cv_auc", "cv_auc_ci95", "brier", "calibration_slope", "calibration_intercept",
-                                       "sensitivity", "specificity", "threshold", "n")}
+        return {
+            k: v.get(k)
+            for k in (
+                "cv_auc",
+                "cv_auc_ci95",
+                "brier",
+                "calibration_slope",
+                "calibration_intercept",
+                "sensitivity",
+                "specificity",
+                "threshold",
+                "n",
+            )
+        }
 
 
 def load_risk_model(spec: str | None = None) -> RiskPredictor:

@@ -73,8 +73,12 @@ class TableReport:
         return [{"column": c.column, "reason": c.drop_reason} for c in self.columns if c.drop_reason]
 
 
-def table_report(table: Sequence[Sequence[str]], target: str, positive: str | Sequence[str] | None,
-                 negative: str | Sequence[str] | None = None) -> TableReport:
+def table_report(
+    table: Sequence[Sequence[str]],
+    target: str,
+    positive: str | Sequence[str] | None,
+    negative: str | Sequence[str] | None = None,
+) -> TableReport:
     """The report on ``table`` (header row first) for predicting ``positive`` value(s) of ``target``.
 
     Raises InvalidDatasetError when the outcome cannot be used (missing column, one class, unknown value).
@@ -83,9 +87,14 @@ def table_report(table: Sequence[Sequence[str]], target: str, positive: str | Se
     data = table[1:]
     target = training.find_target(header, target, _("the table"))
     t = header.index(target)
-    y, classes, _positive = columns.target_labels([r[t] if t < len(r) else "" for r in data], target, positive, negative)
-    reports = [_column_report(name, [r[k] if k < len(r) else "" for r in data], y)
-               for k, name in enumerate(header) if name != target]
+    y, classes, _positive = columns.target_labels(
+        [r[t] if t < len(r) else "" for r in data], target, positive, negative
+    )
+    reports = [
+        _column_report(name, [r[k] if k < len(r) else "" for r in data], y)
+        for k, name in enumerate(header)
+        if name != target
+    ]
     outcome = ColumnReport(target, "outcome", int((y == -1).sum()), float((y == -1).mean()) if len(y) else 0.0)
     counts = {classes[0]: int((y == 0).sum()), classes[1]: int((y == 1).sum())}
     excluded = int((y == columns.EXCLUDED).sum())
@@ -93,36 +102,66 @@ def table_report(table: Sequence[Sequence[str]], target: str, positive: str | Se
         counts[_("left out (other outcome values)")] = excluded
     if outcome.missing:
         counts[_("outcome blank")] = outcome.missing
-    return TableReport(len(data), target, (classes[0], classes[1]), counts, (outcome, *reports),
-                       _problems(counts, classes, reports), _warnings(reports))
+    return TableReport(
+        len(data),
+        target,
+        (classes[0], classes[1]),
+        counts,
+        (outcome, *reports),
+        _problems(counts, classes, reports),
+        _warnings(reports),
+    )
 
 
 def _problems(counts: dict[str, int], classes: Sequence[str], reports: Sequence[ColumnReport]) -> tuple[str, ...]:
     out = []
     if min(counts[classes[0]], counts[classes[1]]) < training.MIN_PER_CLASS:
-        out.append(_("Too few patients to train on: {neg} '{neg_name}' and {pos} '{pos_name}' rows; each outcome needs "
-                     "at least {minimum}.").format(neg=counts[classes[0]], neg_name=classes[0], pos=counts[classes[1]],
-                                                   pos_name=classes[1], minimum=training.MIN_PER_CLASS))
+        out.append(
+            _(
+                "Too few patients to train on: {neg} '{neg_name}' and {pos} '{pos_name}' rows; each outcome needs "
+                "at least {minimum}."
+            ).format(
+                neg=counts[classes[0]],
+                neg_name=classes[0],
+                pos=counts[classes[1]],
+                pos_name=classes[1],
+                minimum=training.MIN_PER_CLASS,
+            )
+        )
     if not any(r.used for r in reports):
         out.append(_("No usable predictor column is left after dropping identifiers, dates and free text."))
     return tuple(out)
 
 
 def _warnings(reports: Sequence[ColumnReport]) -> tuple[str, ...]:
-    return tuple(_("Column '{column}' alone separates the outcomes almost perfectly (AUC {auc:.3f}): probably the "
-                   "outcome itself or recorded after it. It is left out unless you keep it; training refuses a "
-                   "leaking column.").format(column=r.column, auc=r.leak_auc) for r in reports if r.leaks)
+    return tuple(
+        _(
+            "Column '{column}' alone separates the outcomes almost perfectly (AUC {auc:.3f}): probably the "
+            "outcome itself or recorded after it. It is left out unless you keep it; training refuses a "
+            "leaking column."
+        ).format(column=r.column, auc=r.leak_auc)
+        for r in reports
+        if r.leaks
+    )
 
 
 def _column_report(name: str, cells: list[str], y: np.ndarray) -> ColumnReport:
     col = columns.classify(name, cells)
     missing = sum(level_text(c) is None for c in cells)
-    base: dict[str, Any] = {"column": name, "kind": col.kind, "missing": missing,
-                            "missing_fraction": missing / len(cells) if cells else 0.0}
+    base: dict[str, Any] = {
+        "column": name,
+        "kind": col.kind,
+        "missing": missing,
+        "missing_fraction": missing / len(cells) if cells else 0.0,
+    }
     if col.kind == "empty":
-        return ColumnReport(**base, notes=(_("empty in every row"),),
-                            drop_reason=_("empty in every row: training refuses it; remove the column or fill it in")
-                            if name else _("unnamed and empty"))
+        return ColumnReport(
+            **base,
+            notes=(_("empty in every row"),),
+            drop_reason=_("empty in every row: training refuses it; remove the column or fill it in")
+            if name
+            else _("unnamed and empty"),
+        )
     if col.kind in columns.DROP_REASONS:
         return ColumnReport(**base, drop_reason=columns.DROP_REASONS[col.kind])
     labelled = y >= 0
@@ -130,14 +169,25 @@ def _column_report(name: str, cells: list[str], y: np.ndarray) -> ColumnReport:
         values = np.array([np.nan if v is None else v for v in col.values], dtype=float)
         notes, codes = numeric_notes(values[~np.isnan(values)])
         present = values[~np.isnan(values)]
-        return ColumnReport(**base, low=float(present.min()), high=float(present.max()), notes=notes,
-                            suggested_codes=codes, leak_auc=_leak(values[labelled], y[labelled], False))
+        return ColumnReport(
+            **base,
+            low=float(present.min()),
+            high=float(present.max()),
+            notes=notes,
+            suggested_codes=codes,
+            leak_auc=_leak(values[labelled], y[labelled], False),
+        )
     levels = tuple(sorted({v for v in col.values if v is not None}, key=columns.level_key))
     encoded = np.array([np.nan if v is None else levels.index(v) for v in col.values], dtype=float)
     constant = len(levels) < 2
     notes = (_("constant: one value ({value}) in every row").format(value=levels[0]),) if constant else ()
-    return ColumnReport(**base, levels=levels, notes=notes, constant=constant,
-                        leak_auc=None if constant else _leak(encoded[labelled], y[labelled], True))
+    return ColumnReport(
+        **base,
+        levels=levels,
+        notes=notes,
+        constant=constant,
+        leak_auc=None if constant else _leak(encoded[labelled], y[labelled], True),
+    )
 
 
 def _leak(col: np.ndarray, y: np.ndarray, categorical: bool) -> float | None:
@@ -154,8 +204,11 @@ def numeric_notes(values: np.ndarray) -> tuple[tuple[str, ...], tuple[str, ...]]
         return (_("constant: one value in every row"),), ()
     zeros = int((values == 0).sum())
     if zeros and _zero_is_a_code(values):
-        notes.append(_("{n} zeros far below every other value ({low:g}): probably 'not measured'").format(
-            n=zeros, low=float(values[values > 0].min())))
+        notes.append(
+            _("{n} zeros far below every other value ({low:g}): probably 'not measured'").format(
+                n=zeros, low=float(values[values > 0].min())
+            )
+        )
         codes.append("0")
     negative = values[values < 0]
     if 0 < len(negative) <= 0.05 * len(values):
@@ -201,9 +254,17 @@ def review_rows(report: TableReport) -> list[dict[str, Any]]:
     rows = []
     for c in report.features:
         numeric = c.kind == "numeric"
-        rows.append({"column": c.column, "type": c.kind, "use": not (c.leaks or c.constant), "unit": "",
-                     "low": _suggested_low(c) if numeric else None, "high": None,
-                     "codes": ", ".join(c.suggested_codes)})
+        rows.append(
+            {
+                "column": c.column,
+                "type": c.kind,
+                "use": not (c.leaks or c.constant),
+                "unit": "",
+                "low": _suggested_low(c) if numeric else None,
+                "high": None,
+                "codes": ", ".join(c.suggested_codes),
+            }
+        )
     return rows
 
 

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from core.i18n import N_, _, translated
 from core.errors import InvalidModelError, InvalidPatientDataError
+from core.i18n import N_, _, translated
 
 # Help that core.tabular.columns writes from training values when nobody described the field (English, stored).
 GENERATED_HELP = re.compile(r"^(Seen in training: \S+ to \S+\.( May be left blank\.)?|One of: .*\.)$", re.S)
@@ -29,8 +29,14 @@ Value = float | str | None
 MISSING_TEXT = {"", "na", "nan", "n/a", "none", "null", "?"}
 
 # Units that are words, translated where shown; symbols (mg/dL, mm Hg, kg/m²) read the same in every language.
-UNIT_WORDS = {"years": N_("years"), "months": N_("months"), "days": N_("days"), "hours": N_("hours"),
-              "count": N_("count"), "times": N_("times")}
+UNIT_WORDS = {
+    "years": N_("years"),
+    "months": N_("months"),
+    "days": N_("days"),
+    "hours": N_("hours"),
+    "count": N_("count"),
+    "times": N_("times"),
+}
 
 
 @dataclass(frozen=True)
@@ -81,12 +87,19 @@ class FeatureSpec:
         return f"{label} ({self.display_unit})" if self.unit else label
 
     def to_meta(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name, "label": self.label, "unit": self.unit,
-                               "plausible_range": _finite_pair(self.plausible), "hard_limits": _finite_pair(self.hard_limits),
-                               "optional": self.optional, "integer": self.integer, "help": self.help, "step": self.step,
-                               "type": "categorical" if self.levels else "numeric",
-                               "missing": "may be blank (not measured): imputed with a missing indicator" if self.optional
-                               else "required"}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "label": self.label,
+            "unit": self.unit,
+            "plausible_range": _finite_pair(self.plausible),
+            "hard_limits": _finite_pair(self.hard_limits),
+            "optional": self.optional,
+            "integer": self.integer,
+            "help": self.help,
+            "step": self.step,
+            "type": "categorical" if self.levels else "numeric",
+            "missing": "may be blank (not measured): imputed with a missing indicator" if self.optional else "required",
+        }
         if self.levels:
             out["levels"] = list(self.levels)
         if self.zero_means_missing:
@@ -96,19 +109,30 @@ class FeatureSpec:
         return out
 
     @classmethod
-    def from_meta(cls, entry: Mapping[str, Any]) -> "FeatureSpec":
+    def from_meta(cls, entry: Mapping[str, Any]) -> FeatureSpec:
         """A spec from its meta.json entry. Raises InvalidModelError when the entry is unusable."""
         try:
             name = str(entry["name"])
-            return cls(name=name, label=str(entry.get("label") or name), unit=str(entry.get("unit") or ""),
-                       plausible=_pair(entry.get("plausible_range")), hard_limits=_pair(entry.get("hard_limits")),
-                       optional=bool(entry.get("optional", False)), help=str(entry.get("help") or ""),
-                       integer=bool(entry.get("integer", False)), step=float(entry.get("step") or 1.0),
-                       levels=tuple(str(v) for v in entry.get("levels") or ()),
-                       zero_means_missing=bool(entry.get("zero_means_missing", False)),
-                       missing_codes=tuple(str(c) for c in entry.get("missing_codes") or ()))
+            return cls(
+                name=name,
+                label=str(entry.get("label") or name),
+                unit=str(entry.get("unit") or ""),
+                plausible=_pair(entry.get("plausible_range")),
+                hard_limits=_pair(entry.get("hard_limits")),
+                optional=bool(entry.get("optional", False)),
+                help=str(entry.get("help") or ""),
+                integer=bool(entry.get("integer", False)),
+                step=float(entry.get("step") or 1.0),
+                levels=tuple(str(v) for v in entry.get("levels") or ()),
+                zero_means_missing=bool(entry.get("zero_means_missing", False)),
+                missing_codes=tuple(str(c) for c in entry.get("missing_codes") or ()),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise InvalidModelError(_("A feature entry in the model's meta.json is unusable ({entry!r}): {exc}.").format(entry=entry, exc=exc)) from exc
+            raise InvalidModelError(
+                _("A feature entry in the model's meta.json is unusable ({entry!r}): {exc}.").format(
+                    entry=entry, exc=exc
+                )
+            ) from exc
 
 
 def _pair(raw: object) -> tuple[float, float]:
@@ -153,32 +177,48 @@ class Schema:
 
     def to_meta(self) -> dict[str, Any]:
         """The meta.json keys that hold the schema (``features``, ``classes``, ``positive_class``, ``schema``)."""
-        return {"features": [f.to_meta() for f in self.features], "classes": list(self.classes),
-                "positive_class": self.positive_class,
-                "schema": {"target": self.target, "positive_value": self.positive_value,
-                           "subgroups": self.subgroups, "example": dict(self.example)}}
+        return {
+            "features": [f.to_meta() for f in self.features],
+            "classes": list(self.classes),
+            "positive_class": self.positive_class,
+            "schema": {
+                "target": self.target,
+                "positive_value": self.positive_value,
+                "subgroups": self.subgroups,
+                "example": dict(self.example),
+            },
+        }
 
     @classmethod
-    def from_meta(cls, meta: Mapping[str, Any]) -> "Schema":
+    def from_meta(cls, meta: Mapping[str, Any]) -> Schema:
         """Read the schema back from a version's meta.json. Raises InvalidModelError if it is missing."""
         entries = meta.get("features")
         classes = meta.get("classes")
         if not entries or not isinstance(entries, list) or not classes or len(classes) != 2:
             raise InvalidModelError(
-                _("Model '{name}:{version}' has no usable feature schema in its meta.json (it needs 'features' and two "
-                    "'classes'); retrain it with python -m core train-risk.").format(name=meta.get('name', '?'), version=meta.get('version', '?')))
+                _(
+                    "Model '{name}:{version}' has no usable feature schema in its meta.json (it needs 'features' and two "
+                    "'classes'); retrain it with python -m core train-risk."
+                ).format(name=meta.get("name", "?"), version=meta.get("version", "?"))
+            )
         extra = meta.get("schema") or {}
-        return cls(features=tuple(FeatureSpec.from_meta(e) for e in entries), classes=(str(classes[0]), str(classes[1])),
-                   positive_class=str(meta.get("positive_class") or classes[1]), target=str(extra.get("target") or ""),
-                   positive_value=str(extra.get("positive_value") or ""), subgroups=extra.get("subgroups"),
-                   example=dict(extra.get("example") or {}))
+        return cls(
+            features=tuple(FeatureSpec.from_meta(e) for e in entries),
+            classes=(str(classes[0]), str(classes[1])),
+            positive_class=str(meta.get("positive_class") or classes[1]),
+            target=str(extra.get("target") or ""),
+            positive_value=str(extra.get("positive_value") or ""),
+            subgroups=extra.get("subgroups"),
+            example=dict(extra.get("example") or {}),
+        )
 
     # ------------------------------------------------------------------------------------------------
     # Validation: one door for form values and CSV rows
     # ------------------------------------------------------------------------------------------------
 
-    def check_patient(self, values: Mapping[str, object], from_csv: bool = False
-                      ) -> tuple[dict[str, Value], list[FieldIssue]]:
+    def check_patient(
+        self, values: Mapping[str, object], from_csv: bool = False
+    ) -> tuple[dict[str, Value], list[FieldIssue]]:
         """Check one patient's fields against the schema.
 
         Args:
@@ -199,7 +239,9 @@ class Schema:
                 clean[spec.name] = value
         return clean, issues
 
-    def validate_patient(self, values: Mapping[str, object], from_csv: bool = False, where: str = "") -> dict[str, Value]:
+    def validate_patient(
+        self, values: Mapping[str, object], from_csv: bool = False, where: str = ""
+    ) -> dict[str, Value]:
         """Clean values, or InvalidPatientDataError naming every bad field (``where``: e.g. "row 3: ")."""
         clean, issues = self.check_patient(values, from_csv)
         errors = [i.message for i in issues if i.severity == "error"]
@@ -267,8 +309,9 @@ def parse_number(raw: object) -> float | None:
             return None
         if re.fullmatch(r"[+-]?\d{1,3},\d{3}", raw):
             # "1,000" is a thousands separator to some and a decimal comma to others: refuse to guess.
-            raise AmbiguousNumberError(_("'{raw}' is ambiguous; write it without a comma (e.g. 1000) or with a point "
-                                         "(1.0)").format(raw=raw))
+            raise AmbiguousNumberError(
+                _("'{raw}' is ambiguous; write it without a comma (e.g. 1000) or with a point (1.0)").format(raw=raw)
+            )
         return float(raw.replace(",", ".")) if raw.count(",") == 1 and "." not in raw else float(raw)
     if isinstance(raw, bool):
         raise ValueError(_("a yes/no value is not a number"))
@@ -295,11 +338,18 @@ def level_text(raw: object) -> str | None:
 def _check_level(spec: FeatureSpec, raw: object) -> tuple[Value, FieldIssue | None]:
     text = level_text(raw)
     if text is None:
-        return None, None if spec.optional else FieldIssue(spec.name, "error", _("{name} is required; choose a value.").format(name=spec.name))
+        return None, None if spec.optional else FieldIssue(
+            spec.name, "error", _("{name} is required; choose a value.").format(name=spec.name)
+        )
     matches = [lv for lv in spec.levels if lv.lower() == text.lower()]
     if not matches:
-        return None, FieldIssue(spec.name, "error", _("{name}: '{text}' is not one of the values the model knows ({levels}).").format(
-            name=spec.name, text=text, levels=", ".join(spec.levels)))
+        return None, FieldIssue(
+            spec.name,
+            "error",
+            _("{name}: '{text}' is not one of the values the model knows ({levels}).").format(
+                name=spec.name, text=text, levels=", ".join(spec.levels)
+            ),
+        )
     return matches[0], None
 
 
@@ -316,27 +366,45 @@ def check_field(spec: FeatureSpec, raw: object, from_csv: bool = False) -> tuple
         reason = str(exc) if isinstance(exc, AmbiguousNumberError) else _("'{raw}' is not a number").format(raw=raw)
         return None, FieldIssue(spec.name, "error", _("{label}: {reason}.").format(label=label, reason=reason))
     if value is not None and not math.isfinite(value):
-        return None, FieldIssue(spec.name, "error", _("{label}: '{value}' is not a finite number.").format(label=label, value=value))
+        return None, FieldIssue(
+            spec.name, "error", _("{label}: '{value}' is not a finite number.").format(label=label, value=value)
+        )
     if value is not None and from_csv and spec.zero_means_missing and value == 0:
         value = None
     if value is None:
-        return None, None if spec.optional else FieldIssue(spec.name, "error", _("{label} is required; enter a value.").format(label=label))
+        return None, None if spec.optional else FieldIssue(
+            spec.name, "error", _("{label} is required; enter a value.").format(label=label)
+        )
     return value, _range_issue(spec, label, value)
 
 
 def _range_issue(spec: FeatureSpec, label: str, value: float) -> FieldIssue | None:
     lo, hi = spec.hard_limits
     if not lo <= value <= hi:
-        message = (_("{label} = {value:g} is physiologically impossible (allowed {low:g} to {high:g}); check the value "
-                     "and its unit. Leave it blank if it was not measured.") if spec.optional
-                   else _("{label} = {value:g} is physiologically impossible (allowed {low:g} to {high:g}); check the "
-                          "value and its unit."))
+        message = (
+            _(
+                "{label} = {value:g} is physiologically impossible (allowed {low:g} to {high:g}); check the value "
+                "and its unit. Leave it blank if it was not measured."
+            )
+            if spec.optional
+            else _(
+                "{label} = {value:g} is physiologically impossible (allowed {low:g} to {high:g}); check the "
+                "value and its unit."
+            )
+        )
         return FieldIssue(spec.name, "error", message.format(label=label, value=value, low=lo, high=hi))
     if spec.integer and not float(value).is_integer():
-        return FieldIssue(spec.name, "error", _("{label} must be a whole number, not {value:g}.").format(label=label, value=value))
+        return FieldIssue(
+            spec.name, "error", _("{label} must be a whole number, not {value:g}.").format(label=label, value=value)
+        )
     p_lo, p_hi = spec.plausible
     if not p_lo <= value <= p_hi:
-        return FieldIssue(spec.name, "warning", _("{label} = {value:g} is outside the range the model was trained on ({low:g} "
-                                                  "to {high:g}); the risk is an extrapolation, interpret it with care.").format(
-            label=label, value=value, low=p_lo, high=p_hi))
+        return FieldIssue(
+            spec.name,
+            "warning",
+            _(
+                "{label} = {value:g} is outside the range the model was trained on ({low:g} "
+                "to {high:g}); the risk is an extrapolation, interpret it with care."
+            ).format(label=label, value=value, low=p_lo, high=p_hi),
+        )
     return None

@@ -17,22 +17,31 @@ from typing import Any
 
 import numpy as np
 
-from core.i18n import _
 from core.errors import InvalidDatasetError, InvalidOptionError
+from core.i18n import _
 from core.models import metrics, provenance, registry
 from core.models.thresholds import youden_threshold
 from core.tabular import batch, columns
+from core.tabular.model import (
+    FAMILIES,
+    FAMILY_DESCRIPTIONS,
+    FAMILY_EXPLAINERS,
+    RiskModel,
+    build_estimator,
+    save_model,
+    single_threaded,
+)
 from core.tabular.overrides import LEFT_OUT, Overrides, apply_override, blank_codes
-from core.tabular.model import FAMILIES, FAMILY_DESCRIPTIONS, FAMILY_EXPLAINERS, RiskModel, build_estimator, save_model, \
-    single_threaded
 from core.tabular.predictor import EXPLANATION_SPACE, KIND
 from core.tabular.schema import Schema
 
 MIN_PER_CLASS = 50
 LEAK_AUC = 0.995  # one column alone separating the outcomes this well is almost surely the outcome in disguise
-SELECTION_RULE = ("highest pooled out-of-fold AUC over the same stratified folds; a more complex family "
-                  "(logistic < spline_logistic < gradient_boosting) is chosen only if it beats every simpler "
-                  "one by at least 0.005 AUC, otherwise the simpler, more readable model wins")
+SELECTION_RULE = (
+    "highest pooled out-of-fold AUC over the same stratified folds; a more complex family "
+    "(logistic < spline_logistic < gradient_boosting) is chosen only if it beats every simpler "
+    "one by at least 0.005 AUC, otherwise the simpler, more readable model wins"
+)
 
 
 @dataclass
@@ -51,11 +60,16 @@ def find_target(header: Sequence[str], target: str, label: str) -> str:
     for column in header:
         if column.strip().lower() == target.strip().lower():
             return column
-    raise InvalidDatasetError(_("{label}: has no column '{target}' to predict; its columns: {items}.").format(label=label, target=target, items=', '.join(header)))
+    raise InvalidDatasetError(
+        _("{label}: has no column '{target}' to predict; its columns: {items}.").format(
+            label=label, target=target, items=", ".join(header)
+        )
+    )
 
 
-def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target: str, tabular: Mapping[str, Any],
-                    overrides: Overrides) -> tuple[list[Any], list[dict[str, str]], list[columns.Column]]:
+def _infer_features(
+    header: Sequence[str], rows: Sequence[Sequence[str]], target: str, tabular: Mapping[str, Any], overrides: Overrides
+) -> tuple[list[Any], list[dict[str, str]], list[columns.Column]]:
     described = {f["name"]: f for f in tabular.get("features", [])}
     zero_missing = set(tabular.get("zero_means_missing", []))
     specs, dropped, kept = [], [], []
@@ -66,13 +80,17 @@ def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target
         if override is not None and not override.use:
             dropped.append({"column": name, "reason": LEFT_OUT})
             continue
-        cells, blanked = blank_codes([r[k] if k < len(r) else "" for r in rows], override.missing_codes if override else ())
+        cells, blanked = blank_codes(
+            [r[k] if k < len(r) else "" for r in rows], override.missing_codes if override else ()
+        )
         col = columns.classify(name, cells)
         if col.kind == "empty" and not name:
             dropped.append({"column": name, "reason": "unnamed and empty in every row (a trailing comma in the file)"})
             continue
         if col.kind == "empty":
-            raise InvalidDatasetError(_("Column '{name}' is empty in every row: remove it (or fill it in) and train again.").format(name=name))
+            raise InvalidDatasetError(
+                _("Column '{name}' is empty in every row: remove it (or fill it in) and train again.").format(name=name)
+            )
         if col.kind in columns.DROP_REASONS:
             dropped.append({"column": name, "reason": columns.DROP_REASONS[col.kind]})
             continue
@@ -84,12 +102,19 @@ def _infer_features(header: Sequence[str], rows: Sequence[Sequence[str]], target
         specs.append(apply_override(spec, override, blanked > 0))
         kept.append(col)
     if not specs:
-        raise InvalidDatasetError(_("No usable predictor column is left after dropping identifiers, dates and free text."))
+        raise InvalidDatasetError(
+            _("No usable predictor column is left after dropping identifiers, dates and free text.")
+        )
     return specs, dropped, kept
 
 
-def load_training_table(csv_path: Path, target: str | None = None, positive: str | None = None,
-                        negative: str | None = None, overrides: Overrides | None = None) -> TrainingTable:
+def load_training_table(
+    csv_path: Path,
+    target: str | None = None,
+    positive: str | None = None,
+    negative: str | None = None,
+    overrides: Overrides | None = None,
+) -> TrainingTable:
     """Read, type and check a labelled CSV. Raises InvalidDatasetError (or InvalidPatientDataError) when unusable.
 
     ``overrides``: the researcher's confirmed units, plausible ranges, "not measured" codes and left-out columns.
@@ -99,29 +124,50 @@ def load_training_table(csv_path: Path, target: str | None = None, positive: str
     tabular = (description or {}).get("tabular", {})
     target = target or tabular.get("target")
     if not target:
-        raise InvalidDatasetError(_("{name}: name the outcome column to predict with --target COLUMN.").format(name=csv_path.name))
+        raise InvalidDatasetError(
+            _("{name}: name the outcome column to predict with --target COLUMN.").format(name=csv_path.name)
+        )
     table = batch.read_table(Path(csv_path))
     header = [h.strip() for h in table[0]]
     target = find_target(header, target, csv_path.name)
     data = table[1:]
-    y_all, classes, positive_value = columns.target_labels([r[header.index(target)] if header.index(target) < len(r) else ""
-                                                            for r in data], target, positive or tabular.get("positive"),
-                                                           negative or tabular.get("negative"))
+    y_all, classes, positive_value = columns.target_labels(
+        [r[header.index(target)] if header.index(target) < len(r) else "" for r in data],
+        target,
+        positive or tabular.get("positive"),
+        negative or tabular.get("negative"),
+    )
     specs, dropped, kept = _infer_features(header, data, target, tabular, overrides)
     dropped = [*overrides.removed, *dropped]
-    schema = Schema(features=tuple(specs), classes=tuple(tabular.get("classes") or classes),  # type: ignore[arg-type]
-                    positive_class=str(tabular.get("positive_class") or classes[1]), target=target,
-                    positive_value=positive_value, subgroups=columns.subgroup_definition(kept, tabular.get("subgroups")),
-                    example=dict(tabular.get("example") or {}))
+    schema = Schema(
+        features=tuple(specs),
+        classes=tuple(tabular.get("classes") or classes),  # type: ignore[arg-type]
+        positive_class=str(tabular.get("positive_class") or classes[1]),
+        target=target,
+        positive_value=positive_value,
+        subgroups=columns.subgroup_definition(kept, tabular.get("subgroups")),
+        example=dict(tabular.get("example") or {}),
+    )
     patients, labels, skipped = [], [], []
     for i, raw in enumerate(data):
         row = dict(zip(header, raw))
         if y_all[i] == columns.EXCLUDED:
-            skipped.append({"row": i + 1, "error": _("row {row}: the outcome '{value}' is neither a positive nor a negative "
-                                                     "value; left out.").format(row=i + 1, value=raw[header.index(target)])})
+            skipped.append(
+                {
+                    "row": i + 1,
+                    "error": _(
+                        "row {row}: the outcome '{value}' is neither a positive nor a negative value; left out."
+                    ).format(row=i + 1, value=raw[header.index(target)]),
+                }
+            )
             continue
         if y_all[i] < 0:
-            skipped.append({"row": i + 1, "error": _("row {row}: the outcome '{target}' is blank.").format(row=i + 1, target=target)})
+            skipped.append(
+                {
+                    "row": i + 1,
+                    "error": _("row {row}: the outcome '{target}' is blank.").format(row=i + 1, target=target),
+                }
+            )
             continue
         clean, issues = schema.check_patient(row, from_csv=True)
         errors = [x.message for x in issues if x.severity == "error"]
@@ -130,7 +176,9 @@ def load_training_table(csv_path: Path, target: str | None = None, positive: str
             continue
         patients.append(clean)
         labels.append(int(y_all[i]))
-    out = TrainingTable(schema, schema.to_matrix(patients), np.asarray(labels, dtype=int), dropped, skipped, description)
+    out = TrainingTable(
+        schema, schema.to_matrix(patients), np.asarray(labels, dtype=int), dropped, skipped, description
+    )
     check_table(out)
     return out
 
@@ -141,14 +189,26 @@ def check_table(table: TrainingTable) -> None:
     classes = table.schema.classes
     if counts.min() < MIN_PER_CLASS:
         raise InvalidDatasetError(
-            _("Too few patients to train on: {n_first} '{first}' and {n_second} '{second}' usable rows; each "
-                "outcome needs at least {minimum}.").format(n_first=int(counts[0]), first=classes[0], n_second=int(counts[1]), second=classes[1], minimum=MIN_PER_CLASS))
+            _(
+                "Too few patients to train on: {n_first} '{first}' and {n_second} '{second}' usable rows; each "
+                "outcome needs at least {minimum}."
+            ).format(
+                n_first=int(counts[0]),
+                first=classes[0],
+                n_second=int(counts[1]),
+                second=classes[1],
+                minimum=MIN_PER_CLASS,
+            )
+        )
     for j, spec in enumerate(table.schema.features):
         auc = single_column_auc(table.X[:, j], table.y, spec.categorical)
         if auc >= LEAK_AUC:
             raise InvalidDatasetError(
-                _("Column '{name}' alone separates the outcomes almost perfectly (AUC {auc:.3f}): it is probably "
-                    "the outcome itself or recorded after it (a leak). Remove it from the table and train again.").format(name=spec.name, auc=auc))
+                _(
+                    "Column '{name}' alone separates the outcomes almost perfectly (AUC {auc:.3f}): it is probably "
+                    "the outcome itself or recorded after it (a leak). Remove it from the table and train again."
+                ).format(name=spec.name, auc=auc)
+            )
 
 
 def single_column_auc(col: np.ndarray, y: np.ndarray, categorical: bool) -> float:
@@ -161,8 +221,15 @@ def single_column_auc(col: np.ndarray, y: np.ndarray, categorical: bool) -> floa
     return max(auc, 1.0 - auc)
 
 
-def cross_validate_family(family: str, X: np.ndarray, y: np.ndarray, schema: Schema, folds: int = 10,
-                          seed: int = 0, on_fold: Callable[[], None] | None = None) -> dict[str, Any]:
+def cross_validate_family(
+    family: str,
+    X: np.ndarray,
+    y: np.ndarray,
+    schema: Schema,
+    folds: int = 10,
+    seed: int = 0,
+    on_fold: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Out-of-fold probabilities (N,) and metrics of one family by stratified k-fold CV (``on_fold`` after each fold)."""
     from sklearn.model_selection import StratifiedKFold
 
@@ -176,11 +243,19 @@ def cross_validate_family(family: str, X: np.ndarray, y: np.ndarray, schema: Sch
         if on_fold is not None:
             on_fold()
     slope, intercept = metrics.calibration_fit(y, oof)
-    return {"family": family, "description": FAMILY_DESCRIPTIONS[family], "explainer": FAMILY_EXPLAINERS[family],
-            "cv_auc": metrics.auc_score(y == 1, oof), "cv_auc_ci95": metrics.auc_with_ci(y == 1, oof)["ci95"],
-            "cv_auc_fold_mean": float(np.mean(fold_aucs)), "cv_auc_fold_sd": float(np.std(fold_aucs, ddof=1)),
-            "brier": metrics.binary_metrics(y == 1, oof, 0.5)["brier"],
-            "calibration_slope": slope, "calibration_intercept": intercept, "oof": oof}
+    return {
+        "family": family,
+        "description": FAMILY_DESCRIPTIONS[family],
+        "explainer": FAMILY_EXPLAINERS[family],
+        "cv_auc": metrics.auc_score(y == 1, oof),
+        "cv_auc_ci95": metrics.auc_with_ci(y == 1, oof)["ci95"],
+        "cv_auc_fold_mean": float(np.mean(fold_aucs)),
+        "cv_auc_fold_sd": float(np.std(fold_aucs, ddof=1)),
+        "brier": metrics.binary_metrics(y == 1, oof, 0.5)["brier"],
+        "calibration_slope": slope,
+        "calibration_intercept": intercept,
+        "oof": oof,
+    }
 
 
 def _design_args(schema: Schema, X: np.ndarray) -> tuple[list[str], list[bool], list[int]]:
@@ -198,24 +273,44 @@ def choose_family(comparison: Sequence[Mapping[str, Any]], margin: float = 0.005
     return str(chosen["family"])
 
 
-def validation_record(comparison: Sequence[Mapping[str, Any]], family: str, y: np.ndarray, folds: int) -> dict[str, Any]:
+def validation_record(
+    comparison: Sequence[Mapping[str, Any]], family: str, y: np.ndarray, folds: int
+) -> dict[str, Any]:
     """The meta.json ``validation`` block: the chosen family's pooled out-of-fold figures and the comparison."""
     best = next(c for c in comparison if c["family"] == family)
     oof = best["oof"]
     threshold = youden_threshold(y == 1, oof)
     at = metrics.binary_metrics(y == 1, oof, threshold)
-    keys = ("cv_auc", "cv_auc_ci95", "cv_auc_fold_mean", "cv_auc_fold_sd", "brier", "calibration_slope",
-            "calibration_intercept")
+    keys = (
+        "cv_auc",
+        "cv_auc_ci95",
+        "cv_auc_fold_mean",
+        "cv_auc_fold_sd",
+        "brier",
+        "calibration_slope",
+        "calibration_intercept",
+    )
     return {
         "method": f"{folds}-fold stratified cross-validation (shuffled, seed 0); metrics on pooled out-of-fold predictions",
-        "n": int(len(y)), "auc": best["cv_auc"], **{k: best[k] for k in keys},
+        "n": int(len(y)),
+        "auc": best["cv_auc"],
+        **{k: best[k] for k in keys},
         "cv_auc_ci_method": f"stratified percentile bootstrap of out-of-fold predictions, {metrics.DEFAULT_RESAMPLES} resamples",
         "brier_reference_prevalence": float(np.mean(y) * (1 - np.mean(y))),
-        "threshold": threshold, "accuracy": at["accuracy"], "sensitivity": at["sensitivity"],
-        "specificity": at["specificity"], "selection_rule": SELECTION_RULE,
-        "families": [{**{k: v for k, v in c.items() if k != "oof"},
-                      f"auc_difference_vs_{comparison[0]['family']}_ci95":
-                          metrics.paired_auc_difference(y == 1, comparison[0]["oof"], c["oof"])} for c in comparison],
+        "threshold": threshold,
+        "accuracy": at["accuracy"],
+        "sensitivity": at["sensitivity"],
+        "specificity": at["specificity"],
+        "selection_rule": SELECTION_RULE,
+        "families": [
+            {
+                **{k: v for k, v in c.items() if k != "oof"},
+                f"auc_difference_vs_{comparison[0]['family']}_ci95": metrics.paired_auc_difference(
+                    y == 1, comparison[0]["oof"], c["oof"]
+                ),
+            }
+            for c in comparison
+        ],
     }
 
 
@@ -228,10 +323,20 @@ class RunOptions:
     events: Callable[[dict[str, Any]], None] | None = None  # {"event": "started"|"step", "step", "steps"}
 
 
-def train_risk_model(csv_path: Path, name: str, target: str | None = None, positive: str | None = None,
-                     command: str = "", activate: bool = True, families: Sequence[str] = FAMILIES, folds: int = 10,
-                     n_bootstrap: int = 30, progress: Callable[[str], None] | None = None,
-                     negative: str | None = None, options: RunOptions | None = None) -> dict[str, Any]:
+def train_risk_model(
+    csv_path: Path,
+    name: str,
+    target: str | None = None,
+    positive: str | None = None,
+    command: str = "",
+    activate: bool = True,
+    families: Sequence[str] = FAMILIES,
+    folds: int = 10,
+    n_bootstrap: int = 30,
+    progress: Callable[[str], None] | None = None,
+    negative: str | None = None,
+    options: RunOptions | None = None,
+) -> dict[str, Any]:
     """Compare model families by k-fold CV, fit the chosen one on all rows and register it with its card.
 
     ``activate=False`` registers without changing which version is used when ``name`` is given alone.
@@ -241,11 +346,26 @@ def train_risk_model(csv_path: Path, name: str, target: str | None = None, posit
     registry.check_model_name(name)
     unknown = [f for f in families if f not in FAMILIES]
     if unknown or not families or folds < 2:
-        raise InvalidOptionError(_("Cannot train with families {families} and {folds} folds: families must be among {items} and folds "
-                "at least 2.").format(families=list(families), folds=folds, items=', '.join(FAMILIES)))
+        raise InvalidOptionError(
+            _(
+                "Cannot train with families {families} and {folds} folds: families must be among {items} and folds "
+                "at least 2."
+            ).format(families=list(families), folds=folds, items=", ".join(FAMILIES))
+        )
     with single_threaded():
-        return _train(Path(csv_path), name, target, (positive, negative), command, activate, families, folds,
-                      n_bootstrap, progress or (lambda _msg: None), options or RunOptions())
+        return _train(
+            Path(csv_path),
+            name,
+            target,
+            (positive, negative),
+            command,
+            activate,
+            families,
+            folds,
+            n_bootstrap,
+            progress or (lambda _msg: None),
+            options or RunOptions(),
+        )
 
 
 def _stepper(options: RunOptions, steps: int) -> Callable[[], None]:
@@ -262,9 +382,19 @@ def _stepper(options: RunOptions, steps: int) -> Callable[[], None]:
     return step
 
 
-def _train(csv_path: Path, name: str, target: str | None, outcome: tuple[str | None, str | None], command: str,
-           activate: bool, families: Sequence[str], folds: int, n_bootstrap: int,
-           say: Callable[[str], None], options: RunOptions) -> dict[str, Any]:
+def _train(
+    csv_path: Path,
+    name: str,
+    target: str | None,
+    outcome: tuple[str | None, str | None],
+    command: str,
+    activate: bool,
+    families: Sequence[str],
+    folds: int,
+    n_bootstrap: int,
+    say: Callable[[str], None],
+    options: RunOptions,
+) -> dict[str, Any]:
     started = time.monotonic()
     table = load_training_table(csv_path, target, *outcome, overrides=options.overrides)
     X, y, schema = table.X, table.y, table.schema
@@ -274,7 +404,9 @@ def _train(csv_path: Path, name: str, target: str | None, outcome: tuple[str | N
         say(f"cross-validating {family} ({folds} folds)")
         comparison.append(cross_validate_family(family, X, y, schema, folds, on_fold=step))
         c = comparison[-1]
-        say(f"  {family}: AUC {c['cv_auc']:.3f} [{c['cv_auc_ci95'][0]:.3f}, {c['cv_auc_ci95'][1]:.3f}], Brier {c['brier']:.4f}")
+        say(
+            f"  {family}: AUC {c['cv_auc']:.3f} [{c['cv_auc_ci95'][0]:.3f}, {c['cv_auc_ci95'][1]:.3f}], Brier {c['brier']:.4f}"
+        )
     family = choose_family(comparison)
     validation = validation_record(comparison, family, y, folds)
     say(f"fitting {family} on all {len(y)} rows")
@@ -288,29 +420,56 @@ def _train(csv_path: Path, name: str, target: str | None, outcome: tuple[str | N
     return _payload(ref, table, validation, comparison, family, folds, name, started)
 
 
-def _payload(ref: registry.ModelRef, table: TrainingTable, validation: dict[str, Any],
-             comparison: Sequence[Mapping[str, Any]], family: str, folds: int, name: str,
-             started: float) -> dict[str, Any]:
+def _payload(
+    ref: registry.ModelRef,
+    table: TrainingTable,
+    validation: dict[str, Any],
+    comparison: Sequence[Mapping[str, Any]],
+    family: str,
+    folds: int,
+    name: str,
+    started: float,
+) -> dict[str, Any]:
     """The CLI's JSON document (CLI.md, train-risk)."""
     y, schema = table.y, table.schema
     return {
-        "model": ref.spec, "family": family, "n": int(len(y)),
+        "model": ref.spec,
+        "family": family,
+        "n": int(len(y)),
         "classes": {schema.classes[0]: int((y == 0).sum()), schema.classes[1]: int((y == 1).sum())},
-        "features": schema.names, "dropped": table.dropped,
-        "cv": {"auc": validation["cv_auc"], "auc_ci95": validation["cv_auc_ci95"], "brier": validation["brier"],
-               "folds": folds},
-        "threshold": validation["threshold"], "active": registry.is_approved(ref),
+        "features": schema.names,
+        "dropped": table.dropped,
+        "cv": {
+            "auc": validation["cv_auc"],
+            "auc_ci95": validation["cv_auc_ci95"],
+            "brier": validation["brier"],
+            "folds": folds,
+        },
+        "threshold": validation["threshold"],
+        "active": registry.is_approved(ref),
         "seconds": round(time.monotonic() - started, 1),
         "dataset": {"rows": int(len(y)), "positives": int(y.sum()), "skipped": table.skipped},
-        "validation": {k: validation[k] for k in ("auc", "cv_auc_ci95", "brier", "calibration_slope",
-                                                  "calibration_intercept", "threshold", "sensitivity", "specificity")},
+        "validation": {
+            k: validation[k]
+            for k in (
+                "auc",
+                "cv_auc_ci95",
+                "brier",
+                "calibration_slope",
+                "calibration_intercept",
+                "threshold",
+                "sensitivity",
+                "specificity",
+            )
+        },
         "families": [{k: c[k] for k in ("family", "cv_auc", "cv_auc_ci95", "brier")} for c in comparison],
         "path": str(ref.path),
     }
 
 
-def version_meta(table: TrainingTable, model: RiskModel, validation: dict[str, Any], command: str, data: str,
-                 started: float) -> dict[str, Any]:
+def version_meta(
+    table: TrainingTable, model: RiskModel, validation: dict[str, Any], command: str, data: str, started: float
+) -> dict[str, Any]:
     """Everything about the new version, schema included: the predictor and the card read only this."""
     import shap
     import sklearn
@@ -319,41 +478,70 @@ def version_meta(table: TrainingTable, model: RiskModel, validation: dict[str, A
     tabular = (table.description or {}).get("tabular", {})
     intended = tabular.get("intended_use") or (
         f"Research use: estimate the probability that '{schema.target}' is '{schema.positive_value}' for records "
-        f"like those in {Path(data).name}; not independently evaluated.")
+        f"like those in {Path(data).name}; not independently evaluated."
+    )
     meta = {
-        "name": "", "version": "", "kind": KIND, "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "name": "",
+        "version": "",
+        "kind": KIND,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "framework": f"scikit-learn {sklearn.__version__} / shap {shap.__version__}",
         "architecture": FAMILY_DESCRIPTIONS[model.family] + (f"; C = {model.C_:g}" if model.C_ else ""),
-        "family": model.family, "model_file": "model.joblib", **schema.to_meta(),
+        "family": model.family,
+        "model_file": "model.joblib",
+        **schema.to_meta(),
         "threshold": validation["threshold"],
         "threshold_rule": "maximise Youden's J (sensitivity + specificity - 1) on the out-of-fold probabilities",
         "intended_use": intended,
         "imputation": {k: v for k, v in model.imputed_values().items() if v is not None},
-        "training": {"command": command, "data": data, "rows": int(len(y)), "positives": int(y.sum()),
-                     "dropped_columns": table.dropped, "skipped": table.skipped,
-                     "missing_counts": {n: int(np.isnan(X[:, j]).sum()) for j, n in enumerate(schema.names)},
-                     "seed": 0, "seconds": round(time.monotonic() - started, 1)},
+        "training": {
+            "command": command,
+            "data": data,
+            "rows": int(len(y)),
+            "positives": int(y.sum()),
+            "dropped_columns": table.dropped,
+            "skipped": table.skipped,
+            "missing_counts": {n: int(np.isnan(X[:, j]).sum()) for j, n in enumerate(schema.names)},
+            "seed": 0,
+            "seconds": round(time.monotonic() - started, 1),
+        },
         "validation": validation,
-        "explanation": {"explainer": FAMILY_EXPLAINERS[model.family], "space": EXPLANATION_SPACE,
-                        "background": f"all {len(y)} training rows (interventional / independent features)",
-                        "aggregation": "design columns of one original feature (value, spline bases or one-hot "
-                                       "columns + missing indicator) are summed into that feature: still exact"},
-        "uncertainty": {"method": f"95% percentile interval of the risk over {model.n_bootstrap} bootstrap refits "
-                                  "(linear families: the logistic layer refit on the fixed design, same C; trees: whole refits)"},
+        "explanation": {
+            "explainer": FAMILY_EXPLAINERS[model.family],
+            "space": EXPLANATION_SPACE,
+            "background": f"all {len(y)} training rows (interventional / independent features)",
+            "aggregation": "design columns of one original feature (value, spline bases or one-hot "
+            "columns + missing indicator) are summed into that feature: still exact",
+        },
+        "uncertainty": {
+            "method": f"95% percentile interval of the risk over {model.n_bootstrap} bootstrap refits "
+            "(linear families: the logistic layer refit on the fixed design, same C; trees: whole refits)"
+        },
     }
     meta.update(provenance.carried_metadata(table.description))
     return meta
 
 
-def _register(name: str, model: RiskModel, meta: dict[str, Any], y: np.ndarray, oof: np.ndarray,
-              subgroups: np.ndarray, activate: bool) -> registry.ModelRef:
+def _register(
+    name: str,
+    model: RiskModel,
+    meta: dict[str, Any],
+    y: np.ndarray,
+    oof: np.ndarray,
+    subgroups: np.ndarray,
+    activate: bool,
+) -> registry.ModelRef:
     from core.models import cards
 
     staging = registry.new_staging_dir()
     try:
         save_model(model, staging / "model.joblib")
-        np.savez(staging / "validation_predictions.npz", labels=y, probabilities=np.column_stack([1 - oof, oof]),
-                 subgroups=subgroups)
+        np.savez(
+            staging / "validation_predictions.npz",
+            labels=y,
+            probabilities=np.column_stack([1 - oof, oof]),
+            subgroups=subgroups,
+        )
         registry.write_json_atomic(staging / registry.META_FILE, meta)
         cards.write_card(staging)
         return registry.commit_version(staging, name, activate_it=activate)

@@ -24,8 +24,8 @@ import numpy as np
 from sklearn.covariance import LedoitWolf
 from sklearn.model_selection import KFold
 
-from core.i18n import _
 from core.errors import InvalidModelError
+from core.i18n import _
 
 OOD_FILE = "ood.npz"
 DEFAULT_QUANTILE = 0.99
@@ -45,7 +45,7 @@ class OodDetector:
     threshold_: float
 
     @classmethod
-    def fit(cls, train_features: np.ndarray, quantile: float = DEFAULT_QUANTILE) -> "OodDetector":
+    def fit(cls, train_features: np.ndarray, quantile: float = DEFAULT_QUANTILE) -> OodDetector:
         """Fit mean and shrunk precision on all features; threshold from out-of-fold distances."""
         features = np.asarray(train_features, dtype=np.float64)
         estimator = LedoitWolf().fit(features)
@@ -65,7 +65,7 @@ class OodDetector:
         np.savez(model_dir / OOD_FILE, mean=self.mean_, precision=self.precision_, threshold=self.threshold_)
 
     @classmethod
-    def load(cls, model_dir: Path) -> "OodDetector | None":
+    def load(cls, model_dir: Path) -> OodDetector | None:
         path = Path(model_dir) / OOD_FILE
         if not path.exists():
             return None
@@ -74,8 +74,10 @@ class OodDetector:
                 return cls(data["mean"], data["precision"], float(data["threshold"]))
         except (OSError, ValueError, KeyError) as exc:
             raise InvalidModelError(
-                _("{name}: its out-of-distribution statistics ({file}) are damaged; refit them with `python -m "
-                    "core.imaging.ood refit MODEL_DIR`, or retrain this model.").format(name=Path(model_dir).name, file=OOD_FILE)
+                _(
+                    "{name}: its out-of-distribution statistics ({file}) are damaged; refit them with `python -m "
+                    "core.imaging.ood refit MODEL_DIR`, or retrain this model."
+                ).format(name=Path(model_dir).name, file=OOD_FILE)
             ) from exc
 
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
 from core import config
-from core.i18n import _
 from core.errors import InvalidModelError, LucidDxError
+from core.i18n import _
 from core.imaging import datasets
 from core.imaging.classifier import ImageClassifier
 from core.imaging.door import load_image
@@ -26,8 +27,9 @@ from core.models import registry
 
 _BATCH = 64
 _SKIMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".tif", ".tiff", ".bmp"}
-NON_CHEST_SOURCES = ("pydicom test files (CT, MR, US, NM, RT dose, secondary capture, CR spine) and "
-                     "scikit-image sample images")
+NON_CHEST_SOURCES = (
+    "pydicom test files (CT, MR, US, NM, RT dose, secondary capture, CR spine) and scikit-image sample images"
+)
 
 
 def _reference_candidates() -> list[tuple[str, Path]]:
@@ -91,7 +93,9 @@ def reproduced_split(meta: dict[str, Any], project_root: Path | None = None):
         return None
     try:
         dataset = training_dataset(folder, record)
-        train_idx, val_idx = datasets.split_by_patient(dataset, settings.get("validation_fraction", 0.2), settings["seed"])
+        train_idx, val_idx = datasets.split_by_patient(
+            dataset, settings.get("validation_fraction", 0.2), settings["seed"]
+        )
     except LucidDxError:
         return None  # the folder changed so much it no longer splits: the validation films are unavailable
     return dataset, train_idx, val_idx
@@ -114,7 +118,9 @@ def _chest_images(files: list[Path]) -> Iterator[tuple[str, np.ndarray]]:
             continue  # training skipped it too
 
 
-def _flag_images(model: ImageClassifier, images: Iterator[tuple[str, np.ndarray]]) -> tuple[list[str], np.ndarray, float]:
+def _flag_images(
+    model: ImageClassifier, images: Iterator[tuple[str, np.ndarray]]
+) -> tuple[list[str], np.ndarray, float]:
     """Names, (N,) OOD flags and the detector's seconds per image (features to decision)."""
     names: list[str] = []
     flags: list[bool] = []
@@ -136,8 +142,10 @@ def _flag_images(model: ImageClassifier, images: Iterator[tuple[str, np.ndarray]
 def _require_detector(model: ImageClassifier) -> OodDetector:
     if model.ood_detector is None:
         raise InvalidModelError(
-            _("Model '{spec}' has no {file}, so it cannot flag unfamiliar inputs; refit it with `python -m "
-                "core.imaging.ood refit MODEL_DIR`, or retrain this model.").format(spec=model.spec, file=OOD_FILE)
+            _(
+                "Model '{spec}' has no {file}, so it cannot flag unfamiliar inputs; refit it with `python -m "
+                "core.imaging.ood refit MODEL_DIR`, or retrain this model."
+            ).format(spec=model.spec, file=OOD_FILE)
         )
     return model.ood_detector
 
@@ -156,8 +164,11 @@ def measure_rates(model: ImageClassifier, validation_files: list[Path] | None) -
     result: dict[str, Any] = {"method": METHOD, "threshold": float(detector.threshold_)}
     if validation_files:
         _scores, flags, _names = _flag_images(model, _chest_images(validation_files))
-        result.update(validation_flag_rate=float(flags.mean()), validation_n=int(len(flags)),
-                      validation_source="the model's own validation split, reproduced from its training record")
+        result.update(
+            validation_flag_rate=float(flags.mean()),
+            validation_n=int(len(flags)),
+            validation_source="the model's own validation split, reproduced from its training record",
+        )
     else:
         result.update(validation_flag_rate=None, validation_n=0, validation_source=None)
     names, flags, seconds = _flag_images(model, non_chest_reference_images())
@@ -187,7 +198,9 @@ def measure(model: str | Path) -> dict[str, Any]:
     folder = Path(model)
     if folder.is_dir() and (folder / registry.META_FILE).is_file():
         meta = json.loads((folder / registry.META_FILE).read_text())
-        ref = registry.ModelRef(meta.get("name", folder.parent.name), meta.get("version", folder.name), folder, False, meta)
+        ref = registry.ModelRef(
+            meta.get("name", folder.parent.name), meta.get("version", folder.name), folder, False, meta
+        )
     else:
         ref = registry.resolve(str(model), kind=kinds.IMAGE_CLASSIFIER)
     classifier = ImageClassifier(ref)
@@ -210,8 +223,10 @@ def refit(model_dir: Path) -> dict[str, Any]:
     split = reproduced_split(meta)
     if split is None:
         raise InvalidDatasetError(
-            _("{model_dir}: its training data ({data}) is not available to refit the detector; put the training "
-                "folder back where it was, or retrain the model.").format(model_dir=model_dir, data=(meta.get('training') or {}).get('data'))
+            _(
+                "{model_dir}: its training data ({data}) is not available to refit the detector; put the training "
+                "folder back where it was, or retrain the model."
+            ).format(model_dir=model_dir, data=(meta.get("training") or {}).get("data"))
         )
     dataset, train_idx, val_idx = split
     ref = registry.ModelRef(meta.get("name", ""), meta.get("version", ""), model_dir, False, meta)

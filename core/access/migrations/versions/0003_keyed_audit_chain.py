@@ -10,6 +10,8 @@ Revision ID: 0003
 Revises: 0002
 """
 
+from datetime import UTC, datetime
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -24,9 +26,15 @@ def upgrade() -> None:
 
     db = op.get_bind()
     if db.execute(sa.select(sa.func.count()).select_from(audit.table)).scalar():
-        fields = {"time": audit.time_text(audit.datetime.now(audit.timezone.utc)), "user": audit.SYSTEM_USER,
-                  "role": audit.SYSTEM_ROLE, "action": audit.KEY_ACTION, "model": None, "input_sha256": None,
-                  "outcome": "ok"}
+        fields = {
+            "time": audit.time_text(datetime.now(UTC)),
+            "user": audit.SYSTEM_USER,
+            "role": audit.SYSTEM_ROLE,
+            "action": audit.KEY_ACTION,
+            "model": None,
+            "input_sha256": None,
+            "outcome": "ok",
+        }
         audit.append(db, fields, audit.chain_key())
 
 
