@@ -78,7 +78,13 @@ def status() -> dict[str, Any]:
               "gpus": float(n["Resources"].get("GPU", 0.0))} for n in ray.nodes()]
     context = ray.get_runtime_context()
     return {"engine": "ray", "address": address() or context.gcs_address, "embedded": embedded(), "nodes": nodes,
-            "deployments": []}
+            "deployments": _deployments()}
+
+
+def _deployments() -> list[dict[str, Any]]:
+    from core.engine import serving
+
+    return serving.deployments()
 
 
 def cluster_cpus() -> int:

@@ -94,6 +94,13 @@ def _in_force(classifier: "ImageClassifier") -> tuple[float | None, str]:
     return site_validation.threshold_in_force(classifier.ref)
 
 
+def _served() -> bool:
+    """Whether films go to the Ray Serve deployment (LUCIDDX_SERVE, see core.engine.serving)."""
+    from core.engine import serving
+
+    return serving.enabled()
+
+
 def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | Path, str]:
     """(what the door reads, the name to show); a path that is not a file is the user's error."""
     if isinstance(source, (bytes, bytearray)):
@@ -136,7 +143,12 @@ def diagnose(
             result.image = load_image(readable, name=result.name, frame=frame)
             result.prepared = classifier.prepare(result.image.pixels)
             threshold, source = _in_force(classifier)
-            if explain:
+            if _served():  # the same functions, run by the Serve replica of this version (core.engine.serving)
+                from core.engine import serving
+
+                result.prediction, result.explanation = serving.score(
+                    classifier.ref.spec, result.prepared, explain, threshold, source)
+            elif explain:
                 result.prediction, result.explanation = saliency.predict_and_explain(
                     classifier, result.prepared, None, threshold, source)
             else:
