@@ -119,7 +119,7 @@ def deploy(spec: str, replicas: int = 1) -> None:
     engine.connect()
     with _LOCK:
         try:
-            serve.start(http_options={"location": "NoServer"})  # no HTTP proxy: callers use handles only
+            serve.start(proxy_location="Disabled")  # no HTTP proxy: callers use handles only
             gpus = _gpus()
             bound = _film_model_class().options(
                 num_replicas=replicas, ray_actor_options={"num_cpus": 0 if gpus else 1, "num_gpus": gpus}).bind(spec)
@@ -141,14 +141,13 @@ def _wait_running(app: str, timeout_s: float = 180.0) -> None:
     import time
 
     from ray import serve
-    from ray.serve._private.common import ApplicationStatus
 
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         state = serve.status().applications.get(app)
-        if state is not None and state.status == ApplicationStatus.RUNNING:
+        if state is not None and str(state.status).endswith("RUNNING"):
             return
-        if state is not None and state.status == ApplicationStatus.DEPLOY_FAILED:
+        if state is not None and str(state.status).endswith("DEPLOY_FAILED"):
             raise ServingError(_("The served model {app} failed to start: {reason}").format(app=app, reason=state.message[:300]))
         time.sleep(0.2)
     raise ServingError(_("The served model {app} did not start within {seconds} s.").format(app=app, seconds=int(timeout_s)))
