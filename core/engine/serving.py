@@ -106,7 +106,15 @@ def _gpus() -> float:
     return 1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1.0 else 0.0
 
 
-def deploy(spec: str, replicas: int = 1) -> None:
+def replicas_wanted() -> int:
+    """Replicas per served model: LUCIDDX_SERVE_REPLICAS (default 1)."""
+    try:
+        return max(1, int(os.environ.get("LUCIDDX_SERVE_REPLICAS", "1")))
+    except ValueError:
+        return 1
+
+
+def deploy(spec: str, replicas: int | None = None) -> None:
     """Serve the image model version ``NAME:VERSION`` (rolling update when another version of NAME is served).
 
     Raises:
@@ -122,7 +130,7 @@ def deploy(spec: str, replicas: int = 1) -> None:
             serve.start(proxy_location="Disabled")  # no HTTP proxy: callers use handles only
             gpus = _gpus()
             bound = _film_model_class().options(
-                num_replicas=replicas, ray_actor_options={"num_cpus": 0 if gpus else 1, "num_gpus": gpus}).bind(spec)
+                num_replicas=replicas or replicas_wanted(), ray_actor_options={"num_cpus": 0 if gpus else 1, "num_gpus": gpus}).bind(spec)
             serve.run(bound, name=app_name(spec), route_prefix=None, blocking=False)
             _wait_running(app_name(spec))
         except ServingError:
