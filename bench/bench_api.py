@@ -27,7 +27,6 @@ sys.path.insert(0, str(ROOT))
 from bench.support import free_port  # noqa: E402
 
 
-
 def timed(fn, n: int, clients: int) -> list[float]:
     """Milliseconds of each of ``n`` calls of ``fn()`` per client, ``clients`` threads at once."""
     def run(_client: int) -> list[float]:

@@ -30,8 +30,8 @@ from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.imaging import dicom_index as index  # noqa: E402
 from core.dicomnode.scp import DicomNode  # noqa: E402
+from core.imaging import dicom_index as index  # noqa: E402
 from core.services import imaging as diagnosis  # noqa: E402
 
 DX = "1.2.840.10008.5.1.4.1.1.1.1"

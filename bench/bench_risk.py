@@ -126,7 +126,7 @@ def main() -> None:
           "Kernel median ms/patient | Kernel / exact | mean abs(Kernel - exact) log-odds |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
-        trained = "skipped" if args.no_train else "{:.1f}".format(time_training(name)[0])
+        trained = "skipped" if args.no_train else f"{time_training(name)[0]:.1f}"
         r = time_explanations(name, args.patients, args.background)
         print(f"| {r['spec']} | {r['family']} | {r['features']} | {trained} | {r['patients']} | {r['exact_ms']:.2f} | "
               f"{r['kernel_ms']:.1f} | {r['kernel_ms'] / r['exact_ms']:,.0f}x | {r['gap']:.1e} |", flush=True)

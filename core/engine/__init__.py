@@ -100,7 +100,7 @@ def status() -> dict[str, Any]:
         "address": address() or context.gcs_address,
         "embedded": embedded(),
         "nodes": nodes,
-        "deployments": [],
+        "deployments": [],  # filled by core.services (the served models: core.engine.serving)
     }
 
 

@@ -244,5 +244,7 @@ def score_folder(
 
 
 def engine_status() -> dict[str, Any]:
-    """CLI.md ``engine status``: where work runs (embedded Ray or a named cluster) and its nodes."""
-    return engine.status()
+    """CLI.md ``engine status``: where work runs (embedded Ray or a named cluster), its nodes and served models."""
+    from core.engine import serving
+
+    return engine.status() | {"deployments": serving.deployments()}

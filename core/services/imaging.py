@@ -122,6 +122,40 @@ def _in_force(classifier: ImageClassifier) -> tuple[float | None, str]:
     return site_validation.threshold_in_force(classifier.ref)
 
 
+def _served_load(spec: str) -> ImageClassifier:
+    from core.imaging.classifier import load_classifier
+
+    return load_classifier(spec)
+
+
+def _served_predict(classifier: ImageClassifier, films: np.ndarray, threshold: float | None, source: str) -> list:
+    return classifier.predict_prepared(films, threshold, source)
+
+
+def _served_explain(classifier: ImageClassifier, film: np.ndarray, threshold: float | None, source: str) -> tuple:
+    from core.imaging import saliency
+
+    return saliency.predict_and_explain(classifier, film, None, threshold, source)
+
+
+# What a Serve replica runs: this module's own functions, so served and in-process films go through one code path.
+SERVED_WORK = (_served_load, _served_predict, _served_explain)
+
+
+def serve_model(spec: str, replicas: int | None = None) -> None:
+    """Serve ``NAME:VERSION`` on the engine's Ray Serve (rolling update from another served version)."""
+    from core.engine import serving
+
+    serving.deploy(spec, SERVED_WORK, replicas)
+
+
+def _served() -> bool:
+    """Whether films go to the Ray Serve deployment (LUCIDDX_SERVE, see core.engine.serving)."""
+    from core.engine import serving
+
+    return serving.enabled()
+
+
 def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | Path, str]:
     """(what the door reads, the name to show); a path that is not a file is the user's error."""
     if isinstance(source, (bytes, bytearray)):
@@ -172,7 +206,13 @@ def diagnose(
             result.image = load_image(readable, name=result.name, frame=frame)
             result.prepared = classifier.prepare(result.image.pixels)
             threshold, source = _in_force(classifier)
-            if explain:
+            if _served():  # the same functions, run by the Serve replica of this version (core.engine.serving)
+                from core.engine import serving
+
+                result.prediction, result.explanation = serving.score(
+                    classifier.ref.spec, result.prepared, explain, threshold, source, SERVED_WORK
+                )
+            elif explain:
                 result.prediction, result.explanation = saliency.predict_and_explain(
                     classifier, result.prepared, None, threshold, source
                 )

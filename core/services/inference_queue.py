@@ -23,6 +23,10 @@ def default_slots() -> int:
     configured = os.environ.get("LUCIDDX_INFERENCE_SLOTS", "").strip()
     if configured.isdigit() and int(configured) > 0:
         return int(configured)
+    from core.engine import serving
+
+    if serving.enabled():  # films go to Serve replicas: let a full batch per replica through, so they batch
+        return serving.replicas_wanted() * serving.MAX_BATCH
     return max(1, (os.cpu_count() or 2) // 2)
 
 

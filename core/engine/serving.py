@@ -1,0 +1,247 @@
+"""Models served by Ray Serve: one deployment per active image model, replicas that load it once.
+
+    LUCIDDX_SERVE=on   core.services sends prepared films to the deployment (the page process never loads
+                       TensorFlow); on by default when LUCIDDX_RAY_ADDRESS names a cluster
+    LUCIDDX_SERVE=off  films are scored in the calling process (the default on one machine: see
+                       docs/deploy.md for why and what was measured)
+
+The replica runs the SAME functions as the in-process path (``core.imaging.saliency.predict_and_explain``,
+``ImageClassifier.predict_prepared``): there is one prediction code path. ``@serve.batch`` gathers the
+films that arrive together; films without explanation are scored in one forward pass per batch, films
+with Grad-CAM are explained one by one inside the batch (Grad-CAM needs one gradient per film). The
+threshold in force is read by the CALLER once per film and travels with it, so the label, the class its
+map explains and every view of it come from one decision.
+
+Activating a version calls :func:`deploy` with it: ``serve.run`` of the new bind under the same
+application name is Serve's rolling update (new replicas start before the old ones stop; requests in
+flight finish on the old ones).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any
+
+import numpy as np
+
+from core.errors import LucidDxError
+from core.i18n import _
+
+SERVE_VARIABLE = "LUCIDDX_SERVE"
+APP_PREFIX = "luciddx-image-"
+MAX_BATCH = 8
+BATCH_WAIT_S = 0.01
+REQUEST_TIMEOUT_S = 120.0
+_LOCK = threading.Lock()
+
+
+class ServingError(LucidDxError):
+    """A served model did not answer."""
+
+
+def enabled() -> bool:
+    """Whether core.services scores films on the Serve deployment (LUCIDDX_SERVE; see the module doc)."""
+    from core import engine
+
+    value = os.environ.get(SERVE_VARIABLE, "").strip().lower()
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    return not engine.embedded()
+
+
+def app_name(spec: str) -> str:
+    """The Serve application of an image model NAME (one per model: versions roll within it)."""
+    return APP_PREFIX + spec.partition(":")[0]
+
+
+def _film_model_class() -> Any:
+    """The deployment class, built on first use so that importing this module does not import Serve."""
+    from ray import serve
+
+    @serve.deployment(
+        name="FilmModel", max_ongoing_requests=64, health_check_period_s=2, graceful_shutdown_timeout_s=20
+    )
+    class FilmModel:
+        """One image model version, loaded once per replica."""
+
+        def __init__(self, spec: str, load: Any, predict_batch: Any, explain_one: Any) -> None:
+            # The work comes from core.services (the engine imports no domain package): the same functions the
+            # calling process would run, pickled by reference and imported here.
+            self.spec = spec
+            self.classifier = load(spec)
+            self.predict_batch, self.explain_one = predict_batch, explain_one
+            self.batch_sizes: list[int] = []
+
+        @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=BATCH_WAIT_S)
+        async def score(self, films: list[tuple[np.ndarray, bool, float | None, str]]) -> list[tuple[Any, Any]]:
+            self.batch_sizes.append(len(films))
+            answers: list[tuple[Any, Any] | None] = [None] * len(films)
+            plain = [i for i, film in enumerate(films) if not film[1]]
+            # Films without explanation: one forward pass for all that share a threshold.
+            for key in {(films[i][2], films[i][3]) for i in plain}:
+                rows = [i for i in plain if (films[i][2], films[i][3]) == key]
+                batch = np.stack([np.asarray(films[i][0], dtype=np.float32) for i in rows])
+                for i, prediction in zip(rows, self.predict_batch(self.classifier, batch, key[0], key[1])):
+                    answers[i] = (prediction, None)
+            for i, (prepared, explain, threshold, source) in enumerate(films):
+                if explain:
+                    answers[i] = self.explain_one(self.classifier, prepared, threshold, source)
+            return answers  # type: ignore[return-value]
+
+        async def __call__(self, film: tuple[np.ndarray, bool, float | None, str]) -> tuple[Any, Any]:
+            return await self.score(film)
+
+        def seen_batches(self) -> list[int]:
+            return list(self.batch_sizes)
+
+    return FilmModel
+
+
+def _gpus() -> float:
+    import ray
+
+    return 1.0 if ray.cluster_resources().get("GPU", 0.0) >= 1.0 else 0.0
+
+
+def replicas_wanted() -> int:
+    """Replicas per served model: LUCIDDX_SERVE_REPLICAS (default 1)."""
+    try:
+        return max(1, int(os.environ.get("LUCIDDX_SERVE_REPLICAS", "1")))
+    except ValueError:
+        return 1
+
+
+Work = tuple[Any, Any, Any]
+"""(load(spec) -> model, predict_batch(model, films, threshold, source), explain_one(model, film, threshold, source)):
+the caller's own functions (core.services.imaging.SERVED_WORK), run by the replica."""
+
+
+def deploy(spec: str, work: Work, replicas: int | None = None) -> None:
+    """Serve the image model version ``NAME:VERSION`` (rolling update when another version of NAME is served).
+
+    Raises:
+        ServingError: Serve could not start the replicas (the message says which model).
+    """
+    from ray import serve
+
+    from core import engine
+
+    engine.connect()
+    with _LOCK:
+        try:
+            serve.start(proxy_location="Disabled")  # no HTTP proxy: callers use handles only
+            gpus = _gpus()
+            bound = (
+                _film_model_class()
+                .options(
+                    num_replicas=replicas or replicas_wanted(),
+                    ray_actor_options={"num_cpus": 0 if gpus else 1, "num_gpus": gpus},
+                )
+                .bind(spec, *work)
+            )
+            serve.run(bound, name=app_name(spec), route_prefix=None, blocking=False)
+            _wait_running(app_name(spec))
+        except ServingError:
+            raise
+        except Exception as exc:  # Serve raises RayServeException, RuntimeError, ... : one clear message
+            raise ServingError(
+                _(
+                    "The model {model} could not be served ({reason}); set {variable}=off to score in this process."
+                ).format(model=spec, reason=type(exc).__name__, variable=SERVE_VARIABLE)
+            ) from exc
+        _SERVED[app_name(spec)] = spec
+
+
+_SERVED: dict[str, str] = {}
+
+
+def _wait_running(app: str, timeout_s: float = 180.0) -> None:
+    import time
+
+    from ray import serve
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        state = serve.status().applications.get(app)
+        if state is not None and str(state.status).endswith("RUNNING"):
+            return
+        if state is not None and str(state.status).endswith("DEPLOY_FAILED"):
+            raise ServingError(
+                _("The served model {app} failed to start: {reason}").format(app=app, reason=state.message[:300])
+            )
+        time.sleep(0.2)
+    raise ServingError(
+        _("The served model {app} did not start within {seconds} s.").format(app=app, seconds=int(timeout_s))
+    )
+
+
+def handle(spec: str, work: Work) -> Any:
+    """The handle of the deployment serving ``spec``, deploying (or rolling to) it first when needed."""
+    from ray import serve
+
+    if _SERVED.get(app_name(spec)) != spec:
+        deploy(spec, work)
+    return serve.get_app_handle(app_name(spec))
+
+
+def score(
+    spec: str, prepared: np.ndarray, explain: bool, threshold: float | None, source: str, work: Work
+) -> tuple[Any, Any]:
+    """(Prediction, Explanation or None) of one prepared film from the deployment serving ``spec``.
+
+    A replica that dies mid-request is retried once on another (Serve restarts it); then a clear error.
+
+    Raises:
+        ServingError: no answer from the served model.
+    """
+    film = (np.asarray(prepared, dtype=np.float32), bool(explain), threshold, source)
+    last: Exception | None = None
+    for _attempt in range(2):
+        try:
+            return handle(spec, work).remote(film).result(timeout_s=REQUEST_TIMEOUT_S)
+        except Exception as exc:  # ActorDiedError, RayActorError, TimeoutError, ...: retried once
+            last = exc
+    raise ServingError(
+        _("The served model {model} did not answer ({reason}); try again, or set {variable}=off.").format(
+            model=spec, reason=type(last).__name__, variable=SERVE_VARIABLE
+        )
+    ) from last
+
+
+def deployments() -> list[dict[str, Any]]:
+    """CLI.md ``engine status``: {"name", "model", "replicas"} per served model (empty when Serve is not up)."""
+    import ray
+    from ray import serve
+
+    if not ray.is_initialized():
+        return []
+    try:
+        applications = serve.status().applications
+    except Exception:  # Serve never started on this cluster
+        return []
+    rows = []
+    for app, state in sorted(applications.items()):
+        if not app.startswith(APP_PREFIX):
+            continue
+        for name, deployment in state.deployments.items():
+            # Replica states are keyed by an enum whose text is the state's name; read as text (no private import).
+            states = {str(k).rsplit(".", 1)[-1]: int(v) for k, v in (deployment.replica_states or {}).items()}
+            running = states.get("RUNNING", 0)
+            rows.append(
+                {"name": f"{app}/{name}", "model": _SERVED.get(app, app[len(APP_PREFIX) :]), "replicas": running}
+            )
+    return rows
+
+
+def shutdown() -> None:
+    """Stop every served model (tests; an engine being stopped)."""
+    import ray
+
+    if ray.is_initialized():
+        from ray import serve
+
+        serve.shutdown()
+    _SERVED.clear()
