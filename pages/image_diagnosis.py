@@ -303,10 +303,12 @@ def show_viewer(result: diagnosis.FileResult, spec: str, data: bytes) -> None:
     classes = list(prediction.probabilities)
     c1, c2, c3 = st.columns(3)
     measured = explanations.measured_faithfulness(spec)  # each method's faithfulness, measured on held-out films
+    # Labels are made here, in the reader's language: a format function may be called later, outside this run.
+    labels = {m: explanations.method_label(m, measured) for m in diagnosis.METHODS}
     method = c1.selectbox(
         _("Explanation method"),
         list(diagnosis.METHODS),
-        format_func=lambda m: explanations.method_label(m, measured),
+        format_func=labels.__getitem__,
         key="explain_method",
         help=_(
             "Beside each method: its deletion AUC against a random pixel order (lower is more "

@@ -218,7 +218,7 @@ def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: t
         _("Value to change"),
         schema.names,
         key="risk_whatif_feature",
-        format_func=lambda n: schema.by_name[n].display_label(),
+        format_func={n: schema.by_name[n].display_label() for n in schema.names}.__getitem__,
     )
     spec = schema.by_name[name]
     with right:

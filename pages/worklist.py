@@ -55,7 +55,7 @@ st.caption(
         "go back as a Secondary Capture with the heatmap and a structured report. Decision support only."
     )
 )
-st.selectbox(
-    _("Show"), ["", *STATUSES], key="worklist_status", format_func=lambda s: worklist.status_text(s) if s else _("all")
-)
+# Labels are made in this run, in the reader's language (a format function may be called outside it).
+status_labels = {s: worklist.status_text(s) if s else _("all") for s in ["", *STATUSES]}
+st.selectbox(_("Show"), list(status_labels), key="worklist_status", format_func=status_labels.__getitem__)
 live_worklist()
