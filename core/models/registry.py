@@ -9,6 +9,11 @@ Layout (the same under the bundled ``models/`` and under ``$LUCIDDX_HOME/models`
 
 Bundled versions are read-only. A version is registered by building it in a staging folder and
 renaming that folder into place, so a crash never leaves a half-written version behind.
+
+Why files and not the account database: a version is its weights plus the JSON that describes them, and
+one atomic rename of the folder publishes all of it; a folder on a path every node mounts is also how a
+cluster's workers share it (docs/deploy.md). Accounts, keys, audit and sessions are rows (SQLAlchemy) and
+the DICOM node's queue is its own SQLite file (``core.services.dicom_store`` says why).
 """
 
 from __future__ import annotations
