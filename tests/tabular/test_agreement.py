@@ -81,3 +81,26 @@ def test_the_service_rebuilds_the_bundled_models_folds_and_refuses_another_table
     assert result["model"] == "diabetes_risk:1" and result["folds"] == 10 and result["n"] == 10
     assert result["stability"]["refits"] == 2 and result["stability"]["held_out_rows"] == 77  # fold 1 of 768
     assert result["methods"]["kernel_shap"]["rank_corr"]["median"] > 0.8
+
+
+def test_one_patients_kernel_check_agrees_and_a_tampered_explanation_does_not() -> None:
+    from core.services import tabular
+    from core.tabular.predictor import load_risk_model
+
+    predictor = load_risk_model("diabetes_risk:1")
+    patient = {
+        "Pregnancies": 6,
+        "Glucose": 148.0,
+        "BloodPressure": 72.0,
+        "SkinThickness": 35.0,
+        "Insulin": None,
+        "BMI": 33.6,
+        "DiabetesPedigreeFunction": 0.627,
+        "Age": 50,
+    }
+    result = predictor.predict_one(patient)
+    check = tabular.kernel_check(predictor, result)
+    assert check["agrees"] and check["rank_corr"] >= 0.8 and check["shared"] >= 2 and check["seconds"] > 0
+    names = list(result.contributions)
+    result.contributions = dict(zip(names, [result.contributions[n] for n in reversed(names)]))  # wrong features
+    assert not tabular.kernel_check(predictor, result)["agrees"]
