@@ -207,6 +207,34 @@ def show_result(predictor: tabular.RiskPredictor, result: tabular.RiskResult) ->
             risk=format_percent(result.risk, 1),
         )
     )
+    kernel_check(predictor, result)
+
+
+def kernel_check(predictor: tabular.RiskPredictor, result: tabular.RiskResult) -> None:
+    """On request: does a sampled explainer (KernelSHAP) agree with the exact values for this patient?"""
+    if not st.button(
+        _("Check against KernelSHAP"),
+        key="risk_kernel_check",
+        help=_("Recompute this patient's explanation with a sampled explainer and compare the rankings."),
+    ):
+        return
+    check = tabular.kernel_check(predictor, result)
+    text = _(
+        "KernelSHAP ({seconds} s) ranks this patient's features with rank correlation {r} to the exact values; "
+        "{shared} of the exact top {top} are in its top {top}, {same_sign} with the same sign."
+    ).format(
+        seconds=format_decimal(check["seconds"], 1),
+        r=format_decimal(check["rank_corr"], 2),
+        shared=check["shared"],
+        top=check["top"],
+        same_sign=check["same_sign"],
+    )
+    if check["agrees"]:
+        st.success(text + " " + _("It agrees: any SHAP explainer would tell this patient's story the same way."))
+    else:
+        st.warning(
+            text + " " + _("It disagrees for this patient: rely on the exact values above, not on a sampled one.")
+        )
 
 
 def what_if(predictor: tabular.RiskPredictor, patient: dict[str, Any], result: tabular.RiskResult) -> None:

@@ -34,12 +34,11 @@ from typing import Any
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
-from scipy.stats import spearmanr
 
 from core.imaging import saliency
 from core.imaging.classifier import ImageClassifier
 from core.imaging.tfsetup import keras
-from core.models.metrics import percentile_interval
+from core.models.metrics import bootstrap_means, rank_corr
 
 STEPS = 20
 BLUR_DIVISOR = 16  # blur sigma = input size / 16 (12 px at 192 px)
@@ -119,15 +118,6 @@ def deletion_insertion(
     }
 
 
-def rank_corr(a: np.ndarray, b: np.ndarray) -> float:
-    """Spearman rank correlation of two maps over pixels; 0 when either is constant (no ranking)."""
-    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
-    if np.ptp(a) == 0 or np.ptp(b) == 0:
-        return 0.0
-    value = spearmanr(a, b).statistic
-    return float(value) if np.isfinite(value) else 0.0
-
-
 def _weighted_layers(model: Any) -> list[Any]:
     return [layer for layer in model.layers if layer.weights]
 
@@ -157,18 +147,6 @@ def randomized_network(model: Any, top_layers: int | None, seed: int) -> Any:
 def _map(explainer: saliency.Explainer, film: np.ndarray, method: str, class_index: int, seed: int) -> np.ndarray:
     np.random.seed(seed)  # SmoothGrad draws its noise from numpy's global generator
     return explainer.explain(film, method, class_index).heatmap
-
-
-def bootstrap_means(
-    values: dict[str, np.ndarray], n: int, seed: int, n_resamples: int = N_BOOTSTRAP
-) -> dict[str, list]:
-    """95% percentile interval of each metric's mean over films, the same resamples for every metric."""
-    if n < 2:
-        return {key: [None, None] for key in values}
-    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
-    return {
-        key: percentile_interval(np.nanmean(np.asarray(v, dtype=np.float64)[idx], axis=1)) for key, v in values.items()
-    }
 
 
 def evaluate(
@@ -231,7 +209,7 @@ def evaluate(
         values = {key: np.asarray([r[key] for r in per_film]) for key in per_film[0]} if per_film else {}
         values["deletion_gain"] = values["random_deletion_auc"] - values["deletion_auc"]
         values["insertion_gain"] = values["insertion_auc"] - values["random_insertion_auc"]
-        intervals = bootstrap_means(values, n, seed)
+        intervals = bootstrap_means(values, n, seed, N_BOOTSTRAP)
         summary: dict[str, Any] = {
             key: float(np.mean(values[key])) for key in (*METRICS, "deletion_gain", "insertion_gain")
         }

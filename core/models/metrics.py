@@ -10,10 +10,11 @@ carries the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.stats import rankdata
+from scipy.stats import rankdata, spearmanr
 
 from core.i18n import N_
 
@@ -165,6 +166,32 @@ def percentile_interval(samples: np.ndarray) -> list[float | None]:
         return [None, None]
     low, high = np.percentile(finite, [2.5, 97.5])
     return [float(low), float(high)]
+
+
+def bootstrap_means(
+    values: dict[str, np.ndarray],
+    n: int,
+    seed: int,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    statistic: Callable[..., np.ndarray] = np.nanmean,
+) -> dict[str, list]:
+    """95% percentile interval of each metric's ``statistic`` (mean; or ``np.nanmedian``) over ``n`` cases
+    (films, patients), the same resamples for every metric so differences between them are paired."""
+    if n < 2:
+        return {key: [None, None] for key in values}
+    idx = np.random.default_rng(seed).integers(0, n, size=(n_resamples, n))
+    return {
+        key: percentile_interval(statistic(np.asarray(v, dtype=np.float64)[idx], axis=1)) for key, v in values.items()
+    }
+
+
+def rank_corr(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman rank correlation of two maps or attribution vectors; 0 when either is constant (no ranking)."""
+    a, b = np.asarray(a, dtype=np.float64).ravel(), np.asarray(b, dtype=np.float64).ravel()
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return 0.0
+    value = spearmanr(a, b).statistic
+    return float(value) if np.isfinite(value) else 0.0
 
 
 def _with_intervals(point: dict[str, float], samples: dict[str, np.ndarray]) -> dict[str, dict[str, Any]]:

@@ -12,7 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InvalidDatasetError, InvalidExplanationError, LucidDxError
+from core.errors import (
+    InvalidDatasetError,
+    InvalidExplanationError,
+    InvalidModelError,
+    InvalidOptionError,
+    LucidDxError,
+)
 from core.i18n import _
 from core.imaging import intake
 from core.imaging.datasets import class_images, find_class_root, subfolders
@@ -131,9 +137,12 @@ def measured_faithfulness(spec: str | None = None) -> dict[str, dict[str, Any]]:
 
     path = registry.resolve(spec).path / EXPLANATIONS_FILE
     try:
-        return dict(json.loads(path.read_text()).get("methods") or {})
+        stored = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    if stored.get("kind") == "tabular-risk":  # a risk model's agreement figures, not saliency faithfulness
+        return {}
+    return dict(stored.get("methods") or {})
 
 
 def method_label(method: str, measured: dict[str, dict[str, Any]]) -> str:
@@ -148,3 +157,125 @@ def method_label(method: str, measured: dict[str, dict[str, Any]]) -> str:
         random=f"{figures['random_deletion_auc']:.2f}",
         corr=f"{figures['randomization_rank_corr']:.2f}",
     )
+
+
+# --- Risk models (issue 25): does another explainer agree with the exact SHAP the product shows, and is
+# the global importance stable? Measured on patients the explaining model did not train on.
+RISK_PATIENTS = 60
+RISK_REFITS = 30
+
+
+def _cv_scheme(ref: registry.ModelRef) -> tuple[int, int]:
+    """(folds, seed) of the version's cross-validation, read from its meta.json ``validation.method``."""
+    import re
+
+    method = str((ref.meta.get("validation") or {}).get("method", ""))
+    folds, seed = re.search(r"(\d+)-fold", method), re.search(r"seed (\d+)", method)
+    if not folds or not seed:
+        raise InvalidModelError(
+            _(
+                "Model '{spec}': its meta.json does not say how it was cross-validated ('{method}'), so the patients "
+                "each fold held out cannot be rebuilt; retrain it."
+            ).format(spec=ref.spec, method=method)
+        )
+    return int(folds.group(1)), int(seed.group(1))
+
+
+def risk_training_table(ref: registry.ModelRef, data: Path | None = None) -> Any:
+    """The version's training table, read again exactly as training read it; refused unless it matches.
+
+    Raises:
+        InvalidDatasetError: the table is not where meta.json says (or at ``data``), or it no longer has the
+            rows, outcomes and features the version was trained on.
+    """
+    from core.tabular import training
+
+    recorded = ref.meta.get("training") or {}
+    path = Path(data or recorded.get("data", ""))
+    schema = ref.meta.get("schema") or {}
+    if not path.is_file():
+        raise InvalidDatasetError(
+            _("Model '{spec}': its training table {path} is not here; pass the table it was trained on.").format(
+                spec=ref.spec, path=path
+            )
+        )
+    table = training.load_training_table(path, schema.get("target"), schema.get("positive_value"))
+    names = [f.get("name") for f in ref.meta.get("features", [])]
+    found = (len(table.y), int(table.y.sum()), table.schema.names)
+    if found != (recorded.get("rows"), recorded.get("positives"), names):
+        raise InvalidDatasetError(
+            _(
+                "{path}: has {rows} usable rows ({positives} positive) and features {features}, but model '{spec}' was "
+                "trained on {rows_meta} rows ({positives_meta} positive) and {features_meta}; pass the table it was "
+                "trained on."
+            ).format(
+                path=path,
+                rows=found[0],
+                positives=found[1],
+                features=found[2],
+                spec=ref.spec,
+                rows_meta=recorded.get("rows"),
+                positives_meta=recorded.get("positives"),
+                features_meta=names,
+            )
+        )
+    return table
+
+
+def evaluate_risk_explanations(
+    spec: str | None = None,
+    patients: int = RISK_PATIENTS,
+    refits: int = RISK_REFITS,
+    data: Path | None = None,
+    seed: int = 0,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Agreement of KernelSHAP and LIME with exact SHAP per held-out patient, and stability of global importance.
+
+    Patients come from the version's own cross-validation folds (same folds, seed and recipe): each is
+    explained by the model of the fold that held it out. Stability: ``refits`` bootstrap refits of the
+    recipe on the first fold's training rows, importance read on that fold's held-out rows. See
+    ``core.tabular.agreement``. Raises InvalidDatasetError / InvalidModelError when the version's held-out
+    patients cannot be rebuilt.
+    """
+    import time
+
+    from core.models import kinds
+    from core.tabular import agreement, training
+
+    if patients < 2 or refits < 2:
+        raise InvalidOptionError(
+            _("Measure at least 2 patients and 2 refits (asked: {patients} and {refits}).").format(
+                patients=patients, refits=refits
+            )
+        )
+    started = time.monotonic()
+    ref = registry.resolve(spec, kind=kinds.TABULAR_RISK)
+    folds, cv_seed = _cv_scheme(ref)
+    table = risk_training_table(ref, data)
+    X, y, schema = table.X, table.y, table.schema
+    fit = training.recipe_fitter(str(ref.meta["family"]), schema, X)
+    splits = training.cv_splits(y, folds, cv_seed)
+    settings = agreement.Settings(seed=seed)
+    categorical = [f.categorical for f in schema.features]
+    per_patient = agreement.agreement(fit, X, y, splits, categorical, patients, settings, progress)
+    train, held_out = splits[0]
+    stable = agreement.stability(fit, X, y, train, held_out, schema.names, refits, seed)
+    return {
+        "kind": kinds.TABULAR_RISK,
+        "model": ref.spec,
+        "family": ref.meta["family"],
+        "exact_explainer": (ref.meta.get("explanation") or {}).get("explainer"),
+        "space": "log-odds",
+        "features": len(schema.names),
+        "folds": folds,
+        "settings": settings.as_dict(),
+        "labels": dict(agreement.METHOD_LABELS),
+        **per_patient,
+        "stability": stable,
+        "patients_from": f"out-of-fold: each patient explained by the model of the {folds}-fold cross-validation fold "
+        f"(seed {cv_seed}, the version's own folds and recipe) that held it out",
+        "stability_from": f"{refits} bootstrap refits of the recipe on fold 1's {len(train)} training rows; "
+        f"importance read on its {len(held_out)} held-out rows",
+        "seconds": round(time.monotonic() - started, 1),
+    }

@@ -105,6 +105,40 @@ def score_patient(predictor: RiskPredictor, values: Mapping[str, object]) -> Pat
     return PatientOutcome(result, issues, clean)
 
 
+def kernel_check(predictor: RiskPredictor, result: RiskResult) -> dict[str, Any]:
+    """This patient's exact SHAP values checked against KernelSHAP on the same model's log-odds.
+
+    Same settings as the card's measurement (``core.tabular.agreement.Settings``): rank correlation of
+    |contribution|, how many of the exact top three KernelSHAP also ranks top three and how many keep their
+    sign, the seconds it took, and whether it agrees by the card's limit (rank correlation at least
+    ``TRUST_MIN_AGREEMENT``).
+    """
+    import time
+
+    import numpy as np
+
+    from core.models.cards.risk_explanations import TRUST_MIN_AGREEMENT
+    from core.tabular import agreement
+    from core.tabular.model import single_threaded
+
+    names = predictor.schema.names
+    X = predictor.schema.to_matrix([result.values])
+    started = time.perf_counter()
+    with single_threaded():
+        kernel = agreement.kernel_contributions(predictor.model, X, agreement.Settings())[0]
+    seconds = time.perf_counter() - started
+    found = agreement.compare(np.array([result.contributions[n] for n in names]), kernel)
+    top = min(agreement.TOP_K, len(names))
+    return {
+        **found,
+        "top": top,
+        "shared": int(round(found["top_overlap"] * top)),
+        "same_sign": int(round(found["top_sign_agreement"] * top)),
+        "seconds": seconds,
+        "agrees": found["rank_corr"] >= TRUST_MIN_AGREEMENT,
+    }
+
+
 def csv_limit() -> int:
     """The largest CSV of patients LucidDx reads, in bytes (read at call time)."""
     return batch.MAX_CSV_BYTES

@@ -231,12 +231,10 @@ def cross_validate_family(
     on_fold: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Out-of-fold probabilities (N,) and metrics of one family by stratified k-fold CV (``on_fold`` after each fold)."""
-    from sklearn.model_selection import StratifiedKFold
-
     names, optional, levels = _design_args(schema, X)
     oof = np.zeros(len(y))
     fold_aucs = []
-    for train, test in StratifiedKFold(folds, shuffle=True, random_state=seed).split(X, y):
+    for train, test in cv_splits(y, folds, seed):
         est = build_estimator(family, names, optional, levels, seed).fit(X[train], y[train])
         oof[test] = est.predict_proba(X[test])[:, 1]
         fold_aucs.append(metrics.auc_score(y[test] == 1, oof[test]))
@@ -256,6 +254,33 @@ def cross_validate_family(
         "calibration_intercept": intercept,
         "oof": oof,
     }
+
+
+def cv_splits(y: np.ndarray, folds: int = 10, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train rows, test rows) of each stratified, shuffled fold: the folds every family is validated on.
+
+    Anything that must reproduce which patients a cross-validated figure held out (the explanation
+    agreement of the card) asks here, so the split is written once.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    y = np.asarray(y)
+    return list(StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros((len(y), 1)), y))
+
+
+def recipe_fitter(family: str, schema: Schema, X: np.ndarray) -> Callable[[np.ndarray, np.ndarray], RiskModel]:
+    """The product's own fit of ``family`` on this table, as a function of (rows of X, their labels).
+
+    The design (which features may be missing, how many levels) is decided on the whole table, as
+    training decides it, so a refit on some rows (a fold, a bootstrap resample) is the same recipe as
+    the registered model. Refits carry no bootstrap replicas (``n_bootstrap=0``): only the fit is needed.
+    """
+    names, optional, levels = _design_args(schema, X)
+
+    def fit(rows: np.ndarray, labels: np.ndarray) -> RiskModel:
+        return RiskModel(family, names, optional, levels, n_bootstrap=0).fit(rows, labels)
+
+    return fit
 
 
 def _design_args(schema: Schema, X: np.ndarray) -> tuple[list[str], list[bool], list[int]]:

@@ -60,6 +60,16 @@ def test_form_shows_the_models_risk_and_a_waterfall():
     assert any("Serum insulin, 2-h (imputed" in info.value for info in at.info)  # blank field shown as imputed
 
 
+def test_the_patients_exact_values_can_be_checked_against_kernel_shap():
+    at = submit(open_page(), PATIENT)
+    assert not any("KernelSHAP" in s.value for s in at.success)  # computed only when asked
+    next(b for b in at.button if b.label == "Check against KernelSHAP").click()
+    at.run()
+    assert not at.exception, at.exception
+    said = [s.value for s in at.success if s.value.startswith("KernelSHAP (")]
+    assert said and "It agrees" in said[0] and "of the exact top 3 are in its top 3" in said[0]
+
+
 def test_what_if_panel_shows_the_new_risk_and_the_change():
     at = submit(open_page(), PATIENT)
     at.selectbox(key="risk_whatif_feature").set_value("Glucose").run()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from core.i18n import _, format_threshold
-from core.models.cards.localize import acquisition_change, localized
+from core.i18n import _, format_percent, format_threshold
 from core.models import kinds, metrics
+from core.models.cards.localize import acquisition_change, localized
 from core.models.recipe_text import explanation
 
 
@@ -196,6 +196,8 @@ def _explanations(card: dict[str, Any]) -> list[str]:
     e = card.get("explanations")
     if not e:
         return []
+    if kinds.normalise(e.get("kind")) == kinds.TABULAR_RISK:
+        return _risk_explanations(e)
     lines = ["", _("## Explanations"), "", f"**{e['advice']}**", "",
              _("Measured on {n} held-out films ({counts}) the model did not train on, of {total} held-out in all; "
                "pixels removed to a blurred copy of the film in {steps} steps; means with 95% bootstrap intervals over films. "
@@ -216,6 +218,66 @@ def _explanations(card: dict[str, Any]) -> list[str]:
                            f"{_with_ci(s['insertion_auc'], ci.get('insertion_auc'))} ({_fmt(s['random_insertion_auc'])})",
                            _with_ci(s["randomization_rank_corr"], ci.get("randomization_rank_corr")),
                            _with_ci(s["stability_rank_corr"], ci.get("stability_rank_corr")), _fmt(s["seconds_per_film"], 2)]))
+    if e.get("command"):
+        lines += ["", _("Computed with: {command}").format(command=f"`{e['command']}`")]
+    return lines
+
+
+SHOWN_FEATURES = 10  # the stability table lists the features the reference fit ranks first
+
+
+def _median_cell(summary: dict[str, Any], digits: int = 2) -> str:
+    """``median (low-high) [mean]`` of one agreement metric over patients."""
+    low, high = summary.get("median_ci95") or [None, None]
+    return f"{_fmt(summary.get('median'), digits)} ({_fmt(low, digits)}-{_fmt(high, digits)}) [{_fmt(summary.get('mean'), digits)}]"
+
+
+def _risk_explanations(e: dict[str, Any]) -> list[str]:
+    """A risk model's explanations: agreement with exact SHAP per held-out patient, and stability of importance."""
+    settings, labels = e.get("settings") or {}, e.get("labels") or {}
+    lines = ["", _("## Explanations"), "", f"**{e['advice']}**", "",
+             _("Measured on {n} patients ({positives} with the outcome) that the explaining model did not train on: "
+               "each is explained by the model of the {folds}-fold cross-validation fold that held it out. KernelSHAP: "
+               "{background} background rows, {samples} samples per patient, on the log-odds; LIME: {lime_samples} "
+               "samples, on the probability (only ranks and signs are compared). Random baseline: each patient's exact "
+               "values shuffled across features. Per patient, against exact SHAP: rank correlation of |contribution| "
+               "over the features, share of the exact top {k} also in the method's top {k}, share of the exact top {k} "
+               "with the same sign. Median (95% bootstrap interval) [mean] over patients.").format(
+                 n=e.get("n"), positives=e.get("positives"), folds=e.get("folds"), background=settings.get("background"),
+                 samples=settings.get("kernel_samples"), lime_samples=settings.get("lime_samples"),
+                 k=settings.get("top_k", 3)), "",
+             _row([_("Method vs exact SHAP"), _("Rank correlation"), _("Top-3 overlap"), _("Sign agreement (top 3)"),
+                   _("Seconds per patient")]), "|---" * 5 + "|"]
+    for method, s in (e.get("methods") or {}).items():
+        lines.append(_row([_(labels.get(method, method)), _median_cell(s["rank_corr"]), _median_cell(s["top_overlap"]),
+                           _median_cell(s["top_sign_agreement"]), _fmt(s.get("seconds_per_patient"), 3)]))
+    lines += ["", _("Exact SHAP took {seconds} s per patient.").format(seconds=_fmt(e.get("exact_seconds_per_patient"), 3))]
+    st = e.get("stability")
+    if st:
+        lines += ["", _("### Stability of global importance"), "",
+                  _("{refits} bootstrap refits of the same recipe on {train} training rows; importance = mean |exact SHAP| "
+                    "(log-odds) on {held} held-out rows; the reference is the recipe fitted on all {train} rows. "
+                    "Median (95% interval) over refits.").format(refits=st["refits"], train=st["train_rows"],
+                                                                 held=st["held_out_rows"]), "",
+                  _row([_("Feature"), _("Importance (reference fit)"), _("Rank (reference fit)"), _("In the top 3")]),
+                  "|---" * 4 + "|"]
+        shown = [f for f in st["features"] if f["reference_rank"] <= SHOWN_FEATURES]
+        for f in shown:
+            low, high = f["importance_ci95"]
+            rank_low, rank_high = f["rank_ci95"]
+            lines.append(_row([f["name"], f"{_fmt(f['importance'])} ({_fmt(low)}-{_fmt(high)}) ({_fmt(f['reference_importance'])})",
+                               f"{_fmt(f['rank'], 0)} ({_fmt(rank_low, 0)}-{_fmt(rank_high, 0)}) ({f['reference_rank']})",
+                               format_percent(f["top_share"], 0)]))
+        rest = [f for f in st["features"] if f["reference_rank"] > SHOWN_FEATURES]
+        if rest:
+            lines += ["", _("{count} more features, each with a reference importance of at most {most}.").format(
+                count=len(rest), most=_fmt(max(f["reference_importance"] for f in rest)))]
+        corr, chance = st["rank_corr"], st["random_rank_corr"]
+        lines += ["", _("Rank correlation of each refit's importances with the reference: median {r} ({low}-{high}); "
+                        "a random ranking: {random}. Top three unchanged in {top} of refits (chance: {chance}).").format(
+            r=_fmt(corr["median"], 2), low=_fmt(corr["ci95"][0], 2), high=_fmt(corr["ci95"][1], 2),
+            random=_fmt(chance["median"], 2), top=format_percent(st["top_unchanged"], 0),
+            chance=format_percent(st["top_chance"], 2))]
     if e.get("command"):
         lines += ["", _("Computed with: {command}").format(command=f"`{e['command']}`")]
     return lines

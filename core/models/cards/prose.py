@@ -10,6 +10,7 @@ from typing import Any
 
 from core.i18n import N_, _, format_percent, format_threshold, translated
 from core.models import kinds, metrics
+from core.models.cards.risk_explanations import advice as risk_advice
 
 SECTIONS = (
     "model_details",
@@ -152,6 +153,8 @@ def explanation_advice(section: dict[str, Any]) -> str:
     read for one film); among the methods that pass, the one whose deletion curve beats a random order by the
     most is trusted first; insertion is reported beside it.
     """
+    if kinds.normalise(section.get("kind")) == kinds.TABULAR_RISK:
+        return risk_advice(section)
     methods = section.get("methods") or {}
     labels = section.get("labels") or {}
     verdicts = explanation_verdicts(methods)

@@ -8,8 +8,15 @@ import numpy as np
 
 from core.i18n import N_
 from core.models import kinds, metrics
-from core.models.cards.prose import (decision_text, evaluation_description, explanation_advice, explanation_verdicts,
-                                     uncertainty_text)
+from core.models.cards.prose import (
+    decision_text,
+    evaluation_description,
+    explanation_advice,
+    explanation_verdicts,
+    uncertainty_text,
+)
+from core.models.cards.risk_explanations import advice as risk_advice
+from core.models.cards.risk_explanations import verdicts as risk_verdicts
 
 EXPLANATIONS_FILE = "explanations.json"
 
@@ -107,9 +114,24 @@ def explanations(model_dir: Any) -> dict[str, Any] | None:
     if not path.is_file():
         return None
     stored = json.loads(path.read_text())
+    if kinds.normalise(stored.get("kind")) == kinds.TABULAR_RISK:
+        return risk_explanations_section(stored)
     keep = ("n", "classes", "removal", "steps", "blur_sigma", "noise_sigma", "cascade", "headline_stage", "methods",
             "labels", "command", "films_from", "held_out_total", "measured", "seconds")
     section = {k: stored[k] for k in keep if k in stored}
     section["verdicts"] = explanation_verdicts(section.get("methods") or {})
     section["advice"] = explanation_advice(section)
+    return section
+
+
+RISK_KEEP = ("kind", "model", "family", "exact_explainer", "space", "features", "folds", "settings", "labels", "n",
+             "positives", "folds_used", "methods", "exact_seconds_per_patient", "stability", "patients_from",
+             "stability_from", "command", "measured", "seconds")
+
+
+def risk_explanations_section(stored: dict[str, Any]) -> dict[str, Any]:
+    """A risk model's measured explanation agreement and stability (``core.tabular.agreement``), with what to trust."""
+    section = {k: stored[k] for k in RISK_KEEP if k in stored}
+    section["verdicts"] = risk_verdicts(section)
+    section["advice"] = risk_advice(section)
     return section
