@@ -65,3 +65,27 @@ def test_measure_starts_a_job_and_its_result_renders_on_a_fresh_page(
     disagreement = fresh.dataframe[1].value
     assert len(disagreement) == 2
     assert fresh.get("download_button")
+
+
+def test_a_running_job_shows_its_progress_and_the_page_cancels_it(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    from core.services import explanations
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label in ("NORMAL", "PNEUMONIA"):
+            for film in sorted((CHEST_XRAY_TRAIN / label).glob("*.jpeg"))[:10]:
+                archive.write(film, f"{label}/{film.name}")
+    job_id = explanations.start_job(None, "chest_xray", ["gradcam"], 20, upload=(buffer.getvalue(), "ward.zip"))
+    at = AppTest.from_file(PAGE, default_timeout=60).run()  # a second tab: it finds the job on disk
+    assert not at.exception, at.exception
+    assert at.selectbox(key="lab_job").value == job_id
+    assert any("ward.zip" in m.value for m in at.markdown)
+    assert at.get("progress")  # TensorFlow is still loading, or film n of 20 is being measured
+    at.button(key=f"lab_cancel_{job_id}").click().run()
+    assert runner.read_progress(job_id).cancel_requested
+    assert runner.wait(job_id, timeout=120)["state"] == "cancelled", runner.log_tail(job_id)
+    ended = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert any("Measuring was cancelled" in w.value for w in ended.warning)
