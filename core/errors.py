@@ -31,7 +31,11 @@ class RegistryError(LucidDxError):
     """A registry operation that is not allowed (deleting a bundled model, activating a missing version)."""
 
 
-class TrainingCancelledError(LucidDxError):
+class JobCancelledError(LucidDxError):
+    """A background job (training, measuring explanations) stopped by the user."""
+
+
+class TrainingCancelledError(JobCancelledError):
     """A training run stopped by the user; nothing was registered."""
 
 

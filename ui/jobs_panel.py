@@ -1,6 +1,6 @@
 """Pick one of the background training jobs and show it: live while it runs, its outcome once it ended.
 
-Shared by the Retrain page (image jobs) and the risk-training page (risk jobs).
+Shared by the Retrain page (image jobs), the risk-training page (risk jobs) and the explanation lab.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ def pick_and_show(
     """A job picker over ``listed`` (newest first) and the chosen job's panel; returns the chosen id."""
     ids = [j["id"] for j in listed]
     # Labels made now, in this run's language (a format_func translating later may run in another context).
-    labels = {j["id"]: f"{j['id']} · {j.get('request', {}).get('name', '')} · {state_name(j['state'])}" for j in listed}
+    labels = {j["id"]: f"{j['id']} · {_subject(j.get('request', {}))} · {state_name(j['state'])}" for j in listed}
     if st.session_state.get(key) not in ids:
         st.session_state[key] = wanted if wanted in ids else ids[0]
     job_id = st.selectbox(_("Job"), ids, key=key, format_func=labels.__getitem__)
@@ -39,3 +39,8 @@ def pick_and_show(
     except LucidDxError as exc:
         st.error(str(exc), icon=":material/block:")
     return job_id
+
+
+def _subject(request: dict[str, Any]) -> str:
+    """What a job is about: the model it trains (its name) or the model version it measures."""
+    return str(request.get("name") or request.get("model") or "")

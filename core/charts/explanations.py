@@ -71,3 +71,43 @@ def comparison_figure(result: dict[str, Any], labels: dict[str, str]) -> go.Figu
     )
     figure.update_yaxes(range=[0, 1])
     return styled(figure)
+
+
+def road_figure(result: dict[str, Any], labels: dict[str, str]) -> go.Figure:
+    """ROAD (Rong et al. 2022): each method's MoRF (lower is more faithful) and LeRF (higher) area with its
+    95% interval, and the random-order area as a dashed line (one random order per film, shared by methods)."""
+    methods = list(result["methods"])
+    names = [labels.get(m, m) for m in methods]
+    figure = go.Figure()
+    for key, name, colour in (("road_morf_auc", _("MoRF"), "#d62728"), ("road_lerf_auc", _("LeRF"), "#2ca02c")):
+        errors = [_errors(result["methods"][m], key) for m in methods]
+        figure.add_trace(
+            go.Bar(
+                x=names,
+                y=[result["methods"][m][key] for m in methods],
+                name=name,
+                error_y={
+                    "type": "data",
+                    "symmetric": False,
+                    "array": [e[1] for e in errors],
+                    "arrayminus": [e[0] for e in errors],
+                },
+                marker_color=colour,
+            )
+        )
+    random_auc = result["methods"][methods[0]]["road_random_auc"] if methods else None
+    if random_auc is not None:
+        figure.add_hline(
+            y=random_auc,
+            line_dash="dash",
+            line_color="#888888",
+            annotation_text=_("random order {value:.2f}").format(value=random_auc),
+        )
+    percentages = ", ".join(f"{p}%" for p in (result.get("road") or {}).get("percentages", []))
+    figure.update_layout(
+        barmode="group",
+        height=380,
+        title=_("ROAD: area of the probability curve, pixels imputed at {percentages}").format(percentages=percentages),
+    )
+    figure.update_yaxes(range=[0, 1])
+    return styled(figure)

@@ -21,6 +21,10 @@ For every film and method (the maps come from the one ``saliency.Explainer``, ne
 * **Stability**: Spearman rank correlation between the map of the film and of the film plus Gaussian
   noise of sigma ``NOISE_SIGMA`` (of the [0, 1] range); HIGH is stable.
 * **Seconds per film** for the map alone (wall clock, this machine).
+* **ROAD** (Rong et al. 2022, ``core.imaging.road``): MoRF and LeRF curves with noisy linear imputation
+  instead of blur (no mask shape left for the model to read), one random order per film as the baseline,
+  and the gap LeRF - MoRF (the paper's comparison: large is faithful); ``road_seconds_per_film`` is the
+  imputation and prediction time of a method's two curves.
 
 Means over films carry 95% percentile bootstrap intervals (``N_BOOTSTRAP`` resamples of the films, the
 same resamples for every method and metric, so differences are paired).
@@ -35,7 +39,7 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from core.imaging import saliency
+from core.imaging import road, saliency
 from core.imaging.classifier import ImageClassifier
 from core.imaging.tfsetup import keras
 from core.models.metrics import bootstrap_means, rank_corr
@@ -56,6 +60,13 @@ METRICS = (
     "randomization_rank_corr",
     "stability_rank_corr",
     "seconds_per_film",
+)
+ROAD_METRICS = (
+    "road_morf_auc",
+    "road_lerf_auc",
+    "road_random_auc",
+    "road_gap",
+    "road_seconds_per_film",
 )
 
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -157,8 +168,11 @@ def evaluate(
     steps: int = STEPS,
     seed: int = 0,
     cascade: Sequence[tuple[str, int | None]] = CASCADE,
+    road_percentages: tuple[int, ...] | None = road.PERCENTAGES,
 ) -> dict[str, Any]:
     """Every metric of the module docstring for ``methods`` on ``films`` ((S, S, 1) prepared inputs).
+
+    ``road_percentages``: where ROAD's curves are sampled; None leaves ROAD out (its keys absent).
 
     Returns ``{"n", "removal", "steps", "methods": {method: {metric: mean, "intervals": {...},
     "randomization_cascade": {stage: mean}, "deletion_gain", "insertion_gain"}}, "films": [per-film rows]}``.
@@ -172,6 +186,7 @@ def evaluate(
     twin_explainers = [saliency.get_explainer(twin) for twin in twins]
     rows: dict[str, list[dict[str, Any]]] = {m: [] for m in methods}
     film_rows: list[dict[str, Any]] = []
+    random_road_seconds: list[float] = []
     for i, film in enumerate(films):
         film = np.asarray(film, dtype=np.float32).reshape(classifier.input_size, classifier.input_size, 1)
         decision = classifier.predict_prepared(film[np.newaxis])[0].decision
@@ -180,6 +195,17 @@ def evaluate(
             np.float32
         )
         film_row: dict[str, Any] = {"film": i, "class": decision, "maps": {}}
+        random_auc = float("nan")
+        if road_percentages:  # one random order per film, shared by every method (it does not depend on a map)
+            started = time.perf_counter()
+            random_auc = road.random_curve(
+                _probabilities(classifier),
+                film,
+                class_index,
+                np.random.default_rng(seed + 15485863 * i),
+                road_percentages,
+            )["random_auc"]
+            random_road_seconds.append(time.perf_counter() - started)
         for method in methods:
             started = time.perf_counter()
             heatmap = _map(explainer, film, method, class_index, seed + i)
@@ -198,6 +224,8 @@ def evaluate(
             )
             row["stability_rank_corr"] = rank_corr(heatmap, _map(explainer, noisy, method, class_index, seed + i))
             row["seconds_per_film"] = seconds
+            if road_percentages:
+                row.update(_road_row(classifier, film, heatmap, class_index, random_auc, rng, road_percentages))
             rows[method].append(row)
             film_row["maps"][method] = heatmap
         film_rows.append(film_row)
@@ -210,19 +238,16 @@ def evaluate(
         values["deletion_gain"] = values["random_deletion_auc"] - values["deletion_auc"]
         values["insertion_gain"] = values["insertion_auc"] - values["random_insertion_auc"]
         intervals = bootstrap_means(values, n, seed, N_BOOTSTRAP)
-        summary: dict[str, Any] = {
-            key: float(np.mean(values[key])) for key in (*METRICS, "deletion_gain", "insertion_gain")
-        }
+        keys = (*METRICS, "deletion_gain", "insertion_gain", *(ROAD_METRICS if road_percentages else ()))
+        summary: dict[str, Any] = {key: float(np.mean(values[key])) for key in keys}
         summary["randomization_cascade"] = {
             stage: float(np.mean(values[f"randomization:{stage}"])) for stage, _t in cascade
         }
-        summary["intervals"] = {key: intervals[key] for key in (*METRICS, "deletion_gain", "insertion_gain")}
+        summary["intervals"] = {key: intervals[key] for key in keys}
         summary["intervals"]["randomization_cascade"] = {
             stage: intervals[f"randomization:{stage}"] for stage, _t in cascade
         }
-        summary["per_film"] = {
-            key: [float(v) for v in values[key]] for key in (*METRICS, "deletion_gain", "insertion_gain")
-        }
+        summary["per_film"] = {key: [float(v) for v in values[key]] for key in keys}
         out[method] = summary
     return {
         "n": n,
@@ -234,6 +259,44 @@ def evaluate(
         "headline_stage": HEADLINE_STAGE,
         "methods": out,
         "disagreement": disagreement(film_rows, list(methods)),
+        **(
+            {
+                "road": {
+                    "percentages": list(road_percentages),
+                    "noise": road.NOISE,
+                    "random_seconds_per_film": float(np.mean(random_road_seconds)) if random_road_seconds else None,
+                }
+            }
+            if road_percentages
+            else {}
+        ),
+    }
+
+
+def _probabilities(classifier: ImageClassifier) -> Predict:
+    return lambda x: classifier.predict_inputs(x)[0]
+
+
+def _road_row(
+    classifier: ImageClassifier,
+    film: np.ndarray,
+    heatmap: np.ndarray,
+    class_index: int,
+    random_auc: float,
+    rng: np.random.Generator,
+    percentages: tuple[int, ...],
+) -> dict[str, float]:
+    """One method's ROAD figures on one film, against the film's shared random-order curve."""
+    started = time.perf_counter()
+    curves = road.road_curves(
+        _probabilities(classifier), film, salient_order(heatmap, rng), class_index, rng, percentages
+    )
+    return {
+        "road_morf_auc": curves["morf_auc"],
+        "road_lerf_auc": curves["lerf_auc"],
+        "road_random_auc": random_auc,
+        "road_gap": curves["lerf_auc"] - curves["morf_auc"],
+        "road_seconds_per_film": time.perf_counter() - started,
     }
 
 

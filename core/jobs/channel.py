@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from core.errors import LucidDxError, TrainingCancelledError
+from core.errors import JobCancelledError, LucidDxError, TrainingCancelledError
 from core.i18n import _
 
 
@@ -24,9 +24,11 @@ class JobChannel:
     Used by ``python -m core train --progress-file F --cancel-file C``; a no-op without them.
     """
 
-    def __init__(self, progress_file: str | None, cancel_file: str | None) -> None:
+    def __init__(self, progress_file: str | None, cancel_file: str | None, cancelled_text: str | None = None) -> None:
         self.progress_file = Path(progress_file) if progress_file else None
         self.cancel_file = Path(cancel_file) if cancel_file else None
+        # What a viewer reads once the job stopped on request (a job that trains nothing says so differently).
+        self.cancelled_text = cancelled_text
 
     def write(self, event: dict[str, Any]) -> None:
         if self.progress_file is None:
@@ -58,14 +60,21 @@ class JobChannel:
         if self.progress_file is not None:
 
             def on_sigterm(signum, frame):  # noqa: ARG001
-                raise TrainingCancelledError(_("Training was stopped (SIGTERM); nothing was registered."))
+                raise TrainingCancelledError(
+                    self.cancelled_text or _("Training was stopped (SIGTERM); nothing was registered.")
+                )
 
             previous = signal.signal(signal.SIGTERM, on_sigterm)
         try:
             yield
-        except TrainingCancelledError:
+        except JobCancelledError:
             # Keras may append its layer-call context to the message; viewers get the plain sentence.
-            self.write({"event": "cancelled", "error": _("Training was cancelled; nothing was registered.")})
+            self.write(
+                {
+                    "event": "cancelled",
+                    "error": self.cancelled_text or _("Training was cancelled; nothing was registered."),
+                }
+            )
             raise
         except LucidDxError as exc:
             self.write({"event": "failed", "error": str(exc)})

@@ -374,6 +374,8 @@ def read_progress(job_id: str) -> JobProgress:
         elif kind == "step":
             progress.step, progress.steps = event["step"], event.get("steps", progress.steps)
             progress.epoch = len(progress.epoch_events) + 1
+            # A job without epochs (measuring explanations) estimates its remaining time per step.
+            progress.eta_seconds = event.get("eta_seconds", progress.eta_seconds)
         elif kind == "epoch":
             progress.epoch_events.append(event)
             progress.epoch, progress.step = event["epoch"], progress.steps

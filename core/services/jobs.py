@@ -33,8 +33,8 @@ __all__ = [
 def start(actor: Who | None, request: Any, inputs: Mapping[str, bytes] | None = None, action: str = "train") -> str:
     """Start ``request`` (a JobRequest or a risk job request) for ``actor``; return its job id.
 
-    Authorized and audited here (``action``: "train" or "train-risk"): a refused request is recorded as
-    bad input, a started one with the model name it will register.
+    Authorized and audited here (``action``: "train", "train-risk" or "evaluate"): a refused request is
+    recorded as bad input, a started one with the model name it will register (or measure).
 
     Raises:
         PermissionDeniedError: ``actor`` may not train.
@@ -46,7 +46,7 @@ def start(actor: Who | None, request: Any, inputs: Mapping[str, bytes] | None = 
     except LucidDxError:
         record(actor, action, outcome="bad-input")
         raise
-    record(actor, action, model=getattr(request, "name", None))
+    record(actor, action, model=getattr(request, "name", None) or getattr(request, "model", None))
     return job_id
 
 
@@ -61,11 +61,14 @@ def cancel(job_id: str) -> None:
 
 
 def list_jobs(kind: str | None = None) -> list[dict[str, Any]]:
-    """Every job's status, newest first; ``kind="risk"`` only risk trainings, ``"image"`` only image ones."""
+    """Every job's status, newest first; ``kind``: only "image" trainings, "risk" trainings or "explain" runs.
+
+    Image training requests carry no kind (they came first); a damaged job's unknown kind lists as "image".
+    """
     found = runner.list_jobs()
     if kind is None:
         return found
-    return [j for j in found if (j.get("request", {}).get("kind") == "risk") == (kind == "risk")]
+    return [j for j in found if (j.get("request", {}).get("kind") or "image") == kind]
 
 
 def is_active(state: str) -> bool:

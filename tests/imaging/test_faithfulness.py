@@ -119,12 +119,13 @@ def test_explain_eval_on_real_films_gradcam_beats_random_and_a_random_network_do
             shutil.copy(path, data / name / path.name)
     env = {**os.environ, "LUCIDDX_HOME": str(isolated_home)}
     run = subprocess.run([sys.executable, "-m", "core", "explain-eval", "--data", str(data), "--methods", "gradcam",
-                          "--limit", "6", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                          "--limit", "6", "--no-road", "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert "6/6 films" in run.stderr  # progress goes to stderr, stdout is the one JSON document
     result = json.loads(run.stdout)
     assert result["model"].startswith("chest_xray:") and result["n"] == 6
     assert result["classes"] == {"NORMAL": 3, "PNEUMONIA": 3}
+    assert "road" not in result and "road_morf_auc" not in result["methods"]["gradcam"]  # --no-road: ROAD is left out
     gradcam = result["methods"]["gradcam"]
     for key in ("deletion_auc", "insertion_auc", "random_deletion_auc", "random_insertion_auc",
                 "randomization_rank_corr", "seconds_per_film", "intervals"):
