@@ -103,17 +103,6 @@ def start(spec: str) -> None:
         st.rerun()
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "…"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return (
-        _("{minutes} min {seconds:02d} s").format(minutes=minutes, seconds=secs)
-        if minutes
-        else _("{seconds} s").format(seconds=secs)
-    )
-
-
 def describe(request: dict[str, Any]) -> str:
     methods = ", ".join(explanations.METHODS.get(m, m) for m in request.get("methods", []))
     data = request.get("upload_name") or request.get("data") or ""
@@ -127,7 +116,9 @@ def draw_running(progress: jobs.JobProgress) -> None:
     st.markdown(describe(progress.request))
     if progress.phase == "training" and progress.steps:
         text = _("Measuring film {done} of {total} · about {eta} left").format(
-            done=progress.step, total=progress.steps, eta=_duration(progress.eta_seconds) if progress.step else "…"
+            done=progress.step,
+            total=progress.steps,
+            eta=jobs_panel.duration(progress.eta_seconds) if progress.step else "…",
         )
     elif progress.phase == "loading":
         text = _("Reading the films…")

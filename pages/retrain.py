@@ -255,17 +255,6 @@ def settings_form(report: training_service.DatasetReport) -> None:
         st.rerun()
 
 
-def _duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "…"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    return (
-        _("{minutes} min {seconds:02d} s").format(minutes=minutes, seconds=secs)
-        if minutes
-        else _("{seconds} s").format(seconds=secs)
-    )
-
-
 def _start_label(request: dict[str, Any]) -> str:
     """A job's starting weights: a model, scratch, or (jobs since the automatic recipe) the recipe's choice."""
     init_from = request.get("init_from")
@@ -302,7 +291,7 @@ def draw_job(progress: jobs.JobProgress) -> None:
     cols = st.columns(5)
     cols[0].metric(_("Epoch"), f"{progress.epoch} / {progress.epochs}")
     cols[1].metric(_("Step"), f"{progress.step} / {progress.steps}" if progress.steps else "…")
-    cols[2].metric(_("ETA"), _duration(progress.eta_seconds) if progress.active else "—")
+    cols[2].metric(_("ETA"), jobs_panel.duration(progress.eta_seconds) if progress.active else "—")
     cols[3].metric(_("Device"), progress.device or "…")
     cols[4].metric(
         _("Images / s"),

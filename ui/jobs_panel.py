@@ -15,6 +15,18 @@ from core.i18n import _
 from core.services import jobs
 
 
+def duration(seconds: float | None) -> str:
+    """A job's elapsed or remaining time as a person says it ("4 min 05 s", "40 s"; "…" while unknown)."""
+    if seconds is None:
+        return "…"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return (
+        _("{minutes} min {seconds:02d} s").format(minutes=minutes, seconds=secs)
+        if minutes
+        else _("{seconds} s").format(seconds=secs)
+    )
+
+
 def pick_and_show(
     listed: list[dict[str, Any]],
     key: str,

@@ -200,8 +200,9 @@ def score(
     film = (np.asarray(prepared, dtype=np.float32), bool(explain), threshold, source)
     last: Exception | None = None
     for _attempt in range(2):
+        served = handle(spec, work)  # a model that cannot be deployed is a ServingError now, not retried
         try:
-            return handle(spec, work).remote(film).result(timeout_s=REQUEST_TIMEOUT_S)
+            return served.remote(film).result(timeout_s=REQUEST_TIMEOUT_S)
         except Exception as exc:  # ActorDiedError, RayActorError, TimeoutError, ...: retried once
             last = exc
     raise ServingError(

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from core.errors import InvalidDatasetError, InvalidOptionError
 from core.i18n import _
-from core.jobs.runner import CANCEL_FILE, EVENTS_FILE
+from core.jobs.runner import channel_args
 
 UPLOAD_FILE = "films.zip"
 KIND = "explain"
@@ -70,11 +70,7 @@ class ExplainJobRequest:
             str(self.limit),
             "--seed",
             str(self.seed),
-            "--json",
-            "--progress-file",
-            str(job_dir / EVENTS_FILE),
-            "--cancel-file",
-            str(job_dir / CANCEL_FILE),
+            *channel_args(job_dir),
         ]
         args += ["--road-percentages", ",".join(str(p) for p in self.road)] if self.road else ["--no-road"]
         return args

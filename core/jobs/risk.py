@@ -13,7 +13,7 @@ from pathlib import Path
 
 from core.errors import InvalidOptionError
 from core.i18n import _
-from core.jobs.runner import CANCEL_FILE, EVENTS_FILE
+from core.jobs.runner import channel_args
 
 TABLE_FILE, OVERRIDES_FILE = "table.csv", "overrides.json"
 DATA_LABEL = "a table uploaded on the risk model training page (not kept)"
@@ -60,11 +60,7 @@ class RiskJobRequest:
             str(job_dir / OVERRIDES_FILE),
             "--data-label",
             DATA_LABEL,
-            "--json",
-            "--progress-file",
-            str(job_dir / EVENTS_FILE),
-            "--cancel-file",
-            str(job_dir / CANCEL_FILE),
+            *channel_args(job_dir),
         ]
         if self.negative:
             args += ["--negative", self.negative]

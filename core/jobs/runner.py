@@ -50,6 +50,11 @@ STATUS_FILE, EVENTS_FILE, LOG_FILE, RESULT_FILE, CANCEL_FILE = (
 _CHILDREN: dict[str, subprocess.Popen] = {}
 
 
+def channel_args(job_dir: Path) -> list[str]:
+    """The flags every job's command takes so that its runner can follow and cancel it."""
+    return ["--json", "--progress-file", str(job_dir / EVENTS_FILE), "--cancel-file", str(job_dir / CANCEL_FILE)]
+
+
 @dataclass
 class JobRequest:
     """What to train: ``data`` is a folder or a .zip on the server; the rest maps to ``core train`` flags."""
@@ -95,11 +100,7 @@ class JobRequest:
             str(self.batch_size),
             "--seed",
             str(self.seed),
-            "--json",
-            "--progress-file",
-            str(job_dir / EVENTS_FILE),
-            "--cancel-file",
-            str(job_dir / CANCEL_FILE),
+            *channel_args(job_dir),
         ]
         if self.epochs is not None:
             args += ["--epochs", str(self.epochs)]

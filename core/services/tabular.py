@@ -18,6 +18,7 @@ from core.access.roles import HasRole
 from core.errors import InvalidOptionError, TrainingCancelledError
 from core.i18n import N_, _, translated
 from core.models import kinds, registry
+from core.models.cards import risk_explanations
 from core.services import approval
 from core.tabular import batch, training
 from core.tabular.overrides import Overrides, parse_overrides
@@ -240,12 +241,6 @@ FAMILY_NAMES = {
     "spline_logistic": N_("spline logistic regression (GAM-like)"),
     "gradient_boosting": N_("gradient boosting"),
 }
-EXPLAINER_NAMES = {
-    "shap.LinearExplainer (interventional, full training background)": N_(
-        "SHAP linear explainer (interventional, the whole training set as background)"
-    ),
-    "shap.TreeExplainer (tree_path_dependent)": N_("SHAP tree explainer (tree-path dependent)"),
-}
 
 
 def family_name(family: str) -> str:
@@ -255,4 +250,4 @@ def family_name(family: str) -> str:
 
 def explainer_name(explainer: str) -> str:
     """The stored explainer's description in the reader's language (an unknown one as written)."""
-    return _(EXPLAINER_NAMES[explainer]) if explainer in EXPLAINER_NAMES else explainer
+    return risk_explanations.explainer_name(explainer)

@@ -8,7 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.i18n import _, format_percent
+from core.i18n import N_, _, format_percent
+
+EXPLAINER_NAMES = {
+    "shap.LinearExplainer (interventional, full training background)": N_(
+        "SHAP linear explainer (interventional, the whole training set as background)"
+    ),
+    "shap.TreeExplainer (tree_path_dependent)": N_("SHAP tree explainer (tree-path dependent)"),
+}
+
+
+def explainer_name(explainer: str) -> str:
+    """The stored explainer's description in the reader's language (an unknown one as written)."""
+    return _(EXPLAINER_NAMES[explainer]) if explainer in EXPLAINER_NAMES else explainer
 
 TRUST_MIN_AGREEMENT = 0.8  # median rank correlation with the exact values for an explainer to "agree"
 TRUST_MIN_TOP_UNCHANGED = 0.8  # share of refits keeping the same top features for them to be "stable"
@@ -80,7 +92,7 @@ def advice(section: dict[str, Any]) -> str:
     text = _(
         "The contributions shown for each patient are exact SHAP values of this model ({explainer}): they add up "
         "to its log-odds, so they are not an estimate."
-    ).format(explainer=section.get("exact_explainer") or "SHAP")
+    ).format(explainer=explainer_name(section.get("exact_explainer") or "SHAP"))
     if section.get("family") == "gradient_boosting":
         text += " " + _(
             "For trees the exact values follow the trees' own paths, while KernelSHAP and LIME break the links "
