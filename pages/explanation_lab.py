@@ -144,8 +144,7 @@ def draw_ended(progress: jobs.JobProgress) -> None:
         st.warning(progress.error or _("Cancelled."), icon=":material/cancel:")
     else:
         st.error(progress.error or _("The job failed; see the log."), icon=":material/error:")
-    with st.expander(_("Log"), expanded=progress.state == "failed"):
-        st.code(jobs.log_tail(progress.job_id, 60) or _("(empty)"), language=None)
+    jobs_panel.show_log(progress)
 
 
 @st.fragment(run_every=2.0)

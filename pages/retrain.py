@@ -329,8 +329,7 @@ def draw_job(progress: jobs.JobProgress) -> None:
         st.warning(progress.error or _("Cancelled; nothing was registered."), icon=":material/cancel:")
     else:
         st.error(progress.error or _("The job failed; nothing was registered. See the log."), icon=":material/error:")
-    with st.expander(_("Log"), expanded=progress.state == "failed"):
-        st.code(jobs.log_tail(progress.job_id, 60) or _("(empty)"), language=None)
+    jobs_panel.show_log(progress)
 
 
 @st.fragment(run_every=2.0)

@@ -27,6 +27,12 @@ def duration(seconds: float | None) -> str:
     )
 
 
+def show_log(progress: jobs.JobProgress) -> None:
+    """The job's last log lines, folded away unless the job failed."""
+    with st.expander(_("Log"), expanded=progress.state == "failed"):
+        st.code(jobs.log_tail(progress.job_id, 60) or _("(empty)"), language=None)
+
+
 def pick_and_show(
     listed: list[dict[str, Any]],
     key: str,
