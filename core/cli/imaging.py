@@ -96,6 +96,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             mixup=args.mixup,
             snapshots=args.snapshots,
             ensemble=args.ensemble,
+            members=args.members,
             threshold_rule=args.threshold_rule,
         ).items()
         if value is not None
@@ -193,6 +194,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default=None,
         metavar="K",
         help="average the last K snapshots into the registered model; " + auto,
+    )
+    p.add_argument(
+        "--members",
+        type=int,
+        default=None,
+        metavar="M",
+        help="train M networks independently (own seeds, alternate widths) and register their average "
+        "(a deep ensemble: M times the training time); default 1",
     )
     p.add_argument(
         "--threshold-rule", choices=choices["threshold_rules"], default=None, help=f"default {defaults.threshold_rule}"

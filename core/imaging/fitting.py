@@ -37,6 +37,7 @@ class FitSettings:
     snapshots: int = 0
     """Cosine learning-rate cycles, each ending in a kept snapshot (Huang et al. 2017); 0 = one
     run with plateau decay and early stopping instead."""
+    widths: tuple[int, ...] = network_mod.WIDTHS
 
 
 def class_weights(labels: np.ndarray, n_classes: int) -> dict[int, float]:
@@ -98,7 +99,7 @@ def compile_trainer(settings: FitSettings, size: int, n_classes: int, strategy: 
     from core.imaging.tfsetup import keras
 
     with strategy.scope():
-        network = network_mod.build_network(size, n_classes)
+        network = network_mod.build_network(size, n_classes, settings.widths)
         if settings.init_from:
             network_mod.transfer_weights(network, settings.init_from)
         trainer = keras.Sequential(

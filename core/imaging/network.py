@@ -15,6 +15,9 @@ from core.models import kinds, registry
 FEATURES_LAYER = "features"
 LAST_CONV_LAYER = "last_conv"
 WIDTHS = (32, 64, 128, 192, 256)
+# A deep ensemble's members differ in architecture as well as seed: diversity in what each network
+# can represent is what keeps an ensemble's ranking under shift (Ovadia et al. 2019; Fort et al. 2019).
+WIDE_WIDTHS = (48, 96, 160, 256, 320)
 AUGMENTATIONS = ("standard", "strong")
 
 
@@ -79,9 +82,11 @@ def build_ensemble(
     n_classes: int,
     members: list[list[np.ndarray]],
     temperature: float = 1.0,
-    widths: tuple[int, ...] = WIDTHS,
+    widths: tuple[int, ...] | list[tuple[int, ...]] = WIDTHS,
 ):
     """One Keras model equal to averaging the logits of ``members`` (each ``build_network`` weights), / T.
+
+    ``widths``: every member's, or one per member (independently trained members may differ).
 
     The members' last convolution maps are concatenated into ``last_conv`` and their pooled vectors
     into ``features``; the head stacks each member's dense layer divided by M*T. So the output is
@@ -93,8 +98,9 @@ def build_ensemble(
     layers = keras.layers
     inputs = keras.Input((size, size, 1), name="image")
     maps, kernels, biases = [], [], []
+    per_member = widths if isinstance(widths, list) else [widths] * len(members)
     for m, weights in enumerate(members):
-        donor = build_network(size, n_classes, widths, member=m + 1)
+        donor = build_network(size, n_classes, tuple(per_member[m]), member=m + 1)
         donor.set_weights(weights)
         trunk = keras.Model(
             donor.inputs, donor.get_layer(f"member_{m + 1}_{LAST_CONV_LAYER}").output, name=f"member_{m + 1}"
@@ -117,14 +123,20 @@ def build_ensemble(
     return model
 
 
-def build_single(size: int, n_classes: int, members: list[list[np.ndarray]], temperature: float = 1.0):
+def build_single(
+    size: int,
+    n_classes: int,
+    members: list[list[np.ndarray]],
+    temperature: float = 1.0,
+    widths: tuple[int, ...] | list[tuple[int, ...]] = WIDTHS,
+):
     """``build_network`` holding the one member's weights, logits divided by ``temperature``.
 
     A plain network rather than a one-member ensemble, so warm starts (``transfer_weights``) and every
     older reader of the layout keep working.
     """
     (weights,) = members
-    model = build_network(size, n_classes)
+    model = build_network(size, n_classes, tuple(widths[0] if isinstance(widths, list) else widths))
     model.set_weights(weights)
     kernel, bias = model.get_layer("logits").get_weights()
     model.get_layer("logits").set_weights([kernel / temperature, bias / temperature])

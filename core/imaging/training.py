@@ -55,20 +55,27 @@ class TrainConfig:
     snapshots: int = 3
     ensemble: int = 1
     """How many of the last snapshots the registered model averages (1 with plateau training)."""
+    members: int = 1
+    """Independently trained networks averaged into the registered model (a deep ensemble,
+    Lakshminarayanan et al. 2017): each its own seed, every second one wider (``member_settings``)."""
     temperature_scaling: bool = False
     threshold_rule: str = CENTRED_YOUDEN
 
-    def fit_settings(self) -> fitting.FitSettings:
+    def fit_settings(self, member: int = 0) -> fitting.FitSettings:
+        """Member ``member``'s settings: the first is this config; later ones another seed, and every
+        second one the wider network (unless warm-started, which needs the bundled layout)."""
+        widths = network_mod.WIDE_WIDTHS if member % 2 and not self.init_from else network_mod.WIDTHS
         return fitting.FitSettings(
             self.epochs,
             self.batch_size,
             self.learning_rate,
             self.patience,
-            self.seed,
+            self.seed + 1000 * member,
             self.init_from,
             self.augmentation,
             self.mixup,
             self.snapshots,
+            widths,
         )
 
 
@@ -216,11 +223,7 @@ def build_meta(
         "kind": kinds.IMAGE_CLASSIFIER,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "framework": f"keras {keras.__version__} / tensorflow {tf.__version__}",
-        "architecture": (
-            f"ensemble of {config.ensemble} separable-conv CNN snapshots, {inference.count_params():,} parameters"
-            if config.ensemble > 1
-            else f"separable-conv CNN, {inference.count_params():,} parameters"
-        ),
+        "architecture": architecture(config, inference.count_params()),
         "model_file": "model.keras",
         "classes": classes,
         "positive_class": classes[data.positive] if data.positive is not None else None,
@@ -232,6 +235,14 @@ def build_meta(
         "validation": validation,
         "ood": {"method": ood.METHOD, "threshold": detector.threshold_, "validation_flag_rate": val_ood_rate},
     }
+
+
+def architecture(config: TrainConfig, parameters: int) -> str:
+    if config.members > 1:
+        return f"deep ensemble of {config.members} independently trained separable-conv CNNs, {parameters:,} parameters"
+    if config.ensemble > 1:
+        return f"ensemble of {config.ensemble} separable-conv CNN snapshots, {parameters:,} parameters"
+    return f"separable-conv CNN, {parameters:,} parameters"
 
 
 def register(
@@ -323,7 +334,6 @@ def train_image_model(
     tune_idx, hold_idx = split_validation(data.dataset, val_idx, config.seed)
     device, strategy = network_mod.choose_device()
     steps = fitting.steps_per_epoch(len(train_idx), config.batch_size)
-    network, trainer = fitting.compile_trainer(config.fit_settings(), config.image_size, n_classes, strategy, steps)
     if progress:
         progress(
             {
@@ -332,27 +342,36 @@ def train_image_model(
                 "classes": data.dataset.counts(),
                 "train_images": int(len(train_idx)),
                 "validation_images": int(len(val_idx)),
-                "epochs": config.epochs,
+                "epochs": config.epochs * config.members,
                 "steps": steps,
+                "members": config.members,
             }
         )
-    snapshots: list = []
-    history = fitting.fit(
-        trainer,
-        config.fit_settings(),
-        n_classes,
-        (data.inputs[train_idx], labels[train_idx]),
-        (data.inputs[tune_idx], labels[tune_idx]),
-        data.positive,
-        progress,
-        cancel,
-        network,
-        snapshots,
-    )
+    members, widths, history = [], [], {}
+    for m in range(config.members):
+        settings = config.fit_settings(m)
+        network, trainer = fitting.compile_trainer(settings, config.image_size, n_classes, strategy, steps)
+        snapshots: list = []
+        member_history = fitting.fit(
+            trainer,
+            settings,
+            n_classes,
+            (data.inputs[train_idx], labels[train_idx]),
+            (data.inputs[tune_idx], labels[tune_idx]),
+            data.positive,
+            member_progress(progress, m, config),
+            cancel,
+            network,
+            snapshots,
+        )
+        kept = snapshots[-config.ensemble :] if config.snapshots and snapshots else [network.get_weights()]
+        members += kept
+        widths += [settings.widths] * len(kept)
+        for key, values in member_history.items():
+            history.setdefault(key, []).extend(values)
     if progress:
         progress({"event": "evaluating", "epochs_run": len(history.get("loss", []))})
-    members = snapshots[-config.ensemble :] if config.snapshots and snapshots else [network.get_weights()]
-    inference = calibrated_model(members, config, n_classes, data.inputs[tune_idx], labels[tune_idx])
+    inference = calibrated_model(members, config, n_classes, data.inputs[tune_idx], labels[tune_idx], widths)
     infer = feature_scorer(inference)
     validation = choose_threshold(
         infer,
@@ -367,6 +386,9 @@ def train_image_model(
     val_ood_rate = float(np.mean(detector.score(val_feats) > detector.threshold_))
     record = _training_record(Path(data_dir), config, data, (train_idx, val_idx), device, history, started, command)
     record.update(tuning_images=int(len(tune_idx)), holdout_images=int(len(hold_idx)), snapshots_kept=len(members))
+    if config.members > 1 and data.positive is not None:
+        hold = (data.resized[hold_idx], labels[hold_idx])
+        record["members"] = member_figures(members, widths, config, n_classes, hold, data.positive)
     meta = build_meta(name, data, config, record, validation, detector, val_ood_rate, inference)
     if recipe is not None:
         meta["recipe"] = recipe
@@ -403,7 +425,14 @@ def split_validation(dataset: datasets.LabeledDataset, val_idx: np.ndarray, seed
     return ordered[tune], ordered[hold]
 
 
-def calibrated_model(members: list, config: TrainConfig, n_classes: int, x_tune: np.ndarray, y_tune: np.ndarray):
+def calibrated_model(
+    members: list,
+    config: TrainConfig,
+    n_classes: int,
+    x_tune: np.ndarray,
+    y_tune: np.ndarray,
+    widths: list[tuple[int, ...]] | None = None,
+):
     """The registered network: ``members`` averaged, logits divided by a temperature fitted on the tuning films."""
     from core.imaging.tfsetup import keras
 
@@ -413,6 +442,7 @@ def calibrated_model(members: list, config: TrainConfig, n_classes: int, x_tune:
         config.image_size,
         n_classes,
         members,
+        widths=widths or [network_mod.WIDTHS] * len(members),
     )
     model, temperature = build(1.0), 1.0
     if config.temperature_scaling:
@@ -420,6 +450,59 @@ def calibrated_model(members: list, config: TrainConfig, n_classes: int, x_tune:
         model = build(temperature)
     model.temperature_ = temperature
     return model
+
+
+def member_progress(progress: ProgressFn | None, member: int, config: TrainConfig) -> ProgressFn | None:
+    """``progress`` with member ``member``'s epochs numbered within the whole run, so one curve and
+    one ETA cover every member of a deep ensemble."""
+    if progress is None or config.members == 1:
+        return progress
+    started, total = time.monotonic(), config.epochs * config.members
+
+    def forward(event: dict[str, Any]) -> None:
+        if event.get("event") == "epoch":
+            done = member * config.epochs + event["epoch"]
+            per_epoch = (time.monotonic() - started) / max(event["epoch"], 1)
+            event = event | {
+                "epoch": done,
+                "epochs": total,
+                "member": member + 1,
+                "eta_seconds": per_epoch * (total - done),
+            }
+        progress(event)
+
+    return forward
+
+
+def member_figures(
+    members: list,
+    widths: list[tuple[int, ...]],
+    config: TrainConfig,
+    n_classes: int,
+    holdout: tuple[np.ndarray, np.ndarray],
+    positive: int,
+) -> list[dict[str, Any]]:
+    """Each member alone on the held-out films, clean and under every simulated acquisition change:
+    what the ensemble is measured against in the same run."""
+    resized, y = holdout
+    x = np.stack([preprocessing.finish(r, RECIPE) for r in resized])[..., None]
+    figures = []
+    for weights, member_widths in zip(members, widths, strict=True):
+        single = network_mod.build_single(config.image_size, n_classes, [weights], widths=member_widths)
+        infer = feature_scorer(single)
+        shifted = {
+            kind: auc_score(y == positive, sc) for kind, sc in perturbed_scores(infer, resized, positive).items()
+        }
+        figures.append(
+            {
+                "widths": list(member_widths),
+                "parameters": int(single.count_params()),
+                "auc": auc_score(y == positive, infer(x)[0][:, positive]),
+                "robustness_auc": shifted,
+                "worst_auc": min(shifted.values()),
+            }
+        )
+    return figures
 
 
 def subgroup(path: Path) -> str:
