@@ -65,7 +65,9 @@ def connect(num_cpus: int | None = None) -> None:
             if target:
                 ray.init(address=target, **options)
             else:
-                ray.init(num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **options)
+                # "local": a head left by another process on this machine (Ray's /tmp/ray/ray_current_cluster)
+                # would otherwise be joined instead, and refuse num_cpus.
+                ray.init(address="local", num_cpus=num_cpus or os.cpu_count() or 1, include_dashboard=False, **options)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             where = target or _("this machine")
             raise EngineError(

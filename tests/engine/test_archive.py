@@ -59,7 +59,10 @@ def test_a_link_out_of_the_archive_is_not_followed(tmp_path: Path) -> None:
 
 def test_the_command_line_contract(tmp_path: Path, isolated_home: Path) -> None:
     data = sample_archive(tmp_path / "archive", per_class=2)
-    env = {"PATH": "/usr/bin:/bin", "LUCIDDX_HOME": str(isolated_home), "PYTHONPATH": str(ROOT), "HOME": str(tmp_path)}
+    # RAY_ADDRESS stands for any other Ray on this machine (Ray joins it when ray.init is given no
+    # address): the embedded engine must start its own all the same.
+    env = {"PATH": "/usr/bin:/bin", "LUCIDDX_HOME": str(isolated_home), "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
+           "RAY_ADDRESS": "127.0.0.1:9"}
     done = subprocess.run([sys.executable, "-m", "core", "score-folder", "--data", str(data), "--out",
                            str(tmp_path / "r.csv"), "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)
