@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,8 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Page tests drive the pages themselves; tests/access/test_auth_gate.py switches the sign-in gate on.
 os.environ.setdefault("LUCIDDX_AUTH", "off")
+# One Ray head for the whole run, in a folder of its own (each test has its own LUCIDDX_HOME); stopped at the end.
+os.environ.setdefault("LUCIDDX_RAY_DIR", tempfile.mkdtemp(prefix="lx-ray-"))
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -19,6 +21,13 @@ def pytest_configure(config: pytest.Config) -> None:
     from streamlit import config as streamlit_config
 
     streamlit_config.set_option("client.showErrorDetails", "full")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """No Ray head outlives the run (jobs and replicas included)."""
+    from core import engine
+
+    engine.stop_local_head()
 
 DATA_ROOT = Path(__file__).resolve().parents[2] / "shared" / "data"
 CHEST_XRAY_TRAIN = DATA_ROOT / "chest_xray" / "train"
@@ -37,8 +46,11 @@ def no_stray_jobs():
     """Kill any training job a test left running, so it cannot outlive its LUCIDDX_HOME."""
     from core.jobs import runner as jobs
 
+    from core.engine import jobs as engine_jobs
+    from core.errors import LucidDxError
+
     yield
     for job in jobs.list_jobs():
-        if job["state"] in jobs.ACTIVE_STATES and job.get("pid"):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(job["pid"], signal.SIGKILL)
+        if job["state"] in jobs.ACTIVE_STATES:
+            with contextlib.suppress(LucidDxError):
+                engine_jobs.cancel(job["id"])

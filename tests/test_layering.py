@@ -34,7 +34,7 @@ ALLOWED = {
     "charts": {"imaging", "tabular", "models"},
     "imaging": {"models"},
     "tabular": {"models"},
-    "jobs": {"models"},
+    "jobs": {"models", "engine"},
     "access": {"models"},
     "models": set(),
     "engine": set(),

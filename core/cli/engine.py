@@ -21,6 +21,16 @@ def cmd_engine(args: argparse.Namespace) -> int:
         ]
         return "\n".join(lines)
 
+    if args.verb == "stop":
+        stopped = archive.stop_engine()
+        emit(
+            {"stopped": stopped},
+            args.json,
+            lambda r: "This machine's Ray head was stopped."
+            if r["stopped"]
+            else "No Ray head of this machine was running.",
+        )
+        return EXIT_OK
     emit(archive.engine_status(), args.json, human)
     return EXIT_OK
 
@@ -49,7 +59,7 @@ def cmd_score_folder(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("engine", help="where work runs: the embedded Ray or the cluster LUCIDDX_RAY_ADDRESS names")
-    p.add_argument("verb", choices=("status",))
+    p.add_argument("verb", choices=("status", "stop"), help="stop: stop this machine's own Ray head (and its jobs)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_engine)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -57,7 +58,8 @@ class JobChannel:
     def watch(self) -> Iterator[None]:
         """Turn SIGTERM into a cancellation (so staging is cleaned) and record how the run ended."""
         previous = None
-        if self.progress_file is not None:
+        # Signals reach only a main thread (a job on the engine runs in one of its actor's threads: Ray kills it).
+        if self.progress_file is not None and threading.current_thread() is threading.main_thread():
 
             def on_sigterm(signum, frame):  # noqa: ARG001
                 raise TrainingCancelledError(

@@ -1,8 +1,12 @@
-"""Training jobs: a separate ``python -m core train`` process per job, followed through its files.
+"""Jobs: ``python -m core train`` (or train-risk, explain-eval) run on the engine, followed through its files.
 
-Job folder ``$LUCIDDX_HOME/jobs/<id>/``::
+Each job runs on the Ray engine (``core.engine.jobs``: a detached actor per job, one CPU, one GPU when the
+job wants one and the cluster has one), on this machine's own head or on the cluster
+``LUCIDDX_RAY_ADDRESS`` names. Ray places it, reports whether it still exists and kills it on cancel.
 
-    status.json    state (queued/running/succeeded/failed/cancelled), pid, request, model on success, error
+Job folder ``$LUCIDDX_HOME/jobs/<id>/`` (a shared mount on a cluster)::
+
+    status.json    state (queued/running/succeeded/failed/cancelled), where it runs, request, model, error
     events.jsonl   one JSON event per line, written by the training process (loading, started, step,
                    epoch, then one of finished / failed / cancelled)
     log.txt        the training process's stderr
@@ -10,7 +14,8 @@ Job folder ``$LUCIDDX_HOME/jobs/<id>/``::
     cancel         present once someone asked to cancel
 
 Everything a viewer needs is on disk, so a reloaded page, a second browser or a restarted server sees
-the same job. The process runs in its own session, so closing the tab never stops it.
+the same job. The job belongs to the engine, not to the process that started it, so closing the tab or
+restarting the dashboard never stops it.
 """
 
 from __future__ import annotations
@@ -18,8 +23,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from core import config, i18n
+from core.engine import jobs as engine_jobs
 from core.errors import LucidDxError
 from core.i18n import _
 from core.models import registry
@@ -36,8 +40,7 @@ from core.models import registry
 ACTIVE_STATES = ("queued", "running")
 DAMAGED = "damaged"  # a job whose status file cannot be read
 TERMINAL_EVENTS = {"finished": "succeeded", "failed": "failed", "cancelled": "cancelled"}
-CANCEL_GRACE_SECONDS = 20.0  # the cancel file is read every batch; SIGTERM only if that did not stop it
-KILL_GRACE_SECONDS = 60.0
+CANCEL_GRACE_SECONDS = 20.0  # the cancel file is read every batch; Ray kills the job only if that did not stop it
 STATUS_FILE, EVENTS_FILE, LOG_FILE, RESULT_FILE, CANCEL_FILE = (
     "status.json",
     "events.jsonl",
@@ -45,9 +48,6 @@ STATUS_FILE, EVENTS_FILE, LOG_FILE, RESULT_FILE, CANCEL_FILE = (
     "result.json",
     "cancel",
 )
-
-# Popen handles of jobs this process started: polling them reaps the child (no zombie looks alive).
-_CHILDREN: dict[str, subprocess.Popen] = {}
 
 
 def channel_args(job_dir: Path) -> list[str]:
@@ -70,6 +70,8 @@ class JobRequest:
     seed: int = 1234
     recipe: str = "auto"
     """``train --recipe``: auto, plateau or snapshots."""
+    wants_gpu: bool = True
+    """Training uses a GPU where the cluster has one."""
 
     def validate(self) -> None:
         from core.models.registry import check_model_name
@@ -189,35 +191,6 @@ def _read_status(job_id: str) -> dict[str, Any]:
     return status
 
 
-def _process_start_ticks(pid: int) -> str | None:
-    """The kernel's start time of ``pid`` (guards against a recycled pid); None where /proc is absent."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def _pid_alive(job_id: str, pid: int | None, start_ticks: str | None) -> bool:
-    child = _CHILDREN.get(job_id)
-    if child is not None:
-        return child.poll() is None
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        if state == "Z":
-            return False
-    except (OSError, IndexError):
-        pass
-    return start_ticks is None or _process_start_ticks(pid) in (None, start_ticks)
-
-
 JOB_ACTOR_ENV = "LUCIDDX_JOB_ACTOR"
 """``name:role`` of the person who started a job: the job's command records its work as theirs."""
 
@@ -225,13 +198,14 @@ JOB_ACTOR_ENV = "LUCIDDX_JOB_ACTOR"
 def start_job(
     request: Any, inputs: Mapping[str, bytes] | None = None, started_by: tuple[str, str] | None = None
 ) -> str:
-    """Launch the training command of ``request`` (a JobRequest, or any object with validate/argv) in its own
-    session; return the job id. ``inputs`` (file name -> bytes) are written into the job folder first and
+    """Start the command of ``request`` (a JobRequest, or any object with validate/argv) on the engine;
+    return the job id. ``inputs`` (file name -> bytes) are written into the job folder first and
     deleted once the job ends (a table with patients must not outlive its job). ``started_by`` (name, role):
     the signed-in person, whom the job's audit records name (not the server's operating-system user).
 
     Raises:
         LucidDxError: the request is invalid (name, ranges, missing data).
+        EngineError: the engine cannot be reached or cannot place the job (the job is recorded as failed).
     """
     request.validate()
     job_id = time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + uuid.uuid4().hex[:6]
@@ -244,7 +218,7 @@ def start_job(
         "state": "queued",
         "created": time.time(),
         "request": dict(request.__dict__),
-        "pid": None,
+        "engine": None,
         "model": None,
         "error": None,
         "inputs": [Path(f).name for f in inputs or {}],
@@ -252,28 +226,27 @@ def start_job(
     }
     registry.write_json_atomic(folder / STATUS_FILE, status)
     # The job's messages (its failure reason above all) are read by whoever started it: in their language,
-    # not the server's (a Streamlit session's choice lives in a context variable the child cannot see).
-    env = {
-        **os.environ,
-        "LUCIDDX_HOME": str(config.luciddx_home()),
-        "PYTHONUNBUFFERED": "1",
-        "LUCIDDX_LANG": i18n.language(),
-    }
-    env.pop(JOB_ACTOR_ENV, None)
+    # not the server's (a Streamlit session's choice lives in a context variable the job cannot see).
+    env = {"LUCIDDX_HOME": str(config.luciddx_home()), "LUCIDDX_LANG": i18n.language()}
     if started_by is not None:
         env[JOB_ACTOR_ENV] = f"{started_by[0]}:{started_by[1]}"
-    with open(folder / LOG_FILE, "ab") as log, open(folder / RESULT_FILE, "wb") as out:
-        process = subprocess.Popen(
-            request.argv(folder),
-            cwd=config.PROJECT_ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=log,
-            start_new_session=True,
+    argv = request.argv(folder)
+    command = argv[3:] if argv[1:3] == ["-m", "core"] else argv  # ``python -m core`` runs inside the engine
+    try:
+        placed = engine_jobs.submit(
+            job_id,
+            command,
+            str(folder / RESULT_FILE),
+            str(folder / LOG_FILE),
+            env,
+            wants_gpu=bool(getattr(request, "wants_gpu", False)),
         )
-    _CHILDREN[job_id] = process
-    status.update(pid=process.pid, pid_start=_process_start_ticks(process.pid), state="running", started=time.time())
+    except LucidDxError as exc:
+        status.update(state="failed", error=str(exc), finished=time.time())
+        registry.write_json_atomic(folder / STATUS_FILE, status)
+        remove_inputs(job_id, status)
+        raise
+    status.update(engine=placed, state="running", started=time.time())
     registry.write_json_atomic(folder / STATUS_FILE, status)
     return job_id
 
@@ -296,8 +269,7 @@ def _finish_from_files(job_id: str, status: dict[str, Any], events: list[dict[st
         if event.get("event") in TERMINAL_EVENTS:
             state = TERMINAL_EVENTS[event["event"]]
             return {"state": state, "model": event.get("model"), "error": event.get("error")}
-    alive = _pid_alive(job_id, status.get("pid"), status.get("pid_start"))
-    if alive:
+    if engine_jobs.alive(job_id):
         return None
     with contextlib.suppress(OSError, json.JSONDecodeError):
         result = json.loads((job_dir(job_id) / RESULT_FILE).read_text())
@@ -306,25 +278,22 @@ def _finish_from_files(job_id: str, status: dict[str, Any], events: list[dict[st
     if (job_dir(job_id) / CANCEL_FILE).exists():
         return {"state": "cancelled", "model": None, "error": _("Cancelled; nothing was registered.")}
     tail = " ".join(log_tail(job_id, 3).split())[-300:]
-    error = _("The training process stopped without finishing (killed or crashed); nothing was registered.")
+    error = _(
+        "The job stopped without finishing (its process or its machine was lost, or it was killed); "
+        "nothing was registered."
+    )
     if tail:
         error = _("{error} Last log lines: {tail}").format(error=error, tail=tail)
     return {"state": "failed", "model": None, "error": error}
 
 
 def _enforce_cancel(job_id: str, status: dict[str, Any]) -> None:
-    """Escalate a cancel the process has not honoured: SIGTERM after a grace period, then SIGKILL."""
+    """A cancel the job has not honoured within the grace period: Ray kills it."""
     requested = status.get("cancel_requested_at")
-    pid = status.get("pid")
-    if not requested or not pid:
+    if not requested or status.get("killed") or time.time() - requested < CANCEL_GRACE_SECONDS:
         return
-    waited = time.time() - requested
-    sig = signal.SIGKILL if waited > KILL_GRACE_SECONDS else signal.SIGTERM if waited > CANCEL_GRACE_SECONDS else None
-    if sig is None or status.get("signal_sent") == int(sig):
-        return
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, sig)  # start_new_session made the job its own process group
-    status["signal_sent"] = int(sig)
+    engine_jobs.cancel(job_id)
+    status["killed"] = time.time()
     registry.write_json_atomic(job_dir(job_id) / STATUS_FILE, status)
 
 
@@ -339,7 +308,6 @@ def refresh(job_id: str) -> dict[str, Any]:
         return status
     status.update(final, finished=time.time())
     registry.write_json_atomic(job_dir(job_id) / STATUS_FILE, status)
-    _CHILDREN.pop(job_id, None)
     remove_inputs(job_id, status)
     return status
 
@@ -409,13 +377,15 @@ def list_jobs() -> list[dict[str, Any]]:
 
 
 def cancel(job_id: str) -> None:
-    """Ask a job to stop: it reads the cancel file every batch; SIGTERM follows if it does not (see refresh)."""
+    """Ask a job to stop: it reads the cancel file every batch and stops cleanly; Ray kills it if it does
+    not within CANCEL_GRACE_SECONDS (see refresh)."""
     status = refresh(job_id)
     if status["state"] not in ACTIVE_STATES:
         return
     (job_dir(job_id) / CANCEL_FILE).touch()
     status.setdefault("cancel_requested_at", time.time())
     registry.write_json_atomic(job_dir(job_id) / STATUS_FILE, status)
+    _enforce_cancel(job_id, status)
 
 
 def wait(job_id: str, timeout: float, poll: float = 0.5) -> dict[str, Any]:

@@ -248,3 +248,19 @@ def engine_status() -> dict[str, Any]:
     from core.engine import serving
 
     return engine.status() | {"deployments": serving.deployments()}
+
+
+def stop_engine() -> bool:
+    """Stop this machine's own Ray head (every job and served model on it ends); False when none ran.
+
+    Raises:
+        EngineError: a cluster is named (LUCIDDX_RAY_ADDRESS): it is stopped with Ray's own tools there.
+    """
+
+    if not engine.embedded():
+        raise engine.EngineError(
+            _("A cluster is named ({variable}); stop it on its head with 'ray stop'.").format(
+                variable=engine.ADDRESS_VARIABLE
+            )
+        )
+    return engine.stop_local_head()

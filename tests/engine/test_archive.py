@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,7 @@ def test_the_command_line_contract(tmp_path: Path, isolated_home: Path) -> None:
     # RAY_ADDRESS stands for any other Ray on this machine (Ray joins it when ray.init is given no
     # address): the embedded engine must start its own all the same.
     env = {"PATH": "/usr/bin:/bin", "LUCIDDX_HOME": str(isolated_home), "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
-           "RAY_ADDRESS": "127.0.0.1:9"}
+           "RAY_ADDRESS": "127.0.0.1:9", "LUCIDDX_RAY_DIR": os.environ["LUCIDDX_RAY_DIR"]}
     done = subprocess.run([sys.executable, "-m", "core", "score-folder", "--data", str(data), "--out",
                            str(tmp_path / "r.csv"), "--json"], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=300)

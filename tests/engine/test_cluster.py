@@ -38,3 +38,24 @@ def test_a_node_killed_mid_run_loses_no_film(two_node_cluster, tmp_path: Path) -
     # The killed node's batch went to the surviving worker: only the file that is no image failed.
     assert [r["file"] for r in rows if not r["ok"]] == ["ward/notes.png"] and summary["ok"] == 24
     assert worker not in two_node_cluster.worker_nodes  # the node really was killed mid-run
+
+
+def test_a_training_job_lands_on_the_gpu_node_and_a_lost_node_fails_it(two_node_cluster, tmp_path: Path) -> None:
+    """Jobs ask Ray for a GPU when the cluster has one; the node that held the job dying is reported."""
+    from core.jobs import runner as jobs
+    from core.models import registry
+    from tests.imaging.test_training import real_subset
+
+    gpu_node = two_node_cluster.add_node(num_cpus=1, num_gpus=1)  # Ray takes the declared GPU at its word
+    two_node_cluster.wait_for_nodes()
+    films = real_subset(tmp_path / "films", per_class=10, seed=3)
+    job_id = jobs.start_job(jobs.JobRequest(data=str(films), name="on_gpu_node", epochs=500, image_size=32,
+                                            batch_size=4))
+    placed = jobs.refresh(job_id)["engine"]
+    assert placed["gpus"] == 1 and placed["node_id"] == gpu_node.node_id
+
+    two_node_cluster.remove_node(gpu_node, allow_graceful=False)
+    final = jobs.wait(job_id, timeout=120)
+
+    assert final["state"] == "failed" and "lost" in final["error"], final
+    assert registry.list_versions("on_gpu_node") == []
