@@ -188,7 +188,7 @@ def local_head(num_cpus: int | None = None) -> str:
         return address
 
 
-def stop_local_head(timeout: float = 30.0) -> bool:
+def stop_local_head(timeout: float = 10.0) -> bool:
     """Stop this machine's head (and every job and replica on it); False when none was running."""
     folder = ray_dir()
     shutdown()
@@ -197,7 +197,7 @@ def stop_local_head(timeout: float = 30.0) -> bool:
         pid = int(head["pid"])
         if _pid_alive(pid):
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)  # ``ray start --block`` stops its processes on SIGTERM
+                os.killpg(pid, signal.SIGTERM)  # Ray drains for up to 30 s on SIGTERM: it gets ``timeout``, then SIGKILL
             deadline = time.monotonic() + timeout
             while _pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)
