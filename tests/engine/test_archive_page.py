@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.models import registry
 from tests.engine.conftest import sample_archive
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +27,7 @@ def test_a_server_folder_is_scored_into_a_table_with_exports(embedded_engine, tm
     assert [m.value for m in at.metric][:3] == ["7", "6", "1"]
     table = at.dataframe[0].value
     assert len(table) == 7 and list(table.loc[~table["ok"], "file"]) == ["ward/notes.png"]
-    assert set(table.loc[table["ok"], "model"]) == {"chest_xray:2"}
+    assert set(table.loc[table["ok"], "model"]) == {registry.approved_version("chest_xray").spec}
     assert set(table.loc[table["ok"], "label"]) <= {"NORMAL", "PNEUMONIA"}
     at.run()  # a rerun (any click elsewhere) keeps the result
     assert len(at.dataframe[0].value) == 7

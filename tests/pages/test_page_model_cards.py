@@ -84,7 +84,7 @@ def test_page_compares_two_versions_with_deltas(second_version: str) -> None:
                for c in at.get("plotly_chart"))
 
     at.selectbox(key="card_version_chest_xray").select("1").run()
-    assert not at.exception and at.selectbox(key="card_compare_with").value == "chest_xray:2"
+    assert not at.exception and at.selectbox(key="card_compare_with").value == registry.approved_version("chest_xray").spec
 
 
 def test_card_panel_shows_version_use_metrics_with_ci_limits_and_ood_note() -> None:
