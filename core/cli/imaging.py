@@ -143,6 +143,22 @@ def activation_outcome(requested: bool, spec: str) -> dict[str, Any]:
     return outcome | {"active": catalog.is_approved(catalog.resolve(spec))}
 
 
+def _members(text: str) -> int:
+    """``--members``: a whole number, 1 or more; anything else is misuse (exit 2) before any data is read."""
+    from core.errors import InvalidOptionError
+    from core.services.training import check_members
+
+    value: object = text
+    try:
+        value = int(text)
+    except ValueError:
+        pass  # refused below, with the same message as 0
+    try:
+        return check_members(value)
+    except InvalidOptionError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     from core.services.training import recipe_choices
 
@@ -197,7 +213,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--members",
-        type=int,
+        type=_members,
         default=None,
         metavar="M",
         help="train M networks independently (own seeds, alternate widths) and register their average "

@@ -248,6 +248,20 @@ def choose_start(facts: DataFacts, transfer_available: bool) -> tuple[str | None
     )
 
 
+def start_reason(chosen: Reason, init_from: str | None, explicit: dict[str, Any]) -> Reason:
+    """Why training starts where it does: the data's reason, or the researcher's choice where it overrides it.
+
+    An explicit ``init_from`` ("" = from scratch) that differs from the data's choice makes that reason
+    false ("so training starts from its weights" when it starts from scratch): the researcher's choice
+    is said instead.
+    """
+    if "init_from" not in explicit or (explicit["init_from"] or None) == init_from:
+        return chosen
+    if not explicit["init_from"]:
+        return Reason("scratch-picked")
+    return Reason("start-picked", {"model": explicit["init_from"]})
+
+
 def choose(
     facts: DataFacts, explicit: dict[str, Any] | None = None, schedule: str = "auto", transfer_available: bool = True
 ) -> Recipe:
@@ -275,7 +289,7 @@ def choose(
     settings["image_size"], why = choose_size(facts)
     reasons.append(why)
     settings["init_from"], why = choose_start(facts, transfer_available)
-    reasons.append(why)
+    reasons.append(start_reason(why, settings["init_from"], explicit))
     overridden = sorted(k for k in explicit if k in RECIPE_FIELDS)
     if overridden:
         reasons.append(Reason("explicit", {"fields": ", ".join(overridden)}))

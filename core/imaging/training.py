@@ -13,6 +13,7 @@ The data's journey, one function per step:
 from __future__ import annotations
 
 import functools
+import numbers
 import shutil
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.errors import InvalidDatasetError, LucidDxError
+from core.errors import InvalidDatasetError, InvalidOptionError, LucidDxError
 from core.i18n import _
 from core.imaging import datasets, fitting, ood, preprocessing
 from core.imaging import network as network_mod
@@ -57,9 +58,12 @@ class TrainConfig:
     """How many of the last snapshots the registered model averages (1 with plateau training)."""
     members: int = 1
     """Independently trained networks averaged into the registered model (a deep ensemble,
-    Lakshminarayanan et al. 2017): each its own seed, every second one wider (``member_settings``)."""
+    Lakshminarayanan et al. 2017): each its own seed, every second one wider (``fit_settings``)."""
     temperature_scaling: bool = False
     threshold_rule: str = CENTRED_YOUDEN
+
+    def __post_init__(self) -> None:
+        check_members(self.members)
 
     def fit_settings(self, member: int = 0) -> fitting.FitSettings:
         """Member ``member``'s settings: the first is this config; later ones another seed, and every
@@ -77,6 +81,22 @@ class TrainConfig:
             self.snapshots,
             widths,
         )
+
+
+def check_members(members: object) -> int:
+    """``members`` if it is a usable deep-ensemble size (a whole number, 1 or more).
+
+    Raises:
+        InvalidOptionError: anything else (0 or fewer would train nothing and register nothing usable).
+    """
+    if isinstance(members, bool) or not isinstance(members, numbers.Integral) or members < 1:
+        raise InvalidOptionError(
+            _(
+                "The number of ensemble members must be a whole number, 1 or more (1 trains a single network); "
+                "got {members}."
+            ).format(members=members)
+        )
+    return int(members)
 
 
 @dataclass
@@ -359,7 +379,7 @@ def train_image_model(
             (data.inputs[train_idx], labels[train_idx]),
             (data.inputs[tune_idx], labels[tune_idx]),
             data.positive,
-            member_progress(progress, m, config),
+            member_progress(progress, m, config, len(history.get("loss", []))),
             cancel,
             network,
             snapshots,
@@ -452,16 +472,23 @@ def calibrated_model(
     return model
 
 
-def member_progress(progress: ProgressFn | None, member: int, config: TrainConfig) -> ProgressFn | None:
+def member_progress(
+    progress: ProgressFn | None, member: int, config: TrainConfig, epochs_before: int
+) -> ProgressFn | None:
     """``progress`` with member ``member``'s epochs numbered within the whole run, so one curve and
-    one ETA cover every member of a deep ensemble."""
+    one ETA cover every member of a deep ensemble.
+
+    ``epochs_before``: the epochs the earlier members ran (fewer than ``member * config.epochs`` when
+    early stopping ended one sooner): member ``member``'s first epoch is the next one, with no gap, and
+    ``epochs`` is the most the run can still reach, as for a single network.
+    """
     if progress is None or config.members == 1:
         return progress
-    started, total = time.monotonic(), config.epochs * config.members
+    started, total = time.monotonic(), epochs_before + (config.members - member) * config.epochs
 
     def forward(event: dict[str, Any]) -> None:
         if event.get("event") == "epoch":
-            done = member * config.epochs + event["epoch"]
+            done = epochs_before + event["epoch"]
             per_epoch = (time.monotonic() - started) / max(event["epoch"], 1)
             event = event | {
                 "epoch": done,

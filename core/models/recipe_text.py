@@ -28,6 +28,8 @@ def reason_text(reason: Any) -> str:
                                "films, so training starts from scratch"),
         "fine-tune": _("the bundled chest model recognised {percent}% of {sample} sampled images as chest films, so "
                        "training starts from its weights ({model})"),
+        "scratch-picked": _("the researcher chose to train from scratch"),
+        "start-picked": _("the researcher chose to start from the weights of {model}"),
         "explicit": _("the researcher set {fields} explicitly"),
     }
     text = texts.get(r.get("code", ""))

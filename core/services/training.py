@@ -161,6 +161,13 @@ def recipe_choices() -> dict[str, Any]:
     }
 
 
+def check_members(members: object) -> int:
+    """``members`` if it is a usable deep-ensemble size (a whole number, 1 or more); InvalidOptionError otherwise."""
+    from core.imaging.training import check_members as check
+
+    return check(members)
+
+
 def data_facts(folder: Path, seed: int = 1234) -> Any:
     """What the recipe rule reads of a labeled folder (``recipes.DataFacts``): headers and a small sample."""
     from core.imaging import recipes

@@ -112,6 +112,26 @@ def test_the_researchers_fields_always_win(chest_facts):
     assert recipes.choose(chest_facts, schedule="snapshots").config_fields()["snapshots"] == 3
 
 
+def test_the_start_reason_follows_the_researchers_choice_of_starting_weights(chest_facts, digit_facts):
+    """--init-from none on chest films must not read "training starts from its weights (chest_xray)"."""
+    chest = dataclasses.replace(chest_facts, chest_like=1.0, chest_sample=32)
+    scratch = recipes.choose(chest, {"init_from": ""})
+    assert scratch.config_fields()["init_from"] is None
+    assert [r.code for r in scratch.reasons] == ["small", "size", "scratch-picked", "explicit"]
+    text = explanation(scratch.as_dict())
+    assert "from scratch, because" in text and "the researcher chose to train from scratch" in text
+    assert "starts from its weights" not in text and "chest_xray" not in text
+
+    transfer = recipes.choose(dataclasses.replace(digit_facts, chest_like=0.1, chest_sample=32), {"init_from": "chest_xray"})
+    assert transfer.reasons[2] == recipes.Reason("start-picked", {"model": "chest_xray"})
+    text = explanation(transfer.as_dict())
+    assert "starting from chest_xray" in text and "the researcher chose to start from the weights of chest_xray" in text
+    assert "starts from scratch" not in text
+
+    agreeing = recipes.choose(chest, {"init_from": "chest_xray"})  # the data's reason still holds: kept
+    assert [r.code for r in agreeing.reasons] == ["small", "size", "fine-tune", "explicit"]
+
+
 def test_train_records_the_recipe_and_why_and_an_explicit_flag_overrides(tmp_path, capsys):
     """One tiny real run through the CLI: chest-likeness from the bundled model, the choice in meta.json and the card."""
     from core.cli import main
