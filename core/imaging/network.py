@@ -175,6 +175,10 @@ def build_augmentation(seed: int, strength: str = "standard"):
     )
 
 
+def _is_ensemble(model) -> bool:
+    return any(layer.name == "member_1" for layer in model.layers)
+
+
 def transfer_weights(network, spec: str) -> None:
     """Start from a registered model's weights where layer shapes match (the head is re-learned)."""
     from core.imaging.tfsetup import keras
@@ -182,7 +186,10 @@ def transfer_weights(network, spec: str) -> None:
     source_ref = registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER)
     source = keras.models.load_model(source_ref.path / source_ref.meta.get("model_file", "model.keras"), compile=False)
     # Layer names differ between Keras sessions; both networks come from build_network, so order matches.
-    for layer, donor in zip(network.layers, source.layers):
+    # A deep ensemble (build_ensemble) gives its first member's trunk, built by build_network at the
+    # standard widths; its averaged head fits no single network, so the head is learned afresh.
+    donors = source.get_layer("member_1").layers if _is_ensemble(source) else source.layers
+    for layer, donor in zip(network.layers, donors):
         donor_weights = donor.get_weights()
         if [w.shape for w in donor_weights] == [w.shape for w in layer.get_weights()]:
             layer.set_weights(donor_weights)

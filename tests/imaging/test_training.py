@@ -108,14 +108,33 @@ def test_model_names_that_could_escape_the_registry_are_refused(tiny_set: Path, 
 def test_transfer_starts_from_the_bundled_models_weights() -> None:
     from core.imaging.tfsetup import keras
 
-    bundled = registry.resolve("chest_xray", kind="image-classifier")
+    bundled = registry.resolve("chest_xray:2", kind="image-classifier")  # one network
     donor = keras.models.load_model(bundled.path / bundled.meta["model_file"], compile=False)
     network = network_mod.build_network(48, 2)  # another input size: convolution weights still fit
-    network_mod.transfer_weights(network, "chest_xray")
+    network_mod.transfer_weights(network, "chest_xray:2")
     donor_conv = next(layer for layer in donor.layers if isinstance(layer, keras.layers.Conv2D))
     conv = next(layer for layer in network.layers if isinstance(layer, keras.layers.Conv2D))
     np.testing.assert_array_equal(conv.get_weights()[0], donor_conv.get_weights()[0])
     np.testing.assert_array_equal(network.get_layer("logits").get_weights()[0], donor.get_layer("logits").get_weights()[0])
+
+
+def test_transfer_from_a_deep_ensemble_takes_its_first_members_trunk() -> None:
+    """The active chest model is an ensemble: a warm start gets every trunk layer of its first member."""
+    from core.imaging.tfsetup import keras
+
+    bundled = registry.resolve("chest_xray:3", kind="image-classifier")
+    trunk = keras.models.load_model(bundled.path / bundled.meta["model_file"], compile=False).get_layer("member_1")
+    network = network_mod.build_network(48, 2)
+    fresh = [w.copy() for w in network.get_weights()]
+    network_mod.transfer_weights(network, "chest_xray:3")
+    donor_kernels = [layer.get_weights() for layer in trunk.layers if layer.get_weights()]
+    kernels = [layer.get_weights() for layer in network.layers if layer.get_weights()][: len(donor_kernels)]
+    assert len(donor_kernels) > 10
+    for got, want in zip(kernels, donor_kernels, strict=True):
+        for a, b in zip(got, want, strict=True):
+            np.testing.assert_array_equal(a, b)
+    # The averaged head fits no single network: it stays as built, to be learned.
+    np.testing.assert_array_equal(network.get_layer("logits").get_weights()[0], fresh[-2])
 
 
 def test_choose_device_falls_back_to_cpu_in_float32() -> None:
