@@ -196,10 +196,9 @@ def stop_local_head(timeout: float = 10.0) -> bool:
         head = json.loads((folder / "head.json").read_text())
         pid = int(head["pid"])
         if _pid_alive(pid):
+            # Ray drains for up to 30 s on SIGTERM: it gets ``timeout``, then SIGKILL.
             with contextlib.suppress(ProcessLookupError):
-                os.killpg(
-                    pid, signal.SIGTERM
-                )  # Ray drains for up to 30 s on SIGTERM: it gets ``timeout``, then SIGKILL
+                os.killpg(pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
             while _pid_alive(pid) and time.monotonic() < deadline:
                 time.sleep(0.2)

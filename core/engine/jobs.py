@@ -60,14 +60,6 @@ def actor_name(job_id: str) -> str:
     return ACTOR_PREFIX + job_id
 
 
-def gpus_for(wants_gpu: bool) -> int:
-    """One GPU for a job that can use one, when some node of the cluster has one; else none."""
-    import ray
-
-    engine.connect()
-    return 1 if wants_gpu and ray.cluster_resources().get("GPU", 0) >= 1 else 0
-
-
 def submit(
     job_id: str, args: list[str], stdout_path: str, stderr_path: str, env: dict[str, str], wants_gpu: bool = False
 ) -> dict[str, Any]:
@@ -79,8 +71,9 @@ def submit(
     import ray
 
     engine.connect()
-    gpus = gpus_for(wants_gpu)
-    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    resources = ray.cluster_resources()
+    gpus = 1 if wants_gpu and resources.get("GPU", 0) >= 1 else 0  # one GPU where some node has one
+    cpus = max(1, int(resources.get("CPU", 1)))
     # Ray gives a one-CPU actor one thread (OMP_NUM_THREADS=1); training uses the node's cores as a process would.
     variables = engine._worker_environment() | env | {"OMP_NUM_THREADS": str(cpus), "PYTHONUNBUFFERED": "1"}
     actor_class = ray.remote(_JobActor).options(
