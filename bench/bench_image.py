@@ -24,7 +24,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core.imaging import saliency  # noqa: E402
+from core.imaging import outputs, saliency  # noqa: E402
 from core.imaging.door import load_image  # noqa: E402
 from core.imaging.tfsetup import tf  # noqa: E402
 from core.services import imaging as diagnosis  # noqa: E402
@@ -88,8 +88,8 @@ def measure(model: str | None, runs: int) -> tuple[str, list[tuple[str, list[flo
                 ),
             )
         heat = saliency.predict_and_explain(classifier, prepared)[1].heatmap
-        add("overlay at image size", median_ms(lambda: saliency.overlay(pixels, heat), few))
-        add("heatmap PNG at image size", median_ms(lambda: saliency.heatmap_png(heat, pixels.shape), few))
+        add("overlay at image size", median_ms(lambda: outputs.overlay(pixels, heat), few))
+        add("heatmap PNG at image size", median_ms(lambda: outputs.heatmap_png(heat, pixels.shape), few))
     pairs = [
         ("ratio: users' path / bare path", PAGE, BARE),
         ("ratio: predict + Grad-CAM / bare predict", "predict + Grad-CAM, one pass (prepared input)",

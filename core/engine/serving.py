@@ -67,12 +67,12 @@ def _film_model_class() -> Any:
     class FilmModel:
         """One image model version, loaded once per replica."""
 
-        def __init__(self, spec: str, load: Any, predict_batch: Any, explain_one: Any) -> None:
+        def __init__(self, spec: str, load: Any, predict_batch: Any, explain_one: Any, explain_method: Any) -> None:
             # The work comes from core.services (the engine imports no domain package): the same functions the
             # calling process would run, pickled by reference and imported here.
             self.spec = spec
             self.classifier = load(spec)
-            self.predict_batch, self.explain_one = predict_batch, explain_one
+            self.predict_batch, self.explain_one, self.explain_method = predict_batch, explain_one, explain_method
             self.batch_sizes: list[int] = []
 
         @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=BATCH_WAIT_S)
@@ -94,6 +94,10 @@ def _film_model_class() -> Any:
         async def __call__(self, film: tuple[np.ndarray, bool, float | None, str]) -> tuple[Any, Any]:
             return await self.score(film)
 
+        def explain(self, film: np.ndarray, method: str, target: str | None) -> Any:
+            # Another method or class than the Grad-CAM that came with the prediction: one film, on request.
+            return self.explain_method(self.classifier, film, method, target)
+
         def seen_batches(self) -> list[int]:
             return list(self.batch_sizes)
 
@@ -114,9 +118,10 @@ def replicas_wanted() -> int:
         return 1
 
 
-Work = tuple[Any, Any, Any]
-"""(load(spec) -> model, predict_batch(model, films, threshold, source), explain_one(model, film, threshold, source)):
-the caller's own functions (core.services.imaging.SERVED_WORK), run by the replica."""
+Work = tuple[Any, Any, Any, Any]
+"""(load(spec) -> model, predict_batch(model, films, threshold, source), explain_one(model, film, threshold, source),
+explain_method(model, film, method, target)): the caller's own functions (core.services.imaging.SERVED_WORK),
+run by the replica."""
 
 
 def deploy(spec: str, work: Work, replicas: int | None = None) -> None:
@@ -198,11 +203,27 @@ def score(
         ServingError: no answer from the served model.
     """
     film = (np.asarray(prepared, dtype=np.float32), bool(explain), threshold, source)
+    return _ask(spec, work, lambda served: served.remote(film))
+
+
+def explain(spec: str, prepared: np.ndarray, method: str, target: str | None, work: Work) -> Any:
+    """The explanation ``method`` of class ``target`` of one prepared film, from the deployment serving ``spec``.
+
+    Raises:
+        ServingError: no answer from the served model.
+    """
+    film = np.asarray(prepared, dtype=np.float32)
+    return _ask(spec, work, lambda served: served.explain.remote(film, method, target))
+
+
+def _ask(spec: str, work: Work, call: Any) -> Any:
     last: Exception | None = None
     for _attempt in range(2):
         served = handle(spec, work)  # a model that cannot be deployed is a ServingError now, not retried
         try:
-            return served.remote(film).result(timeout_s=REQUEST_TIMEOUT_S)
+            return call(served).result(timeout_s=REQUEST_TIMEOUT_S)
+        except LucidDxError:
+            raise  # the model's own answer (an unknown method, ...): the caller's message, not a lost replica
         except Exception as exc:  # ActorDiedError, RayActorError, TimeoutError, ...: retried once
             last = exc
     raise ServingError(

@@ -8,67 +8,20 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from core.errors import InvalidModelError
 from core.imaging import ood, preprocessing
 from core.imaging.door import LoadedImage
+from core.imaging.model_meta import invalid_model, validate_meta
 from core.imaging.network import FEATURES_LAYER, LAST_CONV_LAYER
+from core.imaging.outputs import Prediction
 from core.imaging.tfsetup import keras, tf
 from core.models import kinds, registry
 
 __all__ = ["FEATURES_LAYER", "LAST_CONV_LAYER", "ImageClassifier", "Prediction", "load_classifier", "validate_meta"]
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What the model says about one image."""
-
-    model: str
-    label: str | None
-    """The class a reader may read, at the threshold in force; None when the film is not assessable."""
-    probabilities: dict[str, float]
-    threshold: float | None
-    positive_class: str | None
-    out_of_distribution: bool
-    ood_score: float | None
-    threshold_source: str = "stored"
-    """Where ``threshold`` comes from: "stored" (the version's own) or "site:<validation id>" (adopted)."""
-    decision: str | None = None
-    """The class the probabilities point to at the threshold, assessable or not: what an explanation
-    explains unless told otherwise. Never a finding: it is not in ``as_dict`` and no table shows it."""
-
-    def __post_init__(self) -> None:
-        # The one place every prediction passes (built, or re-decided at a site threshold by
-        # dataclasses.replace): a film that is not assessable carries no label, whoever reads it.
-        if self.label is not None:
-            object.__setattr__(self, "decision", self.label)
-        elif self.decision is None and self.probabilities:
-            object.__setattr__(self, "decision", max(self.probabilities, key=self.probabilities.__getitem__))
-        if self.out_of_distribution:
-            object.__setattr__(self, "label", None)
-
-    @property
-    def assessable(self) -> bool:
-        """False when the image is unlike the training films: no diagnosis should be read from it."""
-        return not self.out_of_distribution
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "label": self.label,
-            "probabilities": self.probabilities,
-            "threshold": self.threshold,
-            "threshold_source": self.threshold_source,
-            "positive_class": self.positive_class,
-            "out_of_distribution": self.out_of_distribution,
-            "ood_score": self.ood_score,
-            "assessable": self.assessable,
-        }
 
 
 class ImageClassifier:
@@ -190,56 +143,20 @@ class ImageClassifier:
         return self.predict_prepared(self.prepare(image.pixels)[np.newaxis])[0]
 
 
-def _invalid(spec: str, problem: str) -> InvalidModelError:
-    return InvalidModelError(f"Model '{spec}': {problem}. Pick another version, or retrain or delete this one.")
-
-
-def validate_meta(spec: str, meta: dict[str, Any], model_dir: Path) -> dict[str, Any]:
-    """Check what prediction needs of a meta.json, once, at load time; returns ``meta``.
-
-    Raises:
-        InvalidModelError: classes missing or malformed, positive class or input size malformed,
-            unknown preprocessing recipe, or the weights file missing.
-    """
-    classes = meta.get("classes")
-    if (
-        not isinstance(classes, list)
-        or len(classes) < 2
-        or not all(isinstance(c, str) and c for c in classes)
-        or len(set(classes)) != len(classes)
-    ):
-        raise _invalid(
-            spec, f'its meta.json must list at least two distinct class names under "classes" (found {classes!r})'
-        )
-    positive = meta.get("positive_class")
-    if positive is not None and positive not in classes:
-        raise _invalid(spec, f"its positive class '{positive}' is not one of its classes {classes}")
-    threshold = meta.get("threshold")
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
-        raise _invalid(spec, f"its threshold {threshold!r} is not a probability between 0 and 1")
-    model_input = meta.get("input")
-    size = model_input.get("size") if isinstance(model_input, dict) else None
-    if not isinstance(size, int) or size < 8:
-        raise _invalid(spec, f'its meta.json gives no usable input size under "input" (found {model_input!r})')
-    preprocessing.check_recipe(str(model_input.get("preprocessing")), spec)
-    weights = Path(model_dir) / meta.get("model_file", "model.keras")
-    if not weights.is_file():
-        raise _invalid(spec, f"its weights file {weights.name} is missing from {Path(model_dir)}")
-    return meta
-
-
 def _load_network(spec: str, weights: Path, n_classes: int):
     """The Keras network in ``weights``, checked against what LucidDx reads of it."""
     try:
         model = keras.models.load_model(weights, compile=False)
     except Exception as exc:  # truncated or incompatible weights: Keras raises many types
-        raise _invalid(spec, f"its weights could not be loaded ({type(exc).__name__})") from exc
+        raise invalid_model(spec, f"its weights could not be loaded ({type(exc).__name__})") from exc
     names = {layer.name for layer in model.layers}
     missing = [name for name in (FEATURES_LAYER, LAST_CONV_LAYER) if name not in names]
     if missing:
-        raise _invalid(spec, f"its network lacks the layer(s) {missing} that predictions and explanations read")
+        raise invalid_model(spec, f"its network lacks the layer(s) {missing} that predictions and explanations read")
     if int(model.outputs[0].shape[-1]) != n_classes:
-        raise _invalid(spec, f"its network gives {int(model.outputs[0].shape[-1])} outputs for {n_classes} classes")
+        raise invalid_model(
+            spec, f"its network gives {int(model.outputs[0].shape[-1])} outputs for {n_classes} classes"
+        )
     return model
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from core.i18n import N_, _
 
 if TYPE_CHECKING:
-    from core.imaging.classifier import Prediction
+    from core.imaging.outputs import Prediction
 
 NOT_ASSESSABLE = N_("Not assessable")
 UNRELIABLE_PROBABILITY = "probability (not assessable)"

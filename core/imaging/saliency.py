@@ -17,22 +17,20 @@ epsilon so a flat map is all zeros, never NaN.
 
 from __future__ import annotations
 
-import io
 import threading
 import warnings
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image
 from scipy.ndimage import zoom
 
 from core.errors import InvalidExplanationError, InvalidModelError
 from core.i18n import _
 from core.imaging.classifier import FEATURES_LAYER, LAST_CONV_LAYER, ImageClassifier, Prediction
 from core.imaging.methods import METHODS
+from core.imaging.outputs import Explanation
 from core.imaging.tfsetup import keras, tf
 
 PENULTIMATE_LAYER = LAST_CONV_LAYER
@@ -109,15 +107,6 @@ class _TracedModel:
     def __call__(self, inputs: object, training: bool = False) -> tf.Tensor:
         batch = inputs[0] if isinstance(inputs, (list, tuple)) else inputs
         return self._call(tf.cast(batch, tf.float32))
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """A heatmap and what it explains. ``heatmap``: (S, S) float32 in [0, 1]."""
-
-    method: str
-    class_name: str
-    heatmap: np.ndarray
 
 
 class Explainer:
@@ -347,57 +336,3 @@ def predict_and_explain(
     pass. ``prepared``: (S, S, 1)."""
     batch = np.asarray(prepared, dtype=np.float32).reshape(1, classifier.input_size, classifier.input_size, 1)
     return get_explainer(classifier).gradcam_with_prediction(batch, target, threshold, threshold_source)
-
-
-# A perceptually ordered blue -> cyan -> yellow -> red ramp (jet-like), so hot means "mattered most".
-_COLORMAP_STOPS = np.array([0.0, 0.125, 0.375, 0.625, 0.875, 1.0])
-_COLORMAP_RGB = np.array(
-    [[0, 0, 128], [0, 0, 255], [0, 255, 255], [255, 255, 0], [255, 0, 0], [128, 0, 0]], dtype=np.float32
-)
-
-
-_COLORMAP_LUT = (
-    np.stack([np.interp(np.linspace(0.0, 1.0, 256), _COLORMAP_STOPS, _COLORMAP_RGB[:, c]) for c in range(3)], axis=-1)
-    .round()
-    .astype(np.uint8)
-)
-
-
-def colorize(heatmap: np.ndarray) -> np.ndarray:
-    """(H, W) in [0, 1] -> (H, W, 3) uint8 RGB colour map (256-step lookup table)."""
-    levels = (np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0) * 255.0).round().astype(np.uint8)
-    return _COLORMAP_LUT[levels]
-
-
-def upsample(heatmap: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """(S, S) heatmap -> ``shape`` (H, W) float32 in [0, 1], bilinear (the model squashed the image)."""
-    image = Image.fromarray(np.asarray(heatmap, dtype=np.float32), mode="F")
-    resized = image.resize((int(shape[1]), int(shape[0])), Image.Resampling.BILINEAR)
-    return np.clip(np.asarray(resized, dtype=np.float32), 0.0, 1.0)
-
-
-def overlay(pixels: np.ndarray, heatmap: np.ndarray, opacity: float = 0.45) -> np.ndarray:
-    """Blend a heatmap over the original image.
-
-    Args:
-        pixels: (H, W) greyscale float in [0, 1], the image as decoded.
-        heatmap: (S, S) float in [0, 1]; upsampled to (H, W).
-        opacity: 0 shows only the image, 1 only the heatmap.
-
-    Returns:
-        (H, W, 3) uint8 RGB.
-    """
-    opacity = float(np.clip(opacity, 0.0, 1.0))
-    grey = np.clip(np.asarray(pixels, dtype=np.float32), 0.0, 1.0)
-    base = np.repeat((grey * 255.0)[..., np.newaxis], 3, axis=-1)
-    colours = colorize(upsample(heatmap, grey.shape)).astype(np.float32)
-    return ((1.0 - opacity) * base + opacity * colours).round().clip(0, 255).astype(np.uint8)
-
-
-def heatmap_png(heatmap: np.ndarray, shape: tuple[int, int] | None = None) -> bytes:
-    """The colour-mapped heatmap as PNG bytes, at ``shape`` (H, W) or the model's size."""
-    values = upsample(heatmap, shape) if shape is not None else np.asarray(heatmap, dtype=np.float32)
-    buffer = io.BytesIO()
-    # Fast zlib level: a 2048 px map encodes in a fraction of the default's time, a little larger.
-    Image.fromarray(colorize(values), mode="RGB").save(buffer, format="PNG", compress_level=1)
-    return buffer.getvalue()

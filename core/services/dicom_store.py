@@ -15,7 +15,7 @@ from pydicom.dataset import Dataset
 from core.errors import UnsupportedImageError
 from core.imaging import dicom
 from core.imaging import dicom_index as _index
-from core.imaging.classifier import Prediction
+from core.imaging.outputs import Prediction
 
 __all__ = [
     "Entry",

@@ -7,6 +7,7 @@ page and the CLI's ``predict`` call it, and the page draws what it returns (figu
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,17 +21,21 @@ from core import config
 from core.access.roles import HasRole
 from core.errors import LucidDxError
 from core.i18n import N_, _
-from core.imaging import windowing
+from core.imaging import outputs, windowing
 from core.imaging.door import MAX_FILE_BYTES, LoadedImage, load_image
 from core.imaging.methods import METHODS
+from core.imaging.model_meta import ServedClassifier
+from core.imaging.outputs import Explanation, Prediction
 from core.imaging.reading import Reading, filter_choices, filter_name, filter_rows, reading, reading_text, results_table
 from core.imaging.windowing import preset_name, preset_window
 from core.models import kinds, registry
 from core.services import approval, inference_queue
 
 if TYPE_CHECKING:  # TensorFlow loads with the first model, not with this module: the page paints first
-    from core.imaging.classifier import ImageClassifier, Prediction
-    from core.imaging.saliency import Explanation
+    from core.imaging.classifier import ImageClassifier
+
+    Classifier = ImageClassifier | ServedClassifier
+    """A model this process runs, or one a Ray Serve replica runs for it (LUCIDDX_SERVE on: no TensorFlow here)."""
 
 __all__ = [
     "METHODS",
@@ -98,13 +103,35 @@ def digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-def load_model(spec: str | None = None, actor: HasRole | None = None) -> ImageClassifier:
+def load_model(spec: str | None = None, actor: HasRole | None = None) -> Classifier:
     """The image model ``NAME`` / ``NAME:VERSION`` (None = the default) as ``actor`` may use it, loaded once
     per process. ``actor`` None is sign-in switched off (development); a clinician gets approved versions
-    only (ModelNotApprovedError otherwise, see ``core.services.approval``)."""
+    only (ModelNotApprovedError otherwise, see ``core.services.approval``).
+
+    With LUCIDDX_SERVE on, the network runs in a Ray Serve replica: this process gets the version's
+    ``ServedClassifier`` (meta.json only) and never imports TensorFlow.
+    """
+    resolved = approval.resolve_model(actor, spec, kinds.IMAGE_CLASSIFIER).spec
+    if _served():
+        return _served_view(resolved)
+    return _local(resolved)
+
+
+@functools.lru_cache(maxsize=8)
+def _served_view(spec: str) -> ServedClassifier:
+    return ServedClassifier(registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER))
+
+
+def _local(spec: str) -> ImageClassifier:
     from core.imaging.classifier import load_classifier
 
-    return load_classifier(approval.resolve_model(actor, spec, kinds.IMAGE_CLASSIFIER).spec)
+    return load_classifier(spec)
+
+
+def _runnable(classifier: Classifier) -> ImageClassifier:
+    """The network itself, for work done in this process (a served view loads it here: LUCIDDX_SERVE was
+    switched off since it was handed out)."""
+    return _local(classifier.spec) if isinstance(classifier, ServedClassifier) else classifier
 
 
 def threshold_in_force(spec: str | None = None) -> tuple[float | None, str]:
@@ -114,7 +141,7 @@ def threshold_in_force(spec: str | None = None) -> tuple[float | None, str]:
     return site_validation.threshold_in_force(registry.resolve(spec, kind=kinds.IMAGE_CLASSIFIER))
 
 
-def _in_force(classifier: ImageClassifier) -> tuple[float | None, str]:
+def _in_force(classifier: Classifier) -> tuple[float | None, str]:
     """(threshold, source) in force for ``classifier``: read ONCE per film, before it is predicted, so that
     its label, the class its map explains and every view of it (row, PDF, SC, SR) come from one decision."""
     from core.models import site_validation
@@ -123,9 +150,7 @@ def _in_force(classifier: ImageClassifier) -> tuple[float | None, str]:
 
 
 def _served_load(spec: str) -> ImageClassifier:
-    from core.imaging.classifier import load_classifier
-
-    return load_classifier(spec)
+    return _local(spec)
 
 
 def _served_predict(classifier: ImageClassifier, films: np.ndarray, threshold: float | None, source: str) -> list:
@@ -138,8 +163,14 @@ def _served_explain(classifier: ImageClassifier, film: np.ndarray, threshold: fl
     return saliency.predict_and_explain(classifier, film, None, threshold, source)
 
 
+def _explain_method(classifier: ImageClassifier, film: np.ndarray, method: str, target: str | None) -> Explanation:
+    from core.imaging import saliency
+
+    return saliency.explain(classifier, film, method, target)
+
+
 # What a Serve replica runs: this module's own functions, so served and in-process films go through one code path.
-SERVED_WORK = (_served_load, _served_predict, _served_explain)
+SERVED_WORK = (_served_load, _served_predict, _served_explain, _explain_method)
 
 
 def serve_model(spec: str, replicas: int | None = None) -> None:
@@ -175,7 +206,7 @@ def _read_source(source: bytes | str | Path, name: str | None) -> tuple[bytes | 
 def diagnose(
     source: bytes | str | Path,
     name: str | None,
-    classifier: ImageClassifier,
+    classifier: Classifier,
     frame: int | None = None,
     explain: bool = True,
     on_wait: Callable[[int], None] | None = None,
@@ -196,8 +227,6 @@ def diagnose(
         A FileResult; a file users broke comes back with ``error`` set (naming the file), never raised.
         Its label is decided at the threshold in force (``threshold_source`` says which).
     """
-    from core.imaging import saliency
-
     key = digest(source) if isinstance(source, (bytes, bytearray)) else digest(str(source).encode())
     result = FileResult(name=name or str(source), digest=key, frame=frame)
     try:
@@ -213,18 +242,20 @@ def diagnose(
                     classifier.ref.spec, result.prepared, explain, threshold, source, SERVED_WORK
                 )
             elif explain:
-                result.prediction, result.explanation = saliency.predict_and_explain(
-                    classifier, result.prepared, None, threshold, source
+                result.prediction, result.explanation = _served_explain(
+                    _runnable(classifier), result.prepared, threshold, source
                 )
             else:
-                result.prediction = classifier.predict_prepared(result.prepared[np.newaxis], threshold, source)[0]
+                result.prediction = _served_predict(
+                    _runnable(classifier), result.prepared[np.newaxis], threshold, source
+                )[0]
     except LucidDxError as exc:
         result.error = str(exc)
     return result
 
 
 def explain(
-    result: FileResult, classifier: ImageClassifier, method: str = "gradcam", target: str | None = None
+    result: FileResult, classifier: Classifier, method: str = "gradcam", target: str | None = None
 ) -> Explanation:
     """The heatmap of ``method`` for class ``target`` (None = predicted) of a diagnosed file.
 
@@ -234,8 +265,6 @@ def explain(
         InvalidExplanationError: unknown method or class.
         LucidDxError: the file was not diagnosed (it has an error).
     """
-    from core.imaging import saliency
-
     if result.prepared is None or result.prediction is None:
         raise LucidDxError(
             _("{name}: there is no prediction to explain ({reason}).").format(
@@ -246,21 +275,21 @@ def explain(
     done = result.explanation
     if done is not None and method == done.method and chosen == done.class_name:
         return done
-    return saliency.explain(classifier, result.prepared, method, chosen)
+    if _served():
+        from core.engine import serving
+
+        return serving.explain(classifier.spec, result.prepared, method, chosen, SERVED_WORK)
+    return _explain_method(_runnable(classifier), result.prepared, method, chosen)
 
 
 def overlay(pixels: np.ndarray, explanation: Explanation, opacity: float) -> np.ndarray:
     """(H, W) greyscale in [0, 1] with the heatmap blended over it -> (H, W, 3) uint8."""
-    from core.imaging import saliency
-
-    return saliency.overlay(pixels, explanation.heatmap, opacity)
+    return outputs.overlay(pixels, explanation.heatmap, opacity)
 
 
 def heatmap_png(explanation: Explanation, shape: tuple[int, int] | None = None) -> bytes:
     """The colour-mapped heatmap as PNG bytes at ``shape`` (H, W)."""
-    from core.imaging import saliency
-
-    return saliency.heatmap_png(explanation.heatmap, shape)
+    return outputs.heatmap_png(explanation.heatmap, shape)
 
 
 def usable_model(actor: HasRole | None, spec: str | None) -> tuple[str, bool]:

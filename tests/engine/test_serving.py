@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,3 +65,89 @@ def test_a_model_that_cannot_be_served_is_a_clear_error(embedded_engine) -> None
     with pytest.raises(Exception) as caught:
         serving.score("no_such_model:v9", np.zeros((8, 8, 1), np.float32), False, None, "stored", imaging.SERVED_WORK)
     assert "no_such_model" in str(caught.value)
+
+
+_SERVED_PROCESS = """
+import json, sys
+from core.services import imaging
+classifier = imaging.load_model(sys.argv[1])
+result = imaging.diagnose(sys.argv[2], None, classifier)
+other = [c for c in classifier.classes if c != result.prediction.decision][0]
+plus = imaging.explain(result, classifier, "gradcam++", other)
+imaging.overlay(result.image.pixels, result.explanation, 0.4)
+imaging.heatmap_png(plus, (40, 30))
+print(json.dumps({
+    "view": type(classifier).__name__,
+    "tensorflow": "tensorflow" in sys.modules or "keras" in sys.modules,
+    "probabilities": result.prediction.probabilities,
+    "gradcam": result.explanation.heatmap.tolist(),
+    "plus": [plus.method, plus.class_name, plus.heatmap.tolist()],
+}))
+"""
+
+
+def test_a_process_whose_films_are_served_never_imports_tensorflow(served, tmp_path) -> None:
+    """Issue 23: with LUCIDDX_SERVE on, the page/API process prepares films and draws maps, the replica runs
+    the network: the same answer, and no TensorFlow in the asking process."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from core.imaging import saliency
+
+    film = _films(2)[1]
+    script = tmp_path / "served_process.py"
+    script.write_text(_SERVED_PROCESS)
+    env = os.environ | {"LUCIDDX_SERVE": "on", "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    done = subprocess.run(
+        [sys.executable, str(script), served, str(film)], capture_output=True, text=True, env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["view"] == "ServedClassifier" and answer["tensorflow"] is False
+
+    classifier = imaging.load_model(served)  # LUCIDDX_SERVE is off in this process: the network runs here
+    local = imaging.diagnose(film, None, classifier)
+    for name, p in local.prediction.probabilities.items():
+        assert abs(answer["probabilities"][name] - p) < 1e-5
+    np.testing.assert_allclose(np.array(answer["gradcam"]), local.explanation.heatmap, atol=1e-4)
+    method, target, heat = answer["plus"]
+    assert method == "gradcam++" and target != local.prediction.decision
+    np.testing.assert_allclose(np.array(heat), saliency.explain(classifier, local.prepared, method, target).heatmap, atol=1e-3)
+
+
+def test_a_replica_killed_mid_request_loses_no_request(served) -> None:
+    """Issue 23 item 6: every film sent while its replica is killed comes back scored, or with an error the
+    caller sees; none hangs or vanishes."""
+    import time
+
+    import ray
+
+    from core.engine import serving
+
+    classifier = imaging.load_model(served)
+    prepared = classifier.prepare(np.random.default_rng(1).random((64, 64)).astype(np.float32))
+    replicas = [
+        actor
+        for actor in ray.util.list_named_actors(all_namespaces=True)
+        if actor["namespace"] == "serve" and actor["name"].startswith("SERVE_REPLICA::" + serving.app_name(served))
+    ]
+    assert len(replicas) == 1
+
+    def ask(_i: int) -> object:
+        try:
+            return serving.score(served, prepared, True, None, "stored", imaging.SERVED_WORK)[0]
+        except serving.ServingError as exc:
+            return exc
+
+    with ThreadPoolExecutor(6) as pool:
+        pending = [pool.submit(ask, i) for i in range(12)]
+        time.sleep(0.5)
+        ray.kill(ray.get_actor(replicas[0]["name"], namespace="serve"), no_restart=False)
+        answers = [future.result(timeout=400) for future in pending]
+    scored = [a for a in answers if not isinstance(a, Exception)]
+    assert len(answers) == 12
+    assert all(a.decision == scored[0].decision for a in scored)
+    assert all("did not answer" in str(a) for a in answers if isinstance(a, Exception))
+    assert len(scored) >= 6, answers  # Serve starts a new replica and the retry lands on it

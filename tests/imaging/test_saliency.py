@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.models import registry
 from core.errors import InvalidExplanationError
-from core.imaging import saliency
+from core.imaging import outputs, saliency
 from core.imaging.classifier import ImageClassifier, load_classifier
 from core.imaging.door import load_image
 from core.imaging.tfsetup import keras
+from core.models import registry
 from tests.conftest import CHEST_XRAY_TRAIN
 
 METHODS = list(saliency.METHODS)
@@ -162,9 +162,9 @@ def test_overlay_blends_image_and_heatmap_at_the_image_size() -> None:
     pixels = np.tile(np.linspace(0.0, 1.0, 40, dtype=np.float32), (30, 1))  # (30, 40)
     heat = np.zeros((8, 8), np.float32)
     heat[:, 4:] = 1.0
-    assert saliency.overlay(pixels, heat, 0.0).shape == (30, 40, 3)
-    np.testing.assert_array_equal(saliency.overlay(pixels, heat, 0.0)[..., 0], np.round(pixels * 255).astype(np.uint8))
-    full = saliency.overlay(pixels, heat, 1.0)
+    assert outputs.overlay(pixels, heat, 0.0).shape == (30, 40, 3)
+    np.testing.assert_array_equal(outputs.overlay(pixels, heat, 0.0)[..., 0], np.round(pixels * 255).astype(np.uint8))
+    full = outputs.overlay(pixels, heat, 1.0)
     assert full.dtype == np.uint8
     assert full[0, 0, 2] > 100 and full[0, 0, 0] == 0  # cold = blue on the left
     assert full[0, -1, 0] > 100 and full[0, -1, 2] == 0  # hot = red on the right
@@ -172,7 +172,7 @@ def test_overlay_blends_image_and_heatmap_at_the_image_size() -> None:
 
 def test_heatmap_png_is_a_colour_png_of_the_requested_size() -> None:
     heat = saliency.normalise(np.random.default_rng(0).random((12, 12)))
-    with Image.open(io.BytesIO(saliency.heatmap_png(heat, (50, 70)))) as png:
+    with Image.open(io.BytesIO(outputs.heatmap_png(heat, (50, 70)))) as png:
         assert (png.format, png.mode, png.size) == ("PNG", "RGB", (70, 50))
     assert np.isfinite(saliency.normalise(np.zeros((4, 4)))).all()
     assert saliency.normalise(np.full((4, 4), np.nan)).max() == 0.0
