@@ -46,6 +46,11 @@ def add_accounts(home: Path, users: int) -> None:
     subprocess.run([sys.executable, "-c", add], cwd=ROOT, env=env, check=True)
 
 
+def loads_tensorflow(pid: int) -> bool:
+    """Whether the process has TensorFlow's library mapped (the dashboard should not, with LUCIDDX_SERVE=on)."""
+    return "libtensorflow" in Path(f"/proc/{pid}/maps").read_text(errors="replace")
+
+
 def peak_memory_mb(pid: int) -> float:
     """The process's high-water resident set (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -188,12 +193,13 @@ def measure(engine: str, sessions: int) -> dict:
             with running_dashboard(Path(home), log, LUCIDDX_AUTH="on", **ENGINES[engine]) as dashboard:
                 alone, together, failures, wait_s, cpu, wall = asyncio.run(run(dashboard.url, sessions, dashboard.pid))
                 peak = peak_memory_mb(dashboard.pid)
+                tensorflow = loads_tensorflow(dashboard.pid)
         finally:  # the machine's Ray head outlives the dashboard by design: stop it with its LUCIDDX_HOME
             env = {**os.environ, "LUCIDDX_HOME": home, "PYTHONPATH": str(ROOT)}
             subprocess.run([sys.executable, "-m", "core", "engine", "stop"], cwd=ROOT, env=env, capture_output=True)
         trouble = server_trouble(log)
     return {"engine": engine, "alone": alone, "together": together, "failures": failures, "wait_s": wait_s,
-            "cpu": cpu, "wall": wall, "peak": peak, "trouble": trouble}
+            "cpu": cpu, "wall": wall, "peak": peak, "trouble": trouble, "tensorflow": tensorflow}
 
 
 def main() -> None:
@@ -221,7 +227,8 @@ def main() -> None:
         print(f"| {r['engine']} | {r['wall']:.0f} s | {c['browsers']:.0f} s | {c['server']:.0f} s | {c['engine']:.0f} s |")
     for r in results:
         print(f"\n{r['engine']}: failures {len(r['failures'])}" + "".join(f"\n  - {f}" for f in r["failures"]))
-        print(f"{r['engine']}: dashboard peak memory (VmHWM) {r['peak']:.0f} MB; "
+        print(f"{r['engine']}: dashboard peak memory (VmHWM) {r['peak']:.0f} MB, TensorFlow loaded in it: "
+              f"{'yes' if r['tensorflow'] else 'no'}; "
               f"server log lines about websockets/errors: {len(r['trouble'])}" + "".join(f"\n  | {t}" for t in r["trouble"]))
 
 
