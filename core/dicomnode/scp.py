@@ -94,8 +94,31 @@ class DicomNode:
             ) from exc
         self.port = self._server.server_address[1]
         self.worker.start()
+        self.resume()
         log.info("DICOM node %s listening on %s:%s", self.aet, self.host, self.port)
         return self
+
+    def resume(self) -> int:
+        """Queue again what an earlier run accepted but did not finish (it stopped or was killed mid-way): the
+        sender was told "success", so the film must still be scored. Returns how many were queued."""
+        pending = index.unfinished(self.home)
+        for entry in pending:
+            path = index.incoming_path(entry.sop_instance_uid, self.home)
+            sha256 = sha256_of(path.read_bytes()) if path.is_file() else None
+            if sha256 is None:  # the received file is gone: say so rather than leave the row waiting
+                index.update(
+                    entry.sop_instance_uid,
+                    self.home,
+                    status="failed",
+                    reason=_("The received file was lost before it could be scored; ask the sender to send it again."),
+                    finished=index.now_text(),
+                )
+                continue
+            index.update(entry.sop_instance_uid, self.home, status="queued")
+            self.worker.submit(entry.sop_instance_uid, entry.calling_aet or "", sha256)
+        if pending:
+            log.info("resumed %d instance(s) accepted before the node stopped", len(pending))
+        return len(pending)
 
     def stop(self) -> None:
         if self._server is not None:

@@ -174,3 +174,14 @@ def all_entries(home: Path | None = None) -> list[Entry]:
     with _LOCK, closing(_connect(home)) as db:
         rows = db.execute("SELECT * FROM instances ORDER BY received DESC").fetchall()
     return [_entry(row) for row in rows]
+
+
+def unfinished(home: Path | None = None) -> list[Entry]:
+    """Rows accepted but never finished (queued, or scoring when the node stopped), oldest first."""
+    if not (dicom_dir(home) / "index.sqlite").is_file():
+        return []
+    with _LOCK, closing(_connect(home)) as db:
+        rows = db.execute(
+            "SELECT * FROM instances WHERE status IN ('queued', 'scoring') ORDER BY received ASC"
+        ).fetchall()
+    return [_entry(row) for row in rows]

@@ -90,3 +90,8 @@ def put(entry: Entry, home: Path | None = None) -> None:
 
 def update(uid: str, home: Path | None = None, **fields: object) -> None:
     _index.update(uid, home, **fields)
+
+
+def unfinished(home: Path | None = None) -> list[Entry]:
+    """Instances the node accepted (answered success to the sender) but never finished scoring."""
+    return _index.unfinished(home)
