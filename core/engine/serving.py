@@ -1,4 +1,4 @@
-"""Models served by Ray Serve: one deployment per active image model, replicas that load it once.
+"""Models served by Ray Serve: one application per kind of model, replicas that load each version once.
 
     LUCIDDX_SERVE=on   core.services sends prepared films to the deployment (the page process never loads
                        TensorFlow); on by default when LUCIDDX_RAY_ADDRESS names a cluster
@@ -12,15 +12,21 @@ with Grad-CAM are explained one by one inside the batch (Grad-CAM needs one grad
 threshold in force is read by the CALLER once per film and travels with it, so the label, the class its
 map explains and every view of it come from one decision.
 
-Activating a version calls :func:`deploy` with it: ``serve.run`` of the new bind under the same
-application name is Serve's rolling update (new replicas start before the old ones stop; requests in
-flight finish on the old ones).
+Versions are Serve's **multiplexed models**: every request names its ``NAME:VERSION``
+(``multiplexed_model_id``), a replica loads a version on first use and keeps the last
+``MODELS_PER_REPLICA`` it used, Serve routes a request to a replica that already holds its version, and a
+batch never mixes versions (Serve splits it). Activating a version therefore restarts nothing: the new
+version loads beside the old one (:func:`warm` does it ahead of the first film), requests for the old one
+finish on it, and nothing is dropped. A researcher reading with another version than the clinicians does
+not make the deployment switch back and forth.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import threading
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -29,9 +35,11 @@ from core.errors import LucidDxError
 from core.i18n import _
 
 SERVE_VARIABLE = "LUCIDDX_SERVE"
-APP_PREFIX = "luciddx-image-"
+IMAGE_APP = "luciddx-image"
+APP_PREFIX = "luciddx-"
 MAX_BATCH = 8
 BATCH_WAIT_S = 0.01
+MODELS_PER_REPLICA = 3  # the active version, the one before it, and one a researcher compares with
 REQUEST_TIMEOUT_S = 120.0
 _LOCK = threading.Lock()
 
@@ -53,8 +61,21 @@ def enabled() -> bool:
 
 
 def app_name(spec: str) -> str:
-    """The Serve application of an image model NAME (one per model: versions roll within it)."""
-    return APP_PREFIX + spec.partition(":")[0]
+    """The Serve application that serves the image model ``NAME:VERSION`` (one for every image model)."""
+    return IMAGE_APP
+
+
+class _Versions:
+    """The versions a replica holds, most recently used last, as Serve's multiplexing LRU keeps them."""
+
+    def __init__(self) -> None:
+        self.order: OrderedDict[str, None] = OrderedDict()
+
+    def used(self, spec: str) -> None:
+        self.order[spec] = None
+        self.order.move_to_end(spec)
+        while len(self.order) > MODELS_PER_REPLICA:
+            self.order.popitem(last=False)
 
 
 def _film_model_class() -> Any:
@@ -65,18 +86,30 @@ def _film_model_class() -> Any:
         name="FilmModel", max_ongoing_requests=64, health_check_period_s=2, graceful_shutdown_timeout_s=20
     )
     class FilmModel:
-        """One image model version, loaded once per replica."""
+        """Image model versions, each loaded once per replica when first asked for."""
 
-        def __init__(self, spec: str, load: Any, predict_batch: Any, explain_one: Any, explain_method: Any) -> None:
+        def __init__(self, load: Any, predict_batch: Any, explain_one: Any, explain_method: Any) -> None:
             # The work comes from core.services (the engine imports no domain package): the same functions the
             # calling process would run, pickled by reference and imported here.
-            self.spec = spec
-            self.classifier = load(spec)
-            self.predict_batch, self.explain_one, self.explain_method = predict_batch, explain_one, explain_method
+            self.load, self.predict_batch = load, predict_batch
+            self.explain_one, self.explain_method = explain_one, explain_method
+            self.versions = _Versions()
             self.batch_sizes: list[int] = []
+
+        @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+        async def model(self, spec: str) -> Any:
+            # Loading takes seconds: off the event loop, so the replica keeps answering its health checks.
+            return await asyncio.to_thread(self.load, spec)
+
+        async def _current(self) -> Any:
+            spec = serve.get_multiplexed_model_id()
+            classifier = await self.model(spec)
+            self.versions.used(spec)
+            return classifier
 
         @serve.batch(max_batch_size=MAX_BATCH, batch_wait_timeout_s=BATCH_WAIT_S)
         async def score(self, films: list[tuple[np.ndarray, bool, float | None, str]]) -> list[tuple[Any, Any]]:
+            classifier = await self._current()  # one version per batch: Serve splits batches by model id
             self.batch_sizes.append(len(films))
             answers: list[tuple[Any, Any] | None] = [None] * len(films)
             plain = [i for i, film in enumerate(films) if not film[1]]
@@ -84,19 +117,25 @@ def _film_model_class() -> Any:
             for key in {(films[i][2], films[i][3]) for i in plain}:
                 rows = [i for i in plain if (films[i][2], films[i][3]) == key]
                 batch = np.stack([np.asarray(films[i][0], dtype=np.float32) for i in rows])
-                for i, prediction in zip(rows, self.predict_batch(self.classifier, batch, key[0], key[1])):
+                for i, prediction in zip(rows, self.predict_batch(classifier, batch, key[0], key[1])):
                     answers[i] = (prediction, None)
             for i, (prepared, explain, threshold, source) in enumerate(films):
                 if explain:
-                    answers[i] = self.explain_one(self.classifier, prepared, threshold, source)
+                    answers[i] = self.explain_one(classifier, prepared, threshold, source)
             return answers  # type: ignore[return-value]
 
         async def __call__(self, film: tuple[np.ndarray, bool, float | None, str]) -> tuple[Any, Any]:
             return await self.score(film)
 
-        def explain(self, film: np.ndarray, method: str, target: str | None) -> Any:
+        async def explain(self, film: np.ndarray, method: str, target: str | None) -> Any:
             # Another method or class than the Grad-CAM that came with the prediction: one film, on request.
-            return self.explain_method(self.classifier, film, method, target)
+            return self.explain_method(await self._current(), film, method, target)
+
+        async def loaded(self) -> list[str]:
+            """Load the request's version if it is not yet held (warm-up); the versions this replica holds."""
+            if serve.get_multiplexed_model_id():
+                await self._current()
+            return list(self.versions.order)
 
         def seen_batches(self) -> list[int]:
             return list(self.batch_sizes)
@@ -125,30 +164,42 @@ run by the replica."""
 
 
 def deploy(spec: str, work: Work, replicas: int | None = None) -> None:
-    """Serve the image model version ``NAME:VERSION`` (rolling update when another version of NAME is served).
+    """Serve image models (the application, when it is not running yet, or with ``replicas`` now) and load
+    ``NAME:VERSION`` in it.
 
     Raises:
-        ServingError: Serve could not start the replicas (the message says which model).
+        ServingError: Serve could not start the replicas, or the version could not be loaded (the message says
+            which model).
     """
+    _start(IMAGE_APP, _film_model_class, work, replicas, spec)
+    warm(spec, work)
+
+
+def _start(app: str, deployment: Any, work: Work, replicas: int | None, spec: str) -> None:
     from ray import serve
 
     from core import engine
 
     engine.connect()
     with _LOCK:
+        if app in _RUNNING and replicas is None:
+            return
         try:
             serve.start(proxy_location="Disabled")  # no HTTP proxy: callers use handles only
+            if replicas is None and _is_running(app):  # another process started it
+                _RUNNING.add(app)
+                return
             gpus = _gpus()
             bound = (
-                _film_model_class()
+                deployment()
                 .options(
                     num_replicas=replicas or replicas_wanted(),
                     ray_actor_options={"num_cpus": 0 if gpus else 1, "num_gpus": gpus},
                 )
-                .bind(spec, *work)
+                .bind(*work)
             )
-            serve.run(bound, name=app_name(spec), route_prefix=None, blocking=False)
-            _wait_running(app_name(spec))
+            serve.run(bound, name=app, route_prefix=None, blocking=False)
+            _wait_running(app)
         except ServingError:
             raise
         except Exception as exc:  # Serve raises RayServeException, RuntimeError, ... : one clear message
@@ -157,10 +208,17 @@ def deploy(spec: str, work: Work, replicas: int | None = None) -> None:
                     "The model {model} could not be served ({reason}); set {variable}=off to score in this process."
                 ).format(model=spec, reason=type(exc).__name__, variable=SERVE_VARIABLE)
             ) from exc
-        _SERVED[app_name(spec)] = spec
+        _RUNNING.add(app)
 
 
-_SERVED: dict[str, str] = {}
+_RUNNING: set[str] = set()
+
+
+def _is_running(app: str) -> bool:
+    from ray import serve
+
+    state = serve.status().applications.get(app)
+    return state is not None and str(state.status).endswith("RUNNING")
 
 
 def _wait_running(app: str, timeout_s: float = 180.0) -> None:
@@ -184,12 +242,22 @@ def _wait_running(app: str, timeout_s: float = 180.0) -> None:
 
 
 def handle(spec: str, work: Work) -> Any:
-    """The handle of the deployment serving ``spec``, deploying (or rolling to) it first when needed."""
+    """The handle that reaches ``spec`` in the image application (started first when needed)."""
     from ray import serve
 
-    if _SERVED.get(app_name(spec)) != spec:
-        deploy(spec, work)
-    return serve.get_app_handle(app_name(spec))
+    if IMAGE_APP not in _RUNNING:
+        _start(IMAGE_APP, _film_model_class, work, None, spec)
+    return serve.get_app_handle(IMAGE_APP).options(multiplexed_model_id=spec)
+
+
+def warm(spec: str, work: Work) -> list[str]:
+    """Load ``spec`` in a replica ahead of its first film (an activation calls it); the versions that replica
+    holds.
+
+    Raises:
+        ServingError: the version could not be loaded (the message names it).
+    """
+    return _ask(spec, work, lambda served: served.loaded.remote())
 
 
 def score(
@@ -226,6 +294,7 @@ def _ask(spec: str, work: Work, call: Any) -> Any:
             raise  # the model's own answer (an unknown method, ...): the caller's message, not a lost replica
         except Exception as exc:  # ActorDiedError, RayActorError, TimeoutError, ...: retried once
             last = exc
+            _RUNNING.discard(IMAGE_APP)  # ask Serve again whether the application still runs
     raise ServingError(
         _("The served model {model} did not answer ({reason}); try again, or set {variable}=off.").format(
             model=spec, reason=type(last).__name__, variable=SERVE_VARIABLE
@@ -234,7 +303,8 @@ def _ask(spec: str, work: Work, call: Any) -> Any:
 
 
 def deployments() -> list[dict[str, Any]]:
-    """CLI.md ``engine status``: {"name", "model", "replicas"} per served model (empty when Serve is not up)."""
+    """CLI.md ``engine status``: {"name", "model", "replicas"} per version that a served model's replicas hold
+    (empty when Serve is not up)."""
     import ray
     from ray import serve
 
@@ -252,10 +322,25 @@ def deployments() -> list[dict[str, Any]]:
             # Replica states are keyed by an enum whose text is the state's name; read as text (no private import).
             states = {str(k).rsplit(".", 1)[-1]: int(v) for k, v in (deployment.replica_states or {}).items()}
             running = states.get("RUNNING", 0)
-            rows.append(
-                {"name": f"{app}/{name}", "model": _SERVED.get(app, app[len(APP_PREFIX) :]), "replicas": running}
-            )
+            for spec in _held(app, name, running):
+                rows.append({"name": f"{app}/{name}", "model": spec, "replicas": running})
     return rows
+
+
+def _held(app: str, deployment: str, replicas: int) -> list[str]:
+    """The versions the replicas hold, as they report them (each call reaches one replica: ask a few times)."""
+    from ray import serve
+
+    held: set[str] = set()
+    if replicas == 0:
+        return []
+    served = serve.get_deployment_handle(deployment, app_name=app)
+    for _attempt in range(2 * replicas):
+        try:
+            held.update(served.loaded.remote().result(timeout_s=10))
+        except Exception:  # a replica starting or stopping: the others answer
+            continue
+    return sorted(held)
 
 
 def shutdown() -> None:
@@ -266,4 +351,4 @@ def shutdown() -> None:
         from ray import serve
 
         serve.shutdown()
-    _SERVED.clear()
+    _RUNNING.clear()

@@ -174,10 +174,21 @@ SERVED_WORK = (_served_load, _served_predict, _served_explain, _explain_method)
 
 
 def serve_model(spec: str, replicas: int | None = None) -> None:
-    """Serve ``NAME:VERSION`` on the engine's Ray Serve (rolling update from another served version)."""
+    """Serve ``NAME:VERSION`` on the engine's Ray Serve (``replicas``: resize the image models' deployment)."""
     from core.engine import serving
 
     serving.deploy(spec, SERVED_WORK, replicas)
+
+
+def warm_served(spec: str) -> bool:
+    """When films are served, load ``NAME:VERSION`` in a replica now (an activation: the first film after it
+    does not wait for the load). Nothing restarts: versions are multiplexed. Returns whether it did anything."""
+    if not _served():
+        return False
+    from core.engine import serving
+
+    serving.warm(spec, SERVED_WORK)
+    return True
 
 
 def _served() -> bool:

@@ -117,8 +117,60 @@ def test_a_process_whose_films_are_served_never_imports_tensorflow(served, tmp_p
     np.testing.assert_allclose(np.array(heat), saliency.explain(classifier, local.prepared, method, target).heatmap, atol=1e-3)
 
 
+def test_activating_another_version_while_films_arrive_drops_none_and_restarts_nothing(served, monkeypatch) -> None:
+    """Issue 23 item 2: activation switches the served version without dropping a request; films already on
+    their way finish on the version they were prepared for, later ones use the new one, the replica stays."""
+    import threading
+
+    import ray
+
+    from core.engine import serving
+    from core.models import registry
+
+    monkeypatch.setenv("LUCIDDX_SERVE", "on")
+    name = served.partition(":")[0]
+    other = next(ref.spec for ref in registry.list_versions(name) if ref.spec != served)
+
+    def replica_names() -> set[str]:
+        return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if a["name"].startswith("SERVE_REPLICA::")}
+
+    before = replica_names()
+    film = _films(3)[2]
+    answers: list[object] = []
+    stop = threading.Event()
+
+    def clinician() -> None:  # reads with the active version, resolved for every film, as the page does
+        while not stop.is_set():
+            try:
+                result = imaging.diagnose(film, None, imaging.load_model(None), explain=False)
+                answers.append(result.prediction.model if result.ok else result.error)
+            except Exception as exc:  # any failure is a dropped request
+                answers.append(exc)
+
+    threads = [threading.Thread(target=clinician) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    try:
+        while len(answers) < 6:
+            threading.Event().wait(0.1)
+        registry.activate(*other.split(":"))
+        assert imaging.warm_served(other)
+        seen = len(answers)
+        while len(answers) < seen + 6:
+            threading.Event().wait(0.1)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(120)
+    assert all(a in (served, other) for a in answers), [a for a in answers if a not in (served, other)]
+    assert answers[0] == served and answers[-1] == other
+    assert replica_names() == before  # no replica was restarted for the switch
+    rows = serving.deployments()
+    assert {r["model"] for r in rows} >= {served, other} and {r["replicas"] for r in rows} == {1}
+
+
 def test_a_replica_killed_mid_request_loses_no_request(served) -> None:
-    """Issue 23 item 6: every film sent while its replica is killed comes back scored, or with an error the
+    """Issue 23 item 6 (last in this module: the killed replica's name lingers a while): every film sent while its replica is killed comes back scored, or with an error the
     caller sees; none hangs or vanishes."""
     import time
 
