@@ -299,7 +299,7 @@ def _sign_in_form() -> None:
         st.error(str(exc))
         return
     except LucidDxError as exc:  # the account store or the audit trail cannot be written: nobody signs in unrecorded
-        log.error("Sign-in could not be recorded: %s", type(exc).__name__)
+        log.error("Sign-in could not be recorded: %s (%s)", type(exc).__name__, exc)  # names the database, no one
         st.error(str(exc))
         return
     _start_session(account, session.id, code)

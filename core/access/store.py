@@ -7,6 +7,7 @@ first use of a URL in a process upgrades its schema to the newest migration ship
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -121,12 +122,20 @@ def get_engine(url: str | None = None) -> Engine:
         return engine
 
 
+def sqlite_timeout_s() -> float:
+    """How long a SQLite writer waits for the write lock: ``LUCIDDX_DB_TIMEOUT_S`` (default 30 s)."""
+    try:
+        return max(0.05, float(os.environ.get("LUCIDDX_DB_TIMEOUT_S", "30")))
+    except ValueError:
+        return 30.0
+
+
 def _create(url: str) -> Engine:
     try:
         parsed = sa.engine.make_url(url)
         if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            engine = sa.create_engine(url, connect_args={"timeout": 30})
+            engine = sa.create_engine(url, connect_args={"timeout": sqlite_timeout_s()})
             _serialise_sqlite_writers(engine)
         else:
             engine = sa.create_engine(url, pool_pre_ping=True)
@@ -141,6 +150,10 @@ def _create(url: str) -> Engine:
                 "and that the database server is running."
             ).format(url=shown_url(url), reason=type(exc).__name__)
         ) from exc
+
+
+class StoreBusyError(AccessStoreError):
+    """SQLite's write lock was not free within its timeout (many writers on a starved CPU): worth a retry."""
 
 
 def _serialise_sqlite_writers(engine: Engine) -> None:
@@ -185,6 +198,18 @@ def begin(url: str | None = None) -> Iterator[Connection]:
             yield connection
     except sa.exc.IntegrityError:
         raise
+    except sa.exc.OperationalError as exc:
+        if "locked" in str(exc.orig).lower() or "busy" in str(exc.orig).lower():
+            raise StoreBusyError(
+                _("The account database {url} is busy; try again in a moment.").format(
+                    url=engine.url.render_as_string(hide_password=True)
+                )
+            ) from exc
+        raise AccessStoreError(
+            _("The account database {url} failed ({reason}). Try again; if it persists, ask an administrator.").format(
+                url=engine.url.render_as_string(hide_password=True), reason=type(exc).__name__
+            )
+        ) from exc
     except SQLAlchemyError as exc:
         raise AccessStoreError(
             _("The account database {url} failed ({reason}). Try again; if it persists, ask an administrator.").format(
