@@ -36,6 +36,8 @@ from core.i18n import _
 
 SERVE_VARIABLE = "LUCIDDX_SERVE"
 IMAGE_APP = "luciddx-image"
+RISK_APP = "luciddx-risk"
+RISK_REPLICA_CPUS = 0.25  # exact SHAP of a few patients is light: a risk replica must not take a job's CPU
 APP_PREFIX = "luciddx-"
 MAX_BATCH = 8
 BATCH_WAIT_S = 0.01
@@ -175,7 +177,7 @@ def deploy(spec: str, work: Work, replicas: int | None = None) -> None:
     warm(spec, work)
 
 
-def _start(app: str, deployment: Any, work: Work, replicas: int | None, spec: str) -> None:
+def _start(app: str, deployment: Any, work: tuple[Any, ...], replicas: int | None, spec: str) -> None:
     from ray import serve
 
     from core import engine
@@ -189,12 +191,13 @@ def _start(app: str, deployment: Any, work: Work, replicas: int | None, spec: st
             if replicas is None and _is_running(app):  # another process started it
                 _RUNNING.add(app)
                 return
-            gpus = _gpus()
+            gpus = _gpus() if app == IMAGE_APP else 0.0
+            cpus = RISK_REPLICA_CPUS if app == RISK_APP else (0 if gpus else 1)
             bound = (
                 deployment()
                 .options(
                     num_replicas=replicas or replicas_wanted(),
-                    ray_actor_options={"num_cpus": 0 if gpus else 1, "num_gpus": gpus},
+                    ray_actor_options={"num_cpus": cpus, "num_gpus": gpus},
                 )
                 .bind(*work)
             )
@@ -285,21 +288,85 @@ def explain(spec: str, prepared: np.ndarray, method: str, target: str | None, wo
 
 
 def _ask(spec: str, work: Work, call: Any) -> Any:
+    return _ask_app(IMAGE_APP, _film_model_class, spec, work, call)
+
+
+def _ask_app(app: str, deployment: Any, spec: str, work: tuple[Any, ...], call: Any) -> Any:
+    from ray import serve
+
     last: Exception | None = None
     for _attempt in range(2):
-        served = handle(spec, work)  # a model that cannot be deployed is a ServingError now, not retried
+        if app not in _RUNNING:  # a model that cannot be deployed is a ServingError now, not retried
+            _start(app, deployment, work, None, spec)
+        served = serve.get_app_handle(app).options(multiplexed_model_id=spec)
         try:
             return call(served).result(timeout_s=REQUEST_TIMEOUT_S)
         except LucidDxError:
             raise  # the model's own answer (an unknown method, ...): the caller's message, not a lost replica
         except Exception as exc:  # ActorDiedError, RayActorError, TimeoutError, ...: retried once
             last = exc
-            _RUNNING.discard(IMAGE_APP)  # ask Serve again whether the application still runs
+            _RUNNING.discard(app)  # ask Serve again whether the application still runs
     raise ServingError(
         _("The served model {model} did not answer ({reason}); try again, or set {variable}=off.").format(
             model=spec, reason=type(last).__name__, variable=SERVE_VARIABLE
         )
     ) from last
+
+
+RiskWork = tuple[Any, Any]
+"""(load(spec) -> predictor, predict(predictor, patients, warnings) -> results): core.services.tabular's own
+functions (``SERVED_WORK``), run by the replica."""
+
+
+def _risk_model_class() -> Any:
+    """The risk models' deployment class (built on first use, as the films' one)."""
+    from ray import serve
+
+    @serve.deployment(
+        name="RiskModel", max_ongoing_requests=64, health_check_period_s=2, graceful_shutdown_timeout_s=20
+    )
+    class RiskModel:
+        """Risk model versions, each loaded once per replica when first asked for."""
+
+        def __init__(self, load: Any, predict: Any) -> None:
+            self.load, self.predict = load, predict
+            self.versions = _Versions()
+
+        @serve.multiplexed(max_num_models_per_replica=MODELS_PER_REPLICA)
+        async def model(self, spec: str) -> Any:
+            return await asyncio.to_thread(self.load, spec)
+
+        async def _current(self) -> Any:
+            spec = serve.get_multiplexed_model_id()
+            predictor = await self.model(spec)
+            self.versions.used(spec)
+            return predictor
+
+        async def __call__(self, patients: list[dict[str, Any]], warnings: list[list[str]] | None) -> list[Any]:
+            return self.predict(await self._current(), patients, warnings)
+
+        async def loaded(self) -> list[str]:
+            if serve.get_multiplexed_model_id():
+                await self._current()
+            return list(self.versions.order)
+
+    return RiskModel
+
+
+def score_patients(
+    spec: str, patients: list[dict[str, Any]], warnings: list[list[str]] | None, work: RiskWork
+) -> list[Any]:
+    """Risks and exact SHAP of validated patients from the replica holding risk model ``spec``.
+
+    Raises:
+        ServingError: no answer from the served model.
+    """
+    return _ask_app(RISK_APP, _risk_model_class, spec, work, lambda served: served.remote(patients, warnings))
+
+
+def warm_risk(spec: str, work: RiskWork) -> list[str]:
+    """Load risk model ``spec`` in a replica ahead of its first patient; the versions that replica holds."""
+    return _ask_app(RISK_APP, _risk_model_class, spec, work, lambda served: served.loaded.remote())
 
 
 def deployments() -> list[dict[str, Any]]:

@@ -8,6 +8,7 @@ activation record, which holds the gate's numbers and the reason.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from core.errors import EvalSetError, GateFailedError, InvalidOptionError
@@ -17,6 +18,7 @@ from core.models import gate as gate_mod
 from core.models import kinds, registry
 from core.services import audit, eval_sets
 
+log = logging.getLogger(__name__)
 # An override is never the quick path: its reason says what was checked instead of the gate.
 MIN_REASON_CHARS, MIN_REASON_WORDS = 20, 4
 # Below this many validation cases an interval is too wide to say much; the evidence says so.
@@ -97,13 +99,36 @@ def run_gate(name: str, version: str) -> dict[str, Any]:
     return gate_mod.compare(is_positive, sides[0], sides[1] if active else None, record)
 
 
+def _warm_served(ref: registry.ModelRef) -> bool | None:
+    """Where models are served (LUCIDDX_SERVE), load the newly active version in a replica beside the old one, so
+    the first film or patient after the switch does not wait for it; nothing restarts, nothing is dropped.
+    The activation stands whatever happens here (a replica that cannot load it is the next request's error).
+    Returns whether it was loaded (None: not served)."""
+    from core.errors import LucidDxError
+
+    try:
+        if ref.kind == kinds.IMAGE_CLASSIFIER:
+            from core.services import imaging
+
+            return imaging.warm_served(ref.spec) or None
+        if ref.kind == kinds.TABULAR_RISK:
+            from core.services import tabular
+
+            return tabular.warm_served(ref.spec) or None
+    except LucidDxError as exc:
+        log.warning("%s is active but could not be loaded by its served replicas: %s", ref.spec, exc)
+        return False
+    return None
+
+
 def activate(actor: audit.Who | None, name: str, version: str, override_reason: str | None = None) -> dict[str, Any]:
     """Make ``name:version`` active if it passes the gate, or with an override reason (admins only).
 
     An override's reason needs some substance (``check_reason``); its activation record keeps the evidence
     it set aside (``evidence``) beside the gate's result, and the audit record says "override".
 
-    Returns ``{"model", "active": True, "gate", "override", "activation_record"}``.
+    Returns ``{"model", "active": True, "served", "gate", "override", "activation_record"}`` (``served``: whether
+    the served replicas loaded it, None where models are not served).
     Raises:
         PermissionDeniedError: ``actor`` may not activate.
         GateFailedError: the gate did not pass and no reason was given (its ``gate`` holds the numbers).
@@ -148,9 +173,11 @@ def activate(actor: audit.Who | None, name: str, version: str, override_reason: 
         previous.spec if previous else None,
     )
     audit.record(actor, "activate", model=ref.spec, digest=digest, outcome="gate-passed" if passed else "override")
+    served = _warm_served(ref)
     return {
         "model": ref.spec,
         "active": True,
+        "served": served,
         "gate": result,
         "override": not passed,
         "override_reason": None if passed else reason,

@@ -71,8 +71,62 @@ class PatientOutcome:
 
 def load(spec: str | None = None, actor: HasRole | None = None) -> RiskPredictor:
     """A registered risk model ("NAME" or "NAME:VERSION") as ``actor`` may use it (a clinician: approved
-    versions only; None: sign-in switched off). Raises a LucidDxError when missing, not approved or damaged."""
-    return load_risk_model(approval.resolve_model(actor, spec, kinds.TABULAR_RISK).spec)
+    versions only; None: sign-in switched off). Raises a LucidDxError when missing, not approved or damaged.
+
+    With LUCIDDX_SERVE on, its predictions (risk, interval, exact SHAP) come from a Ray Serve replica that
+    holds the version (``core.engine.serving``); this process keeps the schema that checks the form."""
+    predictor = load_risk_model(approval.resolve_model(actor, spec, kinds.TABULAR_RISK).spec)
+    return ServedRiskPredictor(predictor) if _served() else predictor
+
+
+def _served() -> bool:
+    from core.engine import serving
+
+    return serving.enabled()
+
+
+def _served_load(spec: str) -> RiskPredictor:
+    return load_risk_model(spec)
+
+
+def _served_predict(
+    predictor: RiskPredictor, patients: list[dict[str, Any]], warnings: list[list[str]] | None
+) -> list[RiskResult]:
+    return predictor.predict(patients, warnings)
+
+
+# What a Serve replica runs: this module's own functions, so served and in-process patients go through one path.
+SERVED_WORK = (_served_load, _served_predict)
+
+
+class ServedRiskPredictor(RiskPredictor):
+    """A risk model version whose predictions a Ray Serve replica makes: the same schema, threshold and
+    results as the local predictor it wraps (the replica runs ``RiskPredictor.predict`` on the same version)."""
+
+    def __init__(self, local: RiskPredictor) -> None:  # no super().__init__: a view of an already loaded version
+        self.__dict__.update(local.__dict__)
+
+    def predict(
+        self, patients: Sequence[Mapping[str, Any]], warnings: Sequence[list[str]] | None = None
+    ) -> list[RiskResult]:
+        if not patients:
+            return []
+        from core.engine import serving
+
+        return serving.score_patients(
+            self.spec, [dict(p) for p in patients], [list(w) for w in warnings] if warnings else None, SERVED_WORK
+        )
+
+
+def warm_served(spec: str) -> bool:
+    """When risk models are served, load ``NAME:VERSION`` in a replica now (an activation). Returns whether it
+    did anything."""
+    if not _served():
+        return False
+    from core.engine import serving
+
+    serving.warm_risk(spec, SERVED_WORK)
+    return True
 
 
 def usable_model(actor: HasRole | None, spec: str | None) -> tuple[str, bool]:

@@ -1,0 +1,82 @@
+"""Risk models served by Ray Serve (issue 23 item 2) on a real embedded Ray: a patient scored by the replica
+equals the in-process result, versions of any risk model share the replicas (multiplexed), an activation
+loads the new version ahead of its first patient, and a model that cannot be served is a clear error."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+
+import pytest
+
+from core.services import tabular
+from tests.conftest import DIABETES_CSV
+
+
+@pytest.fixture(scope="module")
+def served_risk(embedded_engine) -> Iterator[None]:
+    from core.engine import serving
+
+    yield
+    serving.shutdown()
+
+
+def _patients(n: int) -> list[dict[str, str]]:
+    with DIABETES_CSV.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))[:n]
+    # Pima records an unmeasured value as 0; the form takes it blank (imputed), as a clinician would leave it.
+    unmeasured = {"Glucose", "BloodPressure", "SkinThickness", "Insulin", "BMI"}
+    return [{k: ("" if k in unmeasured and v == "0" else v) for k, v in row.items() if k != "Outcome"} for row in rows]
+
+
+def test_a_patient_scored_by_the_replica_equals_the_in_process_result(served_risk, monkeypatch) -> None:
+    from core.services import archive
+
+    local_predictor = tabular.load("diabetes_risk")
+    monkeypatch.setenv("LUCIDDX_SERVE", "on")
+    served_predictor = tabular.load("diabetes_risk")
+    assert isinstance(served_predictor, tabular.ServedRiskPredictor)
+    for values in _patients(3):
+        local = tabular.score_patient(local_predictor, values)
+        remote = tabular.score_patient(served_predictor, values)
+        assert local.ok and remote.ok
+        assert remote.result.risk == pytest.approx(local.result.risk, abs=1e-9)
+        assert remote.result.risk_interval == pytest.approx(local.result.risk_interval, abs=1e-9)
+        for name, value in local.result.contributions.items():
+            assert remote.result.contributions[name] == pytest.approx(value, abs=1e-9)
+    # A CSV batch goes through the same replica, with the bad row still reported alone.
+    lines = DIABETES_CSV.read_text().splitlines()[:41]
+    rows = tabular.score_rows_of("\n".join(lines).encode(), served_predictor, "pima.csv")
+    local_rows = tabular.score_rows_of("\n".join(lines).encode(), local_predictor, "pima.csv")
+    assert len(rows) == 40 and [r["ok"] for r in rows] == [r["ok"] for r in local_rows] and any(r["ok"] for r in rows)
+    assert [r.get("risk") for r in rows] == pytest.approx([r.get("risk") for r in local_rows])
+    listed = {(r["name"], r["model"]) for r in archive.engine_status()["deployments"]}
+    assert ("luciddx-risk/RiskModel", "diabetes_risk:1") in listed
+
+
+def test_an_activation_loads_the_version_beside_the_others_without_a_restart(served_risk, monkeypatch) -> None:
+    import ray
+
+    from core.engine import serving
+    from core.models import registry
+    from core.services import activation
+
+    monkeypatch.setenv("LUCIDDX_SERVE", "on")
+    assert "diabetes_risk:1" in serving.warm_risk("diabetes_risk:1", tabular.SERVED_WORK)
+
+    def replicas() -> set[str]:
+        return {a["name"] for a in ray.util.list_named_actors(all_namespaces=True) if "#RiskModel#" in a["name"]}
+
+    before = replicas()
+    assert activation._warm_served(registry.resolve("thyroid_risk:1")) is True
+    held = {r["model"] for r in serving.deployments() if r["name"] == "luciddx-risk/RiskModel"}
+    assert held >= {"diabetes_risk:1", "thyroid_risk:1"}
+    assert replicas() == before and len(before) == 1
+
+
+def test_a_risk_model_that_cannot_be_served_is_a_clear_error(served_risk) -> None:
+    from core.engine import serving
+
+    with pytest.raises(Exception) as caught:
+        serving.score_patients("no_such_risk:7", [{"Age": "50"}], None, tabular.SERVED_WORK)
+    assert "no_such_risk" in str(caught.value)
