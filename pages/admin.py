@@ -9,7 +9,7 @@ import streamlit as st
 
 from core.errors import LucidDxError
 from core.i18n import _
-from core.services import admin, catalog, eval_sets, readiness
+from core.services import admin, catalog, eval_sets, jobs, readiness
 from core.services.audit import record
 from ui.auth import require_page
 from ui.language import apply_language
@@ -158,21 +158,45 @@ def _lock(name: str, source: str) -> None:
         )
         return
     try:
+        # Reading and hashing every case runs on the engine (a job): the page stays responsive.
         if source == "upload":
             upload = st.session_state.get("admin_evalset_upload")
             if upload is None:
                 raise LucidDxError(_("Choose a .zip of labeled films or a .csv first."))
-            locked = eval_sets.lock_upload(USER, name, upload.getvalue(), upload.name)
+            job_id = eval_sets.start_lock(USER, name, upload=(upload.getvalue(), upload.name))
         else:
-            locked = eval_sets.lock(USER, name, st.session_state.get("admin_evalset_path", "").strip())
+            job_id = eval_sets.start_lock(USER, name, data=st.session_state.get("admin_evalset_path", "").strip())
+        st.session_state[LOCK_JOB_KEY] = job_id
+    except LucidDxError as exc:
+        st.session_state["admin_message"] = ("error", str(exc))
+
+
+LOCK_JOB_KEY = "admin_evalset_job"
+
+
+@st.fragment(run_every=2.0)
+def lock_job() -> None:
+    """The lock this session started: a bar while its cases are read, then what it locked or why it could not."""
+    job_id = st.session_state.get(LOCK_JOB_KEY)
+    if not job_id:
+        return
+    progress = jobs.follow(job_id)
+    name = progress.request.get("name")
+    if progress.active:
+        st.progress(0.0, text=_("Reading every case of the evaluation set of {name}…").format(name=name))
+        return
+    st.session_state.pop(LOCK_JOB_KEY, None)
+    locked = eval_sets.lock_result(job_id)
+    if locked is not None:
         st.session_state["admin_message"] = (
             "success",
             _("The evaluation set of {name} is locked: {n} cases, prevalence {prevalence}.").format(
                 name=name, n=locked["n"], prevalence=f"{locked['prevalence']:.2f}"
             ),
         )
-    except LucidDxError as exc:
-        st.session_state["admin_message"] = ("error", str(exc))
+    else:
+        st.session_state["admin_message"] = ("error", progress.error or _("The lock failed; see the log."))
+    st.rerun()
 
 
 def eval_set_section() -> None:
@@ -210,6 +234,7 @@ def eval_set_section() -> None:
     st.button(
         _("Lock evaluation set"), key="admin_evalset_lock", icon=":material/lock:", on_click=_lock, args=(name, source)
     )
+    lock_job()
 
 
 def audit_section() -> None:

@@ -7,12 +7,13 @@ import streamlit as st
 from core.charts import validation as validation_charts
 from core.errors import LucidDxError
 from core.i18n import _
-from core.services import catalog, validation
+from core.services import catalog, jobs, validation
 from core.services import training as training_service
 from ui.auth import allows, require_page
 from ui.language import apply_language
 
 RESULT_KEY = "site_evaluation"
+JOB_KEY, JOB_PARAM = "site_job", "job"
 
 
 def pick_version() -> str | None:
@@ -54,12 +55,59 @@ def evaluate(spec: str) -> None:
             if st.button(_("Evaluate"), type="primary", key="site_run_path", disabled=not path.strip()):
                 data, described = training_service.server_dataset(path.strip()), _("a folder on the server")
         if data is not None:
-            with st.spinner(_("Scoring every film with {model}…").format(model=spec)):
-                evaluation = validation.evaluate_site_films(USER, data, spec, target)
-            st.session_state[RESULT_KEY] = (evaluation, described)
+            # Scored on the engine (a job): the page stays responsive, and a reload finds the job again.
+            job_id = validation.start_site_validation(USER, data, spec, target)
+            st.session_state[JOB_KEY] = (job_id, described)
+            st.query_params[JOB_PARAM] = job_id
+            st.session_state.pop(RESULT_KEY, None)
             st.session_state.pop("site_recorded", None)
     except LucidDxError as exc:
         st.error(str(exc), icon=":material/block:")
+
+
+def follow_job() -> None:
+    """The validation job of this session (or of the link's ``?job=``): its bar while it runs, then its result."""
+    held = st.session_state.get(JOB_KEY)
+    job_id = held[0] if held else st.query_params.get(JOB_PARAM)
+    if not job_id or st.session_state.get("site_job_shown") == job_id:
+        return
+    try:
+        progress = jobs.follow(job_id)
+    except LucidDxError:
+        return  # a link to a job that is gone: nothing to follow
+    if progress.request.get("kind") != "validate":
+        return
+    if progress.active:
+        live_job(job_id)
+        return
+    if progress.state != "succeeded":
+        st.error(progress.error or _("The validation failed; see the log."), icon=":material/block:")
+        st.session_state["site_job_shown"] = job_id
+        return
+    evaluation = validation.site_evaluation_of(job_id)
+    if evaluation is not None:
+        described = held[1] if held else _("a folder on the server")
+        st.session_state[RESULT_KEY] = (evaluation, described)
+        st.session_state["site_job_shown"] = job_id
+
+
+@st.fragment(run_every=2.0)
+def live_job(job_id: str) -> None:
+    """Redrawn every 2 s from the job folder; the whole page once the job ended."""
+    progress = jobs.follow(job_id)
+    if not progress.active:
+        st.rerun()
+    model = progress.request.get("model")
+    text = (
+        _("Starting (loading TensorFlow)…")
+        if progress.phase == "waiting"
+        else _("Scoring every film with {model}…").format(model=model)
+    )
+    st.progress(0.0, text=text)
+    if progress.cancel_requested:
+        st.info(_("Cancelling…"), icon=":material/cancel:")
+    else:
+        st.button(_("Cancel"), key=f"site_cancel_{job_id}", on_click=jobs.cancel, args=(job_id,))
 
 
 def interval(result: dict, key: str) -> str:
@@ -169,5 +217,6 @@ st.caption(
 SPEC = pick_version()
 if SPEC:
     evaluate(SPEC)
+follow_job()
 if st.session_state.get(RESULT_KEY):
     show(*st.session_state[RESULT_KEY])

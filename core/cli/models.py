@@ -115,37 +115,44 @@ def cmd_eval_set(args: argparse.Namespace) -> int:
         if not args.data:
             log(_("error: eval-set lock needs --data DIR_OR_ZIP_OR_CSV."))
             return EXIT_MISUSE
-        record = eval_sets.lock(audit.os_actor(), args.model, args.data)
-    else:
-        record = eval_sets.show(args.model)
-        if record is None:
-            emit(
-                {
-                    "ok": False,
-                    "model": args.model,
-                    "error": _("No evaluation set is locked for {name}.").format(name=args.model),
-                },
-                args.json,
-                lambda r: r["error"],
-            )
-            return EXIT_BAD_INPUT
+        from core.services.jobs import JobChannel
 
-    def human(r: dict[str, Any]) -> str:
-        return _(
-            "{model}: {n} cases ({labels}), prevalence {prevalence:.3f}, locked by {who} at {when}; "
-            "fingerprint {fingerprint}"
-        ).format(
-            model=r["model"],
-            n=r["n"],
-            prevalence=r["prevalence"],
-            labels=", ".join(f"{k} {v}" for k, v in r["labels"].items()),
-            who=r["locked_by"],
-            when=r["locked_at"],
-            fingerprint=r["fingerprint"],
+        channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
+        with channel.watch():
+            # The person who asked from the dashboard (a lock job says so), else the operating-system user.
+            record = eval_sets.lock(audit.command_actor(), args.model, args.data)
+            emit(record, args.json, _locked_text)  # result.json is complete before the job is said finished
+            channel.finished({"model": record["model"], "n": record["n"]})
+        return EXIT_OK
+    record = eval_sets.show(args.model)
+    if record is None:
+        emit(
+            {
+                "ok": False,
+                "model": args.model,
+                "error": _("No evaluation set is locked for {name}.").format(name=args.model),
+            },
+            args.json,
+            lambda r: r["error"],
         )
-
-    emit(record, args.json, human)
+        return EXIT_BAD_INPUT
+    emit(record, args.json, _locked_text)
     return EXIT_OK
+
+
+def _locked_text(r: dict[str, Any]) -> str:
+    return _(
+        "{model}: {n} cases ({labels}), prevalence {prevalence:.3f}, locked by {who} at {when}; "
+        "fingerprint {fingerprint}"
+    ).format(
+        model=r["model"],
+        n=r["n"],
+        prevalence=r["prevalence"],
+        labels=", ".join(f"{k} {v}" for k, v in r["labels"].items()),
+        who=r["locked_by"],
+        when=r["locked_at"],
+        fingerprint=r["fingerprint"],
+    )
 
 
 def cmd_delete(args: argparse.Namespace) -> int:
@@ -190,4 +197,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", required=True, metavar="NAME")
     p.add_argument("--data", default=None, metavar="DIR_OR_ZIP_OR_CSV", help="inside LUCIDDX_DATA_ROOTS (lock)")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)  # a background job's events
+    p.add_argument("--cancel-file", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_eval_set)

@@ -15,11 +15,26 @@ def _interval(r: dict[str, Any], key: str) -> str:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from core.services.audit import os_actor
+    from core.services.audit import command_actor
+    from core.services.jobs import JobChannel
     from core.services.validation import validate_image_model
 
-    result = validate_image_model(Path(args.data), args.model, args.target_sensitivity, args.record, actor=os_actor())
+    channel = JobChannel(args.progress_file, args.cancel_file)  # a background job's events and cancel file
+    with channel.watch():
+        result = validate_image_model(
+            Path(args.data),
+            args.model,
+            args.target_sensitivity,
+            args.record,
+            actor=command_actor(),
+            with_scores=args.with_scores,
+        )
+        _emit_validation(result, args.json)  # result.json is complete before a viewer learns the job finished
+        channel.finished({"model": result["model"], "n": result["n"]})
+    return EXIT_BAD_INPUT if result["skipped"] else EXIT_OK
 
+
+def _emit_validation(result: dict[str, Any], as_json: bool) -> None:
     def human(r: dict[str, Any]) -> str:
         lines = [
             f"{r['model']} on {r['n']} cases (prevalence {r['prevalence']:.1%}): AUC {_interval(r, 'auc')}, "
@@ -46,8 +61,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
             lines.append(f"{len(r['skipped'])} file(s) skipped")
         return "\n".join(lines)
 
-    emit(result, args.json, human)
-    return EXIT_BAD_INPUT if result["skipped"] else EXIT_OK
+    emit(result, as_json, human)
 
 
 def cmd_threshold(args: argparse.Namespace) -> int:
@@ -79,6 +93,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--target-sensitivity", type=float, default=0.95, metavar="S")
     p.add_argument("--record", action="store_true", help="store it as an external validation of that version")
     p.add_argument("--json", action="store_true")
+    p.add_argument(
+        "--with-scores", action="store_true", help="add each case's label and probabilities (to record it later)"
+    )
+    p.add_argument("--progress-file", default=None, help=argparse.SUPPRESS)  # a background job's events
+    p.add_argument("--cancel-file", default=None, help=argparse.SUPPRESS)
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("threshold", help="show, adopt (from a recorded validation) or reset a version's threshold")

@@ -2,9 +2,10 @@
 
 Images: a labeled folder or zip (one subfolder per class, named like the model's classes). Risk models:
 a CSV with the model's columns and its outcome column. Either must lie inside ``LUCIDDX_DATA_ROOTS``
-(as retraining's server folders do): the set is read again at every gate, so it lives where the
-server's data lives. Every case must be readable when the set is locked; the gate then scores
-exactly those cases, after checking that none changed.
+(as retraining's server folders do), or be an upload stored under ``$LUCIDDX_HOME/eval_sets/uploads``: the
+set is read again at every gate, so it lives where the server's data lives. Every case must be readable
+when the set is locked; the gate then scores exactly those cases, after checking that none changed. The
+dashboard locks a set as an engine job (:func:`start_lock`), the command line in its own process.
 """
 
 from __future__ import annotations
@@ -118,19 +119,86 @@ UPLOAD_SUFFIXES = (".zip", ".csv")
 
 
 def lock(actor: audit.Who | None, name: str, data: str | Path) -> dict[str, Any]:
-    """Lock the evaluation set of ``name`` (admin): every case's digest and label, who and when; audited."""
-    audit.authorize(actor, "eval-set")
-    return _lock_at(actor, name, training.server_dataset(data))
+    """Lock the evaluation set of ``name`` (admin): every case's digest and label, who and when; audited.
 
-
-def lock_upload(actor: audit.Who | None, name: str, data: bytes, filename: str) -> dict[str, Any]:
-    """Lock the evaluation set of ``name`` from an upload (admin): a zip of labeled films, or a risk model's CSV.
-
-    The gate reads the set again at every activation, so the upload is kept, under its content's digest, in
-    ``$LUCIDDX_HOME/eval_sets/uploads``; a set that cannot be locked leaves nothing behind.
+    ``data``: inside the data roots, or an upload :func:`start_lock` stored under ``eval_sets/uploads`` (a
+    stored upload that cannot be locked is removed again, unless a locked set still reads it).
     """
     audit.authorize(actor, "eval-set")
-    registry.check_model_name(name)
+    stored = _stored_upload(data)
+    if stored is None:
+        return _lock_at(actor, name, training.server_dataset(data))
+    try:
+        return _lock_at(actor, name, stored)
+    except BaseException:
+        if not _still_read(stored):
+            stored.unlink(missing_ok=True)
+        raise
+
+
+def _uploads_dir() -> Path:
+    return eval_sets.sets_dir() / "uploads"
+
+
+def _stored_upload(data: str | Path) -> Path | None:
+    """``data`` if it is a file this service stored under ``eval_sets/uploads`` (links resolved first)."""
+    path = Path(data).resolve()
+    uploads = _uploads_dir().resolve()
+    return path if path.is_file() and path.is_relative_to(uploads) else None
+
+
+def _still_read(path: Path) -> bool:
+    """Whether a locked set reads ``path`` (a re-upload of the same content)."""
+    for record_file in eval_sets.sets_dir().glob("*.json"):
+        try:
+            location = json.loads(record_file.read_text()).get("location")
+        except (OSError, ValueError):
+            continue
+        if location and Path(location).resolve() == path:
+            return True
+    return False
+
+
+def start_lock(
+    actor: audit.Who | None, name: str, data: str | None = None, upload: tuple[bytes, str] | None = None
+) -> str:
+    """Lock the evaluation set of ``name`` as an engine job (admin); return the job's id.
+
+    The cases: ``data`` (inside the data roots) or ``upload`` (bytes, file name: a .zip of labeled films or a
+    risk model's .csv), stored first under ``eval_sets/uploads`` because the gate reads it again at every
+    activation. Authorized before anything is stored or started; the job acts for ``actor``.
+
+    Raises:
+        PermissionDeniedError: ``actor`` may not lock sets. EvalSetError / LucidDxError: a bad name or upload.
+    """
+    from core.jobs.checks import EvalSetJobRequest
+    from core.services import jobs
+
+    audit.authorize(actor, "eval-set")
+    try:
+        registry.check_model_name(name)
+        if upload is not None:
+            location = str(_store_upload(name, *upload))
+        elif (data or "").strip():
+            location = str(training.server_dataset(str(data).strip()))
+        else:
+            raise EvalSetError(_("Choose a .zip of labeled films or a .csv first."))
+    except LucidDxError:
+        audit.record(actor, "eval-set", model=name, outcome="bad-input")
+        raise
+    return jobs.start(actor, EvalSetJobRequest(name, location), action="eval-set")
+
+
+def lock_result(job_id: str) -> dict[str, Any] | None:
+    """The locked set a finished lock job reports (as :func:`show`); None until it succeeded."""
+    from core.jobs import runner
+
+    if runner.refresh(job_id).get("state") != "succeeded":
+        return None
+    return dict(json.loads((runner.job_dir(job_id) / runner.RESULT_FILE).read_text()))
+
+
+def _store_upload(name: str, data: bytes, filename: str) -> Path:
     suffix = Path(filename).suffix.lower()
     if suffix not in UPLOAD_SUFFIXES:
         raise EvalSetError(
@@ -139,18 +207,12 @@ def lock_upload(actor: audit.Who | None, name: str, data: bytes, filename: str) 
                 "with its outcome column."
             ).format(file=Path(filename).name)
         )
-    target = eval_sets.sets_dir() / "uploads" / f"{name}-{eval_sets.digest(data)[:16]}{suffix}"
-    existed = target.exists()
+    target = _uploads_dir() / f"{name}-{eval_sets.digest(data)[:16]}{suffix}"
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.write_bytes(data)
     tmp.replace(target)
-    try:
-        return _lock_at(actor, name, target)
-    except BaseException:
-        if not existed:
-            target.unlink(missing_ok=True)
-        raise
+    return target
 
 
 def _lock_at(actor: audit.Who | None, name: str, location: Path) -> dict[str, Any]:

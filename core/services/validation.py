@@ -69,18 +69,62 @@ def validate_image_model(
     record: bool = False,
     source: str = "",
     actor: Who | None = None,
+    with_scores: bool = False,
 ) -> dict[str, Any]:
     """Evaluate an image model on a site's labeled films (CLI.md ``validate``); record it if asked.
 
     Returns the ``evaluate`` fields plus prevalence, intervals, candidate thresholds, ROC, calibration,
-    the skipped files and ``recorded`` (the validation id, or None).
+    the skipped files and ``recorded`` (the validation id, or None); ``with_scores``: also each case's
+    ``labels`` (class index) and ``probabilities``, from which a validation job's page records it later.
     """
     evaluation = evaluate_site_films(actor, data, spec, target_sensitivity)
     recorded = None
     if record:
         described = source or f"{len(evaluation.labels)} labeled films validated with `python -m core validate`"
         recorded = record_site_validation(actor, evaluation, described)
-    return {"model": evaluation.spec, **evaluation.result, "skipped": evaluation.skipped, "recorded": recorded}
+    out = {"model": evaluation.spec, **evaluation.result, "skipped": evaluation.skipped, "recorded": recorded}
+    if with_scores:
+        out |= {"labels": evaluation.labels.tolist(), "probabilities": evaluation.probabilities.tolist()}
+    return out
+
+
+def start_site_validation(actor: Who | None, data: Path, spec: str | None, target_sensitivity: float) -> str:
+    """Measure ``spec`` on a site's labeled films as an engine job (``validate`` on a worker); return its id.
+
+    ``data``: a folder or zip already on the server (inside the data roots, or a stored upload). Authorized
+    before anything starts; the job acts for ``actor`` in its own records.
+
+    Raises:
+        PermissionDeniedError: ``actor`` may not validate.
+        LucidDxError: unknown model, a target out of range, missing data.
+    """
+    from core.jobs.checks import ValidationJobRequest
+    from core.services import jobs
+
+    authorize(actor, "validate")
+    try:
+        model = registry.resolve(spec).spec  # pinned: a later activation does not change what is measured
+        request = ValidationJobRequest(model, str(data), float(target_sensitivity))
+    except LucidDxError:
+        record(actor, "validate", outcome="bad-input")
+        raise
+    return jobs.start(actor, request, action="validate")
+
+
+def site_evaluation_of(job_id: str) -> SiteEvaluation | None:
+    """The SiteEvaluation a finished validation job measured (None until it succeeded), ready to show and record."""
+    import json
+
+    from core.jobs import runner
+
+    if runner.refresh(job_id).get("state") != "succeeded":
+        return None
+    result = json.loads((runner.job_dir(job_id) / runner.RESULT_FILE).read_text())
+    labels = np.asarray(result.pop("labels"), dtype=int)
+    probabilities = np.asarray(result.pop("probabilities"), dtype=float)
+    spec, skipped = result.pop("model"), result.pop("skipped")
+    result.pop("recorded", None)
+    return SiteEvaluation(spec, result, labels, probabilities, skipped)
 
 
 def evaluate_image_model(data: Path, spec: str | None = None) -> dict[str, Any]:

@@ -36,6 +36,16 @@ def checks(at: AppTest) -> dict[tuple[str, str], str]:
     return {(row["model"], row["check"]): bool(row["done"]) for _i, row in table.iterrows()}
 
 
+def finish_lock(at) -> None:
+    """The lock runs as an engine job: wait for it, then let the page show its outcome."""
+    from core.services import jobs
+
+    job_id = at.session_state["admin_evalset_job"]
+    assert jobs.wait(job_id, timeout=300)["state"] in ("succeeded", "failed")
+    at.run()
+    assert not at.exception, at.exception
+
+
 def test_a_fresh_install_shows_what_is_missing_and_locks_a_set_from_the_page(tmp_path: Path, monkeypatch) -> None:
     films = real_subset(tmp_path / "roots" / "site_films", per_class=4, seed=11)
     monkeypatch.setenv("LUCIDDX_DATA_ROOTS", str(tmp_path / "roots"))
@@ -53,6 +63,7 @@ def test_a_fresh_install_shows_what_is_missing_and_locks_a_set_from_the_page(tmp
     at.text_input(key="admin_evalset_path").input(str(films)).run()
     at.button(key="admin_evalset_lock").click().run()
     assert not at.exception, at.exception
+    finish_lock(at)
     assert any("The evaluation set of chest_xray is locked: 8 cases" in s.value for s in at.success)
     assert checks(at)[("chest_xray", "Evaluation set locked")] is True
     assert audit_log.records(action="eval-set")[-1].model == "chest_xray"
@@ -70,6 +81,7 @@ def test_a_fresh_install_shows_what_is_missing_and_locks_a_set_from_the_page(tmp
     at.checkbox(key="admin_evalset_replace_chest_xray").check().run()
     at.button(key="admin_evalset_lock").click().run()
     assert not at.exception, at.exception
+    finish_lock(at)
     assert eval_sets.show("chest_xray")["n"] == 6 and "uploads" in eval_sets.show("chest_xray")["location"]
 
 
@@ -79,5 +91,6 @@ def test_a_bad_upload_locks_nothing_and_says_why(monkeypatch) -> None:
     at.file_uploader(key="admin_evalset_upload").set_value([("notes.zip", b"not a zip", "application/zip")]).run()
     at.button(key="admin_evalset_lock").click().run()
     assert not at.exception, at.exception
+    finish_lock(at)
     assert at.error and eval_sets.show("chest_xray") is None
     assert not list((eval_sets.eval_sets.sets_dir() / "uploads").glob("*"))

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.services import catalog, validation
+from core.services import catalog, jobs, validation
 from tests.conftest import CHEST_XRAY_TRAIN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,6 +32,10 @@ def test_a_site_measures_records_and_adopts_from_the_page(tmp_path: Path, monkey
     assert not at.exception, at.exception
     at.text_input(key="site_path").input(str(data)).run()
     at.button(key="site_run_path").click().run()
+    assert not at.exception, at.exception
+    job_id = at.session_state["site_job"][0]  # scored on the engine, not in the page's process
+    assert jobs.wait(job_id, timeout=300)["state"] == "succeeded", jobs.log_tail(job_id)
+    at.run()
     assert not at.exception, at.exception
     assert at.metric[0].value == "50.0%"  # prevalence of 8 + 8 films
     rules = list(at.dataframe[0].value["rule"])
@@ -63,4 +67,7 @@ def test_a_folder_of_one_class_is_refused_in_words(tmp_path: Path, monkeypatch: 
     at.text_input(key="site_path").input(str(data)).run()
     at.button(key="site_run_path").click().run()
     assert not at.exception, at.exception
+    jobs.wait(at.session_state["site_job"][0], timeout=300)
+    at.run()
     assert at.error and "site_evaluation" not in at.session_state
+    assert any("NORMAL" in e.value or "class" in e.value for e in at.error), [e.value for e in at.error]
