@@ -65,12 +65,12 @@ def percentile(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def run_node(files: list[Path], uids: list[str], home: Path, model: str | None) -> dict:
+def run_node(files: list[Path], uids: list[str], home: Path, model: str | None, threads: int = 1) -> dict:
     """Send every file with storescu; wait for all to finish; rates and latencies from the index."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    node = DicomNode("127.0.0.1", port, home=home, model=model).start()
+    node = DicomNode("127.0.0.1", port, home=home, model=model, threads=threads).start()
     node.worker.ready.wait(300)
     try:
         start = time.perf_counter()
@@ -110,6 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=100)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--serve", default="off,on", help="off: in-process only; off,on: also through Ray Serve")
     args = parser.parse_args()
     samples = diagnosis.sample_images()
     samples = [p for p in samples if p.suffix.lower() in (".jpeg", ".jpg", ".png")]
@@ -118,18 +119,32 @@ def main() -> None:
         os.environ["LUCIDDX_HOME"] = str(home)
         files = [Path(folder) / f"{i:03d}.dcm" for i in range(args.n)]
         uids = [make_dx(samples[i % len(samples)], path) for i, path in enumerate(files)]
-        node = run_node(files, uids, home, args.model)
+        nodes = {}
+        for label, threads, serve in (("one at a time", 1, "off"), ("4 threads", 4, "off"), ("4 threads, Ray Serve", 4, "on")):
+            if serve not in args.serve.split(","):
+                continue
+            os.environ["LUCIDDX_SERVE"] = serve
+            nodes[label] = run_node(files, uids, home / label.replace(" ", "_").replace(",", ""), args.model, threads)
+        os.environ["LUCIDDX_SERVE"] = "off"
         bare = run_bare(files, args.model, explain=False)
         bare_cam = run_bare(files, args.model, explain=True)
+        from core import engine
+
+        engine.shutdown()
+        engine.stop_local_head()
+    base = nodes["one at a time"]
     print(f"{args.n} DX instances ({len(samples)} sample films in turn), {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; storescu sent all in {node['sent']:.1f} s\n")
+          f"{os.cpu_count()} CPUs; storescu sent all in {base['sent']:.1f} s\n")
     print("| path | done | instances/s | median ms | p95 ms |")
     print("|---|---:|---:|---:|---:|")
-    print(row("DICOM node: storescu -> receive -> diagnose + Grad-CAM -> SC + SR written and checked "
-              "(latency: receive to done)", node, args.n))
+    for label, result in nodes.items():
+        print(row(f"DICOM node, {label}: storescu -> receive -> diagnose + Grad-CAM -> SC + SR written and checked "
+                  "(latency: receive to done)", result, args.n))
     print(row("bare core: diagnose(file), decode + predict", bare, args.n))
     print(row("bare core: diagnose(file) with Grad-CAM", bare_cam, args.n))
-    print(f"\nratio node / bare (with Grad-CAM), instances/s: {(args.n / node['wall']) / (args.n / bare_cam['wall']):.2f}x")
+    for label, result in nodes.items():
+        print(f"ratio node ({label}) / node one at a time, instances/s: {base['wall'] / result['wall']:.2f}x; "
+              f"/ bare with Grad-CAM: {bare_cam['wall'] / result['wall']:.2f}x")
 
 
 if __name__ == "__main__":

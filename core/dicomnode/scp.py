@@ -58,12 +58,13 @@ class DicomNode:
         home: Path | None = None,
         model: str | None = None,
         pacs_target: str | None = None,
+        threads: int | None = None,
     ) -> None:
         if not aet or len(aet) > 16 or not aet.isascii() or "\\" in aet:
             raise DicomNodeError(_("The AE title must be 1 to 16 ASCII characters without a backslash."))
         self.host, self.port, self.aet = host, port, aet
         self.home = home or config.luciddx_home()
-        self.worker = Worker(self.home, model, pacs_target)
+        self.worker = Worker(self.home, model, pacs_target, threads)
         self._server = None
 
     def build_ae(self) -> AE:

@@ -56,34 +56,64 @@ def note_instance(sender: str, model: str | None, sha256: str | None, outcome: s
     audit.instance_received(sender, ROLE, ACTION, model, sha256, outcome)
 
 
-class Worker:
-    """A queue of SOP Instance UIDs and the thread that scores them."""
+def default_threads() -> int:
+    """``LUCIDDX_DICOM_THREADS`` (default 4): instances scored side by side."""
+    try:
+        return max(1, int(os.environ.get("LUCIDDX_DICOM_THREADS", "4")))
+    except ValueError:
+        return 4
 
-    def __init__(self, home: Path, model: str | None = None, pacs_target: str | None = None) -> None:
+
+class Worker:
+    """A queue of SOP Instance UIDs and the threads that score them.
+
+    Several threads take instances from one queue, so a burst from the PACS is scored together: while one
+    thread builds and writes an instance's SC and SR (pure Python, about 0.24 s), another's film is in the
+    network (TensorFlow releases the GIL), and with LUCIDDX_SERVE on the films of a burst reach the replica
+    together and are batched there (``serve.batch``). Each instance still ends alone, ``done`` or ``failed``.
+    """
+
+    def __init__(
+        self, home: Path, model: str | None = None, pacs_target: str | None = None, threads: int | None = None
+    ) -> None:
         self.home = home
         self.model_spec = model
         self.pacs_target = pacs_target
         self._queue: queue.Queue[tuple[str, str, str] | None] = queue.Queue()
-        self._thread = threading.Thread(target=self._run, name="luciddx-dicom-worker", daemon=True)
+        self._threads = [
+            threading.Thread(target=self._run, name=f"luciddx-dicom-worker-{i}", daemon=True)
+            for i in range(threads or default_threads())
+        ]
         self.ready = threading.Event()
 
     def start(self) -> Worker:
-        self._thread.start()
+        threading.Thread(target=self._load_then_start, name="luciddx-dicom-load", daemon=True).start()
         return self
+
+    def _load_then_start(self) -> None:
+        try:
+            # Load before the first instance (in the served replica too), so its latency is scoring alone.
+            diagnosis.warm_served(classifier(self.model_spec).spec)
+        except LucidDxError as exc:
+            log.error("the model could not be loaded: %s", exc)
+        for thread in self._threads:
+            thread.start()
+        self.ready.set()
 
     def submit(self, uid: str, sender: str, sha256: str) -> None:
         self._queue.put((uid, sender, sha256))
 
     def stop(self, timeout: float = 30.0) -> None:
-        self._queue.put(None)
-        self._thread.join(timeout)
+        """Finish what is queued, then stop every thread (within ``timeout`` seconds in all)."""
+        self.ready.wait(timeout)
+        for _thread in self._threads:
+            self._queue.put(None)
+        deadline = time.monotonic() + timeout
+        for thread in self._threads:
+            if thread.is_alive():
+                thread.join(max(0.0, deadline - time.monotonic()))
 
     def _run(self) -> None:
-        try:
-            classifier(self.model_spec)  # load before the first instance, so its latency is scoring alone
-        except LucidDxError as exc:
-            log.error("the model could not be loaded: %s", exc)
-        self.ready.set()
         while (item := self._queue.get()) is not None:
             try:
                 self.process(*item)
