@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from core import i18n
 from core.cli import access, auditing, engine, explain, imaging, models, node, service, tabular, validation
@@ -33,11 +34,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # The language first: an option refused while parsing (``--members 0``) is said in it too.
+    i18n.set_language(_asked_language(argv) or os.environ.get("LUCIDDX_LANG"))
     args = build_parser().parse_args(argv)
     i18n.set_language(args.lang or os.environ.get("LUCIDDX_LANG"))
     status = _run(args)
     auditing.record_command(args, status)
     return status
+
+
+def _asked_language(argv: list[str]) -> str | None:
+    """``--lang X`` / ``--lang=X`` as given, if X is a language LucidDx speaks (the parser checks the rest)."""
+    for i, word in enumerate(argv):
+        value = argv[i + 1] if word == "--lang" and i + 1 < len(argv) else word.partition("=")[2]
+        if (word == "--lang" or word.startswith("--lang=")) and value in i18n.LANGUAGES:
+            return value
+    return None
 
 
 def _run(args: argparse.Namespace) -> int:

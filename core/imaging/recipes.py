@@ -248,6 +248,15 @@ def choose_start(facts: DataFacts, transfer_available: bool) -> tuple[str | None
     )
 
 
+def size_reason(chosen: Reason, explicit: dict[str, Any]) -> Reason:
+    """Why films are trained at their size: the data's reason, or the researcher's size where it differs (the
+    data's "{size} px needs no upscaling" would then be false: a 64 px job said it of 192 px)."""
+    asked = explicit.get("image_size")
+    if asked is None or int(asked) == chosen.values.get("size"):
+        return chosen
+    return Reason("size-picked", {"size": int(asked), "median_short_side": chosen.values.get("median_short_side")})
+
+
 def start_reason(chosen: Reason, init_from: str | None, explicit: dict[str, Any]) -> Reason:
     """Why training starts where it does: the data's reason, or the researcher's choice where it overrides it.
 
@@ -287,7 +296,7 @@ def choose(
     reasons.append(why)
     settings = dict(PRESETS[schedule])
     settings["image_size"], why = choose_size(facts)
-    reasons.append(why)
+    reasons.append(size_reason(why, explicit))
     settings["init_from"], why = choose_start(facts, transfer_available)
     reasons.append(start_reason(why, settings["init_from"], explicit))
     overridden = sorted(k for k in explicit if k in RECIPE_FIELDS)

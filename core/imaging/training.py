@@ -258,6 +258,11 @@ def build_meta(
 
 
 def architecture(config: TrainConfig, parameters: int) -> str:
+    if config.members > 1 and config.snapshots and config.ensemble > 1:
+        return (
+            f"deep ensemble of {config.members} independently trained separable-conv CNNs, the last "
+            f"{config.ensemble} snapshots of each averaged, {parameters:,} parameters"
+        )
     if config.members > 1:
         return f"deep ensemble of {config.members} independently trained separable-conv CNNs, {parameters:,} parameters"
     if config.ensemble > 1:
@@ -368,6 +373,7 @@ def train_image_model(
             }
         )
     members, widths, history = [], [], {}
+    origins: list[tuple[int, int | None]] = []  # (member, snapshot) of every kept set of weights, 1-based
     for m in range(config.members):
         settings = config.fit_settings(m)
         network, trainer = fitting.compile_trainer(settings, config.image_size, n_classes, strategy, steps)
@@ -387,6 +393,7 @@ def train_image_model(
         kept = snapshots[-config.ensemble :] if config.snapshots and snapshots else [network.get_weights()]
         members += kept
         widths += [settings.widths] * len(kept)
+        origins += [(m + 1, k + 1 if len(kept) > 1 else None) for k in range(len(kept))]
         for key, values in member_history.items():
             history.setdefault(key, []).extend(values)
     if progress:
@@ -408,7 +415,7 @@ def train_image_model(
     record.update(tuning_images=int(len(tune_idx)), holdout_images=int(len(hold_idx)), snapshots_kept=len(members))
     if config.members > 1 and data.positive is not None:
         hold = (data.resized[hold_idx], labels[hold_idx])
-        record["members"] = member_figures(members, widths, config, n_classes, hold, data.positive)
+        record["members"] = member_figures(members, widths, config, n_classes, hold, data.positive, origins)
     meta = build_meta(name, data, config, record, validation, detector, val_ood_rate, inference)
     if recipe is not None:
         meta["recipe"] = recipe
@@ -508,13 +515,16 @@ def member_figures(
     n_classes: int,
     holdout: tuple[np.ndarray, np.ndarray],
     positive: int,
+    origins: list[tuple[int, int | None]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Each member alone on the held-out films, clean and under every simulated acquisition change:
-    what the ensemble is measured against in the same run."""
+    """Each member (each kept snapshot of it, with ``--ensemble``) alone on the held-out films, clean and under
+    every simulated acquisition change: what the ensemble is measured against in the same run. ``origins``:
+    the (member, snapshot) of each set of weights, so an entry says which network it is."""
     resized, y = holdout
     x = np.stack([preprocessing.finish(r, RECIPE) for r in resized])[..., None]
+    origins = origins or [(i + 1, None) for i in range(len(members))]
     figures = []
-    for weights, member_widths in zip(members, widths, strict=True):
+    for weights, member_widths, (member, snapshot) in zip(members, widths, origins, strict=True):
         single = network_mod.build_single(config.image_size, n_classes, [weights], widths=member_widths)
         infer = feature_scorer(single)
         shifted = {
@@ -522,6 +532,8 @@ def member_figures(
         }
         figures.append(
             {
+                "member": member,
+                **({"snapshot": snapshot} if snapshot is not None else {}),
                 "widths": list(member_widths),
                 "parameters": int(single.count_params()),
                 "auc": auc_score(y == positive, infer(x)[0][:, positive]),

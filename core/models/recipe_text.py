@@ -13,7 +13,7 @@ def reason_text(reason: Any) -> str:
     values = dict(r.get("values") or {})
     texts = {
         "large-chest": _("the smallest class has {smallest_class} images (at least {large}) and the images look like "
-                         "chest films, the data the strong-augmentation, three-cycle recipe was tuned on"),
+                         "chest films, the data the strong-augmentation, cosine-cycle recipe was tuned on"),
         "large-not-chest": _("the smallest class has {smallest_class} images but they do not look like chest films, so "
                              "the chest-tuned strong augmentation is not used"),
         "small": _("the smallest class has {smallest_class} images (fewer than {large}): on small sets, standard "
@@ -21,6 +21,7 @@ def reason_text(reason: Any) -> str:
         "schedule-picked": _("the researcher picked the {schedule} schedule"),
         "size": _("the images' median short side is {median_short_side} px, so {size} px needs no upscaling "
                   "(at most 192 px)"),
+        "size-picked": _("the researcher chose {size} px (the images' median short side is {median_short_side} px)"),
         "scratch-no-model": _("no bundled chest model is installed to start from"),
         "scratch-modality": _("the DICOM modality ({modalities}) is not a chest radiograph, so training starts from scratch"),
         "scratch-colour": _("{percent}% of the images are in colour, unlike chest films, so training starts from scratch"),

@@ -119,3 +119,19 @@ def test_a_whole_command_error_with_json_is_still_one_json_document(tmp_path, is
     document = json_module.loads(done.stdout)
     assert document["ok"] is False and "nowhere.csv" in document["error"]
     assert safe_text("evil\n\x1b[31mname.png") == "evil\\n\\x1b[31mname.png"
+
+
+def test_an_option_refused_while_parsing_is_said_in_the_asked_language(tmp_path, capsys) -> None:
+    """``--members 0`` was refused in English whatever --lang said: the parser ran before the language was set."""
+    from core.cli import main as cli_main
+
+    from core import i18n
+
+    try:
+        with pytest.raises(SystemExit) as stopped:
+            cli_main(["--lang", "zh_CN", "train", "--data", str(tmp_path), "--name", "x", "--members", "0"])
+    finally:
+        i18n.set_language(None)
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert "集成成员" in err and "The number of ensemble members" not in err

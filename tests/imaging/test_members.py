@@ -129,6 +129,7 @@ def test_each_member_is_measured_alone_on_the_held_out_films_beside_the_ensemble
     assert set(y) == {0, 1}
     members = meta["training"]["members"]
     assert len(members) == 2
+    assert [m["member"] for m in members] == [1, 2] and not any("snapshot" in m for m in members)
     assert [m["widths"] for m in members] == [list(network_mod.WIDTHS), list(network_mod.WIDE_WIDTHS)]
     assert members[1]["parameters"] > members[0]["parameters"]
     for figures, fit in zip(members, run["fits"], strict=True):
@@ -187,7 +188,7 @@ def test_cli_trains_and_records_two_members(tmp_path: Path, isolated_home: Path)
     assert "epoch 2/2" in done.stderr  # the log counts epochs over both members
     # --init-from none on films the chest model recognises: the recipe says so, not "starts from its weights".
     assert meta["recipe"]["facts"]["chest_like"] >= 0.8 and meta["training"]["config"]["init_from"] is None
-    assert [r["code"] for r in meta["recipe"]["reasons"]] == ["small", "size", "scratch-picked", "explicit"]
+    assert [r["code"] for r in meta["recipe"]["reasons"]] == ["small", "size-picked", "scratch-picked", "explicit"]
     from core.services.training import recipe_explanation
 
     assert "starts from its weights" not in recipe_explanation(meta["recipe"])
@@ -212,3 +213,12 @@ def test_cli_refuses_a_member_count_below_one_before_reading_any_data(
     assert "argument --members" in err and "must be a whole number, 1 or more" in err and f"got {members}" in err
     assert "Traceback" not in err and out == ""
     assert registry.list_versions("refused") == []
+
+
+def test_members_with_snapshot_ensembles_are_described_as_such() -> None:
+    """``--members 2 --ensemble 2`` keeps two snapshots of each member: the architecture says so."""
+    from core.imaging.training import TrainConfig, architecture
+
+    text = architecture(TrainConfig(members=2, snapshots=3, ensemble=2), 1234)
+    assert text.startswith("deep ensemble of 2 independently trained") and "last 2 snapshots of each" in text
+    assert architecture(TrainConfig(members=2, snapshots=0, ensemble=1), 1234).endswith("CNNs, 1,234 parameters")

@@ -149,7 +149,7 @@ def test_train_records_the_recipe_and_why_and_an_explicit_flag_overrides(tmp_pat
     assert recipe["settings"]["init_from"] == "chest_xray" and meta["training"]["config"]["init_from"] == "chest_xray"
     assert recipe["settings"]["augmentation"] == "strong" and meta["training"]["config"]["augmentation"] == "strong"
     assert recipe["explicit"] == ["augmentation", "batch_size", "epochs", "image_size"]
-    assert [r["code"] for r in recipe["reasons"]] == ["small", "size", "fine-tune", "explicit"]
+    assert [r["code"] for r in recipe["reasons"]] == ["small", "size-picked", "fine-tune", "explicit"]
     from core.services import catalog
 
     markdown = catalog.card_markdown(catalog.model_card(payload["model"]))
@@ -168,3 +168,18 @@ def test_the_retrain_page_says_what_it_will_train_with_and_why_before_training(t
     at.radio(key="train_schedule").set_value("snapshots").run()  # the override redraws the plan and the form
     assert "the researcher picked the snapshots schedule" in texts(at)
     assert at.number_input(key="train_epochs").value == 12
+
+
+def test_a_size_the_researcher_set_is_said_as_theirs_not_as_the_datas(chest_facts) -> None:
+    """A 64 px job said "192 px needs no upscaling" on the Retrain page: the reason must follow the override."""
+    from core.models.recipe_text import explanation
+
+    big = dataclasses.replace(chest_facts, median_short_side=900)
+    data_chosen = recipes.choose(big)
+    assert data_chosen.reasons[1].code == "size" and data_chosen.config_fields()["image_size"] == 192
+    asked = recipes.choose(big, {"image_size": 64})
+    assert asked.config_fields()["image_size"] == 64
+    assert asked.reasons[1].code == "size-picked" and asked.reasons[1].values["size"] == 64
+    text = explanation(asked.as_dict())
+    assert "64 px" in text and "needs no upscaling" not in text
+    assert recipes.choose(big, {"image_size": 192}).reasons[1].code == "size"  # the same size: the data's reason
