@@ -74,11 +74,16 @@ def run_node(files: list[Path], uids: list[str], home: Path, model: str | None, 
     node.worker.ready.wait(300)
     try:
         start = time.perf_counter()
-        subprocess.run(["storescu", "-aec", "LUCIDDX", "127.0.0.1", str(port), *map(str, files)], check=True,
-                       capture_output=True, timeout=600)
+        subprocess.run(
+            ["storescu", "-aec", "LUCIDDX", "127.0.0.1", str(port), *map(str, files)],
+            check=True,
+            capture_output=True,
+            timeout=600,
+        )
         sent = time.perf_counter() - start
-        while any((entry := index.get(uid, home)) is None or entry.status not in ("done", "failed", "refused")
-                  for uid in uids):
+        while any(
+            (entry := index.get(uid, home)) is None or entry.status not in ("done", "failed", "refused") for uid in uids
+        ):
             time.sleep(0.05)
         wall = time.perf_counter() - start
     finally:
@@ -102,8 +107,10 @@ def run_bare(files: list[Path], model_spec: str | None, explain: bool) -> dict:
 
 def row(name: str, result: dict, n: int) -> str:
     lat = result["latencies"]
-    return (f"| {name} | {result['done']}/{n} | {n / result['wall']:.1f} | {statistics.median(lat):.0f} | "
-            f"{percentile(lat, 95):.0f} |")
+    return (
+        f"| {name} | {result['done']}/{n} | {n / result['wall']:.1f} | {statistics.median(lat):.0f} | "
+        f"{percentile(lat, 95):.0f} |"
+    )
 
 
 def main() -> None:
@@ -120,7 +127,11 @@ def main() -> None:
         files = [Path(folder) / f"{i:03d}.dcm" for i in range(args.n)]
         uids = [make_dx(samples[i % len(samples)], path) for i, path in enumerate(files)]
         nodes = {}
-        for label, threads, serve in (("one at a time", 1, "off"), ("4 threads", 4, "off"), ("4 threads, Ray Serve", 4, "on")):
+        for label, threads, serve in (
+            ("one at a time", 1, "off"),
+            ("4 threads", 4, "off"),
+            ("4 threads, Ray Serve", 4, "on"),
+        ):
             if serve not in args.serve.split(","):
                 continue
             os.environ["LUCIDDX_SERVE"] = serve
@@ -133,18 +144,28 @@ def main() -> None:
         engine.shutdown()
         engine.stop_local_head()
     base = nodes["one at a time"]
-    print(f"{args.n} DX instances ({len(samples)} sample films in turn), {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs; storescu sent all in {base['sent']:.1f} s\n")
+    print(
+        f"{args.n} DX instances ({len(samples)} sample films in turn), {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs; storescu sent all in {base['sent']:.1f} s\n"
+    )
     print("| path | done | instances/s | median ms | p95 ms |")
     print("|---|---:|---:|---:|---:|")
     for label, result in nodes.items():
-        print(row(f"DICOM node, {label}: storescu -> receive -> diagnose + Grad-CAM -> SC + SR written and checked "
-                  "(latency: receive to done)", result, args.n))
+        print(
+            row(
+                f"DICOM node, {label}: storescu -> receive -> diagnose + Grad-CAM -> SC + SR written and checked "
+                "(latency: receive to done)",
+                result,
+                args.n,
+            )
+        )
     print(row("bare core: diagnose(file), decode + predict", bare, args.n))
     print(row("bare core: diagnose(file) with Grad-CAM", bare_cam, args.n))
     for label, result in nodes.items():
-        print(f"ratio node ({label}) / node one at a time, instances/s: {base['wall'] / result['wall']:.2f}x; "
-              f"/ bare with Grad-CAM: {bare_cam['wall'] / result['wall']:.2f}x")
+        print(
+            f"ratio node ({label}) / node one at a time, instances/s: {base['wall'] / result['wall']:.2f}x; "
+            f"/ bare with Grad-CAM: {bare_cam['wall'] / result['wall']:.2f}x"
+        )
 
 
 if __name__ == "__main__":
