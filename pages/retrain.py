@@ -189,6 +189,30 @@ def overrides(recipe: dict[str, Any] | None, epochs: int, size: int, start: str)
     }
 
 
+def changed_plan(changes: dict[str, Any]) -> None:
+    """The plan again with the researcher's changes, so its reasons follow them: the plan above would still say
+    "192 px needs no upscaling" of a job set to 64 px."""
+    explicit = {
+        "epochs": changes["epochs"],
+        "image_size": changes["image_size"],
+        "init_from": "" if changes["init_from"] == "none" else changes["init_from"],
+    }
+    explicit = {key: value for key, value in explicit.items() if value is not None}
+    if not explicit:
+        return
+    changed = training_service.plan_recipe(
+        Path(st.session_state["dataset_folder"]),
+        explicit,
+        changes["recipe"],
+        facts=st.session_state["recipe_facts"],
+    )
+    st.caption(
+        _("With your changes, LucidDx will train with {explanation}").format(
+            explanation=training_service.recipe_explanation(changed)
+        )
+    )
+
+
 def settings_form(report: training_service.DatasetReport) -> None:
     st.subheader(_("3. Train"))
     transfer_available = TRANSFER_MODEL in catalog.models_by_name(catalog.IMAGE_CLASSIFIER)
@@ -220,6 +244,8 @@ def settings_form(report: training_service.DatasetReport) -> None:
         horizontal=True,
         index=options.index("transfer" if plan.get("init_from") and "transfer" in options else "scratch"),
     )
+    if recipe:
+        changed_plan(overrides(recipe, int(epochs), int(size), start))
     clicked = st.button(
         _("Start training"),
         key="train_start_button",

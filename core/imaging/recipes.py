@@ -248,6 +248,26 @@ def choose_start(facts: DataFacts, transfer_available: bool) -> tuple[str | None
     )
 
 
+def schedule_reason(chosen: Reason, schedule: str, explicit: dict[str, Any]) -> Reason:
+    """Why training runs as it does: the data's reason (or the preset picked), or the researcher's settings where
+    they change what that reason argues for.
+
+    A schedule reason argues for an augmentation and for cosine cycles or plateau decay ("on small sets,
+    standard augmentation with early stopping beat the chest-tuned recipe"): a run with strong augmentation
+    or cycles set by hand must not be explained by it. Epochs, patience, a cycle count or ``ensemble`` keep
+    the kind the reason argues for; the ``explicit`` reason names them.
+    """
+    preset = PRESETS[schedule]
+    changed: dict[str, Any] = {}
+    if explicit.get("augmentation", preset["augmentation"]) != preset["augmentation"]:
+        changed["augmentation"] = explicit["augmentation"]
+    if bool(explicit.get("snapshots", preset["snapshots"])) != bool(preset["snapshots"]):
+        changed["snapshots"] = int(explicit["snapshots"])
+    if not changed:
+        return chosen
+    return Reason("schedule-set", {"schedule": schedule, "settings": changed, "instead_of": asdict(chosen)})
+
+
 def size_reason(chosen: Reason, explicit: dict[str, Any]) -> Reason:
     """Why films are trained at their size: the data's reason, or the researcher's size where it differs (the
     data's "{size} px needs no upscaling" would then be false: a 64 px job said it of 192 px)."""
@@ -293,7 +313,7 @@ def choose(
         schedule, why = choose_schedule(facts)
     else:
         why = Reason("schedule-picked", {"schedule": schedule})
-    reasons.append(why)
+    reasons.append(schedule_reason(why, schedule, explicit))
     settings = dict(PRESETS[schedule])
     settings["image_size"], why = choose_size(facts)
     reasons.append(size_reason(why, explicit))

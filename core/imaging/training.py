@@ -243,7 +243,7 @@ def build_meta(
         "kind": kinds.IMAGE_CLASSIFIER,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "framework": f"keras {keras.__version__} / tensorflow {tf.__version__}",
-        "architecture": architecture(config, inference.count_params()),
+        "architecture": architecture(config, inference.count_params(), record.get("snapshots_per_member")),
         "model_file": "model.keras",
         "classes": classes,
         "positive_class": classes[data.positive] if data.positive is not None else None,
@@ -257,16 +257,20 @@ def build_meta(
     }
 
 
-def architecture(config: TrainConfig, parameters: int) -> str:
-    if config.members > 1 and config.snapshots and config.ensemble > 1:
+def architecture(config: TrainConfig, parameters: int, kept: list[int] | None = None) -> str:
+    """What the registered network is, from what training kept: ``kept`` is the sets of weights kept per
+    member (fewer snapshots than ``--ensemble`` asked when the cycles were fewer; one without cycles)."""
+    kept = kept or [min(config.ensemble, config.snapshots) if config.snapshots else 1] * config.members
+    per_member = max(kept)
+    if config.members > 1 and per_member > 1:
         return (
             f"deep ensemble of {config.members} independently trained separable-conv CNNs, the last "
-            f"{config.ensemble} snapshots of each averaged, {parameters:,} parameters"
+            f"{per_member} snapshots of each averaged ({sum(kept)} networks), {parameters:,} parameters"
         )
     if config.members > 1:
         return f"deep ensemble of {config.members} independently trained separable-conv CNNs, {parameters:,} parameters"
-    if config.ensemble > 1:
-        return f"ensemble of {config.ensemble} separable-conv CNN snapshots, {parameters:,} parameters"
+    if per_member > 1:
+        return f"ensemble of {per_member} separable-conv CNN snapshots, {parameters:,} parameters"
     return f"separable-conv CNN, {parameters:,} parameters"
 
 
@@ -374,6 +378,7 @@ def train_image_model(
         )
     members, widths, history = [], [], {}
     origins: list[tuple[int, int | None]] = []  # (member, snapshot) of every kept set of weights, 1-based
+    per_member: list[int] = []
     for m in range(config.members):
         settings = config.fit_settings(m)
         network, trainer = fitting.compile_trainer(settings, config.image_size, n_classes, strategy, steps)
@@ -393,7 +398,8 @@ def train_image_model(
         kept = snapshots[-config.ensemble :] if config.snapshots and snapshots else [network.get_weights()]
         members += kept
         widths += [settings.widths] * len(kept)
-        origins += [(m + 1, k + 1 if len(kept) > 1 else None) for k in range(len(kept))]
+        origins += weight_origins(m, len(snapshots) if config.snapshots else 0, len(kept))
+        per_member.append(len(kept))
         for key, values in member_history.items():
             history.setdefault(key, []).extend(values)
     if progress:
@@ -412,7 +418,12 @@ def train_image_model(
     detector = ood.OodDetector.fit(infer(data.inputs[train_idx])[1])
     val_ood_rate = float(np.mean(detector.score(val_feats) > detector.threshold_))
     record = _training_record(Path(data_dir), config, data, (train_idx, val_idx), device, history, started, command)
-    record.update(tuning_images=int(len(tune_idx)), holdout_images=int(len(hold_idx)), snapshots_kept=len(members))
+    record.update(
+        tuning_images=int(len(tune_idx)),
+        holdout_images=int(len(hold_idx)),
+        snapshots_kept=len(members),
+        snapshots_per_member=per_member,
+    )
     if config.members > 1 and data.positive is not None:
         hold = (data.resized[hold_idx], labels[hold_idx])
         record["members"] = member_figures(members, widths, config, n_classes, hold, data.positive, origins)
@@ -434,6 +445,18 @@ def train_image_model(
         validation=validation,
         recipe=recipe,
     )
+
+
+def weight_origins(member: int, taken: int, kept: int) -> list[tuple[int, int | None]]:
+    """(member, snapshot) of each set of weights member ``member`` (0-based) leaves, both 1-based.
+
+    ``taken``: the snapshots its cycles took (0 without cycles); the ``kept`` last ones are averaged, so the
+    snapshot number is the cycle's own (the last 2 of 3 are snapshots 2 and 3), not the rank among those kept.
+    A member that leaves one set of weights is named by its number alone.
+    """
+    if kept == 1:
+        return [(member + 1, None)]
+    return [(member + 1, taken - kept + k + 1) for k in range(kept)]
 
 
 def split_validation(dataset: datasets.LabeledDataset, val_idx: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -11,6 +11,8 @@ def reason_text(reason: Any) -> str:
     """One reason as a sentence in the reader's language."""
     r = reason if isinstance(reason, dict) else {"code": reason.code, "values": reason.values}
     values = dict(r.get("values") or {})
+    if r.get("code") == "schedule-set":
+        return _schedule_set_text(values)
     texts = {
         "large-chest": _("the smallest class has {smallest_class} images (at least {large}) and the images look like "
                          "chest films, the data the strong-augmentation, cosine-cycle recipe was tuned on"),
@@ -37,6 +39,28 @@ def reason_text(reason: Any) -> str:
     return text.format(**values) if text else str(r.get("code", ""))
 
 
+def _schedule_set_text(values: dict[str, Any]) -> str:
+    """The researcher's augmentation or schedule kind, said in place of the reason it overrode."""
+    settings = values.get("settings") or {}
+    parts = []
+    if "augmentation" in settings:
+        parts.append(_("{augmentation} augmentation").format(augmentation=_augmentation(settings["augmentation"])))
+    if "snapshots" in settings:
+        parts.append(_("{cycles} cosine cycles").format(cycles=settings["snapshots"]) if settings["snapshots"]
+                     else _("plateau decay with early stopping"))
+    chosen = parts[0] if len(parts) == 1 else _("{first} and {second}").format(first=parts[0], second=parts[1])
+    instead = values.get("instead_of") or {}
+    if instead.get("code") == "schedule-picked":
+        return _("the researcher picked the {schedule} schedule, with {settings}").format(
+            schedule=values.get("schedule"), settings=chosen)
+    return _("the researcher chose {settings} instead of the {schedule} schedule the data suggested ({reason})").format(
+        settings=chosen, schedule=values.get("schedule"), reason=reason_text(instead))
+
+
+def _augmentation(level: Any) -> str:
+    return {"standard": _("standard"), "strong": _("strong")}.get(level, str(level))
+
+
 def summary_text(recipe: dict[str, Any]) -> str:
     """What will be trained, in one line: schedule, augmentation, epochs, size, starting weights."""
     s = recipe.get("settings", {})
@@ -44,7 +68,7 @@ def summary_text(recipe: dict[str, Any]) -> str:
                 else _("plateau decay with early stopping (patience {patience})").format(patience=s.get("patience")))
     start = (_("starting from {model}").format(model=s["init_from"]) if s.get("init_from") else _("from scratch"))
     return _("{augmentation} augmentation, {schedule}, up to {epochs} epochs at {size} px, {start}").format(
-        augmentation={"standard": _("standard"), "strong": _("strong")}.get(s.get("augmentation"), s.get("augmentation")), schedule=schedule, epochs=s.get("epochs"), size=s.get("image_size"),
+        augmentation=_augmentation(s.get("augmentation")), schedule=schedule, epochs=s.get("epochs"), size=s.get("image_size"),
         start=start)
 
 

@@ -222,3 +222,48 @@ def test_members_with_snapshot_ensembles_are_described_as_such() -> None:
     text = architecture(TrainConfig(members=2, snapshots=3, ensemble=2), 1234)
     assert text.startswith("deep ensemble of 2 independently trained") and "last 2 snapshots of each" in text
     assert architecture(TrainConfig(members=2, snapshots=0, ensemble=1), 1234).endswith("CNNs, 1,234 parameters")
+
+
+def test_each_kept_snapshot_is_named_by_its_own_cycle() -> None:
+    """The last 2 of 3 snapshots are snapshots 2 and 3, not 1 and 2; a member that leaves one network has no snapshot."""
+    assert training.weight_origins(0, 3, 2) == [(1, 2), (1, 3)]
+    assert training.weight_origins(1, 2, 2) == [(2, 1), (2, 2)]
+    assert training.weight_origins(1, 3, 1) == [(2, None)]
+    assert training.weight_origins(0, 0, 1) == [(1, None)]
+
+
+def test_the_architecture_says_what_training_kept_not_what_was_asked() -> None:
+    """``--ensemble 3`` without cycles keeps one network, and ``--ensemble 5`` of 2 cycles keeps 2 per member."""
+    from core.imaging.training import architecture
+
+    assert architecture(TrainConfig(snapshots=0, ensemble=3), 1234) == "separable-conv CNN, 1,234 parameters"
+    asked_five = TrainConfig(members=2, snapshots=2, ensemble=5)
+    text = architecture(asked_five, 1234, [2, 2])
+    assert "the last 2 snapshots of each averaged (4 networks)" in text and "5" not in text.split(",")[1]
+    assert architecture(TrainConfig(members=2, snapshots=3, ensemble=2), 1234, [1, 1]).endswith("CNNs, 1,234 parameters")
+
+
+def test_cli_members_with_snapshot_ensembles_record_which_member_and_snapshot_each_entry_is(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    """``--members 2 --snapshots 3 --ensemble 2``: four networks averaged, each entry named (member, cycle)."""
+    data = real_subset(tmp_path / "films", per_class=8, seed=11)
+    done = run_cli("train", "--data", str(data), "--name", "deep_snapshots", "--epochs", "3", "--image-size", "32",
+                   "--batch-size", "8", "--members", "2", "--snapshots", "3", "--ensemble", "2", "--init-from", "none",
+                   "--json", home=isolated_home)
+    assert done.returncode == 0, done.stderr
+    meta = registry.resolve(json.loads(done.stdout)["model"]).meta
+    entries = meta["training"]["members"]
+    assert [(m["member"], m.get("snapshot")) for m in entries] == [(1, 2), (1, 3), (2, 2), (2, 3)]
+    assert meta["training"]["snapshots_kept"] == 4 and meta["training"]["snapshots_per_member"] == [2, 2]
+    assert [m["widths"] for m in entries] == [list(network_mod.WIDTHS)] * 2 + [list(network_mod.WIDE_WIDTHS)] * 2
+    assert meta["architecture"].startswith("deep ensemble of 2 independently trained")
+    assert "the last 2 snapshots of each averaged (4 networks)" in meta["architecture"]
+    # Cycles asked on 8 films per class: the plateau reason ("standard augmentation with early stopping beat
+    # the chest-tuned recipe") no longer explains the run; the researcher's cycles do.
+    assert meta["recipe"]["reasons"][0]["code"] == "schedule-set"
+    from core.services.training import recipe_explanation
+
+    assert "because the researcher chose 3 cosine cycles instead of the plateau schedule" in recipe_explanation(
+        meta["recipe"]
+    )

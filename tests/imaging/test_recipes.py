@@ -149,11 +149,14 @@ def test_train_records_the_recipe_and_why_and_an_explicit_flag_overrides(tmp_pat
     assert recipe["settings"]["init_from"] == "chest_xray" and meta["training"]["config"]["init_from"] == "chest_xray"
     assert recipe["settings"]["augmentation"] == "strong" and meta["training"]["config"]["augmentation"] == "strong"
     assert recipe["explicit"] == ["augmentation", "batch_size", "epochs", "image_size"]
-    assert [r["code"] for r in recipe["reasons"]] == ["small", "size-picked", "fine-tune", "explicit"]
+    # --augmentation strong on 8 films per class: the plateau reason ("standard augmentation ... beat") is not why
+    assert [r["code"] for r in recipe["reasons"]] == ["schedule-set", "size-picked", "fine-tune", "explicit"]
     from core.services import catalog
 
     markdown = catalog.card_markdown(catalog.model_card(payload["model"]))
     assert "**Recipe**" in markdown and "sampled images as chest films" in markdown
+    assert "because the researcher chose strong augmentation instead of the plateau schedule" in markdown
+    assert "the researcher chose 32 px" in markdown and "needs no upscaling" not in markdown
 
 
 def test_the_retrain_page_says_what_it_will_train_with_and_why_before_training(tmp_path_factory, monkeypatch):
@@ -168,6 +171,11 @@ def test_the_retrain_page_says_what_it_will_train_with_and_why_before_training(t
     at.radio(key="train_schedule").set_value("snapshots").run()  # the override redraws the plan and the form
     assert "the researcher picked the snapshots schedule" in texts(at)
     assert at.number_input(key="train_epochs").value == 12
+    assert "With your changes" not in texts(at)  # the form is the plan: nothing to say twice
+    at.selectbox(key="train_size").set_value(64).run()  # a 64 px job read "192 px needs no upscaling"
+    changed = [c.value for c in at.caption if c.value.startswith("With your changes")]
+    assert changed and "up to 12 epochs at 64 px" in changed[0] and "the researcher chose 64 px" in changed[0]
+    assert "needs no upscaling" not in changed[0]
 
 
 def test_a_size_the_researcher_set_is_said_as_theirs_not_as_the_datas(chest_facts) -> None:
@@ -183,3 +191,30 @@ def test_a_size_the_researcher_set_is_said_as_theirs_not_as_the_datas(chest_fact
     text = explanation(asked.as_dict())
     assert "64 px" in text and "needs no upscaling" not in text
     assert recipes.choose(big, {"image_size": 192}).reasons[1].code == "size"  # the same size: the data's reason
+
+
+def test_a_schedule_the_researcher_changed_is_said_as_theirs_not_as_the_datas(chest_facts) -> None:
+    """Strong augmentation or cosine cycles set by hand must not be explained by "standard augmentation with early
+    stopping beat the chest-tuned recipe" (nor plateau decay by "the data the cosine-cycle recipe was tuned on")."""
+    small = dataclasses.replace(chest_facts, chest_like=1.0, chest_sample=32)
+    cycles = recipes.choose(small, {"snapshots": 3, "augmentation": "strong"})
+    assert cycles.config_fields()["snapshots"] == 3
+    why = cycles.reasons[0]
+    assert why.code == "schedule-set" and why.values["settings"] == {"augmentation": "strong", "snapshots": 3}
+    assert why.values["instead_of"]["code"] == "small"  # what the data said, kept for the record
+    text = explanation(cycles.as_dict())
+    assert "because the researcher chose strong augmentation and 3 cosine cycles instead of the plateau schedule" in text
+
+    large = dataclasses.replace(small, class_counts={"NORMAL": 1341, "PNEUMONIA": 3875})
+    plateau = recipes.choose(large, {"snapshots": 0})
+    assert [r.code for r in plateau.reasons][:1] == ["schedule-set"]
+    assert "chose plateau decay with early stopping instead of the snapshots schedule" in explanation(plateau.as_dict())
+
+    picked = recipes.choose(small, {"augmentation": "standard"}, schedule="snapshots")
+    assert "the researcher picked the snapshots schedule, with standard augmentation" in explanation(picked.as_dict())
+
+    # What keeps the kind the reason argues for (epochs, a cycle count, the same augmentation) keeps the reason.
+    assert recipes.choose(small, {"epochs": 1, "augmentation": "standard"}).reasons[0].code == "small"
+    assert recipes.choose(large, {"snapshots": 5, "epochs": 20}).reasons[0].code == "large-chest"
+    assert recipes.choose(small, schedule="snapshots").reasons[0].code == "schedule-picked"
+
