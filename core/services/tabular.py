@@ -209,8 +209,11 @@ def score_rows_of(source: Path | bytes | str, predictor: RiskPredictor, name: st
 
 
 def score_csv(source: Path | bytes | str, model_spec: str | None = None, name: str = "") -> list[dict[str, Any]]:
-    """Score every patient in a CSV with a registered model. Bad rows are reported, good rows still scored."""
-    return score_rows_of(source, load_risk_model(model_spec), name)
+    """Score every patient in a CSV with a registered model. Bad rows are reported, good rows still scored.
+
+    With LUCIDDX_SERVE on, the rows go to the replica holding the version, as the form's patients do."""
+    predictor = load_risk_model(model_spec)
+    return score_rows_of(source, ServedRiskPredictor(predictor) if _served() else predictor, name)
 
 
 def batch_table(results: Sequence[Mapping[str, Any]], predictor: RiskPredictor | None = None) -> list[dict[str, Any]]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +15,22 @@ from tests.conftest import DIABETES_CSV
 
 
 @pytest.fixture(scope="module")
-def served_risk(embedded_engine) -> Iterator[None]:
+def module_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    # Replicas read the registry of the home the engine was joined with: one home for the module, set before
+    # the engine starts, so a version trained here is one the replicas can load.
+    home = tmp_path_factory.mktemp("served_risk") / "luciddx_home"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LUCIDDX_HOME", str(home))
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(module_home: Path) -> Path:
+    return module_home
+
+
+@pytest.fixture(scope="module")
+def served_risk(module_home, embedded_engine) -> Iterator[None]:
     from core.engine import serving
 
     yield
@@ -50,6 +66,10 @@ def test_a_patient_scored_by_the_replica_equals_the_in_process_result(served_ris
     local_rows = tabular.score_rows_of("\n".join(lines).encode(), local_predictor, "pima.csv")
     assert len(rows) == 40 and [r["ok"] for r in rows] == [r["ok"] for r in local_rows] and any(r["ok"] for r in rows)
     assert [r.get("risk") for r in rows] == pytest.approx([r.get("risk") for r in local_rows])
+    # `python -m core risk` scores its CSV through the replica too.
+    assert [r.get("risk") for r in tabular.score_csv("\n".join(lines).encode(), "diabetes_risk:1", "pima.csv")] == (
+        pytest.approx([r.get("risk") for r in local_rows])
+    )
     listed = {(r["name"], r["model"]) for r in archive.engine_status()["deployments"]}
     assert ("luciddx-risk/RiskModel", "diabetes_risk:1") in listed
 
@@ -80,3 +100,29 @@ def test_a_risk_model_that_cannot_be_served_is_a_clear_error(served_risk) -> Non
     with pytest.raises(Exception) as caught:
         serving.score_patients("no_such_risk:7", [{"Age": "50"}], None, tabular.SERVED_WORK)
     assert "no_such_risk" in str(caught.value)
+
+
+def test_activating_another_version_switches_the_served_answers(served_risk, monkeypatch, tmp_path) -> None:
+    """Last in this module: it changes the active diabetes_risk version in the module's home."""
+    from core.services import activation
+    from core.tabular import training
+    from core.tabular.predictor import load_risk_model
+
+    monkeypatch.setenv("LUCIDDX_SERVE", "on")
+    # A patient with every value measured: the tiny version, trained on the raw table, takes no blanks.
+    values = next(p for p in _patients(20) if "" not in p.values())
+    before = tabular.score_patient(tabular.load("diabetes_risk"), values).result
+    # A second version fitted on a third of the table, so its answer for the same patient differs.
+    third = tmp_path / "third.csv"
+    third.write_text("\n".join(DIABETES_CSV.read_text().splitlines()[:257]) + "\n")
+    spec = training.train_risk_model(
+        third, "diabetes_risk", target="Outcome", families=("logistic",), folds=3, activate=False, n_bootstrap=10
+    )["model"]
+    done = activation.activate(None, *spec.split(":"), override_reason="a tiny version for the serving test only")
+    assert done["served"] is True  # loaded by the replica before its first patient
+    served = tabular.load("diabetes_risk")
+    assert served.spec == spec
+    after = tabular.score_patient(served, values).result
+    local = tabular.score_patient(load_risk_model(spec), values).result
+    assert after.model == spec and after.risk == pytest.approx(local.risk, abs=1e-9)
+    assert before.model != spec and abs(after.risk - before.risk) > 1e-4
