@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
-from core.imaging import ood, preprocessing
+from core.imaging import ood
 from core.imaging.door import LoadedImage
-from core.imaging.model_meta import invalid_model, validate_meta
+from core.imaging.model_meta import ModelView, invalid_model, validate_meta
 from core.imaging.network import FEATURES_LAYER, LAST_CONV_LAYER
 from core.imaging.outputs import Prediction
 from core.imaging.tfsetup import keras, tf
@@ -24,7 +24,7 @@ from core.models import kinds, registry
 __all__ = ["FEATURES_LAYER", "LAST_CONV_LAYER", "ImageClassifier", "Prediction", "load_classifier", "validate_meta"]
 
 
-class ImageClassifier:
+class ImageClassifier(ModelView):
     """A registered CNN with its operating point. ``predict_*`` never mutate the model."""
 
     def __init__(self, ref: registry.ModelRef) -> None:
@@ -34,24 +34,14 @@ class ImageClassifier:
             InvalidModelError: malformed metadata (classes, input, recipe), missing or unloadable
                 weights, or a network without the layers LucidDx reads. The message names the model.
         """
-        self.ref = ref
-        meta = validate_meta(ref.spec, ref.meta, ref.path)
-        self.classes: list[str] = list(meta["classes"])
-        self.positive_class: str | None = meta.get("positive_class")
-        self.threshold: float | None = meta.get("threshold")
-        self.input_size: int = int(meta["input"]["size"])
-        self.preprocessing: str = meta["input"]["preprocessing"]
-        self.model = _load_network(ref.spec, ref.path / meta.get("model_file", "model.keras"), len(self.classes))
+        super().__init__(ref)
+        self.model = _load_network(ref.spec, self.weights_file, len(self.classes))
         self._with_features = keras.Model(
             self.model.inputs, [self.model.outputs[0], self.model.get_layer(FEATURES_LAYER).output]
         )
         signature = [tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)]
         self._infer = tf.function(lambda x: self._with_features(x, training=False), input_signature=signature)
         self.ood_detector = ood.OodDetector.load(ref.path)
-
-    @property
-    def spec(self) -> str:
-        return self.ref.spec
 
     def with_network(self, network: Any) -> ImageClassifier:
         """A copy that predicts with ``network`` (same classes, input, threshold, OOD detector).
@@ -69,10 +59,6 @@ class ImageClassifier:
         signature = [tf.TensorSpec([None, self.input_size, self.input_size, 1], tf.float32)]
         twin._infer = tf.function(lambda x: twin._with_features(x, training=False), input_signature=signature)
         return twin
-
-    def prepare(self, pixels: np.ndarray) -> np.ndarray:
-        """(H, W) greyscale in [0, 1] -> (S, S, 1) model input."""
-        return preprocessing.prepare(pixels, self.input_size, self.preprocessing)
 
     def predict_inputs(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(N, S, S, 1) prepared inputs -> (probabilities (N, K), features (N, F))."""

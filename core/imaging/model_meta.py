@@ -55,12 +55,12 @@ def validate_meta(spec: str, meta: dict[str, Any], model_dir: Path) -> dict[str,
     return meta
 
 
-class ServedClassifier:
-    """An image model version whose network runs elsewhere: what the caller needs to prepare its films and read
-    the answers (the same fields as ``ImageClassifier``, from the same validated meta.json)."""
+class ModelView:
+    """What a registered image model version says of itself, from its validated meta.json: classes, operating
+    point, input and the film preparation (numpy and Pillow only). ``ImageClassifier`` adds the network."""
 
     def __init__(self, ref: registry.ModelRef) -> None:
-        """Raises InvalidModelError as ``ImageClassifier`` does for a malformed meta.json or missing weights."""
+        """Raises InvalidModelError for a malformed meta.json or missing weights (the message names the model)."""
         self.ref = ref
         meta = validate_meta(ref.spec, ref.meta, ref.path)
         self.classes: list[str] = list(meta["classes"])
@@ -68,11 +68,17 @@ class ServedClassifier:
         self.threshold: float | None = meta.get("threshold")
         self.input_size: int = int(meta["input"]["size"])
         self.preprocessing: str = meta["input"]["preprocessing"]
+        self.weights_file = ref.path / meta.get("model_file", "model.keras")
 
     @property
     def spec(self) -> str:
         return self.ref.spec
 
     def prepare(self, pixels: np.ndarray) -> np.ndarray:
-        """(H, W) greyscale in [0, 1] -> (S, S, 1) model input, exactly as ``ImageClassifier.prepare``."""
+        """(H, W) greyscale in [0, 1] -> (S, S, 1) model input."""
         return preprocessing.prepare(pixels, self.input_size, self.preprocessing)
+
+
+class ServedClassifier(ModelView):
+    """An image model version whose network runs elsewhere (a Ray Serve replica): what the caller needs to
+    prepare its films and read the answers, without TensorFlow."""
