@@ -23,7 +23,9 @@ TRANSFER_MODEL = "chest_xray"
 START_CHOICES = {
     "transfer": _("The bundled chest X-ray model's weights (transfer)"),
     "scratch": _("Scratch (random weights)"),
+    "pretrain": _("Pretraining on these films first (self-supervised, labels unused)"),
 }
+PRETRAIN_EPOCHS = 20
 # Material icons are drawn by Streamlit's own font: they show on machines without an emoji font.
 STATE_ICONS = {
     "queued": ":material/schedule:",
@@ -177,14 +179,20 @@ def recipe_plan() -> dict[str, Any] | None:
     return recipe
 
 
-def overrides(recipe: dict[str, Any] | None, epochs: int, size: int, start: str) -> dict[str, Any]:
+def overrides(
+    recipe: dict[str, Any] | None, epochs: int, size: int, start: str, pretrain_epochs: int = 0
+) -> dict[str, Any]:
     """The JobRequest fields the researcher changed from the plan; the rest stay the recipe's choice."""
     plan = (recipe or {}).get("settings", {})
     chosen_start = "transfer" if plan.get("init_from") else "scratch"
+    pretraining = start == "pretrain" and pretrain_epochs > 0
     return {
         "epochs": None if epochs == plan.get("epochs") else epochs,
         "image_size": None if size == plan.get("image_size") else size,
-        "init_from": None if recipe and start == chosen_start else (TRANSFER_MODEL if start == "transfer" else "none"),
+        "init_from": None
+        if pretraining or (recipe and start == chosen_start)
+        else (TRANSFER_MODEL if start == "transfer" else "none"),
+        "pretrain_epochs": pretrain_epochs if pretraining else 0,
         "recipe": st.session_state.get("train_schedule", "auto"),
     }
 
@@ -196,6 +204,7 @@ def changed_plan(changes: dict[str, Any]) -> None:
         "epochs": changes["epochs"],
         "image_size": changes["image_size"],
         "init_from": "" if changes["init_from"] == "none" else changes["init_from"],
+        "pretrain_epochs": changes["pretrain_epochs"] or None,
     }
     explicit = {key: value for key, value in explicit.items() if value is not None}
     if not explicit:
@@ -235,7 +244,7 @@ def settings_form(report: training_service.DatasetReport) -> None:
     )
     batch = c3.number_input(_("Batch size"), 1, 512, 32, key="train_batch")
     limit = c4.number_input(_("Images per class (0 = all)"), 0, 10_000_000, 0, key="train_limit")
-    options = list(START_CHOICES) if transfer_available else ["scratch"]
+    options = list(START_CHOICES) if transfer_available else ["scratch", "pretrain"]
     start = st.radio(
         _("Start from"),
         options,
@@ -244,8 +253,24 @@ def settings_form(report: training_service.DatasetReport) -> None:
         horizontal=True,
         index=options.index("transfer" if plan.get("init_from") and "transfer" in options else "scratch"),
     )
+    pretrain_epochs = 0
+    if start == "pretrain":
+        pretrain_epochs = int(
+            st.number_input(
+                _("Pretraining epochs"),
+                1,
+                500,
+                PRETRAIN_EPOCHS,
+                key="train_pretrain_epochs",
+                help=_(
+                    "Contrastive learning (SimCLR) on the training patients' films before the labeled training; "
+                    "each epoch costs about as much as a training epoch. Measured on chest films in "
+                    "docs/pretraining.md."
+                ),
+            )
+        )
     if recipe:
-        changed_plan(overrides(recipe, int(epochs), int(size), start))
+        changed_plan(overrides(recipe, int(epochs), int(size), start, pretrain_epochs))
     clicked = st.button(
         _("Start training"),
         key="train_start_button",
@@ -261,7 +286,7 @@ def settings_form(report: training_service.DatasetReport) -> None:
             name=name.strip(),
             batch_size=int(batch),
             max_per_class=int(limit) or None,
-            **overrides(recipe, int(epochs), int(size), start),
+            **overrides(recipe, int(epochs), int(size), start, pretrain_epochs),
         )
         running = st.session_state.get("train_started")
         if running and running[0] == request and jobs.follow(running[1]).active:
@@ -284,6 +309,8 @@ def settings_form(report: training_service.DatasetReport) -> None:
 def _start_label(request: dict[str, Any]) -> str:
     """A job's starting weights: a model, scratch, or (jobs since the automatic recipe) the recipe's choice."""
     init_from = request.get("init_from")
+    if request.get("pretrain_epochs"):
+        return _("{epochs} epochs of self-supervised pretraining").format(epochs=request["pretrain_epochs"])
     if init_from and init_from != "none":
         return init_from
     return _("the recipe's choice") if init_from is None and "recipe" in request else _("scratch")
@@ -310,12 +337,16 @@ def draw_job(progress: jobs.JobProgress) -> None:
     phase_text = {
         "waiting": _("Starting (loading TensorFlow)…"),
         "loading": _("Reading images…"),
+        "pretraining": _("Pretraining on the films themselves (self-supervised)…"),
         "training": _("Training…"),
         "evaluating": _("Choosing the threshold and writing the model card…"),
     }
     st.progress(progress.fraction, text=phase_text.get(progress.phase, STATE_NAMES.get(progress.state, progress.state)))
     cols = st.columns(5)
-    cols[0].metric(_("Epoch"), f"{progress.epoch} / {progress.epochs}")
+    if progress.phase == "pretraining":
+        cols[0].metric(_("Pretraining epoch"), "{} / {}".format(*progress.pretrain))
+    else:
+        cols[0].metric(_("Epoch"), f"{progress.epoch} / {progress.epochs}")
     cols[1].metric(_("Step"), f"{progress.step} / {progress.steps}" if progress.steps else "…")
     cols[2].metric(_("ETA"), jobs_panel.duration(progress.eta_seconds) if progress.active else "—")
     cols[3].metric(_("Device"), progress.device or "…")

@@ -69,6 +69,11 @@ def _train_progress(event: dict[str, Any]) -> None:
         log(
             f"training on {event['device']}: {event['train_images']} training, {event['validation_images']} validation images"
         )
+    elif event["event"] == "pretrain_epoch":
+        log(
+            f"self-supervised pretraining epoch {event['epoch']}/{event['epochs']}: contrastive loss "
+            f"{event['loss']:.4f}, {event['images_per_second']:.0f} images/s, ETA {event['eta_seconds']:.0f} s"
+        )
     elif event["event"] == "epoch":
         log(
             f"epoch {event['epoch']}/{event['epochs']}: loss {event['loss']:.4f}, validation AUC "
@@ -98,6 +103,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             ensemble=args.ensemble,
             members=args.members,
             threshold_rule=args.threshold_rule,
+            pretrain_epochs=args.pretrain_epochs,
         ).items()
         if value is not None
     }
@@ -143,20 +149,26 @@ def activation_outcome(requested: bool, spec: str) -> dict[str, Any]:
     return outcome | {"active": catalog.is_approved(catalog.resolve(spec))}
 
 
-def _members(text: str) -> int:
-    """``--members``: a whole number, 1 or more; anything else is misuse (exit 2) before any data is read."""
-    from core.errors import InvalidOptionError
-    from core.services.training import check_members
+def _whole_number(check_name: str):
+    """An argparse type for a whole-number option that ``core.services.training.<check_name>`` checks: anything
+    it refuses is misuse (exit 2) before any data is read, said with the service's own message."""
 
-    value: object = text
-    try:
-        value = int(text)
-    except ValueError:
-        pass  # refused below, with the same message as 0
-    try:
-        return check_members(value)
-    except InvalidOptionError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from exc
+    def parse(text: str) -> int:
+        from core.errors import InvalidOptionError
+        from core.services import training
+
+        value: object = text
+        try:
+            value = int(text)
+        except ValueError:
+            pass  # refused by the check, with the same message as an out-of-range number
+        try:
+            return getattr(training, check_name)(value)
+        except InvalidOptionError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from exc
+
+    parse.__name__ = check_name  # argparse names the option's type in its own errors
+    return parse
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -213,7 +225,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--members",
-        type=_members,
+        type=_whole_number("check_members"),
         default=None,
         metavar="M",
         help="train M networks independently (own seeds, alternate widths) and register their average "
@@ -221,6 +233,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--threshold-rule", choices=choices["threshold_rules"], default=None, help=f"default {defaults.threshold_rule}"
+    )
+    p.add_argument(
+        "--pretrain-epochs",
+        type=_whole_number("check_pretrain_epochs"),
+        default=None,
+        metavar="N",
+        help="first learn the network's start from the training films themselves, labels unused, for N "
+        "epochs (self-supervised, SimCLR); instead of --init-from; default 0 (none)",
     )
     p.add_argument(
         "--init-from",

@@ -94,13 +94,21 @@ def validation_callback(
     return ValidationAuc()
 
 
-def compile_trainer(settings: FitSettings, size: int, n_classes: int, strategy: Any, steps: int):
-    """(network, trainer): the network, and it behind the augmentation, compiled under ``strategy``."""
+def compile_trainer(
+    settings: FitSettings, size: int, n_classes: int, strategy: Any, steps: int, start_weights: list | None = None
+):
+    """(network, trainer): the network, and it behind the augmentation, compiled under ``strategy``.
+
+    ``start_weights``: the network's weights to start from (``pretraining.pretrain``'s); otherwise
+    ``settings.init_from``'s where given, else a random start.
+    """
     from core.imaging.tfsetup import keras
 
     with strategy.scope():
         network = network_mod.build_network(size, n_classes, settings.widths)
-        if settings.init_from:
+        if start_weights is not None:
+            network.set_weights(start_weights)
+        elif settings.init_from:
             network_mod.transfer_weights(network, settings.init_from)
         trainer = keras.Sequential(
             [
@@ -118,18 +126,42 @@ def compile_trainer(settings: FitSettings, size: int, n_classes: int, strategy: 
 
 def _learning_rate(settings: FitSettings, steps: int):
     """A constant rate (decayed on plateau by a callback), or cosine cycles restarting every cycle."""
-    from core.imaging.tfsetup import keras
-
     if not settings.snapshots:
         return settings.learning_rate
-    cycle_steps = max(1, steps * cycle_epochs(settings))
-    return keras.optimizers.schedules.CosineDecayRestarts(
-        settings.learning_rate, cycle_steps, t_mul=1.0, m_mul=1.0, alpha=0.01
-    )
+    return cosine_cycles(settings.learning_rate, [steps * end for end in cycle_ends(settings)])
 
 
-def cycle_epochs(settings: FitSettings) -> int:
-    return max(1, settings.epochs // max(settings.snapshots, 1))
+def cycle_ends(settings: FitSettings) -> list[int]:
+    """The epochs (1-based) at which each cosine cycle ends, one snapshot each: ``snapshots`` cycles spread
+    over ``epochs`` as evenly as whole epochs allow, the last at the final epoch (8 epochs, 3 cycles: 3, 5, 8;
+    12 epochs, 3 cycles: 4, 8, 12). At most one cycle per epoch."""
+    cycles = max(1, min(settings.snapshots, settings.epochs))
+    return [round(settings.epochs * (k + 1) / cycles) for k in range(cycles)]
+
+
+def cosine_cycles(rate: float, ends: list[int], alpha: float = 0.01):
+    """A learning rate falling from ``rate`` to ``alpha * rate`` along a half cosine in every cycle, each cycle
+    ending at the step in ``ends`` (Loshchilov & Hutter 2017's restarts, with cycles of whole epochs that may
+    differ by one). With equal cycles it is Keras' ``CosineDecayRestarts(rate, ends[0], 1, 1, alpha)``."""
+    from core.imaging.tfsetup import keras, tf
+
+    starts = [0, *ends[:-1]]
+
+    class CosineCycles(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            step = tf.cast(step, tf.float32)
+            cycle = tf.minimum(tf.searchsorted(tf.constant(ends, tf.float32), [step], side="right")[0], len(ends) - 1)
+            start, end = (
+                tf.gather(tf.constant(starts, tf.float32), cycle),
+                tf.gather(tf.constant(ends, tf.float32), cycle),
+            )
+            done = tf.clip_by_value((step - start) / tf.maximum(end - start, 1.0), 0.0, 1.0)
+            return rate * (alpha + (1 - alpha) * 0.5 * (1 + tf.cos(np.pi * done)))
+
+        def get_config(self):
+            return {"rate": rate, "ends": ends, "alpha": alpha}
+
+    return CosineCycles()
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -170,9 +202,11 @@ def snapshot_callback(network, settings: FitSettings, kept: list):
     """Keeps ``network``'s weights at the end of every cosine cycle (the learning rate's minimum)."""
     from core.imaging.tfsetup import keras
 
+    ends = set(cycle_ends(settings))
+
     class Snapshots(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
-            if (epoch + 1) % cycle_epochs(settings) == 0:
+            if epoch + 1 in ends:
                 kept.append([w.copy() for w in network.get_weights()])
 
     return Snapshots()

@@ -24,7 +24,7 @@ import numpy as np
 
 from core.errors import InvalidDatasetError, InvalidOptionError, LucidDxError
 from core.i18n import _
-from core.imaging import datasets, fitting, ood, preprocessing
+from core.imaging import datasets, fitting, ood, preprocessing, pretraining
 from core.imaging import network as network_mod
 from core.imaging.door import load_image
 from core.imaging.fitting import CancelFn, ProgressFn
@@ -61,9 +61,24 @@ class TrainConfig:
     Lakshminarayanan et al. 2017): each its own seed, every second one wider (``fit_settings``)."""
     temperature_scaling: bool = False
     threshold_rule: str = CENTRED_YOUDEN
+    pretrain_epochs: int = 0
+    """Epochs of self-supervised contrastive pretraining on the training patients' films before the
+    supervised fit (``core.imaging.pretraining``); 0 = none."""
 
     def __post_init__(self) -> None:
         check_members(self.members)
+        pretraining.check_epochs(self.pretrain_epochs)
+        if self.pretrain_epochs and self.init_from:
+            raise InvalidOptionError(
+                _(
+                    "Start either from a registered model ({model}) or from self-supervised pretraining, not both: "
+                    "pretraining learns the network's first weights from the films themselves."
+                ).format(model=self.init_from)
+            )
+
+    def trunks(self) -> list[tuple[int, ...]]:
+        """The distinct network widths the members use (each pretrained once when pretraining is on)."""
+        return list(dict.fromkeys(self.fit_settings(m).widths for m in range(self.members)))
 
     def fit_settings(self, member: int = 0) -> fitting.FitSettings:
         """Member ``member``'s settings: the first is this config; later ones another seed, and every
@@ -374,14 +389,22 @@ def train_image_model(
                 "epochs": config.epochs * config.members,
                 "steps": steps,
                 "members": config.members,
+                "pretrain_epochs": config.pretrain_epochs * len(config.trunks()),
             }
         )
     members, widths, history = [], [], {}
     origins: list[tuple[int, int | None]] = []  # (member, snapshot) of every kept set of weights, 1-based
     per_member: list[int] = []
+    pretrain_record: dict[str, Any] = {}
+    pretrained = {  # every trunk first, so a job's phases follow one another: pretraining, then fitting
+        widths: pretrain_trunk(config, widths, data.inputs[train_idx], n_classes, progress, cancel, pretrain_record)
+        for widths in (config.trunks() if config.pretrain_epochs else [])
+    }
     for m in range(config.members):
         settings = config.fit_settings(m)
-        network, trainer = fitting.compile_trainer(settings, config.image_size, n_classes, strategy, steps)
+        network, trainer = fitting.compile_trainer(
+            settings, config.image_size, n_classes, strategy, steps, start_weights=pretrained.get(settings.widths)
+        )
         snapshots: list = []
         member_history = fitting.fit(
             trainer,
@@ -424,6 +447,8 @@ def train_image_model(
         snapshots_kept=len(members),
         snapshots_per_member=per_member,
     )
+    if pretrain_record:
+        record["pretraining"] = pretrain_record
     if config.members > 1 and data.positive is not None:
         hold = (data.resized[hold_idx], labels[hold_idx])
         record["members"] = member_figures(members, widths, config, n_classes, hold, data.positive, origins)
@@ -445,6 +470,46 @@ def train_image_model(
         validation=validation,
         recipe=recipe,
     )
+
+
+def pretrain_trunk(
+    config: TrainConfig,
+    widths: tuple[int, ...],
+    x_train: np.ndarray,
+    n_classes: int,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+    record: dict[str, Any],
+) -> list:
+    """A network of ``widths`` whose trunk learned from ``x_train`` (training patients only) by
+    contrast; adds its loss curve and time to ``record`` (one entry per width)."""
+    started, before = time.monotonic(), len(record.get("runs", [])) * config.pretrain_epochs
+    total = config.pretrain_epochs * len(config.trunks())
+
+    def forward(event: dict[str, Any]) -> None:  # one count (and one ETA) over every trunk pretrained
+        done = before + event["epoch"]
+        if "seconds" in event:
+            event = event | {"eta_seconds": event["seconds"] / event["epoch"] * (total - done)}
+        if progress is not None:
+            progress(event | {"epoch": done, "epochs": total})
+
+    weights, losses = pretraining.pretrain(
+        x_train,
+        n_classes,
+        config.image_size,
+        pretraining.PretrainSettings(
+            config.pretrain_epochs, config.batch_size * 2, config.learning_rate, config.seed, widths
+        ),
+        forward if progress is not None else None,
+        cancel,
+    )
+    record.setdefault("method", pretraining.METHOD)
+    record.setdefault("images", int(len(x_train)))
+    record.setdefault("epochs", config.pretrain_epochs)
+    record.setdefault("runs", []).append(
+        {"widths": list(widths), "loss": losses, "seconds": round(time.monotonic() - started, 1)}
+    )
+    return weights
 
 
 def weight_origins(member: int, taken: int, kept: int) -> list[tuple[int, int | None]]:

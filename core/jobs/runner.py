@@ -72,12 +72,19 @@ class JobRequest:
     """``train --recipe``: auto, plateau or snapshots."""
     wants_gpu: bool = True
     """Training uses a GPU where the cluster has one."""
+    pretrain_epochs: int = 0
+    """``train --pretrain-epochs``: self-supervised epochs on the training films first; 0 = none."""
 
     def validate(self) -> None:
         from core.models.registry import check_model_name
 
         check_model_name(self.name)
-        for key, low, high in (("epochs", 1, 1000), ("image_size", 32, 1024), ("batch_size", 1, 1024)):
+        for key, low, high in (
+            ("epochs", 1, 1000),
+            ("image_size", 32, 1024),
+            ("batch_size", 1, 1024),
+            ("pretrain_epochs", 0, 1000),
+        ):
             value = getattr(self, key)
             if value is not None and not low <= value <= high:
                 raise LucidDxError(
@@ -114,6 +121,8 @@ class JobRequest:
             args += ["--init-from", self.init_from]
         if self.max_per_class:
             args += ["--max-per-class", str(self.max_per_class)]
+        if self.pretrain_epochs:
+            args += ["--pretrain-epochs", str(self.pretrain_epochs)]
         return args
 
 
@@ -132,6 +141,8 @@ class JobProgress:
     epochs: int = 0
     step: int = 0
     steps: int = 0
+    pretrain: tuple[int, int] = (0, 0)
+    """Self-supervised pretraining's (epochs done, epochs in all); (0, 0) without pretraining."""
     eta_seconds: float | None = None
     images_per_second: float | None = None
     epoch_events: list[dict[str, Any]] = field(default_factory=list)
@@ -155,7 +166,8 @@ class JobProgress:
                 if self.phase == "training"
                 else len(self.epoch_events)
             )
-            return min(0.1 + 0.9 * done / self.epochs, 1.0)
+            # Pretraining's epochs come first and count like the fit's (each one about as long).
+            return min(0.1 + 0.9 * (self.pretrain[0] + done) / (self.pretrain[1] + self.epochs), 1.0)
         if self.loading and self.loading[1]:
             return 0.1 * self.loading[0] / self.loading[1]
         return 0.0
@@ -333,6 +345,16 @@ def read_progress(job_id: str) -> JobProgress:
         cancel_requested=bool(status.get("cancel_requested_at")),
         epochs=int(status.get("request", {}).get("epochs") or 0),
     )
+    follow_events(progress, events)
+    if progress.state == "succeeded":
+        progress.phase, progress.eta_seconds = "done", 0.0
+    elif not progress.active:
+        progress.phase = progress.state
+    return progress
+
+
+def follow_events(progress: JobProgress, events: list[dict[str, Any]]) -> None:
+    """Moves ``progress`` through a job's ``events`` (in order): phase, epochs, steps, ETA, result."""
     for event in events:
         kind = event.get("event")
         if kind == "loading":
@@ -340,6 +362,13 @@ def read_progress(job_id: str) -> JobProgress:
         elif kind == "started":
             progress.phase, progress.device = "training", event.get("device")
             progress.steps, progress.epochs = event.get("steps", 0), event.get("epochs", progress.epochs)
+            if event.get("pretrain_epochs"):
+                progress.phase, progress.pretrain = "pretraining", (0, int(event["pretrain_epochs"]))
+        elif kind == "pretrain_epoch":
+            progress.pretrain = (int(event["epoch"]), int(event["epochs"]))
+            progress.eta_seconds = event.get("eta_seconds")
+            if progress.pretrain[0] >= progress.pretrain[1]:
+                progress.phase = "training"
         elif kind == "step":
             progress.step, progress.steps = event["step"], event.get("steps", progress.steps)
             progress.epoch = len(progress.epoch_events) + 1
@@ -354,11 +383,6 @@ def read_progress(job_id: str) -> JobProgress:
         elif kind == "finished":
             progress.result = {k: v for k, v in event.items() if k != "event"}
             progress.device = event.get("device", progress.device)
-    if progress.state == "succeeded":
-        progress.phase, progress.eta_seconds = "done", 0.0
-    elif not progress.active:
-        progress.phase = progress.state
-    return progress
 
 
 def list_jobs() -> list[dict[str, Any]]:

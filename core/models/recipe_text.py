@@ -33,6 +33,8 @@ def reason_text(reason: Any) -> str:
                        "training starts from its weights ({model})"),
         "scratch-picked": _("the researcher chose to train from scratch"),
         "start-picked": _("the researcher chose to start from the weights of {model}"),
+        "pretrain": _("the researcher asked for {epochs} epochs of self-supervised pretraining on the training "
+                      "films themselves, so the network starts from what it learned there"),
         "explicit": _("the researcher set {fields} explicitly"),
     }
     text = texts.get(r.get("code", ""))
@@ -66,7 +68,11 @@ def summary_text(recipe: dict[str, Any]) -> str:
     s = recipe.get("settings", {})
     schedule = (_("{cycles} cosine cycles").format(cycles=s.get("snapshots")) if s.get("snapshots")
                 else _("plateau decay with early stopping (patience {patience})").format(patience=s.get("patience")))
-    start = (_("starting from {model}").format(model=s["init_from"]) if s.get("init_from") else _("from scratch"))
+    start = _("from scratch")
+    if s.get("init_from"):
+        start = _("starting from {model}").format(model=s["init_from"])
+    elif s.get("pretrain_epochs"):
+        start = _("starting from {epochs} self-supervised epochs on the training films").format(epochs=s["pretrain_epochs"])
     return _("{augmentation} augmentation, {schedule}, up to {epochs} epochs at {size} px, {start}").format(
         augmentation=_augmentation(s.get("augmentation")), schedule=schedule, epochs=s.get("epochs"), size=s.get("image_size"),
         start=start)

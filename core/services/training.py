@@ -168,6 +168,13 @@ def check_members(members: object) -> int:
     return check(members)
 
 
+def check_pretrain_epochs(epochs: object) -> int:
+    """``epochs`` if it is a usable number of self-supervised pretraining epochs (0 = none); InvalidOptionError otherwise."""
+    from core.imaging.pretraining import check_epochs
+
+    return check_epochs(epochs)
+
+
 def data_facts(folder: Path, seed: int = 1234) -> Any:
     """What the recipe rule reads of a labeled folder (``recipes.DataFacts``): headers and a small sample."""
     from core.imaging import recipes

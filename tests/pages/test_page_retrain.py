@@ -245,3 +245,24 @@ def test_a_nul_byte_a_huge_path_or_an_escaping_link_is_refused_with_a_message(pa
     assert any("NORMAL/host.jpeg: is a link that leads outside the dataset folder" in e.value for e in at.error)
     assert not any("/etc/hostname" in e.value for e in at.error)
     assert "2. Dataset report" not in [s.value for s in at.subheader]
+
+
+def test_pretraining_on_the_films_is_a_start_the_plan_explains_and_the_job_carries(page: AppTest, films: Path) -> None:
+    at = check_server_folder(page, films)
+    assert "train_pretrain_epochs" not in [n.key for n in at.number_input]  # only with that start
+    at.radio(key="train_start").set_value("pretrain").run()
+    at.number_input(key="train_pretrain_epochs").set_value(3).run()
+    assert not at.exception, at.exception
+    changed = [c.value for c in at.caption if "With your changes" in c.value]
+    assert changed and "3 self-supervised epochs" in changed[0] and "3 epochs of self-supervised" in changed[0]
+    at.text_input(key="train_name").input("pretrained_wrist")
+    at.selectbox(key="train_size").set_value(32)
+    at.number_input(key="train_batch").set_value(4)
+    at.button(key="train_start_button").click().run()
+    assert not at.exception, at.exception
+    (listed,) = jobs.list_jobs()
+    assert listed["request"]["pretrain_epochs"] == 3 and listed["request"]["init_from"] is None
+    job_id = listed["id"]
+    assert "3 epochs of self-supervised pretraining" in texts(at)  # the job's line names its start
+    at.button(key=f"cancel_{job_id}").click().run()
+    assert jobs.wait(job_id, timeout=90)["state"] == "cancelled", jobs.log_tail(job_id)
