@@ -347,7 +347,8 @@ def draw_job(progress: jobs.JobProgress) -> None:
         cols[0].metric(_("Pretraining epoch"), "{} / {}".format(*progress.pretrain))
     else:
         cols[0].metric(_("Epoch"), f"{progress.epoch} / {progress.epochs}")
-    cols[1].metric(_("Step"), f"{progress.step} / {progress.steps}" if progress.steps else "…")
+    training_steps = progress.steps and progress.phase != "pretraining"
+    cols[1].metric(_("Step"), f"{progress.step} / {progress.steps}" if training_steps else "…")
     cols[2].metric(_("ETA"), jobs_panel.duration(progress.eta_seconds) if progress.active else "—")
     cols[3].metric(_("Device"), progress.device or "…")
     cols[4].metric(
