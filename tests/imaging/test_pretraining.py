@@ -82,7 +82,8 @@ def run(films: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
         patch.setattr(pretraining, "pretrain", recording_pretrain)
         patch.setattr(fitting, "compile_trainer", recording_compile)
         result = train_image_model(films, "pretrained", CONFIG, progress=seen["events"].append)
-        seen.update(result=result, meta=load_classifier(result.model).ref.meta)
+        ref = load_classifier(result.model).ref
+        seen.update(result=result, meta=ref.meta, card=json.loads((ref.path / "card.json").read_text()))
     return seen
 
 
@@ -125,6 +126,16 @@ def test_the_record_and_the_progress_say_pretraining_came_first(run) -> None:
     assert pretrain_epochs[-1]["eta_seconds"] == 0
     assert kinds.index("started") < kinds.index("pretrain_epoch") < kinds.index("epoch")
     assert max(i for i, k in enumerate(kinds) if k == "pretrain_epoch") < kinds.index("epoch")
+
+
+def test_the_card_says_the_network_was_pretrained_and_on_how_many_films(run) -> None:
+    from core.services import catalog
+
+    text = catalog.card_markdown(run["card"])
+    images = run["meta"]["training"]["train_images"]
+    assert f"2 epochs of contrastive learning (SimCLR) on the {images} training films, labels unused" in text
+    first, last = run["losses"][0], run["losses"][-1]
+    assert f"(contrastive loss {first:.2f} → {last:.2f})" in text
 
 
 def test_starting_from_a_model_and_pretraining_at_once_is_refused() -> None:

@@ -106,6 +106,13 @@ def _data(card: dict[str, Any]) -> list[str]:
         lines.append(_field(_("Counts"), ", ".join(f"{k}: {v}" for k, v in t["class_counts"].items())))
     if t.get("recipe"):
         lines.append(_field(_("Recipe"), explanation(t["recipe"])))
+    if t.get("pretraining"):
+        pre = t["pretraining"]
+        said = _("{epochs} epochs of contrastive learning (SimCLR) on the {images} training films, labels unused, "
+                 "before the labeled training").format(epochs=pre["epochs"], images=pre["images"])
+        if pre.get("loss"):
+            said += " " + _("(contrastive loss {first:.2f} → {last:.2f})").format(first=pre["loss"][0], last=pre["loss"][1])
+        lines.append(_field(_("Self-supervised pretraining"), said))
     return lines
 
 

@@ -93,6 +93,14 @@ def training_data(meta: dict[str, Any]) -> dict[str, Any]:
     }
     if meta.get("recipe"):
         section["recipe"] = meta["recipe"]  # language-neutral: rendered with core.models.recipe_text
+    pretraining = training.get("pretraining")
+    if pretraining:
+        runs = pretraining.get("runs") or [{}]
+        section["pretraining"] = {
+            "epochs": pretraining.get("epochs"),
+            "images": pretraining.get("images"),
+            "loss": [runs[0]["loss"][0], runs[0]["loss"][-1]] if runs[0].get("loss") else None,
+        }
     if "paper" in provenance:
         section["paper"] = provenance["paper"]
     return section
