@@ -306,14 +306,20 @@ def settings_form(report: training_service.DatasetReport) -> None:
         st.rerun()
 
 
-def _start_label(request: dict[str, Any]) -> str:
-    """A job's starting weights: a model, scratch, or (jobs since the automatic recipe) the recipe's choice."""
+def _start_label(request: dict[str, Any], recipe: dict[str, Any] | None = None) -> str:
+    """A job's starting weights: pretraining, a model, scratch, or (jobs since the automatic recipe) the recipe's
+    choice, named once the job has read its data (``recipe``: the job's recipe event)."""
     init_from = request.get("init_from")
     if request.get("pretrain_epochs"):
         return _("{epochs} epochs of self-supervised pretraining").format(epochs=request["pretrain_epochs"])
     if init_from and init_from != "none":
         return init_from
-    return _("the recipe's choice") if init_from is None and "recipe" in request else _("scratch")
+    if init_from is None and "recipe" in request:
+        if recipe is None:
+            return _("the recipe's choice")
+        chosen = recipe.get("settings", {}).get("init_from") or _("scratch")
+        return _("{start} (the recipe's choice)").format(start=chosen)
+    return _("scratch")
 
 
 def draw_job(progress: jobs.JobProgress) -> None:
@@ -329,9 +335,11 @@ def draw_job(progress: jobs.JobProgress) -> None:
             name=request.get("name"),
             data=Path(request.get("data", "")).name,
             epochs=request.get("epochs") or progress.epochs or _("auto"),
-            size=request.get("image_size") or _("auto"),
+            size=request.get("image_size")
+            or (progress.recipe or {}).get("settings", {}).get("image_size")
+            or _("auto"),
             batch=request.get("batch_size"),
-            start=_start_label(request),
+            start=_start_label(request, progress.recipe),
         )
     )
     phase_text = {

@@ -150,6 +150,8 @@ class JobProgress:
     result: dict[str, Any] | None = None
     error: str | None = None
     cancel_requested: bool = False
+    recipe: dict[str, Any] | None = None
+    """The training recipe the job chose from its data (its first event), for fields the request left open."""
 
     @property
     def active(self) -> bool:
@@ -357,7 +359,9 @@ def follow_events(progress: JobProgress, events: list[dict[str, Any]]) -> None:
     """Moves ``progress`` through a job's ``events`` (in order): phase, epochs, steps, ETA, result."""
     for event in events:
         kind = event.get("event")
-        if kind == "loading":
+        if kind == "recipe":
+            progress.recipe = event.get("recipe")
+        elif kind == "loading":
             progress.phase, progress.loading = "loading", (event["done"], event["total"])
         elif kind == "started":
             progress.phase, progress.device = "training", event.get("device")

@@ -100,5 +100,6 @@ def test_a_deep_link_survives_sign_in(server_url: str, browser: Browser) -> None
     page.get_by_role("textbox", name="Password").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Model cards")).to_be_visible(timeout=60_000)
-    expect(page.get_by_role("heading", name="chest_xray:1")).to_be_visible(timeout=30_000)
+    # exact: the card below the headline has its own "Model card: chest_xray:1" title, rendered a moment later
+    expect(page.get_by_role("heading", name="chest_xray:1", exact=True)).to_be_visible(timeout=30_000)
     assert "/model_cards" in page.url and "model=chest_xray" in page.url

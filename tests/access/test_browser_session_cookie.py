@@ -50,7 +50,7 @@ def test_reload_and_a_second_tab_stay_signed_in_until_sign_out(server_url: str, 
     second = page.context.new_page()  # a second tab at a bookmarked deep link
     second.goto(f"{server_url}/model_cards?model=chest_xray:1", wait_until="domcontentloaded")
     signed_in_as(second, "researcher1")
-    expect(second.get_by_role("heading", name="chest_xray:1")).to_be_visible(timeout=30_000)
+    expect(second.get_by_role("heading", name="chest_xray:1", exact=True)).to_be_visible(timeout=30_000)  # not the card title
 
     page.get_by_role("button", name="Sign out").click()
     asks_for_password(page)

@@ -187,6 +187,7 @@ def test_a_job_passes_pretraining_on_and_its_bar_counts_the_pretraining_epochs(f
     assert final["state"] == "succeeded", jobs.log_tail(job_id)
     progress = jobs.read_progress(job_id)
     assert progress.pretrain == (2, 2) and progress.fraction == 1.0
+    assert progress.recipe is not None and progress.recipe["settings"]["pretrain_epochs"] == 2  # the job's own plan
     assert "self-supervised pretraining epoch 2/2" in jobs.log_tail(job_id)
     meta = json.loads((registry.resolve(final["model"]).path / "meta.json").read_text())
     assert meta["training"]["pretraining"]["epochs"] == 2
