@@ -61,7 +61,8 @@ def nt_xent(z1, z2, temperature: float = TEMPERATURE):
     partner among the other 2N-1 views by cosine similarity / ``temperature``."""
     from core.imaging.tfsetup import tf
 
-    z = tf.math.l2_normalize(tf.concat([z1, z2], 0), axis=1)
+    # float32 whatever the layers computed in: the -1e9 mask below overflows float16.
+    z = tf.math.l2_normalize(tf.cast(tf.concat([z1, z2], 0), tf.float32), axis=1)
     n = tf.shape(z1)[0]
     similarity = tf.matmul(z, z, transpose_b=True) / temperature
     similarity -= 1e9 * tf.eye(2 * n)  # a view is never its own partner
@@ -98,7 +99,7 @@ def pretrain(
         InvalidOptionError: fewer films than one contrastive batch needs.
         TrainingCancelledError: ``cancel()`` returned True.
     """
-    from core.imaging.tfsetup import keras, tf
+    from core.imaging.tfsetup import keras
 
     batch = min(settings.batch_size, len(x))
     if batch < MIN_BATCH:
@@ -107,6 +108,27 @@ def pretrain(
                 n=MIN_BATCH, have=len(x)
             )
         )
+    # Under a GPU's mixed_float16 policy (``network.choose_device``) this loop would need loss scaling of its
+    # own; pretraining runs in float32 and the supervised fit, compiled by Keras, keeps mixed precision.
+    policy = keras.mixed_precision.dtype_policy()
+    keras.mixed_precision.set_dtype_policy("float32")
+    try:
+        return _pretrain(x, n_classes, size, settings, batch, progress, cancel)
+    finally:
+        keras.mixed_precision.set_dtype_policy(policy)
+
+
+def _pretrain(
+    x: np.ndarray,
+    n_classes: int,
+    size: int,
+    settings: PretrainSettings,
+    batch: int,
+    progress: ProgressFn | None,
+    cancel: CancelFn | None,
+) -> tuple[list[np.ndarray], list[float]]:
+    from core.imaging.tfsetup import keras, tf
+
     network = network_mod.build_network(size, n_classes, settings.widths)
     encoder = keras.Model(network.inputs, network.get_layer(network_mod.FEATURES_LAYER).output)
     projector = keras.Sequential(

@@ -155,6 +155,21 @@ def test_too_few_films_for_a_contrastive_batch_and_a_cancel_are_clear() -> None:
         pretraining.pretrain(x, 2, SIZE, pretraining.PretrainSettings(1, batch_size=8), cancel=lambda: True)
 
 
+def test_pretraining_under_a_gpus_mixed_precision_policy_runs_in_float32_and_restores_it() -> None:
+    """On a GPU ``choose_device`` sets mixed_float16 before training; the contrastive loop has no loss
+    scaling and its mask overflows float16, so it must run in float32 (checked here on the CPU)."""
+    from core.imaging.tfsetup import keras
+
+    x = np.random.default_rng(1).random((16, SIZE, SIZE, 1), dtype=np.float32)
+    keras.mixed_precision.set_dtype_policy("mixed_float16")
+    try:
+        weights, losses = pretraining.pretrain(x, 2, SIZE, pretraining.PretrainSettings(1, batch_size=8))
+        assert keras.mixed_precision.dtype_policy().name == "mixed_float16"  # the fit's policy, back
+    finally:
+        keras.mixed_precision.set_dtype_policy("float32")
+    assert all(w.dtype == np.float32 for w in weights) and np.isfinite(losses).all()
+
+
 def chest_facts() -> recipes.DataFacts:
     return recipes.DataFacts({"NORMAL": 1341, "PNEUMONIA": 3875}, 1000, 0.0, {}, 0.97, 32)
 
