@@ -13,7 +13,8 @@ Only the films of training patients may be given: the tuning and held-out patien
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -187,3 +188,39 @@ def _pretrain(
                 }
             )
     return [w.copy() for w in network.get_weights()], losses
+
+
+def pretrain_trunks(
+    x: np.ndarray,
+    n_classes: int,
+    size: int,
+    trunks: list[tuple[int, ...]],
+    settings: PretrainSettings,
+    progress: ProgressFn | None = None,
+    cancel: CancelFn | None = None,
+) -> tuple[dict[tuple[int, ...], list[np.ndarray]], dict[str, Any]]:
+    """({widths: pretrained weights} for each trunk in ``trunks``, the record meta.json keeps), one after another.
+
+    Progress counts the epochs of every trunk as one run (epoch k of len(trunks) * epochs, one ETA).
+    ``x``: training patients' films only. No trunks: nothing is done ({}, {}).
+    """
+    weights: dict[tuple[int, ...], list[np.ndarray]] = {}
+    record: dict[str, Any] = {}
+    total = settings.epochs * len(trunks)
+    for i, widths in enumerate(trunks):
+        started, before = time.monotonic(), i * settings.epochs
+
+        def forward(event: dict[str, Any], before: int = before) -> None:
+            done = before + event["epoch"]
+            if "seconds" in event:
+                event = event | {"eta_seconds": event["seconds"] / event["epoch"] * (total - done)}
+            if progress is not None:
+                progress(event | {"epoch": done, "epochs": total})
+
+        weights[widths], losses = pretrain(x, n_classes, size, replace(settings, widths=widths), forward, cancel)
+        record.setdefault("runs", []).append(
+            {"widths": list(widths), "loss": losses, "seconds": round(time.monotonic() - started, 1)}
+        )
+    if trunks:
+        record = {"method": METHOD, "images": int(len(x)), "epochs": settings.epochs} | record
+    return weights, record

@@ -395,11 +395,15 @@ def train_image_model(
     members, widths, history = [], [], {}
     origins: list[tuple[int, int | None]] = []  # (member, snapshot) of every kept set of weights, 1-based
     per_member: list[int] = []
-    pretrain_record: dict[str, Any] = {}
-    pretrained = {  # every trunk first, so a job's phases follow one another: pretraining, then fitting
-        widths: pretrain_trunk(config, widths, data.inputs[train_idx], n_classes, progress, cancel, pretrain_record)
-        for widths in (config.trunks() if config.pretrain_epochs else [])
-    }
+    pretrained, pretrain_record = pretraining.pretrain_trunks(  # every trunk before any fit: one phase, then the next
+        data.inputs[train_idx],
+        n_classes,
+        config.image_size,
+        config.trunks() if config.pretrain_epochs else [],
+        pretraining.PretrainSettings(config.pretrain_epochs, config.batch_size * 2, config.learning_rate, config.seed),
+        progress,
+        cancel,
+    )
     for m in range(config.members):
         settings = config.fit_settings(m)
         network, trainer = fitting.compile_trainer(
@@ -470,46 +474,6 @@ def train_image_model(
         validation=validation,
         recipe=recipe,
     )
-
-
-def pretrain_trunk(
-    config: TrainConfig,
-    widths: tuple[int, ...],
-    x_train: np.ndarray,
-    n_classes: int,
-    progress: ProgressFn | None,
-    cancel: CancelFn | None,
-    record: dict[str, Any],
-) -> list:
-    """A network of ``widths`` whose trunk learned from ``x_train`` (training patients only) by
-    contrast; adds its loss curve and time to ``record`` (one entry per width)."""
-    started, before = time.monotonic(), len(record.get("runs", [])) * config.pretrain_epochs
-    total = config.pretrain_epochs * len(config.trunks())
-
-    def forward(event: dict[str, Any]) -> None:  # one count (and one ETA) over every trunk pretrained
-        done = before + event["epoch"]
-        if "seconds" in event:
-            event = event | {"eta_seconds": event["seconds"] / event["epoch"] * (total - done)}
-        if progress is not None:
-            progress(event | {"epoch": done, "epochs": total})
-
-    weights, losses = pretraining.pretrain(
-        x_train,
-        n_classes,
-        config.image_size,
-        pretraining.PretrainSettings(
-            config.pretrain_epochs, config.batch_size * 2, config.learning_rate, config.seed, widths
-        ),
-        forward if progress is not None else None,
-        cancel,
-    )
-    record.setdefault("method", pretraining.METHOD)
-    record.setdefault("images", int(len(x_train)))
-    record.setdefault("epochs", config.pretrain_epochs)
-    record.setdefault("runs", []).append(
-        {"widths": list(widths), "loss": losses, "seconds": round(time.monotonic() - started, 1)}
-    )
-    return weights
 
 
 def weight_origins(member: int, taken: int, kept: int) -> list[tuple[int, int | None]]:
