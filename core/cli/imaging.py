@@ -104,6 +104,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             members=args.members,
             threshold_rule=args.threshold_rule,
             pretrain_epochs=args.pretrain_epochs,
+            wide_members=False if args.one_width else None,
         ).items()
         if value is not None
     }
@@ -230,6 +231,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="M",
         help="train M networks independently (own seeds, alternate widths) and register their average "
         "(a deep ensemble: M times the training time); default 1",
+    )
+    p.add_argument(
+        "--one-width",
+        action="store_true",
+        help="every member uses the standard width (by default every second one is wider): one trunk "
+        "to pretrain instead of two",
     )
     p.add_argument(
         "--threshold-rule", choices=choices["threshold_rules"], default=None, help=f"default {defaults.threshold_rule}"

@@ -59,6 +59,9 @@ class TrainConfig:
     members: int = 1
     """Independently trained networks averaged into the registered model (a deep ensemble,
     Lakshminarayanan et al. 2017): each its own seed, every second one wider (``fit_settings``)."""
+    wide_members: bool = True
+    """Whether every second member uses the wider network; False keeps one width, so pretraining
+    learns one trunk instead of two (it costs as much per width as the fit itself)."""
     temperature_scaling: bool = False
     threshold_rule: str = CENTRED_YOUDEN
     pretrain_epochs: int = 0
@@ -83,7 +86,8 @@ class TrainConfig:
     def fit_settings(self, member: int = 0) -> fitting.FitSettings:
         """Member ``member``'s settings: the first is this config; later ones another seed, and every
         second one the wider network (unless warm-started, which needs the bundled layout)."""
-        widths = network_mod.WIDE_WIDTHS if member % 2 and not self.init_from else network_mod.WIDTHS
+        wide = member % 2 and self.wide_members and not self.init_from
+        widths = network_mod.WIDE_WIDTHS if wide else network_mod.WIDTHS
         return fitting.FitSettings(
             self.epochs,
             self.batch_size,

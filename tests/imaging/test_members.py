@@ -194,6 +194,22 @@ def test_cli_trains_and_records_two_members(tmp_path: Path, isolated_home: Path)
     assert "starts from its weights" not in recipe_explanation(meta["recipe"])
 
 
+def test_one_width_keeps_every_member_standard_so_pretraining_learns_one_trunk(
+    tmp_path: Path, isolated_home: Path
+) -> None:
+    assert TrainConfig(members=3, wide_members=False).trunks() == [network_mod.WIDTHS]
+    assert TrainConfig(members=3).trunks() == [network_mod.WIDTHS, network_mod.WIDE_WIDTHS]
+    data = real_subset(tmp_path / "films", per_class=8, seed=12)
+    done = run_cli("train", "--data", str(data), "--name", "one_width", "--epochs", "1", "--image-size", "32",
+                   "--batch-size", "8", "--members", "2", "--one-width", "--pretrain-epochs", "1", "--json",
+                   home=isolated_home)
+    assert done.returncode == 0, done.stderr
+    training_record = registry.resolve(json.loads(done.stdout)["model"]).meta["training"]
+    assert training_record["config"]["wide_members"] is False
+    assert [m["widths"] for m in training_record["members"]] == [list(network_mod.WIDTHS)] * 2
+    assert [r["widths"] for r in training_record["pretraining"]["runs"]] == [list(network_mod.WIDTHS)]
+
+
 @pytest.mark.parametrize("members", ["0", "-1", "two"])
 def test_cli_refuses_a_member_count_below_one_before_reading_any_data(
     members: str, tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]
