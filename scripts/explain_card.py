@@ -4,7 +4,7 @@
 
 The films are the version's own held-out patients: its training folder (meta ``training.data``) split
 exactly as training split it (``datasets.split_by_patient`` at the stored validation fraction and seed,
-then ``training.split_validation``: the half of the validation patients that chose neither the epoch,
+then ``holdout.split_validation``: the half of the validation patients that chose neither the epoch,
 the temperature nor the threshold). ``--films`` of them (an equal share per class, seeded) go through
 ``core.services.explanations.evaluate_films`` (the verb behind ``python -m core explain-eval``) and the
 result is written to the model folder as ``explanations.json`` (no file names), which the card's
@@ -32,12 +32,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def held_out_films(ref, data: Path) -> list[tuple[Path, int]]:
-    from core.imaging import datasets, training
+    from core.imaging import datasets, holdout
 
     config = ref.meta["training"]["config"]
     dataset = datasets.scan_labeled_folder(data, config.get("max_images_per_class"), config["seed"])
     _train, val_idx = datasets.split_by_patient(dataset, config["validation_fraction"], config["seed"])
-    _tune, hold_idx = training.split_validation(dataset, val_idx, config["seed"])
+    _tune, hold_idx = holdout.split_validation(dataset, val_idx, config["seed"])
     expected = ref.meta["training"].get("holdout_images")
     if not expected or expected != len(hold_idx) or len(hold_idx) == len(val_idx):
         sys.exit(f"{ref.spec}: its held-out films cannot be rebuilt here ({len(hold_idx)} vs meta {expected}); refusing")

@@ -6,13 +6,12 @@ The data's journey, one function per step:
 2. ``load_prepared``                 files -> (N, S, S, 1) model inputs via the preprocessing recipe
 3. ``datasets.split_by_patient``     patient-wise, stratified train / validation indices
 4. ``fitting.fit``                   augmented batches -> CNN, early stopping on validation AUC
-5. ``choose_threshold``              operating threshold on clean and perturbed validation films
+5. ``holdout.choose_threshold``      operating threshold on clean and perturbed validation films
 6. ``register``                      staging folder -> meta.json, OOD detector, card -> atomic commit
 """
 
 from __future__ import annotations
 
-import functools
 import numbers
 import shutil
 import time
@@ -24,16 +23,15 @@ import numpy as np
 
 from core.errors import InvalidDatasetError, InvalidOptionError, LucidDxError
 from core.i18n import _
-from core.imaging import datasets, fitting, ood, preprocessing, pretraining
+from core.imaging import datasets, fitting, holdout, ood, preprocessing, pretraining
+from core.imaging import members as members_mod
 from core.imaging import network as network_mod
 from core.imaging.door import load_image
 from core.imaging.fitting import CancelFn, ProgressFn
-from core.imaging.perturbations import PERTURBATIONS, perturb
-from core.models import calibration, kinds, provenance, registry
-from core.models.metrics import auc_score, binary_metrics, multiclass_auc
-from core.models.thresholds import CENTRED_YOUDEN, ROBUST_YOUDEN, THRESHOLD_RULES, rule_threshold
+from core.models import kinds, provenance, registry
+from core.models.thresholds import CENTRED_YOUDEN, THRESHOLD_RULES
 
-RECIPE = preprocessing.HISTEQ_V1
+RECIPE = holdout.RECIPE
 
 
 @dataclass
@@ -183,65 +181,6 @@ def prepare_dataset(data_dir: Path, config: TrainConfig, progress: ProgressFn | 
     return PreparedData(dataset, inputs[ok], resized[ok], classes.index(positive_class) if positive_class else None)
 
 
-def feature_scorer(inference):
-    """batch (N, S, S, 1) -> (probabilities (N, K), pooled features (N, F)), float64."""
-    from core.imaging.tfsetup import keras
-
-    model = keras.Model(
-        inference.inputs, [inference.outputs[0], inference.get_layer(network_mod.FEATURES_LAYER).output]
-    )
-
-    def infer(batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        probs, feats = model.predict(batch, batch_size=64, verbose=0)
-        return np.asarray(probs, dtype=np.float64), np.asarray(feats, dtype=np.float64)
-
-    return infer
-
-
-def perturbed_scores(infer, resized: np.ndarray, positive: int) -> dict[str, np.ndarray]:
-    """The positive class's probability on each simulated acquisition change of ``resized`` films."""
-    out = {}
-    for i, kind in enumerate(PERTURBATIONS):
-        x_kind = np.stack([preprocessing.finish(r, RECIPE) for r in perturb(resized, kind, seed=i)])[..., None]
-        out[kind] = infer(x_kind)[0][:, positive]
-    return out
-
-
-def choose_threshold(
-    infer,
-    tune: tuple[np.ndarray, np.ndarray],
-    holdout: tuple[np.ndarray, np.ndarray],
-    positive: int | None,
-    rule: str = ROBUST_YOUDEN,
-) -> dict[str, Any]:
-    """Step 5: the threshold from the tuning films (clean and perturbed), measured on the held-out films.
-
-    ``tune`` and ``holdout`` are (resized films (N, S, S), labels (N,)) from disjoint patients, so the
-    reported accuracy, sensitivity and specificity are not scored on the films that chose the cut.
-    """
-    (resized_tune, y_tune), (resized_hold, y_hold) = tune, holdout
-    x_hold = np.stack([preprocessing.finish(r, RECIPE) for r in resized_hold])[..., None]
-    hold_probs = infer(x_hold)[0]
-    validation: dict[str, Any] = {
-        "n": int(len(y_hold)),
-        "auc": multiclass_auc(y_hold, hold_probs, positive),
-        "tuning_n": int(len(y_tune)),
-    }
-    if positive is None:
-        validation["accuracy"] = float((hold_probs.argmax(1) == y_hold).mean())
-        return validation
-    tuning = perturbed_scores(infer, resized_tune, positive)
-    threshold = rule_threshold(rule, np.stack([y_tune == positive] * len(tuning)), np.stack(list(tuning.values())))
-    held = perturbed_scores(infer, resized_hold, positive)
-    at_threshold = binary_metrics(y_hold == positive, hold_probs[:, positive], threshold)
-    validation.update(
-        {k: at_threshold[k] for k in ("accuracy", "sensitivity", "specificity")},
-        threshold=threshold,
-        robustness_auc={kind: auc_score(y_hold == positive, sc) for kind, sc in held.items()},
-    )
-    return validation
-
-
 def build_meta(
     name: str,
     data: PreparedData,
@@ -262,7 +201,7 @@ def build_meta(
         "kind": kinds.IMAGE_CLASSIFIER,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "framework": f"keras {keras.__version__} / tensorflow {tf.__version__}",
-        "architecture": architecture(config, inference.count_params(), record.get("snapshots_per_member")),
+        "architecture": members_mod.architecture(config, inference.count_params(), record.get("snapshots_per_member")),
         "model_file": "model.keras",
         "classes": classes,
         "positive_class": classes[data.positive] if data.positive is not None else None,
@@ -274,23 +213,6 @@ def build_meta(
         "validation": validation,
         "ood": {"method": ood.METHOD, "threshold": detector.threshold_, "validation_flag_rate": val_ood_rate},
     }
-
-
-def architecture(config: TrainConfig, parameters: int, kept: list[int] | None = None) -> str:
-    """What the registered network is, from what training kept: ``kept`` is the sets of weights kept per
-    member (fewer snapshots than ``--ensemble`` asked when the cycles were fewer; one without cycles)."""
-    kept = kept or [min(config.ensemble, config.snapshots) if config.snapshots else 1] * config.members
-    per_member = max(kept)
-    if config.members > 1 and per_member > 1:
-        return (
-            f"deep ensemble of {config.members} independently trained separable-conv CNNs, the last "
-            f"{per_member} snapshots of each averaged ({sum(kept)} networks), {parameters:,} parameters"
-        )
-    if config.members > 1:
-        return f"deep ensemble of {config.members} independently trained separable-conv CNNs, {parameters:,} parameters"
-    if per_member > 1:
-        return f"ensemble of {per_member} separable-conv CNN snapshots, {parameters:,} parameters"
-    return f"separable-conv CNN, {parameters:,} parameters"
 
 
 def register(
@@ -379,7 +301,7 @@ def train_image_model(
     data = prepare_dataset(Path(data_dir), config, progress)
     labels, n_classes = data.dataset.labels, len(data.dataset.classes)
     train_idx, val_idx = datasets.split_by_patient(data.dataset, config.validation_fraction, config.seed)
-    tune_idx, hold_idx = split_validation(data.dataset, val_idx, config.seed)
+    tune_idx, hold_idx = holdout.split_validation(data.dataset, val_idx, config.seed)
     device, strategy = network_mod.choose_device()
     steps = fitting.steps_per_epoch(len(train_idx), config.batch_size)
     if progress:
@@ -421,7 +343,7 @@ def train_image_model(
             (data.inputs[train_idx], labels[train_idx]),
             (data.inputs[tune_idx], labels[tune_idx]),
             data.positive,
-            member_progress(progress, m, config, len(history.get("loss", []))),
+            members_mod.member_progress(progress, m, config, len(history.get("loss", []))),
             cancel,
             network,
             snapshots,
@@ -429,15 +351,17 @@ def train_image_model(
         kept = snapshots[-config.ensemble :] if config.snapshots and snapshots else [network.get_weights()]
         members += kept
         widths += [settings.widths] * len(kept)
-        origins += weight_origins(m, len(snapshots) if config.snapshots else 0, len(kept))
+        origins += members_mod.weight_origins(m, len(snapshots) if config.snapshots else 0, len(kept))
         per_member.append(len(kept))
         for key, values in member_history.items():
             history.setdefault(key, []).extend(values)
     if progress:
         progress({"event": "evaluating", "epochs_run": len(history.get("loss", []))})
-    inference = calibrated_model(members, config, n_classes, data.inputs[tune_idx], labels[tune_idx], widths)
-    infer = feature_scorer(inference)
-    validation = choose_threshold(
+    inference = members_mod.calibrated_model(
+        members, config, n_classes, data.inputs[tune_idx], labels[tune_idx], widths
+    )
+    infer = holdout.feature_scorer(inference)
+    validation = holdout.choose_threshold(
         infer,
         (data.resized[tune_idx], labels[tune_idx]),
         (data.resized[hold_idx], labels[hold_idx]),
@@ -459,14 +383,16 @@ def train_image_model(
         record["pretraining"] = pretrain_record
     if config.members > 1 and data.positive is not None:
         hold = (data.resized[hold_idx], labels[hold_idx])
-        record["members"] = member_figures(members, widths, config, n_classes, hold, data.positive, origins)
+        record["members"] = holdout.member_figures(
+            members, widths, config.image_size, n_classes, hold, data.positive, origins
+        )
     meta = build_meta(name, data, config, record, validation, detector, val_ood_rate, inference)
     if recipe is not None:
         meta["recipe"] = recipe
     predictions = {
         "labels": labels[hold_idx],
         "probabilities": val_probs,
-        "subgroups": np.asarray([subgroup(data.dataset.files[i]) for i in hold_idx]),
+        "subgroups": np.asarray([holdout.subgroup(data.dataset.files[i]) for i in hold_idx]),
     }
     ref = register(name, meta, inference, detector, predictions, Path(data_dir), activate)
     return TrainResult(
@@ -478,132 +404,3 @@ def train_image_model(
         validation=validation,
         recipe=recipe,
     )
-
-
-def weight_origins(member: int, taken: int, kept: int) -> list[tuple[int, int | None]]:
-    """(member, snapshot) of each set of weights member ``member`` (0-based) leaves, both 1-based.
-
-    ``taken``: the snapshots its cycles took (0 without cycles); the ``kept`` last ones are averaged, so the
-    snapshot number is the cycle's own (the last 2 of 3 are snapshots 2 and 3), not the rank among those kept.
-    A member that leaves one set of weights is named by its number alone.
-    """
-    if kept == 1:
-        return [(member + 1, None)]
-    return [(member + 1, taken - kept + k + 1) for k in range(kept)]
-
-
-def split_validation(dataset: datasets.LabeledDataset, val_idx: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Validation patients halved: (tuning indices, held-out indices), both into ``dataset``.
-
-    Tuning films pick the epoch, temperature and threshold; held-out films only measure the result.
-    With too few patients to halve, both are the whole validation set (the card then says its figures
-    come from the films that also chose the threshold).
-    """
-    subset = dataset.keep(np.isin(np.arange(len(dataset.files)), val_idx))
-    try:
-        tune, hold = datasets.split_by_patient(subset, 0.5, seed)
-    except InvalidDatasetError:
-        return val_idx, val_idx
-    ordered = np.sort(val_idx)
-    return ordered[tune], ordered[hold]
-
-
-def calibrated_model(
-    members: list,
-    config: TrainConfig,
-    n_classes: int,
-    x_tune: np.ndarray,
-    y_tune: np.ndarray,
-    widths: list[tuple[int, ...]] | None = None,
-):
-    """The registered network: ``members`` averaged, logits divided by a temperature fitted on the tuning films."""
-    from core.imaging.tfsetup import keras
-
-    keras.mixed_precision.set_global_policy("float32")  # the saved model scores on CPUs too
-    build = functools.partial(
-        network_mod.build_ensemble if len(members) > 1 else network_mod.build_single,
-        config.image_size,
-        n_classes,
-        members,
-        widths=widths or [network_mod.WIDTHS] * len(members),
-    )
-    model, temperature = build(1.0), 1.0
-    if config.temperature_scaling:
-        temperature = calibration.fit_temperature(model.predict(x_tune, batch_size=64, verbose=0), y_tune)
-        model = build(temperature)
-    model.temperature_ = temperature
-    return model
-
-
-def member_progress(
-    progress: ProgressFn | None, member: int, config: TrainConfig, epochs_before: int
-) -> ProgressFn | None:
-    """``progress`` with member ``member``'s epochs numbered within the whole run, so one curve and
-    one ETA cover every member of a deep ensemble.
-
-    ``epochs_before``: the epochs the earlier members ran (fewer than ``member * config.epochs`` when
-    early stopping ended one sooner): member ``member``'s first epoch is the next one, with no gap, and
-    ``epochs`` is the most the run can still reach, as for a single network.
-    """
-    if progress is None or config.members == 1:
-        return progress
-    started, total = time.monotonic(), epochs_before + (config.members - member) * config.epochs
-
-    def forward(event: dict[str, Any]) -> None:
-        if event.get("event") == "epoch":
-            done = epochs_before + event["epoch"]
-            per_epoch = (time.monotonic() - started) / max(event["epoch"], 1)
-            event = event | {
-                "epoch": done,
-                "epochs": total,
-                "member": member + 1,
-                "eta_seconds": per_epoch * (total - done),
-            }
-        progress(event)
-
-    return forward
-
-
-def member_figures(
-    members: list,
-    widths: list[tuple[int, ...]],
-    config: TrainConfig,
-    n_classes: int,
-    holdout: tuple[np.ndarray, np.ndarray],
-    positive: int,
-    origins: list[tuple[int, int | None]] | None = None,
-) -> list[dict[str, Any]]:
-    """Each member (each kept snapshot of it, with ``--ensemble``) alone on the held-out films, clean and under
-    every simulated acquisition change: what the ensemble is measured against in the same run. ``origins``:
-    the (member, snapshot) of each set of weights, so an entry says which network it is."""
-    resized, y = holdout
-    x = np.stack([preprocessing.finish(r, RECIPE) for r in resized])[..., None]
-    origins = origins or [(i + 1, None) for i in range(len(members))]
-    figures = []
-    for weights, member_widths, (member, snapshot) in zip(members, widths, origins, strict=True):
-        single = network_mod.build_single(config.image_size, n_classes, [weights], widths=member_widths)
-        infer = feature_scorer(single)
-        shifted = {
-            kind: auc_score(y == positive, sc) for kind, sc in perturbed_scores(infer, resized, positive).items()
-        }
-        figures.append(
-            {
-                "member": member,
-                **({"snapshot": snapshot} if snapshot is not None else {}),
-                "widths": list(member_widths),
-                "parameters": int(single.count_params()),
-                "auc": auc_score(y == positive, infer(x)[0][:, positive]),
-                "robustness_auc": shifted,
-                "worst_auc": min(shifted.values()),
-            }
-        )
-    return figures
-
-
-def subgroup(path: Path) -> str:
-    """Pneumonia aetiology from Kermany-style names (bacteria/virus); 'unspecified' otherwise."""
-    lowered = path.name.lower()
-    for tag in ("bacteria", "virus"):
-        if f"_{tag}" in lowered:
-            return tag
-    return "unspecified"

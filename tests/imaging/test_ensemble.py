@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.imaging import datasets, fitting, network as network_mod, preprocessing, saliency, training
+from core.imaging import datasets, fitting, holdout, network as network_mod, preprocessing, saliency, training
 from core.imaging.classifier import load_classifier
 from core.imaging.door import load_image
 from core.imaging.tfsetup import keras, tf
@@ -117,7 +117,7 @@ def test_registered_snapshot_ensemble_is_calibrated_held_out_and_explained_from_
 def test_validation_is_halved_by_patient_into_tuning_and_held_out(films) -> None:
     dataset = datasets.scan_labeled_folder(films, None, 0)
     _, val_idx = datasets.split_by_patient(dataset, 0.5, 0)
-    tune, hold = training.split_validation(dataset, val_idx, 0)
+    tune, hold = holdout.split_validation(dataset, val_idx, 0)
     patients = lambda idx: {datasets.patient_group(dataset.files[i]) for i in idx}  # noqa: E731
     assert sorted(np.concatenate([tune, hold]).tolist()) == sorted(val_idx.tolist())
     assert patients(tune).isdisjoint(patients(hold))

@@ -17,6 +17,8 @@ import pytest
 
 from core.errors import InvalidOptionError
 from core.imaging import datasets, fitting, training
+from core.imaging import holdout as holdout_mod
+from core.imaging import members as members_mod
 from core.imaging import network as network_mod
 from core.imaging.perturbations import PERTURBATIONS
 from core.imaging.tfsetup import keras, tf
@@ -76,7 +78,7 @@ def holdout(films: Path) -> tuple[np.ndarray, np.ndarray]:
     x, _, ok, _ = training.load_prepared(dataset.files, SIZE, training.RECIPE)
     assert ok.all()
     _, val_idx = datasets.split_by_patient(dataset, CONFIG.validation_fraction, CONFIG.seed)
-    _, hold_idx = training.split_validation(dataset, val_idx, CONFIG.seed)
+    _, hold_idx = holdout_mod.split_validation(dataset, val_idx, CONFIG.seed)
     return x[hold_idx], dataset.labels[hold_idx]
 
 
@@ -160,12 +162,12 @@ def test_epochs_are_numbered_over_the_whole_run(run) -> None:
 def test_member_progress_follows_the_epochs_the_earlier_members_ran() -> None:
     config = TrainConfig(epochs=5, members=3)
     seen: list[dict] = []
-    training.member_progress(seen.append, 2, config, epochs_before=7)({"event": "epoch", "epoch": 1, "epochs": 5})
-    training.member_progress(seen.append, 1, config, epochs_before=5)({"event": "step", "step": 3})
+    members_mod.member_progress(seen.append, 2, config, epochs_before=7)({"event": "epoch", "epoch": 1, "epochs": 5})
+    members_mod.member_progress(seen.append, 1, config, epochs_before=5)({"event": "step", "step": 3})
     assert (seen[0]["epoch"], seen[0]["epochs"], seen[0]["member"]) == (8, 12, 3)
     assert seen[1] == {"event": "step", "step": 3}  # only epochs are renumbered
     single = seen.append
-    assert training.member_progress(single, 0, TrainConfig(members=1), 0) is single  # one network: as it was
+    assert members_mod.member_progress(single, 0, TrainConfig(members=1), 0) is single  # one network: as it was
 
 
 @pytest.mark.parametrize("members", [0, -1, 1.5, True])
@@ -233,7 +235,8 @@ def test_cli_refuses_a_member_count_below_one_before_reading_any_data(
 
 def test_members_with_snapshot_ensembles_are_described_as_such() -> None:
     """``--members 2 --ensemble 2`` keeps two snapshots of each member: the architecture says so."""
-    from core.imaging.training import TrainConfig, architecture
+    from core.imaging.members import architecture
+    from core.imaging.training import TrainConfig
 
     text = architecture(TrainConfig(members=2, snapshots=3, ensemble=2), 1234)
     assert text.startswith("deep ensemble of 2 independently trained") and "last 2 snapshots of each" in text
@@ -242,15 +245,15 @@ def test_members_with_snapshot_ensembles_are_described_as_such() -> None:
 
 def test_each_kept_snapshot_is_named_by_its_own_cycle() -> None:
     """The last 2 of 3 snapshots are snapshots 2 and 3, not 1 and 2; a member that leaves one network has no snapshot."""
-    assert training.weight_origins(0, 3, 2) == [(1, 2), (1, 3)]
-    assert training.weight_origins(1, 2, 2) == [(2, 1), (2, 2)]
-    assert training.weight_origins(1, 3, 1) == [(2, None)]
-    assert training.weight_origins(0, 0, 1) == [(1, None)]
+    assert members_mod.weight_origins(0, 3, 2) == [(1, 2), (1, 3)]
+    assert members_mod.weight_origins(1, 2, 2) == [(2, 1), (2, 2)]
+    assert members_mod.weight_origins(1, 3, 1) == [(2, None)]
+    assert members_mod.weight_origins(0, 0, 1) == [(1, None)]
 
 
 def test_the_architecture_says_what_training_kept_not_what_was_asked() -> None:
     """``--ensemble 3`` without cycles keeps one network, and ``--ensemble 5`` of 2 cycles keeps 2 per member."""
-    from core.imaging.training import architecture
+    from core.imaging.members import architecture
 
     assert architecture(TrainConfig(snapshots=0, ensemble=3), 1234) == "separable-conv CNN, 1,234 parameters"
     asked_five = TrainConfig(members=2, snapshots=2, ensemble=5)
