@@ -229,7 +229,7 @@ def risk_training_table(ref: registry.ModelRef, data: Path | None = None) -> Any
         InvalidDatasetError: the table is not where meta.json says (or at ``data``), or it no longer has the
             rows, outcomes and features the version was trained on.
     """
-    from core.tabular import training
+    from core.tabular import labelled
 
     recorded = ref.meta.get("training") or {}
     path = Path(data or recorded.get("data", ""))
@@ -240,7 +240,7 @@ def risk_training_table(ref: registry.ModelRef, data: Path | None = None) -> Any
                 spec=ref.spec, path=path
             )
         )
-    table = training.load_training_table(path, schema.get("target"), schema.get("positive_value"))
+    table = labelled.load_training_table(path, schema.get("target"), schema.get("positive_value"))
     names = [f.get("name") for f in ref.meta.get("features", [])]
     found = (len(table.y), int(table.y.sum()), table.schema.names)
     if found != (recorded.get("rows"), recorded.get("positives"), names):

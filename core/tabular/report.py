@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from core.i18n import _
-from core.tabular import columns, training
+from core.tabular import columns, labelled
 from core.tabular.schema import level_text
 
 USED_KINDS = ("numeric", "binary", "categorical")
@@ -49,7 +49,7 @@ class ColumnReport:
 
     @property
     def leaks(self) -> bool:
-        return self.leak_auc is not None and self.leak_auc >= training.LEAK_AUC
+        return self.leak_auc is not None and self.leak_auc >= labelled.LEAK_AUC
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def table_report(
     """
     header = [h.strip() for h in table[0]]
     data = table[1:]
-    target = training.find_target(header, target, _("the table"))
+    target = labelled.find_target(header, target, _("the table"))
     t = header.index(target)
     y, classes, _positive = columns.target_labels(
         [r[t] if t < len(r) else "" for r in data], target, positive, negative
@@ -115,7 +115,7 @@ def table_report(
 
 def _problems(counts: dict[str, int], classes: Sequence[str], reports: Sequence[ColumnReport]) -> tuple[str, ...]:
     out = []
-    if min(counts[classes[0]], counts[classes[1]]) < training.MIN_PER_CLASS:
+    if min(counts[classes[0]], counts[classes[1]]) < labelled.MIN_PER_CLASS:
         out.append(
             _(
                 "Too few patients to train on: {neg} '{neg_name}' and {pos} '{pos_name}' rows; each outcome needs "
@@ -125,7 +125,7 @@ def _problems(counts: dict[str, int], classes: Sequence[str], reports: Sequence[
                 neg_name=classes[0],
                 pos=counts[classes[1]],
                 pos_name=classes[1],
-                minimum=training.MIN_PER_CLASS,
+                minimum=labelled.MIN_PER_CLASS,
             )
         )
     if not any(r.used for r in reports):
@@ -193,7 +193,7 @@ def _column_report(name: str, cells: list[str], y: np.ndarray) -> ColumnReport:
 def _leak(col: np.ndarray, y: np.ndarray, categorical: bool) -> float | None:
     if len(np.unique(y)) < 2 or np.isnan(col).all():
         return None
-    return float(training.single_column_auc(col, y, categorical))
+    return float(labelled.single_column_auc(col, y, categorical))
 
 
 def numeric_notes(values: np.ndarray) -> tuple[tuple[str, ...], tuple[str, ...]]:

@@ -9,15 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.tabular import agreement, training
+from core.tabular import agreement, labelled, training
 from tests.conftest import DIABETES_CSV
 
 FAST = agreement.Settings(background=30, kernel_samples=300, lime_samples=300, seed=0)
 
 
 @pytest.fixture(scope="module")
-def pima() -> training.TrainingTable:
-    return training.load_training_table(DIABETES_CSV, "Outcome")
+def pima() -> labelled.TrainingTable:
+    return labelled.load_training_table(DIABETES_CSV, "Outcome")
 
 
 def test_compare_scores_identical_reversed_and_sign_flipped_vectors() -> None:
@@ -31,7 +31,7 @@ def test_compare_scores_identical_reversed_and_sign_flipped_vectors() -> None:
     assert agreement.compare(exact, np.zeros(5))["rank_corr"] == 0.0  # no ranking at all counts as 0
 
 
-def test_held_out_patients_are_never_in_their_folds_training_rows(pima: training.TrainingTable) -> None:
+def test_held_out_patients_are_never_in_their_folds_training_rows(pima: labelled.TrainingTable) -> None:
     splits = training.cv_splits(pima.y, 10, 0)
     rows = agreement.held_out_patients(pima.y, splits, 60, seed=0)
     assert sum(len(r) for r in rows) == pytest.approx(60, abs=1)
@@ -40,7 +40,7 @@ def test_held_out_patients_are_never_in_their_folds_training_rows(pima: training
 
 
 def test_kernel_shap_agrees_with_exact_shap_for_a_linear_model_and_the_shuffled_baseline_does_not(
-    pima: training.TrainingTable,
+    pima: labelled.TrainingTable,
 ) -> None:
     fit = training.recipe_fitter("logistic", pima.schema, pima.X)
     splits = training.cv_splits(pima.y, 5, 0)[:2]  # two folds' models are enough here
@@ -55,7 +55,7 @@ def test_kernel_shap_agrees_with_exact_shap_for_a_linear_model_and_the_shuffled_
     assert kernel["seconds_per_patient"] > 0 and result["exact_seconds_per_patient"] > 0
 
 
-def test_bootstrap_refits_keep_glucose_first_and_shuffled_outcomes_do_not(pima: training.TrainingTable) -> None:
+def test_bootstrap_refits_keep_glucose_first_and_shuffled_outcomes_do_not(pima: labelled.TrainingTable) -> None:
     fit = training.recipe_fitter("logistic", pima.schema, pima.X)
     train, held_out = training.cv_splits(pima.y, 5, 0)[0]
     stable = agreement.stability(fit, pima.X, pima.y, train, held_out, pima.schema.names, refits=5, seed=0)

@@ -9,7 +9,7 @@ import pytest
 
 from core.errors import InvalidOptionError
 from core.models import registry
-from core.tabular import batch, overrides, report, training
+from core.tabular import batch, labelled, overrides, report, training
 from tests.conftest import DATA_ROOT, DIABETES_CSV
 
 BREAST = DATA_ROOT / "tabular" / "Breast_cancer_dataset.csv"
@@ -25,7 +25,7 @@ def test_breast_cancer_report_flags_the_identifier_and_reads_the_outcome() -> No
     assert by[""].kind == "empty" and not by[""].used  # the trailing comma's unnamed column
     assert len(r.features) == 30 and all(c.kind == "numeric" for c in r.features)
     assert by["radius_mean"].missing == 0 and by["radius_mean"].low == pytest.approx(6.981)
-    assert 0.9 < by["perimeter_worst"].leak_auc < training.LEAK_AUC  # strong but no leak
+    assert 0.9 < by["perimeter_worst"].leak_auc < labelled.LEAK_AUC  # strong but no leak
     assert "id" not in [row["column"] for row in report.review_rows(r)]
 
 

@@ -14,7 +14,7 @@ import pytest
 
 from core.models import metrics, registry
 from core.services import tabular
-from core.tabular import training
+from core.tabular import labelled, training
 from core.tabular.model import FAMILIES, RiskModel
 from core.tabular.predictor import RiskPredictor, load_risk_model
 from core.errors import InvalidPatientDataError
@@ -34,7 +34,7 @@ def predictor() -> RiskPredictor:
 
 @pytest.fixture(scope="module")
 def pima() -> tuple[np.ndarray, np.ndarray]:
-    table = training.load_training_table(DIABETES_CSV)
+    table = labelled.load_training_table(DIABETES_CSV)
     assert table.X.shape == (768, 8) and not table.skipped and not table.dropped
     return table.X, table.y
 
