@@ -29,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.imaging import datasets, fitting, network as network_mod, preprocessing  # noqa: E402
 from core.imaging.perturbations import PERTURBATIONS, perturb  # noqa: E402
-from core.imaging.training import RECIPE, load_prepared, split_validation  # noqa: E402
+from core.imaging.holdout import RECIPE, split_validation  # noqa: E402
+from core.imaging.training import load_prepared  # noqa: E402
 from core.models import calibration  # noqa: E402
 from core.models.metrics import auc_score, binary_metrics, paired_auc_difference  # noqa: E402
 from core.models.thresholds import THRESHOLD_RULES, rule_threshold  # noqa: E402
