@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import functools
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -14,8 +14,17 @@ from core.imaging import network as network_mod
 from core.imaging.fitting import ProgressFn
 from core.models import calibration
 
-if TYPE_CHECKING:
-    from core.imaging.training import TrainConfig
+
+class EnsembleConfig(Protocol):
+    """What the assembly reads of a ``training.TrainConfig`` (named here so this module needs no import of
+    training, which imports it)."""
+
+    members: int
+    epochs: int
+    image_size: int
+    ensemble: int
+    snapshots: int
+    temperature_scaling: bool
 
 
 def weight_origins(member: int, taken: int, kept: int) -> list[tuple[int, int | None]]:
@@ -31,7 +40,7 @@ def weight_origins(member: int, taken: int, kept: int) -> list[tuple[int, int | 
 
 
 def member_progress(
-    progress: ProgressFn | None, member: int, config: TrainConfig, epochs_before: int
+    progress: ProgressFn | None, member: int, config: EnsembleConfig, epochs_before: int
 ) -> ProgressFn | None:
     """``progress`` with member ``member``'s epochs numbered within the whole run, so one curve and
     one ETA cover every member of a deep ensemble.
@@ -61,7 +70,7 @@ def member_progress(
 
 def calibrated_model(
     members: list,
-    config: TrainConfig,
+    config: EnsembleConfig,
     n_classes: int,
     x_tune: np.ndarray,
     y_tune: np.ndarray,
@@ -86,7 +95,7 @@ def calibrated_model(
     return model
 
 
-def architecture(config: TrainConfig, parameters: int, kept: list[int] | None = None) -> str:
+def architecture(config: EnsembleConfig, parameters: int, kept: list[int] | None = None) -> str:
     """What the registered network is, from what training kept: ``kept`` is the sets of weights kept per
     member (fewer snapshots than ``--ensemble`` asked when the cycles were fewer; one without cycles)."""
     kept = kept or [min(config.ensemble, config.snapshots) if config.snapshots else 1] * config.members
