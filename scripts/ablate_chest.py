@@ -115,7 +115,7 @@ def evaluate(model, d: dict[str, np.ndarray], tta: bool, reference: np.ndarray |
                      "loco_accuracy": float(np.mean([m["accuracy"] for m in loco])),
                      "loco_specificity": float(np.mean([m["specificity"] for m in loco])),
                      "loco_min_sensitivity": float(min(m["sensitivity"] for m in loco))}
-    out["_pooled_scores"] = pooled_hold
+    out["_pooled_scores"], out["_clean_scores"] = pooled_hold, hold["clean"]
     return out
 
 

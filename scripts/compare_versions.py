@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import ablate_chest  # noqa: E402
 
+from core.errors import InvalidDatasetError  # noqa: E402
 from core.imaging import datasets, holdout  # noqa: E402
 from core.imaging.training import load_prepared  # noqa: E402
 from core.models import registry  # noqa: E402
@@ -37,13 +38,10 @@ from core.models.metrics import binary_metrics  # noqa: E402
 
 def split_of(ref: registry.ModelRef, data: Path) -> tuple[datasets.LabeledDataset, np.ndarray, np.ndarray]:
     """(dataset, tuning indices, held-out indices) exactly as ``ref``'s training drew them."""
-    config = ref.meta["training"]["config"]
-    dataset = datasets.scan_labeled_folder(data, config.get("max_images_per_class"), config["seed"])
-    _train, val_idx = datasets.split_by_patient(dataset, config["validation_fraction"], config["seed"])
-    tune, hold = holdout.split_validation(dataset, val_idx, config["seed"])
-    if ref.meta["training"].get("holdout_images") != len(hold):
-        sys.exit(f"{ref.spec}: its held-out films cannot be rebuilt here ({len(hold)} vs meta); refusing")
-    return dataset, tune, hold
+    try:
+        return holdout.recorded_split(ref.meta, data)
+    except InvalidDatasetError as error:
+        sys.exit(f"{error}; refusing")
 
 
 def films(dataset: datasets.LabeledDataset, tune: np.ndarray, hold: np.ndarray, size: int) -> dict:
@@ -80,10 +78,9 @@ def main() -> int:
         started = time.monotonic()
         classifier = load_classifier(ref.spec)
         measured = ablate_chest.evaluate(classifier.model, d, False, reference)
-        pooled = measured.pop("_pooled_scores")
+        pooled, clean = measured.pop("_pooled_scores"), measured.pop("_clean_scores")
         reference = pooled if reference is None else reference
         y_hold = d["labels"][d["hold"]] == 1
-        clean = ablate_chest.score(classifier.model, d["resized"][d["hold"]], False)
         at = binary_metrics(y_hold, clean, float(ref.meta["threshold"]))
         measured["stored_threshold"] = {"threshold": ref.meta["threshold"]} | {
             k: at[k] for k in ("accuracy", "sensitivity", "specificity")

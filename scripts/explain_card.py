@@ -32,15 +32,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def held_out_films(ref, data: Path) -> list[tuple[Path, int]]:
-    from core.imaging import datasets, holdout
+    from core.errors import InvalidDatasetError
+    from core.imaging import holdout
 
-    config = ref.meta["training"]["config"]
-    dataset = datasets.scan_labeled_folder(data, config.get("max_images_per_class"), config["seed"])
-    _train, val_idx = datasets.split_by_patient(dataset, config["validation_fraction"], config["seed"])
-    _tune, hold_idx = holdout.split_validation(dataset, val_idx, config["seed"])
-    expected = ref.meta["training"].get("holdout_images")
-    if not expected or expected != len(hold_idx) or len(hold_idx) == len(val_idx):
-        sys.exit(f"{ref.spec}: its held-out films cannot be rebuilt here ({len(hold_idx)} vs meta {expected}); refusing")
+    try:
+        dataset, _tune, hold_idx = holdout.recorded_split(ref.meta, data)
+    except InvalidDatasetError as error:
+        sys.exit(f"{error}; refusing")
     return [(dataset.files[i], int(dataset.labels[i])) for i in hold_idx]
 
 

@@ -17,7 +17,9 @@ For every film and method (the maps come from the one ``saliency.Explainer``, ne
   stage the map of the same film and class is recomputed and compared with the trained model's map by
   Spearman rank correlation over pixels. LOW means the map depends on what the model learned; a map
   that stays the same on a random network is an edge detector, not an explanation. A constant map
-  (no ranking at all, e.g. Grad-CAM's ReLU of a random network) counts as correlation 0.
+  (no ranking at all, e.g. Grad-CAM's ReLU of a random network) counts as correlation 0. In an ensemble
+  (members side by side under one head) "the top k layers" are the head and each member's top k - 1:
+  depth counts along every path from the output, never a whole member at once.
 * **Stability**: Spearman rank correlation between the map of the film and of the film plus Gaussian
   noise of sigma ``NOISE_SIGMA`` (of the [0, 1] range); HIGH is stable.
 * **Seconds per film** for the map alone (wall clock, this machine).
@@ -129,8 +131,32 @@ def deletion_insertion(
     }
 
 
-def _weighted_layers(model: Any) -> list[Any]:
-    return [layer for layer in model.layers if layer.weights]
+def _learnable(model: Any) -> list[Any]:
+    """``model``'s own layers with learnable filters (convolution, dense, nested models), in order; batch
+    normalisation is left out (Adebayo et al. keep its statistics)."""
+    return [layer for layer in model.layers if layer.weights and not isinstance(layer, keras.layers.BatchNormalization)]
+
+
+def reinitialised_layers(model: Any, top_layers: int | None) -> list[Any]:
+    """The layers ``randomized_network`` re-initialises: the ``top_layers`` top ones (None = all), counted
+    from the output along every path.
+
+    A nested model (an ensemble's member) is never one layer: the layers after the members are the top,
+    and each member gives its own top ``top_layers - len(head)``. Re-initialising a member whole would zero
+    its batch normalisation and silence it, so the ensemble's map would be the other members' instead.
+    """
+    own = _learnable(model)
+    nested = [i for i, layer in enumerate(own) if isinstance(layer, keras.Model)]
+    if not nested:
+        return own if top_layers is None else own[len(own) - min(top_layers, len(own)) :]
+    head = own[nested[-1] + 1 :]
+    if top_layers is None:
+        below = [layer for layer in own[: nested[-1] + 1] if not isinstance(layer, keras.Model)]
+        return below + [leaf for i in nested for leaf in reinitialised_layers(own[i], None)] + head
+    chosen = head[len(head) - min(top_layers, len(head)) :]
+    if top_layers > len(head):
+        chosen += [leaf for i in nested for leaf in reinitialised_layers(own[i], top_layers - len(head))]
+    return chosen
 
 
 def randomized_network(model: Any, top_layers: int | None, seed: int) -> Any:
@@ -142,9 +168,7 @@ def randomized_network(model: Any, top_layers: int | None, seed: int) -> Any:
     twin = keras.models.clone_model(model)
     twin.set_weights(model.get_weights())
     rng = np.random.default_rng(seed)
-    layers = [layer for layer in _weighted_layers(twin) if not isinstance(layer, keras.layers.BatchNormalization)]
-    chosen = layers if top_layers is None else layers[-top_layers:]
-    for layer in chosen:
+    for layer in reinitialised_layers(twin, top_layers):
         for variable in layer.weights:
             shape = tuple(variable.shape)
             if "bias" in variable.path or len(shape) == 1:

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from core.errors import InvalidDatasetError
+from core.i18n import _
 from core.imaging import datasets, preprocessing
 from core.imaging import network as network_mod
 from core.imaging.perturbations import PERTURBATIONS, perturb
@@ -38,6 +39,29 @@ def split_validation(dataset: datasets.LabeledDataset, val_idx: np.ndarray, seed
         return val_idx, val_idx
     ordered = np.sort(val_idx)
     return ordered[tune], ordered[hold]
+
+
+def recorded_split(meta: dict[str, Any], data: Path) -> tuple[datasets.LabeledDataset, np.ndarray, np.ndarray]:
+    """(dataset, tuning indices, held-out indices) of the training folder ``data``, exactly as the version
+    whose meta.json is ``meta`` drew them at training (same image cap, fraction and seed).
+
+    Raises:
+        InvalidDatasetError: the version kept no held-out films apart, or ``data`` no longer yields the
+            number of held-out films its meta recorded (another folder, or films added or removed).
+    """
+    config = meta["training"]["config"]
+    dataset = datasets.scan_labeled_folder(data, config.get("max_images_per_class"), config["seed"])
+    _train, val_idx = datasets.split_by_patient(dataset, config["validation_fraction"], config["seed"])
+    tune, hold = split_validation(dataset, val_idx, config["seed"])
+    expected = meta["training"].get("holdout_images")
+    if not expected or expected != len(hold) or len(hold) == len(val_idx):
+        raise InvalidDatasetError(
+            _(
+                "{name}:{version}'s held-out films cannot be rebuilt from {folder}: it gives {have} where the "
+                "version recorded {expected}. Point at the folder the version was trained on, unchanged."
+            ).format(name=meta.get("name"), version=meta.get("version"), folder=data, have=len(hold), expected=expected)
+        )
+    return dataset, tune, hold
 
 
 def feature_scorer(inference):

@@ -114,6 +114,23 @@ def test_registered_snapshot_ensemble_is_calibrated_held_out_and_explained_from_
     assert prediction.probabilities["PNEUMONIA"] == pytest.approx(classifier.predict(image).probabilities["PNEUMONIA"], abs=1e-5)
 
 
+def test_a_versions_held_out_films_are_rebuilt_from_its_meta_and_a_changed_folder_is_refused(films) -> None:
+    from core.errors import InvalidDatasetError
+
+    dataset = datasets.scan_labeled_folder(films, None, 0)
+    _, val_idx = datasets.split_by_patient(dataset, 0.5, 0)
+    tune, hold = holdout.split_validation(dataset, val_idx, 0)
+    config = {"seed": 0, "validation_fraction": 0.5, "max_images_per_class": None}
+    meta = {"name": "chest_xray", "version": 9, "training": {"config": config, "holdout_images": len(hold)}}
+    rebuilt, rebuilt_tune, rebuilt_hold = holdout.recorded_split(meta, films)
+    assert rebuilt.files == dataset.files
+    assert np.array_equal(rebuilt_tune, tune) and np.array_equal(rebuilt_hold, hold)
+    for recorded in (len(hold) + 1, None):  # another folder; a version that kept nothing apart
+        meta["training"]["holdout_images"] = recorded
+        with pytest.raises(InvalidDatasetError, match="chest_xray:9's held-out films cannot be rebuilt"):
+            holdout.recorded_split(meta, films)
+
+
 def test_validation_is_halved_by_patient_into_tuning_and_held_out(films) -> None:
     dataset = datasets.scan_labeled_folder(films, None, 0)
     _, val_idx = datasets.split_by_patient(dataset, 0.5, 0)

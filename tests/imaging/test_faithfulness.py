@@ -105,6 +105,36 @@ def test_randomised_network_changes_the_top_layers_only_and_leaves_the_trained_o
     assert not np.allclose(twin.get_layer("logits").get_weights()[0], model.get_layer("logits").get_weights()[0])
 
 
+def test_randomising_an_ensemble_reaches_into_every_member_instead_of_silencing_whole_members() -> None:
+    from core.imaging import network as network_mod
+    from core.imaging.tfsetup import keras
+
+    size, widths = 32, (4, 8, 8, 8, 8)
+    members = [network_mod.build_network(size, 2, widths, member=m + 1).get_weights() for m in range(2)]
+    model = network_mod.build_ensemble(size, 2, members, widths=widths)
+    before = [w.copy() for w in model.get_weights()]
+    twin = faithfulness.randomized_network(model, 3, seed=0)
+    assert all(np.array_equal(a, b) for a, b in zip(before, model.get_weights()))  # the trained model is untouched
+
+    def changed(layer_twin, layer_model) -> bool:
+        return any(not np.allclose(a, b) for a, b in zip(layer_twin.get_weights(), layer_model.get_weights()))
+
+    assert changed(twin.get_layer("logits"), model.get_layer("logits"))
+    for m in (1, 2):
+        ours, theirs = twin.get_layer(f"member_{m}"), model.get_layer(f"member_{m}")
+        convs = [i for i, layer in enumerate(theirs.layers) if isinstance(layer, (keras.layers.Conv2D, keras.layers.SeparableConv2D))]
+        assert [changed(ours.layers[i], theirs.layers[i]) for i in convs] == [False] * (len(convs) - 2) + [True, True]
+        for i, layer in enumerate(theirs.layers):
+            if isinstance(layer, keras.layers.BatchNormalization):  # statistics and scale kept: the member still speaks
+                assert not changed(ours.layers[i], layer)
+        film = np.random.default_rng(m).random((1, size, size, 1)).astype(np.float32)
+        assert np.abs(np.asarray(ours(film))).max() > 0
+    everything = faithfulness.randomized_network(model, None, seed=0)
+    for m in (1, 2):
+        ours, theirs = everything.get_layer(f"member_{m}"), model.get_layer(f"member_{m}")
+        assert all(changed(a, b) for a, b in zip(ours.layers, theirs.layers) if isinstance(b, keras.layers.SeparableConv2D))
+
+
 def test_bootstrap_interval_brackets_the_mean() -> None:
     values = {"a": np.random.default_rng(0).normal(0.5, 0.1, 40)}
     low, high = faithfulness.bootstrap_means(values, 40, seed=0)["a"]
