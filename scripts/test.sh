@@ -23,4 +23,5 @@ fi
 .venv/bin/ruff check core pages ui app.py server.py
 .venv/bin/ruff format --check core pages ui app.py server.py
 .venv/bin/mypy core pages ui
-exec .venv/bin/python -m pytest -q -p no:cacheprovider tests "$@"
+# Two worker processes (pytest-xdist) share one Ray head; tests/conftest.py lets the controller stop it.
+exec .venv/bin/python -m pytest -q -p no:cacheprovider -n 2 tests "$@"

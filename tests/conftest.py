@@ -13,7 +13,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Page tests drive the pages themselves; tests/access/test_auth_gate.py switches the sign-in gate on.
 os.environ.setdefault("LUCIDDX_AUTH", "off")
 # One Ray head for the whole run, in a folder of its own (each test has its own LUCIDDX_HOME); stopped at the end.
-os.environ.setdefault("LUCIDDX_RAY_DIR", tempfile.mkdtemp(prefix="lx-ray-"))
+# pytest-xdist's workers inherit the controller's folder, so the two processes share one head.
+if "LUCIDDX_RAY_DIR" not in os.environ:
+    os.environ["LUCIDDX_RAY_DIR"] = tempfile.mkdtemp(prefix="lx-ray-")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -25,6 +27,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_unconfigure(config: pytest.Config) -> None:
     """No Ray head outlives the run (jobs and replicas included)."""
+    if hasattr(config, "workerinput"):  # a pytest-xdist worker: the head is shared, the controller stops it
+        return
     from core import engine
 
     engine.stop_local_head()
