@@ -146,16 +146,18 @@ def reinitialised_layers(model: Any, top_layers: int | None) -> list[Any]:
     its batch normalisation and silence it, so the ensemble's map would be the other members' instead.
     """
     own = _learnable(model)
-    nested = [i for i, layer in enumerate(own) if isinstance(layer, keras.Model)]
-    if not nested:
-        return own if top_layers is None else own[len(own) - min(top_layers, len(own)) :]
-    head = own[nested[-1] + 1 :]
     if top_layers is None:
-        below = [layer for layer in own[: nested[-1] + 1] if not isinstance(layer, keras.Model)]
-        return below + [leaf for i in nested for leaf in reinitialised_layers(own[i], None)] + head
+        return [
+            leaf
+            for layer in own
+            for leaf in (reinitialised_layers(layer, None) if isinstance(layer, keras.Model) else [layer])
+        ]
+    last_member = max((i for i, layer in enumerate(own) if isinstance(layer, keras.Model)), default=-1)
+    head = own[last_member + 1 :]
     chosen = head[len(head) - min(top_layers, len(head)) :]
     if top_layers > len(head):
-        chosen += [leaf for i in nested for leaf in reinitialised_layers(own[i], top_layers - len(head))]
+        members = [layer for layer in own[: last_member + 1] if isinstance(layer, keras.Model)]
+        chosen += [leaf for member in members for leaf in reinitialised_layers(member, top_layers - len(head))]
     return chosen
 
 
