@@ -105,6 +105,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             threshold_rule=args.threshold_rule,
             pretrain_epochs=args.pretrain_epochs,
             wide_members=False if args.one_width else None,
+            wide=True if args.wide else None,
         ).items()
         if value is not None
     }
@@ -232,11 +233,18 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="train M networks independently (own seeds, alternate widths) and register their average "
         "(a deep ensemble: M times the training time); default 1",
     )
-    p.add_argument(
+    widths = p.add_mutually_exclusive_group()
+    widths.add_argument(
         "--one-width",
         action="store_true",
         help="every member uses the standard width (by default every second one is wider): one trunk "
         "to pretrain instead of two",
+    )
+    widths.add_argument(
+        "--wide",
+        action="store_true",
+        help="every member uses the wider network (with --members 1, a single wide network); trained "
+        "from scratch or from --pretrain-epochs",
     )
     p.add_argument(
         "--threshold-rule", choices=choices["threshold_rules"], default=None, help=f"default {defaults.threshold_rule}"

@@ -283,10 +283,13 @@ def start_reason(chosen: Reason, init_from: str | None, explicit: dict[str, Any]
     An explicit ``init_from`` ("" = from scratch) that differs from the data's choice makes that reason
     false ("so training starts from its weights" when it starts from scratch): the researcher's choice
     is said instead. Asked-for self-supervised pretraining (``pretrain_epochs``) is the start, unless a
-    model was named too (which TrainConfig refuses).
+    model was named too (which TrainConfig refuses); without it, the wider network (``wide``) starts
+    from scratch, no bundled model having its layout.
     """
     if explicit.get("pretrain_epochs") and not explicit.get("init_from"):
         return Reason("pretrain", {"epochs": int(explicit["pretrain_epochs"])})
+    if explicit.get("wide") and "init_from" not in explicit and init_from:
+        return Reason("wide")
     if "init_from" not in explicit or (explicit["init_from"] or None) == init_from:
         return chosen
     if not explicit["init_from"]:
@@ -322,7 +325,7 @@ def choose(
     reasons.append(size_reason(why, explicit))
     settings["init_from"], why = choose_start(facts, transfer_available)
     reasons.append(start_reason(why, settings["init_from"], explicit))
-    if explicit.get("pretrain_epochs"):  # the trunk's start is learned from the films: no model to start from
+    if explicit.get("pretrain_epochs") or explicit.get("wide"):  # no bundled model fits these trunks
         settings["init_from"] = None
     overridden = sorted(k for k in explicit if k in RECIPE_FIELDS)
     if overridden:

@@ -60,6 +60,9 @@ class TrainConfig:
     wide_members: bool = True
     """Whether every second member uses the wider network; False keeps one width, so pretraining
     learns one trunk instead of two (it costs as much per width as the fit itself)."""
+    wide: bool = False
+    """Every member uses the wider network (with one member: a single wide network), so a larger
+    input can be measured with the wider trunk alone."""
     temperature_scaling: bool = False
     threshold_rule: str = CENTRED_YOUDEN
     pretrain_epochs: int = 0
@@ -76,6 +79,13 @@ class TrainConfig:
                     "pretraining learns the network's first weights from the films themselves."
                 ).format(model=self.init_from)
             )
+        if self.wide and self.init_from:
+            raise InvalidOptionError(
+                _(
+                    "The wider network cannot start from {model}: a registered model's weights fit only the "
+                    "standard width. Train the wider network from scratch or from self-supervised pretraining."
+                ).format(model=self.init_from)
+            )
 
     def trunks(self) -> list[tuple[int, ...]]:
         """The distinct network widths the members use (each pretrained once when pretraining is on)."""
@@ -83,8 +93,9 @@ class TrainConfig:
 
     def fit_settings(self, member: int = 0) -> fitting.FitSettings:
         """Member ``member``'s settings: the first is this config; later ones another seed, and every
-        second one the wider network (unless warm-started, which needs the bundled layout)."""
-        wide = member % 2 and self.wide_members and not self.init_from
+        second one the wider network (unless warm-started, which needs the bundled layout), or every
+        one with ``wide``."""
+        wide = self.wide or (member % 2 and self.wide_members and not self.init_from)
         widths = network_mod.WIDE_WIDTHS if wide else network_mod.WIDTHS
         return fitting.FitSettings(
             self.epochs,

@@ -35,6 +35,8 @@ def reason_text(reason: Any) -> str:
         "start-picked": _("the researcher chose to start from the weights of {model}"),
         "pretrain": _("the researcher asked for {epochs} epochs of self-supervised pretraining on the training "
                       "films themselves, so the network starts from what it learned there"),
+        "wide": _("the researcher asked for the wider network, whose layout no bundled model has, so training "
+                  "starts from scratch"),
         "explicit": _("the researcher set {fields} explicitly"),
     }
     text = texts.get(r.get("code", ""))

@@ -212,6 +212,23 @@ def test_one_width_keeps_every_member_standard_so_pretraining_learns_one_trunk(
     assert [r["widths"] for r in training_record["pretraining"]["runs"]] == [list(network_mod.WIDTHS)]
 
 
+def test_wide_trains_every_member_with_the_wider_network(tmp_path: Path, isolated_home: Path) -> None:
+    assert TrainConfig(wide=True).trunks() == [network_mod.WIDE_WIDTHS]
+    assert TrainConfig(members=3, wide=True).trunks() == [network_mod.WIDE_WIDTHS]
+    with pytest.raises(InvalidOptionError, match="cannot start from chest_xray"):
+        TrainConfig(wide=True, init_from="chest_xray")
+    data = real_subset(tmp_path / "films", per_class=8, seed=13)
+    done = run_cli("train", "--data", str(data), "--name", "wide", "--epochs", "1", "--image-size", "32",
+                   "--batch-size", "8", "--wide", "--json", home=isolated_home)
+    assert done.returncode == 0, done.stderr
+    meta = registry.resolve(json.loads(done.stdout)["model"]).meta
+    assert meta["training"]["config"]["wide"] is True and meta["recipe"]["settings"]["init_from"] is None
+    wide_single = network_mod.build_network(32, 2, network_mod.WIDE_WIDTHS).count_params()
+    assert meta["architecture"] == f"separable-conv CNN, {wide_single:,} parameters"
+    both = run_cli("train", "--data", str(data), "--name", "refused", "--wide", "--one-width", home=isolated_home)
+    assert both.returncode == 2 and "not allowed with argument" in both.stderr
+
+
 @pytest.mark.parametrize("members", ["0", "-1", "two"])
 def test_cli_refuses_a_member_count_below_one_before_reading_any_data(
     members: str, tmp_path: Path, isolated_home: Path, capsys: pytest.CaptureFixture[str]

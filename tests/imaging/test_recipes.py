@@ -132,6 +132,21 @@ def test_the_start_reason_follows_the_researchers_choice_of_starting_weights(che
     assert [r.code for r in agreeing.reasons] == ["small", "size", "fine-tune", "explicit"]
 
 
+def test_the_wider_network_starts_from_scratch_on_chest_films_and_says_why(chest_facts):
+    """No bundled model has the wide layout: on films that would fine-tune, --wide trains from scratch."""
+    from core.imaging.training import TrainConfig
+
+    chest = dataclasses.replace(chest_facts, chest_like=1.0, chest_sample=32)
+    wide = recipes.choose(chest, {"wide": True})
+    assert wide.config_fields()["init_from"] is None
+    assert [r.code for r in wide.reasons] == ["small", "size", "wide"]
+    text = explanation(wide.as_dict())
+    assert "from scratch, because" in text and "wider network" in text and "starts from its weights" not in text
+    TrainConfig(**wide.config_fields())  # accepted as it stands
+    told = recipes.choose(chest, {"wide": True, "init_from": ""})  # said twice: the researcher's choice is named
+    assert [r.code for r in told.reasons] == ["small", "size", "scratch-picked", "explicit"]
+
+
 def test_train_records_the_recipe_and_why_and_an_explicit_flag_overrides(tmp_path, capsys):
     """One tiny real run through the CLI: chest-likeness from the bundled model, the choice in meta.json and the card."""
     from core.cli import main
