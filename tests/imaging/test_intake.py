@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.imaging import intake
+from core.imaging import archives, intake
 from core.errors import InvalidDatasetError
 from tests.conftest import CHEST_XRAY_TRAIN
 
@@ -120,7 +120,7 @@ def test_symlink_entries_are_refused() -> None:
 def test_zip_bomb_is_refused_from_its_directory_without_extracting(monkeypatch: pytest.MonkeyPatch) -> None:
     bomb = make_zip({"data/NORMAL/a.png": b"\0" * (20 * 1024 * 1024), "data/PNEUMONIA/b.png": b"x"})
     assert len(bomb) < 100_000
-    monkeypatch.setattr(intake, "_extract_member", lambda *a: pytest.fail("extracted before checking"))
+    monkeypatch.setattr(archives, "_extract_member", lambda *a: pytest.fail("extracted before checking"))
     with pytest.raises(InvalidDatasetError, match="zip bomb"):
         intake.import_upload(bomb, "bomb.zip")
     assert extracted_datasets() == []
