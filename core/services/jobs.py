@@ -1,7 +1,7 @@
 """Background work as every front end sees it: start, follow, cancel, list, read the log.
 
-Pages, the command line and (later) a cluster engine reach training jobs only through these verbs;
-how a job runs (a local process today, see ``core.jobs.runner``) stays below this door.
+Pages and the command line reach training jobs only through these verbs; how a job runs (an actor on
+the Ray engine, on this machine or a cluster, see ``core.jobs.runner``) stays below this door.
 """
 
 from __future__ import annotations
@@ -12,7 +12,8 @@ from typing import Any
 from core.errors import LucidDxError
 from core.jobs import runner
 from core.jobs.channel import JobChannel
-from core.jobs.runner import ACTIVE_STATES, JobProgress, JobRequest
+from core.jobs.progress import ACTIVE_STATES, JobProgress
+from core.jobs.runner import JobRequest
 from core.services.audit import Who, authorize, record, started_by
 
 __all__ = [
